@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// Passerelle — document-sharing gateway (DMP / MSSanté) for French hospitals.
+//
+// Layout: the C libraries (libcurl, libxml2, OpenSSL, xmlsec1) sit behind thin Swift
+// wrappers (`CurlKit`, `XMLKit`, `OpenSSLKit`, `XMLSecKit`); no other target imports a
+// C module. Pipeline stages are small targets that talk through protocols.
+import PackageDescription
+
+let package = Package(
+    name: "Passerelle",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "passerelle", targets: ["passerelle"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries (system headers + tiny shims for variadic functions and macros)
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+
+        // MARK: Swift wrappers, the only importers of the C modules
+        .target(name: "CurlKit", dependencies: ["CCurl"]),
+        .target(name: "XMLKit", dependencies: ["CLibXML2"]),
+        .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
+        .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
+
+        // MARK: Domain and pipeline stages
+        .target(name: "PasserelleCore"),
+        .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
+        .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
+        .target(name: "Intake", dependencies: ["PasserelleCore"]),
+        .target(name: "Journal", dependencies: ["PasserelleCore"]),
+        .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
+        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+
+        // MARK: CLI and daemon wiring
+        .executableTarget(
+            name: "passerelle",
+            dependencies: [
+                "PasserelleCore", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "TestEndpoints",
+                "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["OpenSSLKit"], path: "Tests/TestSupport"),
+        .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
+        .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"]),
+        .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
+        .testTarget(name: "OpenSSLKitTests", dependencies: ["OpenSSLKit", "TestSupport"]),
+        .testTarget(name: "XMLSecKitTests", dependencies: ["XMLSecKit", "XMLKit", "OpenSSLKit", "TestSupport"]),
+        .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
+        .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

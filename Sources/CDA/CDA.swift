@@ -1,0 +1,1 @@
+// CDA — see the README section on targets.

@@ -1,0 +1,11 @@
+#ifndef PASSERELLE_CLIBXML2_SHIM_H
+#define PASSERELLE_CLIBXML2_SHIM_H
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <libxml/c14n.h>
+#include <libxml/xmlschemas.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlsave.h>
+#endif

@@ -1,0 +1,3 @@
+import CCurl
+
+func _curlVersion() -> String { String(cString: curl_version()) }

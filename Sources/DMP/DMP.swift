@@ -1,0 +1,1 @@
+// DMP — see the README section on targets.

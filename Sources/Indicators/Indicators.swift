@@ -1,0 +1,1 @@
+// Indicators — see the README section on targets.

@@ -1,0 +1,1 @@
+// Intake — see the README section on targets.

@@ -1,0 +1,1 @@
+// Journal — see the README section on targets.

@@ -1,0 +1,1 @@
+// MSSante — see the README section on targets.

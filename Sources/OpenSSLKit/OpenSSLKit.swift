@@ -1,0 +1,1 @@
+// OpenSSLKit — see the README section on targets.

@@ -1,0 +1,1 @@
+// PasserelleCore — see the README section on targets.

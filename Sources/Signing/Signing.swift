@@ -1,0 +1,1 @@
+// Signing — see the README section on targets.

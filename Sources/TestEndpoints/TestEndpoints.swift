@@ -1,0 +1,1 @@
+// TestEndpoints — see the README section on targets.

@@ -1,0 +1,1 @@
+// XMLKit — see the README section on targets.
