@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "passerelle", targets: ["passerelle"]),
+        .executable(name: "passerelle-bench", targets: ["passerelle-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,6 +50,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // MARK: Benchmarks (`swift run -c release passerelle-bench`)
+        .executableTarget(
+            name: "passerelle-bench",
+            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit"]
         ),
 
         // MARK: Tests
