@@ -108,3 +108,25 @@ func closestMatch(_ word: String, in candidates: [String]) -> String? {
     let scored = candidates.map { ($0, distance(w, Array($0.lowercased()))) }.filter { $0.1 <= 3 }
     return scored.min { $0.1 < $1.1 }?.0
 }
+
+/// String-coded enums whose decoding error lists the accepted values (so a sidecar or
+/// configuration error tells the operator what to write instead).
+public protocol CodedEnum: RawRepresentable, CaseIterable, Decodable where RawValue == String {}
+
+extension CodedEnum {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let value = Self(rawValue: text) ?? Self(rawValue: text.uppercased()) ?? Self(rawValue: text.lowercased()) else {
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "'\(text)' is not allowed; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = value
+    }
+}
+
+extension Sex: CodedEnum {}
+extension IdentityStatus: CodedEnum {}
+extension DocumentAction: CodedEnum {}
+extension Confidentiality: CodedEnum {}
