@@ -57,7 +57,7 @@ public enum INSError: Error, Sendable, Equatable, CustomStringConvertible, Local
     public var description: String {
         switch self {
         case .wrongLength(let actual):
-            "INS matricule has \(actual) characters; it must have exactly 15 (13 digits + 2-digit key, spaces ignored)"
+            "INS matricule has \(actual) character\(actual == 1 ? "" : "s"); it must have exactly 15 (13 digits + 2-digit key, spaces ignored)"
         case .notADigit(let position):
             position == 6 || position == 7
                 ? "INS matricule character \(position) must be a digit (or 2A/2B for Corsica in positions 6–7)"
