@@ -372,8 +372,10 @@ private struct ConfigurationReader {
         guard let (s, line) = string(table, key, required: required) else { return nil }
         guard let url = URL(string: s), let scheme = url.scheme?.lowercased(), schemes.contains(scheme),
               let host = url.host, !host.isEmpty else {
+            // A database URL may hold a password: never echo a value that has user info.
+            let shown = s.contains("@") ? "the value" : "\"\(s)\""
             errors.append(.invalidValue(file: file, line: line, key: "\(table).\(key)",
-                                        reason: "\"\(s)\" is not a valid \(schemes.map { "\($0)://" }.joined(separator: " or ")) URL with a host"))
+                                        reason: "\(shown) is not a valid \(schemes.map { "\($0)://" }.joined(separator: " or ")) URL with a host"))
             return nil
         }
         return url

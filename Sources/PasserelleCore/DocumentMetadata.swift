@@ -470,6 +470,17 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
 
     // MARK: Derived values
 
+    /// A copy with the configured defaults applied: a generated document id under the
+    /// structure OID when the sidecar gave none, the set id of a new document, and the
+    /// configured structure when the sidecar names none.
+    public func withDefaults(from structure: PasserelleConfiguration.Structure) -> DocumentMetadata {
+        var copy = self
+        if copy.id == nil { copy.id = .generated(root: structure.oid) }
+        if copy.setID == nil && copy.action == .new { copy.setID = copy.id }
+        if copy.structure == nil { copy.structure = HealthStructure(finess: structure.finess.value, name: structure.name) }
+        return copy
+    }
+
     /// ``title`` or the kind's default title.
     public var effectiveTitle: String? { title.isBlank ? kind?.defaultTitle : title }
     /// ``legalAuthenticator`` or the author.

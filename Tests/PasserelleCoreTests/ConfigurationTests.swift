@@ -104,6 +104,17 @@ struct ConfigurationTests {
         #expect(reason.contains("https://"))
     }
 
+    @Test("a bad database URL is not echoed (it may hold a password)")
+    func databaseURL() {
+        let text = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"mysql://u:secret@db/p\"")
+        let errors = Self.errors(text)
+        #expect(errors.count == 1)
+        #expect(errors.first?.description.contains("journal.url") == true)
+        #expect(errors.first?.description.contains("secret") == false)
+        let ok = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"")
+        #expect(Self.errors(ok).isEmpty)
+    }
+
     @Test("unknown enum value lists the accepted ones")
     func unknownEnum() {
         let errors = Self.errors(Self.minimal + "\n[logging]\nformat = \"xml\"\n")

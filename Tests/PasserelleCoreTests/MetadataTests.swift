@@ -117,6 +117,23 @@ struct MetadataTests {
         #expect(m.validate().isEmpty)
     }
 
+    @Test("configured defaults: generated id under the structure OID, set id, structure")
+    func defaults() throws {
+        var m = try DocumentMetadata.decodeValidated(sidecar: Self.example())
+        m.id = nil
+        m.structure = nil
+        let structure = PasserelleConfiguration.Structure(finess: try FINESS("750803447"), name: "H", oid: "1.2.250.1.999.1")
+        let d = m.withDefaults(from: structure)
+        #expect(d.id?.root == "1.2.250.1.999.1")
+        #expect(d.id?.extension?.count == 36)
+        #expect(d.setID == d.id)
+        #expect(d.structure == HealthStructure(finess: "750803447", name: "H"))
+        #expect(d.validate().isEmpty)
+        // A sidecar id is kept.
+        let kept = try DocumentMetadata.decodeValidated(sidecar: Self.example()).withDefaults(from: structure)
+        #expect(kept.id?.extension == "LDL-2026-000123")
+    }
+
     @Test("malformed JSON is one clear error")
     func malformed() {
         #expect(throws: MetadataError.self) { try DocumentMetadata.decode(sidecar: Data("{".utf8)) }
