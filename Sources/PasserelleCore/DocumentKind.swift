@@ -103,16 +103,6 @@ public enum DocumentKind: String, Sendable, Hashable, CaseIterable, Codable {
         self = kind
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        guard let kind = DocumentKind(parsing: text) else {
-            throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "unknown document kind '\(text)'; use one of \(DocumentKind.accepted)")
-        }
-        self = kind
-    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
@@ -166,15 +156,6 @@ public enum Destination: String, Sendable, Hashable, CaseIterable, Codable {
         self = d
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        guard let d = Destination(parsing: text) else {
-            throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "unknown destination '\(text)'; use dmp, mssante_ps or mssante_patient")
-        }
-        self = d
-    }
 }
 
 /// The MetaDMPMSS table of the ANS HL7 v2 transmission guide (OBX-3 codes): restriction,
@@ -239,14 +220,4 @@ public enum MetaDMPMSSFlag: String, Sendable, Hashable, CaseIterable, Codable {
         self.init(rawValue: c)
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        guard let flag = MetaDMPMSSFlag(code: text) else {
-            throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "unknown flag '\(text)'; use one of \(MetaDMPMSSFlag.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        self = flag
-    }
 }

@@ -111,16 +111,26 @@ func closestMatch(_ word: String, in candidates: [String]) -> String? {
 
 /// String-coded enums whose decoding error lists the accepted values (so a sidecar or
 /// configuration error tells the operator what to write instead).
-public protocol CodedEnum: RawRepresentable, CaseIterable, Decodable where RawValue == String {}
+public protocol CodedEnum: RawRepresentable, CaseIterable, Decodable where RawValue == String {
+    /// The value for `text` (raw value in any case by default; types add aliases).
+    static func parse(_ text: String) -> Self?
+    /// The accepted spellings, for error messages.
+    static var acceptedValues: String { get }
+}
 
 extension CodedEnum {
+    public static func parse(_ text: String) -> Self? {
+        Self(rawValue: text) ?? Self(rawValue: text.uppercased()) ?? Self(rawValue: text.lowercased())
+    }
+
+    public static var acceptedValues: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
-        guard let value = Self(rawValue: text) ?? Self(rawValue: text.uppercased()) ?? Self(rawValue: text.lowercased()) else {
+        guard let value = Self.parse(text) else {
             throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "'\(text)' is not allowed; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+                in: container, debugDescription: "'\(text)' is not allowed; use one of \(Self.acceptedValues)")
         }
         self = value
     }
@@ -130,3 +140,15 @@ extension Sex: CodedEnum {}
 extension IdentityStatus: CodedEnum {}
 extension DocumentAction: CodedEnum {}
 extension Confidentiality: CodedEnum {}
+extension DocumentKind: CodedEnum {
+    public static func parse(_ text: String) -> DocumentKind? { DocumentKind(parsing: text) }
+    public static var acceptedValues: String { accepted }
+}
+
+extension Destination: CodedEnum {
+    public static func parse(_ text: String) -> Destination? { Destination(parsing: text) }
+}
+
+extension MetaDMPMSSFlag: CodedEnum {
+    public static func parse(_ text: String) -> MetaDMPMSSFlag? { MetaDMPMSSFlag(code: text) }
+}
