@@ -181,17 +181,21 @@ public struct Template: Sendable {
         }
     }
 
+    /// Bytes that need escaping or checking: controls, `& < > " '`, and 0xEF (which leads
+    /// U+FFFE / U+FFFF in UTF-8).
+    @inline(__always)
+    private static func needsAttention(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 || byte == 0x27 || byte == 0xEF
+    }
+
     private func append(_ value: String, key: String, to output: inout String) throws(TemplateError) {
         if case .none = escaping {
             output += value
             return
         }
         // Fast path: most values (and the whole base64 body of a CDA) need no change at all.
-        var clean = true
-        for byte in value.utf8 where byte < 0x20 || byte == 0x26 || byte == 0x3C || byte == 0x3E || byte == 0x22 || byte == 0x27 || byte == 0xEF {
-            clean = false
-            break
-        }
+        let clean = value.utf8.withContiguousStorageIfAvailable { !$0.contains(where: Self.needsAttention) }
+            ?? !value.utf8.contains(where: Self.needsAttention)
         if clean {
             output += value
             return
