@@ -5,23 +5,19 @@ import PasserelleCore
 
 /// Where `build` finds `Templates/`, and where `build`/`validate` find the CDA schema.
 struct CDAOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "Configuration file (optional for these commands).",
-        discussion: "Used when given, or when $\(PasserelleConfiguration.environmentVariable) or \(PasserelleConfiguration.defaultPath) exists: [structure] for generated ids and the default custodian, [cda] schema and max_pdf_bytes.",
-        valueName: "file"))
-    var config: String?
+    /// `--config` (optional here: used when given, or when $PASSERELLE_CONFIG or the default
+    /// file exists, for [structure] and [cda]) and `--log-level`.
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: ArgumentHelp(
         "CDA XSD (CDA_extended.xsd). Overrides [cda] schema; without either the XSD step is skipped.",
         valueName: "file"))
     var schema: String?
 
-    @OptionGroup var logging: LogOptions
-
     /// The configuration, when one is named or present at the default place.
     func loadConfiguration() throws -> PasserelleConfiguration? {
-        let path = PasserelleConfiguration.resolvePath(explicit: config)
-        let named = config != nil || ProcessInfo.processInfo.environment[PasserelleConfiguration.environmentVariable] != nil
+        let path = global.configPath
+        let named = global.config != nil || ProcessInfo.processInfo.environment[PasserelleConfiguration.environmentVariable] != nil
         guard named || FileManager.default.fileExists(atPath: path) else { return nil }
         do {
             return try PasserelleConfiguration.load(from: path)
@@ -82,7 +78,7 @@ struct BuildCommand: AsyncParsableCommand {
     @OptionGroup var options: CDAOptions
 
     func run() async throws {
-        LogSetup.bootstrap(level: options.logging.logLevel ?? .info)
+        LogSetup.bootstrap(level: options.global.logLevel ?? .info)
         let configuration = try options.loadConfiguration()
 
         func fail(_ message: String) -> ExitCode {
@@ -190,7 +186,7 @@ struct ValidateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LogSetup.bootstrap(level: options.logging.logLevel ?? .info)
+        LogSetup.bootstrap(level: options.global.logLevel ?? .info)
         let configuration = try options.loadConfiguration()
         let validator = try options.validator(configuration)
         if validator.schema == nil { printError("note: no CDA schema configured (--schema or [cda] schema): XSD validation skipped") }
