@@ -203,7 +203,7 @@ let curlHeaderCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, 
     let total = size * count
     let context = TransferContext.from(user)
     var line = String(decoding: UnsafeRawBufferPointer(start: pointer, count: total), as: UTF8.self)
-    while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+    while let last = line.last, last.isNewline { line.removeLast() }  // "\r\n" is one Character
     // Interim responses (100 Continue) and redirects each start with a status line: keep only the last block.
     if context.resetHeadersOnStatusLine && line.hasPrefix("HTTP/") { context.headerLines.removeAll() }
     if !line.isEmpty { context.headerLines.append(line) }
