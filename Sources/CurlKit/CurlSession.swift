@@ -75,7 +75,9 @@ final class CurlExecutor: @unchecked Sendable {
     func submit(_ job: @escaping Job) {
         condition.lock()
         jobs.append(job)
-        if idleWorkers == 0 && workers < maxWorkers {
+        // Idle workers only leave the count when they wake, so compare with the queue length: a
+        // burst of submissions must not all wait for the single idle thread.
+        if jobs.count > idleWorkers && workers < maxWorkers {
             workers += 1
             let thread = Thread { [self] in work() }
             thread.name = "CurlKit transfer"
