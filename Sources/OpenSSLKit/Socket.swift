@@ -134,7 +134,8 @@ extension Connection {
     }
     public func write(_ data: Data) async throws { try await onQueue { try self.write(data) } }
     public func write(_ text: String) async throws { try await write(Data(text.utf8)) }
-    public func close() async { _ = try? await onQueue { self.close() } }
+    // close() has no async overload on purpose: it does not wait for the peer, and a
+    // synchronous close can be used in `defer`.
 }
 
 /// A connected TCP socket with read/write timeouts and line reading.
@@ -157,7 +158,8 @@ public final class Socket: Connection, @unchecked Sendable {
 
     deinit { if descriptor >= 0 { systemClose(descriptor) } }
 
-    /// Connects to `host:port`, trying each resolved address in turn, each attempt bounded by `timeout`.
+    /// Connects to `host:port`, trying each resolved address in turn, each attempt bounded by
+    /// `timeout`, which then also bounds every read and write (change it with ``setTimeout(_:)``).
     public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30) throws(SocketError) -> Socket {
         _ = ignoreSIGPIPE
         var hints = addrinfo()
@@ -207,6 +209,11 @@ public final class Socket: Connection, @unchecked Sendable {
             return socket
         }
         throw .connectFailed(host: host, port: port, reason: lastError)
+    }
+
+    /// Async ``connect(host:port:timeout:)``: resolution and connection run off the cooperative pool.
+    public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30) async throws -> Socket {
+        try await blocking { () throws(SocketError) in try connect(host: host, port: port, timeout: timeout) }
     }
 
     /// Read and write timeout in seconds (0 or nil: none).

@@ -92,7 +92,7 @@ enum TLSFixtures {
         try await stream.write("async\r\n")
         let answer = try await stream.readLine()
         #expect(answer == "echo: async")
-        await stream.close()
+        stream.close()
     }
 
     @Test func tls12CanBeForced() throws {
