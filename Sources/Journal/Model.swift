@@ -220,6 +220,12 @@ public struct StateCount: Sendable, Hashable {
     public var target: Destination
     public var state: TransmissionState
     public var count: Int
+
+    public init(target: Destination, state: TransmissionState, count: Int) {
+        self.target = target
+        self.state = state
+        self.count = count
+    }
 }
 
 /// The last error seen for a target.

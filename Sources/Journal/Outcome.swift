@@ -60,6 +60,12 @@ public struct CompletionResult: Sendable, Hashable {
     public var nextAttemptAt: Date?
     /// True when this failure opens an incident: raise one alert now and none for its retries.
     public var shouldAlert: Bool
+
+    public init(state: TransmissionState, nextAttemptAt: Date?, shouldAlert: Bool) {
+        self.state = state
+        self.nextAttemptAt = nextAttemptAt
+        self.shouldAlert = shouldAlert
+    }
 }
 
 /// Exponential backoff with jitter, a cap on one delay, a maximum number of attempts and a
