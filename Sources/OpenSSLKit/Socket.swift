@@ -99,8 +99,8 @@ struct ReadBuffer {
 
 /// A byte stream: a plain TCP ``Socket`` or a ``TLSStream``. The synchronous methods block
 /// the calling thread (bounded by the timeouts); in async code use the `async` overloads,
-/// which run the blocking work on the connection's own serial queue, never on Swift's
-/// cooperative pool.
+/// which run the blocking work on the connection's own thread (``executor``), never on
+/// Swift's cooperative pool.
 public protocol Connection: AnyObject, Sendable {
     /// Up to `maxLength` bytes; empty Data at end of stream.
     func read(maxLength: Int) throws -> Data
@@ -112,8 +112,8 @@ public protocol Connection: AnyObject, Sendable {
     func close()
     /// "host:port" of the peer, for messages.
     var peer: String { get }
-    /// The serial queue the async overloads run on.
-    var ioQueue: DispatchQueue { get }
+    /// The dedicated thread the async overloads run on, one call at a time.
+    var executor: BlockingExecutor { get }
 }
 
 extension Connection {
@@ -121,11 +121,8 @@ extension Connection {
     public func readLine() throws -> String? { try readLine(maxLength: 65_536) }
     public func write(_ text: String) throws { try write(Data(text.utf8)) }
 
-    /// Runs blocking work on the connection's queue and resumes the caller when it is done.
     func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            ioQueue.async { continuation.resume(with: Result { try body() }) }
-        }
+        try await executor.run(body)
     }
 
     public func read(maxLength: Int) async throws -> Data { try await onQueue { try self.read(maxLength: maxLength) } }
@@ -141,22 +138,25 @@ extension Connection {
 /// A connected TCP socket with read/write timeouts and line reading.
 ///
 /// One operation at a time: the synchronous methods must not be called concurrently from
-/// several threads (the async overloads serialise themselves on ``ioQueue``).
+/// several threads (the async overloads serialise themselves on ``executor``).
 public final class Socket: Connection, @unchecked Sendable {
     private(set) var descriptor: Int32
     public let peer: String
-    public let ioQueue: DispatchQueue
+    public let executor: BlockingExecutor
     var buffer = ReadBuffer()
     private let lock = NSLock()
 
     init(descriptor: Int32, peer: String) {
         self.descriptor = descriptor
         self.peer = peer
-        ioQueue = DispatchQueue(label: "OpenSSLKit.connection.\(peer)")
+        executor = BlockingExecutor(name: "OpenSSLKit.socket.\(peer)")
         _ = ignoreSIGPIPE
     }
 
-    deinit { if descriptor >= 0 { systemClose(descriptor) } }
+    deinit {
+        if descriptor >= 0 { systemClose(descriptor) }
+        executor.finish()
+    }
 
     /// Connects to `host:port`, trying each resolved address in turn, each attempt bounded by
     /// `timeout`, which then also bounds every read and write (change it with ``setTimeout(_:)``).
@@ -213,7 +213,7 @@ public final class Socket: Connection, @unchecked Sendable {
 
     /// Async ``connect(host:port:timeout:)``: resolution and connection run off the cooperative pool.
     public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30) async throws -> Socket {
-        try await blocking { () throws(SocketError) in try connect(host: host, port: port, timeout: timeout) }
+        try await BlockingExecutor.once("OpenSSLKit.connect") { () throws(SocketError) in try connect(host: host, port: port, timeout: timeout) }
     }
 
     /// Read and write timeout in seconds (0 or nil: none).
