@@ -95,6 +95,24 @@ struct ReadBuffer {
     }
 
     var count: Int { bytes.count - start }
+
+    /// Buffered bytes first, else whatever `receive` gets.
+    mutating func read<E: Error>(maxLength: Int, receive: () throws(E) -> Data) throws(E) -> Data {
+        if let buffered = take(maxLength: maxLength) { return buffered }
+        return try receive()
+    }
+
+    /// The next line, receiving more as needed; at end of stream the unterminated rest, then nil.
+    mutating func readLine<E: Error>(maxLength: Int, tooLong: @autoclosure () -> E,
+                                     receive: () throws(E) -> Data) throws(E) -> String? {
+        while true {
+            if let line = takeLine() { return line }
+            if count > maxLength { throw tooLong() }
+            let chunk = try receive()
+            if chunk.isEmpty { return takeAll() }
+            append(chunk)
+        }
+    }
 }
 
 /// A byte stream: a plain TCP ``Socket`` or a ``TLSStream``. The synchronous methods block
@@ -241,17 +259,12 @@ public final class Socket: Connection, @unchecked Sendable {
     }
 
     public func read(maxLength: Int) throws(SocketError) -> Data {
-        if let buffered = buffer.take(maxLength: maxLength) { return buffered }
-        return try receive(maxLength: maxLength)
+        try buffer.read(maxLength: maxLength) { () throws(SocketError) in try receive(maxLength: maxLength) }
     }
 
     public func readLine(maxLength: Int) throws(SocketError) -> String? {
-        while true {
-            if let line = buffer.takeLine() { return line }
-            if buffer.count > maxLength { throw .lineTooLong(peer: peer, limit: maxLength) }
-            let chunk = try receive(maxLength: 16_384)
-            if chunk.isEmpty { return buffer.takeAll() }
-            buffer.append(chunk)
+        try buffer.readLine(maxLength: maxLength, tooLong: .lineTooLong(peer: peer, limit: maxLength)) { () throws(SocketError) in
+            try receive(maxLength: 16_384)
         }
     }
 

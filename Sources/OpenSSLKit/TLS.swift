@@ -326,17 +326,12 @@ public final class TLSStream: Connection, @unchecked Sendable {
     }
 
     public func read(maxLength: Int) throws(TLSError) -> Data {
-        if let buffered = buffer.take(maxLength: maxLength) { return buffered }
-        return try receive(maxLength: maxLength)
+        try buffer.read(maxLength: maxLength) { () throws(TLSError) in try receive(maxLength: maxLength) }
     }
 
     public func readLine(maxLength: Int) throws(TLSError) -> String? {
-        while true {
-            if let line = buffer.takeLine() { return line }
-            if buffer.count > maxLength { throw .socket(.lineTooLong(peer: peer, limit: maxLength)) }
-            let chunk = try receive(maxLength: 16_384)
-            if chunk.isEmpty { return buffer.takeAll() }
-            buffer.append(chunk)
+        try buffer.readLine(maxLength: maxLength, tooLong: .socket(.lineTooLong(peer: peer, limit: maxLength))) {
+            () throws(TLSError) in try receive(maxLength: 16_384)
         }
     }
 
