@@ -55,13 +55,14 @@ let package = Package(
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
-            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit"]
+            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["OpenSSLKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
-        .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"]),
+        .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
         .testTarget(name: "OpenSSLKitTests", dependencies: ["OpenSSLKit", "TestSupport"]),
         .testTarget(name: "XMLSecKitTests", dependencies: ["XMLSecKit", "XMLKit", "OpenSSLKit", "TestSupport"]),

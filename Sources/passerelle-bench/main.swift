@@ -1,2 +1,0 @@
-// Benchmarks: each stage adds a subcommand here.
-print("passerelle-bench: no benchmark yet")
