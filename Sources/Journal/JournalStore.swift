@@ -94,4 +94,6 @@ public protocol JournalStore: Sendable {
     func oldestWaiting(target: Destination) async throws(JournalError) -> Date?
     /// The most recent error of each target.
     func lastErrors() async throws(JournalError) -> [TargetError]
+    /// Documents received per UTC month and kind.
+    func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
 }

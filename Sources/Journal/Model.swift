@@ -102,12 +102,14 @@ public struct JournalDocument: Sendable, Hashable {
     public var stayID: String?
     /// SHA-256 (hex) of the blob in the store.
     public var blobSHA256: String
+    /// SHA-256 (hex) of the built CDA blob, once built.
+    public var builtSHA256: String?
     public var receivedAt: Date
     public var state: DocumentState
 
     public init(id: String, setID: String? = nil, version: Int = 1, kind: DocumentKind, maskedINS: String? = nil,
                 patientKey: String? = nil, identityStatus: String? = nil, finess: String, stayID: String? = nil,
-                blobSHA256: String = "", receivedAt: Date, state: DocumentState = .received) {
+                blobSHA256: String = "", builtSHA256: String? = nil, receivedAt: Date, state: DocumentState = .received) {
         self.id = id
         self.setID = setID ?? id
         self.version = version
@@ -118,6 +120,7 @@ public struct JournalDocument: Sendable, Hashable {
         self.finess = finess
         self.stayID = stayID
         self.blobSHA256 = blobSHA256
+        self.builtSHA256 = builtSHA256
         self.receivedAt = receivedAt
         self.state = state
     }
@@ -224,6 +227,20 @@ public struct StateCount: Sendable, Hashable {
     public init(target: Destination, state: TransmissionState, count: Int) {
         self.target = target
         self.state = state
+        self.count = count
+    }
+}
+
+/// Documents received in one UTC month, per kind (usage report).
+public struct MonthlyCount: Sendable, Hashable {
+    /// `YYYY-MM`, UTC.
+    public var month: String
+    public var kind: DocumentKind
+    public var count: Int
+
+    public init(month: String, kind: DocumentKind, count: Int) {
+        self.month = month
+        self.kind = kind
         self.count = count
     }
 }

@@ -122,13 +122,6 @@ public final class SQLiteJournalStore: JournalStore {
         }
     }
 
-    /// The built CDA's blob digest of a document (nil before it is built).
-    public func builtBlob(documentID: String, version: Int) throws(JournalError) -> String? {
-        try locked { db in
-            try db.scalar("SELECT built_sha256 FROM documents WHERE id = ? AND version = ?", [documentID, version])?.string
-        }
-    }
-
     // MARK: - Transmissions
 
     public func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission] {
@@ -362,14 +355,13 @@ public final class SQLiteJournalStore: JournalStore {
         }
     }
 
-    /// Documents received per UTC month and kind (for the usage report).
-    public func documentCountsByMonth() throws(JournalError) -> [(month: String, kind: DocumentKind, count: Int)] {
+    public func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount] {
         try locked { db in
             try db.query("SELECT received_month, kind, count(*) AS n FROM documents GROUP BY received_month, kind ORDER BY 1, 2")
                 .compactMap { row in
                     guard let month = row["received_month"].string,
                           let kind = row["kind"].string.flatMap(DocumentKind.init(rawValue:)) else { return nil }
-                    return (month, kind, row["n"].int ?? 0)
+                    return MonthlyCount(month: month, kind: kind, count: row["n"].int ?? 0)
                 }
         }
     }
@@ -451,6 +443,7 @@ public final class SQLiteJournalStore: JournalStore {
                                maskedINS: row["ins_masked"].string, patientKey: row["patient_key"].string,
                                identityStatus: row["identity_status"].string, finess: row["finess"].string ?? "",
                                stayID: row["stay_id"].string, blobSHA256: row["blob_sha256"].string ?? "",
+                               builtSHA256: row["built_sha256"].string,
                                receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, state: state)
     }
 

@@ -4,11 +4,15 @@ import PasserelleCore
 import TestSupport
 
 /// A journal in a fresh temporary folder, with a fixed clock and jitter source.
+///
+/// Tests go through `store` (the ``JournalStore`` protocol) so that the PostgreSQL backend can
+/// run them unchanged; only tests that inspect the file itself use `databasePath`.
 struct JournalFixture {
     let folder: URL
     let databasePath: String
     let blobs: BlobStore
-    let store: SQLiteJournalStore
+    let sqlite: SQLiteJournalStore
+    var store: any JournalStore { sqlite }
     let policy: RetryPolicy
 
     static let t0 = Date(timeIntervalSince1970: 1_790_000_000)  // 2026-09-21T14:13:20Z
@@ -21,11 +25,15 @@ struct JournalFixture {
         databasePath = folder.appendingPathComponent("journal.db").path
         blobs = try BlobStore(root: folder.appendingPathComponent("blobs"))
         self.policy = policy
-        store = try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
+        sqlite = try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
     }
 
     /// Another store (its own connection) on the same file: a second worker or process.
-    func secondStore(random: @escaping @Sendable () -> Double = { 0.5 }) throws -> SQLiteJournalStore {
+    func secondStore(random: @escaping @Sendable () -> Double = { 0.5 }) throws -> any JournalStore {
+        try secondSQLiteStore(random: random)
+    }
+
+    func secondSQLiteStore(random: @escaping @Sendable () -> Double = { 0.5 }) throws -> SQLiteJournalStore {
         try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
     }
 

@@ -94,7 +94,7 @@ actor StartGate {
         let f = try JournalFixture()
         let t = try await f.queued(1, targets: [.mssantePS])[0]
         // Process A claims, keeps its Message-ID, then dies (kill -9): its connection just goes away.
-        var crashed: SQLiteJournalStore? = try f.secondStore()
+        var crashed: (any JournalStore)? = try f.secondStore()
         let claim = try #require(try await crashed!.claimNext(target: .mssantePS, now: JournalFixture.t0, lease: 120, owner: "A"))
         try await crashed!.recordMessageID("<m1@passerelle.test>", transmissionID: t.id, owner: "A")
         crashed = nil
@@ -140,7 +140,7 @@ actor StartGate {
         // any checkpoint or clean close by the first one.
         let reopened = try f.secondStore()
         #expect(try await reopened.transmissions(matching: TransmissionFilter()).count == 1)
-        #expect(try reopened.schemaVersion() == 1)
+        #expect(try f.secondSQLiteStore().schemaVersion() == 1)
     }
 }
 

@@ -109,7 +109,8 @@ import Testing
         #expect(early?.description.contains("is received") == true)
         let built = try await f.store.markBuilt(documentID: doc.id, version: 1, built: Data("<cda/>".utf8), now: JournalFixture.t0)
         #expect(built.state == .built)
-        #expect(try f.store.builtBlob(documentID: doc.id, version: 1) == BlobStore.sha256Hex(Data("<cda/>".utf8)))
+        #expect(built.builtSHA256 == BlobStore.sha256Hex(Data("<cda/>".utf8)))
+        #expect(try await f.store.document(id: doc.id, version: 1)?.builtSHA256 == built.builtSHA256)
         await #expect(throws: JournalError.self) {
             _ = try await f.store.markBuilt(documentID: doc.id, version: 1, built: Data("<cda/>".utf8), now: JournalFixture.t0)
         }

@@ -81,7 +81,7 @@ import Testing
         #expect(rows[1]["received_at"].int64 == 1_769_904_000_250)  // milliseconds kept
         #expect(try raw.query("SELECT created_month FROM transmissions ORDER BY id").map { $0["created_month"].string }
             == ["2026-01", "2026-02"])
-        let counts = try f.store.documentCountsByMonth()
+        let counts = try await f.store.documentCountsByMonth()
         #expect(counts.map(\.month) == ["2026-01", "2026-02"])
         #expect(counts.allSatisfy { $0.kind == .dischargeLetter && $0.count == 1 })
         // Read back as the same instants.
