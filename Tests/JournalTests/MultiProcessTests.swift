@@ -66,10 +66,13 @@ import Testing
         let store = try SQLiteJournalStore(path: try #require(Self.workerDatabase),
                                            blobs: BlobStore(root: URL(fileURLWithPath: try #require(env["PASSERELLE_JOURNAL_WORKER_BLOBS"]))))
         FileManager.default.createFile(atPath: output + ".ready", contents: Data())
-        while !FileManager.default.fileExists(atPath: go) { try await Task.sleep(for: .milliseconds(5)) }
+        while !FileManager.default.fileExists(atPath: go) { try await Task.sleep(for: .milliseconds(1)) }
         var ids: [Int64] = []
         while let c = try await store.claimNext(target: .dmp, now: JournalFixture.t0.plus(1), lease: 60, owner: name) {
             ids.append(c.transmission.id)
+            // A real send takes a while between claim and completion; without it one process can
+            // drain the queue before the other is even scheduled.
+            try await Task.sleep(for: .milliseconds(5))
             _ = try await store.complete(c, owner: name, outcome: .success(), now: JournalFixture.t0.plus(2))
         }
         try Data(ids.map(String.init).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: output))
