@@ -3,6 +3,7 @@ import Journal
 import PasserelleCore
 import SQLiteKit
 import Testing
+import TestSupport
 
 @Suite struct BlobAndKeyTests {
     func mode(_ path: String) throws -> Int {
@@ -154,5 +155,23 @@ import Testing
         try raw.run("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
         let error = try #require(throws: JournalError.self) { _ = try f.secondStore() }
         #expect(error.description.contains("version 99"))
+    }
+}
+
+@Suite struct OpenJournalTests {
+    @Test func opensTheConfiguredSQLiteJournalWithItsBlobFolderBesideIt() async throws {
+        let folder = try TestPaths.temporaryDirectory("journal-open")
+        let path = folder.appendingPathComponent("journal.sqlite").path
+        let store = try Journals.open(.sqlite(path: path))
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(Journals.blobFolder(forDatabase: path).lastPathComponent == "journal.blobs")
+        _ = try await store.accept(JournalFixture.document(1), content: Data("x".utf8), input: nil, stay: nil, now: JournalFixture.t0)
+        let blob = Journals.blobFolder(forDatabase: path).appendingPathComponent(String(BlobStore.sha256Hex(Data("x".utf8)).prefix(2)))
+        #expect(FileManager.default.fileExists(atPath: blob.path))
+    }
+
+    @Test func postgreSQLIsRefusedWithAClearMessageUntilItExists() {
+        let error = #expect(throws: JournalError.self) { _ = try Journals.open(.postgresql(url: "postgresql://localhost/passerelle")) }
+        #expect(error?.description.contains("backend = \"sqlite\"") == true)
     }
 }
