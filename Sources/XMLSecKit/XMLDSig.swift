@@ -1,0 +1,138 @@
+import CLibXML2
+import COpenSSL
+import CXMLSec
+import Foundation
+
+/// Digest algorithm of an XML signature (references and RSA signature).
+public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
+    /// SHA-256, the default.
+    case sha256
+    /// SHA-1, only for receivers that still demand it.
+    case sha1
+    case sha512
+
+    /// `ds:DigestMethod/@Algorithm`.
+    public var digestURI: String {
+        switch self {
+        case .sha1: "http://www.w3.org/2000/09/xmldsig#sha1"
+        case .sha256: "http://www.w3.org/2001/04/xmlenc#sha256"
+        case .sha512: "http://www.w3.org/2001/04/xmlenc#sha512"
+        }
+    }
+
+    /// `ds:SignatureMethod/@Algorithm` for RSA PKCS#1 v1.5.
+    public var rsaSignatureURI: String {
+        switch self {
+        case .sha1: "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+        case .sha256: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        case .sha512: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
+        }
+    }
+
+    public init?(digestURI: String) {
+        guard let match = Self.allCases.first(where: { $0.digestURI == digestURI }) else { return nil }
+        self = match
+    }
+
+    /// Digest of raw bytes (for `ds:Manifest` references to documents outside the XML).
+    public func digest(_ data: Data) -> Data {
+        let md: OpaquePointer? = switch self {
+        case .sha1: EVP_sha1()
+        case .sha256: EVP_sha256()
+        case .sha512: EVP_sha512()
+        }
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = data.withUnsafeBytes { buffer in
+            EVP_Digest(buffer.baseAddress, buffer.count, &out, &length, md, nil)
+        }
+        precondition(ok == 1, "EVP_Digest failed")  // only fails on allocation failure
+        return Data(out.prefix(Int(length)))
+    }
+}
+
+/// XML-DSig namespace.
+public let xmlDSigNamespace = "http://www.w3.org/2000/09/xmldsig#"
+
+/// A parsed document owned by this wrapper (libxml2 tree).
+final class ParsedXML {
+    let doc: xmlDocPtr
+
+    init(_ data: Data) throws(XMLSecError) {
+        try XMLSecLibrary.ensureInitialized()
+        // No network, no entity substitution, no DTD loading: signatures are checked on
+        // exactly the bytes received. Errors go to xmlGetLastError, never to stderr.
+        let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
+        xmlResetLastError()
+        let parsed = data.withUnsafeBytes { buffer in
+            xmlReadMemory(buffer.bindMemory(to: CChar.self).baseAddress, Int32(buffer.count), "noname.xml", nil, options)
+        }
+        guard let parsed else { throw .malformedXML(lastLibXMLError()) }
+        doc = parsed
+    }
+
+    deinit { xmlFreeDoc(doc) }
+
+    var root: xmlNodePtr? { xmlDocGetRootElement(doc) }
+
+    /// Registers the given attribute names as XML IDs everywhere, so that `URI="#id"`
+    /// same-document references resolve (libxml2 knows only xml:id without a DTD).
+    func registerIDs(_ names: [String]) {
+        guard let root, !names.isEmpty else { return }
+        let cStrings = names.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        var list: [UnsafePointer<xmlChar>?] = cStrings.map { UnsafeRawPointer($0!).assumingMemoryBound(to: xmlChar.self) }
+        list.append(nil)
+        list.withUnsafeMutableBufferPointer { buffer in
+            xmlSecAddIDs(doc, root, buffer.baseAddress)
+        }
+    }
+
+    func firstSignatureNode() -> xmlNodePtr? {
+        guard let root else { return nil }
+        return xmlSecFindNode(root, "Signature", xmlDSigNamespace)
+    }
+
+    func serialized() -> Data {
+        var buffer: UnsafeMutablePointer<xmlChar>?
+        var size: Int32 = 0
+        xmlDocDumpMemoryEnc(doc, &buffer, &size, "UTF-8")
+        guard let buffer else { return Data() }
+        defer { free(buffer) }  // libxml2 allocates with malloc (xmlMemSetup is never changed)
+        return Data(bytes: buffer, count: Int(size))
+    }
+}
+
+/// The attribute names registered as IDs by default: XAdES/XML-DSig `Id`, SAML `ID`.
+public let defaultIDAttributes = ["Id", "ID"]
+
+/// Signs XML documents that already contain a complete `ds:Signature` template
+/// (SignedInfo with References and empty DigestValue, empty SignatureValue, KeyInfo with
+/// an empty `ds:X509Data` to be filled with the certificate chain).
+public enum XMLSigner {
+    /// Fills the first `ds:Signature` template of `template` and returns the signed document.
+    /// Manifest references are *not* computed: their DigestValues must already be set.
+    public static func sign(
+        template: Data, key: XMLSecSigningKey, idAttributes: [String] = defaultIDAttributes
+    ) throws(XMLSecError) -> Data {
+        let document = try ParsedXML(template)
+        document.registerIDs(idAttributes)
+        guard let signatureNode = document.firstSignatureNode() else {
+            throw .malformedXML("no ds:Signature template in the document")
+        }
+        let failure: String? = withXMLSecErrors { collector in
+            guard let context = xmlSecDSigCtxCreate(nil) else { return "xmlSecDSigCtxCreate failed" }
+            defer { xmlSecDSigCtxDestroy(context) }
+            guard let keyCopy = xmlSecKeyDuplicate(key.key) else { return "xmlSecKeyDuplicate failed: \(collector.text)" }
+            context.pointee.signKey = keyCopy  // owned (and destroyed) by the context
+            context.pointee.flags |= UInt32(XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS)
+            context.pointee.enabledReferenceUris = xmlSecTransformUriType(xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument)
+            if xmlSecDSigCtxSign(context, signatureNode) < 0 {
+                return collector.text + (openSSLErrors().map { "; \($0)" } ?? "")
+            }
+            return nil
+        }
+        if let failure { throw .signing(failure) }
+        return document.serialized()
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import TestSupport
+import XMLSecKit
+
+private func pki(_ name: String) -> URL { TestPaths.testPKI.appendingPathComponent(name) }
+
+private func loadKey(_ name: String) throws -> XMLSecSigningKey {
+    let passphrase = try String(contentsOf: TestPaths.testPKIPassphraseFile, encoding: .utf8)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    return try XMLSecSigningKey(pkcs12: Data(contentsOf: pki("\(name).p12")), passphrase: passphrase)
+}
+
+/// An enveloped-signature template over the root element (Id registered by the wrapper).
+private func template(_ algorithm: XMLDigestAlgorithm) -> Data {
+    Data("""
+    <root xmlns="urn:test" Id="r1"><item>caf\u{e9} &amp; th\u{e9}</item>\
+    <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>\
+    <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
+    <ds:SignatureMethod Algorithm="\(algorithm.rsaSignatureURI)"/>\
+    <ds:Reference URI="#r1"><ds:Transforms>\
+    <ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>\
+    <ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>\
+    <ds:DigestMethod Algorithm="\(algorithm.digestURI)"/><ds:DigestValue/></ds:Reference>\
+    </ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature></root>
+    """.utf8)
+}
+
+private func trust(_ files: [String] = ["ca.pem"]) throws -> XMLSecTrustStore {
+    try XMLSecTrustStore(pemFiles: files.map(pki))
+}
+
+/// The xmlsec1 command-line tool, an independent verifier (same library, separate code path).
+private func xmlsec1Verify(_ xml: Data, trusted: String = "ca.pem", extra: [String] = []) throws -> ProcessResult {
+    let dir = try TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let file = dir.appendingPathComponent("signed.xml")
+    try xml.write(to: file)
+    return try ProcessRunner.run("xmlsec1", ["--verify", "--trusted-pem", pki(trusted).path,
+                                             "--id-attr:Id", "root", "--enabled-key-data", "x509"] + extra + [file.path])
+}
+
+@Suite struct XMLSecKitTests {
+    @Test(arguments: [XMLDigestAlgorithm.sha256, .sha1])
+    func signsAndVerifiesEnveloped(algorithm: XMLDigestAlgorithm) throws {
+        let key = try loadKey("org-sign")
+        let signed = try XMLSigner.sign(template: template(algorithm), key: key)
+        let text = String(decoding: signed, as: UTF8.self)
+        #expect(text.contains("<ds:X509Certificate>"))
+        #expect(!text.contains("<ds:SignatureValue/>"))
+
+        let result = try XMLSignatureVerifier.verify(signed, trustStore: trust())
+        #expect(result.isValid, "\(result.failure ?? "")")
+        #expect(result.references.map(\.uri) == ["#r1"])
+        #expect(result.signer?.der == key.certificate.der)
+
+        let cli = try xmlsec1Verify(signed)
+        #expect(cli.succeeded, "xmlsec1: \(cli.stderr)")
+    }
+
+    @Test func rejectsTamperedContent() throws {
+        let signed = try XMLSigner.sign(template: template(.sha256), key: loadKey("org-sign"))
+        let tampered = Data(String(decoding: signed, as: UTF8.self).replacingOccurrences(of: "th\u{e9}", with: "thf").utf8)
+        #expect(tampered != signed)
+        let result = try XMLSignatureVerifier.verify(tampered, trustStore: trust())
+        #expect(!result.isValid)
+        #expect(result.failure?.contains("#r1") == true)
+        #expect(try !xmlsec1Verify(tampered).succeeded)
+    }
+
+    @Test func rejectsUntrustedExpiredAndRevokedSigners() throws {
+        let unknown = try XMLSigner.sign(template: template(.sha256), key: loadKey("unknown-sign"))
+        #expect(try !XMLSignatureVerifier.verify(unknown, trustStore: trust()).isValid)
+        #expect(try !xmlsec1Verify(unknown).succeeded)
+
+        let expired = try XMLSigner.sign(template: template(.sha256), key: loadKey("expired-sign"))
+        let expiredResult = try XMLSignatureVerifier.verify(expired, trustStore: trust())
+        #expect(!expiredResult.isValid)
+        #expect(try !xmlsec1Verify(expired).succeeded)
+
+        let revoked = try XMLSigner.sign(template: template(.sha256), key: loadKey("revoked-sign"))
+        #expect(try XMLSignatureVerifier.verify(revoked, trustStore: trust()).isValid, "no CRL given: chain alone is fine")
+        let withCRL = try XMLSignatureVerifier.verify(revoked, trustStore: trust(["ca-with-crl.pem"]))
+        #expect(!withCRL.isValid)
+        #expect(try !xmlsec1Verify(revoked, extra: ["--crl-pem", pki("ca.crl.pem").path]).succeeded)
+    }
+
+    @Test func trustStoreChecksSigningCertificates() throws {
+        let store = try trust(["ca-with-crl.pem"])
+        #expect(store.verificationFailure(chainDER: try loadKey("org-sign").chainDER) == nil)
+        #expect(store.verificationFailure(chainDER: try loadKey("expired-sign").chainDER) != nil)
+        #expect(store.verificationFailure(chainDER: try loadKey("notyet-sign").chainDER) != nil)
+        #expect(store.verificationFailure(chainDER: try loadKey("revoked-sign").chainDER) != nil)
+        #expect(store.verificationFailure(chainDER: try loadKey("unknown-sign").chainDER) != nil)
+    }
+
+    @Test func reportsWrongPassphraseAndMalformedXML() throws {
+        #expect(throws: XMLSecError.self) {
+            try XMLSecSigningKey(pkcs12: Data(contentsOf: pki("org-sign.p12")), passphrase: "wrong")
+        }
+        do {
+            _ = try XMLSigner.sign(template: Data("<a><b></a>".utf8), key: loadKey("org-sign"))
+            Issue.record("malformed XML accepted")
+        } catch let error as XMLSecError {
+            guard case .malformedXML(let message) = error else { Issue.record("\(error)"); return }
+            #expect(message.contains("line 1"))
+        }
+    }
+
+    @Test func keyExposesCertificateDetails() throws {
+        let key = try loadKey("org-sign")
+        #expect(key.certificate.subjectRFC2253.contains("CN="))
+        #expect(key.certificate.notAfter > Date())
+        #expect(key.chainDER.count == 2)
+        #expect(XMLDigestAlgorithm.sha256.digest(Data("abc".utf8)).base64EncodedString()
+                == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=")
+    }
+}
