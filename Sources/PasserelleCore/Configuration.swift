@@ -1,0 +1,517 @@
+import Foundation
+
+/// A problem with the configuration file. Every case names the file, and where it makes
+/// sense the line and the full key (`dmp.endpoint`), so the operator can go straight to it.
+public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
+    case unreadable(file: String, reason: String)
+    case syntax(file: String, line: Int, message: String)
+    case missingTable(file: String, table: String)
+    /// `line` is the table header's line.
+    case missingKey(file: String, line: Int, key: String, hint: String)
+    case wrongType(file: String, line: Int, key: String, expected: String, found: String)
+    case invalidValue(file: String, line: Int, key: String, reason: String)
+    case unknownKey(file: String, line: Int, key: String, suggestion: String?)
+    case unknownTable(file: String, line: Int, table: String, suggestion: String?)
+    /// The passphrase file or environment variable named in [certificates] cannot be read.
+    case passphraseUnavailable(source: String, reason: String)
+    /// Several of the above, in file order.
+    case several([ConfigurationError])
+
+    public var description: String {
+        switch self {
+        case .unreadable(let file, let reason):
+            "\(file): cannot read the configuration file: \(reason)"
+        case .syntax(let file, let line, let message):
+            "\(file):\(line): syntax error: \(message)"
+        case .missingTable(let file, let table):
+            "\(file): missing table [\(table)]; add it (see docs/passerelle.example.toml)"
+        case .missingKey(let file, let line, let key, let hint):
+            "\(file):\(line): missing key \(key)\(hint.isEmpty ? "" : ": \(hint)")"
+        case .wrongType(let file, let line, let key, let expected, let found):
+            "\(file):\(line): \(key) must be \(expected), found \(found)"
+        case .invalidValue(let file, let line, let key, let reason):
+            "\(file):\(line): \(key): \(reason)"
+        case .unknownKey(let file, let line, let key, let suggestion):
+            "\(file):\(line): unknown key \(key) (probably a typo\(suggestion.map { "; did you mean \($0)?" } ?? ""))"
+        case .unknownTable(let file, let line, let table, let suggestion):
+            "\(file):\(line): unknown table [\(table)]\(suggestion.map { "; did you mean [\($0)]?" } ?? "")"
+        case .passphraseUnavailable(let source, let reason):
+            "cannot read the certificate passphrase from \(source): \(reason)"
+        case .several(let errors):
+            errors.map(\.description).joined(separator: "\n")
+        }
+    }
+
+    public var errorDescription: String? { description }
+
+    /// The line the problem is on (0 when it concerns the whole file).
+    public var line: Int {
+        switch self {
+        case .syntax(_, let line, _), .missingKey(_, let line, _, _), .wrongType(_, let line, _, _, _),
+             .invalidValue(_, let line, _, _), .unknownKey(_, let line, _, _), .unknownTable(_, let line, _, _):
+            line
+        default: 0
+        }
+    }
+
+    /// The individual problems (one element unless `.several`).
+    public var problems: [ConfigurationError] {
+        if case .several(let errors) = self { return errors }
+        return [self]
+    }
+}
+
+/// Severity threshold for logs (the swift-log levels).
+public enum LogLevel: String, Sendable, Hashable, CaseIterable, Codable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// The whole runtime configuration, read from one TOML file (see docs/passerelle.example.toml).
+/// Relative paths are resolved against the folder of the configuration file.
+public struct PasserelleConfiguration: Sendable, Hashable {
+    /// The default location when neither `--config` nor `PASSERELLE_CONFIG` is given.
+    public static let defaultPath = "/etc/passerelle/passerelle.toml"
+    /// The environment variable that names the configuration file.
+    public static let environmentVariable = "PASSERELLE_CONFIG"
+
+    /// `[structure]`: the health structure Passerelle speaks for.
+    public struct Structure: Sendable, Hashable {
+        public var finess: FINESS
+        public var name: String
+        /// Root OID of the structure: document ids, XDS sourceId.
+        public var oid: String
+    }
+
+    /// Where the PKCS#12 passphrase comes from.
+    public enum PassphraseSource: Sendable, Hashable, CustomStringConvertible {
+        case file(String)
+        case environment(String)
+
+        public var description: String {
+            switch self {
+            case .file(let path): "file \(path)"
+            case .environment(let name): "environment variable \(name)"
+            }
+        }
+
+        /// Reads the passphrase (a trailing newline in the file is dropped). Never log the result.
+        public func read(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> String {
+            switch self {
+            case .file(let path):
+                let data: Data
+                do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                    throw .passphraseUnavailable(source: description, reason: (error as NSError).localizedDescription)
+                }
+                var text = String(decoding: data, as: UTF8.self)
+                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                guard !text.isEmpty else { throw .passphraseUnavailable(source: description, reason: "the file is empty") }
+                return text
+            case .environment(let name):
+                guard let value = environment[name], !value.isEmpty else {
+                    throw .passphraseUnavailable(source: description, reason: "the variable is not set or empty")
+                }
+                return value
+            }
+        }
+    }
+
+    /// `[certificates]`: the organisation's certificates (IGC-Santé) and trust anchors.
+    public struct Certificates: Sendable, Hashable {
+        /// PKCS#12 of the TLS client (authentication) certificate.
+        public var authentication: String
+        /// PKCS#12 of the signing certificate.
+        public var signing: String
+        public var passphrase: PassphraseSource
+        /// PEM file of the trusted CAs.
+        public var trustAnchors: String
+        /// PEM CRL file, optional.
+        public var crl: String?
+        /// Warn when a certificate expires within this many days.
+        public var expiryWarningDays: Int
+    }
+
+    /// `[dmp]`.
+    public struct DMP: Sendable, Hashable {
+        public var enabled: Bool
+        /// The XDS.b repository endpoint (https). Nil only when disabled.
+        public var endpoint: URL?
+        /// CA file for the server certificate; defaults to `certificates.trust_anchors`.
+        public var ca: String
+        public var timeoutSeconds: Int
+        public var maxConnections: Int
+    }
+
+    /// TLS mode of the SMTP connection.
+    public enum SMTPTLS: String, Sendable, Hashable, CaseIterable {
+        /// Plain connection upgraded with STARTTLS (port 587).
+        case starttls
+        /// TLS from the first byte (port 465).
+        case implicit
+    }
+
+    /// `[mssante]`.
+    public struct MSSante: Sendable, Hashable {
+        public var enabled: Bool
+        public var smtpHost: String
+        public var smtpPort: Int
+        public var smtpTLS: SMTPTLS
+        /// IMAP URL of the application mailbox (acknowledgements), optional.
+        public var imapURL: URL?
+        /// The application mailbox (BAL applicative) address.
+        public var mailbox: String
+        /// Product reference sent in X-MSS-NIL-like headers (software name and version).
+        public var productReference: String
+    }
+
+    /// `[folders]`.
+    public struct Folders: Sendable, Hashable {
+        public var inbox: String
+        public var work: String
+        public var error: String
+        public var done: String
+    }
+
+    /// `[journal]`.
+    public enum Journal: Sendable, Hashable {
+        case sqlite(path: String)
+        case postgresql(url: String)
+    }
+
+    /// `[cda]`.
+    public struct CDA: Sendable, Hashable {
+        /// CDA_extended.xsd, optional (XSD validation is skipped without it).
+        public var schema: String?
+        public var maxPDFBytes: Int
+    }
+
+    /// Log line format.
+    public enum LogFormat: String, Sendable, Hashable, CaseIterable {
+        case logfmt, json
+    }
+
+    /// `[logging]`.
+    public struct Logging: Sendable, Hashable {
+        public var level: LogLevel
+        public var format: LogFormat
+    }
+
+    /// `[http]`.
+    public struct HTTP: Sendable, Hashable {
+        /// Port of the metrics/health endpoint on 127.0.0.1; nil = disabled.
+        public var metricsPort: Int?
+    }
+
+    /// The file this configuration was read from (absolute).
+    public var file: String
+    public var structure: Structure
+    public var certificates: Certificates
+    public var dmp: DMP
+    public var mssante: MSSante
+    public var folders: Folders
+    public var journal: Journal
+    public var cda: CDA
+    public var logging: Logging
+    public var http: HTTP
+
+    /// Which file to use: `explicit` (from `--config`), else `$PASSERELLE_CONFIG`, else the default path.
+    public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty { return fromEnvironment }
+        return defaultPath
+    }
+
+    /// Reads and checks the file. Every problem found is reported (``ConfigurationError/several(_:)``
+    /// when there is more than one).
+    public static func load(from path: String) throws(ConfigurationError) -> PasserelleConfiguration {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let text: String
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: absolute))
+            guard let decoded = String(data: data, encoding: .utf8) else {
+                throw ConfigurationError.unreadable(file: absolute, reason: "not UTF-8 text")
+            }
+            text = decoded
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw .unreadable(file: absolute, reason: (error as NSError).localizedDescription)
+        }
+        return try parse(text, file: absolute)
+    }
+
+    /// Parses configuration text; `file` names it in errors and anchors relative paths.
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> PasserelleConfiguration {
+        let document: TOMLDocument
+        do { document = try TOMLDocument(parsing: text) } catch {
+            throw .syntax(file: file, line: error.line, message: error.message)
+        }
+        var reader = ConfigurationReader(document: document, file: file)
+        let configuration = reader.read()
+        let errors = reader.errors.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element)
+        if errors.count == 1 { throw errors[0] }
+        if errors.count > 1 { throw .several(errors) }
+        return configuration!
+    }
+}
+
+// MARK: - Reading
+
+/// The schema: every table and key Passerelle knows. Anything else is a probable typo.
+private let schema: [String: [String]] = [
+    "structure": ["finess", "name", "oid"],
+    "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
+    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections"],
+    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
+    "folders": ["inbox", "work", "error", "done"],
+    "journal": ["backend", "path", "url"],
+    "cda": ["schema", "max_pdf_bytes"],
+    "logging": ["level", "format"],
+    "http": ["metrics_port"],
+]
+
+private struct ConfigurationReader {
+    let document: TOMLDocument
+    let file: String
+    let baseDirectory: URL
+    var errors: [ConfigurationError] = []
+
+    init(document: TOMLDocument, file: String) {
+        self.document = document
+        self.file = file
+        baseDirectory = URL(fileURLWithPath: file).deletingLastPathComponent()
+    }
+
+    /// Reports unknown tables and keys, in file order.
+    mutating func checkUnknown() {
+        for table in document.tables {
+            if table.name.isEmpty {
+                for entry in table.entries {
+                    errors.append(.unknownKey(file: file, line: entry.line, key: entry.key,
+                                              suggestion: "a key inside a table such as [\(closestMatch(entry.key, in: Array(schema.keys)) ?? "structure")]"))
+                }
+                continue
+            }
+            guard let keys = schema[table.name] else {
+                errors.append(.unknownTable(file: file, line: table.line, table: table.name,
+                                            suggestion: closestMatch(table.name, in: Array(schema.keys))))
+                continue
+            }
+            for entry in table.entries where !keys.contains(entry.key) {
+                errors.append(.unknownKey(file: file, line: entry.line, key: "\(table.name).\(entry.key)",
+                                          suggestion: closestMatch(entry.key, in: keys).map { "\(table.name).\($0)" }))
+            }
+        }
+    }
+
+    // Typed accessors: they record an error and return nil on a bad or missing value.
+
+    mutating func value(_ table: String, _ key: String, required: Bool, hint: String = "") -> TOMLEntry? {
+        guard let t = document.table(table) else { return nil }
+        if let entry = t.entry(key) { return entry }
+        if required { errors.append(.missingKey(file: file, line: t.line, key: "\(table).\(key)", hint: hint)) }
+        return nil
+    }
+
+    mutating func string(_ table: String, _ key: String, required: Bool = true, hint: String = "") -> (String, Int)? {
+        guard let entry = value(table, key, required: required, hint: hint) else { return nil }
+        guard case .string(let s) = entry.value else {
+            errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "a string in quotes", found: entry.value.typeName))
+            return nil
+        }
+        guard !s.trimmingCharacters(in: .whitespaces).isEmpty else {
+            errors.append(.invalidValue(file: file, line: entry.line, key: "\(table).\(key)", reason: "must not be empty"))
+            return nil
+        }
+        return (s, entry.line)
+    }
+
+    /// An integer within `range`; absent gives `defaultValue` (nil = optional key).
+    mutating func integer(_ table: String, _ key: String, range: ClosedRange<Int>, default defaultValue: Int?) -> Int? {
+        guard let entry = value(table, key, required: false) else { return defaultValue }
+        guard case .integer(let n) = entry.value else {
+            errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "an integer", found: entry.value.typeName))
+            return defaultValue
+        }
+        guard range.contains(n) else {
+            errors.append(.invalidValue(file: file, line: entry.line, key: "\(table).\(key)",
+                                        reason: "\(n) is out of range; use \(range.lowerBound)…\(range.upperBound)"))
+            return defaultValue
+        }
+        return n
+    }
+
+    mutating func boolean(_ table: String, _ key: String, default defaultValue: Bool) -> Bool {
+        guard let entry = value(table, key, required: false) else { return defaultValue }
+        guard case .boolean(let b) = entry.value else {
+            errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "true or false", found: entry.value.typeName))
+            return defaultValue
+        }
+        return b
+    }
+
+    mutating func choice<E: RawRepresentable & CaseIterable>(_ table: String, _ key: String, default defaultValue: E) -> E
+    where E.RawValue == String {
+        guard let (s, line) = string(table, key, required: false) else { return defaultValue }
+        guard let v = E(rawValue: s) else {
+            errors.append(.invalidValue(file: file, line: line, key: "\(table).\(key)",
+                                        reason: "unknown value \"\(s)\"; use one of \(E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))"))
+            return defaultValue
+        }
+        return v
+    }
+
+    /// A path, resolved against the configuration file's folder when relative.
+    mutating func path(_ table: String, _ key: String, required: Bool = true, hint: String = "") -> String? {
+        guard let (s, _) = string(table, key, required: required, hint: hint) else { return nil }
+        let expanded = (s as NSString).expandingTildeInPath
+        let url = expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded) : baseDirectory.appendingPathComponent(expanded)
+        return url.standardizedFileURL.path
+    }
+
+    mutating func url(_ table: String, _ key: String, required: Bool, schemes: [String]) -> URL? {
+        guard let (s, line) = string(table, key, required: required) else { return nil }
+        guard let url = URL(string: s), let scheme = url.scheme?.lowercased(), schemes.contains(scheme),
+              let host = url.host, !host.isEmpty else {
+            // A database URL may hold a password: never echo a value that has user info.
+            let shown = s.contains("@") ? "the value" : "\"\(s)\""
+            errors.append(.invalidValue(file: file, line: line, key: "\(table).\(key)",
+                                        reason: "\(shown) is not a valid \(schemes.map { "\($0)://" }.joined(separator: " or ")) URL with a host"))
+            return nil
+        }
+        return url
+    }
+
+    mutating func requireTable(_ name: String) -> Bool {
+        if document.table(name) == nil {
+            errors.append(.missingTable(file: file, table: name))
+            return false
+        }
+        return true
+    }
+
+    mutating func read() -> PasserelleConfiguration? {
+        checkUnknown()
+
+        // [structure]
+        var structure: PasserelleConfiguration.Structure?
+        if requireTable("structure") {
+            let finessValue = string("structure", "finess", hint: "the 9-character FINESS of the structure")
+            var finess: FINESS?
+            if let (raw, line) = finessValue {
+                do { finess = try FINESS(raw) } catch {
+                    errors.append(.invalidValue(file: file, line: line, key: "structure.finess", reason: error.description))
+                }
+            }
+            let name = string("structure", "name")
+            var oid: String?
+            if let (raw, line) = string("structure", "oid", hint: "the structure's root OID (document ids, XDS sourceId)") {
+                if OID.isValid(raw) { oid = raw } else {
+                    errors.append(.invalidValue(file: file, line: line, key: "structure.oid", reason: "\"\(raw)\" is not an OID (digits separated by dots)"))
+                }
+            }
+            if let finess, let name, let oid { structure = .init(finess: finess, name: name.0, oid: oid) }
+        }
+
+        // [certificates]
+        var certificates: PasserelleConfiguration.Certificates?
+        if requireTable("certificates") {
+            let authentication = path("certificates", "authentication", hint: "PKCS#12 file of the TLS client certificate")
+            let signing = path("certificates", "signing", hint: "PKCS#12 file of the signing certificate")
+            let trust = path("certificates", "trust_anchors", hint: "PEM file of the trusted CAs")
+            let crl = path("certificates", "crl", required: false)
+            let warning = integer("certificates", "expiry_warning_days", range: 1...365, default: 30)
+            let file = path("certificates", "passphrase_file", required: false)
+            let env = string("certificates", "passphrase_env", required: false)
+            var passphrase: PasserelleConfiguration.PassphraseSource?
+            switch (file, env) {
+            case (let f?, nil): passphrase = .file(f)
+            case (nil, let e?):
+                if e.0.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) { passphrase = .environment(e.0) }
+                else { errors.append(.invalidValue(file: self.file, line: e.1, key: "certificates.passphrase_env", reason: "must be an environment variable name (letters, digits, _)")) }
+            case (_?, _?):
+                errors.append(.invalidValue(file: self.file, line: document.table("certificates")!.entry("passphrase_env")!.line,
+                                            key: "certificates.passphrase_env", reason: "give passphrase_file or passphrase_env, not both"))
+            case (nil, nil):
+                if document.table("certificates")?.entry("passphrase_file") == nil && document.table("certificates")?.entry("passphrase_env") == nil {
+                    errors.append(.missingKey(file: self.file, line: document.table("certificates")!.line, key: "certificates.passphrase_file",
+                                              hint: "or certificates.passphrase_env: where the PKCS#12 passphrase is read from"))
+                }
+            }
+            if let authentication, let signing, let trust, let passphrase {
+                certificates = .init(authentication: authentication, signing: signing, passphrase: passphrase,
+                                     trustAnchors: trust, crl: crl, expiryWarningDays: warning ?? 30)
+            }
+        }
+
+        // [dmp]
+        let dmpEnabled = boolean("dmp", "enabled", default: false)
+        let endpoint = url("dmp", "endpoint", required: dmpEnabled, schemes: ["https"])
+        let dmpCA = path("dmp", "ca", required: false)
+        let dmp = PasserelleConfiguration.DMP(
+            enabled: dmpEnabled, endpoint: endpoint, ca: dmpCA ?? certificates?.trustAnchors ?? "",
+            timeoutSeconds: integer("dmp", "timeout_seconds", range: 1...600, default: 60) ?? 60,
+            maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4)
+
+        // [mssante]
+        let mssEnabled = boolean("mssante", "enabled", default: false)
+        let tls: PasserelleConfiguration.SMTPTLS = choice("mssante", "smtp_tls", default: .starttls)
+        let smtpHost = string("mssante", "smtp_host", required: mssEnabled)
+        let smtpPort = integer("mssante", "smtp_port", range: 1...65535, default: tls == .starttls ? 587 : 465)
+        let imap = url("mssante", "imap_url", required: false, schemes: ["imaps"])
+        var mailbox: String?
+        if let (m, line) = string("mssante", "mailbox", required: mssEnabled, hint: "the application mailbox (BAL applicative) address") {
+            if isMailAddress(m) { mailbox = m } else {
+                errors.append(.invalidValue(file: file, line: line, key: "mssante.mailbox", reason: "\"\(m)\" is not a mail address"))
+            }
+        }
+        let product = string("mssante", "product_reference", required: mssEnabled, hint: "software name and version, e.g. \"Passerelle/\(Passerelle.version)\"")
+        let mssante = PasserelleConfiguration.MSSante(
+            enabled: mssEnabled, smtpHost: smtpHost?.0 ?? "", smtpPort: smtpPort ?? 587, smtpTLS: tls,
+            imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "")
+
+        // [folders]
+        var folders: PasserelleConfiguration.Folders?
+        if requireTable("folders") {
+            let inbox = path("folders", "inbox"), work = path("folders", "work")
+            let error = path("folders", "error"), done = path("folders", "done")
+            if let inbox, let work, let error, let done {
+                folders = .init(inbox: inbox, work: work, error: error, done: done)
+                let all = [inbox, work, error, done]
+                if Set(all).count != all.count {
+                    errors.append(.invalidValue(file: file, line: document.table("folders")!.line, key: "folders",
+                                                reason: "inbox, work, error and done must be four different folders"))
+                }
+            }
+        }
+
+        // [journal]
+        enum Backend: String, CaseIterable { case sqlite, postgresql }
+        let backend: Backend = choice("journal", "backend", default: .sqlite)
+        var journal: PasserelleConfiguration.Journal?
+        switch backend {
+        case .sqlite:
+            if document.table("journal") == nil {
+                errors.append(.missingTable(file: file, table: "journal"))
+            } else if let p = path("journal", "path", hint: "the SQLite database file") {
+                journal = .sqlite(path: p)
+            }
+        case .postgresql:
+            if let u = url("journal", "url", required: true, schemes: ["postgres", "postgresql"]) {
+                journal = .postgresql(url: u.absoluteString)
+            }
+        }
+
+        // [cda], [logging], [http]
+        let cda = PasserelleConfiguration.CDA(
+            schema: path("cda", "schema", required: false),
+            maxPDFBytes: integer("cda", "max_pdf_bytes", range: 1024...1_073_741_824, default: 20 * 1024 * 1024) ?? 20 * 1024 * 1024)
+        let logging = PasserelleConfiguration.Logging(
+            level: choice("logging", "level", default: .info), format: choice("logging", "format", default: .logfmt))
+        let http = PasserelleConfiguration.HTTP(metricsPort: integer("http", "metrics_port", range: 1...65535, default: nil as Int?))
+
+        guard errors.isEmpty, let structure, let certificates, let folders, let journal else { return nil }
+        return PasserelleConfiguration(
+            file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
+            folders: folders, journal: journal, cda: cda, logging: logging, http: http)
+    }
+}

@@ -1,1 +1,0 @@
-// PasserelleCore — see the README section on targets.

@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import PasserelleCore
+
+@Suite("Configuration file")
+struct ConfigurationTests {
+    static let examplePath = TestPaths.repositoryRoot.appendingPathComponent("docs/passerelle.example.toml").path
+
+    /// A minimal valid file (DMP and MSSanté disabled).
+    static let minimal = """
+    [structure]
+    finess = "750803447"
+    name = "H"
+    oid = "1.2.250.1.999.1"
+
+    [certificates]
+    authentication = "a.p12"
+    signing = "s.p12"
+    passphrase_env = "P12_PASS"
+    trust_anchors = "ca.pem"
+
+    [folders]
+    inbox = "in"
+    work = "work"
+    error = "err"
+    done = "done"
+
+    [journal]
+    path = "journal.sqlite"
+    """
+
+    static func errors(_ text: String, file: String = "/etc/passerelle/test.toml") -> [ConfigurationError] {
+        do {
+            _ = try PasserelleConfiguration.parse(text, file: file)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    /// Replaces the first line that starts with `prefix` by `replacement`.
+    static func edit(_ prefix: String, _ replacement: String, in text: String = minimal) -> String {
+        var lines = text.components(separatedBy: "\n")
+        let i = lines.firstIndex { $0.hasPrefix(prefix) }!
+        lines[i] = replacement
+        return lines.joined(separator: "\n")
+    }
+
+    @Test("the documented example loads, with relative paths resolved against its folder")
+    func example() throws {
+        let c = try PasserelleConfiguration.load(from: Self.examplePath)
+        let docs = TestPaths.repositoryRoot.appendingPathComponent("docs").standardizedFileURL.path
+        #expect(c.structure.finess.value == "750803447")
+        #expect(c.structure.oid == "1.2.250.1.999.1")
+        #expect(c.certificates.authentication == docs + "/certs/org-auth.p12")
+        #expect(c.certificates.passphrase == .file(docs + "/certs/passphrase.txt"))
+        #expect(c.certificates.expiryWarningDays == 30)
+        #expect(c.dmp.enabled && c.dmp.endpoint?.scheme == "https")
+        #expect(c.dmp.ca == c.certificates.trustAnchors)
+        #expect(c.mssante.smtpTLS == .starttls && c.mssante.smtpPort == 587)
+        #expect(c.mssante.mailbox == "passerelle@hopital-demo.mssante.fr")
+        #expect(c.folders.inbox == "/var/lib/passerelle/inbox")
+        #expect(c.journal == .sqlite(path: "/var/lib/passerelle/journal.sqlite"))
+        #expect(c.cda.maxPDFBytes == 20_971_520 && c.cda.schema == nil)
+        #expect(c.logging.level == .info && c.logging.format == .logfmt)
+        #expect(c.http.metricsPort == 9464)
+    }
+
+    @Test("a minimal file gets the defaults")
+    func minimal() throws {
+        let c = try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml")
+        #expect(!c.dmp.enabled && !c.mssante.enabled)
+        #expect(c.folders.work == "/etc/passerelle/work")
+        #expect(c.journal == .sqlite(path: "/etc/passerelle/journal.sqlite"))
+        #expect(c.certificates.passphrase == .environment("P12_PASS"))
+        #expect(c.http.metricsPort == nil)
+        #expect(try c.certificates.passphrase.read(environment: ["P12_PASS": "secret"]) == "secret")
+        #expect(throws: ConfigurationError.self) { try c.certificates.passphrase.read(environment: [:]) }
+    }
+
+    @Test("the config path: --config, then PASSERELLE_CONFIG, then the default")
+    func path() {
+        #expect(PasserelleConfiguration.resolvePath(explicit: "/x.toml", environment: ["PASSERELLE_CONFIG": "/y.toml"]) == "/x.toml")
+        #expect(PasserelleConfiguration.resolvePath(explicit: nil, environment: ["PASSERELLE_CONFIG": "/y.toml"]) == "/y.toml")
+        #expect(PasserelleConfiguration.resolvePath(explicit: nil, environment: [:]) == "/etc/passerelle/passerelle.toml")
+    }
+
+    @Test("wrong type names key, file and line")
+    func wrongType() {
+        let errors = Self.errors(Self.edit("finess", "finess = 750803447"))
+        #expect(errors == [.wrongType(file: "/etc/passerelle/test.toml", line: 2, key: "structure.finess",
+                                      expected: "a string in quotes", found: "an integer")])
+        #expect(errors[0].description == "/etc/passerelle/test.toml:2: structure.finess must be a string in quotes, found an integer")
+    }
+
+    @Test("bad URL")
+    func badURL() {
+        let text = Self.minimal + "\n[dmp]\nenabled = true\nendpoint = \"http://dmp.example\"\n"
+        let errors = Self.errors(text)
+        #expect(errors.count == 1)
+        guard case .invalidValue(let file, let line, let key, let reason) = errors.first else { Issue.record("\(errors)"); return }
+        #expect(file == "/etc/passerelle/test.toml" && line == 22 && key == "dmp.endpoint")
+        #expect(reason.contains("https://"))
+    }
+
+    @Test("a bad database URL is not echoed (it may hold a password)")
+    func databaseURL() {
+        let text = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"mysql://u:secret@db/p\"")
+        let errors = Self.errors(text)
+        #expect(errors.count == 1)
+        #expect(errors.first?.description.contains("journal.url") == true)
+        #expect(errors.first?.description.contains("secret") == false)
+        let ok = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"")
+        #expect(Self.errors(ok).isEmpty)
+    }
+
+    @Test("unknown enum value lists the accepted ones")
+    func unknownEnum() {
+        let errors = Self.errors(Self.minimal + "\n[logging]\nformat = \"xml\"\n")
+        guard case .invalidValue(_, let line, let key, let reason) = errors.first, errors.count == 1 else { Issue.record("\(errors)"); return }
+        #expect(line == 21 && key == "logging.format")
+        #expect(reason.contains("\"logfmt\", \"json\""))
+    }
+
+    @Test("missing required key names the table line")
+    func missingKey() {
+        let errors = Self.errors(Self.edit("oid", ""))
+        guard case .missingKey(let file, let line, let key, _) = errors.first, errors.count == 1 else { Issue.record("\(errors)"); return }
+        #expect(file == "/etc/passerelle/test.toml" && line == 1 && key == "structure.oid")
+        let enabledWithoutEndpoint = Self.errors(Self.minimal + "\n[dmp]\nenabled = true\n")
+        #expect(enabledWithoutEndpoint.map(\.description) == ["/etc/passerelle/test.toml:20: missing key dmp.endpoint"])
+    }
+
+    @Test("missing table")
+    func missingTable() {
+        let text = Self.minimal.replacingOccurrences(of: "[folders]", with: "[dossiers]")
+        let errors = Self.errors(text)
+        #expect(errors.contains(.missingTable(file: "/etc/passerelle/test.toml", table: "folders")))
+        #expect(errors.contains(.unknownTable(file: "/etc/passerelle/test.toml", line: 12, table: "dossiers", suggestion: nil)))
+    }
+
+    @Test("unknown key is a probable typo, with a suggestion")
+    func unknownKey() {
+        let errors = Self.errors(Self.edit("trust_anchors", "trust_anchor = \"ca.pem\""))
+        #expect(errors.contains(.unknownKey(file: "/etc/passerelle/test.toml", line: 10, key: "certificates.trust_anchor",
+                                            suggestion: "certificates.trust_anchors")))
+        #expect(errors.contains { if case .missingKey(_, 6, "certificates.trust_anchors", _) = $0 { true } else { false } })
+        // Sorted by line: the missing key (table header, line 6) comes before the typo (line 10).
+        #expect(errors.map(\.line) == [6, 10])
+        #expect(errors[1].description == "/etc/passerelle/test.toml:10: unknown key certificates.trust_anchor (probably a typo; did you mean certificates.trust_anchors?)")
+    }
+
+    @Test("invalid values: FINESS key, OID, port range, mail address, both passphrase sources")
+    func invalidValues() {
+        var text = Self.edit("finess", "finess = \"750803448\"")
+        text = Self.edit("oid", "oid = \"urn:oid:1.2\"", in: text)
+        text = Self.edit("passphrase_env", "passphrase_env = \"P\"\npassphrase_file = \"p.txt\"", in: text)
+        text += "\n[mssante]\nenabled = true\nsmtp_host = \"h\"\nsmtp_port = 70000\nmailbox = \"nobody\"\nproduct_reference = \"P\"\n"
+        let errors = Self.errors(text)
+        let keys = errors.map { e -> String in
+            if case .invalidValue(_, _, let key, _) = e { return key }
+            return "other: \(e)"
+        }
+        #expect(keys == ["structure.finess", "structure.oid", "certificates.passphrase_env", "mssante.smtp_port", "mssante.mailbox"])
+        #expect(errors.map(\.line) == [2, 4, 9, 24, 25])
+    }
+
+    @Test("syntax errors carry the line", arguments: [
+        ("[structure\nfiness = \"1\"", 1, "']'"),
+        ("[structure]\nfiness = \"unterminated", 2, "not closed"),
+        ("[structure]\nfiness = 1.5", 2, "floating-point"),
+        ("[structure]\nfiness = bare", 2, "need quotes"),
+        ("[structure]\nname = \"a\"\nname = \"b\"", 3, "twice"),
+        ("[a]\n[a]", 2, "twice"),
+        ("[structure]\nx.y = \"1\"", 2, "dotted keys"),
+        ("[structure]\nname = \"a\" extra", 2, "unexpected"),
+        ("[structure]\nname = \"bad \\q escape\"", 2, "unknown escape"),
+        ("[[tables]]", 1, "not supported"),
+        ("[s]\nlist = [\"a\",\n  1]", 3, "only hold strings"),
+    ])
+    func syntax(_ text: String, _ line: Int, _ fragment: String) {
+        let errors = Self.errors(text)
+        guard case .syntax(let file, let l, let message) = errors.first, errors.count == 1 else { Issue.record("\(errors)"); return }
+        #expect(file == "/etc/passerelle/test.toml")
+        #expect(l == line)
+        #expect(message.contains(fragment), "\(message)")
+    }
+
+    @Test("TOML subset: escapes, literal strings, multi-line arrays, comments, integers")
+    func tomlSubset() throws {
+        let text = """
+        # comment
+        [a.b]  # trailing comment
+        s = "tab\\there \\"q\\" \\u00e9\\U0001F600"
+        lit = 'C:\\path\\no\\escape'
+        n = -1_000
+        t = true
+        list = [
+          "x", # first
+          'y',
+        ]
+        empty = []
+        """
+        let doc = try TOMLDocument(parsing: text)
+        let t = try #require(doc.table("a.b"))
+        #expect(t.line == 2)
+        #expect(t.entry("s")?.value == .string("tab\there \"q\" é😀"))
+        #expect(t.entry("lit")?.value == .string("C:\\path\\no\\escape"))
+        #expect(t.entry("n")?.value == .integer(-1000))
+        #expect(t.entry("t")?.value == .boolean(true))
+        #expect(t.entry("list")?.value == .strings(["x", "y"]))
+        #expect(t.entry("list")?.line == 7)
+        #expect(t.entry("empty")?.value == .strings([]))
+    }
+
+    @Test("an unreadable file names the file")
+    func unreadable() {
+        do {
+            _ = try PasserelleConfiguration.load(from: "/nonexistent/passerelle.toml")
+            Issue.record("should have thrown")
+        } catch {
+            guard case .unreadable(let file, _) = error else { Issue.record("\(error)"); return }
+            #expect(file == "/nonexistent/passerelle.toml")
+        }
+    }
+}
