@@ -22,7 +22,23 @@ public struct XMLSignatureVerification: Sendable {
     public var references: [XMLSignedReference]
     /// The certificate whose key verified the signature (when one was found).
     public var signer: X509CertificateInfo?
+    /// The references of every `ds:Manifest` that a *matching* SignedInfo reference covers
+    /// (read from the very element xmlsec digested, so a wrapped copy cannot be substituted).
+    /// Their digests are not checked here.
+    public var manifestReferences: [XMLManifestReference] = []
 }
+
+/// One `ds:Reference` inside a signed `ds:Manifest`.
+public struct XMLManifestReference: Sendable, Hashable {
+    public var uri: String
+    public var digestAlgorithmURI: String
+    /// The decoded DigestValue (nil if it is not valid base64).
+    public var digestValue: Data?
+}
+
+/// `ds:Reference/@Type` of a reference to a `ds:Manifest`.
+public let xmlDSigManifestType = "http://www.w3.org/2000/09/xmldsig#Manifest"
+
 
 /// Verifies the first `ds:Signature` of a document with xmlsec against a trust store.
 /// `ds:Manifest` references are not followed (they point outside the document, e.g.
@@ -80,7 +96,11 @@ public enum XMLSignatureVerifier {
                     let detail = collector.messages.isEmpty ? "" : " (\(collector.text))"
                     return XMLSignatureVerification(isValid: false, failure: reason + detail, references: references, signer: signer)
                 }
-                return XMLSignatureVerification(isValid: true, failure: nil, references: references, signer: signer)
+                var result = XMLSignatureVerification(isValid: true, failure: nil, references: references, signer: signer)
+                for reference in references where reference.digestMatched && reference.type == xmlDSigManifestType && reference.uri.hasPrefix("#") {
+                    result.manifestReferences += document.manifestReferences(id: String(reference.uri.dropFirst()))
+                }
+                return result
             }
         }
     }

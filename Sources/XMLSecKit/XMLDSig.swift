@@ -93,6 +93,24 @@ final class ParsedXML {
         return xmlSecFindNode(root, "Signature", xmlDSigNamespace)
     }
 
+    /// The `ds:Reference` children of the `ds:Manifest` whose registered ID is `id`.
+    func manifestReferences(id: String) -> [XMLManifestReference] {
+        guard let attribute = xmlGetID(doc, id), let manifest = attribute.pointee.parent,
+              isDSig(manifest, "Manifest") else { return [] }
+        var out: [XMLManifestReference] = []
+        for reference in children(of: manifest) where isDSig(reference, "Reference") {
+            var algorithm = "", value: Data?
+            for child in children(of: reference) {
+                if isDSig(child, "DigestMethod") { algorithm = attributeValue(child, "Algorithm") ?? "" }
+                if isDSig(child, "DigestValue") {
+                    value = Data(base64Encoded: textContent(child).filter { !$0.isWhitespace })
+                }
+            }
+            out.append(XMLManifestReference(uri: attributeValue(reference, "URI") ?? "", digestAlgorithmURI: algorithm, digestValue: value))
+        }
+        return out
+    }
+
     func serialized() -> Data {
         var buffer: UnsafeMutablePointer<xmlChar>?
         var size: Int32 = 0
@@ -135,4 +153,33 @@ public enum XMLSigner {
         if let failure { throw .signing(failure) }
         return document.serialized()
     }
+}
+
+// MARK: - Small libxml2 tree helpers (read-only)
+
+func children(of node: xmlNodePtr) -> [xmlNodePtr] {
+    var out: [xmlNodePtr] = []
+    var child = node.pointee.children
+    while let current = child {
+        if current.pointee.type == XML_ELEMENT_NODE { out.append(current) }
+        child = current.pointee.next
+    }
+    return out
+}
+
+func isDSig(_ node: xmlNodePtr, _ name: String) -> Bool {
+    guard let ns = node.pointee.ns, let href = ns.pointee.href, let local = node.pointee.name else { return false }
+    return String(cString: local) == name && String(cString: href) == xmlDSigNamespace
+}
+
+func attributeValue(_ node: xmlNodePtr, _ name: String) -> String? {
+    guard let value = xmlGetNoNsProp(node, name) else { return nil }
+    defer { free(value) }
+    return String(cString: value)
+}
+
+func textContent(_ node: xmlNodePtr) -> String {
+    guard let value = xmlNodeGetContent(node) else { return "" }
+    defer { free(value) }
+    return String(cString: value)
 }

@@ -80,15 +80,25 @@ private func collectXMLSecError(
     let collector = Unmanaged<ErrorCollector>.fromOpaque(raw).takeUnretainedValue()
     var parts: [String] = []
     if let errorSubject { parts.append(String(cString: errorSubject)) }
-    if let message { parts.append(String(cString: message)) }
-    if let reasonText = xmlSecErrorsGetMsg(UInt32(max(0, reason))) {
-        let r = String(cString: reasonText)
-        if !parts.contains(where: { $0.contains(r) }) { parts.append(r) }
+    if let reasonText = reasonMessage(reason) { parts.append(reasonText) }
+    if let message {
+        let text = String(cString: message)
+        if text != "details=NULL", !text.isEmpty { parts.append(text) }
     }
     let text = parts.joined(separator: ": ")
     if !text.isEmpty, collector.messages.last != text, collector.messages.count < 20 {
         collector.messages.append(text)
     }
+}
+
+/// xmlsec's text for an error reason code (its table is indexed by position, not code).
+private func reasonMessage(_ reason: Int32) -> String? {
+    var index: UInt32 = 0
+    while let text = xmlSecErrorsGetMsg(index) {
+        if xmlSecErrorsGetCode(index) == reason { return String(cString: text) }
+        index += 1
+    }
+    return nil
 }
 
 /// Runs `body` with a fresh error collector installed for this thread.
