@@ -99,3 +99,72 @@ import TestSupport
         }
     }
 }
+
+@Suite struct SubmissionSetSignatureVerifierTests {
+    typealias T = SubmissionSetSignatureTests
+    let verifier: SubmissionSetSignatureVerifier
+    init() throws { verifier = try SubmissionSetSignatureVerifier(trustAnchorFiles: [TestPKI.url("ca-with-crl.pem")]) }
+
+    @Test(arguments: [SignatureDigestAlgorithm.sha256, .sha1])
+    func acceptsMatchingDocuments(algorithm: SignatureDigestAlgorithm) throws {
+        let signed = try T().sign(algorithm: algorithm)
+        let report = try verifier.verify(signed, documents: [T.setId: T.registryPackage, T.docId: T.cda])
+        #expect(report.isValid, "\(report.problems)")
+        #expect(report.references.map(\.status) == [.matched, .matched])
+        #expect(report.signerSubject?.contains("ORG_SIGN") == true)
+    }
+
+    @Test func precomputedDigestsGiveTheSameSignature() throws {
+        let signer = try SubmissionSetSigner(credentials: TestPKI.credentials("org-sign"))
+        let digest = try #require(try ExternalDigest.sha256(T.cda))
+        let signed = try signer.sign(
+            submissionSet: ManifestItem(uniqueId: T.setId, content: .bytes(T.registryPackage)),
+            documents: [ManifestItem(uniqueId: T.docId, content: .digest(digest))])
+        #expect(try verifier.verify(signed, documents: [T.setId: T.registryPackage, T.docId: T.cda]).isValid)
+    }
+
+    @Test func reportsChangedMissingAndExtraDocuments() throws {
+        let signed = try T().sign()
+        var changed = T.cda
+        changed[changed.count - 3] ^= 0x01
+        let report = try verifier.verify(signed, documents: [T.setId: T.registryPackage, T.docId: changed])
+        #expect(!report.isValid)
+        #expect(report.signatureValid)
+        #expect(report.references.last?.status == .digestMismatch)
+
+        let missing = try verifier.verify(signed, documents: [T.docId: T.cda])
+        #expect(!missing.isValid)
+        #expect(missing.references.first?.status == .notSupplied)
+
+        let extra = try verifier.verify(signed, documents: [T.setId: T.registryPackage, T.docId: T.cda, "1.2.3": Data()])
+        #expect(extra.problems.contains { $0.contains("1.2.3") })
+    }
+
+    @Test func rejectsTamperedSignatureAndUntrustedSigner() throws {
+        let signed = try T().sign()
+        let tampered = tamper(signed, inside: "<xades:SigningTime>")
+        let report = try verifier.verify(tampered, documents: [T.setId: T.registryPackage, T.docId: T.cda])
+        #expect(!report.signatureValid)
+        #expect(!report.isValid)
+
+        let other = try SubmissionSetSignatureVerifier(trustAnchorFiles: [TestPKI.url("unknown-ca.pem")])
+        #expect(try !other.verify(signed, documents: [T.setId: T.registryPackage, T.docId: T.cda]).isValid)
+    }
+}
+
+/// SHA-256 by the openssl CLI, independent of the code under test.
+enum ExternalDigest {
+    static func sha256(_ data: Data) throws -> Data? {
+        let result = try ProcessRunner.run("openssl", ["dgst", "-sha256", "-r"], stdin: data)
+        guard result.succeeded, let hex = result.stdout.split(separator: " ").first, hex.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(byte)
+            index = next
+        }
+        return Data(bytes)
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import XMLSecKit
+
+/// The verdict on a submission set signature: the XML signature itself, then each
+/// Manifest reference against the documents supplied.
+public struct SubmissionSetSignatureReport: Sendable {
+    public enum ReferenceStatus: Sendable, Hashable {
+        /// The supplied object's digest equals the signed one.
+        case matched
+        /// The supplied object differs from what was signed.
+        case digestMismatch
+        /// No object was supplied for this reference, so it was not checked.
+        case notSupplied
+        /// The reference uses a digest algorithm this verifier does not accept.
+        case unsupportedAlgorithm(String)
+    }
+
+    public struct Reference: Sendable, Hashable {
+        /// The uniqueId from `urn:oid:<uniqueId>` (or the raw URI if it is not one).
+        public var uniqueId: String
+        public var status: ReferenceStatus
+    }
+
+    /// xmlsec's verdict on SignedInfo (Manifest element, SignedProperties, signature value, certificate chain).
+    public var signatureValid: Bool
+    /// Subject of the certificate that verified the signature.
+    public var signerSubject: String?
+    /// One entry per Manifest reference, in document order.
+    public var references: [Reference]
+    /// Human-readable reasons the whole is not valid (empty when valid).
+    public var problems: [String]
+
+    /// True when the XML signature verifies and every Manifest reference matched a supplied object.
+    public var isValid: Bool { problems.isEmpty }
+}
+
+/// Checks a submission set signature produced by ``SubmissionSetSigner`` (or any IHE DSG
+/// style one): xmlsec verifies the signature over SignedInfo against the trust anchors,
+/// then the Manifest digests are recomputed from the supplied documents.
+public struct SubmissionSetSignatureVerifier: Sendable {
+    let trustStore: XMLSecTrustStore
+
+    /// `trustAnchorsPEM`: CA certificates, and CRLs when revocation must be checked.
+    public init(trustAnchorsPEM: [Data]) throws(SigningError) {
+        do { trustStore = try XMLSecTrustStore(pem: trustAnchorsPEM) } catch { throw .xmlsec(error) }
+    }
+
+    public init(trustAnchorFiles: [URL]) throws(SigningError) {
+        do { trustStore = try XMLSecTrustStore(pemFiles: trustAnchorFiles) } catch { throw .xmlsec(error) }
+    }
+
+    /// - Parameters:
+    ///   - signature: the signature document.
+    ///   - documents: bytes of the signed objects by uniqueId (documents and the submission set).
+    ///   - time: the time at which the certificate must be valid (default now).
+    public func verify(_ signature: Data, documents: [String: Data], at time: Date = Date()) throws(SigningError) -> SubmissionSetSignatureReport {
+        let result: XMLSignatureVerification
+        do { result = try XMLSignatureVerifier.verify(signature, trustStore: trustStore, at: time) } catch { throw .xmlsec(error) }
+
+        var problems: [String] = []
+        if !result.isValid { problems.append("XML signature invalid: \(result.failure ?? "unknown reason")") }
+        let coversManifest = result.references.contains {
+            $0.uri == "#\(SubmissionSetSigner.manifestId)" && $0.type == xmlDSigManifestType && $0.digestMatched
+        }
+        if result.isValid && !coversManifest {
+            problems.append("SignedInfo does not cover a ds:Manifest with Id \(SubmissionSetSigner.manifestId)")
+        }
+        if result.isValid && !result.references.contains(where: { $0.type == "http://uri.etsi.org/01903#SignedProperties" && $0.digestMatched }) {
+            problems.append("SignedInfo does not cover XAdES SignedProperties")
+        }
+
+        var references: [SubmissionSetSignatureReport.Reference] = []
+        var referenced = Set<String>()
+        for reference in result.manifestReferences {
+            let uniqueId = reference.uri.hasPrefix("urn:oid:") ? String(reference.uri.dropFirst(8)) : reference.uri
+            referenced.insert(uniqueId)
+            let status: SubmissionSetSignatureReport.ReferenceStatus
+            if let algorithm = XMLDigestAlgorithm(digestURI: reference.digestAlgorithmURI) {
+                if let bytes = documents[uniqueId] {
+                    status = algorithm.digest(bytes) == reference.digestValue ? .matched : .digestMismatch
+                } else {
+                    status = .notSupplied
+                }
+            } else {
+                status = .unsupportedAlgorithm(reference.digestAlgorithmURI)
+            }
+            switch status {
+            case .matched: break
+            case .digestMismatch: problems.append("\(uniqueId): the document does not match the signed digest")
+            case .notSupplied: problems.append("\(uniqueId): signed but no document supplied, not checked")
+            case .unsupportedAlgorithm(let uri): problems.append("\(uniqueId): unsupported digest algorithm \(uri)")
+            }
+            references.append(.init(uniqueId: uniqueId, status: status))
+        }
+        for uniqueId in documents.keys.sorted() where !referenced.contains(uniqueId) {
+            problems.append("\(uniqueId): supplied but not covered by the signature's Manifest")
+        }
+        return SubmissionSetSignatureReport(
+            signatureValid: result.isValid, signerSubject: result.signer?.subjectRFC2253,
+            references: references, problems: problems)
+    }
+}
