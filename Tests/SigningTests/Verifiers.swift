@@ -50,12 +50,25 @@ enum ExternalVerifier {
             signature_methods=frozenset([SignatureMethod.RSA_SHA1 if sha1 else SignatureMethod.RSA_SHA256]),
             digest_algorithms=frozenset([DigestAlgorithm.SHA1 if sha1 else DigestAlgorithm.SHA256]))
         results = XMLVerifier().verify(data, ca_pem_file=sys.argv[2], expect_config=config)
-        for r in results:
+        for r in (results if isinstance(results, list) else [results]):
             print(r.signed_xml.tag)
         """
         let python = TestPaths.testVenv.appendingPathComponent("bin/python").path
         return try ProcessRunner.run(python, ["-c", script, file.path, TestPKI.url(trusted).path, String(references), sha1 ? "sha1" : "sha256"])
     }
+}
+
+extension ProcessResult {
+    /// xmlsec1 ran and reported a failed verification (not a usage or file error): "FAIL"
+    /// for a bad digest or signature value; for an untrusted or expired certificate it finds
+    /// no acceptable key and reports the certificate error.
+    var xmlsec1Rejected: Bool {
+        let output = stdout + stderr
+        return !succeeded && (output.contains("FAIL")
+            || (output.contains("certificate verification failed") && output.contains("key is not found")))
+    }
+    /// signxml ran and raised one of its verification exceptions (not a script error).
+    var signxmlRejected: Bool { !succeeded && stderr.contains("signxml.exceptions.") }
 }
 
 /// Flips one character inside the first occurrence of `marker`'s text content.
