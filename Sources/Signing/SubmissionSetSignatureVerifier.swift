@@ -53,12 +53,19 @@ public struct SubmissionSetSignatureVerifier: Sendable {
     ///   - signature: the signature document.
     ///   - documents: bytes of the signed objects by uniqueId (documents and the submission set).
     ///   - time: the time at which the certificate must be valid (default now).
-    public func verify(_ signature: Data, documents: [String: Data], at time: Date = Date()) throws(SigningError) -> SubmissionSetSignatureReport {
+    ///   - checkManifest: false to check only the XML signature (no Manifest required,
+    ///     `documents` ignored), e.g. for a VIHF assertion.
+    public func verify(_ signature: Data, documents: [String: Data], at time: Date = Date(),
+                       checkManifest: Bool = true) throws(SigningError) -> SubmissionSetSignatureReport {
         let result: XMLSignatureVerification
         do { result = try XMLSignatureVerifier.verify(signature, trustStore: trustStore, at: time) } catch { throw .xmlsec(error) }
 
         var problems: [String] = []
         if !result.isValid { problems.append("XML signature invalid: \(result.failure ?? "unknown reason")") }
+        guard checkManifest else {
+            return SubmissionSetSignatureReport(signatureValid: result.isValid, signerSubject: result.signer?.subjectRFC2253,
+                                                references: [], problems: problems)
+        }
         let coversManifest = result.references.contains {
             $0.uri == "#\(SubmissionSetSigner.manifestId)" && $0.type == xmlDSigManifestType && $0.digestMatched
         }

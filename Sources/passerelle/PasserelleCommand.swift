@@ -26,6 +26,7 @@ struct PasserelleCommand: AsyncParsableCommand {
         subcommands: [
             ConfigCommand.self,
             INSCommand.self,
+            VerifySignatureCommand.self,
         ]
     )
 }
