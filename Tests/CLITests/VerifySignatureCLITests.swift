@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `passerelle verify-signature` on signatures made by the xmlsec1 command-line tool from a
+/// DSG-shaped template, so the CLI is checked against a signer other than our own.
+@Suite struct VerifySignatureCLITests {
+    static var pki: URL { TestPaths.testPKI }
+    var pki: URL { Self.pki }
+
+    /// Builds an enveloping signature with a Manifest over two files, signed by `xmlsec1 --sign`.
+    static func signWithXMLSec1(in dir: URL, signer: String = "org-sign", documents: [(String, Data)]) throws -> URL {
+        var manifest = ""
+        for (uniqueId, bytes) in documents {
+            let b64 = try ProcessRunner.run("sh", ["-c", "openssl dgst -sha256 -binary | base64 -w0"], stdin: bytes).stdout
+            manifest += "<ds:Reference URI=\"urn:oid:\(uniqueId)\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>\(b64)</ds:DigestValue></ds:Reference>"
+        }
+        let template = """
+        <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="S1"><ds:SignedInfo>\
+        <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
+        <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>\
+        <ds:Reference URI="#IHEManifest" Type="http://www.w3.org/2000/09/xmldsig#Manifest"><ds:Transforms>\
+        <ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>\
+        <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference>\
+        <ds:Reference URI="#SP" Type="http://uri.etsi.org/01903#SignedProperties"><ds:Transforms>\
+        <ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>\
+        <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference>\
+        </ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo>\
+        <ds:Object><xades:QualifyingProperties xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" Target="#S1">\
+        <xades:SignedProperties Id="SP"><xades:SignedSignatureProperties><xades:SigningTime>2026-01-01T00:00:00Z</xades:SigningTime>\
+        </xades:SignedSignatureProperties></xades:SignedProperties></xades:QualifyingProperties></ds:Object>\
+        <ds:Object><ds:Manifest Id="IHEManifest">\(manifest)</ds:Manifest></ds:Object></ds:Signature>
+        """
+        let templateFile = dir.appendingPathComponent("template.xml")
+        try Data(template.utf8).write(to: templateFile)
+        let out = dir.appendingPathComponent("signature.xml")
+        let passphrase = try String(contentsOf: TestPaths.testPKIPassphraseFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try ProcessRunner.run("xmlsec1", [
+            "--sign", "--pkcs12", pki.appendingPathComponent("\(signer).p12").path, "--pwd", passphrase,
+            "--ignore-manifests", "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:Manifest",
+            "--id-attr:Id", "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+            "--output", out.path, templateFile.path])
+        #expect(result.succeeded, "xmlsec1 --sign: \(result.stderr)")
+        return out
+    }
+
+    @Test func validInvalidAndTampered() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cda = Data("<ClinicalDocument>contenu</ClinicalDocument>".utf8)
+        let set = Data("<RegistryPackage/>".utf8)
+        let cdaFile = dir.appendingPathComponent("cda.xml"), setFile = dir.appendingPathComponent("set.xml")
+        try cda.write(to: cdaFile)
+        try set.write(to: setFile)
+        let signature = try Self.signWithXMLSec1(in: dir, documents: [("1.2.3.1", set), ("1.2.3.2", cda)])
+        let anchors = ["--trust-anchors", pki.appendingPathComponent("ca-with-crl.pem").path]
+
+        let ok = try CLI.run(["verify-signature", signature.path, "--documents", "1.2.3.1=\(setFile.path)", "1.2.3.2=\(cdaFile.path)"] + anchors)
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("result: VALID"))
+
+        // The signature alone (no --documents) verifies too, and says the Manifest was not checked.
+        let alone = try CLI.run(["verify-signature", signature.path] + anchors)
+        #expect(alone.status == 0)
+        #expect(alone.stdout.contains("not checked"))
+
+        // A changed document: exit 1, naming the reference.
+        let changed = dir.appendingPathComponent("changed.xml")
+        try Data("<ClinicalDocument>contenU</ClinicalDocument>".utf8).write(to: changed)
+        let bad = try CLI.run(["verify-signature", signature.path, "--documents", "1.2.3.1=\(setFile.path)", "1.2.3.2=\(changed.path)"] + anchors)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("1.2.3.2") && bad.stdout.contains("DIGEST MISMATCH"))
+
+        // A missing document: not checked, exit 1.
+        let missing = try CLI.run(["verify-signature", signature.path, "--documents", "1.2.3.2=\(cdaFile.path)"] + anchors)
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("NOT CHECKED"))
+
+        // A tampered signed element and the wrong trust anchor: XML signature invalid.
+        var text = try String(contentsOf: signature, encoding: .utf8)
+        text = text.replacingOccurrences(of: "2026-01-01T00:00:00Z", with: "2026-01-02T00:00:00Z")
+        let tampered = dir.appendingPathComponent("tampered.xml")
+        try Data(text.utf8).write(to: tampered)
+        let t = try CLI.run(["verify-signature", tampered.path, "--documents", "1.2.3.1=\(setFile.path)", "1.2.3.2=\(cdaFile.path)"] + anchors)
+        #expect(t.status == 1)
+        #expect(t.stdout.contains("XML signature: INVALID"))
+        let wrong = try CLI.run(["verify-signature", signature.path, "--trust-anchors", pki.appendingPathComponent("unknown-ca.pem").path])
+        #expect(wrong.status == 1)
+
+        // Signed with a revoked certificate: rejected with the CRL.
+        let revokedDir = dir.appendingPathComponent("revoked")
+        try FileManager.default.createDirectory(at: revokedDir, withIntermediateDirectories: true)
+        let revoked = try Self.signWithXMLSec1(in: revokedDir, signer: "revoked-sign", documents: [("1.2.3.2", cda)])
+        #expect(try CLI.run(["verify-signature", revoked.path] + anchors).status == 1)
+    }
+}
