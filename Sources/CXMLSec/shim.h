@@ -23,6 +23,10 @@
 #ifndef __XMLSEC_FUNCTION__
 #define __XMLSEC_FUNCTION__ __func__
 #endif
+/* Same as CLibXML2's shim (the two modules must see identical libxml2 declarations): hide
+   libxml2's ICU include, which clashes with Foundation's bundled ICU. */
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
 #include <libxml/tree.h>
 #include <libxml/parser.h>
 #include <xmlsec/xmlsec.h>

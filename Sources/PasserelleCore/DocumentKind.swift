@@ -213,6 +213,21 @@ public enum MetaDMPMSSFlag: String, Sendable, Hashable, CaseIterable, Codable {
         [.masquePS, .invisiblePatient, .invisibleRepresentantsLegaux, .connexionSecrete, .modifConfCode].contains(self)
     }
 
+    /// The XDS confidentialityCode this flag becomes (JDV_J08, code system
+    /// 1.2.250.1.213.1.1.4.13), for the three visibility flags; nil otherwise.
+    /// Note the J08 code INVISIBLE_REPRESENTANTS_LEGAUX differs from the v2 flag name.
+    public var confidentialityCode: CodedValue? {
+        let system = "1.2.250.1.213.1.1.4.13"
+        switch self {
+        case .masquePS: return CodedValue(code: "MASQUE_PS", codeSystem: system, displayName: "Masqué aux professionnels de santé")
+        case .invisiblePatient: return CodedValue(code: "INVISIBLE_PATIENT", codeSystem: system, displayName: "Non visible par le patient")
+        case .invisibleRepresentantsLegaux:
+            return CodedValue(code: "INVISIBLE_REPRESENTANTS_LEGAUX", codeSystem: system,
+                              displayName: "Non visible par les représentants légaux du patient")
+        default: return nil
+        }
+    }
+
     /// Parses a code, case-insensitively; `ACK_LECTURE` is accepted for `ACK_LECTURE_MSS`.
     public init?(code: String) {
         let c = code.uppercased()

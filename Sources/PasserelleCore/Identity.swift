@@ -234,7 +234,8 @@ public struct IdentityTraits: Sendable, Hashable, Codable {
 
     /// Checks the traits against the NIR: sex digit, birth year, birth month (only when the
     /// NIR month is 01–12) and département of birth (or 99 for a birth abroad).
-    /// Traits that are absent are not compared (see ``missingINSTraits``).
+    /// Traits that are absent are not compared (see ``missingINSTraits``); sex U never matches,
+    /// since an INS always encodes M or F.
     ///
     /// Tolerated on purpose: a NIR with département 20 for a birth place in 2A/2B, because
     /// Corsica was split in 1976 and older NIRs keep 20.

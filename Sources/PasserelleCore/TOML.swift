@@ -60,7 +60,9 @@ private struct TOMLParser {
 
     init(_ text: String) {
         // Normalise CRLF so "\r\n" counts as one line break.
-        chars = Array(text.replacingOccurrences(of: "\r\n", with: "\n"))
+        var normalized = text.replacingOccurrences(of: "\r\n", with: "\n")
+        if normalized.hasPrefix("\u{FEFF}") { normalized.removeFirst() }   // editors on Windows add a BOM
+        chars = Array(normalized)
     }
 
     var current: Character? { index < chars.count ? chars[index] : nil }
@@ -160,6 +162,7 @@ private struct TOMLParser {
                 word.append(c)
                 index += 1
             }
+            if word.isEmpty { throw fail("missing value after '='") }
             if word == "true" { return .boolean(true) }
             if word == "false" { return .boolean(false) }
             return .integer(try integer(word))

@@ -147,6 +147,34 @@ struct CLITests {
         #expect(r.stderr.contains("\(file.path):\(lineOf("smtp_tls")): mssante.smtp_tls: unknown value \"ssl\""))
     }
 
+    @Test("logs go to stderr as logfmt, or JSON when [logging] format says so")
+    func logFormats() throws {
+        let logfmt = try CLI.run(["config", "check", "--config", Self.example, "--log-level", "debug"])
+        #expect(logfmt.status == 0)
+        let line = try #require(logfmt.stderr.split(separator: "\n").first { $0.contains("configuration loaded") })
+        #expect(line.hasPrefix("ts=20"))
+        #expect(line.contains(" level=debug label=passerelle.config msg=\"configuration loaded\" file=\(Self.example)"))
+        #expect(!logfmt.stdout.contains("configuration loaded"))
+
+        let dir = try TestPaths.temporaryDirectory("passerelle-cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("json.toml")
+        let text = try String(contentsOfFile: Self.example, encoding: .utf8)
+            .replacingOccurrences(of: "format = \"logfmt\"", with: "format = \"json\"")
+            .replacingOccurrences(of: "level = \"info\"", with: "level = \"debug\"")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let json = try CLI.run(["config", "check", "--config", file.path])
+        #expect(json.status == 0, "\(json.stderr)")
+        let jsonLine = try #require(json.stderr.split(separator: "\n").first { $0.contains("configuration loaded") })
+        let object = try JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: String]
+        #expect(object?["level"] == "debug")
+        #expect(object?["msg"] == "configuration loaded")
+        #expect(object?["file"] == file.path)
+        // Default level info: the debug line is not printed.
+        let quiet = try CLI.run(["config", "check", "--config", Self.example])
+        #expect(!quiet.stderr.contains("configuration loaded"))
+    }
+
     @Test("config check: a missing file exits 1 and names it")
     func configMissing() throws {
         let r = try CLI.run(["config", "check", "--config", "/nonexistent/passerelle.toml"])

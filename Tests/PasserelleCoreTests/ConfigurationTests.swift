@@ -178,6 +178,7 @@ struct ConfigurationTests {
         ("[structure]\nname = \"bad \\q escape\"", 2, "unknown escape"),
         ("[[tables]]", 1, "not supported"),
         ("[s]\nlist = [\"a\",\n  1]", 3, "only hold strings"),
+        ("[s]\nname = # nothing", 2, "missing value"),
     ])
     func syntax(_ text: String, _ line: Int, _ fragment: String) {
         let errors = Self.errors(text)
@@ -202,7 +203,7 @@ struct ConfigurationTests {
         ]
         empty = []
         """
-        let doc = try TOMLDocument(parsing: text)
+        let doc = try TOMLDocument(parsing: "\u{FEFF}" + text.replacingOccurrences(of: "\n", with: "\r\n"))
         let t = try #require(doc.table("a.b"))
         #expect(t.line == 2)
         #expect(t.entry("s")?.value == .string("tab\there \"q\" é😀"))

@@ -63,9 +63,9 @@ struct IdentifierTests {
 
 @Suite("Document kinds")
 struct DocumentKindTests {
-    /// code → displayName from the JDV_J07 file shipped in /work/shared.
-    static func jdvJ07() throws -> [String: (system: String, display: String)] {
-        let url = TestPaths.shared.appendingPathComponent("conformance/cda/value-sets/JDV_J07_XdsTypeCode_CISIS.xml")
+    /// code → (codeSystem, displayName) of a JDV file shipped in /work/shared.
+    static func jdv(_ name: String) throws -> [String: (system: String, display: String)] {
+        let url = TestPaths.shared.appendingPathComponent("conformance/cda/value-sets/\(name).xml")
         let parser = try #require(XMLParser(contentsOf: url))
         let collector = ConceptCollector()
         parser.delegate = collector
@@ -82,7 +82,7 @@ struct DocumentKindTests {
 
     @Test("codes and displayNames match JDV_J07_XdsTypeCode_CISIS", arguments: DocumentKind.allCases)
     func matchesJDV(_ kind: DocumentKind) throws {
-        let jdv = try Self.jdvJ07()
+        let jdv = try Self.jdv("JDV_J07_XdsTypeCode_CISIS")
         #expect(jdv.count > 100)
         let entry = try #require(jdv[kind.loincCode], "\(kind.loincCode) missing from JDV_J07")
         #expect(entry.system == kind.codeSystem)
@@ -116,6 +116,22 @@ struct DocumentKindTests {
         #expect(DocumentKind(parsing: "18748-4") == .imagingReport)
         #expect(DocumentKind(parsing: "34874-3") == nil)
         for kind in DocumentKind.allCases { #expect(DocumentKind(parsing: kind.shortName) == kind) }
+    }
+
+    @Test("visibility flags map to JDV_J08 confidentiality codes")
+    func confidentialityCodes() throws {
+        let j08 = try Self.jdv("JDV_J08_XdsConfidentialityCode_CISIS")
+        let mapped = MetaDMPMSSFlag.allCases.compactMap(\.confidentialityCode)
+        #expect(mapped.count == 3)
+        for code in mapped {
+            let entry = try #require(j08[code.code], "\(code.code) missing from JDV_J08")
+            #expect(entry.system == code.codeSystem)
+            #expect(entry.display == code.displayName)
+        }
+        for c in Confidentiality.allCases {
+            #expect(j08[c.rawValue]?.display == c.displayName)
+            #expect(j08[c.rawValue]?.system == c.code.codeSystem)
+        }
     }
 
     @Test("flags and destinations")

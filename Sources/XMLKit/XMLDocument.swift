@@ -1,0 +1,145 @@
+import CLibXML2
+import Foundation
+
+/// An XML document owned by libxml2. The document owns every node; an `XMLNode` keeps its
+/// document alive, so no node can outlive the memory it points to.
+///
+/// Not thread-safe: use one document from one task at a time (hand it over with `sending`).
+public final class XMLDocument {
+    /// The libxml2 document, for the other wrapper targets (XMLSecKit). Owned by `self`.
+    package let rawDocument: xmlDocPtr
+
+    /// Takes ownership of a libxml2 document (freed when `self` goes away).
+    package init(adopting document: xmlDocPtr) {
+        LibXML.ensureInitialized()
+        rawDocument = document
+    }
+
+    deinit { xmlFreeDoc(rawDocument) }
+
+    // MARK: Parsing
+
+    /// Parser behaviour. The defaults are the safe ones; there is no switch to turn entity
+    /// expansion or network access on.
+    public struct ParseOptions: Sendable {
+        /// Lift libxml2's size limits (a CDA carries a base64 PDF that can exceed 10 MB in one text node).
+        public var huge: Bool = true
+        /// Drop whitespace-only text nodes. Off by default so the tree keeps the input's bytes.
+        public var removeBlankNodes: Bool = false
+
+        public init(huge: Bool = true, removeBlankNodes: Bool = false) {
+            self.huge = huge
+            self.removeBlankNodes = removeBlankNodes
+        }
+
+        public static let `default` = ParseOptions()
+
+        var libxmlOptions: Int32 {
+            // NONET: never fetch anything over the network. No NOENT/DTDLOAD/DTDVALID: entities are
+            // never substituted nor loaded (XXE). BIG_LINES: right line numbers past 65535.
+            var o = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_BIG_LINES.rawValue
+                | XML_PARSE_NOWARNING.rawValue)
+            if huge { o |= Int32(XML_PARSE_HUGE.rawValue) }
+            if removeBlankNodes { o |= Int32(XML_PARSE_NOBLANKS.rawValue) }
+            return o
+        }
+    }
+
+    /// Parses `data`. `url` is only used in messages and as the base URI.
+    public static func parse(_ data: Data, url: String? = nil, options: ParseOptions = .default) throws -> XMLDocument {
+        guard data.count <= Int(Int32.max) else {
+            throw XMLError.parse(issues: [XMLIssue(severity: .fatal, message: "document larger than 2 GiB")])
+        }
+        return try withLibXMLErrors { collector in
+            guard let context = xmlNewParserCtxt() else {
+                throw XMLError.libxml(operation: "xmlNewParserCtxt", issues: collector.issues)
+            }
+            context.pointee._private = collector.opaque
+            registerUntrusted(context)
+            defer {
+                unregisterUntrusted(context)
+                xmlFreeParserCtxt(context)
+            }
+            let document: xmlDocPtr? = data.withUnsafeBytes { bytes in
+                guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) else { return nil }
+                return xmlCtxtReadMemory(context, base, Int32(bytes.count), url, nil, options.libxmlOptions)
+            }
+            guard let document, context.pointee.wellFormed != 0 else {
+                if let document { xmlFreeDoc(document) }
+                var issues = collector.errors
+                if issues.isEmpty { issues = [XMLIssue(severity: .fatal, message: "empty or unreadable document")] }
+                throw XMLError.parse(issues: issues)
+            }
+            return XMLDocument(adopting: document)
+        }
+    }
+
+    /// Parses the UTF-8 text `string`.
+    public static func parse(_ string: String, options: ParseOptions = .default) throws -> XMLDocument {
+        try parse(Data(string.utf8), options: options)
+    }
+
+    /// Reads and parses the file at `url`.
+    public static func parse(contentsOf url: URL, options: ParseOptions = .default) throws -> XMLDocument {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw XMLError.io(path: url.path, reason: (error as NSError).localizedDescription)
+        }
+        return try parse(data, url: url.path, options: options)
+    }
+
+    // MARK: Building
+
+    /// A new document whose root element is `rootName`, in `namespaceURI` (declared on the root,
+    /// as the default namespace when `prefix` is nil).
+    public convenience init(rootName: String, namespaceURI: String? = nil, prefix: String? = nil) throws {
+        LibXML.ensureInitialized()
+        try XMLNode.checkName(rootName)
+        guard let doc = xmlNewDoc("1.0") else { throw XMLError.libxml(operation: "xmlNewDoc", issues: []) }
+        self.init(adopting: doc)
+        guard let root = xmlNewDocNode(doc, nil, rootName, nil) else {
+            throw XMLError.libxml(operation: "xmlNewDocNode", issues: [])
+        }
+        xmlDocSetRootElement(doc, root)
+        if let namespaceURI {
+            let node = XMLNode(document: self, rawNode: root)
+            let ns = try node.makeNamespace(namespaceURI, prefix: prefix)
+            xmlSetNs(root, ns)
+        }
+    }
+
+    /// The root element, nil for an empty document.
+    public var root: XMLNode? {
+        xmlDocGetRootElement(rawDocument).map { XMLNode(document: self, rawNode: $0) }
+    }
+
+    // MARK: Serialisation
+
+    /// The document as UTF-8 bytes, with an XML declaration. `format` indents the output
+    /// (only where no text would change).
+    public func serialized(format: Bool = false, declaration: Bool = true) throws -> Data {
+        try save(format: format, declaration: declaration) { ctxt in xmlSaveDoc(ctxt, rawDocument) }
+    }
+
+    func save(format: Bool, declaration: Bool, _ write: (xmlSaveCtxtPtr) -> Int) throws -> Data {
+        try withLibXMLErrors { collector in
+            guard let buffer = xmlBufferCreate() else { throw XMLError.serialization(issues: collector.issues) }
+            defer { xmlBufferFree(buffer) }
+            var options = Int32(0)
+            if format { options |= Int32(XML_SAVE_FORMAT.rawValue) }
+            if !declaration { options |= Int32(XML_SAVE_NO_DECL.rawValue) }
+            guard let ctxt = xmlSaveToBuffer(buffer, "UTF-8", options) else {
+                throw XMLError.serialization(issues: collector.issues)
+            }
+            let written = write(ctxt)
+            let closed = xmlSaveClose(ctxt)
+            guard written >= 0, closed >= 0, collector.errors.isEmpty else {
+                throw XMLError.serialization(issues: collector.issues)
+            }
+            guard let content = xmlBufferContent(buffer) else { return Data() }
+            return Data(bytes: content, count: Int(xmlBufferLength(buffer)))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// XMLKit — see the README section on targets.

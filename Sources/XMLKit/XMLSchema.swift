@@ -1,0 +1,63 @@
+import CLibXML2
+import Foundation
+
+/// A compiled W3C XML Schema (XSD 1.0), loaded once and shared: libxml2 allows one compiled
+/// schema to serve many validation contexts at once, and each validation makes its own.
+public final class XMLSchema: @unchecked Sendable {
+    private let schema: xmlSchemaPtr
+    /// The schema's main file.
+    public let path: String
+
+    /// Loads the schema at `url`; `xs:include` / `xs:import` are resolved relative to it.
+    public init(contentsOf url: URL) throws {
+        path = url.path
+        guard FileManager.default.isReadableFile(atPath: url.path) else {
+            throw XMLError.io(path: url.path, reason: "no such readable file")
+        }
+        let loaded: xmlSchemaPtr? = try withLibXMLErrors { collector in
+            guard let parser = xmlSchemaNewParserCtxt(url.path) else {
+                throw XMLError.schema(path: url.path, issues: collector.issues)
+            }
+            defer { xmlSchemaFreeParserCtxt(parser) }
+            xmlSchemaSetParserStructuredErrors(parser, libxmlStructuredSink, collector.opaque)
+            let schema = xmlSchemaParse(parser)
+            if schema == nil || !collector.errors.isEmpty {
+                if let schema { xmlSchemaFree(schema) }
+                throw XMLError.schema(path: url.path, issues: collector.issues)
+            }
+            return schema
+        }
+        guard let loaded else { throw XMLError.schema(path: url.path, issues: []) }
+        schema = loaded
+    }
+
+    deinit { xmlSchemaFree(schema) }
+
+    /// Validates `document` and returns every problem found (empty: valid). Warnings included.
+    public func validate(_ document: XMLDocument) -> [XMLIssue] {
+        withLibXMLErrors { collector in
+            guard let context = xmlSchemaNewValidCtxt(schema) else {
+                return [XMLIssue(severity: .fatal, message: "cannot create a schema validation context")]
+            }
+            defer { xmlSchemaFreeValidCtxt(context) }
+            xmlSchemaSetValidStructuredErrors(context, libxmlStructuredSink, collector.opaque)
+            let status = xmlSchemaValidateDoc(context, document.rawDocument)
+            var issues = collector.issues
+            if status != 0 && issues.filter({ $0.severity != .warning }).isEmpty {
+                issues.append(XMLIssue(severity: .error, message: "schema validation failed (libxml2 status \(status))"))
+            }
+            return issues
+        }
+    }
+
+    /// Parses and validates `data`: parse errors come back as issues too.
+    public func validate(_ data: Data, url: String? = nil) -> [XMLIssue] {
+        do {
+            return validate(try XMLDocument.parse(data, url: url))
+        } catch let error as XMLError {
+            return error.issues.isEmpty ? [XMLIssue(severity: .fatal, message: error.description)] : error.issues
+        } catch {
+            return [XMLIssue(severity: .fatal, message: "\(error)")]
+        }
+    }
+}
