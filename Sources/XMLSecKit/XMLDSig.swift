@@ -2,6 +2,7 @@ import CLibXML2
 import COpenSSL
 import CXMLSec
 import Foundation
+import XMLKit
 
 /// Digest algorithm of an XML signature (references and RSA signature).
 public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
@@ -54,24 +55,20 @@ public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
 /// XML-DSig namespace.
 public let xmlDSigNamespace = "http://www.w3.org/2000/09/xmldsig#"
 
-/// A parsed document owned by this wrapper (libxml2 tree).
+/// A document parsed by XMLKit (safe options: no network, no entities), seen as a raw
+/// libxml2 tree for xmlsec.
 final class ParsedXML {
-    let doc: xmlDocPtr
+    let document: XMLKit.XMLDocument
+    var doc: xmlDocPtr { document.rawDocument }
 
     init(_ data: Data) throws(XMLSecError) {
         try XMLSecLibrary.ensureInitialized()
-        // No network, no entity substitution, no DTD loading: signatures are checked on
-        // exactly the bytes received. Errors go to xmlGetLastError, never to stderr.
-        let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
-        xmlResetLastError()
-        let parsed = data.withUnsafeBytes { buffer in
-            xmlReadMemory(buffer.bindMemory(to: CChar.self).baseAddress, Int32(buffer.count), "noname.xml", nil, options)
+        do {
+            document = try XMLKit.XMLDocument.parse(data)
+        } catch {
+            throw .malformedXML("\(error)")
         }
-        guard let parsed else { throw .malformedXML(lastLibXMLError()) }
-        doc = parsed
     }
-
-    deinit { xmlFreeDoc(doc) }
 
     var root: xmlNodePtr? { xmlDocGetRootElement(doc) }
 
@@ -111,13 +108,8 @@ final class ParsedXML {
         return out
     }
 
-    func serialized() -> Data {
-        var buffer: UnsafeMutablePointer<xmlChar>?
-        var size: Int32 = 0
-        xmlDocDumpMemoryEnc(doc, &buffer, &size, "UTF-8")
-        guard let buffer else { return Data() }
-        defer { free(buffer) }  // libxml2 allocates with malloc (xmlMemSetup is never changed)
-        return Data(bytes: buffer, count: Int(size))
+    func serialized() throws(XMLSecError) -> Data {
+        do { return try document.serialized() } catch { throw .signing("cannot serialise the signed document: \(error)") }
     }
 }
 
@@ -151,7 +143,7 @@ public enum XMLSigner {
             return nil
         }
         if let failure { throw .signing(failure) }
-        return document.serialized()
+        return try document.serialized()
     }
 }
 

@@ -113,10 +113,3 @@ func withXMLSecErrors<T>(_ body: (ErrorCollector) throws -> T) rethrows -> T {
     }
     return try body(collector)
 }
-
-/// The last libxml2 error of this thread, for parse failures.
-func lastLibXMLError() -> String {
-    guard let error = xmlGetLastError(), let message = error.pointee.message else { return "unknown libxml2 error" }
-    let text = String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
-    return error.pointee.line > 0 ? "line \(error.pointee.line): \(text)" : text
-}

@@ -40,6 +40,14 @@ private func xmlsec1Verify(_ xml: Data, trusted: String = "ca.pem", extra: [Stri
                                              "--id-attr:Id", "root", "--enabled-key-data", "x509"] + extra + [file.path])
 }
 
+/// xmlsec1 ran and refused: "FAIL" (digest / signature value), or no acceptable key
+/// because the certificate does not verify (untrusted, expired, revoked).
+private func rejected(_ result: ProcessResult) -> Bool {
+    let output = result.stdout + result.stderr
+    return !result.succeeded && (output.contains("FAIL")
+        || (output.contains("key is not found") && (output.contains("certificate verification failed") || output.contains("revoked"))))
+}
+
 @Suite struct XMLSecKitTests {
     @Test(arguments: [XMLDigestAlgorithm.sha256, .sha1])
     func signsAndVerifiesEnveloped(algorithm: XMLDigestAlgorithm) throws {
@@ -65,24 +73,25 @@ private func xmlsec1Verify(_ xml: Data, trusted: String = "ca.pem", extra: [Stri
         let result = try XMLSignatureVerifier.verify(tampered, trustStore: trust())
         #expect(!result.isValid)
         #expect(result.failure?.contains("#r1") == true)
-        #expect(try !xmlsec1Verify(tampered).succeeded)
+        #expect(try rejected(xmlsec1Verify(tampered)))
     }
 
     @Test func rejectsUntrustedExpiredAndRevokedSigners() throws {
         let unknown = try XMLSigner.sign(template: template(.sha256), key: loadKey("unknown-sign"))
         #expect(try !XMLSignatureVerifier.verify(unknown, trustStore: trust()).isValid)
-        #expect(try !xmlsec1Verify(unknown).succeeded)
+        #expect(try rejected(xmlsec1Verify(unknown)))
 
         let expired = try XMLSigner.sign(template: template(.sha256), key: loadKey("expired-sign"))
         let expiredResult = try XMLSignatureVerifier.verify(expired, trustStore: trust())
         #expect(!expiredResult.isValid)
-        #expect(try !xmlsec1Verify(expired).succeeded)
+        #expect(try rejected(xmlsec1Verify(expired)))
 
         let revoked = try XMLSigner.sign(template: template(.sha256), key: loadKey("revoked-sign"))
         #expect(try XMLSignatureVerifier.verify(revoked, trustStore: trust()).isValid, "no CRL given: chain alone is fine")
         let withCRL = try XMLSignatureVerifier.verify(revoked, trustStore: trust(["ca-with-crl.pem"]))
         #expect(!withCRL.isValid)
-        #expect(try !xmlsec1Verify(revoked, extra: ["--crl-pem", pki("ca.crl.pem").path]).succeeded)
+        // (The Debian xmlsec1 1.2.37 command-line tool has no CRL option, so revocation is
+        // checked by the library path above only.)
     }
 
     @Test func trustStoreChecksSigningCertificates() throws {
