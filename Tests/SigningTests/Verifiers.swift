@@ -35,7 +35,7 @@ enum ExternalVerifier {
 
     /// Python signxml's XMLVerifier with the test CA; `references` is how many SignedInfo
     /// references it must find. Prints the signed element names on success.
-    static func signxml(_ xml: Data, trusted: String = "ca.pem", references: Int, sha1: Bool = false) throws -> ProcessResult {
+    static func signxml(_ xml: Data, trusted: String = "ca.pem", references: Int, sha1: Bool = false, xades: Bool = false) throws -> ProcessResult {
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("signature.xml")
@@ -49,12 +49,17 @@ enum ExternalVerifier {
             expect_references=int(sys.argv[3]),
             signature_methods=frozenset([SignatureMethod.RSA_SHA1 if sha1 else SignatureMethod.RSA_SHA256]),
             digest_algorithms=frozenset([DigestAlgorithm.SHA1 if sha1 else DigestAlgorithm.SHA256]))
-        results = XMLVerifier().verify(data, ca_pem_file=sys.argv[2], expect_config=config)
+        if sys.argv[5] == 'xades':
+            # XAdES checks on top: SignedProperties present and signed, SigningCertificate digest = signer.
+            from signxml.xades import XAdESVerifier
+            results = XAdESVerifier().verify(data, ca_pem_file=sys.argv[2], expect_config=config)
+        else:
+            results = XMLVerifier().verify(data, ca_pem_file=sys.argv[2], expect_config=config)
         for r in (results if isinstance(results, list) else [results]):
             print(r.signed_xml.tag)
         """
         let python = TestPaths.testVenv.appendingPathComponent("bin/python").path
-        return try ProcessRunner.run(python, ["-c", script, file.path, TestPKI.url(trusted).path, String(references), sha1 ? "sha1" : "sha256"])
+        return try ProcessRunner.run(python, ["-c", script, file.path, TestPKI.url(trusted).path, String(references), sha1 ? "sha1" : "sha256", xades ? "xades" : "plain"])
     }
 }
 
