@@ -1,4 +1,5 @@
 import Foundation
+import XMLKit
 import XMLSecKit
 
 /// The verdict on a submission set signature: the XML signature itself, then each
@@ -25,6 +26,8 @@ public struct SubmissionSetSignatureReport: Sendable {
     public var signatureValid: Bool
     /// Subject of the certificate that verified the signature.
     public var signerSubject: String?
+    /// XAdES SigningTime as written in the signed properties.
+    public var signingTime: String?
     /// One entry per Manifest reference, in document order.
     public var references: [Reference]
     /// Human-readable reasons the whole is not valid (empty when valid).
@@ -72,8 +75,13 @@ public struct SubmissionSetSignatureVerifier: Sendable {
         if result.isValid && !coversManifest {
             problems.append("SignedInfo does not cover a ds:Manifest with Id \(SubmissionSetSigner.manifestId)")
         }
-        if result.isValid && !result.references.contains(where: { $0.type == "http://uri.etsi.org/01903#SignedProperties" && $0.digestMatched }) {
-            problems.append("SignedInfo does not cover XAdES SignedProperties")
+        var signingTime: String?
+        if result.isValid {
+            if let reference = result.references.first(where: { $0.type == Self.signedPropertiesType && $0.digestMatched }) {
+                signingTime = Self.checkSignedProperties(signature, reference: reference.uri, signer: result.signer, problems: &problems)
+            } else {
+                problems.append("SignedInfo does not cover XAdES SignedProperties")
+            }
         }
 
         var references: [SubmissionSetSignatureReport.Reference] = []
@@ -103,7 +111,44 @@ public struct SubmissionSetSignatureVerifier: Sendable {
             problems.append("\(uniqueId): supplied but not covered by the signature's Manifest")
         }
         return SubmissionSetSignatureReport(
-            signatureValid: result.isValid, signerSubject: result.signer?.subjectRFC2253,
+            signatureValid: result.isValid, signerSubject: result.signer?.subjectRFC2253, signingTime: signingTime,
             references: references, problems: problems)
+    }
+
+    static let signedPropertiesType = "http://uri.etsi.org/01903#SignedProperties"
+
+    /// XAdES: the signed SigningCertificate must name the certificate that verified the
+    /// signature (its digest), so a certificate swap in KeyInfo cannot pass. Returns SigningTime.
+    static func checkSignedProperties(_ signature: Data, reference uri: String, signer: X509CertificateInfo?,
+                                      problems: inout [String]) -> String? {
+        let id = String(uri.dropFirst())
+        guard uri.hasPrefix("#"), Identifiers.isNCName(id) else {
+            problems.append("SignedProperties reference \(uri) is not a same-document Id")
+            return nil
+        }
+        let ns = ["xades": "http://uri.etsi.org/01903/v1.3.2#", "ds": xmlDSigNamespace]
+        do {
+            let document = try XMLKit.XMLDocument.parse(signature)
+            // The element xmlsec digested is the only one carrying this Id (no wrapped copy).
+            guard try document.count("//*[@Id='\(id)' or @ID='\(id)']", namespaces: ns) == 1 else {
+                problems.append("Id \(id) appears more than once")
+                return nil
+            }
+            let properties = "//xades:SignedProperties[@Id='\(id)']/xades:SignedSignatureProperties"
+            let cert = "\(properties)/xades:SigningCertificate/xades:Cert[1]/xades:CertDigest"
+            let algorithmURI = try document.string("string(\(cert)/ds:DigestMethod/@Algorithm)", namespaces: ns)
+            let value = try document.string("string(\(cert)/ds:DigestValue)", namespaces: ns)
+            if let signer, let algorithm = XMLDigestAlgorithm(digestURI: algorithmURI),
+               let digest = Data(base64Encoded: value.filter { !$0.isWhitespace }), algorithm.digest(signer.der) == digest {
+                // matches
+            } else {
+                problems.append("XAdES SigningCertificate does not designate the certificate that verified the signature")
+            }
+            let time = try document.string("string(\(properties)/xades:SigningTime)", namespaces: ns)
+            return time.isEmpty ? nil : time
+        } catch {
+            problems.append("cannot read the XAdES properties: \(error)")
+            return nil
+        }
     }
 }

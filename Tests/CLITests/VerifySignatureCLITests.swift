@@ -9,12 +9,16 @@ import TestSupport
     var pki: URL { Self.pki }
 
     /// Builds an enveloping signature with a Manifest over two files, signed by `xmlsec1 --sign`.
-    static func signWithXMLSec1(in dir: URL, signer: String = "org-sign", documents: [(String, Data)]) throws -> URL {
+    static func signWithXMLSec1(in dir: URL, signer: String = "org-sign", certificateFor named: String? = nil,
+                                documents: [(String, Data)]) throws -> URL {
         var manifest = ""
         for (uniqueId, bytes) in documents {
             let b64 = try ProcessRunner.run("sh", ["-c", "openssl dgst -sha256 -binary | base64 -w0"], stdin: bytes).stdout
             manifest += "<ds:Reference URI=\"urn:oid:\(uniqueId)\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>\(b64)</ds:DigestValue></ds:Reference>"
         }
+        // XAdES SigningCertificate: digest of the signer's certificate (DER), by the openssl CLI.
+        let certDigest = try ProcessRunner.run("sh", ["-c", "openssl x509 -outform DER | openssl dgst -sha256 -binary | base64 -w0"],
+                                               stdin: Data(contentsOf: pki.appendingPathComponent("\(named ?? signer).pem"))).stdout
         let template = """
         <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="S1"><ds:SignedInfo>\
         <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
@@ -28,6 +32,9 @@ import TestSupport
         </ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo>\
         <ds:Object><xades:QualifyingProperties xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" Target="#S1">\
         <xades:SignedProperties Id="SP"><xades:SignedSignatureProperties><xades:SigningTime>2026-01-01T00:00:00Z</xades:SigningTime>\
+        <xades:SigningCertificate><xades:Cert><xades:CertDigest>\
+        <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue>\(certDigest)</ds:DigestValue>\
+        </xades:CertDigest></xades:Cert></xades:SigningCertificate>\
         </xades:SignedSignatureProperties></xades:SignedProperties></xades:QualifyingProperties></ds:Object>\
         <ds:Object><ds:Manifest Id="IHEManifest">\(manifest)</ds:Manifest></ds:Object></ds:Signature>
         """
@@ -86,6 +93,14 @@ import TestSupport
         #expect(t.stdout.contains("XML signature: INVALID"))
         let wrong = try CLI.run(["verify-signature", signature.path, "--trust-anchors", pki.appendingPathComponent("unknown-ca.pem").path])
         #expect(wrong.status == 1)
+
+        // Signed by org-sign but naming another certificate in SigningCertificate: rejected.
+        let swapDir = dir.appendingPathComponent("swap")
+        try FileManager.default.createDirectory(at: swapDir, withIntermediateDirectories: true)
+        let swapped = try Self.signWithXMLSec1(in: swapDir, certificateFor: "expiring-sign", documents: [("1.2.3.2", cda)])
+        let s = try CLI.run(["verify-signature", swapped.path, "--documents", "1.2.3.2=\(cdaFile.path)"] + anchors)
+        #expect(s.status == 1)
+        #expect(s.stdout.contains("SigningCertificate"))
 
         // Signed with a revoked certificate: rejected with the CRL.
         let revokedDir = dir.appendingPathComponent("revoked")

@@ -112,6 +112,7 @@ import TestSupport
         #expect(report.isValid, "\(report.problems)")
         #expect(report.references.map(\.status) == [.matched, .matched])
         #expect(report.signerSubject?.contains("ORG_SIGN") == true)
+        #expect(report.signingTime?.hasSuffix("Z") == true)
     }
 
     @Test func precomputedDigestsGiveTheSameSignature() throws {
