@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XMLSecKit
 
 /// Digest algorithm of the produced signatures.
@@ -21,6 +22,9 @@ public enum SignatureDigestAlgorithm: String, Sendable, CaseIterable, Codable {
 public struct SigningCredentials: Sendable {
     let key: XMLSecSigningKey
     let trustStore: XMLSecTrustStore?
+    /// Parsed chain (leaf first), parsed once: certificate parsing is slow under OpenSSL 3.
+    let chain: [X509CertificateInfo]
+    private let lastChainCheck = ChainCheckCache()
 
     /// Subject DN of the signing certificate (RFC 2253).
     public var certificateSubject: String { key.certificate.subjectRFC2253 }
@@ -33,6 +37,7 @@ public struct SigningCredentials: Sendable {
         do {
             key = try XMLSecSigningKey(pkcs12: pkcs12, passphrase: passphrase)
             trustStore = trustAnchorsPEM.isEmpty ? nil : try XMLSecTrustStore(pem: trustAnchorsPEM)
+            chain = key.chainDER.compactMap { X509CertificateInfo(der: $0) }
         } catch {
             throw .xmlsec(error)
         }
@@ -60,9 +65,16 @@ public struct SigningCredentials: Sendable {
             throw .certificateNotValidAt(subject: certificate.subjectRFC2253, notBefore: certificate.notBefore,
                                          notAfter: certificate.notAfter, time: time)
         }
-        if let trustStore, let reason = trustStore.verificationFailure(chainDER: key.chainDER, at: time) {
+        guard let trustStore else { return }
+        // The anchors and CRLs are fixed for the life of these credentials, so a chain verdict
+        // stays true for a short while; re-verified at most once a minute (and for any time
+        // outside that window, e.g. back-dated signatures).
+        let recent = lastChainCheck.withLock { last in last.map { abs(time.timeIntervalSince($0)) < 60 } ?? false }
+        if recent { return }
+        if let reason = trustStore.verificationFailure(chainDER: key.chainDER, at: time) {
             throw .certificateRejected(subject: certificate.subjectRFC2253, reason: reason)
         }
+        lastChainCheck.withLock { $0 = time }
     }
 
     func sign(template: String) throws(SigningError) -> Data {
@@ -72,6 +84,12 @@ public struct SigningCredentials: Sendable {
             throw .xmlsec(error)
         }
     }
+}
+
+/// When the signing chain last verified (see `SigningCredentials.checkUsable`).
+final class ChainCheckCache: Sendable {
+    private let last = Mutex<Date?>(nil)
+    func withLock<T>(_ body: (inout Date?) -> T) -> T { last.withLock { body(&$0) } }
 }
 
 // MARK: - Shared helpers for the signature builders

@@ -81,10 +81,9 @@ public struct SubmissionSetSigner: Sendable {
                 + "<ds:DigestValue>\(digest.base64EncodedString())</ds:DigestValue></ds:Reference>"
         }
 
-        let key = credentials.key
         var signingCertificates = ""
-        for der in key.chainDER {
-            guard let info = X509CertificateInfo(der: der) else { continue }
+        for info in credentials.chain {
+            let der = info.der
             signingCertificates += "<xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm=\"\(algorithm.digestURI)\"/>"
                 + "<ds:DigestValue>\(algorithm.digest(der).base64EncodedString())</ds:DigestValue></xades:CertDigest>"
                 + "<xades:IssuerSerial><ds:X509IssuerName>\(info.issuerRFC2253.xmlEscaped)</ds:X509IssuerName>"

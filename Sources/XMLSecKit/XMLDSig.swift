@@ -133,8 +133,12 @@ public enum XMLSigner {
         let failure: String? = withXMLSecErrors { collector in
             guard let context = xmlSecDSigCtxCreate(nil) else { return "xmlSecDSigCtxCreate failed" }
             defer { xmlSecDSigCtxDestroy(context) }
-            guard let keyCopy = xmlSecKeyDuplicate(key.key) else { return "xmlSecKeyDuplicate failed: \(collector.text)" }
-            context.pointee.signKey = keyCopy  // owned (and destroyed) by the context
+            // The shared key is lent, not duplicated: xmlSecKeyDuplicate re-encodes every
+            // certificate (X509_dup), which costs more than the RSA signature under OpenSSL 3.
+            // Signing only reads the key (the transform takes its own EVP_PKEY reference), and
+            // the context must not free it, hence the reset below.
+            context.pointee.signKey = key.key
+            defer { context.pointee.signKey = nil }
             context.pointee.flags |= UInt32(XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS)
             context.pointee.enabledReferenceUris = xmlSecTransformUriType(xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument)
             if xmlSecDSigCtxSign(context, signatureNode) < 0 {

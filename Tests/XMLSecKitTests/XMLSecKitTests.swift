@@ -116,6 +116,21 @@ private func rejected(_ result: ProcessResult) -> Bool {
         }
     }
 
+    @Test func concurrentSigningWithOneSharedKey() async throws {
+        let key = try loadKey("org-sign")
+        let store = try trust()
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    let signed = try XMLSigner.sign(template: template(.sha256), key: key)
+                    return try XMLSignatureVerifier.verify(signed, trustStore: store).isValid
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.count == 16 && results.allSatisfy { $0 })
+    }
+
     @Test func keyExposesCertificateDetails() throws {
         let key = try loadKey("org-sign")
         #expect(key.certificate.subjectRFC2253.contains("CN="))
