@@ -77,9 +77,9 @@ public struct SigningCredentials: Sendable {
         lastChainCheck.withLock { $0 = time }
     }
 
-    func sign(template: String) throws(SigningError) -> Data {
+    func sign(template: String, xmlDeclaration: Bool = true) throws(SigningError) -> Data {
         do {
-            return try XMLSigner.sign(template: Data(template.utf8), key: key)
+            return try XMLSigner.sign(template: Data(template.utf8), key: key, xmlDeclaration: xmlDeclaration)
         } catch {
             throw .xmlsec(error)
         }

@@ -144,7 +144,9 @@ public struct VIHFAssertionBuilder: Sendable {
         self.digestAlgorithm = digestAlgorithm
     }
 
-    /// Returns the signed `saml2:Assertion` (UTF-8 XML, with an XML declaration).
+    /// Returns the signed `saml2:Assertion` (UTF-8 XML without an XML declaration, ready to be
+    /// placed as is in the `wsse:Security` header: the exclusive C14N signature does not depend
+    /// on the enclosing elements).
     public func assertion(patient: INS, author: VIHFAuthor, issueInstant: Date = Date(),
                           assertionID: String = "VIHF-\(UUID().uuidString.lowercased())") throws(SigningError) -> Data {
         guard Identifiers.isNCName(assertionID) else { throw .invalidInput("assertion ID '\(assertionID)' is not an XML NCName") }
@@ -192,7 +194,6 @@ public struct VIHFAssertionBuilder: Sendable {
 
         let c14n = "http://www.w3.org/2001/10/xml-exc-c14n#"
         let template = """
-        <?xml version="1.0" encoding="UTF-8"?>
         <saml2:Assertion xmlns:saml2="\(Self.samlNamespace)" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" \
         ID="\(assertionID)" IssueInstant="\(now)" Version="2.0">\
         <saml2:Issuer Format="urn:oasis:names:tc:SAML:1.1:nameid-format:X509SubjectName">\(credentials.certificateSubject.xmlEscaped)</saml2:Issuer>\
@@ -210,6 +211,6 @@ public struct VIHFAssertionBuilder: Sendable {
         <saml2:AttributeStatement>\(attributes)</saml2:AttributeStatement>\
         </saml2:Assertion>
         """
-        return try credentials.sign(template: template)
+        return try credentials.sign(template: template, xmlDeclaration: false)
     }
 }

@@ -108,8 +108,8 @@ final class ParsedXML {
         return out
     }
 
-    func serialized() throws(XMLSecError) -> Data {
-        do { return try document.serialized() } catch { throw .signing("cannot serialise the signed document: \(error)") }
+    func serialized(declaration: Bool = true) throws(XMLSecError) -> Data {
+        do { return try document.serialized(declaration: declaration) } catch { throw .signing("cannot serialise the signed document: \(error)") }
     }
 }
 
@@ -122,8 +122,10 @@ public let defaultIDAttributes = ["Id", "ID"]
 public enum XMLSigner {
     /// Fills the first `ds:Signature` template of `template` and returns the signed document.
     /// Manifest references are *not* computed: their DigestValues must already be set.
+    /// `xmlDeclaration: false` leaves out `<?xml …?>`, for XML meant to be embedded
+    /// (a VIHF in a SOAP header).
     public static func sign(
-        template: Data, key: XMLSecSigningKey, idAttributes: [String] = defaultIDAttributes
+        template: Data, key: XMLSecSigningKey, idAttributes: [String] = defaultIDAttributes, xmlDeclaration: Bool = true
     ) throws(XMLSecError) -> Data {
         let document = try ParsedXML(template)
         document.registerIDs(idAttributes)
@@ -147,7 +149,7 @@ public enum XMLSigner {
             return nil
         }
         if let failure { throw .signing(failure) }
-        return try document.serialized()
+        return try document.serialized(declaration: xmlDeclaration)
     }
 }
 

@@ -31,6 +31,21 @@ import TestSupport
         #expect(python.stdout.contains("{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"))
     }
 
+    @Test func staysValidInsideASOAPHeader() throws {
+        let signed = try assertion()
+        #expect(!String(decoding: signed, as: UTF8.self).hasPrefix("<?xml"))
+        let envelope = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:saml2="urn:other" xmlns="urn:default">\
+        <soap:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">\
+        \(String(decoding: signed, as: UTF8.self))</wsse:Security></soap:Header><soap:Body/></soap:Envelope>
+        """
+        let cli = try ExternalVerifier.xmlsec1(Data(envelope.utf8))
+        #expect(cli.succeeded, "xmlsec1: \(cli.stderr)")
+        let python = try ExternalVerifier.signxml(Data(envelope.utf8), references: 1)
+        #expect(python.succeeded, "signxml: \(python.stderr)")
+    }
+
     @Test func assertionContent() throws {
         let signed = try assertion()
         // Structure checked by lxml (independent parser): Signature right after Issuer,
