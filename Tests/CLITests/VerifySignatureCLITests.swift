@@ -91,6 +91,7 @@ import TestSupport
         let t = try CLI.run(["verify-signature", tampered.path, "--documents", "1.2.3.1=\(setFile.path)", "1.2.3.2=\(cdaFile.path)"] + anchors)
         #expect(t.status == 1)
         #expect(t.stdout.contains("XML signature: INVALID"))
+        #expect(!t.stderr.contains("func="), "xmlsec must not print to stderr: \(t.stderr)")
         let wrong = try CLI.run(["verify-signature", signature.path, "--trust-anchors", pki.appendingPathComponent("unknown-ca.pem").path])
         #expect(wrong.status == 1)
 

@@ -94,6 +94,26 @@ private func rejected(_ result: ProcessResult) -> Bool {
         // checked by the library path above only.)
     }
 
+    /// A signature whose KeyInfo carries a bare public key (no certificate) must not verify,
+    /// even though the key does match the signature value: keys come only from certificates
+    /// that chain to the anchors.
+    @Test func rejectsBareKeyValue() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = String(decoding: template(.sha256), as: UTF8.self)
+            .replacingOccurrences(of: "<ds:X509Data/>", with: "<ds:KeyValue/>")
+        let file = dir.appendingPathComponent("t.xml"), out = dir.appendingPathComponent("s.xml")
+        try Data(text.utf8).write(to: file)
+        let signed = try ProcessRunner.run("xmlsec1", ["--sign", "--privkey-pem", pki("org-sign.key.pem").path,
+                                                       "--id-attr:Id", "root", "--output", out.path, file.path])
+        #expect(signed.succeeded, "\(signed.stderr)")
+        let data = try Data(contentsOf: out)
+        #expect(String(decoding: data, as: UTF8.self).contains("RSAKeyValue"))
+        let result = try XMLSignatureVerifier.verify(data, trustStore: trust())
+        #expect(!result.isValid)
+        #expect(result.failure?.isEmpty == false)
+    }
+
     @Test func trustStoreChecksSigningCertificates() throws {
         let store = try trust(["ca-with-crl.pem"])
         #expect(store.verificationFailure(chainDER: try loadKey("org-sign").chainDER) == nil)
@@ -104,8 +124,11 @@ private func rejected(_ result: ProcessResult) -> Bool {
     }
 
     @Test func reportsWrongPassphraseAndMalformedXML() throws {
-        #expect(throws: XMLSecError.self) {
+        #expect {
             try XMLSecSigningKey(pkcs12: Data(contentsOf: pki("org-sign.p12")), passphrase: "wrong")
+        } throws: { error in
+            guard case XMLSecError.keyLoad(let message) = error else { return false }
+            return !message.isEmpty && "\(error)".contains("passphrase")
         }
         do {
             _ = try XMLSigner.sign(template: Data("<a><b></a>".utf8), key: loadKey("org-sign"))
