@@ -76,14 +76,16 @@ private func collectXMLSecError(
     errorObject: UnsafePointer<CChar>?, errorSubject: UnsafePointer<CChar>?,
     reason: Int32, message: UnsafePointer<CChar>?
 ) {
-    guard let raw = pthread_getspecific(collectorKey) else { return }
+    // "xmlsec library function failed" only traces the call stack of an error already reported.
+    guard reason != XMLSEC_ERRORS_R_XMLSEC_FAILED, let raw = pthread_getspecific(collectorKey) else { return }
     let collector = Unmanaged<ErrorCollector>.fromOpaque(raw).takeUnretainedValue()
     var parts: [String] = []
     if let errorSubject { parts.append(String(cString: errorSubject)) }
     if let reasonText = reasonMessage(reason) { parts.append(reasonText) }
     if let message {
-        let text = String(cString: message)
-        if text != "details=NULL", !text.isEmpty { parts.append(text) }
+        var text = String(cString: message).trimmingCharacters(in: .whitespaces)
+        if text.hasPrefix("details=") { text.removeFirst("details=".count) }
+        if text != "NULL", !text.isEmpty { parts.append(text) }
     }
     let text = parts.joined(separator: ": ")
     if !text.isEmpty, collector.messages.last != text, collector.messages.count < 20 {
