@@ -51,6 +51,9 @@ public struct VIHFConfiguration: Sendable, Hashable {
         for key in values.keys where !Self.keys.contains(key) {
             throw .configuration(key: key, message: "unknown key (accepted: \(Self.keys.sorted().joined(separator: ", ")))")
         }
+        for (key, value) in values where !Identifiers.isXMLText(value) {
+            throw .configuration(key: key, message: "contains control characters")
+        }
         func required(_ key: String) throws(SigningError) -> String {
             guard let value = values[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
                 throw .configuration(key: key, message: "missing")
@@ -155,6 +158,10 @@ public struct VIHFAssertionBuilder: Sendable {
         }
         guard !author.displayName.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw .invalidInput("the VIHF needs the author's name (subject-id)")
+        }
+        let texts = [author.identifier, author.displayName] + author.roles.flatMap { [$0.code, $0.codeSystem, $0.displayName] }
+        guard texts.allSatisfy(Identifiers.isXMLText) else {
+            throw .invalidInput("the author's identifier, name or roles contain control characters")
         }
         let roles = author.roles.isEmpty ? configuration.defaultRole.map { [$0] } ?? [] : author.roles
         guard !roles.isEmpty else {

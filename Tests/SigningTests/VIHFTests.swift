@@ -124,6 +124,7 @@ import TestSupport
         #expect(error(["role": "10"])?.contains("role") == true)
         #expect(error(["validity_seconds": "86400"])?.contains("validity_seconds") == true)
         #expect(error(["lps_name": "x"])?.contains("unknown key") == true)
+        #expect(error(["lps_nom": "Passerelle\u{1}"])?.contains("control characters") == true)
     }
 
     @Test func authorWithoutRoleNeedsConfiguredRole() throws {
@@ -137,5 +138,29 @@ import TestSupport
                                   roles: [CodedValue(code: "10", codeSystem: "1.2.250.1.71.1.2.7", displayName: "Médecin")])
         let signed = try builder.assertion(patient: INS("279035121518989", kind: .nirTest), author: withRole)
         #expect(try ExternalVerifier.xmlsec1(signed).succeeded)
+    }
+}
+
+@Suite struct VIHFVerifierTests {
+    let verifier: VIHFVerifier
+    init() throws { verifier = try VIHFVerifier(trustAnchorFiles: [TestPKI.url("ca-with-crl.pem")]) }
+
+    @Test func acceptsOwnAssertionAndReadsAttributes() throws {
+        let signed = try VIHFTests().assertion()
+        let result = try verifier.verify(signed)
+        #expect(result.isValid, "\(result.problems)")
+        #expect(result.subject == "810000000001")
+        #expect(result.attributes["VIHF_Version"] == ["3.0"])
+        #expect(result.attributes["urn:oasis:names:tc:xacml:2.0:subject:role"] == ["10^1.2.250.1.71.1.2.7"])
+    }
+
+    @Test func rejectsExpiredTamperedAndWrapped() throws {
+        let signed = try VIHFTests().assertion()
+        #expect(try !verifier.verify(signed, at: Date().addingTimeInterval(3600)).isValid)
+        #expect(try !verifier.verify(tamper(signed, inside: "<saml2:Attribute Name=\"LPS_Nom\"><saml2:AttributeValue>")).isValid)
+        // The signed assertion wrapped in another element: not a bare assertion any more.
+        let wrapped = Data(("<saml2:Assertion xmlns:saml2=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"evil\">"
+            + String(decoding: signed, as: UTF8.self) + "</saml2:Assertion>").utf8)
+        #expect(try !verifier.verify(wrapped).isValid)
     }
 }
