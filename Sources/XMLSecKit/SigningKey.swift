@@ -136,7 +136,8 @@ func openSSLErrors() -> String? {
         if code == 0 { break }
         var buffer = [CChar](repeating: 0, count: 256)
         ERR_error_string_n(code, &buffer, buffer.count)
-        lines.append(String(cString: buffer))
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        lines.append(String(decoding: bytes, as: UTF8.self))
     }
     return lines.isEmpty ? nil : lines.joined(separator: "; ")
 }
