@@ -109,4 +109,45 @@ import TestSupport
         let revoked = try Self.signWithXMLSec1(in: revokedDir, signer: "revoked-sign", documents: [("1.2.3.2", cda)])
         #expect(try CLI.run(["verify-signature", revoked.path] + anchors).status == 1)
     }
+
+    @Test func vihfAssertion() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let subject = try ProcessRunner.run("openssl", ["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in",
+                                                        pki.appendingPathComponent("org-sign.pem").path])
+            .stdout.replacingOccurrences(of: "subject=", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let now = Date()
+        let format = ISO8601DateFormatter()
+        let template = """
+        <saml2:Assertion xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" ID="VIHF-1" IssueInstant="\(format.string(from: now))" Version="2.0">\
+        <saml2:Issuer>\(subject)</saml2:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>\
+        <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>\
+        <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#VIHF-1"><ds:Transforms>\
+        <ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>\
+        <ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>\
+        <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo>\
+        <ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature>\
+        <saml2:Conditions NotBefore="\(format.string(from: now.addingTimeInterval(-10)))" NotOnOrAfter="\(format.string(from: now.addingTimeInterval(300)))"/>\
+        <saml2:AttributeStatement><saml2:Attribute Name="VIHF_Version"><saml2:AttributeValue>3.0</saml2:AttributeValue></saml2:Attribute>\
+        </saml2:AttributeStatement></saml2:Assertion>
+        """
+        let templateFile = dir.appendingPathComponent("t.xml"), out = dir.appendingPathComponent("vihf.xml")
+        try Data(template.utf8).write(to: templateFile)
+        let passphrase = try String(contentsOf: TestPaths.testPKIPassphraseFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let signed = try ProcessRunner.run("xmlsec1", ["--sign", "--pkcs12", pki.appendingPathComponent("org-sign.p12").path,
+                                                       "--pwd", passphrase, "--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+                                                       "--output", out.path, templateFile.path])
+        #expect(signed.succeeded, "\(signed.stderr)")
+        let anchors = ["--trust-anchors", pki.appendingPathComponent("ca-with-crl.pem").path]
+        let ok = try CLI.run(["verify-signature", out.path] + anchors)
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("issuer: \(subject)"))
+
+        let tampered = dir.appendingPathComponent("tampered.xml")
+        try Data(String(decoding: try Data(contentsOf: out), as: UTF8.self)
+            .replacingOccurrences(of: "<saml2:AttributeValue>3.0<", with: "<saml2:AttributeValue>3.1<").utf8).write(to: tampered)
+        let bad = try CLI.run(["verify-signature", tampered.path] + anchors)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("XML signature invalid"))
+    }
 }

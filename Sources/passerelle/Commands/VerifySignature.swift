@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PasserelleCore
 import Signing
+import XMLKit
 
 /// `passerelle verify-signature FILE [--documents uniqueId=path …] [--trust-anchors ca.pem …]`
 struct VerifySignatureCommand: AsyncParsableCommand {
@@ -14,7 +15,8 @@ struct VerifySignatureCommand: AsyncParsableCommand {
         then recomputes each ds:Manifest digest (urn:oid:<uniqueId>) from the files given \
         with --documents. Every Manifest reference needs its file, the submission set one \
         included (the bytes that were signed for it). Without --documents only the XML \
-        signature is checked (e.g. for a VIHF assertion).
+        signature is checked. A VIHF (saml2:Assertion) is checked as such: signature over the \
+        whole assertion, Issuer = signing certificate, Conditions window.
 
         Trust anchors default to [certificates] trust_anchors and crl of the configuration.
 
@@ -43,6 +45,14 @@ struct VerifySignatureCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
+            if try isVIHF() {
+                let result = try VIHFVerifier(trustAnchorFiles: try anchorFiles()).verify(try Self.read(file))
+                print("issuer: \(result.issuer ?? "-")")
+                for problem in result.problems { print("problem: \(problem)") }
+                print(result.isValid ? "result: VALID" : "result: INVALID")
+                if !result.isValid { throw ExitCode(1) }
+                return
+            }
             let report = try verify()
             if let signer = report.signerSubject { print("signer: \(signer)") }
             print("XML signature: \(report.signatureValid ? "valid" : "INVALID")")
@@ -61,12 +71,21 @@ struct VerifySignatureCommand: AsyncParsableCommand {
         }
     }
 
-    private func verify() throws -> SubmissionSetSignatureReport {
+    private func isVIHF() throws -> Bool {
+        let root = try XMLDocument.parse(try Self.read(file)).root
+        return root?.name == "Assertion" && root?.namespaceURI == "urn:oasis:names:tc:SAML:2.0:assertion"
+    }
+
+    private func anchorFiles() throws -> [URL] {
         var anchors = trustAnchors
         if anchors.isEmpty {
             let configuration = try PasserelleConfiguration.load(from: PasserelleConfiguration.resolvePath(explicit: config))
             anchors = [configuration.certificates.trustAnchors] + (configuration.certificates.crl.map { [$0] } ?? [])
         }
+        return anchors.map { URL(fileURLWithPath: $0) }
+    }
+
+    private func verify() throws -> SubmissionSetSignatureReport {
         var objects: [String: Data] = [:]
         for entry in documents {
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
@@ -77,7 +96,7 @@ struct VerifySignatureCommand: AsyncParsableCommand {
             guard objects[uniqueId] == nil else { throw ValidationError("--documents names \(uniqueId) twice") }
             objects[uniqueId] = try Self.read(path)
         }
-        let verifier = try SubmissionSetSignatureVerifier(trustAnchorFiles: anchors.map { URL(fileURLWithPath: $0) })
+        let verifier = try SubmissionSetSignatureVerifier(trustAnchorFiles: try anchorFiles())
         return try verifier.verify(try Self.read(file), documents: objects, checkManifest: !documents.isEmpty)
     }
 
