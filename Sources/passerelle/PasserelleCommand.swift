@@ -26,6 +26,7 @@ struct PasserelleCommand: AsyncParsableCommand {
         subcommands: [
             ConfigCommand.self,
             INSCommand.self,
+            CertsCommand.self,
             VerifySignatureCommand.self,
         ]
     )
