@@ -1,4 +1,5 @@
 import Foundation
+import OpenSSLKit
 import Synchronization
 import XMLSecKit
 
@@ -17,62 +18,69 @@ public enum SignatureDigestAlgorithm: String, Sendable, CaseIterable, Codable {
     }
 }
 
-/// The structure's signing key and certificate, plus the trust anchors (and CRL) used to
-/// refuse signing with a certificate that is expired, not yet valid, untrusted or revoked.
+/// The structure's signing key and certificate, plus the trust store (anchors and CRLs)
+/// used to refuse signing with a certificate that is expired, not yet valid, untrusted,
+/// revoked or not meant for signatures.
 public struct SigningCredentials: Sendable {
     let key: XMLSecSigningKey
-    let trustStore: XMLSecTrustStore?
-    /// Parsed chain (leaf first), parsed once: certificate parsing is slow under OpenSSL 3.
-    let chain: [X509CertificateInfo]
+    let trustStore: TrustStore?
     private let lastChainCheck = ChainCheckCache()
 
+    /// The signing certificate.
+    public var certificate: Certificate { key.certificate }
     /// Subject DN of the signing certificate (RFC 2253).
-    public var certificateSubject: String { key.certificate.subjectRFC2253 }
+    public var certificateSubject: String { key.certificate.subject.rfc2253 }
     /// Validity period of the signing certificate.
     public var certificateValidity: ClosedRange<Date> { key.certificate.notBefore...key.certificate.notAfter }
+    /// The certificates of the PKCS#12, signing certificate first.
+    var chain: [Certificate] { key.chain }
 
-    /// Loads the PKCS#12 with its passphrase; `trustAnchors` are PEM files holding the CA
-    /// certificates and, when revocation must be checked, the CRLs.
-    public init(pkcs12: Data, passphrase: String, trustAnchorsPEM: [Data] = []) throws(SigningError) {
+    /// Loads the PKCS#12 with its passphrase. Without a trust store only the validity dates
+    /// are checked before signing.
+    public init(pkcs12: Data, passphrase: Passphrase, trustStore: TrustStore?) throws(SigningError) {
         do {
             key = try XMLSecSigningKey(pkcs12: pkcs12, passphrase: passphrase)
-            trustStore = trustAnchorsPEM.isEmpty ? nil : try XMLSecTrustStore(pem: trustAnchorsPEM)
-            chain = key.chainDER.compactMap { X509CertificateInfo(der: $0) }
         } catch {
             throw .xmlsec(error)
         }
+        self.trustStore = trustStore
     }
 
-    /// Reads the PKCS#12, a passphrase file (trailing newline ignored) and PEM trust anchors / CRLs.
-    public init(pkcs12File: URL, passphraseFile: URL, trustAnchorFiles: [URL] = []) throws(SigningError) {
-        let bundle: Data, passphrase: String, anchors: [Data]
+    /// The signing bundle of the configuration's `[certificates]` section (same files,
+    /// passphrase source, trust anchors and CRLs as ``KeyMaterial``).
+    public init(_ source: KeyMaterialSource, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SigningError) {
+        guard let file = source.signing else { throw .credentials("no signing PKCS#12 configured ([certificates] signing)") }
+        let passphrase: Passphrase, bundle: Data, trustStore: TrustStore
         do {
-            bundle = try Data(contentsOf: pkcs12File)
-            passphrase = try String(contentsOf: passphraseFile, encoding: .utf8)
-                .trimmingCharacters(in: .newlines)
-            anchors = try trustAnchorFiles.map { try Data(contentsOf: $0) }
+            passphrase = try Passphrase.read(from: source.passphrase, environment: environment)
+            trustStore = try TrustStore(anchorsFile: source.trustAnchors, crlFiles: source.crls)
         } catch {
-            throw .credentials("cannot read \(error.localizedDescription)")
+            throw .credentials("\(error)")
         }
-        try self.init(pkcs12: bundle, passphrase: passphrase, trustAnchorsPEM: anchors)
+        do { bundle = try Data(contentsOf: file) } catch {
+            throw .credentials("cannot read \(file.path): \(error.localizedDescription)")
+        }
+        try self.init(pkcs12: bundle, passphrase: passphrase, trustStore: trustStore)
     }
 
     /// Throws unless the certificate may sign at `time`: within its validity period and,
-    /// when trust anchors were given, chaining to them and not revoked by their CRLs.
+    /// with a trust store, chaining to its anchors, not revoked by its CRLs and with a key
+    /// usage that allows signatures.
     public func checkUsable(at time: Date) throws(SigningError) {
         let certificate = key.certificate
         guard certificate.notBefore <= time, time <= certificate.notAfter else {
-            throw .certificateNotValidAt(subject: certificate.subjectRFC2253, notBefore: certificate.notBefore,
+            throw .certificateNotValidAt(subject: certificateSubject, notBefore: certificate.notBefore,
                                          notAfter: certificate.notAfter, time: time)
         }
         guard let trustStore else { return }
         // The anchors and CRLs are fixed for the life of these credentials, so a chain verdict
-        // stays true for a short while; re-verified at most once a minute (and for any time
+        // stays true for a short while: re-verified at most once a minute (and for any time
         // outside that window, e.g. back-dated signatures).
         let recent = lastChainCheck.withLock { last in last.map { abs(time.timeIntervalSince($0)) < 60 } ?? false }
         if recent { return }
-        if let reason = trustStore.verificationFailure(chainDER: key.chainDER, at: time) {
-            throw .certificateRejected(subject: certificate.subjectRFC2253, reason: reason)
+        let verdict = trustStore.verify(certificate, intermediates: Array(key.chain.dropFirst()), at: time, purpose: .signing)
+        guard verdict.isValid else {
+            throw .certificateRejected(subject: certificateSubject, reason: verdict.description)
         }
         lastChainCheck.withLock { $0 = time }
     }

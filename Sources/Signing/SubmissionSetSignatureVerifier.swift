@@ -1,4 +1,5 @@
 import Foundation
+import OpenSSLKit
 import XMLKit
 import XMLSecKit
 
@@ -66,7 +67,7 @@ public struct SubmissionSetSignatureVerifier: Sendable {
         var problems: [String] = []
         if !result.isValid { problems.append("XML signature invalid: \(result.failure ?? "unknown reason")") }
         guard checkManifest else {
-            return SubmissionSetSignatureReport(signatureValid: result.isValid, signerSubject: result.signer?.subjectRFC2253,
+            return SubmissionSetSignatureReport(signatureValid: result.isValid, signerSubject: result.signer?.subject.rfc2253,
                                                 references: [], problems: problems)
         }
         let coversManifest = result.references.contains {
@@ -111,7 +112,7 @@ public struct SubmissionSetSignatureVerifier: Sendable {
             problems.append("\(uniqueId): supplied but not covered by the signature's Manifest")
         }
         return SubmissionSetSignatureReport(
-            signatureValid: result.isValid, signerSubject: result.signer?.subjectRFC2253, signingTime: signingTime,
+            signatureValid: result.isValid, signerSubject: result.signer?.subject.rfc2253, signingTime: signingTime,
             references: references, problems: problems)
     }
 
@@ -119,7 +120,7 @@ public struct SubmissionSetSignatureVerifier: Sendable {
 
     /// XAdES: the signed SigningCertificate must name the certificate that verified the
     /// signature (its digest), so a certificate swap in KeyInfo cannot pass. Returns SigningTime.
-    static func checkSignedProperties(_ signature: Data, reference uri: String, signer: X509CertificateInfo?,
+    static func checkSignedProperties(_ signature: Data, reference uri: String, signer: Certificate?,
                                       problems: inout [String]) -> String? {
         let id = String(uri.dropFirst())
         guard uri.hasPrefix("#"), Identifiers.isNCName(id) else {

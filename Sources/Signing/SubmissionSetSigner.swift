@@ -82,12 +82,12 @@ public struct SubmissionSetSigner: Sendable {
         }
 
         var signingCertificates = ""
-        for info in credentials.chain {
-            let der = info.der
+        for certificate in credentials.chain {
+            let der = certificate.der
             signingCertificates += "<xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm=\"\(algorithm.digestURI)\"/>"
                 + "<ds:DigestValue>\(algorithm.digest(der).base64EncodedString())</ds:DigestValue></xades:CertDigest>"
-                + "<xades:IssuerSerial><ds:X509IssuerName>\(info.issuerRFC2253.xmlEscaped)</ds:X509IssuerName>"
-                + "<ds:X509SerialNumber>\(info.serialDecimal)</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert>"
+                + "<xades:IssuerSerial><ds:X509IssuerName>\(certificate.issuer.rfc2253.xmlEscaped)</ds:X509IssuerName>"
+                + "<ds:X509SerialNumber>\(certificate.serialNumberDecimal)</ds:X509SerialNumber></xades:IssuerSerial></xades:Cert>"
         }
 
         let c14n = "http://www.w3.org/2001/10/xml-exc-c14n#"

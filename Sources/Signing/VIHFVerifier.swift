@@ -1,4 +1,5 @@
 import Foundation
+import OpenSSLKit
 import XMLKit
 import XMLSecKit
 
@@ -53,7 +54,7 @@ public struct VIHFVerifier: Sendable {
             }
             verification.issuer = try document.string("string(/saml2:Assertion/saml2:Issuer)", namespaces: ns)
             verification.subject = try document.string("string(/saml2:Assertion/saml2:Subject/saml2:NameID)", namespaces: ns)
-            if result.isValid, verification.issuer != result.signer?.subjectRFC2253 {
+            if result.isValid, verification.issuer != result.signer?.subject.rfc2253 {
                 problems.append("Issuer '\(verification.issuer ?? "")' is not the signing certificate's subject")
             }
             let notBefore = try document.string("string(/saml2:Assertion/saml2:Conditions/@NotBefore)", namespaces: ns)

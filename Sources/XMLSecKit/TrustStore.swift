@@ -4,7 +4,7 @@ import CXMLSec
 import Foundation
 
 /// Trusted CA certificates (and CRLs) for verifying XML signatures, as an xmlsec keys
-/// manager. Immutable after creation; verification calls are serialised on it because
+/// manager (certificate checks outside signatures are OpenSSLKit's `TrustStore`). Immutable after creation; verification calls are serialised on it because
 /// xmlsec's X.509 store is not documented as safe for concurrent use.
 public final class XMLSecTrustStore: @unchecked Sendable {
     let manager: xmlSecKeysMngrPtr
@@ -67,40 +67,5 @@ public final class XMLSecTrustStore: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body()
-    }
-
-    /// Checks a certificate chain (leaf first, DER) against the anchors and CRLs at `time`:
-    /// returns nil when it verifies, else OpenSSL's / xmlsec's reason.
-    public func verificationFailure(chainDER: [Data], at time: Date = Date()) -> String? {
-        guard let certs = copenssl_sk_x509_new_null() else { return "out of memory" }
-        defer { copenssl_sk_x509_pop_free(certs) }
-        for der in chainDER {
-            let cert: OpaquePointer? = der.withUnsafeBytes { buffer in
-                var pointer = buffer.bindMemory(to: UInt8.self).baseAddress
-                return d2i_X509(nil, &pointer, buffer.count)
-            }
-            guard let cert else { return "unparseable certificate" }
-            // Self-signed roots must come from the anchors, not from the chain under test;
-            // left in, they also make xmlsec skip the CRL verdict on the leaf.
-            if X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)) == 0 {
-                X509_free(cert)
-                continue
-            }
-            _ = copenssl_sk_x509_push(certs, cert)
-        }
-        return locked {
-            withXMLSecErrors { collector in
-                guard let store = xmlSecKeysMngrGetDataStore(manager, xmlSecOpenSSLX509StoreGetKlass()) else {
-                    return "no X.509 store"
-                }
-                var keyInfo = xmlSecKeyInfoCtx()
-                guard xmlSecKeyInfoCtxInitialize(&keyInfo, manager) >= 0 else { return "xmlSecKeyInfoCtxInitialize failed" }
-                defer { xmlSecKeyInfoCtxFinalize(&keyInfo) }
-                keyInfo.certsVerificationTime = time_t(time.timeIntervalSince1970)
-                let verified = xmlSecOpenSSLX509StoreVerify(store, certs, nil, &keyInfo)
-                _ = openSSLErrors()
-                return verified == nil ? collector.text : nil
-            }
-        }
     }
 }

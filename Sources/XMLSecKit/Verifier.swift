@@ -2,6 +2,7 @@ import CLibXML2
 import COpenSSL
 import CXMLSec
 import Foundation
+import OpenSSLKit
 
 /// One `ds:Reference` of `ds:SignedInfo` as xmlsec processed it.
 public struct XMLSignedReference: Sendable, Hashable {
@@ -21,7 +22,7 @@ public struct XMLSignatureVerification: Sendable {
     /// The SignedInfo references (same-document `#id` ones).
     public var references: [XMLSignedReference]
     /// The certificate whose key verified the signature (when one was found).
-    public var signer: X509CertificateInfo?
+    public var signer: Certificate?
     /// The references of every `ds:Manifest` that a *matching* SignedInfo reference covers
     /// (read from the very element xmlsec digested, so a wrapped copy cannot be substituted).
     /// Their digests are not checked here.
@@ -78,11 +79,11 @@ public enum XMLSignatureVerifier {
                         type: reference.type.map { String(cString: $0) },
                         digestMatched: reference.status == xmlSecDSigStatusSucceeded))
                 }
-                var signer: X509CertificateInfo?
+                var signer: Certificate?
                 if let key = context.pointee.signKey,
                    let data = xmlSecKeyGetData(key, xmlSecOpenSSLKeyDataX509GetKlass()),
-                   let cert = xmlSecOpenSSLKeyDataX509GetKeyCert(data) {
-                    signer = X509CertificateInfo(cert)
+                   let cert = xmlSecOpenSSLKeyDataX509GetKeyCert(data), let der = derEncoding(cert) {
+                    signer = try? Certificate(der: der)
                 }
                 _ = openSSLErrors()
                 if processed < 0 {

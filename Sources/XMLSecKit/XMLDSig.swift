@@ -1,7 +1,7 @@
 import CLibXML2
-import COpenSSL
 import CXMLSec
 import Foundation
+import OpenSSLKit
 import XMLKit
 
 /// Digest algorithm of an XML signature (references and RSA signature).
@@ -10,14 +10,12 @@ public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
     case sha256
     /// SHA-1, only for receivers that still demand it.
     case sha1
-    case sha512
 
     /// `ds:DigestMethod/@Algorithm`.
     public var digestURI: String {
         switch self {
         case .sha1: "http://www.w3.org/2000/09/xmldsig#sha1"
         case .sha256: "http://www.w3.org/2001/04/xmlenc#sha256"
-        case .sha512: "http://www.w3.org/2001/04/xmlenc#sha512"
         }
     }
 
@@ -26,7 +24,6 @@ public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
         switch self {
         case .sha1: "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
         case .sha256: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
-        case .sha512: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
         }
     }
 
@@ -37,18 +34,7 @@ public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
 
     /// Digest of raw bytes (for `ds:Manifest` references to documents outside the XML).
     public func digest(_ data: Data) -> Data {
-        let md: OpaquePointer? = switch self {
-        case .sha1: EVP_sha1()
-        case .sha256: EVP_sha256()
-        case .sha512: EVP_sha512()
-        }
-        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        let ok = data.withUnsafeBytes { buffer in
-            EVP_Digest(buffer.baseAddress, buffer.count, &out, &length, md, nil)
-        }
-        precondition(ok == 1, "EVP_Digest failed")  // only fails on allocation failure
-        return Data(out.prefix(Int(length)))
+        Digest.hash(data, algorithm: self == .sha1 ? .sha1 : .sha256)
     }
 }
 

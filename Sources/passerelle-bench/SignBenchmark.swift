@@ -10,10 +10,10 @@ enum SignBenchmark {
     static func run(_ arguments: ArraySlice<String>) throws {
         let pki = URL(fileURLWithPath: arguments.first ?? "Certificates/test-pki")
         let seconds = arguments.dropFirst().first.flatMap(Double.init) ?? 3
-        let credentials = try SigningCredentials(
-            pkcs12File: pki.appendingPathComponent("org-sign.p12"),
-            passphraseFile: pki.appendingPathComponent("passphrase.txt"),
-            trustAnchorFiles: [pki.appendingPathComponent("ca-with-crl.pem")])
+        let credentials = try SigningCredentials(KeyMaterialSource(
+            authentication: nil, signing: pki.appendingPathComponent("org-sign.p12"),
+            passphrase: .file(pki.appendingPathComponent("passphrase.txt")),
+            trustAnchors: pki.appendingPathComponent("ca.pem"), crls: [pki.appendingPathComponent("ca.crl.pem")]))
 
         let document = Data((0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         let registryPackage = Data(String(repeating: "<rim:Slot name=\"x\"/>", count: 50).utf8)

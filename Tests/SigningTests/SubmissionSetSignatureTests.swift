@@ -47,7 +47,7 @@ import TestSupport
 
     @Test func bothVerifiersRejectTheWrongCertificate() throws {
         // Signed by a certificate of another CA…
-        let unknown = try SubmissionSetSigner(credentials: TestPKI.credentials("unknown-sign", anchors: [])).sign(
+        let unknown = try SubmissionSetSigner(credentials: TestPKI.credentials("unknown-sign", trusted: false)).sign(
             submissionSet: ManifestItem(uniqueId: Self.setId, content: .bytes(Self.registryPackage)),
             documents: [ManifestItem(uniqueId: Self.docId, content: .bytes(Self.cda))])
         #expect(try ExternalVerifier.xmlsec1(unknown).xmlsec1Rejected)
@@ -67,7 +67,7 @@ import TestSupport
             return "\(error)".contains("refusing to sign")
         }
         // …and a signature made anyway (signing time inside the old validity) is rejected by both.
-        let credentials = try TestPKI.credentials("expired-sign", anchors: [])
+        let credentials = try TestPKI.credentials("expired-sign", trusted: false)
         let inValidity = credentials.certificateValidity.lowerBound.addingTimeInterval(60)
         let signed = try SubmissionSetSigner(credentials: credentials).sign(
             submissionSet: ManifestItem(uniqueId: Self.setId, content: .bytes(Self.registryPackage)),
@@ -84,6 +84,13 @@ import TestSupport
             return reason.contains("revoked")
         }
         #expect(throws: SigningError.self) { _ = try sign("notyet-sign") }
+        // A TLS client certificate is not for signatures.
+        #expect {
+            _ = try sign("org-auth")
+        } throws: { error in
+            guard case SigningError.certificateRejected = error else { return false }
+            return "\(error)".contains("key usage")
+        }
         #expect(throws: Never.self) { _ = try sign("expiring-sign") }
     }
 

@@ -90,7 +90,7 @@ import TestSupport
         #expect(try ExternalVerifier.signxml(tampered, references: 1).signxmlRejected)
 
         let unknown = try VIHFAssertionBuilder(configuration: VIHFConfiguration(keys: Self.keys),
-                                               credentials: TestPKI.credentials("unknown-sign", anchors: []))
+                                               credentials: TestPKI.credentials("unknown-sign", trusted: false))
             .assertion(patient: INS("279035121518989", kind: .nirTest), author: Self.author)
         #expect(try ExternalVerifier.xmlsec1(unknown).xmlsec1Rejected)
         #expect(try ExternalVerifier.signxml(unknown, references: 1).signxmlRejected)
@@ -101,7 +101,7 @@ import TestSupport
         #expect(throws: SigningError.self) { _ = try assertion("expired-sign") }
         #expect(throws: SigningError.self) { _ = try assertion("revoked-sign") }
         // …and an assertion signed while the expired certificate was still valid is rejected now.
-        let expired = try TestPKI.credentials("expired-sign", anchors: [])
+        let expired = try TestPKI.credentials("expired-sign", trusted: false)
         let old = try VIHFAssertionBuilder(configuration: VIHFConfiguration(keys: Self.keys), credentials: expired)
             .assertion(patient: INS("279035121518989", kind: .nirTest), author: Self.author,
                        issueInstant: expired.certificateValidity.lowerBound.addingTimeInterval(60))

@@ -1,4 +1,5 @@
 import Foundation
+import OpenSSLKit
 import Signing
 import TestSupport
 
@@ -6,9 +7,11 @@ import TestSupport
 enum TestPKI {
     static func url(_ name: String) -> URL { TestPaths.testPKI.appendingPathComponent(name) }
 
-    static func credentials(_ name: String, anchors: [String] = ["ca-with-crl.pem"]) throws -> SigningCredentials {
-        try SigningCredentials(pkcs12File: url("\(name).p12"), passphraseFile: TestPaths.testPKIPassphraseFile,
-                               trustAnchorFiles: anchors.map(url))
+    /// The credentials of `name`; `trusted: false` leaves out the trust store (validity dates only).
+    static func credentials(_ name: String, trusted: Bool = true) throws -> SigningCredentials {
+        let store = trusted ? try TrustStore(anchorsFile: url("ca.pem"), crlFiles: [url("ca.crl.pem")]) : nil
+        return try SigningCredentials(pkcs12: Data(contentsOf: url("\(name).p12")),
+                                      passphrase: Passphrase.read(file: TestPaths.testPKIPassphraseFile), trustStore: store)
     }
 }
 
