@@ -1,4 +1,5 @@
 import Foundation
+import OpenSSLKit
 import Signing
 import Testing
 import TestSupport
@@ -165,14 +166,6 @@ enum ExternalDigest {
     static func sha256(_ data: Data) throws -> Data? {
         let result = try ProcessRunner.run("openssl", ["dgst", "-sha256", "-r"], stdin: data)
         guard result.succeeded, let hex = result.stdout.split(separator: " ").first, hex.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return Data(bytes)
+        return Data(hexString: String(hex))
     }
 }
