@@ -109,6 +109,18 @@ import TestSupport
         #expect(try ExternalVerifier.signxml(old, references: 1).signxmlRejected)
     }
 
+    @Test func timesAreUTCWholeSeconds() throws {
+        let credentials = try TestPKI.credentials("org-sign")
+        let instant = credentials.certificateValidity.lowerBound.addingTimeInterval(86_400 + 0.75)
+        let signed = try VIHFAssertionBuilder(configuration: VIHFConfiguration(keys: Self.keys), credentials: credentials)
+            .assertion(patient: INS("279035121518989", kind: .nirTest), author: Self.author, issueInstant: instant)
+        let expected = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: instant.timeIntervalSince1970.rounded(.down)))
+        let later = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: instant.timeIntervalSince1970.rounded(.down) + 300))
+        let text = String(decoding: signed, as: UTF8.self)
+        #expect(text.contains("IssueInstant=\"\(expected)\""))
+        #expect(text.contains("NotOnOrAfter=\"\(later)\""))
+    }
+
     @Test func unknownConfigurationValuesAreErrors() throws {
         func error(_ change: [String: String?]) -> String? {
             var keys = Self.keys
