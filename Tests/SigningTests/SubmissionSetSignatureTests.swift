@@ -169,3 +169,30 @@ enum ExternalDigest {
         return Data(hexString: String(hex))
     }
 }
+
+@Suite struct SigningCredentialsTests {
+    func source(signing: String?, passphrase: URL = TestPaths.testPKIPassphraseFile) -> KeyMaterialSource {
+        KeyMaterialSource(authentication: nil, signing: signing.map(TestPKI.url), passphrase: .file(passphrase),
+                          trustAnchors: TestPKI.url("ca.pem"), crls: [TestPKI.url("ca.crl.pem")])
+    }
+
+    @Test func fromConfigurationSource() throws {
+        let credentials = try SigningCredentials(source(signing: "org-sign.p12"))
+        #expect(credentials.certificateSubject.contains("ORG_SIGN"))
+        #expect(throws: Never.self) { try credentials.checkUsable(at: Date()) }
+        #expect(throws: SigningError.self) { try SigningCredentials(source(signing: "revoked-sign.p12")).checkUsable(at: Date()) }
+    }
+
+    @Test func explainsMissingAndWrongInputs() throws {
+        #expect { try SigningCredentials(source(signing: nil)) } throws: { "\($0)".contains("no signing PKCS#12") }
+        #expect { try SigningCredentials(source(signing: "absent.p12")) } throws: { "\($0)".contains("absent.p12") }
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let wrong = dir.appendingPathComponent("pass")
+        try Data("Zq9-not-it-Zq9\n".utf8).write(to: wrong)
+        #expect { try SigningCredentials(source(signing: "org-sign.p12", passphrase: wrong)) } throws: { error in
+            let text = "\(error)"
+            return text.contains("passphrase") && !text.contains("Zq9")
+        }
+    }
+}
