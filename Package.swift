@@ -55,7 +55,8 @@ let package = Package(
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
-            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit"]
+            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: Tests

@@ -2,9 +2,11 @@ import CLibXML2
 import Foundation
 
 // Defence in depth against XXE: XMLKit never asks libxml2 to load or substitute entities
-// (no XML_PARSE_NOENT / DTDLOAD / DTDVALID), and on top of that every parser context created by
-// `XMLDocument.parse` is registered here so the process-wide entity loader refuses any load it
-// would attempt. Other contexts (schema includes, xmlsec) keep libxml2's previous loader.
+// (no XML_PARSE_NOENT / DTDLOAD / DTDVALID), and on top of that every parse started by
+// `XMLDocument.parse` is registered here (by the `_private` pointer of its parser context, which
+// libxml2 copies into the sub-contexts it creates for entities) so the process-wide entity
+// loader refuses any load it would attempt. Other parses (schema includes, xmlsec) keep
+// libxml2's previous loader.
 
 private let previousEntityLoader: xmlExternalEntityLoader? = xmlGetExternalEntityLoader()
 
@@ -20,7 +22,7 @@ private final class UntrustedContexts: @unchecked Sendable {
 private let untrustedContexts = UntrustedContexts()
 
 private let refusingEntityLoader: xmlExternalEntityLoader = { url, id, context in
-    if let context, untrustedContexts.contains(UnsafeMutableRawPointer(context)) {
+    if let context, let marker = context.pointee._private, untrustedContexts.contains(marker) {
         if let collector = LibXMLErrorCollector.from(context.pointee._private) {
             let target = url.map { String(cString: $0) } ?? id.map { String(cString: $0) } ?? "?"
             collector.append(XMLIssue(
@@ -38,5 +40,5 @@ func installEntityLoader() {
     xmlSetExternalEntityLoader(refusingEntityLoader)
 }
 
-func registerUntrusted(_ context: xmlParserCtxtPtr) { untrustedContexts.insert(UnsafeMutableRawPointer(context)) }
-func unregisterUntrusted(_ context: xmlParserCtxtPtr) { untrustedContexts.remove(UnsafeMutableRawPointer(context)) }
+func registerUntrusted(_ marker: UnsafeMutableRawPointer) { untrustedContexts.insert(marker) }
+func unregisterUntrusted(_ marker: UnsafeMutableRawPointer) { untrustedContexts.remove(marker) }

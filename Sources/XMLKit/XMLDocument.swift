@@ -55,9 +55,9 @@ public final class XMLDocument {
                 throw XMLError.libxml(operation: "xmlNewParserCtxt", issues: collector.issues)
             }
             context.pointee._private = collector.opaque
-            registerUntrusted(context)
+            registerUntrusted(collector.opaque)
             defer {
-                unregisterUntrusted(context)
+                unregisterUntrusted(collector.opaque)
                 xmlFreeParserCtxt(context)
             }
             let document: xmlDocPtr? = data.withUnsafeBytes { bytes in

@@ -26,6 +26,8 @@ struct PasserelleCommand: AsyncParsableCommand {
         subcommands: [
             ConfigCommand.self,
             INSCommand.self,
+            BuildCommand.self,
+            ValidateCommand.self,
             CertsCommand.self,
             VerifySignatureCommand.self,
         ]

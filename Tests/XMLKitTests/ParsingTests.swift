@@ -89,6 +89,34 @@ import TestSupport
         }
     }
 
+    /// Errors are collected per call: concurrent parses never see each other's messages.
+    @Test func concurrentParsesKeepTheirErrors() async {
+        let results = await withTaskGroup(of: (Int, [XMLIssue]).self) { group in
+            for i in 0..<32 {
+                group.addTask {
+                    do {
+                        _ = try XMLDocument.parse("<r>\n<open\(i)>\n</close\(i)>\n</r>")
+                        return (i, [])
+                    } catch {
+                        return (i, (error as? XMLError)?.issues ?? [])
+                    }
+                }
+            }
+            var out: [Int: [XMLIssue]] = [:]
+            for await (i, issues) in group { out[i] = issues }
+            return out
+        }
+        for i in 0..<32 {
+            let issues = results[i] ?? []
+            #expect(!issues.isEmpty)
+            let mentioned = Set(issues.flatMap { issue in
+                issue.message.matches(of: /open[0-9]+/).map { String($0.output) }
+            })
+            #expect(mentioned == ["open\(i)"], "\(issues)")
+            #expect(issues.contains { $0.message.contains("open\(i)") && $0.line == 3 })
+        }
+    }
+
     @Test func treeAccessors() throws {
         let doc = try XMLDocument.parse("""
             <r xmlns="urn:a" xmlns:b="urn:b"><!--c--><x k="1" b:k="2">t<y>u</y></x><b:z/></r>

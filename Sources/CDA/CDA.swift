@@ -1,1 +1,0 @@
-// CDA — see the README section on targets.

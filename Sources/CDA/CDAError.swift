@@ -1,0 +1,85 @@
+import Foundation
+import PasserelleCore
+import XMLKit
+
+/// One header rule a CDA document breaks, naming the element (as a path from
+/// `ClinicalDocument`) and, for parsed documents, the line.
+public struct CDAProblem: Sendable, Hashable, CustomStringConvertible {
+    /// Path of the element or attribute concerned, e.g. `ClinicalDocument/recordTarget/patientRole/id`.
+    public var element: String
+    public var message: String
+    /// 1-based line in the document, when known.
+    public var line: Int?
+
+    public init(_ element: String, _ message: String, line: Int? = nil) {
+        self.element = element
+        self.message = message
+        self.line = line
+    }
+
+    public var description: String {
+        (line.map { "line \($0): " } ?? "") + "\(element): \(message)"
+    }
+}
+
+/// Why a CDA document could not be built or accepted. Messages name what to fix and carry no
+/// patient data (the INS is masked).
+public enum CDAError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    /// The body is not a PDF file.
+    case notAPDF(reason: String)
+    /// The PDF is empty.
+    case emptyPDF
+    /// The PDF exceeds the configured limit (`[cda] max_pdf_bytes`).
+    case pdfTooLarge(bytes: Int, limit: Int)
+    /// The document kind is missing from the five Passerelle produces, or unknown.
+    case unknownKind(String)
+    /// The metadata lacks mandatory values or has wrong ones (every problem listed).
+    case invalidMetadata([MetadataProblem])
+    /// The INS matricule is malformed or its key is wrong.
+    case invalidINS(INSError)
+    /// Identity problem: QUAL without all INS traits, or traits contradicting the NIR.
+    case identity(IdentityError)
+    /// The template cannot be read or rendered (includes values with forbidden characters).
+    case template(TemplateError)
+    /// A producer CDA is not well-formed XML.
+    case notWellFormed(XMLError)
+    /// The CDA header breaks CI-SIS / project rules (every problem listed).
+    case invalidHeader([CDAProblem])
+    /// The CDA schema could not be loaded.
+    case schemaUnavailable(XMLError)
+    /// A producer CDA disagrees with the identity or kind the producer declared.
+    case declarationMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .notAPDF(let reason):
+            return "the document body is not a PDF file (\(reason)); send the PDF itself"
+        case .emptyPDF:
+            return "the PDF file is empty"
+        case .pdfTooLarge(let bytes, let limit):
+            return "the PDF has \(bytes) bytes, more than the limit of \(limit) ([cda] max_pdf_bytes)"
+        case .unknownKind(let detail):
+            return "unknown document kind: \(detail); expected one of \(DocumentKind.accepted)"
+        case .invalidMetadata(let problems):
+            return "metadata cannot make a CDA document (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n")
+        case .invalidINS(let error):
+            return "patient.ins: \(error.description)"
+        case .identity(let error):
+            return error.description
+        case .template(let error):
+            return error.description
+        case .notWellFormed(let error):
+            return "the CDA document is not well-formed XML: \(error.description)"
+        case .invalidHeader(let problems):
+            return "the CDA header breaks \(problems.count) rule\(problems.count == 1 ? "" : "s"):\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n")
+        case .schemaUnavailable(let error):
+            return "the CDA schema cannot be used ([cda] schema): \(error.description)"
+        case .declarationMismatch(let detail):
+            return "the CDA document does not match its metadata: \(detail)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
