@@ -1,5 +1,6 @@
 import Foundation
 import OpenSSLKit
+import PasserelleCore
 import Synchronization
 import XMLSecKit
 
@@ -102,23 +103,20 @@ final class ChainCheckCache: Sendable {
 
 // MARK: - Shared helpers for the signature builders
 
+/// One-value template: XML escaping (and refusal of characters XML cannot carry) come from
+/// PasserelleCore's template renderer, the project's single implementation of those rules.
+private let xmlValue: Template = {
+    do { return try Template("{{v}}", name: "XML value") } catch { fatalError("constant template: \(error)") }
+}()
+
 extension String {
-    /// Escaped for XML text and attribute values.
+    /// Escaped for XML text and attribute values. Builder inputs are checked with
+    /// `Identifiers.isXMLText` first; a character XML cannot carry that still gets here
+    /// (from a certificate field) is replaced by U+FFFD rather than producing broken XML.
     var xmlEscaped: String {
-        var out = ""
-        out.reserveCapacity(count)
-        for character in self {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\r": out += "&#13;"
-            default: out.append(character)
-            }
-        }
-        return out
+        if let escaped = try? xmlValue.render(["v": self]) { return escaped }
+        let cleaned = String(String.UnicodeScalarView(unicodeScalars.map { Identifiers.isXMLText(String($0)) ? $0 : "\u{FFFD}" }))
+        return (try? xmlValue.render(["v": cleaned])) ?? ""
     }
 }
 
@@ -141,12 +139,7 @@ enum Identifiers {
 
     /// True when every character is allowed in XML 1.0 text (no C0 controls but tab/LF/CR).
     static func isXMLText(_ value: String) -> Bool {
-        value.unicodeScalars.allSatisfy { scalar in
-            switch scalar.value {
-            case 0x9, 0xA, 0xD, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: true
-            default: false
-            }
-        }
+        (try? xmlValue.render(["v": value])) != nil
     }
 
     /// xs:dateTime in UTC, whole seconds (`2026-11-23T10:00:00Z`). gmtime_r rather than
