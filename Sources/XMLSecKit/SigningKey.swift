@@ -24,7 +24,7 @@ public final class XMLSecSigningKey: @unchecked Sendable {
             }
         }
         guard let loaded else {
-            throw .keyLoad(openSSLErrors() ?? "xmlSecOpenSSLAppPkcs12LoadMemory failed")
+            throw .keyLoad(ErrorQueue.drain(fallback: "xmlSecOpenSSLAppPkcs12LoadMemory failed"))
         }
         guard let data = xmlSecKeyGetData(loaded, xmlSecOpenSSLKeyDataX509GetKlass()),
               let leaf = xmlSecOpenSSLKeyDataX509GetKeyCert(data),
@@ -76,22 +76,4 @@ func derEncoding(_ cert: OpaquePointer) -> Data? {
     guard length > 0, let out else { return nil }
     defer { CRYPTO_free(out, #fileID, #line) }
     return Data(bytes: out, count: Int(length))
-}
-
-
-
-
-
-/// Drains OpenSSL's error queue of this thread into one line (nil if empty).
-func openSSLErrors() -> String? {
-    var lines: [String] = []
-    while true {
-        let code = ERR_get_error()
-        if code == 0 { break }
-        var buffer = [CChar](repeating: 0, count: 256)
-        ERR_error_string_n(code, &buffer, buffer.count)
-        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
-        lines.append(String(decoding: bytes, as: UTF8.self))
-    }
-    return lines.isEmpty ? nil : lines.joined(separator: "; ")
 }

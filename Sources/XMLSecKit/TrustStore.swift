@@ -2,6 +2,7 @@ import CLibXML2
 import COpenSSL
 import CXMLSec
 import Foundation
+import OpenSSLKit
 
 /// Trusted CA certificates (and CRLs) for verifying XML signatures, as an xmlsec keys
 /// manager (certificate checks outside signatures are OpenSSLKit's `TrustStore`). Immutable after creation; verification calls are serialised on it because
@@ -45,7 +46,7 @@ public final class XMLSecTrustStore: @unchecked Sendable {
                     }
                 }
             }
-            ERR_clear_error()  // PEM_read_bio reports end-of-data as an error
+            ErrorQueue.clear()  // PEM_read_bio reports end-of-data as an error
         }
         if certificates == 0 { throw .trustAnchor("no CERTIFICATE block in the trust anchors") }
     }

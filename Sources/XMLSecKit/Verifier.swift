@@ -85,7 +85,7 @@ public enum XMLSignatureVerifier {
                    let cert = xmlSecOpenSSLKeyDataX509GetKeyCert(data), let der = derEncoding(cert) {
                     signer = try? Certificate(der: der)
                 }
-                _ = openSSLErrors()
+                ErrorQueue.clear()
                 if processed < 0 {
                     return XMLSignatureVerification(isValid: false, failure: collector.text, references: references, signer: signer)
                 }

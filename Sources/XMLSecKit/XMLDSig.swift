@@ -130,7 +130,8 @@ public enum XMLSigner {
             context.pointee.flags |= UInt32(XMLSEC_DSIG_FLAGS_IGNORE_MANIFESTS)
             context.pointee.enabledReferenceUris = xmlSecTransformUriType(xmlSecTransformUriTypeEmpty | xmlSecTransformUriTypeSameDocument)
             if xmlSecDSigCtxSign(context, signatureNode) < 0 {
-                return collector.text + (openSSLErrors().map { "; \($0)" } ?? "")
+                let openssl = ErrorQueue.drain(fallback: "")
+                return collector.text + (openssl.isEmpty ? "" : "; \(openssl)")
             }
             return nil
         }
