@@ -1,3 +1,0 @@
-import CCurl
-
-func _curlVersion() -> String { String(cString: curl_version()) }
