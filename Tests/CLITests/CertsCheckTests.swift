@@ -94,7 +94,8 @@ struct CertsCheckTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         func run(_ authentication: String, _ signing: String, warningDays: Int = 30, _ extra: [String] = []) throws -> ProcessResult {
             let file = directory.appendingPathComponent("\(authentication)-\(signing)-\(warningDays).toml")
-            try Data(Self.configuration(authentication: authentication, signing: signing, warningDays: warningDays).utf8)
+            try Data(TestConfiguration.withTestPKI(authentication: authentication, signing: signing,
+                                                   passphraseEnv: "CERTS_TEST_P12", expiryWarningDays: warningDays).utf8)
                 .write(to: file)
             let result = try CLI.run(["certs", "check", "--config", file.path] + extra,
                                      environment: ["CERTS_TEST_P12": try Self.passphrase])
@@ -127,40 +128,5 @@ struct CertsCheckTests {
         #expect(help.status == 0)
         for line in ["0  OK", "1  WARNING", "2  CRITICAL", "3  UNKNOWN"] { #expect(help.stdout.contains(line)) }
         #expect(try CLI.run(["certs", "check", "--p12", "x.p12"]).status == 64)
-    }
-
-    static func configuration(authentication: String, signing: String, warningDays: Int) -> String {
-        let pki = Self.pki.path
-        return """
-        [structure]
-        finess = "750803447"
-        name = "Test"
-        oid = "1.2.250.1.999.1"
-
-        [certificates]
-        authentication = "\(pki)/\(authentication).p12"
-        signing = "\(pki)/\(signing).p12"
-        passphrase_env = "CERTS_TEST_P12"
-        trust_anchors = "\(pki)/ca.pem"
-        crl = "\(pki)/ca.crl.pem"
-        expiry_warning_days = \(warningDays)
-
-        [dmp]
-        enabled = false
-
-        [mssante]
-        enabled = false
-
-        [folders]
-        inbox = "/tmp/passerelle-test/inbox"
-        work = "/tmp/passerelle-test/work"
-        error = "/tmp/passerelle-test/error"
-        done = "/tmp/passerelle-test/done"
-
-        [journal]
-        backend = "sqlite"
-        path = "/tmp/passerelle-test/journal.sqlite"
-
-        """
     }
 }

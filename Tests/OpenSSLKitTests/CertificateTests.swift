@@ -71,6 +71,35 @@ import TestSupport
         #expect(try Certificate.load(contentsOf: PKI.url("ca-with-crl.pem")).count == 1)
     }
 
+    @Test func utf8NamesStayReadable() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("k.pem"), cert = directory.appendingPathComponent("c.pem")
+        let made = try opensslCLI(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-utf8",
+                                   "-subj", "/C=FR/O=Hôpital Saint-Éloi, Nord/CN=Dr Zoë Lefèvre",
+                                   "-keyout", key.path, "-out", cert.path])
+        #expect(made.succeeded, "\(made.stderr)")
+        let certificate = try Certificate(contentsOf: cert)
+        #expect(certificate.subject.commonName == "Dr Zoë Lefèvre")
+        #expect(certificate.subject["O"] == "Hôpital Saint-Éloi, Nord")
+        // RFC 2253 escapes the comma, keeps the accents.
+        #expect(certificate.subject.rfc2253 == "CN=Dr Zoë Lefèvre,O=Hôpital Saint-Éloi\\, Nord,C=FR")
+        #expect(certificate.isSelfIssued)
+    }
+
+    @Test func encryptedPEMKey() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let encrypted = directory.appendingPathComponent("enc.pem")
+        let made = try opensslCLI(["pkey", "-in", PKI.url("org-sign.key.pem").path, "-aes256",
+                                   "-passout", "pass:key-secret", "-out", encrypted.path])
+        #expect(made.succeeded, "\(made.stderr)")
+        let key = try PrivateKey(pemFile: encrypted, passphrase: Passphrase("key-secret"))
+        #expect(key.matches(try PKI.certificate("org-sign")))
+        #expect(throws: OpenSSLError.self) { try PrivateKey(pemFile: encrypted, passphrase: Passphrase("wrong")) }
+        #expect(throws: OpenSSLError.self) { try PrivateKey(pemFile: encrypted) }  // never prompts on a terminal
+    }
+
     @Test func garbageIsAnInvalidCertificate() {
         #expect(throws: OpenSSLError.self) { try Certificate(der: Data([1, 2, 3])) }
         #expect(throws: OpenSSLError.self) { try Certificate(pem: Data("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".utf8)) }

@@ -24,7 +24,7 @@ private enum TestKeys {
         let passphrase = try String(contentsOf: TestPaths.testPKIPassphraseFile, encoding: .utf8)
             .trimmingCharacters(in: .newlines)
         let configuration = try PasserelleConfiguration.parse(
-            CertificateCheckTests.configurationText(authentication: "org-auth", signing: "org-sign", passphraseEnv: "TEST_P12"),
+            TestConfiguration.withTestPKI(passphraseEnv: "TEST_P12"),
             file: "/tmp/passerelle.toml")
         let keys = try KeyMaterial.load(configuration, environment: ["TEST_P12": passphrase])
         #expect(keys.authentication?.certificate.subject.commonName == "passerelle.ch-test.fr (ORG_AUTH_CLI)")
@@ -48,45 +48,6 @@ private enum TestKeys {
 }
 
 @Suite struct CertificateCheckTests {
-    /// A complete configuration whose [certificates] point at the test PKI.
-    static func configurationText(authentication: String, signing: String, passphraseEnv: String? = nil,
-                                  crl: Bool = true, warningDays: Int = 30) -> String {
-        let pki = TestPaths.testPKI.path
-        let passphrase = passphraseEnv.map { "passphrase_env = \"\($0)\"" }
-            ?? "passphrase_file = \"\(TestPaths.testPKIPassphraseFile.path)\""
-        return """
-        [structure]
-        finess = "750803447"
-        name = "Test"
-        oid = "1.2.250.1.999.1"
-
-        [certificates]
-        authentication = "\(pki)/\(authentication).p12"
-        signing = "\(pki)/\(signing).p12"
-        \(passphrase)
-        trust_anchors = "\(pki)/ca.pem"
-        \(crl ? "crl = \"\(pki)/ca.crl.pem\"" : "")
-        expiry_warning_days = \(warningDays)
-
-        [dmp]
-        enabled = false
-
-        [mssante]
-        enabled = false
-
-        [folders]
-        inbox = "/tmp/passerelle-test/inbox"
-        work = "/tmp/passerelle-test/work"
-        error = "/tmp/passerelle-test/error"
-        done = "/tmp/passerelle-test/done"
-
-        [journal]
-        backend = "sqlite"
-        path = "/tmp/passerelle-test/journal.sqlite"
-
-        """
-    }
-
     @Test func validCertificatesAreOK() {
         let summary = CertificateCheck.run(TestKeys.source(), warningDays: 30)
         #expect(summary.state == .ok)

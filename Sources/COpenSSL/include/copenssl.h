@@ -36,4 +36,7 @@ void copenssl_eku_free(EXTENDED_KEY_USAGE *eku);
 int copenssl_revoked_reason(const X509_REVOKED *revoked);
 /* RFC 2253 form of a name, UTF-8 kept as is (XN_FLAG_RFC2253 is a composite macro). */
 int copenssl_x509_name_print_rfc2253(BIO *bio, const X509_NAME *name);
+/* TLS: extra chain certificate, tolerate peers that close without close_notify. */
+long copenssl_ssl_ctx_add1_chain_cert(SSL_CTX *ctx, X509 *cert);
+void copenssl_ssl_ctx_ignore_unexpected_eof(SSL_CTX *ctx);
 #endif
