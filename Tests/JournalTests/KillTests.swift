@@ -109,7 +109,7 @@ import Glibc
         let store = try SQLiteJournalStore(path: try #require(env["PASSERELLE_JOURNAL_KILL_DB"]),
                                            blobs: BlobStore(root: URL(fileURLWithPath: try #require(env["PASSERELLE_JOURNAL_KILL_BLOBS"]))))
         let progress = try #require(env["PASSERELLE_JOURNAL_KILL_PROGRESS"])
-        FileManager.default.createFile(atPath: progress, contents: Data())
+        try #require(FileManager.default.createFile(atPath: progress, contents: Data()))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: progress))
         switch Self.mode {
         case "send":

@@ -40,7 +40,7 @@ import Testing
             if Date() >= deadline { processes.forEach { $0.0.terminate() }; return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        FileManager.default.createFile(atPath: f.folder.appendingPathComponent("go").path, contents: Data())
+        try #require(FileManager.default.createFile(atPath: f.folder.appendingPathComponent("go").path, contents: Data()))
         var claimed: [[Int64]] = []
         for (process, output) in processes {
             while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
@@ -65,7 +65,7 @@ import Testing
         let go = try #require(env["PASSERELLE_JOURNAL_WORKER_GO"])
         let store = try SQLiteJournalStore(path: try #require(Self.workerDatabase),
                                            blobs: BlobStore(root: URL(fileURLWithPath: try #require(env["PASSERELLE_JOURNAL_WORKER_BLOBS"]))))
-        FileManager.default.createFile(atPath: output + ".ready", contents: Data())
+        try #require(FileManager.default.createFile(atPath: output + ".ready", contents: Data()))
         while !FileManager.default.fileExists(atPath: go) { try await Task.sleep(for: .milliseconds(1)) }
         var ids: [Int64] = []
         while let c = try await store.claimNext(target: .dmp, now: JournalFixture.t0.plus(1), lease: 60, owner: name) {
