@@ -57,8 +57,24 @@ struct JournalFixture {
     }
 }
 
-enum FixtureError: Error { case notAccepted(String) }
+enum FixtureError: Error { case notAccepted(String), noTestBinary }
 
 extension Date {
     func plus(_ seconds: TimeInterval) -> Date { addingTimeInterval(seconds) }
+}
+
+/// This test binary started again with `--filter filter` and extra environment: the worker side
+/// of the multi-process tests (a real separate process that can race or be killed).
+enum WorkerProcess {
+    static func start(filter: String, environment extra: [String: String]) throws -> Process {
+        guard let binary = Bundle.main.executablePath ?? CommandLine.arguments.first else { throw FixtureError.noTestBinary }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--testing-library", "swift-testing", "--filter", filter]
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
 }

@@ -17,18 +17,12 @@ import Glibc
     /// Starts `killWorker` in `mode` on the fixture's journal; returns the process and its progress file.
     func startWorker(_ mode: String, fixture f: JournalFixture) throws -> (Process, URL) {
         let progress = f.folder.appendingPathComponent("progress-\(mode)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(Bundle.main.executablePath ?? CommandLine.arguments.first))
-        process.arguments = ["--testing-library", "swift-testing", "--filter", "KillTests/killWorker"]
-        var env = ProcessInfo.processInfo.environment
-        env["PASSERELLE_JOURNAL_KILL_MODE"] = mode
-        env["PASSERELLE_JOURNAL_KILL_DB"] = f.databasePath
-        env["PASSERELLE_JOURNAL_KILL_BLOBS"] = f.blobs.root.path
-        env["PASSERELLE_JOURNAL_KILL_PROGRESS"] = progress.path
-        process.environment = env
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try WorkerProcess.start(filter: "KillTests/killWorker", environment: [
+            "PASSERELLE_JOURNAL_KILL_MODE": mode,
+            "PASSERELLE_JOURNAL_KILL_DB": f.databasePath,
+            "PASSERELLE_JOURNAL_KILL_BLOBS": f.blobs.root.path,
+            "PASSERELLE_JOURNAL_KILL_PROGRESS": progress.path,
+        ])
         return (process, progress)
     }
 

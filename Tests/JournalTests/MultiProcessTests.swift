@@ -14,23 +14,16 @@ import Testing
         let f = try JournalFixture()
         let count = 150
         for n in 0..<count { try await f.queued(n, targets: [.dmp]) }
-        let binary = try #require(Bundle.main.executablePath ?? CommandLine.arguments.first)
         var processes: [(Process, URL)] = []
         for name in ["P1", "P2"] {
             let output = f.folder.appendingPathComponent("\(name).claimed")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["--testing-library", "swift-testing", "--filter", "MultiProcessClaimTests/claimWorker"]
-            var env = ProcessInfo.processInfo.environment
-            env["PASSERELLE_JOURNAL_WORKER_DB"] = f.databasePath
-            env["PASSERELLE_JOURNAL_WORKER_BLOBS"] = f.blobs.root.path
-            env["PASSERELLE_JOURNAL_WORKER_NAME"] = name
-            env["PASSERELLE_JOURNAL_WORKER_OUT"] = output.path
-            env["PASSERELLE_JOURNAL_WORKER_GO"] = f.folder.appendingPathComponent("go").path
-            process.environment = env
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try WorkerProcess.start(filter: "MultiProcessClaimTests/claimWorker", environment: [
+                "PASSERELLE_JOURNAL_WORKER_DB": f.databasePath,
+                "PASSERELLE_JOURNAL_WORKER_BLOBS": f.blobs.root.path,
+                "PASSERELLE_JOURNAL_WORKER_NAME": name,
+                "PASSERELLE_JOURNAL_WORKER_OUT": output.path,
+                "PASSERELLE_JOURNAL_WORKER_GO": f.folder.appendingPathComponent("go").path,
+            ])
             processes.append((process, output))
         }
         // Release both once both are ready, so they really race.
