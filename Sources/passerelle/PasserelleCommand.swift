@@ -29,6 +29,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             BuildCommand.self,
             ValidateCommand.self,
             CertsCommand.self,
+            VerifySignatureCommand.self,
         ]
     )
 }
