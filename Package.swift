@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
+        .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

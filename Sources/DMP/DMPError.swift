@@ -9,6 +9,8 @@ public enum DMPError: Error, Sendable, Equatable, CustomStringConvertible, Local
     case signing(String)
     /// A response could not be read as a RegistryResponse or a SOAP fault.
     case malformedResponse(String)
+    /// The authentication certificate cannot work (untrusted issuer, expired, revoked, wrong usage).
+    case certificate(String)
     /// The request could not be sent (transport layer; the CurlKit message is kept).
     case transport(String)
 
@@ -18,6 +20,7 @@ public enum DMPError: Error, Sendable, Equatable, CustomStringConvertible, Local
         case .signing(let m): "DMP signature: \(m)"
         case .malformedResponse(let m): "DMP response unreadable: \(m)"
         case .transport(let m): "DMP transport: \(m)"
+        case .certificate(let m): "DMP authentication certificate: \(m)"
         }
     }
 
