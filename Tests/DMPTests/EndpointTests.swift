@@ -3,6 +3,7 @@ import DMP
 import Foundation
 import OpenSSLKit
 import PasserelleCore
+import Signing
 import Testing
 import TestEndpoints
 import TestSupport
@@ -84,6 +85,39 @@ import TestSupport
         #expect(codes == ["XDSNonIdenticalHash"])
         #expect(String(decoding: result.rawResponse, as: UTF8.self).contains("RegistryResponse"))
         #expect(endpoint.storedDocuments.isEmpty)
+    }
+
+    @Test func endpointRefusesBadSignaturesAndVIHF() async throws {
+        let endpoint = try Self.endpoint()
+        defer { endpoint.stop() }
+        let client = try Self.client(endpoint)
+        let m = Fixtures.metadata(kind: .operativeReport)
+        let document = try Fixtures.cda(m)
+        var builder = try Fixtures.requestBuilder()
+        builder.endpoint = endpoint.url
+        let submission = try Fixtures.mapper.submission(cda: document, metadata: m)
+
+        // A VIHF whose content was altered after signing.
+        let vihf = String(decoding: try Fixtures.vihf(for: document), as: UTF8.self).replacingOccurrences(of: "Passerelle", with: "Passerelli")
+        let badVIHF = await client.send(try builder.build(submission, vihf: Data(vihf.utf8)))
+        guard case .failed(_, let codes) = badVIHF.outcome else { Issue.record("altered VIHF: \(badVIHF.outcome)"); return }
+        #expect(codes == ["Sender", "wsse:FailedAuthentication"])
+
+        // A VIHF signed by a certificate from an unknown CA.
+        let foreign = VIHFAssertionBuilder(configuration: try VIHFConfiguration(keys: Fixtures.vihfKeys),
+                                           credentials: try SigningCredentials(pkcs12: Data(contentsOf: Fixtures.pki("unknown-sign.p12")),
+                                                                               passphrase: Passphrase.read(file: TestPaths.testPKIPassphraseFile), trustStore: nil))
+        let unknown = await client.send(try builder.build(submission, vihf: try foreign.assertion(patient: document.ins!, author: VIHFAuthor(Fixtures.author))))
+        guard case .failed = unknown.outcome else { Issue.record("foreign VIHF: \(unknown.outcome)"); return }
+
+        // A submission set signature from an unknown CA.
+        builder.signer = SubmissionSetSigner(credentials: try SigningCredentials(pkcs12: Data(contentsOf: Fixtures.pki("unknown-sign.p12")),
+                                                                                 passphrase: Passphrase.read(file: TestPaths.testPKIPassphraseFile), trustStore: nil))
+        let badSignature = await client.send(try builder.build(submission, vihf: try Fixtures.vihf(for: document)))
+        guard case .failed(let reason, _) = badSignature.outcome else { Issue.record("foreign signature: \(badSignature.outcome)"); return }
+        #expect(reason.contains("submission set signature"))
+        #expect(endpoint.storedDocuments.isEmpty)
+        #expect(endpoint.rejections.count == 3)
     }
 
     @Test func wrongClientCertificateIsAPermanentFailure() async throws {
