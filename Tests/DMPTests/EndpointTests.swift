@@ -53,7 +53,16 @@ import TestSupport
             let contentType = try String(contentsOf: body.deletingPathExtension().appendingPathExtension("content-type"), encoding: .utf8)
             let result = try XDSValidate.run(body: body, contentType: contentType)
             #expect(result.succeeded, "\(file): \(result.stdout)\(result.stderr)")
+            // The embedded CDA, as it travelled, for the official CDA chain below.
+            let parts = try MIMEMultipart.parse(try Data(contentsOf: body), boundary: MIMEMultipart.parameter("boundary", in: contentType) ?? "")
+            for part in parts where String(decoding: part.body.prefix(400), as: UTF8.self).contains("<ClinicalDocument") {
+                try part.body.write(to: dump.appendingPathComponent("\(file).cda.xml"))
+            }
         }
+        let cdas = try FileManager.default.contentsOfDirectory(atPath: dump.path).filter { $0.hasSuffix(".cda.xml") }.map { dump.appendingPathComponent($0).path }
+        #expect(cdas.count == DocumentKind.allCases.count)
+        let cda = try ProcessRunner.run(TestPaths.shared.appendingPathComponent("tools/cda-validate").path, cdas)
+        #expect(cda.succeeded, "cda-validate: \(cda.stdout)\(cda.stderr)")
     }
 
     @Test func resendOfAStoredDocumentIsDone() async throws {
