@@ -16,6 +16,16 @@ enum TestPKI {
 }
 
 enum ExternalVerifier {
+    /// One external verifier process at a time: Python start-up is heavy, and a burst of them
+    /// from parallel tests would starve the timing-sensitive tests of other suites.
+    private static let gate = NSLock()
+
+    private static func run(_ executable: String, _ arguments: [String]) throws -> ProcessResult {
+        gate.lock()
+        defer { gate.unlock() }
+        return try ProcessRunner.run(executable, arguments)
+    }
+
     /// `xmlsec1 --verify`. xmlsec1 cannot dereference `urn:oid:` URIs, so for the submission
     /// set signature it runs with `--ignore-manifests`: it checks the SignedInfo references
     /// (Manifest element, SignedProperties, SignatureProperties) and the RSA value, which is
@@ -26,7 +36,7 @@ enum ExternalVerifier {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("signature.xml")
         try xml.write(to: file)
-        return try ProcessRunner.run("xmlsec1", [
+        return try run("xmlsec1", [
             "--verify", "--trusted-pem", TestPKI.url(trusted).path, "--enabled-key-data", "x509",
             "--ignore-manifests",
             "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:Manifest",
@@ -62,7 +72,7 @@ enum ExternalVerifier {
             print(r.signed_xml.tag)
         """
         let python = TestPaths.testVenv.appendingPathComponent("bin/python").path
-        return try ProcessRunner.run(python, ["-c", script, file.path, TestPKI.url(trusted).path, String(references), sha1 ? "sha1" : "sha256", xades ? "xades" : "plain"])
+        return try run(python, ["-c", script, file.path, TestPKI.url(trusted).path, String(references), sha1 ? "sha1" : "sha256", xades ? "xades" : "plain"])
     }
 }
 
