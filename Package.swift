@@ -55,7 +55,7 @@ let package = Package(
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
-            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
+            dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
