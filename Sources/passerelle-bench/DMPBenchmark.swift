@@ -35,11 +35,15 @@ struct DMPBenchmark: AsyncParsableCommand {
             let start = ContinuousClock.now
             let request = try BenchDMP.request(builder, kind: .imagingReport, pdfBytes: largeMb << 20)
             let built = ContinuousClock.now - start
+            let peakAfterBuild = BenchDMP.peakRSSMB()
+            let residentBeforeSend = BenchDMP.residentMB()
+            // Measure the send alone: reset the peak (Linux: write 5 to clear_refs resets VmHWM).
+            try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
             let result = await client.send(request)
+            let sendPeak = BenchDMP.peakRSSMB()
             let total = ContinuousClock.now - start
-            var usage = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &usage)
-            print("dmp.large  pdf=\(largeMb) MB body=\(request.body.length) bytes outcome=\(result.outcome) build=\(built) total=\(total) max_rss=\(usage.ru_maxrss / 1024) MB")
+            print("dmp.large  pdf=\(largeMb) MB body=\(request.body.length) bytes outcome=\(result.outcome) build=\(built) total=\(total)")
+            print("dmp.large  peak RSS while building the CDA and request: \(peakAfterBuild) MB; resident before send: \(residentBeforeSend) MB; peak RSS during send: \(sendPeak) MB")
             return
         }
         let endpoint = try BenchDMP.endpoint()
@@ -87,6 +91,15 @@ struct DMPEndpointCommand: ParsableCommand {
 }
 
 enum BenchDMP {
+    /// VmHWM / VmRSS from /proc/self/status, in MB.
+    static func status(_ key: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix(key + ":") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+    static func peakRSSMB() -> Int { status("VmHWM") }
+    static func residentMB() -> Int { status("VmRSS") }
+
     static func pki(_ name: String) -> URL { TestPaths.testPKI.appendingPathComponent(name) }
 
     static func endpoint(port: UInt16 = 0) throws -> DMPTestEndpoint {
