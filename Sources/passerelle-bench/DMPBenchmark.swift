@@ -116,9 +116,8 @@ enum BenchDMP {
         return (client, ITI41RequestBuilder(endpoint: url, signer: SubmissionSetSigner(credentials: credentials)))
     }
 
-    static let structure = HealthStructure(finess: "750803447", name: "Hôpital de démonstration")
-    static let author = HealthProfessional(rpps: "01234567897", familyName: "MEDECIN", givenName: "Jean", prefix: "Dr",
-                                           specialty: CodedValue(code: "G15_10/SM26", codeSystem: "1.2.250.1.213.1.1.4.5", displayName: "Qualifié en médecine générale (SM)"))
+    static let structure = SampleMetadata.structure
+    static let author = SampleMetadata.author
     static let builder: CDABuilder = {
         var options = CDABuilder.Options(documentIDRoot: "1.2.250.1.999.1")
         options.maximumPDFBytes = 1 << 30
@@ -134,21 +133,7 @@ enum BenchDMP {
     }()
 
     static func request(_ requestBuilder: ITI41RequestBuilder, kind: DocumentKind, pdfBytes: Int = 0) throws -> ITI41Request {
-        let id = InstanceIdentifier(root: "1.2.250.1.999.1.4.\(UInt32.random(in: 1...UInt32.max)).\(UInt32.random(in: 1...UInt32.max))")
-        let metadata = DocumentMetadata(
-            kind: kind, id: id, effectiveTime: ZonedDateTime(iso: "2026-11-20T14:30:00+01:00"),
-            patient: PatientInfo(ipp: LocalIdentifier(value: "IPP-1", authority: "1.2.250.1.999.1.2"),
-                                 ins: INSReference(value: "279035121518989", oid: "1.2.250.1.213.1.4.10"), identityStatus: .qualified,
-                                 traits: IdentityTraits(birthName: "PAT-TROIS", firstBirthGivenName: "DOMINIQUE", birthGivenNames: "DOMINIQUE",
-                                                        birthDate: CalendarDate(year: 1979, month: 3, day: 28), sex: .female, birthPlace: "51215")),
-            author: author, structure: structure,
-            stay: Stay(id: LocalIdentifier(value: "S1", authority: "1.2.250.1.999.1.3"),
-                       admission: ZonedDateTime(iso: "2026-11-15T09:00:00+01:00"), discharge: ZonedDateTime(iso: "2026-11-20T11:00:00+01:00"),
-                       facilityType: CodedValue(code: "SA01", codeSystem: "1.2.250.1.71.4.2.4", displayName: "Etablissement public de santé"),
-                       practiceSetting: CodedValue(code: "ETABLISSEMENT", codeSystem: "1.2.250.1.213.1.1.4.9", displayName: "Etablissement de santé")),
-            serviceEvent: ServiceEvent(code: kind == .dischargeLetter ? CodedValue(code: "IMP", codeSystem: "2.16.840.1.113883.5.4", displayName: "Hospitalisation") : nil,
-                                       start: ZonedDateTime(iso: "2026-11-15T09:00:00+01:00"), end: ZonedDateTime(iso: "2026-11-20T11:00:00+01:00")),
-            destinations: [.dmp])
+        let metadata = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID())
         let cda = try builder.build(metadata: metadata, pdf: SamplePDF.make(text: "Benchmark", minimumBytes: pdfBytes))
         let mapper = DocumentEntryMapper(settings: DMPSubmissionSettings(sourceId: "1.2.250.1.999.1", structure: structure))
         return try requestBuilder.build(try mapper.submission(cda: cda, metadata: metadata),

@@ -11,45 +11,11 @@ enum Fixtures {
     static let structureOID = "1.2.250.1.999.1"
     static let endpoint = URL(string: "https://localhost/dmp/repository")!
 
-    static func coded(_ code: String, _ system: String, _ display: String) -> CodedValue {
-        CodedValue(code: code, codeSystem: system, displayName: display)
-    }
-
-    static func date(_ text: String) -> ZonedDateTime { ZonedDateTime(iso: text)! }
-
-    static let author = HealthProfessional(
-        rpps: "01234567897", familyName: "MEDECIN", givenName: "Jean", prefix: "Dr",
-        specialty: coded("G15_10/SM26", "1.2.250.1.213.1.1.4.5", "Qualifié en médecine générale (SM)"))
-
-    static let structure = HealthStructure(finess: "750803447", name: "Hôpital de démonstration")
-
-    /// A fresh OID document id (the submission set signature references documents as `urn:oid:`).
-    static func newDocumentID() -> InstanceIdentifier {
-        InstanceIdentifier(root: "\(structureOID).4.\(UInt32.random(in: 1...UInt32.max)).\(UInt32.random(in: 1...UInt32.max))")
-    }
+    static let author = SampleMetadata.author
+    static let structure = SampleMetadata.structure
 
     static func metadata(kind: DocumentKind, flags: [MetaDMPMSSFlag] = [], replacing: CDADocument? = nil) -> DocumentMetadata {
-        var m = DocumentMetadata(
-            kind: kind, id: newDocumentID(),
-            effectiveTime: date("2026-11-20T14:30:00+01:00"),
-            patient: PatientInfo(
-                ipp: LocalIdentifier(value: "IPP-000123", authority: "1.2.250.1.999.1.2"),
-                ins: INSReference(value: "279035121518989", oid: "1.2.250.1.213.1.4.10"),
-                identityStatus: .qualified,
-                traits: IdentityTraits(
-                    birthName: "PAT-TROIS", firstBirthGivenName: "DOMINIQUE", birthGivenNames: "DOMINIQUE MARIE-LOUISE",
-                    usedName: "PAT-TROIS", usedGivenName: "DOMINIQUE", birthDate: CalendarDate(year: 1979, month: 3, day: 28),
-                    sex: .female, birthPlace: "51215")),
-            author: author, structure: structure,
-            stay: Stay(
-                id: LocalIdentifier(value: "S2026-0042", authority: "1.2.250.1.999.1.3"),
-                admission: date("2026-11-15T09:00:00+01:00"), discharge: date("2026-11-20T11:00:00+01:00"),
-                facilityType: coded("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
-                practiceSetting: coded("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé")),
-            serviceEvent: ServiceEvent(
-                code: kind == .dischargeLetter ? coded("IMP", "2.16.840.1.113883.5.4", "Hospitalisation (établissement, y compris HAD)") : nil,
-                start: date("2026-11-15T09:00:00+01:00"), end: date("2026-11-20T11:00:00+01:00")),
-            flags: flags, destinations: [.dmp])
+        var m = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID(root: structureOID), flags: flags)
         if let replacing {
             m.action = .replace
             m.parentID = replacing.id
