@@ -155,6 +155,12 @@ public final class TLSContext: @unchecked Sendable {
         if role == .server && c.requireClientCertificate { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
         if role == .server && c.trustedCAFile == nil { mode = SSL_VERIFY_NONE }  // nothing to verify a client with
         SSL_CTX_set_verify(pointer, mode, nil)
+        if role == .server {
+            // Without a session id context, a client resuming a session on a server that
+            // verifies client certificates gets an internal_error alert (OpenSSL requirement).
+            let sessionContext: [UInt8] = Array("passerelle-tls-server".utf8)
+            _ = SSL_CTX_set_session_id_context(pointer, sessionContext, UInt32(sessionContext.count))
+        }
         ErrorQueue.clear()
     }
 }
