@@ -103,7 +103,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
                     throw .passphraseUnavailable(source: description, reason: (error as NSError).localizedDescription)
                 }
                 var text = String(decoding: data, as: UTF8.self)
-                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                // `"\r\n"` is one Character in Swift, so test for any newline, not for "\n" or "\r".
+                while let last = text.last, last.isNewline { text.removeLast() }
                 guard !text.isEmpty else { throw .passphraseUnavailable(source: description, reason: "the file is empty") }
                 return text
             case .environment(let name):

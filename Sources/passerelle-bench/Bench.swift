@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passerelle-bench",
         abstract: "Micro-benchmarks of Passerelle's stages.",
-        subcommands: [CDABenchmark.self]
+        subcommands: [CDABenchmark.self, SignBenchmark.self]
     )
 }
 

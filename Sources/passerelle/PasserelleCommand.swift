@@ -28,6 +28,8 @@ struct PasserelleCommand: AsyncParsableCommand {
             INSCommand.self,
             BuildCommand.self,
             ValidateCommand.self,
+            CertsCommand.self,
+            VerifySignatureCommand.self,
         ]
     )
 }
