@@ -40,6 +40,15 @@ enum HL7Timestamp {
         return ZonedDateTime(date: date, utcOffsetSeconds: offset)
     }
 
+    /// ``parse(_:timeZone:)`` for a message field: nil when empty, an ``IntakeError`` naming `path` when malformed.
+    static func field(_ text: String, _ path: String, timeZone: TimeZone) throws(IntakeError) -> ZonedDateTime? {
+        guard !text.isEmpty else { return nil }
+        guard let t = parse(text, timeZone: timeZone) else {
+            throw .invalidField(path, "not an HL7 timestamp (YYYYMMDDHHMM[SS][+ZZZZ])")
+        }
+        return t
+    }
+
     /// A date (first 8 digits of a TS), e.g. a birth date.
     static func date(_ text: String) -> CalendarDate? {
         let t = text.trimmingCharacters(in: .whitespaces)

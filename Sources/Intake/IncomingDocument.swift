@@ -266,11 +266,7 @@ public struct HL7DocumentReader: Sendable {
     }
 
     private func timestamp(_ text: String, _ path: String) throws(IntakeError) -> ZonedDateTime? {
-        guard !text.isEmpty else { return nil }
-        guard let t = HL7Timestamp.parse(text, timeZone: timeZone) else {
-            throw .invalidField(path, "not an HL7 timestamp (YYYYMMDDHHMM[SS][+ZZZZ])")
-        }
-        return t
+        try HL7Timestamp.field(text, path, timeZone: timeZone)
     }
 
     // MARK: OBX and PRT

@@ -51,11 +51,7 @@ public struct StayEvent: Sendable, Hashable {
         guard let pv1 = m.segment("PV1") else { throw .missingSegment("PV1") }
         let pid = m.segment("PID")
         func ts(_ text: String, _ path: String) throws(IntakeError) -> ZonedDateTime? {
-            guard !text.isEmpty else { return nil }
-            guard let t = HL7Timestamp.parse(text, timeZone: timeZone) else {
-                throw .invalidField(path, "not an HL7 timestamp (YYYYMMDDHHMM[SS][+ZZZZ])")
-            }
-            return t
+            try HL7Timestamp.field(text, path, timeZone: timeZone)
         }
         var idRep = pv1.field(19).first
         var idPath = "PV1-19"
