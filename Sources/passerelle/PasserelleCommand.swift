@@ -30,6 +30,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             ValidateCommand.self,
             CertsCommand.self,
             VerifySignatureCommand.self,
+            SelfCheckCommand.self,
         ]
     )
 }
