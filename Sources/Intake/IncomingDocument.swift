@@ -150,6 +150,8 @@ public struct HL7DocumentReader: Sendable {
             if metadata.effectiveTime == nil { metadata.effectiveTime = try timestamp(txa[6], "TXA-6") }
             metadata.id = try Self.instanceIdentifier(txa.field(12).first, path: "TXA-12")
             metadata.parentID = try Self.instanceIdentifier(txa.field(13).first, path: "TXA-13")
+            // A deletion names the document to delete in TXA-12; the sidecar model calls it parent_id.
+            if action == .delete && metadata.parentID == nil { metadata.parentID = metadata.id }
             if action == .replace && metadata.parentID == nil {
                 throw .missingField("TXA-13", "the id of the document replaced (required with T10 / OBX-11 C)")
             }

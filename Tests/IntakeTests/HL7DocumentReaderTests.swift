@@ -104,6 +104,16 @@ enum Fixture {
         #expect(replace.metadata.destinations == [.dmp, .mssantePS, .mssantePatient])
     }
 
+    @Test func mdmDeletion() throws {
+        let text = try Fixture.text("mdm-ex1-imaging-masked.hl7")
+            .replacingOccurrences(of: "MDM^T02", with: "MDM^T04")
+            .replacingOccurrences(of: "bWF0IENEQQ||||||F|", with: "bWF0IENEQQ||||||D|")
+        let doc = try reader.read(Data(text.utf8))
+        #expect(doc.action == .delete)
+        #expect(doc.metadata.parentID == InstanceIdentifier(root: "1.2.250.2345.3245.13", extension: "58132"))
+        #expect(!doc.metadata.validate().contains { $0.path == "parent_id" })
+    }
+
     @Test(arguments: ["\n", "\r\n"]) func lineEndings(_ separator: String) throws {
         let text = try Fixture.text("oru-ex0-biology-new.hl7").replacingOccurrences(of: "\r", with: separator)
         let cr = try reader.read(try Fixture.data("oru-ex0-biology-new.hl7"))
