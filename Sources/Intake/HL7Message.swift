@@ -197,52 +197,92 @@ public struct HL7Message: Sendable, Hashable {
         guard chars.count >= 8, text.hasPrefix("MSH") else { throw .missingMSH }
         let enc = HL7Encoding(field: chars[3], component: chars[4], repetition: chars[5], escape: chars[6], subcomponent: chars[7])
         guard Set([enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent]).count == 5,
+              [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent].allSatisfy({ $0.isASCII }),
               ![enc.component, enc.repetition, enc.escape, enc.subcomponent].contains(where: { $0.isLetter || $0.isNumber || $0.isWhitespace })
         else { throw .invalidEncodingCharacters }
         self.encoding = enc
         self.characterSet = characterSet
         // Segments end at CR, LF or CRLF ("\r\n" is one Character in Swift).
-        let lines = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
-        // \Xhh\ escapes are bytes in the declared character set.
-        let msh18 = lines.first.map { $0.split(separator: enc.field, omittingEmptySubsequences: false) }
-            .flatMap { $0.count >= 18 ? String($0[17]) : nil } ?? ""
-        let latin = [.latin1, .latin9].contains(Self.normalizedCharset(msh18.split(separator: enc.component).first.map(String.init) ?? ""))
-        var segments: [HL7Segment] = []
-        for (index, line) in lines.enumerated() {
-            let line = line.hasSuffix(" ") ? Substring(line.reversed().drop(while: { $0 == " " }).reversed()) : line
-            if line.isEmpty { continue }
-            segments.append(try Self.parseSegment(line, number: index + 1, encoding: enc, utf8: !latin))
+        // Splitting works on UTF-8 bytes with memchr (delimiters are ASCII): splitting by
+        // Character would run grapheme breaking over megabytes of base64 documents.
+        let d = Delimiters(enc)
+        let bytes = Array(text.utf8)
+        self.segments = try bytes.withUnsafeBufferPointer { (buf) throws(HL7ParseError) -> [HL7Segment] in
+            let lines = Self.split(buf, 0..<buf.count, 0x0D).flatMap { Self.split(buf, $0, 0x0A) }
+            // \Xhh\ escapes are bytes in the declared character set.
+            let mshFields = lines.first.map { Self.split(buf, $0, d.field) } ?? []
+            let msh18 = mshFields.count >= 18 ? Self.split(buf, mshFields[17], d.component)[0] : 0..<0
+            let latin = [.latin1, .latin9].contains(Self.normalizedCharset(Self.string(buf, msh18)))
+            var segments: [HL7Segment] = []
+            for (index, rawLine) in lines.enumerated() {
+                var line = rawLine
+                while !line.isEmpty && buf[line.upperBound - 1] == 0x20 { line = line.lowerBound..<(line.upperBound - 1) }
+                if line.isEmpty { continue }
+                segments.append(try Self.parseSegment(buf, line, number: index + 1, delimiters: d, utf8: !latin))
+            }
+            return segments
         }
-        self.segments = segments
     }
 
-    private static func parseSegment(_ line: Substring, number: Int, encoding enc: HL7Encoding, utf8: Bool) throws(HL7ParseError) -> HL7Segment {
-        var parts = line.split(separator: enc.field, omittingEmptySubsequences: false)
-        let id = String(parts.removeFirst())
-        guard id.count == 3, id.allSatisfy({ ($0.isUppercase || $0.isNumber) && $0.isASCII }) else {
+    /// The delimiters as bytes (checked ASCII by the caller).
+    struct Delimiters {
+        let field, component, repetition, escape, subcomponent: UInt8
+        let encoding: HL7Encoding
+        init(_ e: HL7Encoding) {
+            encoding = e
+            field = e.field.asciiValue!; component = e.component.asciiValue!; repetition = e.repetition.asciiValue!
+            escape = e.escape.asciiValue!; subcomponent = e.subcomponent.asciiValue!
+        }
+    }
+
+    /// The ranges between occurrences of `byte` within `range` (empty ones included).
+    private static func split(_ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ byte: UInt8) -> [Range<Int>] {
+        guard let base = buf.baseAddress, !range.isEmpty else { return [range] }
+        var out: [Range<Int>] = []
+        var start = range.lowerBound
+        while true {
+            guard let hit = memchr(base + start, Int32(byte), range.upperBound - start) else {
+                out.append(start..<range.upperBound)
+                return out
+            }
+            let index = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            out.append(start..<index)
+            start = index + 1
+        }
+    }
+
+    private static func string(_ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: buf[range]), as: UTF8.self)
+    }
+
+    private static func parseSegment(_ buf: UnsafeBufferPointer<UInt8>, _ line: Range<Int>, number: Int, delimiters d: Delimiters,
+                                     utf8: Bool) throws(HL7ParseError) -> HL7Segment {
+        var parts = split(buf, line, d.field)
+        let id = string(buf, parts.removeFirst())
+        guard id.utf8.count == 3, id.allSatisfy({ ($0.isUppercase || $0.isNumber) && $0.isASCII }) else {
             throw .invalidSegmentID(segmentNumber: number)
         }
         var fields: [HL7Field] = []
         if id == "MSH" {
             // MSH-1 is the separator itself and MSH-2 is taken literally.
-            fields.append(HL7Field(repetitions: [HL7Repetition(components: [[String(enc.field)]])]))
-            let msh2 = parts.isEmpty ? "" : String(parts.removeFirst())
+            fields.append(HL7Field(repetitions: [HL7Repetition(components: [[String(d.encoding.field)]])]))
+            let msh2 = parts.isEmpty ? "" : string(buf, parts.removeFirst())
             fields.append(HL7Field(repetitions: [HL7Repetition(components: [[msh2]])]))
         }
         for raw in parts {
-            fields.append(parseField(raw, encoding: enc, utf8: utf8))
+            if raw.isEmpty { fields.append(HL7Field(repetitions: [])); continue }
+            let reps = split(buf, raw, d.repetition).map { rep in
+                HL7Repetition(components: split(buf, rep, d.component).map { comp in
+                    split(buf, comp, d.subcomponent).map { leaf in
+                        let value = string(buf, leaf)
+                        return memchr(buf.baseAddress! + leaf.lowerBound, Int32(d.escape), leaf.count) == nil
+                            ? value : unescape(Substring(value), encoding: d.encoding, utf8: utf8)
+                    }
+                })
+            }
+            fields.append(HL7Field(repetitions: reps))
         }
         return HL7Segment(id: id, fields: fields)
-    }
-
-    private static func parseField(_ raw: Substring, encoding enc: HL7Encoding, utf8: Bool) -> HL7Field {
-        if raw.isEmpty { return HL7Field(repetitions: []) }
-        let reps = raw.split(separator: enc.repetition, omittingEmptySubsequences: false).map { rep in
-            HL7Repetition(components: rep.split(separator: enc.component, omittingEmptySubsequences: false).map { comp in
-                comp.split(separator: enc.subcomponent, omittingEmptySubsequences: false).map { unescape($0, encoding: enc, utf8: utf8) }
-            })
-        }
-        return HL7Field(repetitions: reps)
     }
 
     /// Resolves escape sequences in one leaf value.

@@ -381,10 +381,26 @@ public struct HL7DocumentReader: Sendable {
 
     /// Base64 tolerant of the line breaks and spaces senders insert, and of missing padding.
     static func base64(_ text: String) -> Data? {
-        var t = text.filter { !$0.isWhitespace }
-        guard !t.isEmpty, t.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "/" || $0 == "=") }) else { return nil }
-        while t.count % 4 != 0 { t.append("=") }
-        return Data(base64Encoded: t)
+        // Fast path: clean base64, possibly without its padding.
+        let count = text.utf8.count
+        if count > 0, let data = Data(base64Encoded: count % 4 == 0 ? text : text + String(repeating: "=", count: 4 - count % 4)) {
+            return data
+        }
+        // Byte-level: documents are megabytes of base64.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 3)
+        for b in text.utf8 {
+            switch b {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
+                bytes.append(b)
+            default: return nil
+            }
+        }
+        guard !bytes.isEmpty else { return nil }
+        while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
+        return Data(base64Encoded: Data(bytes))
     }
 
     private static func nonEmpty(_ s: String) -> String? {
