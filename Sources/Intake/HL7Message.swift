@@ -208,7 +208,9 @@ public struct HL7Message: Sendable, Hashable {
         let d = Delimiters(enc)
         let bytes = Array(text.utf8)
         self.segments = try bytes.withUnsafeBufferPointer { (buf) throws(HL7ParseError) -> [HL7Segment] in
-            let lines = Self.split(buf, 0..<buf.count, 0x0D).flatMap { Self.split(buf, $0, 0x0A) }
+            // CR, LF or CRLF end a segment; the empty pieces CRLF leaves are dropped so that
+            // error messages count segments as the sender does.
+            let lines = Self.split(buf, 0..<buf.count, 0x0D).flatMap { Self.split(buf, $0, 0x0A) }.filter { !$0.isEmpty }
             // \Xhh\ escapes are bytes in the declared character set.
             let mshFields = lines.first.map { Self.split(buf, $0, d.field) } ?? []
             let msh18 = mshFields.count >= 18 ? Self.split(buf, mshFields[17], d.component)[0] : 0..<0

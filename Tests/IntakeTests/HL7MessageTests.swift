@@ -84,7 +84,7 @@ import Testing
         #expect(throws: HL7ParseError.missingMSH) { try HL7Message(text: "PID|1||SECRET") }
         #expect(throws: HL7ParseError.invalidEncodingCharacters) { try HL7Message(text: "MSH|^^\\&|A") }
         do {
-            _ = try HL7Message(text: "MSH|^~\\&|A\rPID|1\rDUPONT JEAN 19790315|x")
+            _ = try HL7Message(text: "MSH|^~\\&|A\r\nPID|1\r\nDUPONT JEAN 19790315|x")
             Issue.record("expected an error")
         } catch {
             #expect(error == .invalidSegmentID(segmentNumber: 3))
