@@ -23,12 +23,14 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: Swift wrappers, the only importers of the C modules
         .target(name: "CurlKit", dependencies: ["CCurl"]),
         .target(name: "XMLKit", dependencies: ["CLibXML2"]),
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
+        .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
@@ -37,7 +39,7 @@ let package = Package(
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
-        .target(name: "Journal", dependencies: ["PasserelleCore"]),
+        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
 
@@ -70,6 +72,8 @@ let package = Package(
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
