@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
