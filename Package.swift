@@ -42,12 +42,14 @@ let package = Package(
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        .target(name: "Gateway", dependencies: ["PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "CurlKit", "OpenSSLKit",
+                                                .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "PasserelleCore", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "TestEndpoints",
+                "PasserelleCore", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "TestEndpoints", "Gateway",
                 "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -74,6 +76,8 @@ let package = Package(
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
+                                                         "PasserelleCore", "OpenSSLKit", "CurlKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -53,6 +53,11 @@ public protocol JournalStore: Sendable {
     func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
                 now: Date) async throws(JournalError) -> AcceptResult
 
+    /// Records an admission or discharge (ADT^A01/A03) and its input file in one transaction;
+    /// known dates are kept when a later event leaves them out. False when the same input was
+    /// recorded before (nothing changed).
+    func recordStay(_ stay: JournalStay, input: InputFile?, now: Date) async throws(JournalError) -> Bool
+
     /// Marks a received document as built, pointing it at the built CDA (stored as a blob).
     func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument
 
@@ -83,6 +88,8 @@ public protocol JournalStore: Sendable {
     func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]
 
     func transmission(id: Int64) async throws(JournalError) -> Transmission?
+    /// One stay, as recorded from documents and ADT events.
+    func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay?
     func document(id: String, version: Int) async throws(JournalError) -> JournalDocument?
     func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
     func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission]

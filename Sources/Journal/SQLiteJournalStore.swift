@@ -59,16 +59,7 @@ public final class SQLiteJournalStore: JournalStore {
                     try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
                                [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
                 }
-                if let stay {
-                    try db.run("""
-                        INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (finess, stay_id) DO UPDATE SET
-                            admitted_at = COALESCE(excluded.admitted_at, admitted_at),
-                            discharged_at = COALESCE(excluded.discharged_at, discharged_at),
-                            discharged_month = COALESCE(excluded.discharged_month, discharged_month)
-                        """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
-                              stay.dischargedAt.map(JournalTime.month)])
-                }
+                if let stay { try Self.upsertStay(db, stay) }
                 try db.run("""
                     INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
                                            blob_sha256, state, received_at, received_month, updated_at)
@@ -79,6 +70,40 @@ public final class SQLiteJournalStore: JournalStore {
                 return .accepted(stored)
             }
         }
+    }
+
+    public func recordStay(_ stay: JournalStay, input: InputFile?, now: Date) async throws(JournalError) -> Bool {
+        try locked { db in
+            try db.transaction(.immediate) { () throws -> Bool in
+                if let input {
+                    if try db.query("SELECT 1 FROM inputs WHERE sha256 = ?", [input.sha256]).first != nil { return false }
+                    try db.run("INSERT INTO inputs (sha256, file_name, received_at) VALUES (?, ?, ?)",
+                               [input.sha256, input.fileName, JournalTime.millis(now)])
+                }
+                try Self.upsertStay(db, stay)
+                return true
+            }
+        }
+    }
+
+    public func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay? {
+        try locked { db in
+            try db.query("SELECT * FROM stays WHERE finess = ? AND stay_id = ?", [finess, stayID]).first.map { row in
+                JournalStay(stayID: stayID, finess: finess, admittedAt: JournalTime.date(row["admitted_at"]),
+                            dischargedAt: JournalTime.date(row["discharged_at"]))
+            }
+        }
+    }
+
+    private static func upsertStay(_ db: SQLiteConnection, _ stay: JournalStay) throws {
+        try db.run("""
+            INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (finess, stay_id) DO UPDATE SET
+                admitted_at = COALESCE(excluded.admitted_at, admitted_at),
+                discharged_at = COALESCE(excluded.discharged_at, discharged_at),
+                discharged_month = COALESCE(excluded.discharged_month, discharged_month)
+            """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
+                  stay.dischargedAt.map(JournalTime.month)])
     }
 
     private func duplicate(of document: JournalDocument, input: InputFile?) throws(JournalError) -> AcceptResult? {
