@@ -160,9 +160,10 @@ public struct Pipeline: Sendable {
             if let replaced = cda.replaces { metadata.parentID = replaced }
         case .pdf(let pdf):
             // Ids are fixed before journaling so a rebuild after a crash gives the same document.
-            if metadata.id == nil { metadata.id = InstanceIdentifier(root: settings.structureOID, extension: UUID().uuidString.lowercased()) }
+            // Plain OIDs: XDS references documents as urn:oid: in the submission set signature.
+            if metadata.id == nil { metadata.id = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 4)) }
             if metadata.setID == nil && metadata.action == .new {
-                metadata.setID = InstanceIdentifier(root: settings.structureOID, extension: UUID().uuidString.lowercased())
+                metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
             }
             do { cda = try builder.build(metadata: metadata, pdf: pdf) } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)"))
@@ -180,6 +181,11 @@ public struct Pipeline: Sendable {
             identityStatus: metadata.patient.identityStatus?.rawValue,
             finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date())
         return Prepared(metadata: metadata, cda: cda, journalDocument: document, stay: stay, targets: targets)
+    }
+
+    /// `<root>.<arc>.<milliseconds>.<random>`: unique without coordination between nodes.
+    static func generatedOID(_ root: String, arc: Int) -> String {
+        "\(root).\(arc).\(UInt64(Date().timeIntervalSince1970 * 1000)).\(UInt32.random(in: 1...UInt32.max))"
     }
 
     /// The targets of a document: what it asks for, among what is switched on.
