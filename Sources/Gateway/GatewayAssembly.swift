@@ -35,7 +35,7 @@ extension GatewayService {
         if c.dmp.enabled { enabled.insert(.dmp) }
         if c.mssante.enabled { enabled.formUnion([.mssantePS, .mssantePatient]) }
         let settings = PipelineSettings(structureOID: c.structure.oid, finess: c.structure.finess.value, enabledTargets: enabled,
-                                        patientKeySecret: try PatientKeySecret.load(c.patientKeyFile ?? defaultPatientKeyFile(path)))
+                                        patientKeySecret: try PatientKeySecret.load(patientKeyFile(c)))
         let builder: CDABuilder
         do {
             builder = try CDABuilder(templatesDirectory: templates, options: CDABuilder.Options(
@@ -67,9 +67,14 @@ extension GatewayService {
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds))
     }
 
-    /// `<journal without extension>.patient-key`.
-    static func defaultPatientKeyFile(_ journalPath: String) -> String {
-        URL(fileURLWithPath: journalPath).deletingPathExtension().appendingPathExtension("patient-key").path
+    /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.
+    public static func patientKeyFile(_ c: PasserelleConfiguration) -> String {
+        if let file = c.patientKeyFile { return file }
+        let base: String = switch c.journal {
+        case .sqlite(let path): path
+        case .postgresql: URL(fileURLWithPath: c.file).deletingLastPathComponent().appendingPathComponent("journal").path
+        }
+        return URL(fileURLWithPath: base).deletingPathExtension().appendingPathExtension("patient-key").path
     }
 
     static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPSender {

@@ -31,6 +31,10 @@ struct PasserelleCommand: AsyncParsableCommand {
             CertsCommand.self,
             VerifySignatureCommand.self,
             SelfCheckCommand.self,
+            RunCommand.self,
+            StatusCommand.self,
+            ShowCommand.self,
+            ResendCommand.self,
         ]
     )
 }
