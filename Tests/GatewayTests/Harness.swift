@@ -23,6 +23,7 @@ final class Harness: @unchecked Sendable {
         root = try TestPaths.temporaryDirectory("passerelle-gateway")
         self.endpoint = try endpoint ?? Self.endpoint()
         try writeConfiguration(extra: extra, lease: lease, quiet: quiet)
+        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
     }
 
     static func endpoint(port: UInt16 = 0) throws -> DMPTestEndpoint {
