@@ -17,11 +17,11 @@ public enum ReportFormat: String, Sendable, Hashable, CaseIterable, Codable {
 
 extension IndicatorLine {
     /// `75,0` (French decimal comma), empty without a denominator.
-    var rateText: String { rate.map { String(format: "%.1f", $0).replacingOccurrences(of: ".", with: ",") } ?? "" }
+    public var rateText: String { rate.map { String(format: "%.1f", $0).replacingOccurrences(of: ".", with: ",") } ?? "" }
     /// `≥ 50` or `≤ 2`, empty without a target.
-    var targetText: String { target.map { "\(targetKind == .minimum ? "≥" : "≤") \($0)" } ?? "" }
+    public var targetText: String { target.map { "\(targetKind == .minimum ? "≥" : "≤") \($0)" } ?? "" }
     /// `O` / `N` (oui / non), empty when it cannot be judged.
-    var reachedText: String { reached.map { $0 ? "O" : "N" } ?? "" }
+    public var reachedText: String { reached.map { $0 ? "O" : "N" } ?? "" }
 
     // Explicit nulls keep the JSON shape stable: every key is always present.
     public func encode(to encoder: any Encoder) throws {
