@@ -58,6 +58,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
+                           "Journal", "Indicators", "SQLiteKit",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 

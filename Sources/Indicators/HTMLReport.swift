@@ -112,7 +112,7 @@ enum HTMLReport {
         let slot = plotW / Double(max(points.count, 1))
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"trend\" data-code=\"\(escape(code))\" width=\"\(Int(width))\" "
             + "height=\(q(Int(height))) viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
-        s += "<text class=\"title\" x=\"\(number(left))\" y=\"16\">\(escape("\(code) — \(shortLabel(any.label))"))</text>\n"
+        s += "<text class=\"title\" x=\"8\" y=\"16\">\(escape("\(code) — \(shortLabel(any.label, limit: 38))"))</text>\n"
         for tick in stride(from: 0.0, through: scale, by: scale / 4) {
             s += "<line class=\"axis\" x1=\"\(number(left))\" y1=\"\(number(y(tick)))\" x2=\"\(number(width - right))\" y2=\"\(number(y(tick)))\" stroke-opacity=\"0.3\"/>"
             s += "<text x=\"\(number(left - 4))\" y=\"\(number(y(tick) + 3))\" text-anchor=\"end\">\(Int(tick))</text>\n"
@@ -137,7 +137,7 @@ enum HTMLReport {
 
     /// Produced and DMP-accepted documents, two bars per kind.
     static func kindChart(_ kinds: [KindLine]) -> String {
-        let rowH = 34.0, labelW = 190.0, width = 620.0, barMax = width - labelW - 60
+        let rowH = 34.0, labelW = 215.0, width = 640.0, barMax = width - labelW - 60
         let peak = Double(max(kinds.map(\.produced).max() ?? 0, 1))
         let height = 30 + rowH * Double(kinds.count)
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"kinds\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
@@ -160,7 +160,7 @@ enum HTMLReport {
 
     /// One horizontal bar per quality line (its rate in %).
     static func qualityChart(_ lines: [IndicatorLine]) -> String {
-        let rowH = 20.0, labelW = 330.0, width = 620.0, barMax = width - labelW - 70
+        let rowH = 20.0, labelW = 380.0, width = 700.0, barMax = width - labelW - 90
         let peak = max(lines.compactMap(\.rate).max() ?? 0, 1)
         let height = 10 + rowH * Double(lines.count)
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"quality\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
@@ -168,7 +168,7 @@ enum HTMLReport {
         for (i, l) in lines.enumerated() {
             let y0 = 6 + rowH * Double(i)
             let w = barMax * (l.rate ?? 0) / peak
-            s += "<text x=\"8\" y=\"\(number(y0 + 12))\">\(escape("\(l.code) \(shortLabel(l.label))"))</text>"
+            s += "<text x=\"8\" y=\"\(number(y0 + 12))\">\(escape("\(l.code) \(shortLabel(l.label, limit: 48))"))</text>"
             s += "<rect class=\"bar quality\" data-code=\"\(escape(l.code))\" data-value=\"\(l.numerator)\" x=\"\(number(labelW))\" "
                 + "y=\"\(number(y0 + 2))\" width=\"\(number(w))\" height=\"13\"/>"
             s += "<text x=\"\(number(labelW + w + 4))\" y=\"\(number(y0 + 12))\">\(escape("\(l.numerator) (\(l.rateText.isEmpty ? "–" : l.rateText + " %"))"))</text>\n"
@@ -178,9 +178,9 @@ enum HTMLReport {
 
     static func q(_ n: Int) -> String { "\"\(n)\"" }
 
-    /// Labels are long: charts keep the part before the first comma, at most 46 characters.
-    static func shortLabel(_ label: String) -> String {
+    /// Labels are long: charts keep the part before the first comma, at most `limit` characters.
+    static func shortLabel(_ label: String, limit: Int = 52) -> String {
         let head = label.split(separator: ",").first.map(String.init) ?? label
-        return head.count > 46 ? String(head.prefix(45)) + "…" : head
+        return head.count > limit ? String(head.prefix(limit - 1)) + "…" : head
     }
 }
