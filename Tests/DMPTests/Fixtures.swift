@@ -15,14 +15,9 @@ enum Fixtures {
     static let structure = SampleMetadata.structure
 
     static func metadata(kind: DocumentKind, flags: [MetaDMPMSSFlag] = [], replacing: CDADocument? = nil) -> DocumentMetadata {
-        var m = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID(root: structureOID), flags: flags)
-        if let replacing {
-            m.action = .replace
-            m.parentID = replacing.id
-            m.setID = replacing.setID
-            m.versionNumber = replacing.versionNumber + 1
-        }
-        return m
+        let m = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID(root: structureOID), flags: flags)
+        guard let replacing else { return m }
+        return m.replacing(id: replacing.id, setID: replacing.setID, versionNumber: replacing.versionNumber)
     }
 
     static let cdaBuilder: CDABuilder = {
