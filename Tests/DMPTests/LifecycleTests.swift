@@ -169,4 +169,39 @@ import TestSupport
         #expect(Self.failureCodes(await sender.delete(noParent).outcome) == ["metadata"])
         #expect(endpoint.requestCount == 0)
     }
+
+    static func configuration(_ endpoint: DMPTestEndpoint, authentication: String = "org-auth", statusCheck: Bool) throws -> PasserelleConfiguration {
+        let dmp = """
+        [dmp]
+        enabled = true
+        endpoint = "\(endpoint.url.absoluteString)"
+        registry_endpoint = "\(endpoint.registryURL.absoluteString)"
+        \(statusCheck ? "status_endpoint = \"\(endpoint.statusURL.absoluteString)\"" : "")
+        timeout_seconds = 20
+        max_connections = 2
+        """
+        var text = TestConfiguration.withTestPKI(authentication: authentication).replacingOccurrences(of: "[dmp]\nenabled = false", with: dmp)
+        text += "\n[vihf]\n" + Fixtures.vihfKeys.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n") + "\n"
+        return try PasserelleConfiguration.parse(text, file: "/tmp/passerelle-test/passerelle.toml")
+    }
+
+    @Test func senderFromTheConfiguration() async throws {
+        let endpoint = try EndpointTests.endpoint()
+        defer { endpoint.stop() }
+        let configuration = try Self.configuration(endpoint, statusCheck: true)
+        #expect(configuration.dmp.registryEndpoint == endpoint.registryURL)
+        let sender = try DMPSender(configuration: configuration)
+        #expect(sender.checksPatientStatus)
+        let m = Fixtures.metadata(kind: .dischargeLetter)
+        let document = try Fixtures.cda(m)
+        let sent = await sender.send(document, metadata: m)
+        #expect(sent.outcome == Self.done, "\(sent.outcome) \(endpoint.rejections)")
+        #expect(await sender.delete(Self.deletion(of: document.id)).outcome == Self.done)
+        #expect(endpoint.stored(document.id.description)?.status == .deleted)
+        #expect(!(try DMPSender(configuration: try Self.configuration(endpoint, statusCheck: false))).checksPatientStatus)
+        // An authentication certificate that cannot work is refused before anything is sent.
+        for name in ["expired-auth", "revoked-auth", "unknown-auth"] {
+            #expect(throws: DMPError.self, "\(name)") { try DMPSender(configuration: try Self.configuration(endpoint, authentication: name, statusCheck: false)) }
+        }
+    }
 }
