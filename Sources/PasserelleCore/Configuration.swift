@@ -140,6 +140,10 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var ca: String
         public var timeoutSeconds: Int
         public var maxConnections: Int
+        /// The XDS.b registry for status updates (deletion, ITI-57); nil = `endpoint`.
+        public var registryEndpoint: URL? = nil
+        /// The TD0.2 service (DMP existence and access), asked before each request when set.
+        public var statusEndpoint: URL? = nil
     }
 
     /// TLS mode of the SMTP connection.
@@ -275,7 +279,7 @@ public struct PasserelleConfiguration: Sendable, Hashable {
 private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
-    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections"],
+    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
     "folders": ["inbox", "work", "error", "done"],
     "journal": ["backend", "path", "url"],
@@ -491,7 +495,9 @@ private struct ConfigurationReader {
         let dmp = PasserelleConfiguration.DMP(
             enabled: dmpEnabled, endpoint: endpoint, ca: dmpCA ?? certificates?.trustAnchors ?? "",
             timeoutSeconds: integer("dmp", "timeout_seconds", range: 1...600, default: 60) ?? 60,
-            maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4)
+            maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4,
+            registryEndpoint: url("dmp", "registry_endpoint", required: false, schemes: ["https"]),
+            statusEndpoint: url("dmp", "status_endpoint", required: false, schemes: ["https"]))
 
         // [mssante]
         let mssEnabled = boolean("mssante", "enabled", default: false)
