@@ -77,21 +77,10 @@ extension GatewayService {
         return URL(fileURLWithPath: base).deletingPathExtension().appendingPathExtension("patient-key").path
     }
 
-    static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPSender {
-        guard let endpoint = c.dmp.endpoint else { throw .configuration("[dmp] endpoint is required when [dmp] enabled = true") }
-        guard let vihfSection = c.vihf else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
-        do {
-            let tlsPassphrase: TLSPassphrase = switch c.certificates.passphrase {
-            case .file(let p): try TLSPassphrase(contentsOf: URL(fileURLWithPath: p))
-            case .environment(let n): try TLSPassphrase(environmentVariable: n)
-            }
-            let client = try DMPClient(configuration: c, passphrase: tlsPassphrase)
-            let credentials = try SigningCredentials(KeyMaterialSource(c.certificates))
-            let vihf = VIHFAssertionBuilder(configuration: try VIHFConfiguration(keys: vihfSection.values), credentials: credentials)
-            return DMPSender(client: client, requests: ITI41RequestBuilder(endpoint: endpoint, signer: SubmissionSetSigner(credentials: credentials)),
-                             mapper: DocumentEntryMapper(settings: DMPSubmissionSettings(c.structure)), vihf: vihf)
-        } catch {
-            throw .configuration("DMP sender: \(error)")
+    static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPTransmissionSender {
+        guard c.vihf != nil else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
+        do { return DMPTransmissionSender(try DMP.DMPSender(configuration: c)) } catch {
+            throw .configuration("DMP sender: \(error.description)")
         }
     }
 
