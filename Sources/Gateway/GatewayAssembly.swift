@@ -35,7 +35,8 @@ extension GatewayService {
         if c.dmp.enabled { enabled.insert(.dmp) }
         if c.mssante.enabled { enabled.formUnion([.mssantePS, .mssantePatient]) }
         let settings = PipelineSettings(structureOID: c.structure.oid, finess: c.structure.finess.value, enabledTargets: enabled,
-                                        patientKeySecret: try PatientKeySecret.load(patientKeyFile(c)))
+                                        patientKeySecret: try PatientKeySecret.load(patientKeyFile(c)),
+                                        documentDefaults: c.cda.defaults)
         let builder: CDABuilder
         do {
             builder = try CDABuilder(templatesDirectory: templates, options: CDABuilder.Options(

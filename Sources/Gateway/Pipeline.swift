@@ -40,12 +40,16 @@ public struct PipelineSettings: Sendable {
     public var enabledTargets: Set<Destination>
     /// The secret that keys patient hashes (``PatientKey``).
     public var patientKeySecret: Data
+    /// `[cda] default_*`: what a PDF's metadata lacks (HL7 v2 has no field for it).
+    public var documentDefaults: DocumentDefaults
 
-    public init(structureOID: String, finess: String, enabledTargets: Set<Destination>, patientKeySecret: Data) {
+    public init(structureOID: String, finess: String, enabledTargets: Set<Destination>, patientKeySecret: Data,
+                documentDefaults: DocumentDefaults = DocumentDefaults()) {
         self.structureOID = structureOID
         self.finess = finess
         self.enabledTargets = enabledTargets
         self.patientKeySecret = patientKeySecret
+        self.documentDefaults = documentDefaults
     }
 }
 
@@ -152,6 +156,12 @@ public struct Pipeline: Sendable {
         let cda: CDADocument
         switch incoming.content {
         case .cda(let data):
+            if !Self.looksLikeXML(data) {
+                // The ANS guide's examples carry a base64 sentence there instead of a CDA.
+                throw .refused(.invalidContent(
+                    "the document given as a CDA (HL7 OBX-5 subtype XML, or NAME.xml) is \(data.count) bytes of text, not an XML document: "
+                    + "put the base64 of the CDA R2 document there, or send the PDF with subtype PDF so Passerelle builds the CDA"))
+            }
             do { cda = try ProducerCDA.accept(data, declared: metadata) } catch {
                 throw .refused(.invalidContent("the CDA cannot be used: \(error.description)"))
             }
@@ -162,6 +172,8 @@ public struct Pipeline: Sendable {
             metadata.kind = cda.kind
             if let replaced = cda.replaces { metadata.parentID = replaced }
         case .pdf(let pdf):
+            // Journaled with the defaults applied, so a rebuild after a crash gives the same CDA.
+            metadata = settings.documentDefaults.apply(to: metadata)
             // Ids are fixed before journaling so a rebuild after a crash gives the same document.
             // Plain OIDs: XDS references documents as urn:oid: in the submission set signature.
             if metadata.id == nil { metadata.id = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 4)) }
@@ -192,6 +204,13 @@ public struct Pipeline: Sendable {
             finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date(),
             action: metadata.action)
         return Prepared(metadata: metadata, cda: cda, journalDocument: document, stay: stay, targets: targets)
+    }
+
+    /// True when the bytes start (after a BOM and blanks) with `<`.
+    static func looksLikeXML(_ data: Data) -> Bool {
+        var bytes = data.prefix(512)[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        return bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "<")
     }
 
     /// `<root>.<arc>.<milliseconds>.<random>`: unique without coordination between nodes.

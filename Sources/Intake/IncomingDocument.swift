@@ -186,6 +186,7 @@ public struct HL7DocumentReader: Sendable {
             }
         }
         if mssante != MSSanteMessage() { metadata.mssante = mssante }
+        try applyAuthorSpecialty(m, to: &metadata)
         return IncomingDocument(metadata: metadata, content: content, action: action, controlID: m.controlID)
     }
 
@@ -329,6 +330,39 @@ public struct HL7DocumentReader: Sendable {
         case "REPLY":
             if let first = mails.first { mssante.replyTo = first }
         default: break
+        }
+    }
+
+    /// The author's role/specialty, when a participation names the author with one: PRT-6 of a
+    /// PRT whose PRT-5 is the author, or ROL-9 of a ROL whose ROL-4 is the author. The ANS guide
+    /// maps neither, so both are optional; a value that cannot be used is refused rather than
+    /// replaced by the configured default.
+    private func applyAuthorSpecialty(_ m: HL7Message, to metadata: inout DocumentMetadata) throws(IntakeError) {
+        guard let author = metadata.author, author.specialty == nil else { return }
+        let candidates = m.segments("PRT").map { ($0, "PRT", 5, 6) } + m.segments("ROL").map { ($0, "ROL", 4, 9) }
+        for (segment, name, personField, typeField) in candidates {
+            let person = Self.professional(segment.field(personField).first, firstComponent: 1)
+            guard person.rpps != nil || person.adeli != nil, person.rpps == author.rpps, person.adeli == author.adeli else { continue }
+            let cwe = segment.field(typeField).first
+            guard !cwe.isEmpty else { continue }
+            metadata.author?.specialty = try Self.specialty(cwe, path: "\(name)-\(typeField)")
+            return
+        }
+    }
+
+    /// A CWE holding a JDV_J01 code: code^display^coding system (an OID or G15 / TRE_G15…),
+    /// or the OID in CWE-14 (v2.7).
+    private static func specialty(_ cwe: HL7Repetition, path: String) throws(IntakeError) -> CodedValue {
+        let code = cwe.component(1).trimmingCharacters(in: .whitespaces)
+        let display = cwe.component(2).trimmingCharacters(in: .whitespaces)
+        let system = [cwe.component(14), cwe.component(3)].map { $0.trimmingCharacters(in: .whitespaces) }
+        let oid: String? = system.first(where: OID.isValid)
+            ?? (system[1].uppercased().hasPrefix("TRE_G15") || system[1].uppercased() == "G15" ? OID.authorSpecialty : nil)
+        let expected = "code^display name^code system OID from JDV_J01, e.g. G15_10/SM26^Médecin - Qualifié en médecine générale (SM)^1.2.250.1.213.1.1.4.5"
+        guard !code.isEmpty, let oid else { throw .invalidField(path, "the author's specialty must be \(expected)") }
+        switch CodedValue(code: code, codeSystem: oid, displayName: display).checkedAuthorSpecialty() {
+        case .success(let value): return value
+        case .failure(let problem): throw .invalidField(path, "\(problem.description); expected \(expected)")
         }
     }
 

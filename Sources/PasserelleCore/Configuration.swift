@@ -223,6 +223,9 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         /// CDA_extended.xsd, optional (XSD validation is skipped without it).
         public var schema: String?
         public var maxPDFBytes: Int
+        /// `default_author_specialty`, `default_facility_type`, `default_practice_setting`:
+        /// used when an HL7 v2 message (which has no field for them) does not give them.
+        public var defaults = DocumentDefaults()
     }
 
     /// Log line format.
@@ -328,7 +331,7 @@ private let schema: [String: [String]] = [
                 "retry_max_attempts", "retry_deadline_hours"],
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
              "tls_identity", "tls_client_ca"],
-    "cda": ["schema", "max_pdf_bytes"],
+    "cda": ["schema", "max_pdf_bytes", "default_author_specialty", "default_facility_type", "default_practice_setting"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
     "report": ["time_zone", "d1_kinds", "d2_kinds", "d3_kinds", "d1_denominator", "d2_denominator", "d3_denominator",
@@ -451,6 +454,18 @@ private struct ConfigurationReader {
             return nil
         }
         return url
+    }
+
+    /// A coded value written `code^codeSystemOID^displayName`, checked by `check` (its value set).
+    mutating func coded(_ table: String, _ key: String,
+                        check: (CodedValue) -> Result<CodedValue, CodedValueProblem>) -> CodedValue? {
+        guard let (text, line) = string(table, key, required: false) else { return nil }
+        switch CodedValue.parse(caretSeparated: text).flatMap(check) {
+        case .success(let value): return value
+        case .failure(let problem):
+            errors.append(.invalidValue(file: file, line: line, key: "\(table).\(key)", reason: problem.description))
+            return nil
+        }
     }
 
     /// A stage-checked table: string and integer values, as strings, with their lines.
@@ -595,9 +610,12 @@ private struct ConfigurationReader {
         }
 
         // [cda], [logging], [http]
-        let cda = PasserelleConfiguration.CDA(
+        var cda = PasserelleConfiguration.CDA(
             schema: path("cda", "schema", required: false),
             maxPDFBytes: integer("cda", "max_pdf_bytes", range: 1024...1_073_741_824, default: 20 * 1024 * 1024) ?? 20 * 1024 * 1024)
+        cda.defaults.authorSpecialty = coded("cda", "default_author_specialty") { $0.checkedAuthorSpecialty() }
+        cda.defaults.facilityType = coded("cda", "default_facility_type") { CISISValueSets.facilityType.check($0) }
+        cda.defaults.practiceSetting = coded("cda", "default_practice_setting") { CISISValueSets.practiceSetting.check($0) }
         let logging = PasserelleConfiguration.Logging(
             level: choice("logging", "level", default: .info), format: choice("logging", "format", default: .logfmt))
         let http = PasserelleConfiguration.HTTP(metricsPort: integer("http", "metrics_port", range: 1...65535, default: nil as Int?))
