@@ -174,6 +174,7 @@ public struct Pipeline: Sendable {
         case .pdf(let pdf):
             // Journaled with the defaults applied, so a rebuild after a crash gives the same CDA.
             metadata = settings.documentDefaults.apply(to: metadata)
+            if let id = metadata.id { try Self.checkDMPIdentifier(id, targets: targets) }
             // Ids are fixed before journaling so a rebuild after a crash gives the same document.
             // Plain OIDs: XDS references documents as urn:oid: in the submission set signature.
             if metadata.id == nil { metadata.id = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 4)) }
@@ -181,9 +182,10 @@ public struct Pipeline: Sendable {
                 metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
             }
             do { cda = try builder.build(metadata: metadata, pdf: pdf) } catch {
-                throw .refused(.invalidContent("the CDA cannot be built: \(error.description)"))
+                throw .refused(.invalidContent("the CDA cannot be built: \(error.description)" + Self.defaultsHint(error)))
             }
         }
+        try Self.checkDMPIdentifier(cda.id, targets: targets)
         if let validator {
             let report = validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id))
             if !report.isValid {
@@ -204,6 +206,26 @@ public struct Pipeline: Sendable {
             finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date(),
             action: metadata.action)
         return Prepared(metadata: metadata, cda: cda, journalDocument: document, stay: stay, targets: targets)
+    }
+
+    /// The DMP submission set signature references each document as urn:oid:<uniqueId>: an id
+    /// with an extension is refused now rather than failing at every send after it was journaled.
+    static func checkDMPIdentifier(_ id: InstanceIdentifier, targets: [Destination]) throws(IngestFailure) {
+        guard targets.contains(.dmp), id.extension != nil else { return }
+        throw .refused(.invalidContent(
+            "the document id has an extension (root^extension, e.g. from HL7 TXA-12 or the CDA id); the DMP needs a "
+            + "document id that is a plain OID: send the id as an OID (TXA-12 = OID alone, sidecar id.root without extension)"))
+    }
+
+    /// HL7 v2 has no field for these: point at the settings that supply them.
+    static func defaultsHint(_ error: CDAError) -> String {
+        guard case .invalidMetadata(let problems) = error else { return "" }
+        let keys = [("author.specialty", "default_author_specialty"), ("stay.facility_type", "default_facility_type"),
+                    ("stay.practice_setting", "default_practice_setting")]
+            .filter { path, _ in problems.contains { $0.path == path } }.map { "[cda] \($0.1)" }
+        guard !keys.isEmpty else { return "" }
+        return "\nAn HL7 v2 message cannot carry these: set \(keys.joined(separator: ", ")) in the configuration "
+            + "(code^codeSystemOID^displayName), or give them in the sidecar"
     }
 
     /// True when the bytes start (after a BOM and blanks) with `<`.

@@ -14,7 +14,9 @@ public final class XMLSchema: @unchecked Sendable {
         guard FileManager.default.isReadableFile(atPath: url.path) else {
             throw XMLError.io(path: url.path, reason: "no such readable file")
         }
-        let loaded: xmlSchemaPtr? = try withLibXMLErrors { collector in
+        // Compilation is serialised: two schemas compiled at once (two services starting in one
+        // process) make libxml2 report bogus errors in XMLSchema.xsd (shared lazy type tables).
+        let loaded: xmlSchemaPtr? = try Self.compiling.withLock { try withLibXMLErrors { collector in
             guard let parser = xmlSchemaNewParserCtxt(url.path) else {
                 throw XMLError.schema(path: url.path, issues: collector.issues)
             }
@@ -26,10 +28,12 @@ public final class XMLSchema: @unchecked Sendable {
                 throw XMLError.schema(path: url.path, issues: collector.issues)
             }
             return schema
-        }
+        } }
         guard let loaded else { throw XMLError.schema(path: url.path, issues: []) }
         schema = loaded
     }
+
+    private static let compiling = NSLock()
 
     deinit { xmlSchemaFree(schema) }
 
