@@ -206,4 +206,31 @@ enum Fixture {
             try reader.read(Data(noStatus.utf8))
         }
     }
+
+    /// PRT-6 (or ROL-9) of the participation that names the author gives its specialty.
+    @Test func authorSpecialtyFromPRTOrROL() throws {
+        let text = try Fixture.text("oru-ex0-biology-new.hl7")
+        let sender = "PRT||UC||SB^Send by^participation|801234567866^Dupont^Jean^^^^^^ASIP-SANTE- PS&1.2.250.1.71.4.2.1&ISO^D^^^RPPS|"
+        #expect(text.contains(sender))
+        #expect(try reader.read(Data(text.utf8)).metadata.author?.specialty == nil, "the guide's PRT SB has no PRT-6")
+
+        func read(_ prt6: String) throws -> CodedValue? {
+            try reader.read(Data(text.replacingOccurrences(of: sender, with: sender + prt6).utf8)).metadata.author?.specialty
+        }
+        let sm26 = CodedValue(code: "G15_10/SM26", codeSystem: "1.2.250.1.213.1.1.4.5", displayName: "Médecin - Qualifié en médecine générale (SM)")
+        #expect(try read("G15_10/SM26^Médecin - Qualifié en médecine générale (SM)^1.2.250.1.213.1.1.4.5") == sm26)
+        #expect(try read("G15_10/SM26^Médecin - Qualifié en médecine générale (SM)^TRE_G15-ProfessionSante") == sm26)
+        #expect(try read("G15_10/SM26^Médecin - Qualifié en médecine générale (SM)^G15^^^^^^^^^^^1.2.250.1.213.1.1.4.5") == sm26)
+        #expect(throws: IntakeError.self) { try read("MG^Généraliste^L") }
+        #expect(throws: IntakeError.self) { try read("G15_10/SM26^^1.2.250.1.213.1.1.4.5") }
+
+        // MDM: the author is TXA-9; a ROL naming the same person gives ROL-9.
+        let mdm = try Fixture.text("mdm-ex1-imaging-masked.hl7")
+        let rol = "\rROL|1|AD|AUT^Author|801234567866^Dupont^Jean^^^^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^D^^^RPPS|||||G15_10/SM26^Médecin - Qualifié en médecine générale (SM)^1.2.250.1.213.1.1.4.5"
+        let withROL = mdm.replacingOccurrences(of: "\rOBX|1|", with: rol + "\rOBX|1|")
+        #expect(try reader.read(Data(withROL.utf8)).metadata.author?.specialty == sm26)
+        // Someone else's ROL says nothing about the author.
+        let other = withROL.replacingOccurrences(of: "AUT^Author|801234567866", with: "AUT^Author|801234567897")
+        #expect(try reader.read(Data(other.utf8)).metadata.author?.specialty == nil)
+    }
 }
