@@ -82,6 +82,12 @@ public protocol JournalStore: Sendable {
     /// Operator resend: failed transmissions matching `filter` go back to `queued`.
     func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]
 
+    /// Operator resend that may also take transmissions that succeeded (sent, acknowledged,
+    /// delivered, read) when `includingSucceeded` is true: they go back to `queued` with a fresh
+    /// retry budget and no Message-ID (a new mail, not a crash recheck); their attempts and
+    /// acknowledgements are kept. With `includingSucceeded` false this is ``requeue(_:now:)``.
+    func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission]
+
     func transmission(id: Int64) async throws(JournalError) -> Transmission?
     /// One stay, as recorded from documents and ADT events.
     func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay?
@@ -106,4 +112,13 @@ public protocol JournalStore: Sendable {
     /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
     /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
+}
+
+extension JournalStore {
+    /// For a backend that has not implemented resending successes yet: failed ones only, and a
+    /// clear error when successes are asked for.
+    public func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission] {
+        guard includingSucceeded else { return try await requeue(filter, now: now) }
+        throw .database("this journal backend cannot resend transmissions that were already sent (only failed ones)")
+    }
 }

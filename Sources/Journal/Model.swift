@@ -18,6 +18,11 @@ public enum DocumentState: String, Sendable, Hashable, CaseIterable, Codable {
 ///            │  ↑ └→ retry-wait ─┘ (claim again when the time has come)
 ///            └→ failed (dead letter; an operator may requeue it)
 /// ```
+///
+/// Operator resend (`passerelle resend`): failed → queued, and, only when asked explicitly
+/// (`--include-sent`), sent / acknowledged / delivered / read → queued: a new attempt of a
+/// transmission that had succeeded. Nothing is erased: earlier attempts and acknowledgements
+/// stay in the journal and the new attempt is appended after them.
 public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable {
     case queued
     case sending
@@ -53,10 +58,11 @@ public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable
         // skip straight to acknowledged/delivered (a DMP registration is final at once).
         case .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued]
         // A later negative acknowledgement or a bounce (DSN) can still fail a sent message.
-        case .sent: [.acknowledged, .delivered, .read, .failed]
-        case .acknowledged: [.delivered, .read, .failed]
-        case .delivered: [.read]
-        case .read: []
+        // .queued from a success: deliberate operator resend (`passerelle resend --include-sent`).
+        case .sent: [.acknowledged, .delivered, .read, .failed, .queued]
+        case .acknowledged: [.delivered, .read, .failed, .queued]
+        case .delivered: [.read, .queued]
+        case .read: [.queued]
         // Operator resend (`passerelle resend`) of a dead letter.
         case .failed: [.queued]
         }

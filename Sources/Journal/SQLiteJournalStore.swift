@@ -292,20 +292,30 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission] {
+        try await requeue(filter, includingSucceeded: false, now: now)
+    }
+
+    public func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission] {
         try locked { db in
             try db.transaction(.immediate) {
-                var onlyFailed = filter
-                onlyFailed.states = [.failed]
-                let selected = try Self.select(db, onlyFailed)
+                let allowed: Set<TransmissionState> = includingSucceeded ? TransmissionState.succeeded.union([.failed]) : [.failed]
+                var eligible = filter
+                // filter.states narrows the choice (e.g. only acknowledged ones), never widens it.
+                eligible.states = filter.states.isEmpty || !includingSucceeded ? allowed : filter.states.intersection(allowed)
+                let selected = eligible.states.isEmpty ? [] : try Self.select(db, eligible)
                 for t in selected {
                     // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
+                    // A success sent again is a new mail, with a new Message-ID (receivers may drop a
+                    // Message-ID they already have); a failed one keeps its id for the recheck.
+                    // Attempts and acknowledgements are never touched: the new attempt is appended.
                     try db.run("""
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = 0, needs_recheck = 0,
                                                  failure = NULL, error_code = NULL,
+                                                 message_id = CASE WHEN state = 'failed' THEN message_id ELSE NULL END,
                                                  next_attempt_at = ?, deadline_at = ?, updated_at = ?
-                        WHERE id = ? AND state = 'failed'
+                        WHERE id = ? AND state = ?
                         """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.deadline)),
-                              JournalTime.millis(now), t.id])
+                              JournalTime.millis(now), t.id, t.state.rawValue])
                 }
                 return try selected.map { try Self.requireTransmission(db, id: $0.id) }
             }

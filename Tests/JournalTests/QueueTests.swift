@@ -269,4 +269,33 @@ actor StartGate {
         #expect(requeued[0].deadline == JournalFixture.t0.plus(100 + 24 * 3600))
         #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(100), lease: 60, owner: "w") != nil)
     }
+
+    /// `passerelle resend --include-sent`: a success goes back to the queue only when asked,
+    /// with a new Message-ID, and its earlier attempts and acknowledgements stay.
+    @Test func aSuccessIsRequeuedOnlyWhenAskedAndKeepsItsHistory() async throws {
+        let f = try JournalFixture()
+        let t = try await f.queued(1, targets: [.mssantePS])[0]
+        let c = try #require(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0, lease: 60, owner: "w"))
+        try await f.store.recordMessageID("<first@passerelle.test>", transmissionID: t.id, owner: "w")
+        _ = try await f.store.complete(c, owner: "w", outcome: .success(response: "250 queued"), now: JournalFixture.t0.plus(1))
+        _ = try await f.store.acknowledge(transmissionID: t.id, kind: .delivered, detail: "DSN", now: JournalFixture.t0.plus(2))
+
+        #expect(try await f.store.requeue(TransmissionFilter(documentID: t.documentID), now: JournalFixture.t0.plus(10)).isEmpty)
+        #expect(try await f.store.requeue(TransmissionFilter(documentID: t.documentID), includingSucceeded: false, now: JournalFixture.t0.plus(10)).isEmpty)
+        // --status narrows: asking for acknowledged ones leaves this delivered one alone.
+        #expect(try await f.store.requeue(TransmissionFilter(documentID: t.documentID, states: [.acknowledged]),
+                                          includingSucceeded: true, now: JournalFixture.t0.plus(10)).isEmpty)
+        #expect(try await f.store.transmission(id: t.id)?.state == .delivered)
+
+        let again = try await f.store.requeue(TransmissionFilter(documentID: t.documentID), includingSucceeded: true, now: JournalFixture.t0.plus(10))
+        #expect(again.map(\.state) == [.queued])
+        #expect(again[0].attempts == 0 && again[0].messageID == nil)
+        #expect(again[0].deadline == JournalFixture.t0.plus(10 + 24 * 3600))
+        let second = try #require(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0.plus(10), lease: 60, owner: "w"))
+        _ = try await f.store.complete(second, owner: "w", outcome: .success(response: "250 queued again"), now: JournalFixture.t0.plus(11))
+        let attempts = try await f.store.attempts(transmissionID: t.id)
+        #expect(attempts.map(\.response) == ["250 queued", "250 queued again"], "the new attempt is appended")
+        #expect(try await f.store.acknowledgements(transmissionID: t.id).map(\.kind) == [.delivered])
+        #expect(try await f.store.transmission(id: t.id)?.state == .sent)
+    }
 }

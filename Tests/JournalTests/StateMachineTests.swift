@@ -10,10 +10,10 @@ import Testing
         .queued: [.sending],
         .retryWait: [.sending],
         .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued],
-        .sent: [.acknowledged, .delivered, .read, .failed],
-        .acknowledged: [.delivered, .read, .failed],
-        .delivered: [.read],
-        .read: [],
+        .sent: [.acknowledged, .delivered, .read, .failed, .queued],
+        .acknowledged: [.delivered, .read, .failed, .queued],
+        .delivered: [.read, .queued],
+        .read: [.queued],
         .failed: [.queued],
     ]
 
