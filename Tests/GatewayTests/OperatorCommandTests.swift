@@ -83,6 +83,62 @@ import TestSupport
         #expect(try await passerelle(h, ["status"]).status == 0)
     }
 
+    /// `resend --include-sent`: an acknowledged DMP transmission is attempted again on the
+    /// operator's explicit request; the DMP recognises the document and the history grows.
+    @Test func resendIncludeSentAttemptsAnAcknowledgedTransmissionAgain() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        let doc = Documents.metadata()
+        let id = DocumentEntryMapper.uniqueId(doc.id!)
+        let journal = try h.journal()
+        func runUntilAcknowledged() async throws {
+            let service = try h.service()
+            let running = Task { try await service.run() }
+            #expect(try await Harness.waitUntil(timeout: 20) {
+                try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 1
+            })
+            service.stop()
+            try await running.value
+        }
+        try h.drop("a.json", sidecar: doc)
+        try h.drop("a.pdf", Documents.pdf())
+        try await runUntilAcknowledged()
+        let t = try #require(try await journal.transmissions(matching: TransmissionFilter(documentID: id)).first)
+        #expect(h.endpoint.storedDocuments.count == 2)
+
+        let plain = try await passerelle(h, ["resend", "--document", id])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(plain.stdout.contains("Nothing to resend"), "\(plain.stdout)")
+        let narrowed = try await passerelle(h, ["resend", "--document", id, "--status", "acknowledged"])
+        #expect(narrowed.stdout.contains("already acknowledged; add --include-sent"), "\(narrowed.stdout)")
+
+        let dry = try await passerelle(h, ["resend", "--document", id, "--include-sent", "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("would send again \(t.id) dmp \(id) v1: already acknowledged"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("1 of them already sent"))
+        #expect(try await journal.transmission(id: t.id)?.state == .acknowledged, "a dry run changes nothing")
+
+        // Even one transmission: sending a success again is always confirmed.
+        let unconfirmed = try await passerelle(h, ["resend", "--document", id, "--include-sent"])
+        #expect(unconfirmed.status == 1)
+        #expect(unconfirmed.stderr.contains("already sent") && unconfirmed.stderr.contains("--yes"), "\(unconfirmed.stderr)")
+        #expect(try await journal.transmission(id: t.id)?.state == .acknowledged)
+
+        let resend = try await passerelle(h, ["resend", "--document", id, "--include-sent", "--yes"])
+        #expect(resend.status == 0, "\(resend.stderr)")
+        #expect(resend.stdout.contains("1 transmission queued again"), "\(resend.stdout)")
+        #expect(try await journal.transmission(id: t.id)?.state == .queued)
+
+        try await runUntilAcknowledged()
+        let attempts = try await journal.attempts(transmissionID: t.id)
+        #expect(attempts.count == 2, "the new attempt is appended: \(attempts)")
+        #expect(attempts.allSatisfy { $0.outcome == "sent" })
+        #expect(attempts.last?.response?.contains("already stored by the DMP") == true, "\(attempts.last?.response ?? "")")
+        #expect(h.endpoint.storedDocuments.count == 2, "nothing stored twice")
+        let show = try await passerelle(h, ["show", id])
+        #expect(show.stdout.components(separatedBy: "attempt ").count - 1 == 2, "\(show.stdout)")
+    }
+
     @Test func sigtermStopsTheServiceCleanly() async throws {
         let h = try Harness()
         defer { h.cleanUp() }

@@ -11,12 +11,19 @@ extension TransmissionState: ExpressibleByArgument {}
 struct ResendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resend",
-        abstract: "Queue failed transmissions again (by id, document, patient, target, status, dates).",
+        abstract: "Queue failed (or, with --include-sent, any) transmissions again (by id, document, patient, target, status, dates).",
         discussion: """
         Selects transmissions with every filter given (none = all failed ones), then puts the \
         failed ones back to queued with a fresh retry budget; the running service sends them. \
         Transmissions in another state are listed and left alone: they are waiting, in \
-        progress, or already done (a DMP document already stored is never sent twice).
+        progress, or already done.
+
+        --include-sent also queues again transmissions that succeeded (sent, acknowledged, \
+        delivered, read; without --status, all of them are selected with the failed ones). \
+        That is a new attempt, appended to the history: for the DMP the registry recognises \
+        the document it already holds and the attempt ends as done (nothing is stored twice); \
+        for MSSanté the mail is sent again, with a new Message-ID. --dry-run lists them as \
+        "send again", and the command always asks for confirmation (or --yes) when it includes any.
 
         --patient takes the patient's INS (matricule, 15 characters), or - to read it from \
         stdin so it stays out of shell history and process lists; it is hashed with the \
@@ -30,6 +37,7 @@ struct ResendCommand: AsyncParsableCommand {
           passerelle resend --target dmp --from 2026-11-01 --dry-run
           passerelle resend --id 42 --id 43
           passerelle resend --document 1.2.250.1.999.1.4.1732350000000.12345
+          passerelle resend --document 1.2.250.1.999.1.4.1732350000000.12345 --target mssante_ps --include-sent --dry-run
           echo 279035121518989 | passerelle resend --patient - --yes
 
         Exit codes: 0 done (or nothing to do), 1 invalid option, journal error or confirmation refused.
@@ -50,8 +58,11 @@ struct ResendCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Target: dmp, mssante_ps or mssante_patient.", valueName: "target"))
     var target: Destination?
 
-    @Option(name: .long, help: ArgumentHelp("Select transmissions in this state (repeatable; default failed). Only failed ones are queued again.", valueName: "state"))
+    @Option(name: .long, help: ArgumentHelp("Select transmissions in this state (repeatable; default failed, and the sent ones with --include-sent).", valueName: "state"))
     var status: [TransmissionState] = []
+
+    @Flag(name: .long, help: "Also queue again transmissions already sent, acknowledged, delivered or read (a new attempt: MSSanté mails are sent again).")
+    var includeSent = false
 
     @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
     var from: String?
@@ -71,8 +82,9 @@ struct ResendCommand: AsyncParsableCommand {
     func run() async throws {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
+        let eligible: Set<TransmissionState> = includeSent ? TransmissionState.succeeded.union([.failed]) : [.failed]
         var filter = TransmissionFilter(transmissionIDs: ids, documentID: document, target: target,
-                                        states: Set(status.isEmpty ? [.failed] : status))
+                                        states: status.isEmpty ? eligible : Set(status))
         filter.from = try from.map { try Self.date($0, option: "--from") }
         filter.until = try until.map { try Self.date($0, option: "--until") }
         if let patient {
@@ -96,28 +108,37 @@ struct ResendCommand: AsyncParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
-        let failed = selected.filter { $0.state == .failed }
-        for t in selected where t.state != .failed {
-            print("skip \(t.id) \(t.target.rawValue) \(t.documentID): \(t.state.rawValue), not a dead letter")
+        let failed = selected.filter { eligible.contains($0.state) }
+        let alreadySent = failed.filter { $0.state != .failed }
+        for t in selected where !eligible.contains(t.state) {
+            let why = TransmissionState.succeeded.contains(t.state)
+                ? "already \(t.state.rawValue); add --include-sent to send it again" : "\(t.state.rawValue), not a dead letter"
+            print("skip \(t.id) \(t.target.rawValue) \(t.documentID): \(why)")
         }
         if failed.isEmpty {
-            print("Nothing to resend (\(selected.count) transmission\(selected.count == 1 ? "" : "s") selected, none failed).")
+            print("Nothing to resend (\(selected.count) transmission\(selected.count == 1 ? "" : "s") selected, none \(includeSent ? "failed or sent" : "failed")).")
             return
         }
         if dryRun {
             for t in failed {
-                print("would resend \(t.id) \(t.target.rawValue) \(t.documentID) v\(t.version): \(t.lastError ?? "")")
+                if t.state == .failed {
+                    print("would resend \(t.id) \(t.target.rawValue) \(t.documentID) v\(t.version): \(t.lastError ?? "")")
+                } else {
+                    print("would send again \(t.id) \(t.target.rawValue) \(t.documentID) v\(t.version): already \(t.state.rawValue); \(Self.effect(t.target))")
+                }
             }
-            print("\(failed.count) transmission\(failed.count == 1 ? "" : "s") would be queued again (dry run: nothing changed).")
+            print("\(failed.count) transmission\(failed.count == 1 ? "" : "s") would be queued again\(Self.sentNote(alreadySent.count)) (dry run: nothing changed).")
             return
         }
         let tty = isatty(STDOUT_FILENO) == 1
-        if failed.count > confirmAbove && !yes {
+        // Sending a success again is never a side effect of a broad filter: always confirmed.
+        if (failed.count > confirmAbove || !alreadySent.isEmpty) && !yes {
+            let why = alreadySent.isEmpty ? "more than --confirm-above \(confirmAbove)" : "\(alreadySent.count) already sent, to be sent again"
             guard isatty(STDIN_FILENO) == 1 else {
-                printError("\(failed.count) transmissions selected (more than --confirm-above \(confirmAbove)): add --yes to confirm")
+                printError("\(failed.count) transmission\(failed.count == 1 ? "" : "s") selected (\(why)): add --yes to confirm")
                 throw ExitCode.failure
             }
-            print("Queue \(failed.count) failed transmissions again? [y/N] ", terminator: "")
+            print("Queue \(failed.count) transmission\(failed.count == 1 ? "" : "s") again\(Self.sentNote(alreadySent.count))? [y/N] ", terminator: "")
             guard let answer = readLine(), ["y", "yes", "o", "oui"].contains(answer.lowercased()) else {
                 printError("cancelled")
                 throw ExitCode.failure
@@ -128,7 +149,9 @@ struct ResendCommand: AsyncParsableCommand {
         var progress = Progress(total: failed.count, tty: tty)
         for batch in stride(from: 0, to: failed.count, by: 50).map({ Array(failed[$0..<min($0 + 50, failed.count)]) }) {
             do {
-                done += try await journal.requeue(TransmissionFilter(transmissionIDs: batch.map(\.id)), now: Date()).count
+                var ids = TransmissionFilter(transmissionIDs: batch.map(\.id))
+                ids.states = Set(batch.map(\.state))
+                done += try await journal.requeue(ids, includingSucceeded: includeSent, now: Date()).count
             } catch {
                 progress.finish()
                 printError(error.description)
@@ -138,6 +161,15 @@ struct ResendCommand: AsyncParsableCommand {
         }
         progress.finish()
         print("\(done) transmission\(done == 1 ? "" : "s") queued again; `passerelle run` sends them (see `passerelle status`).")
+    }
+
+    /// What sending a success again does, per target.
+    static func effect(_ target: Destination) -> String {
+        target == .dmp ? "the DMP recognises the document it holds (nothing stored twice)" : "the mail is sent again (new Message-ID)"
+    }
+
+    static func sentNote(_ count: Int) -> String {
+        count == 0 ? "" : ", \(count) of them already sent (sent again: MSSanté mails go out again)"
     }
 
     static func date(_ text: String, option: String) throws -> Date {
