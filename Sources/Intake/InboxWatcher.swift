@@ -148,6 +148,10 @@ public actor InboxScanner {
             }
             stability.forget(file)
             incompleteSince[file.path] = nil
+            // A marker left behind would sit in the inbox forever (and mark the next file of that name ready).
+            if file.deletingLastPathComponent().standardizedFileURL.path == inbox.standardizedFileURL.path {
+                for marker in StabilityTracker.markers(for: file) { try? FileManager.default.removeItem(at: marker) }
+            }
             let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
             let ok = FileManager.default.createFile(atPath: report.path, contents: Data(reason.report(for: file.lastPathComponent, at: date).utf8),
                                                     attributes: [.posixPermissions: 0o600])

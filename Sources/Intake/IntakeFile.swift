@@ -26,8 +26,9 @@ public enum IntakeFile: Sendable, Equatable {
         case hidden, symbolicLink, partial, directory, marker, pairedSidecar, missing
     }
 
-    /// Suffixes of files still being written (uploaders, editors, rsync).
-    public static let partialSuffixes = [".part", ".tmp", "~", ".crdownload", ".swp"]
+    /// Suffixes of files still being written (uploaders, editors, WinSCP's `.filepart`; rsync
+    /// writes hidden files, ignored as such).
+    public static let partialSuffixes = [".part", ".filepart", ".partial", ".tmp", "~", ".crdownload", ".swp"]
     /// Suffix of the marker a producer may drop to say "NAME is complete" (`NAME.pdf.done` or `NAME.done`).
     public static let markerSuffix = ".done"
 

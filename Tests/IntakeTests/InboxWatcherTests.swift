@@ -65,6 +65,12 @@ import TestSupport
         #expect(report.contains("unsupported file type"))
         let mode = try FileManager.default.attributesOfItem(atPath: reportURL.path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
+        // A refused file's marker goes too: left behind, it would mark the next file of that name ready.
+        try f.drop("slides.pptx"); try f.drop("slides.pptx.done", "")
+        _ = try await scanner.scan(now: 1.6)
+        #expect(f.list(f.inbox).isEmpty, "\(f.list(f.inbox))")
+        #expect(f.list(f.error).contains("slides.pptx.error.txt"))
+        for name in ["slides.pptx", "slides.pptx.error.txt"] { try FileManager.default.removeItem(at: f.error.appendingPathComponent(name)) }
         // The same name refused again keeps the first one.
         try f.drop("letter.docx")
         _ = try await scanner.scan(now: 2); _ = try await scanner.scan(now: 4)

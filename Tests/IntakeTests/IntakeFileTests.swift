@@ -44,6 +44,8 @@ import TestSupport
         let dir = try inbox()
         let hidden = try write(dir, ".cr.pdf")
         let part = try write(dir, "cr.pdf.part"), tmp = try write(dir, "cr.tmp"), tilde = try write(dir, "cr.hl7~")
+        let winscp = try write(dir, "cr.hl7.filepart")
+        #expect(IntakeFile.classify(winscp) == .ignored(winscp, .partial))
         let marker = try write(dir, "cr.pdf.done")
         let sub = dir.appendingPathComponent("sub")
         try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: false)
