@@ -103,4 +103,17 @@ public protocol JournalStore: Sendable {
     func lastErrors() async throws(JournalError) -> [TargetError]
     /// Documents received per UTC month and kind.
     func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
+
+
+    /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
+    /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
+    func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
+}
+
+extension JournalStore {
+    /// Records or completes a stay without an input file (the denominator of the per-stay
+    /// usage rates); see ``recordStay(_:input:now:)``.
+    public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
+        _ = try await recordStay(stay, input: nil, now: now)
+    }
 }
