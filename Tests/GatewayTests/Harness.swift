@@ -127,6 +127,16 @@ final class Harness: @unchecked Sendable {
         return try await condition()
     }
 
+    /// Runs a process on a thread of its own: waiting for it on the cooperative pool (two
+    /// threads on a 2-core machine) would starve the service the process talks to.
+    static func runOffPool(_ executable: String, _ arguments: [String]) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try ProcessRunner.run(executable, arguments) })
+            }
+        }
+    }
+
     static let fixtures = TestPaths.repositoryRoot.appendingPathComponent("Tests/IntakeTests/Fixtures")
 
     static let adtA01 = [
