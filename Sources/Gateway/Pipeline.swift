@@ -61,14 +61,17 @@ public struct Pipeline: Sendable {
     public let blobs: BlobStore
     public let settings: PipelineSettings
     public let builder: CDABuilder
+    /// Told about journaled, built and refused documents (metrics).
+    public let events: any GatewayEvents
     let logger: Logger
 
     public init(journal: any JournalStore, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
-                logger: Logger = Logger(label: "passerelle.pipeline")) {
+                events: any GatewayEvents = NoGatewayEvents(), logger: Logger = Logger(label: "passerelle.pipeline")) {
         self.journal = journal
         self.blobs = blobs
         self.settings = settings
         self.builder = builder
+        self.events = events
         self.logger = logger
     }
 
@@ -220,6 +223,7 @@ public struct Pipeline: Sendable {
                     }
                 }
                 document = try await journal.markBuilt(documentID: id, version: version, built: data, now: Date())
+                events.documentBuilt(kind: document.kind)
             }
             if document.state == .built {
                 let queued = try await journal.enqueue(documentID: id, version: version, targets: targets, now: Date())
