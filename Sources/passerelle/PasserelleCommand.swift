@@ -32,6 +32,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             VerifySignatureCommand.self,
             SelfCheckCommand.self,
             ReportCommand.self,
+            DemoCommand.self,
         ]
     )
 }
