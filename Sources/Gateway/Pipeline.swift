@@ -168,7 +168,7 @@ public struct Pipeline: Sendable {
             if metadata.setID == nil && metadata.action == .new {
                 metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
             }
-            do { cda = try builder.build(metadata: metadata, pdf: pdf) } catch {
+            do { cda = metadata.action == .delete ? Deletion.placeholder(metadata) : try builder.build(metadata: metadata, pdf: pdf) } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)"))
             }
         }
@@ -182,7 +182,8 @@ public struct Pipeline: Sendable {
             kind: cda.kind, maskedINS: ins?.masked,
             patientKey: ins.map { PatientKey.derive(matricule: $0.value, secret: settings.patientKeySecret) },
             identityStatus: metadata.patient.identityStatus?.rawValue,
-            finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date())
+            finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date(),
+            action: metadata.action)
         return Prepared(metadata: metadata, cda: cda, journalDocument: document, stay: stay, targets: targets)
     }
 
@@ -219,7 +220,7 @@ public struct Pipeline: Sendable {
                 if let built { data = built } else {
                     switch record.content {
                     case .cda(let d): data = d
-                    case .pdf(let pdf): data = try builder.build(metadata: record.metadata, pdf: pdf).data
+                    case .pdf(let pdf): data = record.metadata.action == .delete ? Deletion.marker : try builder.build(metadata: record.metadata, pdf: pdf).data
                     }
                 }
                 document = try await journal.markBuilt(documentID: id, version: version, built: data, now: Date())

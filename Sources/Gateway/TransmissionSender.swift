@@ -28,6 +28,9 @@ public struct OutgoingDocument: Sendable {
         } catch let error as GatewayError { throw error } catch let error as JournalError { throw .journal(error) } catch {
             throw .record("\(error)")
         }
+        if record.metadata.action == .delete {
+            return OutgoingDocument(metadata: record.metadata, cda: Deletion.placeholder(record.metadata), journal: document)
+        }
         let parsed: CDADocument
         do { parsed = try ProducerCDA.accept(built, declared: nil) } catch {
             throw .record("the journaled CDA of \(document.id) cannot be read: \(error.description)")
@@ -70,9 +73,7 @@ public struct DMPSender: TransmissionSender {
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
         let metadata = document.metadata
-        if metadata.action == .delete {
-            return .failure(.permanent("document \(document.journal.id): deletion (DMP TD3.3 metadata update) is not supported by this version; delete it in the DMP web access"))
-        }
+        if metadata.action == .delete { return await delete(metadata) }
         guard let ins = document.cda.ins else {
             return .failure(.identity("document \(document.journal.id): no qualified INS; the DMP only takes documents of a qualified identity (QUAL)"))
         }
@@ -87,7 +88,11 @@ public struct DMPSender: TransmissionSender {
         } catch {
             return .failure(.permanent("document \(document.journal.id): cannot prepare the DMP request: \(error)"))
         }
-        let result = await client.send(request)
+        return Self.outcome(await client.send(request))
+    }
+
+    /// The journal's outcome for the DMP's answer.
+    static func outcome(_ result: SubmissionResult) -> TransmissionOutcome {
         let response = Self.responseText(result)
         switch result.outcome {
         case .done(let alreadyPresent, let warnings):

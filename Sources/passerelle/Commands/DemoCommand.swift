@@ -66,7 +66,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LogSetup.bootstrap(level: logging.logLevel ?? .warning)
+        LogSetup.bootstrap(level: logging.logLevel ?? .error)
         let started = Date()
         let settings = DemoSettings(
             folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: pki).standardizedFileURL,

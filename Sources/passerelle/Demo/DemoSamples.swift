@@ -164,6 +164,8 @@ struct DemoSamples {
         deletion.parentID = prescription.id
         deletion.id = id(41)
         deletion.setID = prescription.setID
+        // The journal keeps one row per (set, version): the deletion is the set's next event.
+        deletion.versionNumber = prescription.versionNumber + 1
         samples.append(DemoSample(
             label: "ordonnance deletion",
             files: [("ordonnance-del.pdf", SamplePDF.make(text: "Passerelle demo: suppression")), ("ordonnance-del.json", try Self.sidecar(deletion))],
