@@ -9,11 +9,16 @@ import Synchronization
 /// `/ready`: the journal answers a query, and (SQLite) its file and blob folder are still where
 /// the configuration says — an open connection keeps working on a deleted file, so the query
 /// alone would not see a removed or unmounted folder.
-struct JournalProbe: ReadinessProbe {
-    let journal: any JournalStore
-    let configuration: PasserelleConfiguration.Journal
+public struct JournalProbe: ReadinessProbe {
+    public let journal: any JournalStore
+    public let configuration: PasserelleConfiguration.Journal
 
-    func check() async -> ReadinessCheck {
+    public init(journal: any JournalStore, configuration: PasserelleConfiguration.Journal) {
+        self.journal = journal
+        self.configuration = configuration
+    }
+
+    public func check() async -> ReadinessCheck {
         if case .sqlite(let path) = configuration {
             let blobs = Journals.blobFolder(forDatabase: path).path
             for file in [path, blobs] where !FileManager.default.fileExists(atPath: file) {
@@ -32,15 +37,15 @@ struct JournalProbe: ReadinessProbe {
 
 /// `/ready`: one certificate of `[certificates]` is usable today (trusted, in its validity
 /// period, not revoked, right key usage). Expiring soon is still ready (the daily log warns).
-struct CertificateProbe: ReadinessProbe {
+public struct CertificateProbe: ReadinessProbe {
     /// The key material, read once (what the service itself uses); read again while unreadable.
-    final class Keys: Sendable {
-        let source: KeyMaterialSource
+    public final class Keys: Sendable {
+        public let source: KeyMaterialSource
         private let loaded = Mutex<KeyMaterial?>(nil)
 
-        init(source: KeyMaterialSource) { self.source = source }
+        public init(source: KeyMaterialSource) { self.source = source }
 
-        func material() -> Result<KeyMaterial, KeyMaterialError> {
+        public func material() -> Result<KeyMaterial, KeyMaterialError> {
             if let keys = loaded.withLock({ $0 }) { return .success(keys) }
             do {
                 let keys = try KeyMaterial.load(source)
@@ -50,17 +55,23 @@ struct CertificateProbe: ReadinessProbe {
         }
 
         /// Today's check of every certificate, nil while they cannot be read.
-        func summary(warningDays: Int, at date: Date = Date()) -> CertificateCheckSummary? {
+        public func summary(warningDays: Int, at date: Date = Date()) -> CertificateCheckSummary? {
             guard case .success(let keys) = material() else { return nil }
             return keys.check(warningDays: warningDays, at: date)
         }
     }
 
-    let role: CertificateRole
-    let keys: Keys
-    let warningDays: Int
+    public let role: CertificateRole
+    public let keys: Keys
+    public let warningDays: Int
 
-    func check() async -> ReadinessCheck {
+    public init(role: CertificateRole, keys: Keys, warningDays: Int) {
+        self.role = role
+        self.keys = keys
+        self.warningDays = warningDays
+    }
+
+    public func check() async -> ReadinessCheck {
         let name = "certificate \(role.rawValue)"
         switch keys.material() {
         case .failure(let error):
@@ -81,12 +92,18 @@ struct CertificateProbe: ReadinessProbe {
 
 /// `/ready`: a TCP connection to a peer opens within a short timeout (no request is sent:
 /// this says the network path is there, not that the service accepts documents).
-struct EndpointProbe: ReadinessProbe {
-    let name: String
-    let url: URL
-    var timeout: TimeInterval = 2
+public struct EndpointProbe: ReadinessProbe {
+    public let name: String
+    public let url: URL
+    public var timeout: TimeInterval
 
-    func check() async -> ReadinessCheck {
+    public init(name: String, url: URL, timeout: TimeInterval = 2) {
+        self.name = name
+        self.url = url
+        self.timeout = timeout
+    }
+
+    public func check() async -> ReadinessCheck {
         guard let host = url.host else { return ReadinessCheck(name: name, ready: false, detail: "\(url) has no host") }
         let port = UInt16(url.port ?? (url.scheme == "http" ? 80 : 443))
         do {
