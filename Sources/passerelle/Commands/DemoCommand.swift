@@ -88,6 +88,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("Passerelle demo in \(settings.folder.path)")
         print("  local DMP endpoint  \(demo.endpoint.url.absoluteString) (mutual TLS, test CA)")
         if let port = demo.monitor.port { print("  status endpoint     http://127.0.0.1:\(port)/health, /ready, /metrics") }
+        fflush(nil)  // a supervisor or a test may be reading the file as the demo runs
 
         let results: [DemoResult]
         do {
@@ -132,6 +133,7 @@ struct DemoCommand: AsyncParsableCommand {
 
         if keepRunning {
             print("Running until Ctrl-C / SIGTERM (drop more files into \(demo.inbox.path)).")
+            fflush(nil)
             await Self.waitForSignal()
         }
         await demo.stop()
