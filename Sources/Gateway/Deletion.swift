@@ -1,7 +1,5 @@
 import CDA
-import DMP
 import Foundation
-import Journal
 import PasserelleCore
 
 /// A deletion (action `delete`) carries no document: the DMP entry named by `parent_id` is set
@@ -17,13 +15,5 @@ enum Deletion {
         return CDADocument(data: marker, origin: .built, kind: m.kind ?? .dischargeLetter, id: id,
                            setID: m.setID ?? m.parentID ?? id, versionNumber: m.versionNumber, replaces: nil,
                            effectiveTime: "", ins: m.patient.shareableINS)
-    }
-}
-
-extension DMPSender {
-    /// Deletes `metadata.parentID` from the DMP through the DMP stage's own TD3.3c request.
-    func delete(_ metadata: DocumentMetadata) async -> TransmissionOutcome {
-        let stage = DMP.DMPSender(client: client, mapper: mapper, requests: requests, vihf: vihf)
-        return Self.outcome(await stage.delete(metadata))
     }
 }

@@ -67,7 +67,7 @@ public struct FolderIntake: Sendable {
             if files.isEmpty { try? fm.removeItem(at: dir); continue }
             let urls = files.sorted().map { dir.appendingPathComponent($0) }
             guard let claim = Self.claim(of: urls) else {
-                try? await scanner.refuse(urls, reason: .unsupportedFileType(name: files.sorted().joined(separator: ", ")))
+                await putBackOrRefuse(urls, dir: dir)
                 continue
             }
             logger.notice("taking again a file left in work/", metadata: ["claim": "\(name)"])
@@ -75,6 +75,26 @@ public struct FolderIntake: Sendable {
             count += 1
         }
         return count
+    }
+
+    /// A claim interrupted half-way (one file of a pair moved, the process killed): the moved
+    /// file goes back next to its other half in the inbox, to be claimed again as a pair.
+    func putBackOrRefuse(_ urls: [URL], dir: URL) async {
+        let inbox = await scanner.inbox
+        let waiting = (try? FileManager.default.contentsOfDirectory(atPath: inbox.path)) ?? []
+        for url in urls {
+            let stem = url.deletingPathExtension().lastPathComponent
+            let target = inbox.appendingPathComponent(url.lastPathComponent)
+            if waiting.contains(where: { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent == stem }),
+               !FileManager.default.fileExists(atPath: target.path), rename(url.path, target.path) == 0 {
+                logger.notice("half-claimed pair put back into the inbox", metadata: ["file": "\(url.lastPathComponent)"])
+                continue
+            }
+            try? await scanner.refuse([url], reason: .unsupportedFileType(name: url.lastPathComponent))
+        }
+        if (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.isEmpty == true {
+            try? FileManager.default.removeItem(at: dir)
+        }
     }
 
     /// Rebuilds a claim from the files of one work/ folder.

@@ -37,7 +37,7 @@ extension GatewayService {
         if c.dmp.enabled { enabled.insert(.dmp) }
         if c.mssante.enabled { enabled.formUnion([.mssantePS, .mssantePatient]) }
         let settings = PipelineSettings(structureOID: c.structure.oid, finess: c.structure.finess.value, enabledTargets: enabled,
-                                        patientKeySecret: try PatientKeySecret.load(c.patientKeyFile ?? defaultPatientKeyFile(path)))
+                                        patientKeySecret: try PatientKeySecret.load(patientKeyFile(c)))
         let builder: CDABuilder
         do {
             builder = try CDABuilder(templatesDirectory: templates, options: CDABuilder.Options(
@@ -70,26 +70,20 @@ extension GatewayService {
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds))
     }
 
-    /// `<journal without extension>.patient-key`.
-    static func defaultPatientKeyFile(_ journalPath: String) -> String {
-        URL(fileURLWithPath: journalPath).deletingPathExtension().appendingPathExtension("patient-key").path
+    /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.
+    public static func patientKeyFile(_ c: PasserelleConfiguration) -> String {
+        if let file = c.patientKeyFile { return file }
+        let base: String = switch c.journal {
+        case .sqlite(let path): path
+        case .postgresql: URL(fileURLWithPath: c.file).deletingLastPathComponent().appendingPathComponent("journal").path
+        }
+        return URL(fileURLWithPath: base).deletingPathExtension().appendingPathExtension("patient-key").path
     }
 
-    static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPSender {
-        guard let endpoint = c.dmp.endpoint else { throw .configuration("[dmp] endpoint is required when [dmp] enabled = true") }
-        guard let vihfSection = c.vihf else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
-        do {
-            let tlsPassphrase: TLSPassphrase = switch c.certificates.passphrase {
-            case .file(let p): try TLSPassphrase(contentsOf: URL(fileURLWithPath: p))
-            case .environment(let n): try TLSPassphrase(environmentVariable: n)
-            }
-            let client = try DMPClient(configuration: c, passphrase: tlsPassphrase)
-            let credentials = try SigningCredentials(KeyMaterialSource(c.certificates))
-            let vihf = VIHFAssertionBuilder(configuration: try VIHFConfiguration(keys: vihfSection.values), credentials: credentials)
-            return DMPSender(client: client, requests: ITI41RequestBuilder(endpoint: endpoint, signer: SubmissionSetSigner(credentials: credentials)),
-                             mapper: DocumentEntryMapper(settings: DMPSubmissionSettings(c.structure)), vihf: vihf)
-        } catch {
-            throw .configuration("DMP sender: \(error)")
+    static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPTransmissionSender {
+        guard c.vihf != nil else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
+        do { return DMPTransmissionSender(try DMP.DMPSender(configuration: c)) } catch {
+            throw .configuration("DMP sender: \(error.description)")
         }
     }
 

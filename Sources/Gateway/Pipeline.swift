@@ -12,8 +12,8 @@ public enum IngestOutcome: Sendable, Hashable {
     case accepted(documentID: String, version: Int, targets: [Destination])
     /// The same input (same bytes) was journaled before: nothing new, nothing sent again.
     case duplicateInput(documentID: String?)
-    /// An admission or discharge was recorded (false: the same message was recorded before).
-    case stay(recorded: Bool)
+    /// An admission or discharge was recorded (idempotent: the same event again changes nothing).
+    case stay
 }
 
 /// Why an item was not ingested.
@@ -83,9 +83,9 @@ public struct Pipeline: Sendable {
             let stay = JournalStay(stayID: event.stayID.value, finess: event.finess ?? settings.finess,
                                    admittedAt: event.admission?.date, dischargedAt: event.discharge?.date)
             do {
-                let recorded = try await journal.recordStay(stay, input: input, now: now)
-                logger.info("stay recorded", metadata: ["stay": "\(event.stayID.value)", "event": "\(event.kind.rawValue)", "new": "\(recorded)"])
-                return .stay(recorded: recorded)
+                try await journal.recordStay(stay, now: now)
+                logger.info("stay recorded", metadata: ["stay": "\(event.stayID.value)", "event": "\(event.kind.rawValue)"])
+                return .stay
             } catch { throw .unavailable(.journal(error)) }
         case .document(let incoming):
             let prepared = try prepare(incoming)

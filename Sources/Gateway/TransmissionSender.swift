@@ -3,7 +3,6 @@ import DMP
 import Foundation
 import Journal
 import PasserelleCore
-import Signing
 
 /// A journaled document ready to go: its metadata and the CDA exactly as built or received.
 public struct OutgoingDocument: Sendable {
@@ -56,44 +55,25 @@ public protocol TransmissionSender: Sendable {
     func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome
 }
 
-/// ITI-41 to the DMP over ``DMPClient``.
-public struct DMPSender: TransmissionSender {
+/// The DMP transport: ``DMP/DMPSender`` (ITI-41 for new documents and replacements, TD3.3c
+/// for deletions, TD0.2 first when configured) with its decision mapped to the journal's outcome.
+public struct DMPTransmissionSender: TransmissionSender {
     public let target = Destination.dmp
-    public let client: DMPClient
-    public let requests: ITI41RequestBuilder
-    public let mapper: DocumentEntryMapper
-    public let vihf: VIHFAssertionBuilder
+    public let sender: DMP.DMPSender
 
-    public init(client: DMPClient, requests: ITI41RequestBuilder, mapper: DocumentEntryMapper, vihf: VIHFAssertionBuilder) {
-        self.client = client
-        self.requests = requests
-        self.mapper = mapper
-        self.vihf = vihf
-    }
+    public init(_ sender: DMP.DMPSender) { self.sender = sender }
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
-        let metadata = document.metadata
-        if metadata.action == .delete { return await delete(metadata) }
-        guard let ins = document.cda.ins else {
-            return .failure(.identity("document \(document.journal.id): no qualified INS; the DMP only takes documents of a qualified identity (QUAL)"))
-        }
-        let request: ITI41Request
-        do {
-            let submission = try mapper.submission(cda: document.cda, metadata: metadata)
-            guard let author = metadata.author else { return .failure(.schema("document \(document.journal.id): no author")) }
-            let assertion = try vihf.assertion(patient: ins, author: try VIHFAuthor(author))
-            request = try requests.build(submission, vihf: assertion)
-        } catch let error as DMPError {
-            return .failure(.schema(error.description))
-        } catch {
-            return .failure(.permanent("document \(document.journal.id): cannot prepare the DMP request: \(error)"))
-        }
-        return Self.outcome(await client.send(request))
+        // A resend after a crash needs no special path: the DMP recognises the uniqueId it holds.
+        let result = document.metadata.action == .delete
+            ? await sender.delete(document.metadata)
+            : await sender.send(document.cda, metadata: document.metadata)
+        return Self.outcome(result)
     }
 
-    /// The journal's outcome for the DMP's answer.
+    /// The journal's view of a DMP answer: transient causes are retried, the others are final.
     static func outcome(_ result: SubmissionResult) -> TransmissionOutcome {
-        let response = Self.responseText(result)
+        let response = responseText(result)
         switch result.outcome {
         case .done(let alreadyPresent, let warnings):
             var text = alreadyPresent ? "already stored by the DMP (resend recognised)" : "stored by the DMP"
@@ -105,6 +85,8 @@ public struct DMPSender: TransmissionSender {
             if result.httpStatus == nil { return .failure(.network(reason), response: response) }
             return .failure(.dmpServiceUnavailable(reason), response: response)
         case .failed(let reason, let codes):
+            if codes.contains(where: { $0.hasPrefix("TD0.2") }) { return .failure(.identity(reason), response: response) }
+            if codes == ["metadata"] || codes == ["signing"] { return .failure(.schema(reason), response: response) }
             return .failure(.dmpBusinessRefusal(code: codes.joined(separator: ","), reason), response: response)
         }
     }

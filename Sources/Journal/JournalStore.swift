@@ -53,11 +53,6 @@ public protocol JournalStore: Sendable {
     func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
                 now: Date) async throws(JournalError) -> AcceptResult
 
-    /// Records an admission or discharge (ADT^A01/A03) and its input file in one transaction;
-    /// known dates are kept when a later event leaves them out. False when the same input was
-    /// recorded before (nothing changed).
-    func recordStay(_ stay: JournalStay, input: InputFile?, now: Date) async throws(JournalError) -> Bool
-
     /// Marks a received document as built, pointing it at the built CDA (stored as a blob).
     func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument
 
@@ -104,16 +99,11 @@ public protocol JournalStore: Sendable {
     /// Documents received per UTC month and kind.
     func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
 
+    /// Records or completes a stay from an ADT event (A01 admission, A03 discharge…): the
+    /// denominator of the per-stay usage rates. Dates already known are kept when `stay` lacks them.
+    func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError)
 
     /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
     /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
-}
-
-extension JournalStore {
-    /// Records or completes a stay without an input file (the denominator of the per-stay
-    /// usage rates); see ``recordStay(_:input:now:)``.
-    public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
-        _ = try await recordStay(stay, input: nil, now: now)
-    }
 }

@@ -72,20 +72,6 @@ public final class SQLiteJournalStore: JournalStore {
         }
     }
 
-    public func recordStay(_ stay: JournalStay, input: InputFile?, now: Date) async throws(JournalError) -> Bool {
-        try locked { db in
-            try db.transaction(.immediate) { () throws -> Bool in
-                if let input {
-                    if try db.query("SELECT 1 FROM inputs WHERE sha256 = ?", [input.sha256]).first != nil { return false }
-                    try db.run("INSERT INTO inputs (sha256, file_name, received_at) VALUES (?, ?, ?)",
-                               [input.sha256, input.fileName, JournalTime.millis(now)])
-                }
-                try Self.upsertStay(db, stay)
-                return true
-            }
-        }
-    }
-
     public func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay? {
         try locked { db in
             try db.query("SELECT * FROM stays WHERE finess = ? AND stay_id = ?", [finess, stayID]).first.map { row in
@@ -93,6 +79,10 @@ public final class SQLiteJournalStore: JournalStore {
                             dischargedAt: JournalTime.date(row["discharged_at"]))
             }
         }
+    }
+
+    public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
+        try locked { db in try db.transaction(.immediate) { try Self.upsertStay(db, stay) } }
     }
 
     /// Inserts or completes a stay: a date already known is kept when the new record lacks it.

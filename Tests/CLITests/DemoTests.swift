@@ -149,10 +149,11 @@ enum Curl {
 final class Background: @unchecked Sendable {
     let process = Process()
     let stdout: URL
+    let stderr: URL
 
     init(_ executable: String, _ arguments: [String], directory: URL, logs: URL) throws {
         stdout = logs.appendingPathComponent("stdout.txt")
-        let stderr = logs.appendingPathComponent("stderr.txt")
+        stderr = logs.appendingPathComponent("stderr.txt")
         FileManager.default.createFile(atPath: stdout.path, contents: nil)
         FileManager.default.createFile(atPath: stderr.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
@@ -164,6 +165,7 @@ final class Background: @unchecked Sendable {
     }
 
     var output: String { (try? String(contentsOf: stdout, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
 
     /// The first output line containing `text`, polling until `timeout`.
     func waitFor(_ text: String, timeout: TimeInterval) async -> String? {

@@ -23,6 +23,7 @@ final class Harness: @unchecked Sendable {
         root = try TestPaths.temporaryDirectory("passerelle-gateway")
         self.endpoint = try endpoint ?? Self.endpoint()
         try writeConfiguration(extra: extra, lease: lease, quiet: quiet)
+        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
     }
 
     static func endpoint(port: UInt16 = 0) throws -> DMPTestEndpoint {
@@ -129,10 +130,10 @@ final class Harness: @unchecked Sendable {
 
     /// Runs a process on a thread of its own: waiting for it on the cooperative pool (two
     /// threads on a 2-core machine) would starve the service the process talks to.
-    static func runOffPool(_ executable: String, _ arguments: [String]) async throws -> ProcessResult {
+    static func runOffPool(_ executable: String, _ arguments: [String], stdin: Data? = nil) async throws -> ProcessResult {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try ProcessRunner.run(executable, arguments) })
+                continuation.resume(with: Result { try ProcessRunner.run(executable, arguments, stdin: stdin) })
             }
         }
     }
