@@ -1,6 +1,5 @@
 import ArgumentParser
 import CDA
-import Dispatch
 import Foundation
 import PasserelleCore
 import Synchronization
@@ -34,17 +33,10 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Demo folder (created 0700; replaced on each run).", valueName: "dir"))
     var folder = "demo-run"
 
-    @Option(name: .long, help: ArgumentHelp("Test PKI folder (made by --pki-script when missing).", valueName: "dir"))
-    var pki = "Certificates/test-pki"
+    @OptionGroup var material: SampleMaterialOptions
 
     @Option(name: .long, help: ArgumentHelp("Script that makes the test PKI.", valueName: "file"))
     var pkiScript = "Certificates/make-test-pki.sh"
-
-    @Option(name: .long, help: ArgumentHelp("Templates folder.", valueName: "dir"))
-    var templates = "Templates"
-
-    @Option(name: .long, help: ArgumentHelp("Sample sidecar the documents are made from.", valueName: "file"))
-    var sidecar = "docs/examples/sidecar-ldl.json"
 
     @Option(name: .long, help: ArgumentHelp("IHE XDS.b repository schema the local endpoint checks requests with.", valueName: "file"))
     var xdsSchema = "../shared/conformance/xds/XDS.b_DocumentRepository.xsd"
@@ -69,9 +61,9 @@ struct DemoCommand: AsyncParsableCommand {
         LogSetup.bootstrap(level: logging.logLevel ?? .error)
         let started = Date()
         let settings = DemoSettings(
-            folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: pki).standardizedFileURL,
-            pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: templates),
-            sidecar: URL(fileURLWithPath: sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
+            folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: material.pki).standardizedFileURL,
+            pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: material.templates),
+            sidecar: URL(fileURLWithPath: material.sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
             timeout: TimeInterval(timeout), metricsPort: UInt16(metricsPort))
         let demo: DemoEnvironment
         let samples: [DemoSample]
@@ -140,17 +132,10 @@ struct DemoCommand: AsyncParsableCommand {
         if !wrong.isEmpty { throw ExitCode.failure }
     }
 
-    /// Returns on SIGINT or SIGTERM (taken on a dispatch source, not in a C handler).
+    /// Returns on SIGINT or SIGTERM.
     static func waitForSignal() async {
         let signalled = WakeOnce()
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { signalled.fire() }
-            source.resume()
-            sources.append(source)
-        }
+        let sources = StopSignals.install { signalled.fire() }
         await signalled.wait()
         sources.forEach { $0.cancel() }
     }

@@ -49,15 +49,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         defer { monitor?.stop() }
-        // Signals arrive on a dispatch source, not in a C handler: stop() may allocate and lock.
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { service.stop() }
-            source.resume()
-            sources.append(source)
-        }
+        let sources = StopSignals.install { service.stop() }
         defer { sources.forEach { $0.cancel() } }
         do { try await service.run() } catch {
             printError(error.description)
