@@ -77,6 +77,21 @@ struct DemoTests {
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("precious.txt").path))
     }
 
+    /// An endpoint that refuses every request (it checks against the wrong schema): the rows say
+    /// WRONG with the DMP's reason, and the exit status is 1.
+    @Test func exitsNonZeroWhenOutcomesAreWrong() throws {
+        let binary = try #require(CLI.binary)
+        let root = try TestPaths.temporaryDirectory("demo-wrong")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var arguments = Self.arguments(root.appendingPathComponent("demo-run"), ["--timeout", "60"])
+        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
+        let result = try ProcessRunner.run(binary, arguments, currentDirectory: TestPaths.repositoryRoot)
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stdout.contains("3 of 12 outcomes as expected"), "\(result.stdout)")
+        #expect(result.stdout.contains("✗ ldl (PDF + sidecar): journal state failed: DMP refusal XDSRepositoryMetadataError"))
+        #expect(result.stdout.split(separator: "\n").filter { $0.hasSuffix("  WRONG") }.count == 9)
+    }
+
     /// During a run: /metrics counters move (scraped with curl), /ready is 200, turns 503 when
     /// the journal folder goes away and 200 again when it is back; SIGTERM stops cleanly.
     @Test func statusEndpointDuringTheDemo() async throws {
