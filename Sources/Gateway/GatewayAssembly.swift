@@ -44,7 +44,13 @@ extension GatewayService {
                 maximumPDFBytes: c.cda.maxPDFBytes, documentIDRoot: c.structure.oid,
                 defaultStructure: HealthStructure(finess: c.structure.finess.value, name: c.structure.name)))
         } catch { throw .configuration("CDA templates in \(templates.path): \(error.description)") }
-        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, events: events)
+        var validator: CDAValidator?
+        if let schema = c.cda.schema {
+            do { validator = try CDAValidator(schema: URL(fileURLWithPath: schema)) } catch {
+                throw .configuration("[cda] schema: \(error.description)")
+            }
+        }
+        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, validator: validator, events: events)
 
         let folders = c.folders
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),

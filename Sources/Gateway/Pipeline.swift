@@ -61,16 +61,20 @@ public struct Pipeline: Sendable {
     public let blobs: BlobStore
     public let settings: PipelineSettings
     public let builder: CDABuilder
+    /// `[cda] schema`: every CDA (built or received) must pass the XSD before it is journaled.
+    public let validator: CDAValidator?
     /// Told about journaled, built and refused documents (metrics).
     public let events: any GatewayEvents
     let logger: Logger
 
     public init(journal: any JournalStore, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
-                events: any GatewayEvents = NoGatewayEvents(), logger: Logger = Logger(label: "passerelle.pipeline")) {
+                validator: CDAValidator? = nil, events: any GatewayEvents = NoGatewayEvents(),
+                logger: Logger = Logger(label: "passerelle.pipeline")) {
         self.journal = journal
         self.blobs = blobs
         self.settings = settings
         self.builder = builder
+        self.validator = validator
         self.events = events
         self.logger = logger
     }
@@ -170,6 +174,13 @@ public struct Pipeline: Sendable {
             }
             do { cda = metadata.action == .delete ? Deletion.placeholder(metadata) : try builder.build(metadata: metadata, pdf: pdf) } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)"))
+            }
+        }
+        if let validator, metadata.action != .delete {  // a deletion has no CDA to check
+            let report = validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id))
+            if !report.isValid {
+                // libxml2 messages name elements and lines, not values.
+                throw .refused(.invalidContent("the CDA does not pass the CDA schema ([cda] schema):\n" + report.messages.prefix(10).joined(separator: "\n")))
             }
         }
         let ins = metadata.patient.shareableINS

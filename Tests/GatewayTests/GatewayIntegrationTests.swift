@@ -11,7 +11,8 @@ import TestSupport
 /// The whole service in-process: real inbox, real journal, real DMP-style endpoint over mutual TLS.
 @Suite(.serialized) struct GatewayIntegrationTests {
     @Test func everyInputTypeAndEveryBrokenFileHasItsOutcome() async throws {
-        let h = try Harness()
+        let schema = TestPaths.shared.appendingPathComponent("conformance/cda/xsd/cda/CDA_extended.xsd").path
+        let h = try Harness(extra: "[cda]\nschema = \"\(schema)\"")
         defer { h.cleanUp() }
         let service = try h.service()
         let running = Task { try await service.run() }
@@ -44,6 +45,12 @@ import TestSupport
         try h.drop("unknown.json", JSONSerialization.data(withJSONObject: unknownKind))
         try h.drop("unknown.pdf", Documents.pdf())
         try h.drop("empty.hl7", Data())
+        // A producer CDA whose header reads fine but which breaks the CDA schema.
+        let offSchemaMeta = Documents.metadata(.prescription)
+        let offSchema = String(decoding: try Documents.builder.build(metadata: offSchemaMeta, pdf: Documents.pdf()).data, as: UTF8.self)
+            .replacingOccurrences(of: "</title>", with: "</title><unexpected/>")
+        try h.drop("offschema.json", sidecar: offSchemaMeta)
+        try h.drop("offschema.xml", Data(offSchema.utf8))
 
         // A file still being written straight into the inbox: never taken half-written.
         let growingMeta = Documents.metadata(.operativeReport)
@@ -63,7 +70,7 @@ import TestSupport
         }
         try handle.close()
 
-        let refused = ["truncated.pdf", "badjson.json", "wrongkey.hl7", "unknown.json", "empty.hl7", "oru-example.hl7"]
+        let refused = ["truncated.pdf", "badjson.json", "wrongkey.hl7", "unknown.json", "empty.hl7", "oru-example.hl7", "offschema.xml"]
         let expectedIDs = [pdfMeta.id!, cdaMeta.id!, growingMeta.id!, oruID].map(DocumentEntryMapper.uniqueId)
         let journal = try h.journal()
         let settled = try await Harness.waitUntil(timeout: 60) {
@@ -75,7 +82,7 @@ import TestSupport
         }
         service.stop()
         try await running.value
-        let unexpected = h.files(in: h.error).filter { $0.hasSuffix(".error.txt") && !refused.contains(String($0.dropLast(10))) && !$0.hasPrefix("truncated") && !$0.hasPrefix("badjson") && !$0.hasPrefix("unknown") }
+        let unexpected = h.files(in: h.error).filter { $0.hasSuffix(".error.txt") && !refused.contains(String($0.dropLast(10))) && !$0.hasPrefix("truncated") && !$0.hasPrefix("badjson") && !$0.hasPrefix("unknown") && !$0.hasPrefix("offschema") }
         let reasons = unexpected.map { (try? String(contentsOf: h.error.appendingPathComponent($0), encoding: .utf8)) ?? $0 }
         #expect(settled, "inbox \(h.files(in: h.inbox)) error \(h.files(in: h.error)) rejections \(h.endpoint.rejections) \(reasons)")
 
@@ -87,6 +94,7 @@ import TestSupport
         #expect(try reason("unknown.json").contains("kind"))
         #expect(try reason("empty.hl7").contains("empty"))
         #expect(try reason("oru-example.hl7").contains("not well-formed"))
+        #expect(try reason("offschema.xml").contains("CDA schema"))
         #expect(h.files(in: h.error).contains("truncated.json"), "the pair travels together")
 
         // Documents: every good one stored exactly once by the DMP, journaled as acknowledged.
