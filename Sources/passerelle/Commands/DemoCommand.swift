@@ -41,6 +41,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("IHE XDS.b repository schema the local endpoint checks requests with.", valueName: "file"))
     var xdsSchema = "../shared/conformance/xds/XDS.b_DocumentRepository.xsd"
 
+    @Option(name: .long, help: ArgumentHelp("CDA schema every document must pass before it is journaled ([cda] schema); skipped when absent.", valueName: "file"))
+    var cdaSchema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for every sample to reach its final state.", valueName: "s"))
     var timeout: Int = 120
 
@@ -64,6 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
             folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: material.pki).standardizedFileURL,
             pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: material.templates),
             sidecar: URL(fileURLWithPath: material.sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
+            cdaSchema: FileManager.default.fileExists(atPath: cdaSchema) ? URL(fileURLWithPath: cdaSchema).standardizedFileURL : nil,
             timeout: TimeInterval(timeout), metricsPort: UInt16(metricsPort))
         let demo: DemoEnvironment
         let samples: [DemoSample]

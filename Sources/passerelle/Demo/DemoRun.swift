@@ -16,6 +16,8 @@ struct DemoSettings: Sendable {
     var templates: URL
     var sidecar: URL
     var xdsSchema: URL
+    /// The CDA XSD every document must pass before it is journaled (`[cda] schema`), when present.
+    var cdaSchema: URL?
     var timeout: TimeInterval
     var metricsPort: UInt16
 }
@@ -161,7 +163,7 @@ final class DemoEnvironment: @unchecked Sendable {
 
         [mssante]
         enabled = false
-
+        \(s.cdaSchema.map { "\n[cda]\nschema = \"\($0.path)\"\n" } ?? "")
         [vihf]
         identifiant_structure = "1750803447"
         secteur_activite = "SA01"
