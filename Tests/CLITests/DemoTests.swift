@@ -66,6 +66,21 @@ struct DemoTests {
         #expect(again.status == 0, "\(again.stdout)\n\(again.stderr)")
     }
 
+    /// On a fresh machine the test PKI is missing: the demo makes it, then runs.
+    @Test func makesTheTestPKIWhenMissing() throws {
+        let binary = try #require(CLI.binary)
+        let root = try TestPaths.temporaryDirectory("demo-pki")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let pki = root.appendingPathComponent("pki")
+        var arguments = Self.arguments(root.appendingPathComponent("demo-run"))
+        arguments[arguments.firstIndex(of: "--pki")! + 1] = pki.path
+        let result = try ProcessRunner.run(binary, arguments, currentDirectory: TestPaths.repositoryRoot)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("Making the test PKI"))
+        #expect(result.stdout.contains("12 of 12 outcomes as expected"))
+        #expect(FileManager.default.fileExists(atPath: pki.appendingPathComponent("server-localhost.p12").path))
+    }
+
     @Test func refusesAFolderThatIsNotADemoFolder() throws {
         let binary = try #require(CLI.binary)
         let root = try TestPaths.temporaryDirectory("demo-foreign")

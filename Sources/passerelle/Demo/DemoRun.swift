@@ -115,6 +115,7 @@ final class DemoEnvironment: @unchecked Sendable {
         print("Making the test PKI (\(s.pkiScript.path))…")
         let process = Process()
         process.executableURL = s.pkiScript
+        process.arguments = [s.pki.path]
         process.standardOutput = FileHandle.standardError
         do { try process.run() } catch { throw DemoError("cannot run \(s.pkiScript.path): \(error.localizedDescription); run it from the repository root") }
         process.waitUntilExit()
