@@ -20,6 +20,10 @@ struct RunCommand: AsyncParsableCommand {
         shutdown_timeout_seconds), exit 0. Sends still running then are re-sent by the next run \
         (the DMP recognises a document it already holds).
 
+        With [http] metrics_port, 127.0.0.1:<port> answers /health (liveness), /ready (journal, \
+        certificates valid today, DMP endpoint reachable: 200 or 503) and /metrics (Prometheus); \
+        the certificates' expiry is logged at start and once a day.
+
         Example:
           passerelle run --config /etc/passerelle/passerelle.toml
 
