@@ -114,7 +114,7 @@ struct DemoTests {
         let root = try TestPaths.temporaryDirectory("demo-metrics")
         defer { try? FileManager.default.removeItem(at: root) }
         let folder = root.appendingPathComponent("demo-run")
-        let demo = try Background(binary, Self.arguments(folder, ["--keep-running"]), directory: TestPaths.repositoryRoot, logs: root)
+        let demo = try Background(binary, Self.arguments(folder, ["--keep-running", "--log-level", "debug"]), directory: TestPaths.repositoryRoot, logs: root)
         defer { demo.kill() }
 
         let statusLine = try #require(await demo.waitFor("/health, /ready, /metrics", timeout: 60), "no status line:\n\(demo.output)")
@@ -156,6 +156,10 @@ struct DemoTests {
 
         let status = try #require(await demo.terminate(timeout: 30), "did not stop on SIGTERM")
         #expect(status == 0, "\(demo.output)")
+        // Every log line of the run, at debug level: ids and masked INS only.
+        let logs = demo.errors
+        #expect(logs.contains("msg=sent") && logs.contains("ins=2***********989"), "\(logs)")
+        for secret in ["279035121518989", "PAT-TROIS", "DOMINIQUE", "1979-03-28", "19790328"] { #expect(!logs.contains(secret), "\(secret) logged") }
     }
 }
 
