@@ -159,6 +159,10 @@ public struct Pipeline: Sendable {
         let targets = try route(metadata)
         let cda: CDADocument
         switch incoming.content {
+        case .cda where metadata.action == .delete && metadata.parentID != nil:
+            // An HL7 deletion (MDM^T04: TXA-12 names the document to delete): OBX-5 is not used.
+            metadata.id = Self.deletionID(metadata, root: settings.structureOID)
+            cda = Deletion.placeholder(metadata)
         case .cda(let data):
             if !Self.looksLikeXML(data) {
                 // The ANS guide's examples carry a base64 sentence there instead of a CDA.
@@ -181,6 +185,7 @@ public struct Pipeline: Sendable {
             if let id = metadata.id, metadata.action != .delete { try Self.checkDMPIdentifier(id, targets: targets) }
             // Ids are fixed before journaling so a rebuild after a crash gives the same document.
             // Plain OIDs: XDS references documents as urn:oid: in the submission set signature.
+            if metadata.action == .delete { metadata.id = Self.deletionID(metadata, root: settings.structureOID) }
             if metadata.id == nil { metadata.id = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 4)) }
             if metadata.setID == nil && metadata.action == .new {
                 metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
@@ -210,6 +215,13 @@ public struct Pipeline: Sendable {
             finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date(),
             action: metadata.action)
         return Prepared(metadata: metadata, cda: cda, journalDocument: document, stay: stay, targets: targets)
+    }
+
+    /// A deletion request's own journal id: the id given, unless it is the document deleted
+    /// (MDM^T04 names it in TXA-12), which already has its place in the journal.
+    static func deletionID(_ metadata: DocumentMetadata, root: String) -> InstanceIdentifier {
+        if let id = metadata.id, id != metadata.parentID { return id }
+        return InstanceIdentifier(root: generatedOID(root, arc: 4))
     }
 
     /// The DMP submission set signature references each document as urn:oid:<uniqueId>: an id
@@ -271,7 +283,7 @@ public struct Pipeline: Sendable {
                 let data: Data
                 if let built { data = built } else {
                     switch record.content {
-                    case .cda(let d): data = d
+                    case .cda(let d): data = record.metadata.action == .delete ? Deletion.marker : d
                     case .pdf(let pdf): data = record.metadata.action == .delete ? Deletion.marker : try builder.build(metadata: record.metadata, pdf: pdf).data
                     }
                 }

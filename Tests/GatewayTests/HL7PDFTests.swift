@@ -93,6 +93,30 @@ import TestSupport
         #expect(specialties.sorted() == ["SM26", "SM26", "SM27"])
         let validation = try await Harness.runOffPool(TestPaths.shared.appendingPathComponent("tools/cda-validate").path, files)
         #expect(validation.succeeded, "cda-validate: \(validation.stdout)\(validation.stderr)")
+
+        // MDM^T04 with the same TXA-12 and, as in the guide, a sentence in OBX-5 (unused for a
+        // deletion): the DMP entry is set to Deleted.
+        let mdm = String(decoding: try Self.withPDF("mdm-ex1-imaging-masked.hl7", Documents.pdf("Imagerie PDF")), as: UTF8.self)
+            .replacingOccurrences(of: "MDM^T02", with: "MDM^T04").replacingOccurrences(of: "EVN|T02", with: "EVN|T04")
+        var segments = mdm.split(separator: "\r").map(String.init)
+        let obx = try #require(segments.firstIndex { $0.hasPrefix("OBX|1|") })
+        var fields = segments[obx].split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        fields[11] = "D"
+        fields[5] = "^text^XML^Base64^RG9jdW1lbnQgbcOpZGljYWwgYXUgZm9ybWF0IENEQQ"
+        segments[obx] = fields.joined(separator: "|")
+        let again = try h.service()
+        let rerun = Task { try await again.run() }
+        try h.drop("mdm-delete.hl7", Data(segments.joined(separator: "\r").utf8))
+        let deleted = await Harness.waitUntil(timeout: 30) {
+            h.endpoint.storedDocuments.contains { $0.uniqueId == "1.2.250.1.999.1.4.58132" && $0.status == .deleted }
+                || !h.files(in: h.error).isEmpty
+        }
+        again.stop()
+        try await rerun.value
+        let refusals = h.files(in: h.error).map { (try? String(contentsOf: h.error.appendingPathComponent($0), encoding: .utf8)) ?? $0 }
+        let after = try await journal.transmissions(matching: TransmissionFilter())
+        #expect(deleted && refusals.isEmpty, "\(refusals) \(after.map { "\($0.state) \($0.lastError ?? "")" })")
+        #expect(after.count == 4 && after.allSatisfy { $0.state == .acknowledged })
     }
 
     @Test func withoutDefaultsAPDFMessageIsRefusedNamingTheSettings() async throws {
