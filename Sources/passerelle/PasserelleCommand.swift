@@ -28,6 +28,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             INSCommand.self,
             BuildCommand.self,
             ValidateCommand.self,
+            CertsCommand.self,
         ]
     )
 }

@@ -1,1 +1,0 @@
-// OpenSSLKit — see the README section on targets.
