@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
