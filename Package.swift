@@ -23,12 +23,14 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: Swift wrappers, the only importers of the C modules
         .target(name: "CurlKit", dependencies: ["CCurl"]),
         .target(name: "XMLKit", dependencies: ["CLibXML2"]),
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
+        .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
@@ -37,7 +39,7 @@ let package = Package(
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
-        .target(name: "Journal", dependencies: ["PasserelleCore"]),
+        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
 
@@ -55,12 +57,12 @@ let package = Package(
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
-            dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
+            dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["OpenSSLKit"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["OpenSSLKit", "PasserelleCore"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
@@ -70,6 +72,10 @@ let package = Package(
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "TestSupport"]),
+        .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
+        .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -46,10 +46,11 @@ public final class CurlSession: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TransferResult, Error>) in
                 executor.submit { handle, share in
-                    if cancel.isSet { continuation.resume(throwing: CancellationError()); return }
-                    continuation.resume(with: Result {
+                    if cancel.isSet { return { continuation.resume(throwing: CancellationError()) } }
+                    let result = Result {
                         try handle.perform(transfer, configuration: configuration, share: share, cancel: cancel)
-                    })
+                    }
+                    return { continuation.resume(with: result) }
                 }
             }
         } onCancel: {
@@ -60,7 +61,10 @@ public final class CurlSession: Sendable {
 
 /// The worker threads, the job queue and the idle easy handles of one session.
 final class CurlExecutor: @unchecked Sendable {
-    typealias Job = (EasyHandle, CurlShare) -> Void
+    /// Runs a transfer on the handle and returns how to resume its caller. The caller is
+    /// resumed only once the handle is back in the idle pool, so a request sent right after
+    /// finds the open connection instead of making a new one.
+    typealias Job = (EasyHandle, CurlShare) -> () -> Void
     private let condition = NSCondition()
     private var jobs: [Job] = []
     private var idleHandles: [EasyHandle] = []
@@ -112,11 +116,12 @@ final class CurlExecutor: @unchecked Sendable {
             let handle = idleHandles.popLast() ?? EasyHandle()
             condition.unlock()
 
-            job(handle, share)
+            let resume = job(handle, share)
 
             condition.lock()
             idleHandles.append(handle)
             condition.unlock()
+            resume()
         }
     }
 }

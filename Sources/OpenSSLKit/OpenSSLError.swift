@@ -47,12 +47,12 @@ public enum OpenSSLError: Error, Sendable, Equatable, CustomStringConvertible, L
 }
 
 /// OpenSSL's thread-local error queue. Every wrapper call clears it first, so the text
-/// attached to an error belongs to that call only.
-enum ErrorQueue {
-    static func clear() { ERR_clear_error() }
+/// attached to an error belongs to that call only. `package`: XMLSecKit drains it too.
+package enum ErrorQueue {
+    package static func clear() { ERR_clear_error() }
 
     /// Drains the queue into one line ("a; b"), or `fallback` when it is empty.
-    static func drain(fallback: String = "unknown OpenSSL error") -> String {
+    package static func drain(fallback: String = "unknown OpenSSL error") -> String {
         var messages: [String] = []
         while true {
             let code = ERR_get_error()

@@ -95,12 +95,30 @@ struct ReadBuffer {
     }
 
     var count: Int { bytes.count - start }
+
+    /// Buffered bytes first, else whatever `receive` gets.
+    mutating func read<E: Error>(maxLength: Int, receive: () throws(E) -> Data) throws(E) -> Data {
+        if let buffered = take(maxLength: maxLength) { return buffered }
+        return try receive()
+    }
+
+    /// The next line, receiving more as needed; at end of stream the unterminated rest, then nil.
+    mutating func readLine<E: Error>(maxLength: Int, tooLong: @autoclosure () -> E,
+                                     receive: () throws(E) -> Data) throws(E) -> String? {
+        while true {
+            if let line = takeLine() { return line }
+            if count > maxLength { throw tooLong() }
+            let chunk = try receive()
+            if chunk.isEmpty { return takeAll() }
+            append(chunk)
+        }
+    }
 }
 
 /// A byte stream: a plain TCP ``Socket`` or a ``TLSStream``. The synchronous methods block
 /// the calling thread (bounded by the timeouts); in async code use the `async` overloads,
-/// which run the blocking work on the connection's own serial queue, never on Swift's
-/// cooperative pool.
+/// which run the blocking work on the connection's own thread (``executor``), never on
+/// Swift's cooperative pool.
 public protocol Connection: AnyObject, Sendable {
     /// Up to `maxLength` bytes; empty Data at end of stream.
     func read(maxLength: Int) throws -> Data
@@ -112,8 +130,8 @@ public protocol Connection: AnyObject, Sendable {
     func close()
     /// "host:port" of the peer, for messages.
     var peer: String { get }
-    /// The serial queue the async overloads run on.
-    var ioQueue: DispatchQueue { get }
+    /// The dedicated thread the async overloads run on, one call at a time.
+    var executor: BlockingExecutor { get }
 }
 
 extension Connection {
@@ -121,11 +139,8 @@ extension Connection {
     public func readLine() throws -> String? { try readLine(maxLength: 65_536) }
     public func write(_ text: String) throws { try write(Data(text.utf8)) }
 
-    /// Runs blocking work on the connection's queue and resumes the caller when it is done.
     func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            ioQueue.async { continuation.resume(with: Result { try body() }) }
-        }
+        try await executor.run(body)
     }
 
     public func read(maxLength: Int) async throws -> Data { try await onQueue { try self.read(maxLength: maxLength) } }
@@ -141,22 +156,25 @@ extension Connection {
 /// A connected TCP socket with read/write timeouts and line reading.
 ///
 /// One operation at a time: the synchronous methods must not be called concurrently from
-/// several threads (the async overloads serialise themselves on ``ioQueue``).
+/// several threads (the async overloads serialise themselves on ``executor``).
 public final class Socket: Connection, @unchecked Sendable {
     private(set) var descriptor: Int32
     public let peer: String
-    public let ioQueue: DispatchQueue
+    public let executor: BlockingExecutor
     var buffer = ReadBuffer()
     private let lock = NSLock()
 
     init(descriptor: Int32, peer: String) {
         self.descriptor = descriptor
         self.peer = peer
-        ioQueue = DispatchQueue(label: "OpenSSLKit.connection.\(peer)")
+        executor = BlockingExecutor(name: "OpenSSLKit.socket.\(peer)")
         _ = ignoreSIGPIPE
     }
 
-    deinit { if descriptor >= 0 { systemClose(descriptor) } }
+    deinit {
+        if descriptor >= 0 { systemClose(descriptor) }
+        executor.finish()
+    }
 
     /// Connects to `host:port`, trying each resolved address in turn, each attempt bounded by
     /// `timeout`, which then also bounds every read and write (change it with ``setTimeout(_:)``).
@@ -213,7 +231,7 @@ public final class Socket: Connection, @unchecked Sendable {
 
     /// Async ``connect(host:port:timeout:)``: resolution and connection run off the cooperative pool.
     public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30) async throws -> Socket {
-        try await blocking { () throws(SocketError) in try connect(host: host, port: port, timeout: timeout) }
+        try await BlockingExecutor.once("OpenSSLKit.connect") { () throws(SocketError) in try connect(host: host, port: port, timeout: timeout) }
     }
 
     /// Read and write timeout in seconds (0 or nil: none).
@@ -241,17 +259,12 @@ public final class Socket: Connection, @unchecked Sendable {
     }
 
     public func read(maxLength: Int) throws(SocketError) -> Data {
-        if let buffered = buffer.take(maxLength: maxLength) { return buffered }
-        return try receive(maxLength: maxLength)
+        try buffer.read(maxLength: maxLength) { () throws(SocketError) in try receive(maxLength: maxLength) }
     }
 
     public func readLine(maxLength: Int) throws(SocketError) -> String? {
-        while true {
-            if let line = buffer.takeLine() { return line }
-            if buffer.count > maxLength { throw .lineTooLong(peer: peer, limit: maxLength) }
-            let chunk = try receive(maxLength: 16_384)
-            if chunk.isEmpty { return buffer.takeAll() }
-            buffer.append(chunk)
+        try buffer.readLine(maxLength: maxLength, tooLong: .lineTooLong(peer: peer, limit: maxLength)) { () throws(SocketError) in
+            try receive(maxLength: 16_384)
         }
     }
 

@@ -155,6 +155,12 @@ public final class TLSContext: @unchecked Sendable {
         if role == .server && c.requireClientCertificate { mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT }
         if role == .server && c.trustedCAFile == nil { mode = SSL_VERIFY_NONE }  // nothing to verify a client with
         SSL_CTX_set_verify(pointer, mode, nil)
+        if role == .server {
+            // Without a session id context, a client resuming a session on a server that
+            // verifies client certificates gets an internal_error alert (OpenSSL requirement).
+            let sessionContext: [UInt8] = Array("passerelle-tls-server".utf8)
+            _ = SSL_CTX_set_session_id_context(pointer, sessionContext, UInt32(sessionContext.count))
+        }
         ErrorQueue.clear()
     }
 }
@@ -162,12 +168,12 @@ public final class TLSContext: @unchecked Sendable {
 /// A TLS connection over a ``Socket``: client or server side, fresh or upgraded (STARTTLS).
 ///
 /// One operation at a time for the synchronous methods; the async overloads of
-/// ``Connection`` serialise on ``ioQueue``.
+/// ``Connection`` serialise on ``executor``.
 public final class TLSStream: Connection, @unchecked Sendable {
     private let ssl: OpaquePointer
     private var descriptor: Int32
     public let peer: String
-    public let ioQueue: DispatchQueue
+    public let executor: BlockingExecutor
     public let context: TLSContext
     private var buffer = ReadBuffer()
     private var closed = false
@@ -190,7 +196,7 @@ public final class TLSStream: Connection, @unchecked Sendable {
 
     /// Async ``connect(host:port:configuration:)``: the blocking work runs off the cooperative pool.
     public static func connect(host: String, port: UInt16, configuration: TLSConfiguration) async throws -> TLSStream {
-        try await blocking { () throws(TLSError) in try connect(host: host, port: port, configuration: configuration) }
+        try await BlockingExecutor.once("OpenSSLKit.tls-connect") { () throws(TLSError) in try connect(host: host, port: port, configuration: configuration) }
     }
 
     /// Performs the TLS handshake on an established plain connection (STARTTLS, or a server's
@@ -232,11 +238,7 @@ public final class TLSStream: Connection, @unchecked Sendable {
 
     /// Async ``upgrade(_:context:serverName:)``.
     public static func upgrade(_ socket: Socket, context: TLSContext, serverName: String? = nil) async throws -> TLSStream {
-        try await withCheckedThrowingContinuation { continuation in
-            socket.ioQueue.async {
-                continuation.resume(with: Result { () throws(TLSError) in try upgrade(socket, context: context, serverName: serverName) })
-            }
-        }
+        try await socket.executor.run { () throws(TLSError) in try upgrade(socket, context: context, serverName: serverName) }
     }
 
     private init(ssl: OpaquePointer, descriptor: Int32, peer: String, context: TLSContext) {
@@ -244,12 +246,13 @@ public final class TLSStream: Connection, @unchecked Sendable {
         self.descriptor = descriptor
         self.peer = peer
         self.context = context
-        ioQueue = DispatchQueue(label: "OpenSSLKit.tls.\(peer)")
+        executor = BlockingExecutor(name: "OpenSSLKit.tls.\(peer)")
     }
 
     deinit {
         close(notify: false)
         SSL_free(ssl)
+        executor.finish()
     }
 
     static func isIPAddress(_ text: String) -> Bool {
@@ -329,17 +332,12 @@ public final class TLSStream: Connection, @unchecked Sendable {
     }
 
     public func read(maxLength: Int) throws(TLSError) -> Data {
-        if let buffered = buffer.take(maxLength: maxLength) { return buffered }
-        return try receive(maxLength: maxLength)
+        try buffer.read(maxLength: maxLength) { () throws(TLSError) in try receive(maxLength: maxLength) }
     }
 
     public func readLine(maxLength: Int) throws(TLSError) -> String? {
-        while true {
-            if let line = buffer.takeLine() { return line }
-            if buffer.count > maxLength { throw .socket(.lineTooLong(peer: peer, limit: maxLength)) }
-            let chunk = try receive(maxLength: 16_384)
-            if chunk.isEmpty { return buffer.takeAll() }
-            buffer.append(chunk)
+        try buffer.readLine(maxLength: maxLength, tooLong: .socket(.lineTooLong(peer: peer, limit: maxLength))) {
+            () throws(TLSError) in try receive(maxLength: 16_384)
         }
     }
 
@@ -394,14 +392,5 @@ public final class TLSStream: Connection, @unchecked Sendable {
             systemClose(descriptor)
             descriptor = -1
         }
-    }
-}
-
-/// The queue for blocking connects and handshakes started from async code.
-let blockingQueue = DispatchQueue(label: "OpenSSLKit.blocking", attributes: .concurrent)
-
-func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        blockingQueue.async { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -103,7 +103,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
                     throw .passphraseUnavailable(source: description, reason: (error as NSError).localizedDescription)
                 }
                 var text = String(decoding: data, as: UTF8.self)
-                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                // `"\r\n"` is one Character in Swift, so test for any newline, not for "\n" or "\r".
+                while let last = text.last, last.isNewline { text.removeLast() }
                 guard !text.isEmpty else { throw .passphraseUnavailable(source: description, reason: "the file is empty") }
                 return text
             case .environment(let name):
@@ -201,6 +202,15 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var metricsPort: Int?
     }
 
+    /// A table whose keys and values are checked by the stage that uses them (`[vihf]`, by the
+    /// VIHF builder), kept with each key's line so those checks can name file, line and key.
+    public struct Section: Sendable, Hashable {
+        public var values: [String: String]
+        public var lines: [String: Int]
+        /// The line of the table header.
+        public var line: Int
+    }
+
     /// The file this configuration was read from (absolute).
     public var file: String
     public var structure: Structure
@@ -212,6 +222,9 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     public var cda: CDA
     public var logging: Logging
     public var http: HTTP
+    /// `[vihf]`: attributes of the VIHF assertion sent with every DMP request (see
+    /// docs/passerelle.example.toml); checked by `VIHFConfiguration(keys:)` in `Signing`.
+    public var vihf: Section?
 
     /// Which file to use: `explicit` (from `--config`), else `$PASSERELLE_CONFIG`, else the default path.
     public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -269,6 +282,9 @@ private let schema: [String: [String]] = [
     "http": ["metrics_port"],
 ]
 
+/// Tables whose keys the stage that uses them checks (an unknown key is reported there).
+private let stageCheckedTables: Set<String> = ["vihf"]
+
 private struct ConfigurationReader {
     let document: TOMLDocument
     let file: String
@@ -291,9 +307,10 @@ private struct ConfigurationReader {
                 }
                 continue
             }
+            if stageCheckedTables.contains(table.name) { continue }
             guard let keys = schema[table.name] else {
                 errors.append(.unknownTable(file: file, line: table.line, table: table.name,
-                                            suggestion: closestMatch(table.name, in: Array(schema.keys))))
+                                            suggestion: closestMatch(table.name, in: Array(schema.keys) + stageCheckedTables)))
                 continue
             }
             for entry in table.entries where !keys.contains(entry.key) {
@@ -379,6 +396,24 @@ private struct ConfigurationReader {
             return nil
         }
         return url
+    }
+
+    /// A stage-checked table: string and integer values, as strings, with their lines.
+    mutating func section(_ name: String) -> PasserelleConfiguration.Section? {
+        guard let table = document.table(name) else { return nil }
+        var section = PasserelleConfiguration.Section(values: [:], lines: [:], line: table.line)
+        for entry in table.entries {
+            switch entry.value {
+            case .string(let text): section.values[entry.key] = text
+            case .integer(let number): section.values[entry.key] = String(number)
+            default:
+                errors.append(.wrongType(file: file, line: entry.line, key: "\(name).\(entry.key)",
+                                         expected: "a string in quotes or an integer", found: entry.value.typeName))
+                continue
+            }
+            section.lines[entry.key] = entry.line
+        }
+        return section
     }
 
     mutating func requireTable(_ name: String) -> Bool {
@@ -509,9 +544,11 @@ private struct ConfigurationReader {
             level: choice("logging", "level", default: .info), format: choice("logging", "format", default: .logfmt))
         let http = PasserelleConfiguration.HTTP(metricsPort: integer("http", "metrics_port", range: 1...65535, default: nil as Int?))
 
+        let vihf = section("vihf")
+
         guard errors.isEmpty, let structure, let certificates, let folders, let journal else { return nil }
         return PasserelleConfiguration(
             file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
-            folders: folders, journal: journal, cda: cda, logging: logging, http: http)
+            folders: folders, journal: journal, cda: cda, logging: logging, http: http, vihf: vihf)
     }
 }

@@ -5,11 +5,11 @@ import Foundation
 /// prints one table line and one JSON line per measurement. Run in release:
 /// `swift run -c release passerelle-bench cda`.
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passerelle-bench",
         abstract: "Micro-benchmarks of Passerelle's stages.",
-        subcommands: [CDABenchmark.self]
+        subcommands: [CDABenchmark.self, SignBenchmark.self, DMPBenchmark.self, DMPEndpointCommand.self]
     )
 }
 

@@ -29,6 +29,8 @@ struct PasserelleCommand: AsyncParsableCommand {
             BuildCommand.self,
             ValidateCommand.self,
             CertsCommand.self,
+            VerifySignatureCommand.self,
+            SelfCheckCommand.self,
         ]
     )
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import OpenSSLKit
 import Synchronization
 import Testing
@@ -10,8 +13,8 @@ final class Recorder: Sendable {
     func add(_ item: String) { items.withLock { $0.append(item) } }
     var all: [String] { items.withLock { $0 } }
 
-    /// Waits (up to 5 s) for the server thread to report something.
-    func first(timeout: TimeInterval = 5) -> String? {
+    /// Waits (up to 20 s: the machine may be busy) for the server thread to report something.
+    func first(timeout: TimeInterval = 20) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let item = all.first { return item }
@@ -29,13 +32,13 @@ enum TLSFixtures {
                        maximum: TLSConfiguration.ProtocolVersion = .tls1_3, cipherList: String? = nil) throws -> TLSConfiguration {
         TLSConfiguration(trustedCAFile: ca, identity: try PKI.bundle(name), crlFiles: crl ? [PKI.url("ca.crl.pem")] : [],
                          requireClientCertificate: requireClientCertificate, minimumVersion: minimum,
-                         maximumVersion: maximum, cipherList: cipherList, timeout: 5)
+                         maximumVersion: maximum, cipherList: cipherList, timeout: 20)
     }
 
     static func client(_ name: String? = "org-auth", minimum: TLSConfiguration.ProtocolVersion = .tls1_2,
                        maximum: TLSConfiguration.ProtocolVersion = .tls1_3, cipherList: String? = nil) throws -> TLSConfiguration {
         TLSConfiguration(trustedCAFile: ca, identity: try name.map(PKI.bundle), minimumVersion: minimum,
-                         maximumVersion: maximum, cipherList: cipherList, timeout: 5)
+                         maximumVersion: maximum, cipherList: cipherList, timeout: 20)
     }
 
     /// An echo server: answers each line with "echo: LINE" and records the client certificate's CN.
@@ -279,11 +282,28 @@ enum TLSFixtures {
         #expect(try socket.readLine() == "three-without-newline")
         #expect(try socket.readLine() == nil)
 
-        // Nothing listens on a port we just released.
-        let port = try ListeningSocket().port
+        // A port bound but not listening refuses connections (and cannot be taken by another test meanwhile).
+        let (port, holder) = try Self.boundPort()
+        defer { _ = Glibc.close(holder) }
         #expect(throws: SocketError.connectFailed(host: "127.0.0.1", port: port, reason: "Connection refused")) {
             try Socket.connect(host: "127.0.0.1", port: port, timeout: 2)
         }
+    }
+
+    static func boundPort() throws -> (UInt16, Int32) {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        try #require(bound)
+        return (UInt16(bigEndian: address.sin_port), fd)
     }
 
     @Test func lineLengthIsBounded() throws {
@@ -302,4 +322,35 @@ enum TLSFixtures {
 
 extension Result {
     var isFailure: Bool { if case .failure = self { true } else { false } }
+}
+
+@Suite struct BlockingExecutorTests {
+    /// Many connections blocked in reads at once must not stop another from progressing:
+    /// each connection has its own thread, unlike a shared worker pool.
+    @Test func blockedReadsDoNotStarveOtherConnections() async throws {
+        let server = try SocketServer { socket in
+            // Answers only lines that say "hello"; other connections stay silent.
+            while let line = try? socket.readLine() {
+                if line == "hello" { try? socket.write("hi\n") }
+            }
+        }
+        defer { server.stop() }
+        var silent: [Socket] = []
+        for _ in 0..<40 {
+            let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 60)
+            try await socket.write("wait\n")
+            silent.append(socket)
+        }
+        let readers = silent.map { socket in Task { try? await socket.readLine() } }
+        let talker = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 60)
+        // Timed after the set-up: only the exchange that must not wait for the 40 blocked reads.
+        let started = Date()
+        try await talker.write("hello\n")
+        let answer = try await talker.readLine()
+        #expect(answer == "hi")
+        #expect(Date().timeIntervalSince(started) < 10)
+        talker.close()
+        for socket in silent { socket.close() }
+        for reader in readers { #expect(await reader.value == nil) }
+    }
 }

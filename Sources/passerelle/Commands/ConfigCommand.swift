@@ -41,7 +41,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
     )
 
     /// Checks run after the file parsed; an `.error` finding makes the command fail.
-    static let checks: [any ConfigurationCheck] = []
+    static let checks: [any ConfigurationCheck] = [VIHFConfigurationCheck()]
 
     @OptionGroup var global: GlobalOptions
 

@@ -1,1 +1,0 @@
-// DMP — see the README section on targets.

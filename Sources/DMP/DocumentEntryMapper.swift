@@ -1,0 +1,205 @@
+import CDA
+import Foundation
+import OpenSSLKit
+import PasserelleCore
+
+/// Structure-wide values of the DMP submission that no document carries.
+public struct DMPSubmissionSettings: Sendable, Hashable {
+    /// The structure's root OID: SubmissionSet sourceId and root of the generated uniqueIds.
+    public var sourceId: String
+    /// The structure (authorInstitution).
+    public var structure: HealthStructure
+    /// SubmissionSet contentTypeCode (JDV_J03 / TRE_A00-ProducteurDocNonSante or care context).
+    public var contentTypeCode: CodedValue
+    /// Used when the document's stay gives none (JDV_J02 / JDV_J04).
+    public var defaultFacilityType: CodedValue
+    public var defaultPracticeSetting: CodedValue
+
+    public init(sourceId: String, structure: HealthStructure,
+                contentTypeCode: CodedValue = CodedValue(code: "03", codeSystem: "1.2.250.1.213.2.2", displayName: "Hospitalisation complète"),
+                defaultFacilityType: CodedValue = CodedValue(code: "SA01", codeSystem: "1.2.250.1.71.4.2.4", displayName: "Etablissement public de santé"),
+                defaultPracticeSetting: CodedValue = CodedValue(code: "ETABLISSEMENT", codeSystem: "1.2.250.1.213.1.1.4.9", displayName: "Etablissement de santé")) {
+        self.sourceId = sourceId
+        self.structure = structure
+        self.contentTypeCode = contentTypeCode
+        self.defaultFacilityType = defaultFacilityType
+        self.defaultPracticeSetting = defaultPracticeSetting
+    }
+
+    /// From the `[structure]` section of the configuration.
+    public init(_ structure: PasserelleConfiguration.Structure) {
+        self.init(sourceId: structure.oid, structure: HealthStructure(finess: structure.finess.value, name: structure.name))
+    }
+}
+
+/// Maps a CDA document and its sidecar metadata to XDS DocumentEntry / SubmissionSet
+/// metadata, as the ANS `CDAHeaderToXDM` mapping does: identifiers and codes come from the
+/// CDA header facts (``CDADocument``), people and context from the metadata that produced it.
+public struct DocumentEntryMapper: Sendable {
+    public var settings: DMPSubmissionSettings
+
+    public init(settings: DMPSubmissionSettings) { self.settings = settings }
+
+    /// `urn:ihe:iti:xds-sd:pdf:2008` for the N1 PDF bodies Passerelle builds; a structured
+    /// body from a producer gets its kind's CI-SIS / IHE format code.
+    public static func formatCode(kind: DocumentKind, origin: CDADocument.Origin) -> CodedValue {
+        if origin == .built {
+            return CodedValue(code: "urn:ihe:iti:xds-sd:pdf:2008", codeSystem: XDS.CodeSystem.iheFormat, displayName: "Document à corps non structuré en Pdf/A-1")
+        }
+        switch kind {
+        case .dischargeLetter:
+            return CodedValue(code: "urn:asip:ci-sis:ldl-ses:2017", codeSystem: XDS.CodeSystem.ansFormat, displayName: "Lettre de liaison à la sortie d'un établissement de santé")
+        case .biologyReport:
+            return CodedValue(code: "urn:ihe:lab:xd-lab:2008", codeSystem: XDS.CodeSystem.iheFormat, displayName: "CR d'examens biologiques")
+        case .imagingReport:
+            return CodedValue(code: "urn:ihe:rad:CDA:ImagingReportStructuredHeadings:2013", codeSystem: XDS.CodeSystem.iheFormat, displayName: "Compte rendu d'imagerie médicale")
+        case .prescription:
+            return CodedValue(code: "urn:ihe:pharm:pre:2010", codeSystem: XDS.CodeSystem.iheFormat, displayName: "Prescription de médicaments")
+        case .operativeReport:
+            // No kind-specific code verified for the CRO: the CI-SIS structured-header code.
+            return CodedValue(code: "urn:asip:ci-sis:2010", codeSystem: XDS.CodeSystem.ansFormat, displayName: "Document à entête CI-SIS")
+        }
+    }
+
+    /// The DocumentEntry of `cda`.
+    public func documentEntry(cda: CDADocument, metadata: DocumentMetadata) throws(DMPError) -> DocumentEntryMetadata {
+        guard let ins = cda.ins else {
+            throw .metadata("document \(cda.id): no INS in the CDA header; the DMP only accepts documents of a qualified (QUAL) identity")
+        }
+        let patientId = Self.patientId(ins)
+        guard let author = metadata.author else { throw .metadata("document \(cda.id): no author") }
+        let creation = try Self.utc(hl7: cda.effectiveTime, field: "ClinicalDocument/effectiveTime of \(cda.id)")
+        let start = metadata.serviceEvent?.start ?? metadata.stay?.admission
+        let stop = metadata.serviceEvent?.end ?? metadata.stay?.discharge
+
+        var sourcePatientId = patientId
+        if let ipp = metadata.patient.ipp {
+            sourcePatientId = "\(Self.hl7Escaped(ipp.value))^^^&\(ipp.authority)&ISO^PI"
+        }
+        var info: [String] = []
+        let traits = metadata.patient.traits
+        if let family = traits.birthName ?? traits.usedName {
+            let given = traits.firstBirthGivenName ?? traits.usedGivenName ?? ""
+            info.append("PID-5|\(Self.hl7Escaped(family))^\(Self.hl7Escaped(given))^^^^^L")
+        }
+        if let birth = traits.birthDate {
+            info.append(String(format: "PID-7|%04d%02d%02d", birth.year, birth.month, birth.day))
+        }
+        if let sex = traits.sex { info.append("PID-8|\(sex.rawValue)") }
+
+        let confidentiality = [metadata.confidentiality.code] + metadata.restrictionFlags.compactMap(\.confidentialityCode)
+        return DocumentEntryMetadata(
+            uniqueId: Self.uniqueId(cda.id), patientId: patientId, sourcePatientId: sourcePatientId,
+            sourcePatientInfo: info, mimeType: "text/xml", title: metadata.effectiveTitle,
+            creationTime: creation, serviceStartTime: start?.hl7UTC, serviceStopTime: stop?.hl7UTC,
+            legalAuthenticator: try metadata.effectiveLegalAuthenticator.map { (p) throws(DMPError) in try Self.xcn(p) },
+            authors: [try self.author(author, structure: metadata.structure)],
+            classCode: cda.kind.classCode, typeCode: cda.kind.code,
+            formatCode: Self.formatCode(kind: cda.kind, origin: cda.origin),
+            healthcareFacilityTypeCode: metadata.stay?.facilityType ?? settings.defaultFacilityType,
+            practiceSettingCode: metadata.stay?.practiceSetting ?? settings.defaultPracticeSetting,
+            confidentialityCodes: confidentiality,
+            size: cda.data.count, hash: Self.hex(Digest.sha1(cda.data)),
+            replaces: cda.replaces.map(Self.uniqueId),
+            content: .data(cda.data))
+    }
+
+    /// A SubmissionSet holding the given entries (all for the same patient).
+    public func submissionSet(entries: [DocumentEntryMetadata], author: HealthProfessional, structure: HealthStructure? = nil,
+                              at time: Date = Date()) throws(DMPError) -> SubmissionSetMetadata {
+        guard let first = entries.first else { throw .metadata("a submission set needs at least one document") }
+        for entry in entries where entry.patientId != first.patientId {
+            throw .metadata("document \(entry.uniqueId) is for another patient than \(first.uniqueId); send them separately")
+        }
+        let stamp = ZonedDateTime(date: time, utcOffsetSeconds: 0).hl7UTC
+        return SubmissionSetMetadata(
+            uniqueId: Self.generatedOID(root: settings.sourceId, at: time), sourceId: settings.sourceId,
+            submissionTime: stamp, title: first.title, contentTypeCode: settings.contentTypeCode,
+            author: try self.author(author, structure: structure), patientId: first.patientId, entries: entries)
+    }
+
+    /// Convenience: the SubmissionSet of one document.
+    public func submission(cda: CDADocument, metadata: DocumentMetadata, at time: Date = Date()) throws(DMPError) -> SubmissionSetMetadata {
+        let entry = try documentEntry(cda: cda, metadata: metadata)
+        guard let author = metadata.author else { throw .metadata("document \(cda.id): no author") }
+        return try submissionSet(entries: [entry], author: author, structure: metadata.structure, at: time)
+    }
+
+    // MARK: HL7 v2 datatypes
+
+    func author(_ person: HealthProfessional, structure: HealthStructure?) throws(DMPError) -> XDSAuthor {
+        let s = structure ?? settings.structure
+        var institutions: [String] = []
+        if let finess = s.finess {
+            institutions.append("\(Self.hl7Escaped(s.name ?? ""))^^^^^&\(XDS.CodeSystem.structure)&ISO^IDNST^^^1\(finess)")
+        }
+        let specialties = person.specialty.map { ["\($0.code)^\(Self.hl7Escaped($0.displayName))^\($0.codeSystem)"] } ?? []
+        return XDSAuthor(person: try Self.xcn(person), institutions: institutions, specialties: specialties)
+    }
+
+    /// XCN of a professional: national id, names, prefix, assigning authority, IDNPS.
+    static func xcn(_ p: HealthProfessional) throws(DMPError) -> String {
+        let id: ProfessionalIdentifier?
+        do { id = try p.identifier() } catch { throw .metadata("professional identifier: \(error)") }
+        guard let id else { throw .metadata("a professional without RPPS or ADELI cannot be an XDS author") }
+        let e = hl7Escaped
+        return "\(id.nationalID)^\(e(p.familyName ?? ""))^\(e(p.givenName ?? ""))^^^\(e(p.prefix ?? ""))^^^&\(XDS.CodeSystem.professional)&ISO^D^^^IDNPS"
+    }
+
+    /// `<INS>^^^&<OID>&ISO^NH`.
+    public static func patientId(_ ins: INS) -> String { "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+
+    /// XDS uniqueId of a CDA id: `root^extension`, or the root alone.
+    public static func uniqueId(_ id: InstanceIdentifier) -> String { id.description }
+
+    /// A fresh OID under `root` (submission set uniqueIds must be OIDs).
+    public static func generatedOID(root: String, at time: Date = Date()) -> String {
+        let millis = UInt64(time.timeIntervalSince1970 * 1000)
+        return "\(root).5.\(millis).\(UInt32.random(in: 1...UInt32.max))"
+    }
+
+    /// Escapes the HL7 v2 delimiters (`| ^ ~ \ &`) in a component.
+    static func hl7Escaped(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "\\": out += "\\E\\"
+            case "|": out += "\\F\\"
+            case "^": out += "\\S\\"
+            case "&": out += "\\T\\"
+            case "~": out += "\\R\\"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
+
+    /// HL7 TS with offset (`20261120143000+0100`) → UTC `YYYYMMDDhhmmss`.
+    static func utc(hl7 text: String, field: String) throws(DMPError) -> String {
+        let digits = text.prefix { $0.isASCIIDigit }
+        let rest = text.dropFirst(digits.count)
+        guard digits.count >= 8, digits.count <= 14, let value = Int(digits) else {
+            throw .metadata("\(field) '\(text)' is not an HL7 timestamp")
+        }
+        _ = value
+        guard !rest.isEmpty else { return String(digits) }  // no offset: already as given
+        guard rest.count == 5, let sign = rest.first, sign == "+" || sign == "-",
+              let hh = Int(rest.dropFirst().prefix(2)), let mm = Int(rest.suffix(2)) else {
+            throw .metadata("\(field) '\(text)' has a malformed UTC offset")
+        }
+        let padded = String(digits) + String(repeating: "0", count: 14 - digits.count)
+        func n(_ from: Int, _ len: Int) -> Int { Int(padded.dropFirst(from).prefix(len))! }
+        var components = DateComponents(timeZone: TimeZone(secondsFromGMT: (sign == "+" ? 1 : -1) * (hh * 3600 + mm * 60)),
+                                        year: n(0, 4), month: n(4, 2), day: n(6, 2), hour: n(8, 2), minute: n(10, 2), second: n(12, 2))
+        components.calendar = Calendar(identifier: .gregorian)
+        guard let date = components.date else { throw .metadata("\(field) '\(text)' is not a valid date") }
+        let utc = ZonedDateTime(date: date, utcOffsetSeconds: 0).hl7UTC
+        return String(utc.prefix(max(digits.count, 8)))
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

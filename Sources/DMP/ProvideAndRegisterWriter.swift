@@ -1,0 +1,137 @@
+import Foundation
+import PasserelleCore
+
+/// Writes the ebRIM 3.0 `xdsb:ProvideAndRegisterDocumentSetRequest` of a submission set.
+/// Each `xdsb:Document` holds an `xop:Include` to the MIME part whose Content-ID
+/// ``contentID(of:)`` gives: documents never go through base64.
+enum ProvideAndRegisterWriter {
+    static let ns = """
+    xmlns:xdsb="urn:ihe:iti:xds-b:2007" xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0" \
+    xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
+    """
+
+    /// The `rim:RegistryPackage` of the submission set alone (also what the submission set
+    /// signature's Manifest digests for the submission set).
+    static func registryPackage(_ s: SubmissionSetMetadata) throws(DMPError) -> String {
+        let id = s.entryID
+        var x = "<rim:RegistryPackage id=\"\(try e(id))\" objectType=\"\(XDS.registryPackageType)\">"
+        x += try slot("submissionTime", [s.submissionTime])
+        if let title = s.title { x += try name(title) }
+        x += try author(s.author, scheme: XDS.SubmissionSet.author, object: id, n: 1)
+        x += try classification(s.contentTypeCode, scheme: XDS.SubmissionSet.contentTypeCode, object: id, id: "\(id)-ctc")
+        x += try external(s.patientId, scheme: XDS.SubmissionSet.patientId, object: id, id: "\(id)-pid", name: "XDSSubmissionSet.patientId")
+        x += try external(s.sourceId, scheme: XDS.SubmissionSet.sourceId, object: id, id: "\(id)-src", name: "XDSSubmissionSet.sourceId")
+        x += try external(s.uniqueId, scheme: XDS.SubmissionSet.uniqueId, object: id, id: "\(id)-uid", name: "XDSSubmissionSet.uniqueId")
+        return x + "</rim:RegistryPackage>"
+    }
+
+    /// The whole request element (namespace declarations on it, so it can sit in any envelope).
+    static func request(_ s: SubmissionSetMetadata, registryPackage package: String,
+                        signature: DocumentEntryMetadata?) throws(DMPError) -> String {
+        var x = "<xdsb:ProvideAndRegisterDocumentSetRequest \(ns)><lcm:SubmitObjectsRequest><rim:RegistryObjectList>"
+        x += package
+        x += "<rim:Classification id=\"\(try e(s.entryID))-node\" classifiedObject=\"\(try e(s.entryID))\" classificationNode=\"\(XDS.submissionSetNode)\"/>"
+        let all = s.entries + (signature.map { [$0] } ?? [])
+        for entry in all { x += try extrinsicObject(entry) }
+        var n = 0
+        func association(_ type: String, _ source: String, _ target: String, original: Bool) throws(DMPError) -> String {
+            n += 1
+            var a = "<rim:Association id=\"\(try e(s.entryID))-as\(n)\" associationType=\"\(type)\" sourceObject=\"\(try e(source))\" targetObject=\"\(try e(target))\">"
+            if original { a += try slot("SubmissionSetStatus", ["Original"]) }
+            return a + "</rim:Association>"
+        }
+        for entry in all {
+            x += try association(XDS.AssociationType.hasMember, s.entryID, entry.entryID, original: true)
+        }
+        for entry in s.entries {
+            if let previous = entry.replaces {
+                x += try association(XDS.AssociationType.replace, entry.entryID, previous, original: false)
+            }
+        }
+        if let signature {
+            x += try association(XDS.AssociationType.signs, signature.entryID, s.entryID, original: false)
+        }
+        x += "</rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
+        for entry in all {
+            x += "<xdsb:Document id=\"\(try e(entry.entryID))\"><xop:Include xmlns:xop=\"http://www.w3.org/2004/08/xop/include\" href=\"cid:\(contentID(of: entry))\"/></xdsb:Document>"
+        }
+        return x + "</xdsb:ProvideAndRegisterDocumentSetRequest>"
+    }
+
+    /// MIME Content-ID (without `<>`) of an entry's document part: RFC 2392 safe characters only.
+    static func contentID(of entry: DocumentEntryMetadata) -> String {
+        let safe = entry.entryID.replacingOccurrences(of: "urn:uuid:", with: "").filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }
+        return "doc-\(safe)@passerelle"
+    }
+
+    static func extrinsicObject(_ d: DocumentEntryMetadata) throws(DMPError) -> String {
+        let id = d.entryID
+        var x = "<rim:ExtrinsicObject id=\"\(try e(id))\" mimeType=\"\(try e(d.mimeType))\" objectType=\"\(XDS.stableDocumentEntry)\">"
+        x += try slot("creationTime", [d.creationTime])
+        if let hash = d.hash { x += try slot("hash", [hash]) }
+        x += try slot("languageCode", [d.languageCode])
+        if let l = d.legalAuthenticator { x += try slot("legalAuthenticator", [l]) }
+        if let t = d.serviceStartTime { x += try slot("serviceStartTime", [t]) }
+        if let t = d.serviceStopTime { x += try slot("serviceStopTime", [t]) }
+        if let size = d.size { x += try slot("size", [String(size)]) }
+        x += try slot("sourcePatientId", [d.sourcePatientId])
+        if !d.sourcePatientInfo.isEmpty { x += try slot("sourcePatientInfo", d.sourcePatientInfo) }
+        if let title = d.title { x += try name(title) }
+        for (i, a) in d.authors.enumerated() { x += try author(a, scheme: XDS.DocumentEntry.author, object: id, n: i + 1) }
+        x += try classification(d.classCode, scheme: XDS.DocumentEntry.classCode, object: id, id: "\(id)-class")
+        for (i, c) in d.confidentialityCodes.enumerated() {
+            x += try classification(c, scheme: XDS.DocumentEntry.confidentialityCode, object: id, id: "\(id)-conf\(i + 1)")
+        }
+        for (i, c) in d.eventCodes.enumerated() {
+            x += try classification(c, scheme: XDS.DocumentEntry.eventCode, object: id, id: "\(id)-event\(i + 1)")
+        }
+        x += try classification(d.formatCode, scheme: XDS.DocumentEntry.formatCode, object: id, id: "\(id)-format")
+        x += try classification(d.healthcareFacilityTypeCode, scheme: XDS.DocumentEntry.healthcareFacilityTypeCode, object: id, id: "\(id)-hcft")
+        x += try classification(d.practiceSettingCode, scheme: XDS.DocumentEntry.practiceSettingCode, object: id, id: "\(id)-pract")
+        x += try classification(d.typeCode, scheme: XDS.DocumentEntry.typeCode, object: id, id: "\(id)-type")
+        x += try external(d.patientId, scheme: XDS.DocumentEntry.patientId, object: id, id: "\(id)-pid", name: "XDSDocumentEntry.patientId")
+        x += try external(d.uniqueId, scheme: XDS.DocumentEntry.uniqueId, object: id, id: "\(id)-uid", name: "XDSDocumentEntry.uniqueId")
+        return x + "</rim:ExtrinsicObject>"
+    }
+
+    // MARK: Pieces
+
+    static func slot(_ name: String, _ values: [String]) throws(DMPError) -> String {
+        var x = "<rim:Slot name=\"\(try e(name))\"><rim:ValueList>"
+        for v in values { x += "<rim:Value>\(try e(v))</rim:Value>" }
+        return x + "</rim:ValueList></rim:Slot>"
+    }
+
+    static func name(_ text: String) throws(DMPError) -> String {
+        "<rim:Name><rim:LocalizedString value=\"\(try e(text))\"/></rim:Name>"
+    }
+
+    static func classification(_ c: CodedValue, scheme: String, object: String, id: String) throws(DMPError) -> String {
+        "<rim:Classification id=\"\(try e(id))\" classificationScheme=\"\(scheme)\" classifiedObject=\"\(try e(object))\" nodeRepresentation=\"\(try e(c.code))\">"
+            + (try slot("codingScheme", [c.codeSystem])) + (try name(c.displayName)) + "</rim:Classification>"
+    }
+
+    static func author(_ a: XDSAuthor, scheme: String, object: String, n: Int) throws(DMPError) -> String {
+        var x = "<rim:Classification id=\"\(try e(object))-author\(n)\" classificationScheme=\"\(scheme)\" classifiedObject=\"\(try e(object))\" nodeRepresentation=\"\">"
+        if let p = a.person { x += try slot("authorPerson", [p]) }
+        if !a.institutions.isEmpty { x += try slot("authorInstitution", a.institutions) }
+        if !a.roles.isEmpty { x += try slot("authorRole", a.roles) }
+        if !a.specialties.isEmpty { x += try slot("authorSpecialty", a.specialties) }
+        return x + "</rim:Classification>"
+    }
+
+    static func external(_ value: String, scheme: String, object: String, id: String, name text: String) throws(DMPError) -> String {
+        "<rim:ExternalIdentifier id=\"\(try e(id))\" identificationScheme=\"\(scheme)\" registryObject=\"\(try e(object))\" value=\"\(try e(value))\">"
+            + (try name(text)) + "</rim:ExternalIdentifier>"
+    }
+
+    /// XML-escaped through PasserelleCore's template renderer (the project's single
+    /// implementation of the escaping rules); characters XML cannot carry are refused.
+    static func e(_ text: String) throws(DMPError) -> String {
+        do { return try xmlValue.render(["v": text]) } catch { throw .metadata("value not representable in XML: \(error)") }
+    }
+
+    private static let xmlValue: Template = {
+        do { return try Template("{{v}}", name: "XML value") } catch { fatalError("constant template: \(error)") }
+    }()
+}

@@ -1,0 +1,182 @@
+import Foundation
+import PasserelleCore
+
+/// ebRIM 3.0 / IHE XDS.b constants (ITI TF-3 §4.2; values cross-checked in
+/// `shared/reference/notes/dmp-xds.md` §1.2).
+public enum XDS {
+    public static let stableDocumentEntry = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
+    public static let submissionSetNode = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
+    public static let registryPackageType = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
+
+    enum DocumentEntry {
+        static let author = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+        static let classCode = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+        static let confidentialityCode = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+        static let eventCode = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
+        static let formatCode = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
+        static let healthcareFacilityTypeCode = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
+        static let practiceSettingCode = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
+        static let typeCode = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+        static let patientId = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+        static let uniqueId = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+    }
+
+    enum SubmissionSet {
+        static let author = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
+        static let contentTypeCode = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
+        static let patientId = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
+        static let uniqueId = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
+        static let sourceId = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
+    }
+
+    public enum AssociationType {
+        public static let hasMember = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+        public static let replace = "urn:ihe:iti:2007:AssociationType:RPLC"
+        public static let signs = "urn:ihe:iti:2007:AssociationType:signs"
+    }
+
+    /// OIDs of the code systems used in the DMP metadata.
+    public enum CodeSystem {
+        /// TRE_A06 (ANS format codes `urn:asip:ci-sis:…`).
+        public static let ansFormat = "1.2.250.1.213.1.1.4.2.282"
+        /// TRE_A11 (IHE format codes).
+        public static let iheFormat = "1.3.6.1.4.1.19376.1.2.3"
+        /// National health-professional identifiers (XCN assigning authority).
+        public static let professional = "1.2.250.1.71.4.2.1"
+        /// National structure identifiers (XON assigning authority).
+        public static let structure = "1.2.250.1.71.4.2.2"
+    }
+}
+
+/// An `author` of a DocumentEntry or SubmissionSet, in HL7 v2 datatypes as XDS wants them.
+public struct XDSAuthor: Sendable, Hashable {
+    /// XCN: `<idNat>^NOM^Prénom^^^Prefix^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS`.
+    public var person: String?
+    /// XON: `<Raison sociale>^^^^^&1.2.250.1.71.4.2.2&ISO^IDNST^^^<idNat structure>`.
+    public var institutions: [String]
+    /// authorRole values.
+    public var roles: [String]
+    /// authorSpecialty values: `code^display^codeSystem`.
+    public var specialties: [String]
+
+    public init(person: String?, institutions: [String] = [], roles: [String] = [], specialties: [String] = []) {
+        self.person = person
+        self.institutions = institutions
+        self.roles = roles
+        self.specialties = specialties
+    }
+}
+
+/// The bytes of one XDS document: they travel as a binary MIME part, never base64-inlined.
+public enum DocumentContent: Sendable, Hashable {
+    case data(Data)
+    /// A file read in chunks while sending (size and hash must then be given by the caller).
+    case file(URL, size: Int)
+
+    public var size: Int {
+        switch self {
+        case .data(let d): d.count
+        case .file(_, let size): size
+        }
+    }
+}
+
+/// One DocumentEntry (`rim:ExtrinsicObject`) and its document.
+public struct DocumentEntryMetadata: Sendable, Hashable {
+    /// Symbolic id inside the submission (`urn:uuid:…`), also the `xdsb:Document/@id`.
+    public var entryID: String
+    public var uniqueId: String
+    /// `<INS>^^^&<OID>&ISO^NH`.
+    public var patientId: String
+    /// `<IPP>^^^&<OID>&ISO^PI` (the patientId when there is no IPP).
+    public var sourcePatientId: String
+    /// `PID-5|…`, `PID-7|…`, `PID-8|…`.
+    public var sourcePatientInfo: [String]
+    public var mimeType: String
+    public var title: String?
+    /// UTC `YYYYMMDDhhmmss`.
+    public var creationTime: String
+    public var serviceStartTime: String?
+    public var serviceStopTime: String?
+    public var languageCode: String
+    public var legalAuthenticator: String?
+    public var authors: [XDSAuthor]
+    public var classCode: CodedValue
+    public var typeCode: CodedValue
+    public var formatCode: CodedValue
+    public var healthcareFacilityTypeCode: CodedValue
+    public var practiceSettingCode: CodedValue
+    public var confidentialityCodes: [CodedValue]
+    public var eventCodes: [CodedValue]
+    /// Bytes, and lowercase hex SHA-1.
+    public var size: Int?
+    public var hash: String?
+    /// For a replacement: the `targetObject` of the RPLC association (the previous entry's
+    /// entryUUID when known, else its uniqueId, which the DMP resolves).
+    public var replaces: String?
+    public var content: DocumentContent
+
+    public init(entryID: String = "urn:uuid:\(UUID().uuidString.lowercased())", uniqueId: String, patientId: String,
+                sourcePatientId: String, sourcePatientInfo: [String] = [], mimeType: String, title: String? = nil,
+                creationTime: String, serviceStartTime: String? = nil, serviceStopTime: String? = nil,
+                languageCode: String = "fr-FR", legalAuthenticator: String? = nil, authors: [XDSAuthor],
+                classCode: CodedValue, typeCode: CodedValue, formatCode: CodedValue,
+                healthcareFacilityTypeCode: CodedValue, practiceSettingCode: CodedValue,
+                confidentialityCodes: [CodedValue], eventCodes: [CodedValue] = [],
+                size: Int? = nil, hash: String? = nil, replaces: String? = nil, content: DocumentContent) {
+        self.entryID = entryID
+        self.uniqueId = uniqueId
+        self.patientId = patientId
+        self.sourcePatientId = sourcePatientId
+        self.sourcePatientInfo = sourcePatientInfo
+        self.mimeType = mimeType
+        self.title = title
+        self.creationTime = creationTime
+        self.serviceStartTime = serviceStartTime
+        self.serviceStopTime = serviceStopTime
+        self.languageCode = languageCode
+        self.legalAuthenticator = legalAuthenticator
+        self.authors = authors
+        self.classCode = classCode
+        self.typeCode = typeCode
+        self.formatCode = formatCode
+        self.healthcareFacilityTypeCode = healthcareFacilityTypeCode
+        self.practiceSettingCode = practiceSettingCode
+        self.confidentialityCodes = confidentialityCodes
+        self.eventCodes = eventCodes
+        self.size = size
+        self.hash = hash
+        self.replaces = replaces
+        self.content = content
+    }
+}
+
+/// The SubmissionSet (`rim:RegistryPackage`) and its DocumentEntries.
+public struct SubmissionSetMetadata: Sendable, Hashable {
+    public var entryID: String
+    /// An OID (the submission set signature references it as `urn:oid:`).
+    public var uniqueId: String
+    /// The structure's root OID.
+    public var sourceId: String
+    /// UTC `YYYYMMDDhhmmss`.
+    public var submissionTime: String
+    public var title: String?
+    public var contentTypeCode: CodedValue
+    public var author: XDSAuthor
+    public var patientId: String
+    public var entries: [DocumentEntryMetadata]
+
+    public init(entryID: String = "urn:uuid:\(UUID().uuidString.lowercased())", uniqueId: String, sourceId: String,
+                submissionTime: String, title: String? = nil, contentTypeCode: CodedValue, author: XDSAuthor,
+                patientId: String, entries: [DocumentEntryMetadata]) {
+        self.entryID = entryID
+        self.uniqueId = uniqueId
+        self.sourceId = sourceId
+        self.submissionTime = submissionTime
+        self.title = title
+        self.contentTypeCode = contentTypeCode
+        self.author = author
+        self.patientId = patientId
+        self.entries = entries
+    }
+}

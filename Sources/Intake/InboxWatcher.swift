@@ -1,0 +1,265 @@
+import Foundation
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file (or pair) claimed from the inbox: already moved into its own directory under work/.
+public enum ClaimedFile: Sendable, Hashable {
+    case pdf(document: URL, sidecar: URL)
+    case cda(document: URL, sidecar: URL)
+    case hl7(URL)
+
+    /// Every file of the claim.
+    public var files: [URL] {
+        switch self {
+        case .pdf(let d, let s), .cda(let d, let s): [d, s]
+        case .hl7(let u): [u]
+        }
+    }
+}
+
+/// Why the watcher itself failed (folders unusable).
+public enum InboxError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
+    /// A folder cannot be listed or written.
+    case folderUnusable(path: String, reason: String)
+    /// Moving a file failed (e.g. inbox and work on different file systems: rename is not atomic there).
+    case moveFailed(from: String, to: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .folderUnusable(let path, let reason):
+            "folder \(path) is unusable: \(reason). Create it and give the passerelle user read/write access."
+        case .moveFailed(let from, let to, let reason):
+            "cannot move \(from) to \(to): \(reason). Keep [folders] inbox, work and error on the same file system."
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// One pass over the inbox at a time: classify, wait for stability, claim by atomic rename
+/// into `work/<claim id>/`, move refused files to `error/` with a `NAME.error.txt` reason.
+///
+/// Kept as an actor so that the inotify wake-ups and the periodic rescan never claim twice.
+public actor InboxScanner {
+    public let inbox: URL
+    public let work: URL
+    public let error: URL
+    /// Seconds a half pair (PDF without sidecar, sidecar without document) may wait before refusal.
+    public let incompleteGrace: TimeInterval
+    private var stability: StabilityTracker
+    private var incompleteSince: [String: TimeInterval] = [:]
+
+    public init(inbox: URL, work: URL, error: URL, quietPeriod: TimeInterval = 5, incompleteGrace: TimeInterval = 300) {
+        self.inbox = inbox
+        self.work = work
+        self.error = error
+        self.incompleteGrace = incompleteGrace
+        self.stability = StabilityTracker(quietPeriod: quietPeriod)
+    }
+
+    /// Scans once. `now` is a monotonic time in seconds (``InboxWatcher`` uses the system uptime).
+    /// - Returns: the files claimed during this pass, in name order.
+    public func scan(now: TimeInterval) throws(InboxError) -> [ClaimedFile] {
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: inbox.path).sorted() } catch {
+            throw .folderUnusable(path: inbox.path, reason: (error as NSError).localizedDescription)
+        }
+        var claimed: [ClaimedFile] = []
+        var present = Set<String>()
+        for name in names {
+            let url = inbox.appendingPathComponent(name)
+            present.insert(url.path)
+            switch IntakeFile.classify(url) {
+            case .ignored:
+                continue
+            case .refused(let url, let reason):
+                guard stability.isStable(url, now: now) else { continue }
+                try refuse([url], reason: reason)
+            case .incomplete(let url, let reason):
+                let since = incompleteSince[url.path] ?? now
+                incompleteSince[url.path] = since
+                let stable = stability.isStable(url, now: now)  // tracked on every pass, like the others
+                if now - since >= incompleteGrace && stable {
+                    try refuse([url], reason: reason)
+                }
+            case .hl7(let url):
+                guard stability.isStable(url, now: now) else { continue }
+                if let c = try claim([url]) { claimed.append(.hl7(c[0])) }
+            case .pdf(let d, let s), .cda(let d, let s):
+                // Both halves must be stable; evaluate both so each starts its quiet period.
+                let documentStable = stability.isStable(d, now: now)
+                let sidecarStable = stability.isStable(s, now: now)
+                guard documentStable && sidecarStable else { continue }
+                incompleteSince[s.path] = nil
+                guard let c = try claim([d, s]) else { continue }
+                claimed.append(d.pathExtension.lowercased() == "pdf" ? .pdf(document: c[0], sidecar: c[1]) : .cda(document: c[0], sidecar: c[1]))
+            }
+        }
+        // Forget files that left the inbox by other means.
+        incompleteSince = incompleteSince.filter { present.contains($0.key) }
+        return claimed
+    }
+
+    /// Moves `files` into a fresh `work/<id>/` directory. Returns nil when one of them vanished
+    /// meanwhile (another claimer won); already moved files are put back.
+    private func claim(_ files: [URL]) throws(InboxError) -> [URL]? {
+        let dir = work.appendingPathComponent(Self.claimID())
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+            throw .folderUnusable(path: work.path, reason: (error as NSError).localizedDescription)
+        }
+        var moved: [(URL, URL)] = []
+        for file in files {
+            let target = dir.appendingPathComponent(file.lastPathComponent)
+            if rename(file.path, target.path) != 0 {
+                let code = errno
+                for (from, to) in moved.reversed() { _ = rename(to.path, from.path) }
+                try? FileManager.default.removeItem(at: dir)
+                if code == ENOENT { return nil }
+                throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)))
+            }
+            moved.append((file, target))
+        }
+        for file in files {
+            stability.forget(file)
+            incompleteSince[file.path] = nil
+            for marker in StabilityTracker.markers(for: file) { try? FileManager.default.removeItem(at: marker) }
+        }
+        return moved.map(\.1)
+    }
+
+    /// Moves files (from the inbox or a claim directory) to error/, each with its reason file (0600).
+    public func refuse(_ files: [URL], reason: RefusalReason, at date: Date = Date()) throws(InboxError) {
+        do { try FileManager.default.createDirectory(at: error, withIntermediateDirectories: true) } catch let failure {
+            throw .folderUnusable(path: self.error.path, reason: (failure as NSError).localizedDescription)
+        }
+        for file in files {
+            var name = file.lastPathComponent
+            if FileManager.default.fileExists(atPath: error.appendingPathComponent(name).path) {
+                // Keep earlier refusals: a producer often resends the same name.
+                name = "\(Self.claimID())-\(name)"
+            }
+            let target = error.appendingPathComponent(name)
+            if rename(file.path, target.path) != 0 {
+                let code = errno
+                if code == ENOENT { continue }
+                throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)))
+            }
+            stability.forget(file)
+            incompleteSince[file.path] = nil
+            let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
+            let ok = FileManager.default.createFile(atPath: report.path, contents: Data(reason.report(for: file.lastPathComponent, at: date).utf8),
+                                                    attributes: [.posixPermissions: 0o600])
+            if !ok { throw .folderUnusable(path: error.path, reason: "cannot write \(report.lastPathComponent)") }
+        }
+        // A claim directory emptied by the refusal goes away.
+        let parent = files.first?.deletingLastPathComponent()
+        if let parent, parent.deletingLastPathComponent().standardizedFileURL == work.standardizedFileURL,
+           (try? FileManager.default.contentsOfDirectory(atPath: parent.path))?.isEmpty == true {
+            try? FileManager.default.removeItem(at: parent)
+        }
+    }
+
+    /// Sortable and unique: time then random.
+    private static func claimID() -> String {
+        let ms = UInt64(Date().timeIntervalSince1970 * 1000)
+        return String(format: "%013llu-", ms) + UUID().uuidString.prefix(8).lowercased()
+    }
+}
+
+/// Watches the inbox: inotify (Linux) wakes a scan as soon as a file is closed or moved in,
+/// and a periodic rescan catches what inotify cannot see (network file systems, overflow,
+/// files waiting for their quiet period).
+public struct InboxWatcher: Sendable {
+    public let scanner: InboxScanner
+    /// Seconds between rescans when nothing wakes the watcher.
+    public var rescanInterval: TimeInterval
+
+    public init(scanner: InboxScanner, rescanInterval: TimeInterval = 1) {
+        self.scanner = scanner
+        self.rescanInterval = rescanInterval
+    }
+
+    /// Claimed files, until the consuming task is cancelled. Folder errors end the stream with the error.
+    public func claims() -> AsyncThrowingStream<ClaimedFile, any Error> {
+        let scanner = self.scanner
+        let interval = rescanInterval
+        return AsyncThrowingStream { continuation in
+            let wakeups = InotifyWakeups(path: scanner.inbox.path)
+            let task = Task {
+                defer { wakeups?.close() }
+                do {
+                    while !Task.isCancelled {
+                        for claim in try await scanner.scan(now: ProcessInfo.processInfo.systemUptime) {
+                            continuation.yield(claim)
+                        }
+                        if let wakeups { await wakeups.wait(timeout: interval) }
+                        else { try? await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
+
+/// Wake-ups from inotify on one directory, read through a dispatch source (no blocked threads).
+final class InotifyWakeups: @unchecked Sendable {
+    private let fd: Int32
+    private let source: DispatchSourceRead
+    private let lock = NSLock()
+    private var pending = false
+    private var waiter: (id: UInt64, continuation: CheckedContinuation<Void, Never>)?
+    private var nextID: UInt64 = 0
+
+    init?(path: String) {
+        #if os(Linux)
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { return nil }
+        let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB)
+        guard inotify_add_watch(fd, path, mask) >= 0 else { Glibc.close(fd); return nil }
+        self.fd = fd
+        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: DispatchQueue(label: "passerelle.inbox.inotify"))
+        source.setEventHandler { [unowned self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while read(self.fd, &buffer, buffer.count) > 0 {}  // drain: any event means "rescan"
+            self.signal()
+        }
+        source.setCancelHandler { Glibc.close(fd) }
+        source.resume()
+        #else
+        return nil
+        #endif
+    }
+
+    private func signal() {
+        lock.lock()
+        if let w = waiter { waiter = nil; lock.unlock(); w.continuation.resume(); return }
+        pending = true
+        lock.unlock()
+    }
+
+    /// Returns at the next inotify event or after `timeout` seconds, whichever comes first.
+    func wait(timeout: TimeInterval) async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if pending { pending = false; lock.unlock(); c.resume(); return }
+            nextID += 1
+            let id = nextID
+            waiter = (id, c)
+            lock.unlock()
+            // The timeout resumes only its own wait: a wake-up may already have resumed it.
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in
+                lock.lock()
+                if let w = waiter, w.id == id { waiter = nil; lock.unlock(); w.continuation.resume() } else { lock.unlock() }
+            }
+        }
+    }
+
+    /// Stops watching (the descriptor is closed by the source's cancel handler).
+    func close() { source.cancel() }
+}

@@ -1,0 +1,410 @@
+import Foundation
+import PasserelleCore
+
+/// The document bytes carried by an intake file or message.
+public enum DocumentContent: Sendable, Hashable {
+    /// A PDF to be wrapped into a CDA by Passerelle.
+    case pdf(Data)
+    /// A CDA R2 document built by the producer (checked later by `ProducerCDA.accept`).
+    case cda(Data)
+
+    public var data: Data {
+        switch self {
+        case .pdf(let d), .cda(let d): d
+        }
+    }
+}
+
+/// A document received through HL7 v2 (ORU^R01 or MDM^T02/T04/T10, ANS guide
+/// *Transmission de documents CDA-R2 en HL7v2*): its metadata, its bytes and what to do.
+///
+/// For a CDA, the CDA header stays authoritative (author, ids, parent document of an ORU
+/// replacement); ``metadata`` carries what the message says about routing, identity and stay.
+public struct IncomingDocument: Sendable, Hashable {
+    public var metadata: DocumentMetadata
+    public var content: DocumentContent
+    /// new (OBX-11 F), replace (C) or delete (D); also in ``metadata``.
+    public var action: DocumentAction
+    /// MSH-10 of the message, for the acknowledgement.
+    public var controlID: String
+
+    public init(metadata: DocumentMetadata, content: DocumentContent, action: DocumentAction, controlID: String) {
+        self.metadata = metadata
+        self.content = content
+        self.action = action
+        self.controlID = controlID
+    }
+}
+
+/// Why an HL7 document message cannot be turned into an ``IncomingDocument``.
+/// Messages name the segment and field and never quote patient values.
+public enum IntakeError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
+    case parse(HL7ParseError)
+    /// MSH-9 is not a message this path handles.
+    case unsupportedMessageType(String)
+    case missingSegment(String)
+    /// A required field is empty: its path (PID-3, OBX-11…) and what it should hold.
+    case missingField(String, String)
+    /// A field holds a value that cannot be used: its path and what is wrong.
+    case invalidField(String, String)
+    /// The INS in PID-3 fails its checks (wrong key, length, unknown OID); masked in the message.
+    case invalidINS(INSError)
+    /// OBX-3 / OBR-4 / TXA-2 names a document type Passerelle does not produce.
+    case unknownDocumentKind(String)
+    /// OBX-11, ORC-1 and the MDM trigger event disagree.
+    case inconsistentAction(String)
+
+    public var description: String {
+        switch self {
+        case .parse(let e): e.description
+        case .unsupportedMessageType(let t):
+            "message type \(t) is not accepted here: send ORU^R01, MDM^T02, MDM^T04 or MDM^T10"
+        case .missingSegment(let s): "the message has no \(s) segment"
+        case .missingField(let path, let what): "\(path) is empty: \(what)"
+        case .invalidField(let path, let what): "\(path): \(what)"
+        case .invalidINS(let e): "PID-3 INS: \(e.description)"
+        case .unknownDocumentKind(let code):
+            "document type '\(code)' is not supported: use one of \(DocumentKind.accepted)"
+        case .inconsistentAction(let what): what
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// Maps ANS HL7 v2 document messages to ``IncomingDocument``.
+public struct HL7DocumentReader: Sendable {
+    /// Time zone for timestamps sent without an offset.
+    public var timeZone: TimeZone
+
+    public init(timeZone: TimeZone = TimeZone(identifier: "Europe/Paris")!) {
+        self.timeZone = timeZone
+    }
+
+    /// Parses and maps raw message bytes.
+    public func read(_ data: Data) throws(IntakeError) -> IncomingDocument {
+        let message: HL7Message
+        do { message = try HL7Message(data: data) } catch { throw .parse(error) }
+        return try read(message)
+    }
+
+    /// Maps a parsed message.
+    public func read(_ m: HL7Message) throws(IntakeError) -> IncomingDocument {
+        let (type, trigger) = m.messageType
+        let isMDM: Bool
+        switch (type, trigger) {
+        case ("ORU", "R01"): isMDM = false
+        case ("MDM", "T02"), ("MDM", "T04"), ("MDM", "T10"): isMDM = true
+        default: throw .unsupportedMessageType(trigger.isEmpty ? type : "\(type)^\(trigger)")
+        }
+        guard let pid = m.segment("PID") else { throw .missingSegment("PID") }
+        let patient = try patientInfo(pid)
+
+        // The document OBX: the first ED OBX whose OBX-3 is not a MetaDMPMSS code
+        // (an ORU may carry the same document twice, CDA level 3 then level 1: the first wins).
+        let obxs = m.segments("OBX")
+        guard let docIndex = obxs.firstIndex(where: { $0[2] == "ED" && !Self.isMetaCode($0.field(3).value) }) else {
+            throw .missingSegment("OBX (value type ED holding the document)")
+        }
+        let docOBX = obxs[docIndex]
+        let docPath = "OBX[\(docIndex + 1)]"
+        let kindCode = docOBX.field(3).value.trimmingCharacters(in: .whitespaces)
+        guard !kindCode.isEmpty else { throw .missingField("\(docPath)-3", "the document type (LOINC code from JDV_J07)") }
+        guard let kind = DocumentKind(parsing: kindCode) else { throw .unknownDocumentKind(kindCode) }
+        let content = try Self.content(docOBX.field(5).first, path: "\(docPath)-5")
+
+        // Action: OBX-11 of the document, checked against ORC-1 (ORU) or the trigger (MDM).
+        let status = docOBX[11].trimmingCharacters(in: .whitespaces)
+        let action: DocumentAction
+        switch status {
+        case "F": action = .new
+        case "C": action = .replace
+        case "D": action = .delete
+        case "": throw .missingField("\(docPath)-11", "F (new document), C (replacement) or D (deletion)")
+        default: throw .invalidField("\(docPath)-11", "'\(status)' is not F (new), C (replacement) or D (deletion)")
+        }
+        if isMDM {
+            let expected: [DocumentAction: String] = [.new: "T02", .replace: "T10", .delete: "T04"]
+            if expected[action] != trigger {
+                throw .inconsistentAction("MSH-9 event \(trigger) does not match \(docPath)-11 '\(status)': use T02 with F, T10 with C, T04 with D")
+            }
+        } else {
+            let orc = m.segment("ORC")?[1].trimmingCharacters(in: .whitespaces) ?? ""
+            let expected: [DocumentAction: String] = [.new: "NW", .replace: "RO", .delete: "CA"]
+            if !orc.isEmpty && expected[action] != orc {
+                throw .inconsistentAction("ORC-1 '\(orc)' does not match \(docPath)-11 '\(status)': use NW with F, RO with C, CA with D")
+            }
+        }
+
+        var metadata = DocumentMetadata(kind: kind, effectiveTime: nil, patient: patient, author: nil, destinations: [])
+        metadata.action = action
+        metadata.stay = try stay(m)
+
+        if isMDM {
+            guard let txa = m.segment("TXA") else { throw .missingSegment("TXA") }
+            let txaKind = txa[2].trimmingCharacters(in: .whitespaces)
+            if !txaKind.isEmpty && DocumentKind(parsing: txaKind) != kind {
+                throw .invalidField("TXA-2", "document type '\(txaKind)' differs from \(docPath)-3 '\(kindCode)'")
+            }
+            metadata.effectiveTime = try timestamp(txa[4], "TXA-4")
+            if metadata.effectiveTime == nil { metadata.effectiveTime = try timestamp(txa[6], "TXA-6") }
+            metadata.id = try Self.instanceIdentifier(txa.field(12).first, path: "TXA-12")
+            metadata.parentID = try Self.instanceIdentifier(txa.field(13).first, path: "TXA-13")
+            // A deletion names the document to delete in TXA-12; the sidecar model calls it parent_id.
+            if action == .delete && metadata.parentID == nil { metadata.parentID = metadata.id }
+            if action == .replace && metadata.parentID == nil {
+                throw .missingField("TXA-13", "the id of the document replaced (required with T10 / OBX-11 C)")
+            }
+            if let originator = txa.field(9).repetitions.first, !originator.isEmpty {
+                metadata.author = Self.professional(originator, firstComponent: 1)
+            }
+        } else if let obr = m.segment("OBR") {
+            let obrKind = obr.field(4).value.trimmingCharacters(in: .whitespaces)
+            if !obrKind.isEmpty && DocumentKind(parsing: obrKind) != kind {
+                throw .invalidField("OBR-4", "document type '\(obrKind)' differs from \(docPath)-3 '\(kindCode)'")
+            }
+            metadata.effectiveTime = try timestamp(obr[7], "OBR-7")
+        } else {
+            throw .missingSegment("OBR")
+        }
+        if action == .replace {
+            // The CDA carries the real version; a replacement is at least version 2.
+            metadata.versionNumber = 2
+        }
+
+        // The OBX/PRT group that follows the document: sender, recipients, reply-to, flags, mail bodies.
+        var mssante = MSSanteMessage()
+        var obxNumber = 0
+        for segment in m.segments {
+            switch segment.id {
+            case "OBX":
+                obxNumber += 1
+                try applyMeta(segment, path: "OBX[\(obxNumber)]", to: &metadata, mssante: &mssante)
+            case "PRT" where obxNumber > docIndex:
+                applyParticipation(segment, to: &metadata, mssante: &mssante)
+            default: break
+            }
+        }
+        if mssante != MSSanteMessage() { metadata.mssante = mssante }
+        return IncomingDocument(metadata: metadata, content: content, action: action, controlID: m.controlID)
+    }
+
+    // MARK: Patient
+
+    private func patientInfo(_ pid: HL7Segment) throws(IntakeError) -> PatientInfo {
+        var info = PatientInfo()
+        for (i, rep) in pid.field(3).repetitions.enumerated() where !rep.isEmpty {
+            let path = "PID-3[\(i + 1)]"
+            let type = rep.component(5).uppercased()
+            let authority = rep.subcomponent(4, 2)
+            if type == "INS" || type.hasPrefix("INS-") || INSKind(oid: authority) != nil {
+                guard !authority.isEmpty else { throw .missingField("\(path).4.2", "the INS OID (1.2.250.1.213.1.4.8 for INS-NIR)") }
+                do { _ = try INS(rep.component(1), oid: authority) } catch { throw .invalidINS(error) }
+                info.ins = INSReference(value: rep.component(1), oid: authority)
+            } else if type == "PI" || (info.ipp == nil && type.isEmpty) {
+                guard !authority.isEmpty else { throw .missingField("\(path).4.2", "the OID of the IPP assigning authority") }
+                info.ipp = LocalIdentifier(value: rep.component(1), authority: authority)
+            }
+        }
+        // PAM FR: PID-32 identity reliability code (table 0445: VALI, QUAL, PROV, RECUP…).
+        for rep in pid.field(32).repetitions {
+            if let status = IdentityStatus(code: rep.component(1).trimmingCharacters(in: .whitespaces)) {
+                info.identityStatus = status
+                break
+            }
+        }
+        var traits = IdentityTraits()
+        // PAM FR: name type L = birth name (component 3 lists all birth given names), D = used name.
+        let names = pid.field(5).repetitions
+        if let birth = names.first(where: { $0.component(7) == "L" }) ?? names.first(where: { $0.component(7).isEmpty }) {
+            traits.birthName = Self.nonEmpty(birth.component(1))
+            traits.firstBirthGivenName = Self.nonEmpty(birth.component(2))
+            traits.birthGivenNames = Self.nonEmpty(birth.component(3)) ?? traits.firstBirthGivenName
+        }
+        if let used = names.first(where: { $0.component(7) == "D" }) {
+            traits.usedName = Self.nonEmpty(used.component(1))
+            traits.usedGivenName = Self.nonEmpty(used.component(2))
+        }
+        let birth = pid[7]
+        if !birth.isEmpty {
+            guard let date = HL7Timestamp.date(birth) else { throw .invalidField("PID-7", "not a date (YYYYMMDD)") }
+            traits.birthDate = date
+        }
+        switch pid[8].uppercased() {
+        case "": break
+        case "F": traits.sex = .female
+        case "M": traits.sex = .male
+        case "U", "UN", "O", "A": traits.sex = .unknown
+        default: throw .invalidField("PID-8", "sex must be F, M or U")
+        }
+        for rep in pid.field(11).repetitions {
+            switch rep.component(7).uppercased() {
+            case "BDL":  // birth place: INSEE COG code in component 9
+                traits.birthPlace = Self.nonEmpty(rep.component(9))
+            case "H", "", "HP", "C":
+                if info.address == nil && !rep.isEmpty {
+                    info.address = PostalAddress(lines: [rep.component(1), rep.component(2)].filter { !$0.isEmpty },
+                                                 postalCode: Self.nonEmpty(rep.component(5)), city: Self.nonEmpty(rep.component(3)),
+                                                 country: Self.nonEmpty(rep.component(6)))
+                }
+            default: break
+            }
+        }
+        info.traits = traits
+        return info
+    }
+
+    private func stay(_ m: HL7Message) throws(IntakeError) -> Stay? {
+        guard let pv1 = m.segment("PV1") else { return nil }
+        var stay = Stay()
+        // PV1-19 (visit number); PID-18 (administrative file number) when PV1-19 is empty.
+        let visit = pv1.field(19).first
+        let pid18 = m.segment("PID")?.field(18).first
+        if !visit.isEmpty { stay.id = LocalIdentifier(value: visit.component(1), authority: visit.subcomponent(4, 2)) }
+        else if let pid18, !pid18.isEmpty { stay.id = LocalIdentifier(value: pid18.component(1), authority: pid18.subcomponent(4, 2)) }
+        stay.admission = try timestamp(pv1[44], "PV1-44")
+        stay.discharge = try timestamp(pv1[45], "PV1-45")
+        return stay == Stay() ? nil : stay
+    }
+
+    private func timestamp(_ text: String, _ path: String) throws(IntakeError) -> ZonedDateTime? {
+        try HL7Timestamp.field(text, path, timeZone: timeZone)
+    }
+
+    // MARK: OBX and PRT
+
+    private static func isMetaCode(_ code: String) -> Bool {
+        let c = code.trimmingCharacters(in: .whitespaces).uppercased()
+        return MetaDMPMSSFlag(code: c) != nil || c.hasPrefix("CORPSMAIL_") || c == "REPLY_TO"
+    }
+
+    private func applyMeta(_ obx: HL7Segment, path: String, to metadata: inout DocumentMetadata,
+                           mssante: inout MSSanteMessage) throws(IntakeError) {
+        let code = obx.field(3).value.trimmingCharacters(in: .whitespaces).uppercased()
+        if let flag = MetaDMPMSSFlag(code: code) {
+            let answer = obx.field(5).value.trimmingCharacters(in: .whitespaces).uppercased()
+            let on: Bool
+            switch answer {
+            case "Y": on = true
+            case "N": on = false
+            default: throw .invalidField("\(path)-5", "\(flag.rawValue) must be Y or N")
+            }
+            guard on else { return }
+            if let destination = flag.destination {
+                if !metadata.destinations.contains(destination) { metadata.destinations.append(destination) }
+            } else if !metadata.flags.contains(flag) {
+                metadata.flags.append(flag)
+            }
+        } else if code == "CORPSMAIL_PS" || code == "CORPSMAIL_PATIENT" {
+            let ed = obx.field(5).first
+            guard let data = Self.base64(ed.component(5)) ?? (ed.component(4).isEmpty ? Data(ed.component(5).utf8) : nil),
+                  let text = String(data: data, encoding: .utf8) else {
+                throw .invalidField("\(path)-5.5", "\(code) must be UTF-8 text in base64")
+            }
+            if code == "CORPSMAIL_PS" { mssante.professionalBody = text } else { mssante.patientBody = text }
+        }
+    }
+
+    private func applyParticipation(_ prt: HL7Segment, to metadata: inout DocumentMetadata, mssante: inout MSSanteMessage) {
+        let role = prt.field(4).value.trimmingCharacters(in: .whitespaces).uppercased()
+        let mails = prt.field(15).repetitions
+            .filter { $0.component(3).uppercased() == "X.400" || $0.component(3).uppercased() == "INTERNET" }
+            .map { $0.component(4).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        switch role {
+        case "SB":
+            // The sender: author when the message names no other, and its organisation.
+            let person = prt.field(5).first
+            if metadata.author == nil && !person.isEmpty { metadata.author = Self.professional(person, firstComponent: 1) }
+            let org = prt.field(8).first
+            if !org.isEmpty, metadata.structure == nil {
+                metadata.structure = HealthStructure(finess: Self.nonEmpty(org.component(10).trimmingCharacters(in: .whitespaces)),
+                                                     name: Self.nonEmpty(org.component(1)))
+            }
+        case "RCT":
+            // Patient mailboxes are served by the mssante_patient destination (built from the INS).
+            for mail in mails where !mail.lowercased().hasSuffix("@patient.mssante.fr") && !mssante.recipients.contains(mail) {
+                mssante.recipients.append(mail)
+            }
+        case "REPLY":
+            if let first = mails.first { mssante.replyTo = first }
+        default: break
+        }
+    }
+
+    /// An XCN (TXA-9, PRT-5): id, family, given, …, prefix (6), …, assigning authority (9), type (13).
+    private static func professional(_ xcn: HL7Repetition, firstComponent: Int) -> HealthProfessional {
+        var pro = HealthProfessional(familyName: nonEmpty(xcn.component(2)), givenName: nonEmpty(xcn.component(3)),
+                                     prefix: nonEmpty(xcn.component(6)))
+        let id = xcn.component(1).trimmingCharacters(in: .whitespaces)
+        let type = xcn.component(13).trimmingCharacters(in: .whitespaces).uppercased()
+        // The national PS id under 1.2.250.1.71.4.2.1 is "8" + RPPS or "0" + ADELI.
+        if id.count == 12 && id.hasPrefix("8") { pro.rpps = String(id.dropFirst()) }
+        else if id.count == 10 && id.hasPrefix("0") { pro.adeli = String(id.dropFirst()) }
+        else if type == "ADELI" { pro.adeli = id }
+        else if !id.isEmpty { pro.rpps = id }
+        return pro
+    }
+
+    /// An EI (TXA-12/13): `extension^^root^ISO`, or a lone OID root.
+    private static func instanceIdentifier(_ ei: HL7Repetition, path: String) throws(IntakeError) -> InstanceIdentifier? {
+        let first = ei.component(1).trimmingCharacters(in: .whitespaces)
+        let root = ei.component(3).trimmingCharacters(in: .whitespaces)
+        if first.isEmpty && root.isEmpty { return nil }
+        if root.isEmpty {
+            guard OID.isValid(first) else { throw .invalidField(path, "expected extension^^root-OID^ISO or a document OID") }
+            return InstanceIdentifier(root: first)
+        }
+        guard OID.isValid(root) else { throw .invalidField("\(path).3", "the document id root must be an OID") }
+        return InstanceIdentifier(root: root, extension: first.isEmpty ? nil : first)
+    }
+
+    /// OBX-5 of type ED: source^type^subtype^encoding^data. Subtype XML → CDA, PDF → PDF.
+    private static func content(_ ed: HL7Repetition, path: String) throws(IntakeError) -> DocumentContent {
+        let subtype = ed.component(3).trimmingCharacters(in: .whitespaces).uppercased()
+        let encoding = ed.component(4).trimmingCharacters(in: .whitespaces).uppercased()
+        let payload = ed.component(5)
+        guard !payload.isEmpty else { throw .missingField("\(path).5", "the base64 document") }
+        guard encoding == "BASE64" || encoding == "B64" else {
+            throw .invalidField("\(path).4", "encoding '\(encoding)' is not supported: send Base64")
+        }
+        guard let data = base64(payload), !data.isEmpty else { throw .invalidField("\(path).5", "not valid base64") }
+        switch subtype {
+        case "XML", "HL7-CDA", "CDA": return .cda(data)
+        case "PDF":
+            guard data.starts(with: Array("%PDF-".utf8)) else { throw .invalidField("\(path).5", "subtype PDF but the data is not a PDF") }
+            return .pdf(data)
+        case "": throw .missingField("\(path).3", "the data subtype: XML (CDA) or PDF")
+        default: throw .invalidField("\(path).3", "data subtype '\(subtype)' is not supported: XML (CDA) or PDF")
+        }
+    }
+
+    /// Base64 tolerant of the line breaks and spaces senders insert, and of missing padding.
+    static func base64(_ text: String) -> Data? {
+        // Fast path: clean base64, possibly without its padding.
+        let count = text.utf8.count
+        if count > 0, let data = Data(base64Encoded: count % 4 == 0 ? text : text + String(repeating: "=", count: 4 - count % 4)) {
+            return data
+        }
+        // Byte-level: documents are megabytes of base64.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 3)
+        for b in text.utf8 {
+            switch b {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
+                bytes.append(b)
+            default: return nil
+            }
+        }
+        guard !bytes.isEmpty else { return nil }
+        while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
+        return Data(base64Encoded: Data(bytes))
+    }
+
+    private static func nonEmpty(_ s: String) -> String? {
+        let t = s.trimmingCharacters(in: .whitespaces)
+        return t.isEmpty ? nil : t
+    }
+}

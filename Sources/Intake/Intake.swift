@@ -1,1 +1,0 @@
-// Intake — see the README section on targets.

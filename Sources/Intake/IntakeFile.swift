@@ -1,0 +1,156 @@
+import Foundation
+import PasserelleCore
+
+/// What a file dropped into the inbox is, decided from its name and its neighbours.
+///
+/// Documents drive the pairing: `NAME.pdf` or `NAME.xml` (CDA) goes with the sidecar
+/// `NAME.json`; `.hl7` / `.er7` files stand alone. A sidecar next to its document is
+/// ``ignored(_:_:)`` (it travels with the document).
+public enum IntakeFile: Sendable, Equatable {
+    /// A PDF and its JSON sidecar.
+    case pdf(document: URL, sidecar: URL)
+    /// A producer-built CDA and its JSON sidecar.
+    case cda(document: URL, sidecar: URL)
+    /// An HL7 v2 message (ORU/MDM document, or ADT).
+    case hl7(URL)
+    /// Half of a pair whose other half has not arrived (yet): retry later, refuse after a grace period
+    /// with ``refusal``.
+    case incomplete(URL, refusal: RefusalReason)
+    /// Not for the intake: hidden, symlink, partial upload, directory, stability marker, paired sidecar.
+    case ignored(URL, IgnoreReason)
+    /// Never processable as is: move to error/ with the reason.
+    case refused(URL, RefusalReason)
+
+    /// Why a file is left alone.
+    public enum IgnoreReason: String, Sendable, Hashable {
+        case hidden, symbolicLink, partial, directory, marker, pairedSidecar, missing
+    }
+
+    /// Suffixes of files still being written (uploaders, editors, rsync).
+    public static let partialSuffixes = [".part", ".tmp", "~", ".crdownload", ".swp"]
+    /// Suffix of the marker a producer may drop to say "NAME is complete" (`NAME.pdf.done` or `NAME.done`).
+    public static let markerSuffix = ".done"
+
+    /// Classifies one directory entry. Looks at the entry itself (without following links)
+    /// and at its neighbours; never reads the content.
+    public static func classify(_ url: URL) -> IntakeFile {
+        let name = url.lastPathComponent
+        if name.hasPrefix(".") { return .ignored(url, .hidden) }
+        if partialSuffixes.contains(where: { name.hasSuffix($0) }) { return .ignored(url, .partial) }
+        if name.hasSuffix(markerSuffix) { return .ignored(url, .marker) }
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { return .ignored(url, .missing) }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK: return .ignored(url, .symbolicLink)
+        case S_IFDIR: return .ignored(url, .directory)
+        case S_IFREG: break
+        default: return .refused(url, .unsupportedFileType(name: name))
+        }
+        let ext = url.pathExtension.lowercased()
+        let base = url.deletingPathExtension()
+        func sibling(_ extensions: [String]) -> URL? {
+            // Exact-case match first, then any case (NAME.PDF with NAME.json).
+            let dir = url.deletingLastPathComponent()
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            let stem = base.lastPathComponent
+            return entries.first { e in
+                let u = URL(fileURLWithPath: e)
+                return u.deletingPathExtension().lastPathComponent == stem && extensions.contains(u.pathExtension.lowercased())
+            }.map { dir.appendingPathComponent($0) }
+        }
+        if info.st_size == 0 { return .refused(url, .emptyFile(name: name)) }
+        switch ext {
+        case "hl7", "er7":
+            return .hl7(url)
+        case "pdf", "xml":
+            guard let sidecar = sibling(["json"]) else {
+                return .incomplete(url, refusal: .missingSidecar(document: name, expected: base.lastPathComponent + ".json"))
+            }
+            return ext == "pdf" ? .pdf(document: url, sidecar: sidecar) : .cda(document: url, sidecar: sidecar)
+        case "json":
+            let documents = ["pdf", "xml"].compactMap { sibling([$0]) }
+            if documents.count > 1 { return .refused(url, .ambiguousSidecar(sidecar: name)) }
+            if documents.isEmpty { return .incomplete(url, refusal: .orphanSidecar(sidecar: name)) }
+            return .ignored(url, .pairedSidecar)
+        default:
+            return .refused(url, .unsupportedFileType(name: name))
+        }
+    }
+}
+
+/// Why a file was refused, written next to it in `error/` (see ``report(for:at:)``):
+/// what is wrong and what to do. Never contains patient values.
+public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
+    case unsupportedFileType(name: String)
+    case emptyFile(name: String)
+    case missingSidecar(document: String, expected: String)
+    case orphanSidecar(sidecar: String)
+    case ambiguousSidecar(sidecar: String)
+    case invalidSidecar(MetadataError)
+    case invalidMessage(IntakeError)
+    /// The document bytes are not what the name says (not a PDF, not XML).
+    case invalidContent(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedFileType(let name):
+            "\(name): unsupported file type. Drop NAME.pdf + NAME.json, NAME.xml (CDA) + NAME.json, or NAME.hl7 / NAME.er7."
+        case .emptyFile(let name):
+            "\(name) is empty. Write the file elsewhere (or as NAME.part) and rename it into the inbox once complete."
+        case .missingSidecar(let document, let expected):
+            "\(document) has no sidecar: drop \(expected) (see docs/sidecar.md) next to it, then drop the document again."
+        case .orphanSidecar(let sidecar):
+            "\(sidecar) has no document: drop the PDF or CDA with the same base name, then drop the sidecar again."
+        case .ambiguousSidecar(let sidecar):
+            "\(sidecar) matches both a .pdf and a .xml: keep one document per sidecar (rename one pair)."
+        case .invalidSidecar(let error):
+            "the sidecar cannot be used. Fix it and drop the pair again.\n\(error.description)"
+        case .invalidMessage(let error):
+            "the HL7 v2 message cannot be used: \(error.description). Fix it and resend it."
+        case .invalidContent(let what):
+            "the document content is not usable: \(what)."
+        }
+    }
+
+    public var errorDescription: String? { description }
+
+    /// The text of the reason file written next to a refused file in error/.
+    public func report(for fileName: String, at date: Date = Date()) -> String {
+        let stamp = ZonedDateTime(date: date, utcOffsetSeconds: TimeZone.current.secondsFromGMT(for: date)).iso
+        return "Passerelle refused \(fileName) on \(stamp).\n\n\(description)\n"
+    }
+
+    /// Name of the reason file for `fileName` (`NAME.pdf` → `NAME.pdf.error.txt`).
+    public static func reportFileName(for fileName: String) -> String { fileName + ".error.txt" }
+}
+
+/// Decides when a file has finished arriving: either its size and modification time have
+/// not changed for ``quietPeriod`` seconds, or a marker `NAME.EXT.done` / `NAME.done` exists.
+public struct StabilityTracker: Sendable {
+    public var quietPeriod: TimeInterval
+    private var seen: [String: (size: Int64, mtime: TimeInterval, since: TimeInterval)] = [:]
+
+    public init(quietPeriod: TimeInterval = 5) { self.quietPeriod = quietPeriod }
+
+    /// The marker files that may announce `url` as complete.
+    public static func markers(for url: URL) -> [URL] {
+        [url.appendingPathExtension("done"), url.deletingPathExtension().appendingPathExtension("done")]
+    }
+
+    /// True when `url` is ready. Call on every scan; `now` is a monotonic or wall-clock time in seconds.
+    public mutating func isStable(_ url: URL, now: TimeInterval) -> Bool {
+        if Self.markers(for: url).contains(where: { FileManager.default.fileExists(atPath: $0.path) }) { return true }
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { seen[url.path] = nil; return false }
+        let size = Int64(info.st_size)
+        let mtime = TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9
+        if let previous = seen[url.path], previous.size == size, previous.mtime == mtime {
+            return now - previous.since >= quietPeriod
+        }
+        seen[url.path] = (size, mtime, now)
+        return false
+    }
+
+    /// Forgets a file (claimed, refused or gone).
+    public mutating func forget(_ url: URL) { seen[url.path] = nil }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import OpenSSLKit
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Content-addressed files: `<root>/<first 2 hex>/<sha256 hex>`, mode 0600, fsynced (file and
+/// folder) before ``put(_:)`` returns, so a journal row never points at a blob a crash could lose.
+public struct BlobStore: Sendable {
+    public let root: URL
+
+    /// Creates the folder (0700) if needed.
+    public init(root: URL) throws(JournalError) {
+        self.root = root
+        do {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .blobStore(path: root.path, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+    }
+
+    /// The lowercase hex SHA-256 of `data`.
+    public static func sha256Hex(_ data: Data) -> String {
+        Digest.sha256(data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Where the blob with this digest lives.
+    public func url(for sha256: String) -> URL {
+        root.appendingPathComponent(String(sha256.prefix(2)), isDirectory: true).appendingPathComponent(sha256)
+    }
+
+    /// Stores `data` and returns its SHA-256. Storing the same bytes again is a no-op.
+    @discardableResult
+    public func put(_ data: Data) throws(JournalError) -> String {
+        let digest = BlobStore.sha256Hex(data)
+        let final = url(for: digest)
+        if FileManager.default.fileExists(atPath: final.path) { return digest }
+        let folder = final.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+        // Write a temporary name then rename: a reader never sees a half-written blob.
+        let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        try writeSynced(data, to: temporary.path)
+        guard rename(temporary.path, final.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary.path)
+            throw .blobStore(path: final.path, reason: "rename failed: \(reason)")
+        }
+        try syncDirectory(folder.path)
+        try syncDirectory(root.path)
+        return digest
+    }
+
+    /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error).
+    public func get(_ sha256: String) throws(JournalError) -> Data {
+        let path = url(for: sha256).path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .blobStore(path: path, reason: "blob missing or unreadable")
+        }
+        guard BlobStore.sha256Hex(data) == sha256 else {
+            throw .blobStore(path: path, reason: "content does not match its SHA-256 (disk corruption?)")
+        }
+        return data
+    }
+
+    private func writeSynced(_ data: Data, to path: String) throws(JournalError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .blobStore(path: path, reason: String(cString: strerror(errno))) }
+        var failure: String?
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = "write failed: \(String(cString: strerror(errno)))"
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
+        close(fd)
+        if let failure {
+            unlink(path)
+            throw .blobStore(path: path, reason: failure)
+        }
+    }
+
+    private func syncDirectory(_ path: String) throws(JournalError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .blobStore(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw .blobStore(path: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
+    }
+}
+
+/// Keyed hash of an INS (HMAC-SHA-256, hex), so `passerelle resend --patient` can find a
+/// patient's documents without the journal holding the INS itself. The key is a local secret.
+public enum PatientKey {
+    /// HMAC-SHA-256(secret, matricule) in lowercase hex.
+    public static func derive(matricule: String, secret: Data) -> String {
+        hmacSHA256(key: secret, message: Data(matricule.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// RFC 2104 HMAC over OpenSSLKit's SHA-256.
+    static func hmacSHA256(key: Data, message: Data) -> Data {
+        let blockSize = 64
+        var k = key.count > blockSize ? Digest.sha256(key) : key
+        k.append(contentsOf: [UInt8](repeating: 0, count: blockSize - k.count))
+        let inner = Data(k.map { $0 ^ 0x36 }) + message
+        let outer = Data(k.map { $0 ^ 0x5c }) + Digest.sha256(inner)
+        return Digest.sha256(outer)
+    }
+}

@@ -1,1 +1,0 @@
-// Journal — see the README section on targets.

@@ -1,0 +1,99 @@
+import Foundation
+import PasserelleCore
+
+/// Journal failures. Messages carry document/transmission ids, never patient data.
+public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    /// The database refused or failed (message from the backend itself).
+    case database(String)
+    /// The blob folder or a blob file could not be written or read.
+    case blobStore(path: String, reason: String)
+    /// The database was written by a newer Passerelle.
+    case schemaTooNew(found: Int, supported: Int)
+    /// The requested state change is not allowed from the current state.
+    case illegalTransition(transmissionID: Int64, from: TransmissionState, to: TransmissionState)
+    /// The sender's lease was lost (expired and recovered, or claimed by another worker):
+    /// its result must not be recorded over someone else's attempt.
+    case leaseLost(transmissionID: Int64, owner: String)
+    case unknownTransmission(Int64)
+    /// The document is not in a state that allows the operation (e.g. enqueue before build).
+    case documentState(id: String, version: Int, state: DocumentState, expected: [DocumentState])
+    case unknownDocument(id: String, version: Int)
+
+    public var description: String {
+        switch self {
+        case .database(let m): "journal database error: \(m)"
+        case .blobStore(let path, let reason):
+            "journal blob store error at \(path): \(reason); check the folder's owner, permissions and free space"
+        case .schemaTooNew(let found, let supported):
+            "the journal schema is version \(found) but this passerelle supports up to \(supported): upgrade passerelle or restore a matching backup"
+        case .illegalTransition(let id, let from, let to):
+            "transmission \(id) cannot go from \(from.rawValue) to \(to.rawValue)"
+        case .leaseLost(let id, let owner):
+            "transmission \(id) is no longer leased by \(owner) (lease expired and recovered, or claimed elsewhere); its result was not recorded"
+        case .unknownTransmission(let id): "no transmission \(id) in the journal"
+        case .documentState(let id, let version, let state, let expected):
+            "document \(id) version \(version) is \(state.rawValue); this needs it \(expected.map(\.rawValue).joined(separator: " or "))"
+        case .unknownDocument(let id, let version): "no document \(id) version \(version) in the journal"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// The gateway's durable queue and history, behind one protocol so SQLite (one node) and
+/// PostgreSQL (several nodes sharing a queue) are interchangeable.
+///
+/// Every method is one transaction. ``claimNext(target:now:lease:owner:)`` is the only way to
+/// start a send: it moves one due transaction to `sending` atomically (SQLite: `BEGIN
+/// IMMEDIATE`; PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` then `UPDATE` in one transaction),
+/// so two workers or two processes never claim the same row.
+public protocol JournalStore: Sendable {
+    /// Stores the blob (0600, fsynced) then, in one transaction, the input's digest, the stay and
+    /// the document. Only after this returns may the caller delete the dropped file.
+    func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
+                now: Date) async throws(JournalError) -> AcceptResult
+
+    /// Marks a received document as built, pointing it at the built CDA (stored as a blob).
+    func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument
+
+    /// Creates one `queued` transmission per target; an existing (document, version, target)
+    /// is returned unchanged, never duplicated.
+    func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission]
+
+    /// Atomically claims the oldest due transmission for `target` (queued, or retry-wait whose
+    /// time has come), moving it to `sending` with a lease held by `owner` until `now + lease`,
+    /// and opens an attempt. Nil when nothing is due.
+    func claimNext(target: Destination, now: Date, lease: TimeInterval, owner: String) async throws(JournalError) -> ClaimedTransmission?
+
+    /// Keeps the SMTP Message-ID (or any peer-side id) chosen before the first byte is sent.
+    func recordMessageID(_ messageID: String, transmissionID: Int64, owner: String) async throws(JournalError)
+
+    /// Closes the claim: success, retry-wait (per the store's ``RetryPolicy``) or failed.
+    func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
+                  now: Date) async throws(JournalError) -> CompletionResult
+
+    /// Records an acknowledgement and moves the transmission forward (never backwards).
+    func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission
+
+    /// Puts `sending` rows whose lease has expired back to `queued` with `needsRecheck`, and
+    /// marks their open attempt `interrupted`. Returns the recovered transmissions.
+    func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission]
+
+    /// Operator resend: failed transmissions matching `filter` go back to `queued`.
+    func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]
+
+    func transmission(id: Int64) async throws(JournalError) -> Transmission?
+    func document(id: String, version: Int) async throws(JournalError) -> JournalDocument?
+    func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
+    func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission]
+    func attempts(transmissionID: Int64) async throws(JournalError) -> [Attempt]
+    func acknowledgements(transmissionID: Int64) async throws(JournalError) -> [Acknowledgement]
+    /// Counts per (target, state), for `passerelle status`.
+    func stateCounts() async throws(JournalError) -> [StateCount]
+    /// The oldest `created_at` among waiting transmissions (queued, retry-wait, sending) of `target`.
+    func oldestWaiting(target: Destination) async throws(JournalError) -> Date?
+    /// The most recent error of each target.
+    func lastErrors() async throws(JournalError) -> [TargetError]
+    /// Documents received per UTC month and kind.
+    func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
+}

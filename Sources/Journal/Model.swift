@@ -1,0 +1,282 @@
+import Foundation
+import PasserelleCore
+
+/// Where a document is in its own life, before any transmission exists.
+public enum DocumentState: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Accepted from the drop folder; the blob is the producer's input.
+    case received
+    /// The CI-SIS CDA has been built (and signed); ready to be queued.
+    case built
+    /// Its transmissions have been created.
+    case queued
+}
+
+/// The state of one transmission (document id, version, target).
+///
+/// ```
+/// queued → sending → sent → acknowledged → delivered → read
+///            │  ↑ └→ retry-wait ─┘ (claim again when the time has come)
+///            └→ failed (dead letter; an operator may requeue it)
+/// ```
+public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable {
+    case queued
+    case sending
+    case sent
+    case acknowledged
+    case delivered
+    case read
+    case retryWait = "retry-wait"
+    case failed
+
+    /// States in which the transmission waits to be claimed by a sender.
+    public static let waiting: Set<TransmissionState> = [.queued, .retryWait]
+    /// States reached once the peer accepted the document.
+    public static let succeeded: Set<TransmissionState> = [.sent, .acknowledged, .delivered, .read]
+
+    /// How far a successful transmission has got (for acknowledgements arriving out of order).
+    var successRank: Int? {
+        switch self {
+        case .sent: 0
+        case .acknowledged: 1
+        case .delivered: 2
+        case .read: 3
+        default: nil
+        }
+    }
+
+    /// The states this one may move to.
+    public var allowedNext: Set<TransmissionState> {
+        switch self {
+        case .queued: [.sending]
+        case .retryWait: [.sending]
+        // .queued: a crashed sender's lease expired (recovery). Synchronous success may
+        // skip straight to acknowledged/delivered (a DMP registration is final at once).
+        case .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued]
+        // A later negative acknowledgement or a bounce (DSN) can still fail a sent message.
+        case .sent: [.acknowledged, .delivered, .read, .failed]
+        case .acknowledged: [.delivered, .read, .failed]
+        case .delivered: [.read]
+        case .read: []
+        // Operator resend (`passerelle resend`) of a dead letter.
+        case .failed: [.queued]
+        }
+    }
+
+    /// True if `self → next` is a legal transition.
+    public func canMove(to next: TransmissionState) -> Bool { allowedNext.contains(next) }
+}
+
+/// Kinds of acknowledgement a peer sends back after a successful send.
+public enum AcknowledgementKind: String, Sendable, Hashable, CaseIterable, Codable {
+    /// Receipt acknowledgement (MSSanté `Disposition-Notification` processed / DMP receipt).
+    case acknowledged
+    /// Delivered to the mailbox (DSN success).
+    case delivered
+    /// Read by the recipient (MDN displayed).
+    case read
+
+    var state: TransmissionState {
+        switch self {
+        case .acknowledged: .acknowledged
+        case .delivered: .delivered
+        case .read: .read
+        }
+    }
+}
+
+/// A document as the journal keeps it: identifiers and metadata only; the bytes are in the
+/// blob store under ``blobSHA256``. No patient data beyond the masked INS and its keyed hash.
+public struct JournalDocument: Sendable, Hashable {
+    /// Document id (CDA `ClinicalDocument/id`, XDS uniqueId), as `root^extension` or a bare OID.
+    public var id: String
+    public var setID: String
+    public var version: Int
+    public var kind: DocumentKind
+    /// ``INS/masked``, for logs and operators.
+    public var maskedINS: String?
+    /// Keyed hash of the INS (``PatientKey``), to find a patient's documents without storing the INS.
+    public var patientKey: String?
+    /// Identity status (e.g. `VALI`, `PROV`): the INS may only be used when qualified.
+    public var identityStatus: String?
+    public var finess: String
+    public var stayID: String?
+    /// SHA-256 (hex) of the blob in the store.
+    public var blobSHA256: String
+    /// SHA-256 (hex) of the built CDA blob, once built.
+    public var builtSHA256: String?
+    public var receivedAt: Date
+    public var state: DocumentState
+
+    public init(id: String, setID: String? = nil, version: Int = 1, kind: DocumentKind, maskedINS: String? = nil,
+                patientKey: String? = nil, identityStatus: String? = nil, finess: String, stayID: String? = nil,
+                blobSHA256: String = "", builtSHA256: String? = nil, receivedAt: Date, state: DocumentState = .received) {
+        self.id = id
+        self.setID = setID ?? id
+        self.version = version
+        self.kind = kind
+        self.maskedINS = maskedINS
+        self.patientKey = patientKey
+        self.identityStatus = identityStatus
+        self.finess = finess
+        self.stayID = stayID
+        self.blobSHA256 = blobSHA256
+        self.builtSHA256 = builtSHA256
+        self.receivedAt = receivedAt
+        self.state = state
+    }
+}
+
+/// A hospital stay the documents belong to (for the SUN-ES indicators: documents per discharge).
+public struct JournalStay: Sendable, Hashable {
+    public var stayID: String
+    public var finess: String
+    public var admittedAt: Date?
+    public var dischargedAt: Date?
+
+    public init(stayID: String, finess: String, admittedAt: Date? = nil, dischargedAt: Date? = nil) {
+        self.stayID = stayID
+        self.finess = finess
+        self.admittedAt = admittedAt
+        self.dischargedAt = dischargedAt
+    }
+}
+
+/// The file dropped by the producer, recognised by its SHA-256 when dropped twice.
+public struct InputFile: Sendable, Hashable {
+    public var sha256: String
+    /// Base name only (no folder), for operators.
+    public var fileName: String
+
+    public init(sha256: String, fileName: String) {
+        self.sha256 = sha256
+        self.fileName = fileName
+    }
+}
+
+/// One transmission row.
+public struct Transmission: Sendable, Hashable {
+    public var id: Int64
+    public var documentID: String
+    public var version: Int
+    public var target: Destination
+    public var state: TransmissionState
+    /// Attempts started so far (a claim counts as one).
+    public var attempts: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// When the transmission must succeed by; past it a transient failure becomes final.
+    public var deadline: Date?
+    public var nextAttemptAt: Date?
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Date?
+    /// Set by crash recovery: the sender must check with the peer before sending again
+    /// (DMP: is the uniqueId registered? SMTP: resend with the same ``messageID``).
+    public var needsRecheck: Bool
+    /// True from the first failure of an incident until the next success: one alert per incident.
+    public var alerted: Bool
+    public var lastError: String?
+    public var lastErrorAt: Date?
+    /// SMTP Message-ID, kept from the first attempt so a resend after a crash reuses it.
+    public var messageID: String?
+}
+
+/// What ``JournalStore/claimNext(target:now:lease:owner:)`` hands to a sender.
+public struct ClaimedTransmission: Sendable, Hashable {
+    public var transmission: Transmission
+    public var document: JournalDocument
+    /// The attempt row opened by the claim; ``JournalStore/complete(_:owner:outcome:now:)`` closes it.
+    public var attemptID: Int64
+}
+
+/// One send attempt.
+public struct Attempt: Sendable, Hashable {
+    public var id: Int64
+    public var transmissionID: Int64
+    public var startedAt: Date
+    public var endedAt: Date?
+    /// `sent`, `transient`, `permanent`, `interrupted`, or nil while running.
+    public var outcome: String?
+    /// The server's response text (SOAP fault, SMTP reply), without patient data.
+    public var response: String?
+}
+
+/// One acknowledgement received for a transmission.
+public struct Acknowledgement: Sendable, Hashable {
+    public var transmissionID: Int64
+    public var kind: AcknowledgementKind
+    public var receivedAt: Date
+    public var detail: String?
+}
+
+/// What ``JournalStore/accept(_:content:input:stay:now:)`` did.
+public enum AcceptResult: Sendable, Hashable {
+    /// New document stored.
+    case accepted(JournalDocument)
+    /// The same file (same SHA-256) was dropped before; nothing stored. Carries the document it produced.
+    case duplicateInput(documentID: String?, version: Int?)
+    /// This document id and version is already in the journal (from a different file).
+    case duplicateDocument(JournalDocument)
+}
+
+/// Counts for `passerelle status`.
+public struct StateCount: Sendable, Hashable {
+    public var target: Destination
+    public var state: TransmissionState
+    public var count: Int
+
+    public init(target: Destination, state: TransmissionState, count: Int) {
+        self.target = target
+        self.state = state
+        self.count = count
+    }
+}
+
+/// Documents received in one UTC month, per kind (usage report).
+public struct MonthlyCount: Sendable, Hashable {
+    /// `YYYY-MM`, UTC.
+    public var month: String
+    public var kind: DocumentKind
+    public var count: Int
+
+    public init(month: String, kind: DocumentKind, count: Int) {
+        self.month = month
+        self.kind = kind
+        self.count = count
+    }
+}
+
+/// The last error seen for a target.
+public struct TargetError: Sendable, Hashable {
+    public var target: Destination
+    public var transmissionID: Int64
+    public var documentID: String
+    public var message: String
+    public var at: Date
+}
+
+/// Which transmissions `passerelle resend` (or a report) selects. Empty fields select everything.
+public struct TransmissionFilter: Sendable, Hashable {
+    public var transmissionIDs: [Int64] = []
+    public var documentID: String?
+    public var patientKey: String?
+    public var target: Destination?
+    public var states: Set<TransmissionState> = []
+    /// Created at or after.
+    public var from: Date?
+    /// Created before.
+    public var until: Date?
+    public var limit: Int?
+
+    public init(transmissionIDs: [Int64] = [], documentID: String? = nil, patientKey: String? = nil,
+                target: Destination? = nil, states: Set<TransmissionState> = [], from: Date? = nil,
+                until: Date? = nil, limit: Int? = nil) {
+        self.transmissionIDs = transmissionIDs
+        self.documentID = documentID
+        self.patientKey = patientKey
+        self.target = target
+        self.states = states
+        self.from = from
+        self.until = until
+        self.limit = limit
+    }
+}

@@ -1,0 +1,464 @@
+import Foundation
+import PasserelleCore
+import SQLiteKit
+
+/// The journal in one SQLite file (WAL, fsync on commit) for a single gateway node.
+///
+/// One connection per store, guarded by a mutex; several stores (threads or processes) may
+/// open the same file: writers serialise on `BEGIN IMMEDIATE` and wait up to the busy timeout.
+public final class SQLiteJournalStore: JournalStore {
+    public let path: String
+    public let blobs: BlobStore
+    public let policy: RetryPolicy
+    private let random: @Sendable () -> Double
+    // Only touched under `lock`: SQLite connections must not be used from two threads at once.
+    private nonisolated(unsafe) let connection: SQLiteConnection
+    private let lock = NSLock()
+
+    /// Opens (creating and migrating if needed) the journal at `path`.
+    /// - Parameter random: jitter source in [0, 1); injectable for deterministic tests.
+    public init(path: String, blobs: BlobStore, policy: RetryPolicy = RetryPolicy(),
+                busyTimeout: Duration = .seconds(10),
+                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                now: Date = Date()) throws(JournalError) {
+        self.path = path
+        self.blobs = blobs
+        self.policy = policy
+        self.random = random
+        let db: SQLiteConnection
+        do {
+            db = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
+            try JournalSchema.migrate(db, now: now)
+        } catch {
+            throw Self.journalError(error)
+        }
+        connection = db
+    }
+
+    /// The schema version in the file.
+    public func schemaVersion() throws(JournalError) -> Int {
+        try locked { db in try db.scalar("SELECT MAX(version) FROM schema_migrations")?.int ?? 0 }
+    }
+
+    // MARK: - Documents
+
+    public func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
+                       now: Date) async throws(JournalError) -> AcceptResult {
+        // Cheap checks first, so a file dropped twice does not even rewrite its blob.
+        if let earlier = try duplicate(of: document, input: input) { return earlier }
+        let sha = try blobs.put(content)
+        var stored = document
+        stored.blobSHA256 = sha
+        stored.receivedAt = now
+        stored.state = .received
+        return try locked { db in
+            try db.transaction(.immediate) { () throws -> AcceptResult in
+                // Again inside the write lock: another process may have accepted it meanwhile.
+                if let earlier = try Self.duplicate(db, of: document, input: input) { return earlier }
+                if let input {
+                    try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
+                               [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
+                }
+                if let stay {
+                    try db.run("""
+                        INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (finess, stay_id) DO UPDATE SET
+                            admitted_at = COALESCE(excluded.admitted_at, admitted_at),
+                            discharged_at = COALESCE(excluded.discharged_at, discharged_at),
+                            discharged_month = COALESCE(excluded.discharged_month, discharged_month)
+                        """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
+                              stay.dischargedAt.map(JournalTime.month)])
+                }
+                try db.run("""
+                    INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
+                                           blob_sha256, state, received_at, received_month, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?)
+                    """, [stored.id, stored.version, stored.setID, stored.kind.rawValue, stored.maskedINS, stored.patientKey,
+                          stored.identityStatus, stored.finess, stored.stayID, sha, JournalTime.millis(now),
+                          JournalTime.month(now), JournalTime.millis(now)])
+                return .accepted(stored)
+            }
+        }
+    }
+
+    private func duplicate(of document: JournalDocument, input: InputFile?) throws(JournalError) -> AcceptResult? {
+        try locked { db in try Self.duplicate(db, of: document, input: input) }
+    }
+
+    private static func duplicate(_ db: SQLiteConnection, of document: JournalDocument, input: InputFile?) throws -> AcceptResult? {
+        if let input, let row = try db.query("SELECT document_id, version FROM inputs WHERE sha256 = ?", [input.sha256]).first {
+            return .duplicateInput(documentID: row["document_id"].string, version: row["version"].int)
+        }
+        let rows = try db.query("SELECT * FROM documents WHERE (id = ? AND version = ?) OR (set_id = ? AND version = ?)",
+                                [document.id, document.version, document.setID, document.version])
+        if let row = rows.first { return .duplicateDocument(try decodeDocument(row)) }
+        return nil
+    }
+
+    public func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument {
+        let sha = try blobs.put(built)
+        return try locked { db in
+            try db.transaction(.immediate) {
+                let document = try Self.requireDocument(db, id: documentID, version: version)
+                guard document.state == .received else {
+                    throw JournalError.documentState(id: documentID, version: version, state: document.state, expected: [.received])
+                }
+                try db.run("UPDATE documents SET state = 'built', built_sha256 = ?, updated_at = ? WHERE id = ? AND version = ?",
+                           [sha, JournalTime.millis(now), documentID, version])
+                return try Self.requireDocument(db, id: documentID, version: version)
+            }
+        }
+    }
+
+    public func document(id: String, version: Int) async throws(JournalError) -> JournalDocument? {
+        try locked { db in
+            try db.query("SELECT * FROM documents WHERE id = ? AND version = ?", [id, version]).first.map(Self.decodeDocument)
+        }
+    }
+
+    public func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument] {
+        try locked { db in
+            try db.query("SELECT * FROM documents WHERE state = ? ORDER BY received_at, id", [state.rawValue]).map(Self.decodeDocument)
+        }
+    }
+
+    // MARK: - Transmissions
+
+    public func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission] {
+        try locked { db in
+            try db.transaction(.immediate) {
+                let document = try Self.requireDocument(db, id: documentID, version: version)
+                guard document.state == .built || document.state == .queued else {
+                    throw JournalError.documentState(id: documentID, version: version, state: document.state,
+                                                     expected: [.built, .queued])
+                }
+                let deadline = now.addingTimeInterval(policy.deadline)
+                for target in targets {
+                    // The UNIQUE key makes a second transmission of the same (document, version, target) impossible.
+                    try db.run("""
+                        INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at,
+                                                   deadline_at, next_attempt_at)
+                        VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                        ON CONFLICT (document_id, version, target) DO NOTHING
+                        """, [documentID, version, target.rawValue, JournalTime.millis(now), JournalTime.month(now),
+                              JournalTime.millis(now), JournalTime.millis(deadline), JournalTime.millis(now)])
+                }
+                try db.run("UPDATE documents SET state = 'queued', updated_at = ? WHERE id = ? AND version = ?",
+                           [JournalTime.millis(now), documentID, version])
+                return try targets.compactMap { target in
+                    try db.query("SELECT * FROM transmissions WHERE document_id = ? AND version = ? AND target = ?",
+                                 [documentID, version, target.rawValue]).first.map(Self.decodeTransmission)
+                }
+            }
+        }
+    }
+
+    public func claimNext(target: Destination, now: Date, lease: TimeInterval, owner: String) async throws(JournalError) -> ClaimedTransmission? {
+        try locked { db in
+            // BEGIN IMMEDIATE takes the write lock before the SELECT: no other connection can
+            // pick the same row between our SELECT and UPDATE (PostgreSQL: FOR UPDATE SKIP LOCKED).
+            try db.transaction(.immediate) { () throws -> ClaimedTransmission? in
+                guard let id = try db.scalar("""
+                    SELECT id FROM transmissions
+                    WHERE target = ? AND state IN ('queued', 'retry-wait') AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, id LIMIT 1
+                    """, [target.rawValue, JournalTime.millis(now)])?.int64 else { return nil }
+                let changed = try db.run("""
+                    UPDATE transmissions SET state = 'sending', attempts = attempts + 1, lease_owner = ?, lease_expires_at = ?,
+                                             updated_at = ?
+                    WHERE id = ? AND state IN ('queued', 'retry-wait')
+                    """, [owner, JournalTime.millis(now.addingTimeInterval(lease)), JournalTime.millis(now), id])
+                guard changed == 1 else { return nil }
+                try db.run("INSERT INTO attempts (transmission_id, started_at) VALUES (?, ?)", [id, JournalTime.millis(now)])
+                let attemptID = db.lastInsertRowID
+                let transmission = try Self.requireTransmission(db, id: id)
+                let document = try Self.requireDocument(db, id: transmission.documentID, version: transmission.version)
+                return ClaimedTransmission(transmission: transmission, document: document, attemptID: attemptID)
+            }
+        }
+    }
+
+    public func recordMessageID(_ messageID: String, transmissionID: Int64, owner: String) async throws(JournalError) {
+        try locked { db in
+            try db.transaction(.immediate) {
+                _ = try Self.requireLease(db, id: transmissionID, owner: owner)
+                try db.run("UPDATE transmissions SET message_id = ? WHERE id = ?", [messageID, transmissionID])
+            }
+        }
+    }
+
+    public func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
+                         now: Date) async throws(JournalError) -> CompletionResult {
+        let jitter = random()
+        return try locked { db in
+            try db.transaction(.immediate) { () throws -> CompletionResult in
+                let t = try Self.requireLease(db, id: claim.transmission.id, owner: owner)
+                let result: CompletionResult
+                let attemptOutcome: String
+                let response: String?
+                switch outcome {
+                case .success(let state, let text):
+                    guard TransmissionState.succeeded.contains(state), t.state.canMove(to: state) else {
+                        throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: state)
+                    }
+                    try db.run("""
+                        UPDATE transmissions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                                                 needs_recheck = 0, alerted = 0, updated_at = ?
+                        WHERE id = ?
+                        """, [state.rawValue, JournalTime.millis(now), t.id])
+                    result = CompletionResult(state: state, nextAttemptAt: nil, shouldAlert: false)
+                    attemptOutcome = "sent"
+                    response = text
+                case .failure(let cause, let text):
+                    let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
+                    let next = cause.isTransient
+                        ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter) : nil
+                    var message = cause.description
+                    if cause.isTransient && next == nil {
+                        message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
+                    }
+                    let state: TransmissionState = next == nil ? .failed : .retryWait
+                    try db.run("""
+                        UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                                                 alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?
+                        WHERE id = ?
+                        """, [state.rawValue, JournalTime.millis(next), Self.bounded(message), JournalTime.millis(now),
+                              JournalTime.millis(now), t.id])
+                    result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
+                    attemptOutcome = cause.isTransient ? "transient" : "permanent"
+                    response = text ?? cause.description
+                }
+                try db.run("UPDATE attempts SET ended_at = ?, outcome = ?, response = ? WHERE id = ? AND transmission_id = ?",
+                           [JournalTime.millis(now), attemptOutcome, response.map(Self.bounded), claim.attemptID, t.id])
+                return result
+            }
+        }
+    }
+
+    public func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission {
+        try locked { db in
+            try db.transaction(.immediate) {
+                let t = try Self.requireTransmission(db, id: transmissionID)
+                guard let rank = t.state.successRank else {
+                    throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: kind.state)
+                }
+                try db.run("INSERT INTO acknowledgements (transmission_id, kind, received_at, detail) VALUES (?, ?, ?, ?)",
+                           [t.id, kind.rawValue, JournalTime.millis(now), detail.map(Self.bounded)])
+                // Acknowledgements may arrive out of order (read before delivered): only move forward.
+                if let newRank = kind.state.successRank, newRank > rank {
+                    try db.run("UPDATE transmissions SET state = ?, updated_at = ? WHERE id = ?",
+                               [kind.state.rawValue, JournalTime.millis(now), t.id])
+                }
+                return try Self.requireTransmission(db, id: t.id)
+            }
+        }
+    }
+
+    public func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission] {
+        try locked { db in
+            try db.transaction(.immediate) {
+                let ids = try db.query("SELECT id FROM transmissions WHERE state = 'sending' AND lease_expires_at <= ? ORDER BY id",
+                                       [JournalTime.millis(now)]).compactMap { $0["id"].int64 }
+                for id in ids {
+                    try db.run("""
+                        UPDATE transmissions SET state = 'queued', needs_recheck = 1, lease_owner = NULL, lease_expires_at = NULL,
+                                                 next_attempt_at = ?, updated_at = ?
+                        WHERE id = ?
+                        """, [JournalTime.millis(now), JournalTime.millis(now), id])
+                    try db.run("UPDATE attempts SET ended_at = ?, outcome = 'interrupted' WHERE transmission_id = ? AND ended_at IS NULL",
+                               [JournalTime.millis(now), id])
+                }
+                return try ids.map { try Self.requireTransmission(db, id: $0) }
+            }
+        }
+    }
+
+    public func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission] {
+        try locked { db in
+            try db.transaction(.immediate) {
+                var onlyFailed = filter
+                onlyFailed.states = [.failed]
+                let selected = try Self.select(db, onlyFailed)
+                for t in selected {
+                    // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
+                    try db.run("""
+                        UPDATE transmissions SET state = 'queued', attempts = 0, alerted = 0, needs_recheck = 0,
+                                                 next_attempt_at = ?, deadline_at = ?, updated_at = ?
+                        WHERE id = ? AND state = 'failed'
+                        """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.deadline)),
+                              JournalTime.millis(now), t.id])
+                }
+                return try selected.map { try Self.requireTransmission(db, id: $0.id) }
+            }
+        }
+    }
+
+    // MARK: - Queries
+
+    public func transmission(id: Int64) async throws(JournalError) -> Transmission? {
+        try locked { db in try db.query("SELECT * FROM transmissions WHERE id = ?", [id]).first.map(Self.decodeTransmission) }
+    }
+
+    public func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission] {
+        try locked { db in try Self.select(db, filter) }
+    }
+
+    public func attempts(transmissionID: Int64) async throws(JournalError) -> [Attempt] {
+        try locked { db in
+            try db.query("SELECT * FROM attempts WHERE transmission_id = ? ORDER BY id", [transmissionID]).map { row in
+                Attempt(id: row["id"].int64 ?? 0, transmissionID: row["transmission_id"].int64 ?? 0,
+                        startedAt: JournalTime.date(row["started_at"]) ?? .distantPast, endedAt: JournalTime.date(row["ended_at"]),
+                        outcome: row["outcome"].string, response: row["response"].string)
+            }
+        }
+    }
+
+    public func acknowledgements(transmissionID: Int64) async throws(JournalError) -> [Acknowledgement] {
+        try locked { db in
+            try db.query("SELECT * FROM acknowledgements WHERE transmission_id = ? ORDER BY id", [transmissionID]).compactMap { row in
+                guard let kind = row["kind"].string.flatMap(AcknowledgementKind.init(rawValue:)) else { return nil }
+                return Acknowledgement(transmissionID: transmissionID, kind: kind,
+                                       receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, detail: row["detail"].string)
+            }
+        }
+    }
+
+    public func stateCounts() async throws(JournalError) -> [StateCount] {
+        try locked { db in
+            try db.query("SELECT target, state, count(*) AS n FROM transmissions GROUP BY target, state ORDER BY target, state")
+                .compactMap { row in
+                    guard let target = row["target"].string.flatMap(Destination.init(rawValue:)),
+                          let state = row["state"].string.flatMap(TransmissionState.init(rawValue:)) else { return nil }
+                    return StateCount(target: target, state: state, count: row["n"].int ?? 0)
+                }
+        }
+    }
+
+    public func oldestWaiting(target: Destination) async throws(JournalError) -> Date? {
+        try locked { db in
+            try db.scalar("""
+                SELECT MIN(created_at) FROM transmissions WHERE target = ? AND state IN ('queued', 'retry-wait', 'sending')
+                """, [target.rawValue]).flatMap(JournalTime.date)
+        }
+    }
+
+    public func lastErrors() async throws(JournalError) -> [TargetError] {
+        try locked { db in
+            try Destination.allCases.compactMap { target in
+                guard let row = try db.query("""
+                    SELECT id, document_id, last_error, last_error_at FROM transmissions
+                    WHERE target = ? AND last_error_at IS NOT NULL ORDER BY last_error_at DESC, id DESC LIMIT 1
+                    """, [target.rawValue]).first else { return nil }
+                return TargetError(target: target, transmissionID: row["id"].int64 ?? 0, documentID: row["document_id"].string ?? "",
+                                   message: row["last_error"].string ?? "", at: JournalTime.date(row["last_error_at"]) ?? .distantPast)
+            }
+        }
+    }
+
+    public func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount] {
+        try locked { db in
+            try db.query("SELECT received_month, kind, count(*) AS n FROM documents GROUP BY received_month, kind ORDER BY 1, 2")
+                .compactMap { row in
+                    guard let month = row["received_month"].string,
+                          let kind = row["kind"].string.flatMap(DocumentKind.init(rawValue:)) else { return nil }
+                    return MonthlyCount(month: month, kind: kind, count: row["n"].int ?? 0)
+                }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
+        do {
+            lock.lock()
+            defer { lock.unlock() }
+            return try body(connection)
+        } catch {
+            throw Self.journalError(error)
+        }
+    }
+
+    private static func journalError(_ error: any Error) -> JournalError {
+        if let error = error as? JournalError { return error }
+        if let error = error as? SQLiteError { return .database(error.description) }
+        return .database(String(describing: error))
+    }
+
+    /// Server responses can be huge (a SOAP fault with a stack trace): keep the start.
+    private static func bounded(_ text: String) -> String {
+        text.count <= 4000 ? text : String(text.prefix(4000)) + "…"
+    }
+
+    private static func select(_ db: SQLiteConnection, _ filter: TransmissionFilter) throws -> [Transmission] {
+        var clauses: [String] = []
+        var bindings: [any SQLiteBindable] = []
+        if !filter.transmissionIDs.isEmpty {
+            clauses.append("t.id IN (\(filter.transmissionIDs.map { _ in "?" }.joined(separator: ", ")))")
+            bindings += filter.transmissionIDs.map { $0 as any SQLiteBindable }
+        }
+        if let documentID = filter.documentID { clauses.append("t.document_id = ?"); bindings.append(documentID) }
+        if let patientKey = filter.patientKey { clauses.append("d.patient_key = ?"); bindings.append(patientKey) }
+        if let target = filter.target { clauses.append("t.target = ?"); bindings.append(target.rawValue) }
+        if !filter.states.isEmpty {
+            let states = filter.states.map(\.rawValue).sorted()
+            clauses.append("t.state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+            bindings += states.map { $0 as any SQLiteBindable }
+        }
+        if let from = filter.from { clauses.append("t.created_at >= ?"); bindings.append(JournalTime.millis(from)) }
+        if let until = filter.until { clauses.append("t.created_at < ?"); bindings.append(JournalTime.millis(until)) }
+        var sql = "SELECT t.* FROM transmissions t JOIN documents d ON d.id = t.document_id AND d.version = t.version"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY t.created_at, t.id"
+        if let limit = filter.limit { sql += " LIMIT ?"; bindings.append(limit) }
+        return try db.query(sql, bindings).map(decodeTransmission)
+    }
+
+    private static func requireDocument(_ db: SQLiteConnection, id: String, version: Int) throws -> JournalDocument {
+        guard let row = try db.query("SELECT * FROM documents WHERE id = ? AND version = ?", [id, version]).first else {
+            throw JournalError.unknownDocument(id: id, version: version)
+        }
+        return try decodeDocument(row)
+    }
+
+    private static func requireTransmission(_ db: SQLiteConnection, id: Int64) throws -> Transmission {
+        guard let row = try db.query("SELECT * FROM transmissions WHERE id = ?", [id]).first else {
+            throw JournalError.unknownTransmission(id)
+        }
+        return try decodeTransmission(row)
+    }
+
+    /// The transmission, if it is still `sending` under `owner`'s lease.
+    private static func requireLease(_ db: SQLiteConnection, id: Int64, owner: String) throws -> Transmission {
+        let t = try requireTransmission(db, id: id)
+        guard t.state == .sending, t.leaseOwner == owner else { throw JournalError.leaseLost(transmissionID: id, owner: owner) }
+        return t
+    }
+
+    private static func decodeDocument(_ row: SQLiteRow) throws -> JournalDocument {
+        guard let id = row["id"].string, let kind = row["kind"].string.flatMap(DocumentKind.init(rawValue:)),
+              let state = row["state"].string.flatMap(DocumentState.init(rawValue:)) else {
+            throw JournalError.database("unreadable documents row (id \(row["id"].string ?? "?"))")
+        }
+        return JournalDocument(id: id, setID: row["set_id"].string, version: row["version"].int ?? 1, kind: kind,
+                               maskedINS: row["ins_masked"].string, patientKey: row["patient_key"].string,
+                               identityStatus: row["identity_status"].string, finess: row["finess"].string ?? "",
+                               stayID: row["stay_id"].string, blobSHA256: row["blob_sha256"].string ?? "",
+                               builtSHA256: row["built_sha256"].string,
+                               receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, state: state)
+    }
+
+    private static func decodeTransmission(_ row: SQLiteRow) throws -> Transmission {
+        guard let id = row["id"].int64, let target = row["target"].string.flatMap(Destination.init(rawValue:)),
+              let state = row["state"].string.flatMap(TransmissionState.init(rawValue:)) else {
+            throw JournalError.database("unreadable transmissions row (id \(row["id"].int64.map(String.init) ?? "?"))")
+        }
+        return Transmission(
+            id: id, documentID: row["document_id"].string ?? "", version: row["version"].int ?? 1, target: target, state: state,
+            attempts: row["attempts"].int ?? 0, createdAt: JournalTime.date(row["created_at"]) ?? .distantPast,
+            updatedAt: JournalTime.date(row["updated_at"]) ?? .distantPast, deadline: JournalTime.date(row["deadline_at"]),
+            nextAttemptAt: JournalTime.date(row["next_attempt_at"]), leaseOwner: row["lease_owner"].string,
+            leaseExpiresAt: JournalTime.date(row["lease_expires_at"]), needsRecheck: row["needs_recheck"].int == 1,
+            alerted: row["alerted"].int == 1, lastError: row["last_error"].string, lastErrorAt: JournalTime.date(row["last_error_at"]),
+            messageID: row["message_id"].string)
+    }
+}

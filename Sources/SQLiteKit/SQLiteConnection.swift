@@ -1,0 +1,319 @@
+import CSQLite
+import Foundation
+
+/// A value stored in or read from an SQLite column.
+public enum SQLiteValue: Sendable, Hashable {
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob(Data)
+    case null
+
+    public var int64: Int64? { if case .integer(let v) = self { v } else { nil } }
+    public var int: Int? { int64.map { Int($0) } }
+    public var double: Double? {
+        switch self {
+        case .real(let v): v
+        case .integer(let v): Double(v)
+        default: nil
+        }
+    }
+    public var string: String? { if case .text(let v) = self { v } else { nil } }
+    public var data: Data? {
+        switch self {
+        case .blob(let v): v
+        case .text(let v): Data(v.utf8)
+        default: nil
+        }
+    }
+    public var isNull: Bool { self == .null }
+}
+
+extension SQLiteValue: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral, ExpressibleByNilLiteral,
+    ExpressibleByFloatLiteral {
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(stringLiteral value: String) { self = .text(value) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(floatLiteral value: Double) { self = .real(value) }
+}
+
+/// Values that bind to a statement parameter.
+public protocol SQLiteBindable { var sqliteValue: SQLiteValue { get } }
+extension SQLiteValue: SQLiteBindable { public var sqliteValue: SQLiteValue { self } }
+extension Int: SQLiteBindable { public var sqliteValue: SQLiteValue { .integer(Int64(self)) } }
+extension Int64: SQLiteBindable { public var sqliteValue: SQLiteValue { .integer(self) } }
+extension Int32: SQLiteBindable { public var sqliteValue: SQLiteValue { .integer(Int64(self)) } }
+extension Bool: SQLiteBindable { public var sqliteValue: SQLiteValue { .integer(self ? 1 : 0) } }
+extension Double: SQLiteBindable { public var sqliteValue: SQLiteValue { .real(self) } }
+extension String: SQLiteBindable { public var sqliteValue: SQLiteValue { .text(self) } }
+extension Data: SQLiteBindable { public var sqliteValue: SQLiteValue { .blob(self) } }
+extension Optional: SQLiteBindable where Wrapped: SQLiteBindable {
+    public var sqliteValue: SQLiteValue { self?.sqliteValue ?? .null }
+}
+
+/// One result row, readable by column name or index.
+public struct SQLiteRow: Sendable, Hashable {
+    public let columns: [String]
+    public let values: [SQLiteValue]
+
+    /// The value of column `name` (`.null` if there is no such column).
+    public subscript(_ name: String) -> SQLiteValue {
+        guard let i = columns.firstIndex(of: name) else { return .null }
+        return values[i]
+    }
+    public subscript(_ index: Int) -> SQLiteValue { values[index] }
+}
+
+/// One SQLite database connection. Not thread-safe: use one per thread or guard it with a lock.
+///
+/// Opening sets `journal_mode=WAL`, `synchronous=FULL` (each commit is fsynced before it
+/// returns), `foreign_keys=ON` and a busy timeout, so a writer waits for another one instead of
+/// failing at once.
+public final class SQLiteConnection {
+    /// How the file is opened.
+    public enum Mode: Sendable { case readWrite, readWriteCreate, readOnly }
+
+    /// Transaction kinds: `immediate` takes the write lock at BEGIN, so two writers serialise
+    /// there rather than failing with SQLITE_BUSY half-way through.
+    public enum TransactionKind: String, Sendable { case deferred = "DEFERRED", immediate = "IMMEDIATE", exclusive = "EXCLUSIVE" }
+
+    /// The file path (`:memory:` for an in-memory database).
+    public let path: String
+    private var handle: OpaquePointer?
+    private var statementCache: [String: SQLiteStatement] = [:]
+
+    /// Opens (and by default creates) the database at `path`.
+    /// - Parameter busyTimeout: how long a statement waits for another connection's lock.
+    public init(path: String, mode: Mode = .readWriteCreate, busyTimeout: Duration = .seconds(5)) throws(SQLiteError) {
+        self.path = path
+        var flags: Int32 = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        switch mode {
+        case .readWrite: flags |= SQLITE_OPEN_READWRITE
+        case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        case .readOnly: flags |= SQLITE_OPEN_READONLY
+        }
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            let code = db.map { sqlite3_extended_errcode($0) } ?? rc
+            sqlite3_close_v2(db)
+            throw SQLiteError(extendedCode: code, message: message, context: "open \(path)")
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        let ms = busyTimeout.components.seconds * 1000 + busyTimeout.components.attoseconds / 1_000_000_000_000_000
+        sqlite3_busy_timeout(db, Int32(clamping: ms))
+        if mode != .readOnly {
+            let journalMode = try scalar("PRAGMA journal_mode=WAL")?.string?.lowercased()
+            // An in-memory database reports "memory": WAL only exists for files.
+            if journalMode != "wal" && path != ":memory:" && !path.isEmpty {
+                throw SQLiteError(extendedCode: SQLITE_ERROR, message: "journal_mode is \(journalMode ?? "unknown"), WAL refused",
+                                  context: "open \(path)")
+            }
+        }
+        try execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+    }
+
+    deinit { close() }
+
+    /// Closes the connection (finalising cached statements). Further use throws.
+    public func close() {
+        statementCache.values.forEach { $0.finalize() }
+        statementCache.removeAll()
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
+    }
+
+    func requireHandle(_ context: String) throws(SQLiteError) -> OpaquePointer {
+        guard let handle else { throw SQLiteError(extendedCode: SQLITE_MISUSE, message: "connection closed", context: context) }
+        return handle
+    }
+
+    func error(_ context: String, code: Int32? = nil) -> SQLiteError {
+        guard let handle else { return SQLiteError(extendedCode: code ?? SQLITE_MISUSE, message: "connection closed", context: context) }
+        return SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)),
+                           context: context)
+    }
+
+    /// Runs one or more statements separated by `;`, without parameters (schema, pragmas).
+    public func execute(_ sql: String) throws(SQLiteError) {
+        let db = try requireHandle("execute")
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &errorMessage)
+        if rc != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
+            sqlite3_free(errorMessage)
+            throw SQLiteError(extendedCode: sqlite3_extended_errcode(db), message: message, context: "execute")
+        }
+    }
+
+    /// A prepared statement for `sql`, cached per connection (reset and cleared for reuse).
+    public func prepare(_ sql: String) throws(SQLiteError) -> SQLiteStatement {
+        if let cached = statementCache[sql] {
+            cached.reset()
+            return cached
+        }
+        let db = try requireHandle("prepare")
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil) == SQLITE_OK, let stmt else {
+            throw error("prepare")
+        }
+        let statement = SQLiteStatement(stmt, connection: self)
+        statementCache[sql] = statement
+        return statement
+    }
+
+    /// Runs one statement with `bindings` and returns every row.
+    @discardableResult
+    public func query(_ sql: String, _ bindings: [any SQLiteBindable] = []) throws(SQLiteError) -> [SQLiteRow] {
+        let statement = try prepare(sql)
+        defer { statement.reset() }
+        try statement.bind(bindings)
+        var rows: [SQLiteRow] = []
+        while try statement.step() { rows.append(statement.row()) }
+        return rows
+    }
+
+    /// Runs one statement that returns no rows; the number of rows it changed.
+    @discardableResult
+    public func run(_ sql: String, _ bindings: [any SQLiteBindable] = []) throws(SQLiteError) -> Int {
+        try query(sql, bindings)
+        return changes
+    }
+
+    /// The first column of the first row, or nil when there is no row.
+    public func scalar(_ sql: String, _ bindings: [any SQLiteBindable] = []) throws(SQLiteError) -> SQLiteValue? {
+        try query(sql, bindings).first?.values.first
+    }
+
+    /// Rows changed by the last INSERT/UPDATE/DELETE.
+    public var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
+    /// The rowid of the last successful INSERT.
+    public var lastInsertRowID: Int64 { handle.map { sqlite3_last_insert_rowid($0) } ?? 0 }
+    /// True while a transaction is open.
+    public var isInTransaction: Bool { handle.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws.
+    @discardableResult
+    public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
+        try execute("BEGIN \(kind.rawValue)")
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+        do {
+            try execute("COMMIT")
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+        return result
+    }
+}
+
+/// A prepared statement. Parameters are 1-based in SQLite; `bind(_:)` takes them in order.
+public final class SQLiteStatement {
+    private var stmt: OpaquePointer?
+    private unowned let connection: SQLiteConnection
+
+    init(_ stmt: OpaquePointer, connection: SQLiteConnection) {
+        self.stmt = stmt
+        self.connection = connection
+    }
+
+    deinit { finalize() }
+
+    func finalize() {
+        if let stmt { sqlite3_finalize(stmt) }
+        stmt = nil
+    }
+
+    /// Resets the statement and clears its bindings.
+    public func reset() {
+        guard let stmt else { return }
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+    }
+
+    /// Binds `values` to parameters 1…n.
+    public func bind(_ values: [any SQLiteBindable]) throws(SQLiteError) {
+        guard let stmt else { throw connection.error("bind") }
+        let expected = Int(sqlite3_bind_parameter_count(stmt))
+        guard expected == values.count else {
+            throw SQLiteError(extendedCode: SQLITE_RANGE, message: "statement has \(expected) parameters, \(values.count) given",
+                              context: "bind")
+        }
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value.sqliteValue {
+            case .integer(let v): rc = sqlite3_bind_int64(stmt, index, v)
+            case .real(let v): rc = sqlite3_bind_double(stmt, index, v)
+            case .text(let v):
+                rc = v.utf8CString.withUnsafeBufferPointer { buffer in
+                    passerelle_sqlite3_bind_text_transient(stmt, index, buffer.baseAddress, Int32(buffer.count - 1))
+                }
+            case .blob(let v):
+                rc = v.withUnsafeBytes { raw in
+                    // A zero-length blob still needs a non-null pointer, or SQLite binds NULL.
+                    var zero: UInt8 = 0
+                    return raw.baseAddress.map { passerelle_sqlite3_bind_blob_transient(stmt, index, $0, Int32(raw.count)) }
+                        ?? passerelle_sqlite3_bind_blob_transient(stmt, index, &zero, 0)
+                }
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            }
+            guard rc == SQLITE_OK else { throw connection.error("bind parameter \(index)") }
+        }
+    }
+
+    /// Advances to the next row: true if there is one, false when done.
+    public func step() throws(SQLiteError) -> Bool {
+        guard let stmt else { throw connection.error("step") }
+        switch sqlite3_step(stmt) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let sql = sqlite3_sql(stmt).map { String(cString: $0) } ?? "?"
+            let firstWords = sql.split(separator: " ").prefix(3).joined(separator: " ")
+            throw connection.error("step (\(firstWords) …)")
+        }
+    }
+
+    /// The number of columns in the result.
+    public var columnCount: Int { stmt.map { Int(sqlite3_column_count($0)) } ?? 0 }
+
+    /// The value in column `index` (0-based) of the current row.
+    public func column(_ index: Int) -> SQLiteValue {
+        guard let stmt else { return .null }
+        let i = Int32(index)
+        switch sqlite3_column_type(stmt, i) {
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(stmt, i))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(stmt, i))
+        case SQLITE_TEXT:
+            let bytes = sqlite3_column_text(stmt, i)
+            let count = Int(sqlite3_column_bytes(stmt, i))
+            guard let bytes else { return .text("") }
+            return .text(String(decoding: UnsafeBufferPointer(start: bytes, count: count), as: UTF8.self))
+        case SQLITE_BLOB:
+            let count = Int(sqlite3_column_bytes(stmt, i))
+            guard let bytes = sqlite3_column_blob(stmt, i), count > 0 else { return .blob(Data()) }
+            return .blob(Data(bytes: bytes, count: count))
+        default: return .null
+        }
+    }
+
+    /// The name of column `index`.
+    public func columnName(_ index: Int) -> String {
+        stmt.flatMap { sqlite3_column_name($0, Int32(index)) }.map { String(cString: $0) } ?? ""
+    }
+
+    /// The current row as a value.
+    public func row() -> SQLiteRow {
+        let n = columnCount
+        return SQLiteRow(columns: (0..<n).map(columnName), values: (0..<n).map(column))
+    }
+}

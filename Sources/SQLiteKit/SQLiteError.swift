@@ -1,0 +1,47 @@
+import CSQLite
+
+/// A failure reported by SQLite, with its own message and extended result code.
+public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The extended result code (`SQLITE_CONSTRAINT_UNIQUE`, `SQLITE_BUSY_SNAPSHOT`, …).
+    public let extendedCode: Int32
+    /// `sqlite3_errmsg` at the time of the failure.
+    public let message: String
+    /// What Passerelle was doing (`open /var/lib/passerelle/journal.db`, `prepare`, `step`, …).
+    public let context: String
+
+    public init(extendedCode: Int32, message: String, context: String) {
+        self.extendedCode = extendedCode
+        self.message = message
+        self.context = context
+    }
+
+    /// The primary result code (the low byte of the extended one).
+    public var primaryCode: Int32 { extendedCode & 0xFF }
+
+    /// A UNIQUE, PRIMARY KEY, CHECK, NOT NULL or FOREIGN KEY constraint refused the write.
+    public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
+    /// Specifically a UNIQUE or PRIMARY KEY constraint.
+    public var isUniqueViolation: Bool {
+        extendedCode == SQLiteError.constraintUnique || extendedCode == SQLiteError.constraintPrimaryKey
+    }
+
+    // Extended codes are composite macros Swift cannot import: (SQLITE_CONSTRAINT | n << 8).
+    static let constraintUnique: Int32 = SQLITE_CONSTRAINT | (8 << 8)
+    static let constraintPrimaryKey: Int32 = SQLITE_CONSTRAINT | (6 << 8)
+    /// Another connection held the lock longer than the busy timeout.
+    public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+
+    public var description: String {
+        var text = "SQLite error during \(context): \(message) (code \(extendedCode))"
+        if isBusy {
+            text += "; another process holds the journal lock: check that no other passerelle uses this SQLite file, or use the PostgreSQL backend for several nodes"
+        } else if primaryCode == SQLITE_CANTOPEN || primaryCode == SQLITE_PERM || primaryCode == SQLITE_READONLY {
+            text += "; check that the folder exists and is writable by the passerelle user"
+        } else if primaryCode == SQLITE_FULL || primaryCode == SQLITE_IOERR {
+            text += "; check free disk space and the health of the disk holding the journal"
+        } else if primaryCode == SQLITE_CORRUPT || primaryCode == SQLITE_NOTADB {
+            text += "; the file is not a usable SQLite database: restore it from a backup"
+        }
+        return text
+    }
+}

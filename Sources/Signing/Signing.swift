@@ -1,1 +1,0 @@
-// Signing — see the README section on targets.

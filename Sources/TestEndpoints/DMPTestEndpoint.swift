@@ -1,0 +1,196 @@
+import DMP
+import Foundation
+import OpenSSLKit
+import PasserelleCore
+import Signing
+import Synchronization
+import XMLKit
+
+/// A local DMP-style XDS.b repository for tests and `passerelle demo`: HTTPS with mutual TLS,
+/// accepts ITI-41 (MTOM), checks each request strictly (MIME structure, IHE XSD through
+/// libxml2, required metadata, size/hash, one patientId that matches the CDA's INS, the VIHF
+/// and the submission set signature), stores accepted documents and answers a real
+/// RegistryResponse. It can be told to misbehave so retry decisions can be tested.
+public final class DMPTestEndpoint: Sendable {
+    /// How to answer the next request(s) instead of processing them normally.
+    public enum Failure: Sendable, Hashable {
+        /// HTTP 500 with a SOAP 1.2 fault (`Receiver` or `Sender`).
+        case soapFault(code: String, reason: String)
+        /// A bare HTTP status (e.g. 503), with an optional Retry-After.
+        case httpStatus(Int, retryAfter: Int?)
+        /// Process normally but wait this long before answering.
+        case slow(seconds: Double)
+        /// A Failure RegistryResponse with this error code.
+        case registryError(code: String)
+        /// Send the headers and half the body, then close the connection.
+        case closeMidResponse
+    }
+
+    public struct Configuration: Sendable {
+        /// Server identity (PKCS#12) and its passphrase.
+        public var serverIdentity: URL
+        public var passphrase: Passphrase
+        /// CA that client certificates must chain to (and the VIHF / signature trust anchor).
+        public var clientCA: URL
+        /// `XDS.b_DocumentRepository.xsd`.
+        public var schema: URL
+        /// Each raw request is written here (`NNNN.mime` + `NNNN.content-type`), 0600.
+        public var dumpDirectory: URL?
+
+        public init(serverIdentity: URL, passphrase: Passphrase, clientCA: URL, schema: URL, dumpDirectory: URL? = nil) {
+            self.serverIdentity = serverIdentity
+            self.passphrase = passphrase
+            self.clientCA = clientCA
+            self.schema = schema
+            self.dumpDirectory = dumpDirectory
+        }
+    }
+
+    /// A document the endpoint accepted.
+    public struct StoredDocument: Sendable, Hashable {
+        public var uniqueId: String
+        public var patientId: String
+        public var sha1: String
+        public var size: Int
+        public var mimeType: String
+    }
+
+    struct State {
+        var failures: [Failure] = []
+        var stored: [String: StoredDocument] = [:]
+        var requests = 0
+        var rejections: [String] = []
+        var connections = 0
+    }
+
+    private let server: TLSServer
+    private let state = Mutex(State())
+    let configuration: Configuration
+    let schema: XMLSchema
+    let vihfVerifier: VIHFVerifier
+    let signatureVerifier: SubmissionSetSignatureVerifier
+
+    public var port: UInt16 { server.port }
+    /// `https://localhost:<port>/dmp/repository`.
+    public var url: URL { URL(string: "https://localhost:\(port)/dmp/repository")! }
+
+    public init(_ configuration: Configuration, port: UInt16 = 0) throws {
+        self.configuration = configuration
+        schema = try XMLSchema(contentsOf: configuration.schema)
+        vihfVerifier = try VIHFVerifier(trustAnchorFiles: [configuration.clientCA])
+        signatureVerifier = try SubmissionSetSignatureVerifier(trustAnchorFiles: [configuration.clientCA])
+        let identity = try PKCS12Bundle.load(path: configuration.serverIdentity, passphrase: configuration.passphrase)
+        let tls = TLSConfiguration(trustedCAFile: configuration.clientCA, identity: identity, requireClientCertificate: true, timeout: 30)
+        let box = WeakBox()
+        server = try TLSServer(host: "127.0.0.1", port: port, configuration: tls) { stream in
+            box.endpoint?.serve(stream)
+        }
+        box.endpoint = self
+    }
+
+    public func stop() { server.stop() }
+
+    /// Queues failures: each request consumes one; then normal processing resumes.
+    public func fail(_ failures: Failure...) { state.withLock { $0.failures += failures } }
+
+    public var storedDocuments: [StoredDocument] { state.withLock { Array($0.stored.values) } }
+    public var requestCount: Int { state.withLock { $0.requests } }
+    /// Accepted TLS connections (to observe connection reuse).
+    public var connectionCount: Int { state.withLock { $0.connections } }
+    /// Why requests were refused, most recent last.
+    public var rejections: [String] { state.withLock { $0.rejections } }
+
+    // MARK: HTTP/1.1
+
+    func serve(_ stream: TLSStream) {
+        state.withLock { $0.connections += 1 }
+        while true {
+            guard let request = try? HTTPMessage.read(from: stream) else { return }
+            let response = handle(request)
+            guard (try? response.write(to: stream)) != nil, !response.close, !request.wantsClose else { return }
+        }
+    }
+
+    func handle(_ request: HTTPMessage) -> HTTPResponseMessage {
+        let number = state.withLock { s -> Int in
+            s.requests += 1
+            return s.requests
+        }
+        if let dir = configuration.dumpDirectory {
+            let base = dir.appendingPathComponent(String(format: "%04d", number))
+            FileManager.default.createFile(atPath: base.appendingPathExtension("mime").path, contents: request.body, attributes: [.posixPermissions: 0o600])
+            FileManager.default.createFile(atPath: base.appendingPathExtension("content-type").path,
+                                           contents: Data((request.headers["content-type"] ?? "").utf8), attributes: [.posixPermissions: 0o600])
+        }
+        let failure = state.withLock { s -> Failure? in s.failures.isEmpty ? nil : s.failures.removeFirst() }
+        switch failure {
+        case .soapFault(let code, let reason)?:
+            return .soap(status: 500, Self.fault(code: code, reason: reason))
+        case .httpStatus(let status, let retryAfter)?:
+            var r = HTTPResponseMessage(status: status, contentType: "text/html", body: Data("<html><body>\(status)</body></html>".utf8))
+            if let retryAfter { r.extraHeaders["Retry-After"] = String(retryAfter) }
+            return r
+        case .slow(let seconds)?:
+            Thread.sleep(forTimeInterval: seconds)
+        case .registryError(let code)?:
+            return .soap(status: 200, Self.envelope(RegistryResponse(status: .failure, errors: [RegistryError(code: code, context: "failure requested by the test")]).xml(), relatesTo: nil))
+        case .closeMidResponse?:
+            var r = HTTPResponseMessage.soap(status: 200, Self.envelope(RegistryResponse(status: .success).xml(), relatesTo: nil))
+            r.truncate = true
+            return r
+        case nil: break
+        }
+        guard request.method == "POST" else { return HTTPResponseMessage(status: 405, contentType: "text/plain", body: Data("POST only\n".utf8)) }
+        let check = ITI41Check(endpoint: self)
+        let (response, messageID) = check.process(body: request.body, contentType: request.headers["content-type"] ?? "")
+        if case .fault(let fault) = response {
+            reject(fault.description)
+            return .soap(status: 500, Self.fault(code: fault.code, subcode: fault.subcodes.first, reason: fault.reason))
+        }
+        guard case .registry(let registry) = response else { fatalError("unreachable") }
+        if registry.status != .success { reject(registry.errors.map(\.description).joined(separator: "; ")) }
+        return .soap(status: 200, Self.envelope(registry.xml(), relatesTo: messageID))
+    }
+
+    func reject(_ reason: String) { state.withLock { $0.rejections.append(reason) } }
+
+    /// Stores the documents unless one clashes; returns the registry errors.
+    func store(_ documents: [StoredDocument]) -> [RegistryError] {
+        state.withLock { s in
+            var errors: [RegistryError] = []
+            for d in documents {
+                if let existing = s.stored[d.uniqueId] {
+                    errors.append(existing.sha1 == d.sha1
+                        ? RegistryError(code: "XDSDuplicateUniqueIdInRegistry", context: "uniqueId \(d.uniqueId) already registered", location: d.uniqueId)
+                        : RegistryError(code: "XDSNonIdenticalHash", context: "uniqueId \(d.uniqueId) already registered with other content", location: d.uniqueId))
+                }
+            }
+            if errors.isEmpty { for d in documents { s.stored[d.uniqueId] = d } }
+            return errors
+        }
+    }
+
+    static func envelope(_ body: String, relatesTo: String?) -> Data {
+        let relates = relatesTo.map { "<wsa:RelatesTo>\((try? Template("{{v}}").render(["v": $0])) ?? "")</wsa:RelatesTo>" } ?? ""
+        return Data("""
+        <?xml version="1.0" encoding="UTF-8"?>
+        <soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://www.w3.org/2005/08/addressing">\
+        <soap:Header><wsa:Action>\(ITI41Request.responseAction)</wsa:Action>\(relates)</soap:Header>\
+        <soap:Body>\(body)</soap:Body></soap:Envelope>
+        """.utf8)
+    }
+
+    static func fault(code: String, subcode: String? = nil, reason: String) -> Data {
+        let escape = { (s: String) in (try? Template("{{v}}").render(["v": s])) ?? "" }
+        let sub = subcode.map {
+            "<soap:Subcode><soap:Value xmlns:wsse=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">\(escape($0))</soap:Value></soap:Subcode>"
+        } ?? ""
+        return envelope("<soap:Fault><soap:Code><soap:Value>soap:\(escape(code))</soap:Value>\(sub)</soap:Code>"
+            + "<soap:Reason><soap:Text xml:lang=\"en\">\(escape(reason))</soap:Text></soap:Reason></soap:Fault>", relatesTo: nil)
+    }
+}
+
+/// Lets the server's connection handler reach the endpoint without a retain cycle.
+private final class WeakBox: @unchecked Sendable {
+    weak var endpoint: DMPTestEndpoint?
+}

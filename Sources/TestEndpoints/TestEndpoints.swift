@@ -1,1 +1,0 @@
-// TestEndpoints — see the README section on targets.

@@ -1,0 +1,133 @@
+import ArgumentParser
+import CDA
+import CurlKit
+import Foundation
+import OpenSSLKit
+import PasserelleCore
+import Signing
+
+/// `passerelle selfcheck` — proves, on embedded defaults, that this installation works end to
+/// end as far as it can without a network: the C libraries load, the certificates check out,
+/// a document of each kind builds and validates, a submission set signs and verifies.
+struct SelfCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selfcheck",
+        abstract: "Check this installation: libraries, certificates, CDA build and validation, signatures.",
+        discussion: """
+        Runs on embedded defaults, from the repository root: the test PKI made by \
+        Certificates/make-test-pki.sh, the sample sidecar docs/examples/sidecar-ldl.json, \
+        generated sample PDFs, the templates in Templates/ and, when present, the official CDA \
+        schema in ../shared/conformance/cda/xsd/cda/CDA_extended.xsd. Nothing is sent anywhere.
+
+        Exit codes: 0 every check passed, 1 a check failed (the line says which and why).
+        """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Test PKI folder.", valueName: "dir"))
+    var pki = "Certificates/test-pki"
+
+    @Option(name: .long, help: ArgumentHelp("Templates folder.", valueName: "dir"))
+    var templates = "Templates"
+
+    @Option(name: .long, help: ArgumentHelp("Sample sidecar used for every document kind.", valueName: "file"))
+    var sidecar = "docs/examples/sidecar-ldl.json"
+
+    @Option(name: .long, help: ArgumentHelp("CDA XSD; the XSD step is skipped when the file is absent.", valueName: "file"))
+    var schema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+
+    @OptionGroup var logging: LogOptions
+
+    private struct Outcome {
+        var check: String
+        var passed: Bool
+        var detail: String
+    }
+
+    func run() async throws {
+        var outcomes: [Outcome] = []
+        func record(_ check: String, _ body: () throws -> String) {
+            do { outcomes.append(Outcome(check: check, passed: true, detail: try body())) } catch {
+                outcomes.append(Outcome(check: check, passed: false, detail: String(describing: error)))
+            }
+        }
+        let pkiURL = URL(fileURLWithPath: pki)
+        func pkiFile(_ name: String) -> URL { pkiURL.appendingPathComponent(name) }
+
+        record("libraries") { "libcurl \(CurlLibrary.version)" }
+
+        record("INS") {
+            let ins = try INS("279035121518989", oid: INSKind.nirTest.oid)
+            let traits = IdentityTraits(birthDate: CalendarDate(year: 1979, month: 3, day: 28), sex: .female, birthPlace: "51215")
+            try traits.checkConsistency(with: ins)
+            return "ANS test INS \(ins.masked) valid, consistent with its traits"
+        }
+
+        let keys = KeyMaterialSource(
+            authentication: pkiFile("org-auth.p12"), signing: pkiFile("org-sign.p12"),
+            passphrase: .file(pkiFile("passphrase.txt")), trustAnchors: pkiFile("ca.pem"), crls: [pkiFile("ca.crl.pem")])
+        record("certificates") {
+            let summary = CertificateCheck.run(keys, warningDays: 30)
+            let line = summary.reports.map { "\($0.label) \($0.state)" }.joined(separator: ", ")
+            guard summary.state == .ok else {
+                throw SelfCheckFailure(summary.reports.map { "\($0.label): \($0.status)" }.joined(separator: "; "))
+            }
+            return line
+        }
+
+        var built: [CDADocument] = []
+        do {
+            let sample = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: URL(fileURLWithPath: sidecar)))
+            let builder = try CDABuilder(templatesDirectory: URL(fileURLWithPath: templates))
+            let schemaURL = FileManager.default.fileExists(atPath: schema) ? URL(fileURLWithPath: schema) : nil
+            let validator = try CDAValidator(schema: schemaURL)
+            for kind in DocumentKind.allCases {
+                record("CDA \(kind.shortName)") {
+                    var metadata = sample
+                    metadata.kind = kind
+                    // A fresh document under the sample's root: each kind is its own document.
+                    // A pure OID (no extension): the signature's Manifest references it as urn:oid:.
+                    let root = sample.id?.root ?? "1.2.250.1.999.1"
+                    metadata.id = InstanceIdentifier(root: "\(root).\(UInt32.random(in: 1...UInt32.max))")
+                    metadata.setID = nil
+                    let document = try builder.build(
+                        metadata: metadata, pdf: SamplePDF.make(text: "Passerelle selfcheck: \(kind.displayName)"))
+                    let report = validator.validate(document.data, file: kind.shortName)
+                    guard report.isValid else { throw SelfCheckFailure(report.description) }
+                    built.append(document)
+                    return "\(document.data.count) bytes, \(schemaURL == nil ? "header rules (no XSD found)" : "XSD + header rules") valid"
+                }
+            }
+        } catch {
+            outcomes.append(Outcome(check: "CDA", passed: false, detail: String(describing: error)))
+        }
+
+        record("signature") {
+            guard !built.isEmpty else { throw SelfCheckFailure("no document was built to sign") }
+            let credentials = try SigningCredentials(keys)
+            let submissionSet = ManifestItem(uniqueId: "1.2.250.1.999.1.9.\(UInt32.random(in: 1...UInt32.max))",
+                                             content: .bytes(Data("selfcheck submission set".utf8)))
+            let documents = built.map { ManifestItem(uniqueId: $0.id.root, content: .bytes($0.data)) }
+            let signature = try SubmissionSetSigner(credentials: credentials).sign(submissionSet: submissionSet, documents: documents)
+            var contents: [String: Data] = [:]
+            for item in [submissionSet] + documents { if case .bytes(let data) = item.content { contents[item.uniqueId] = data } }
+            let report = try SubmissionSetSignatureVerifier(trustAnchorFiles: [pkiFile("ca.pem")])
+                .verify(signature, documents: contents)
+            guard report.isValid else { throw SelfCheckFailure(report.problems.joined(separator: "; ")) }
+            return "XAdES submission set over \(documents.count) documents signed and verified"
+        }
+
+        let width = outcomes.map(\.check.count).max() ?? 0
+        for outcome in outcomes {
+            let name = outcome.check.padding(toLength: width, withPad: " ", startingAt: 0)
+            print("\(outcome.passed ? "ok  " : "FAIL") \(name)  \(outcome.detail)")
+        }
+        let failed = outcomes.filter { !$0.passed }.count
+        print(failed == 0 ? "selfcheck: all \(outcomes.count) checks passed" : "selfcheck: \(failed) of \(outcomes.count) checks failed")
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+private struct SelfCheckFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,272 @@
+import Foundation
+import Journal
+import PasserelleCore
+import SQLiteKit
+import Testing
+
+@Suite struct ClaimTests {
+    @Test func claimTakesOnlyDueRowsOfItsTarget() async throws {
+        let f = try JournalFixture()
+        try await f.queued(1, targets: [.dmp])
+        try await f.queued(2, targets: [.mssantePS], at: JournalFixture.t0.plus(1))
+        #expect(try await f.store.claimNext(target: .mssantePatient, now: JournalFixture.t0.plus(5), lease: 60, owner: "w") == nil)
+        let dmp = try #require(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(5), lease: 60, owner: "w"))
+        #expect(dmp.transmission.target == .dmp)
+        // Nothing else due for the DMP: the claimed row is not handed out again.
+        #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(5), lease: 60, owner: "w2") == nil)
+        // Not yet due: enqueued after `now`.
+        try await f.queued(3, targets: [.dmp], at: JournalFixture.t0.plus(100))
+        #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(50), lease: 60, owner: "w") == nil)
+        #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(100), lease: 60, owner: "w") != nil)
+    }
+
+    @Test func oldestDueIsClaimedFirst() async throws {
+        let f = try JournalFixture()
+        try await f.queued(1, at: JournalFixture.t0.plus(20))
+        try await f.queued(2, at: JournalFixture.t0)
+        try await f.queued(3, at: JournalFixture.t0.plus(10))
+        var order: [String] = []
+        while let c = try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(30), lease: 60, owner: "w") {
+            order.append(c.document.id)
+        }
+        #expect(order == ["1.2.250.1.999.1.2", "1.2.250.1.999.1.3", "1.2.250.1.999.1.1"])
+    }
+
+    /// Four workers, each with its own connection on the same file (as separate processes
+    /// would have), race to claim 200 transmissions: each must be claimed exactly once.
+    @Test func concurrentClaimersNeverClaimTheSameTransmission() async throws {
+        let f = try JournalFixture()
+        let count = 200
+        for n in 0..<count { try await f.queued(n, targets: [.dmp]) }
+        let stores = try (0..<4).map { _ in try f.secondStore() }
+        let gate = StartGate(parties: stores.count)
+        let claimed = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for (i, store) in stores.enumerated() {
+                group.addTask {
+                    try await Task.detached {
+                        var mine: [Int64] = []
+                        await gate.arrive()  // all start together, so they really race
+                        while let c = try await store.claimNext(target: .dmp, now: JournalFixture.t0.plus(1), lease: 60, owner: "w\(i)") {
+                            #expect(c.transmission.leaseOwner == "w\(i)")
+                            mine.append(c.transmission.id)
+                            _ = try await store.complete(c, owner: "w\(i)", outcome: .success(), now: JournalFixture.t0.plus(2))
+                            // The store's calls do not suspend; let the other workers in even on one pool thread.
+                            await Task.yield()
+                        }
+                        return mine
+                    }.value
+                }
+            }
+            var all: [[Int64]] = []
+            for try await ids in group { all.append(ids) }
+            return all
+        }
+        let flat = claimed.flatMap { $0 }
+        #expect(flat.count == count)
+        #expect(Set(flat).count == count, "a transmission was claimed twice")
+        #expect(claimed.filter { !$0.isEmpty }.count >= 2, "the workers did not actually run concurrently")
+        let counts = try await f.store.stateCounts()
+        #expect(counts == [StateCount(target: .dmp, state: .sent, count: count)])
+        // One attempt per transmission, never two.
+        let raw = try SQLiteConnection(path: f.databasePath)
+        #expect(try raw.scalar("SELECT count(*) FROM attempts")?.int == count)
+        #expect(try raw.scalar("SELECT max(attempts) FROM transmissions")?.int == 1)
+    }
+}
+
+/// Releases its waiters once `parties` of them have arrived.
+actor StartGate {
+    let parties: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    init(parties: Int) { self.parties = parties }
+    func arrive() async {
+        if waiting.count + 1 == parties {
+            waiting.forEach { $0.resume() }
+            waiting.removeAll()
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+}
+
+@Suite struct CrashRecoveryTests {
+    @Test func aClaimInterruptedByACrashIsRecheckedNotLostNorDoubled() async throws {
+        let f = try JournalFixture()
+        let t = try await f.queued(1, targets: [.mssantePS])[0]
+        // Process A claims, keeps its Message-ID, then dies (kill -9): its connection just goes away.
+        var crashed: (any JournalStore)? = try f.secondStore()
+        let claim = try #require(try await crashed!.claimNext(target: .mssantePS, now: JournalFixture.t0, lease: 120, owner: "A"))
+        try await crashed!.recordMessageID("<m1@passerelle.test>", transmissionID: t.id, owner: "A")
+        crashed = nil
+
+        // Process B restarts. While A's lease runs, the row is not taken from it.
+        let b = try f.secondStore()
+        #expect(try await b.recoverInterrupted(now: JournalFixture.t0.plus(60)).isEmpty)
+        #expect(try await b.claimNext(target: .mssantePS, now: JournalFixture.t0.plus(60), lease: 120, owner: "B") == nil)
+
+        // Lease expired: back to queued, marked for a recheck, the open attempt marked interrupted.
+        let recovered = try await b.recoverInterrupted(now: JournalFixture.t0.plus(121))
+        #expect(recovered.map(\.id) == [t.id])
+        #expect(recovered[0].state == .queued)
+        #expect(recovered[0].needsRecheck)
+        #expect(recovered[0].leaseOwner == nil)
+        #expect(recovered[0].messageID == "<m1@passerelle.test>")
+        let attempts = try await b.attempts(transmissionID: t.id)
+        #expect(attempts.map(\.outcome) == ["interrupted"])
+        #expect(attempts[0].endedAt == JournalFixture.t0.plus(121))
+
+        // B claims it and sees it must check before resending, with the same Message-ID.
+        let again = try #require(try await b.claimNext(target: .mssantePS, now: JournalFixture.t0.plus(122), lease: 120, owner: "B"))
+        #expect(again.transmission.needsRecheck)
+        #expect(again.transmission.messageID == "<m1@passerelle.test>")
+        #expect(again.transmission.attempts == 2)
+        // A late result from A (had it survived) is refused: it no longer holds the lease.
+        let stale = await #expect(throws: JournalError.self) {
+            _ = try await b.complete(claim, owner: "A", outcome: .success(), now: JournalFixture.t0.plus(123))
+        }
+        if case .leaseLost(let id, let owner) = stale { #expect(id == t.id && owner == "A") } else { Issue.record("expected leaseLost") }
+        let done = try await b.complete(again, owner: "B", outcome: .success(response: "already registered (uniqueId)"),
+                                        now: JournalFixture.t0.plus(124))
+        #expect(done.state == .sent)
+        let final = try #require(try await b.transmission(id: t.id))
+        #expect(!final.needsRecheck)
+        #expect(try await b.attempts(transmissionID: t.id).map(\.outcome) == ["interrupted", "sent"])
+    }
+
+    @Test func aCommittedStepSurvivesAnUncleanCloseOfTheFile() async throws {
+        let f = try JournalFixture()
+        try await f.queued(1)
+        // Everything below is committed (synchronous=FULL): a new connection sees it without
+        // any checkpoint or clean close by the first one.
+        let reopened = try f.secondStore()
+        #expect(try await reopened.transmissions(matching: TransmissionFilter()).count == 1)
+        #expect(try f.secondSQLiteStore().schemaVersion() == 1)
+    }
+}
+
+@Suite struct RetryTests {
+    @Test func backoffMath() {
+        let p = RetryPolicy(initialDelay: 30, multiplier: 2, maxDelay: 600, jitter: 0.5, maxAttempts: 8, deadline: 3600)
+        #expect((1...7).map { p.baseDelay(afterAttempts: $0) } == [30, 60, 120, 240, 480, 600, 600])
+        #expect(p.delay(afterAttempts: 3, random: 0) == 60)  // half of 120
+        #expect(p.delay(afterAttempts: 3, random: 0.5) == 90)
+        #expect(p.delay(afterAttempts: 3, random: 1) == 120)
+        let noJitter = RetryPolicy(initialDelay: 10, multiplier: 3, maxDelay: 1000, jitter: 0, maxAttempts: 3, deadline: 1e6)
+        #expect(noJitter.delay(afterAttempts: 2, random: 0.9) == 30)
+        let now = JournalFixture.t0
+        #expect(p.nextAttempt(afterAttempts: 1, deadline: now.plus(3600), now: now, random: 0) == now.plus(15))
+        // Attempts exhausted.
+        #expect(p.nextAttempt(afterAttempts: 8, deadline: now.plus(3600), now: now, random: 0) == nil)
+        // The next try would fall after the deadline.
+        #expect(p.nextAttempt(afterAttempts: 6, deadline: now.plus(299), now: now, random: 0) == nil)
+        #expect(p.nextAttempt(afterAttempts: 6, deadline: now.plus(300), now: now, random: 0) == now.plus(300))
+    }
+
+    @Test(arguments: [
+        (FailureCause.network("connection reset"), true),
+        (.httpServerError(status: 503, "Service Unavailable"), true),
+        (.smtpTemporary(code: 451, "try later"), true),
+        (.dmpServiceUnavailable("DMP indisponible"), true),
+        (.schema("cvc-complex-type"), false),
+        (.identity("INS non qualifiée"), false),
+        (.smtpPermanent(code: 550, "mailbox unknown"), false),
+        (.dmpBusinessRefusal(code: "DMPPatientNotFound", "patient inconnu"), false),
+        (.permanent("HTTP 400"), false),
+    ])
+    func classification(cause: FailureCause, transient: Bool) {
+        #expect(cause.isTransient == transient)
+    }
+
+    @Test func transientFailuresRetryWithBackoffAndAlertOncePerIncident() async throws {
+        let f = try JournalFixture(random: { 0 })  // jitter source fixed: delays are exactly half the base
+        let t = try await f.queued(1, targets: [.dmp])[0]
+        var now = JournalFixture.t0
+        var alerts = 0
+        var expectedDelays: [TimeInterval] = []
+        var nextTimes: [Date] = []
+        for attempt in 1...4 {
+            let c = try #require(try await f.store.claimNext(target: .dmp, now: now, lease: 60, owner: "w"))
+            #expect(c.transmission.attempts == attempt)
+            let r = try await f.store.complete(c, owner: "w", outcome: .failure(.httpServerError(status: 503, "busy"), response: "<soap:Fault/>"),
+                                               now: now.plus(1))
+            #expect(r.state == .retryWait)
+            if r.shouldAlert { alerts += 1 }
+            let next = try #require(r.nextAttemptAt)
+            expectedDelays.append(f.policy.baseDelay(afterAttempts: attempt) / 2)
+            nextTimes.append(next)
+            #expect(next == now.plus(1 + expectedDelays.last!))
+            // Not due yet.
+            #expect(try await f.store.claimNext(target: .dmp, now: next.plus(-0.5), lease: 60, owner: "w") == nil)
+            now = next
+        }
+        #expect(alerts == 1, "one alert per incident, not per retry")
+        #expect(expectedDelays == [15, 30, 60, 120])
+        let waiting = try #require(try await f.store.transmission(id: t.id))
+        #expect(waiting.alerted)
+        #expect(waiting.lastError == "HTTP 503: busy")
+        #expect(try await f.store.lastErrors().map(\.target) == [.dmp])
+        // Success ends the incident; a later failure is a new incident and alerts again.
+        let c = try #require(try await f.store.claimNext(target: .dmp, now: now, lease: 60, owner: "w"))
+        _ = try await f.store.complete(c, owner: "w", outcome: .success(state: .acknowledged), now: now)
+        #expect(try await f.store.transmission(id: t.id)?.alerted == false)
+        let attempts = try await f.store.attempts(transmissionID: t.id)
+        #expect(attempts.map(\.outcome) == ["transient", "transient", "transient", "transient", "sent"])
+        #expect(attempts[0].response == "<soap:Fault/>")
+
+        let t2 = try await f.queued(2, targets: [.dmp], at: now)[0]
+        let c2 = try #require(try await f.store.claimNext(target: .dmp, now: now, lease: 60, owner: "w"))
+        #expect(c2.transmission.id == t2.id)
+        #expect(try await f.store.complete(c2, owner: "w", outcome: .failure(.network("refused")), now: now).shouldAlert)
+    }
+
+    @Test func transientFailuresBecomeFinalAtTheAttemptLimit() async throws {
+        let f = try JournalFixture(random: { 0.25 })
+        let t = try await f.queued(1, targets: [.mssantePS])[0]
+        var now = JournalFixture.t0
+        var states: [TransmissionState] = []
+        var alerts = 0
+        while let c = try await f.store.claimNext(target: .mssantePS, now: now, lease: 60, owner: "w") {
+            let r = try await f.store.complete(c, owner: "w", outcome: .failure(.smtpTemporary(code: 421, "too busy")), now: now)
+            states.append(r.state)
+            if r.shouldAlert { alerts += 1 }
+            now = r.nextAttemptAt ?? now.plus(1)
+        }
+        #expect(states == [.retryWait, .retryWait, .retryWait, .retryWait, .failed])
+        #expect(alerts == 1)
+        let failed = try #require(try await f.store.transmission(id: t.id))
+        #expect(failed.state == .failed)
+        #expect(failed.lastError?.contains("gave up after 5 attempts") == true)
+        #expect(failed.lastError?.contains("SMTP 421") == true)
+    }
+
+    @Test func transientFailuresBecomeFinalAtTheDeadline() async throws {
+        let f = try JournalFixture()
+        try await f.queued(1, targets: [.dmp])
+        let c = try #require(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(24 * 3600 - 10), lease: 60, owner: "w"))
+        let r = try await f.store.complete(c, owner: "w", outcome: .failure(.network("timeout")), now: JournalFixture.t0.plus(24 * 3600 - 5))
+        #expect(r.state == .failed)
+        #expect(r.nextAttemptAt == nil)
+    }
+
+    @Test func permanentFailuresFailAtOnceWithTheReason() async throws {
+        let f = try JournalFixture()
+        let t = try await f.queued(1, targets: [.dmp])[0]
+        let c = try #require(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0, lease: 60, owner: "w"))
+        let r = try await f.store.complete(c, owner: "w",
+                                           outcome: .failure(.dmpBusinessRefusal(code: "DMPAccessDeniedByExpressRefusal", "opposition du patient"),
+                                                             response: "<RegistryError errorCode=\"DMPAccessDeniedByExpressRefusal\"/>"),
+                                           now: JournalFixture.t0.plus(1))
+        #expect(r == CompletionResult(state: .failed, nextAttemptAt: nil, shouldAlert: true))
+        let failed = try #require(try await f.store.transmission(id: t.id))
+        #expect(failed.attempts == 1)
+        #expect(failed.lastError == "DMP refusal DMPAccessDeniedByExpressRefusal: opposition du patient")
+        #expect(failed.lastErrorAt == JournalFixture.t0.plus(1))
+        #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(1e6), lease: 60, owner: "w") == nil)
+        // Operator resend: the dead letter goes back to the queue as a new incident.
+        let requeued = try await f.store.requeue(TransmissionFilter(documentID: t.documentID), now: JournalFixture.t0.plus(100))
+        #expect(requeued.map(\.state) == [.queued])
+        #expect(requeued[0].attempts == 0 && !requeued[0].alerted)
+        #expect(requeued[0].deadline == JournalFixture.t0.plus(100 + 24 * 3600))
+        #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(100), lease: 60, owner: "w") != nil)
+    }
+}
