@@ -19,12 +19,14 @@ import Testing
         var attachments: [Attachment]
         var defects: [String]
         var contentType: String
-        struct Attachment: Decodable { var filename: String; var contentType: String; var sha1: String; var size: Int }
+        struct Attachment: Decodable {
+            var filename: String; var contentType: String; var sha1: String; var size: Int; var base64: String?
+        }
     }
 
-    static func parse(_ data: Data) throws -> Parsed {
+    static func parse(_ data: Data, withAttachments: Bool = false) throws -> Parsed {
         let script = """
-        import email, email.policy, hashlib, json, sys
+        import base64, email, email.policy, hashlib, json, sys
         raw = sys.stdin.buffer.read()
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         headers = {}
@@ -32,14 +34,15 @@ import Testing
             headers.setdefault(k, []).append(str(v))
         body = msg.get_body(preferencelist=("plain",)).get_content()
         atts = [{"filename": p.get_filename(), "contentType": p.get_content_type(),
-                 "sha1": hashlib.sha1(p.get_content()).hexdigest(), "size": len(p.get_content())}
+                 "sha1": hashlib.sha1(p.get_content()).hexdigest(), "size": len(p.get_content()),
+                 "base64": base64.b64encode(p.get_content()).decode() if len(sys.argv) > 1 else None}
                 for p in msg.iter_attachments()]
         defects = [repr(d) for p in msg.walk() for d in p.defects]
         print(json.dumps({"headers": headers, "body": body, "attachments": atts, "defects": defects,
                           "contentType": msg.get_content_type()}))
         """
         let python = TestPaths.testVenv.appendingPathComponent("bin/python").path
-        let run = try ProcessRunner.run(python, ["-c", script], stdin: data)
+        let run = try ProcessRunner.run(python, ["-c", script] + (withAttachments ? ["attachments"] : []), stdin: data)
         try #require(run.succeeded, "python: \(run.stderr)")
         return try JSONDecoder().decode(Parsed.self, from: Data(run.stdout.utf8))
     }
