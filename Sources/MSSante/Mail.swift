@@ -227,9 +227,13 @@ public struct MSSanteMailComposer: Sendable {
         self.options = options
     }
 
-    /// The mails for `recipients` (already checked by ``MSSanteRouting``).
+    /// The mails for `recipients` (already checked by ``MSSanteRouting``). The Message-ID is
+    /// `<ENVID@mailbox domain>`, so a DSN's ENVID and an MDN's Original-Message-ID both lead
+    /// back to the one id the journal keeps; `messageIDs` reuses ids chosen by an earlier
+    /// attempt (resend after a crash).
     public func compose(document: CDADocument, metadata: DocumentMetadata, recipients: MSSanteRecipients,
-                        xdm: XDMPackage, pdf: Data, date: Date = Date()) throws(MailError) -> [MSSanteMail] {
+                        xdm: XDMPackage, pdf: Data, date: Date = Date(),
+                        messageIDs: [MailAudience: String] = [:]) throws(MailError) -> [MSSanteMail] {
         let title = metadata.effectiveTitle ?? document.kind.defaultTitle
         var values = ["title": title, "structureName": options.structureName, "mailbox": options.mailbox]
         if metadata.action == .replace { values["replacement"] = "" }
@@ -237,18 +241,20 @@ public struct MSSanteMailComposer: Sendable {
         let producer = metadata.mssante
         var mails: [MSSanteMail] = []
         func mail(_ audience: MailAudience, to: [String], subject: String, body: String) -> MSSanteMail {
+            let domain = options.mailbox.split(separator: "@").last.map(String.init) ?? "localhost"
+            let messageID = messageIDs[audience] ?? "<\(xdm.submissionSetUniqueID).\(audience == .patient ? 2 : 1)@\(domain)>"
             var message = MailMessage(
                 from: options.mailbox, to: to, replyTo: producer?.replyTo, subject: subject, body: body,
                 attachments: [MailAttachment(fileName: "IHE_XDM.zip", contentType: "application/zip", data: xdm.zip),
                               MailAttachment(fileName: "\(document.kind.shortName.uppercased()).pdf",
                                              contentType: "application/pdf", data: pdf)],
-                date: date)
+                messageID: messageID, date: date)
             message.addHeader("X-MSS-CODECDA", document.kind.loincCode)
             message.addHeader("X-MSS-INS", metadata.patient.shareableINS != nil ? "O" : "N")
             message.addHeader("X-MSS-NIL", options.productReference)
             if audience == .patient && !options.patientMayReply { message.addHeader("X-MSS-MES", "FIN") }
             if metadata.flags.contains(.ackLecture) { message.addHeader("Disposition-Notification-To", options.mailbox) }
-            return MSSanteMail(audience: audience, message: message, envelopeID: "\(xdm.submissionSetUniqueID).\(audience == .patient ? 2 : 1)")
+            return MSSanteMail(audience: audience, message: message, envelopeID: Self.envelopeID(messageID: messageID))
         }
         do {
             if !recipients.professionals.isEmpty {
@@ -267,6 +273,12 @@ public struct MSSanteMailComposer: Sendable {
             preconditionFailure("unexpected \(error)")
         }
         return mails
+    }
+
+    /// The ENVID of a message: the local part of its Message-ID (xtext-encoded on the wire).
+    public static func envelopeID(messageID: String) -> String {
+        let bare = messageID.trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
+        return bare.split(separator: "@", maxSplits: 1).first.map(String.init) ?? bare
     }
 
     /// The IG convention `XDM/1.0/DDM+<title> <NOM> <prénom> <date de naissance>`, which lets

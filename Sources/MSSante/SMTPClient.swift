@@ -130,8 +130,8 @@ public struct SMTPConfiguration: Sendable {
 }
 
 /// A small ESMTP client (RFC 5321) with STARTTLS (RFC 3207) and DSN (RFC 3461) over
-/// OpenSSLKit. libcurl cannot send the DSN parameters, hence this client. One transaction
-/// per connection: MSSanté volumes do not need pipelining or connection reuse.
+/// OpenSSLKit. libcurl cannot send the DSN parameters, hence this client. Each call opens
+/// one session; ``send(batch:)`` runs several transactions over it (RSET between them).
 public struct SMTPClient: Sendable {
     public let configuration: SMTPConfiguration
     let context: TLSContext
@@ -146,29 +146,92 @@ public struct SMTPClient: Sendable {
     /// Sends `message` (a complete RFC 5322 message with CRLF line endings). Throws for
     /// failures that concern the whole transaction; per-recipient refusals are in the result.
     public func send(_ message: Data, envelope: SMTPEnvelope) async throws(SMTPError) -> SMTPDelivery {
-        let result: Result<SMTPDelivery, SMTPError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(SMTPError) in try self.sendBlocking(message, envelope: envelope) })
-            }
-        }
-        return try result.get()
+        let results = try await send(batch: [(message, envelope)])
+        return try results[0].get()
     }
 
-    /// The blocking session, bounded by the configured timeout on every step.
-    public func sendBlocking(_ message: Data, envelope: SMTPEnvelope) throws(SMTPError) -> SMTPDelivery {
+    /// Sends several messages over one session. Throws when the session cannot be opened
+    /// (TLS, greeting, EHLO); otherwise one result per message, in order: a transaction that
+    /// fails (e.g. 4xx on MAIL) does not stop the next ones, unless the connection is lost,
+    /// in which case that error is repeated for the messages left.
+    public func send(batch: [(Data, SMTPEnvelope)]) async throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
+        // The session blocks on socket I/O: run it on a thread of its own, never on the
+        // cooperative pool or Dispatch's small worker pool.
+        let outcome: Result<[Result<SMTPDelivery, SMTPError>], SMTPError> = await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: Result { () throws(SMTPError) in try self.sendBlocking(batch: batch) })
+            }
+            thread.name = "MSSante.smtp"
+            thread.start()
+        }
+        return try outcome.get()
+    }
+
+    /// The blocking form of ``send(batch:)``, bounded by the configured timeout on every step.
+    public func sendBlocking(batch: [(Data, SMTPEnvelope)]) throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
+        for (_, envelope) in batch {
+            for address in [envelope.from] + envelope.recipients where !MSSanteRouting.isMailAddress(address) {
+                throw .protocolViolation("refusing to send to a malformed address")
+            }
+        }
+        let (tls, features) = try open()
+        defer { tls.close() }
+        var results: [Result<SMTPDelivery, SMTPError>] = []
+        var lost: SMTPError?
+        for (index, (message, envelope)) in batch.enumerated() {
+            if let lost {
+                results.append(.failure(lost))
+                continue
+            }
+            if index > 0 {
+                do {
+                    try command(tls, "RSET")
+                    try expect(try reply(tls), 250, "RSET")
+                } catch {
+                    lost = Self.wrap(error)
+                    results.append(.failure(lost!))
+                    continue
+                }
+            }
+            do {
+                results.append(.success(try transaction(tls, features: features, message: message, envelope: envelope)))
+            } catch let error as SMTPError {
+                if case .transient = error { results.append(.failure(error)) } else if case .permanent = error {
+                    results.append(.failure(error))
+                } else {
+                    lost = error
+                    results.append(.failure(error))
+                }
+            } catch {
+                lost = Self.wrap(error)
+                results.append(.failure(lost!))
+            }
+        }
+        if lost == nil {
+            try? command(tls, "QUIT")
+            _ = try? reply(tls)
+        }
+        return results
+    }
+
+    private static func wrap(_ error: any Error) -> SMTPError {
+        (error as? SMTPError) ?? .transport(String(describing: error))
+    }
+
+    /// Connects, greets and (for 587) upgrades with STARTTLS; returns the TLS stream and the
+    /// EHLO keywords announced over TLS. Nothing is sent in clear beyond EHLO and STARTTLS.
+    private func open() throws(SMTPError) -> (TLSStream, Set<String>) {
         let c = configuration
         let server = "\(c.host):\(c.port)"
-        for address in [envelope.from] + envelope.recipients where !MSSanteRouting.isMailAddress(address) {
-            throw .protocolViolation("refusing to send to a malformed address")
-        }
-        let connection: any Connection
         let tls: TLSStream
         do {
             switch c.security {
             case .implicitTLS:
                 tls = try TLSStream.connect(host: c.host, port: c.port, context: context)
-                connection = tls
-                try expect(try reply(tls), 220, "greeting")
+                do { try expect(try reply(tls), 220, "greeting") } catch {
+                    tls.close()
+                    throw error
+                }
             case .startTLS:
                 let plain = try Socket.connect(host: c.host, port: c.port, timeout: c.tls.timeout)
                 defer { plain.close() }
@@ -178,57 +241,54 @@ public struct SMTPClient: Sendable {
                 try command(plain, "STARTTLS")
                 try expect(try reply(plain), 220, "STARTTLS")
                 tls = try TLSStream.upgrade(plain, context: context, serverName: c.host)
-                connection = tls
             }
-        } catch let error as SMTPError {
-            throw error
         } catch {
-            throw .transport(String(describing: error))
+            throw Self.wrap(error)
         }
-        defer { connection.close() }
         do {
-            let features = try ehlo(connection)
+            let features = try ehlo(tls)
             if c.requireDSN && !features.contains("DSN") { throw SMTPError.dsnNotOffered(server: server) }
-            let dsn = features.contains("DSN")
-            var mail = "MAIL FROM:<\(envelope.from)>"
-            if dsn { mail += " RET=HDRS ENVID=\(Self.xtext(envelope.envelopeID))" }
-            if features.contains("SIZE") { mail += " SIZE=\(message.count)" }
-            try command(connection, mail)
-            try expect(try reply(connection), 250, "MAIL FROM")
+            return (tls, features)
+        } catch {
+            tls.close()
+            throw Self.wrap(error)
+        }
+    }
 
-            var results: [String: SMTPRecipientOutcome] = [:]
-            var accepted: [String] = []
-            for recipient in envelope.recipients {
-                var rcpt = "RCPT TO:<\(recipient)>"
-                if dsn { rcpt += " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;\(Self.xtext(recipient))" }
-                try command(connection, rcpt)
-                let answer = try reply(connection)
-                if answer.isPositive {
-                    accepted.append(recipient)
-                } else {
-                    results[recipient] = answer.isTransient ? .retryLater(answer) : .rejected(answer)
-                }
+    /// MAIL, RCPT for each recipient, DATA. Per-recipient refusals are results.
+    private func transaction(_ connection: TLSStream, features: Set<String>, message: Data,
+                             envelope: SMTPEnvelope) throws -> SMTPDelivery {
+        let dsn = features.contains("DSN")
+        var mail = "MAIL FROM:<\(envelope.from)>"
+        if dsn { mail += " RET=HDRS ENVID=\(Self.xtext(envelope.envelopeID))" }
+        if features.contains("SIZE") { mail += " SIZE=\(message.count)" }
+        try command(connection, mail)
+        try expect(try reply(connection), 250, "MAIL FROM")
+
+        var results: [String: SMTPRecipientOutcome] = [:]
+        var accepted: [String] = []
+        for recipient in envelope.recipients {
+            var rcpt = "RCPT TO:<\(recipient)>"
+            if dsn { rcpt += " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;\(Self.xtext(recipient))" }
+            try command(connection, rcpt)
+            let answer = try reply(connection)
+            if answer.isPositive {
+                accepted.append(recipient)
+            } else {
+                results[recipient] = answer.isTransient ? .retryLater(answer) : .rejected(answer)
             }
-            if accepted.isEmpty {
-                try? command(connection, "QUIT")
-                return SMTPDelivery(recipients: envelope.recipients, results: results, tlsVersion: tls.protocolVersion,
-                                    cipher: tls.cipher)
-            }
+        }
+        if !accepted.isEmpty {
             try command(connection, "DATA")
             try expect(try reply(connection), 354, "DATA")
-            try connection.write(Self.dotStuffed(message))
+            try Self.writeDotStuffed(message, to: connection)
             let final = try reply(connection)
             for recipient in accepted {
                 results[recipient] = final.isPositive ? .accepted(final) : final.isTransient ? .retryLater(final) : .rejected(final)
             }
-            try? command(connection, "QUIT")
-            _ = try? reply(connection)
-            return SMTPDelivery(recipients: envelope.recipients, results: results, tlsVersion: tls.protocolVersion, cipher: tls.cipher)
-        } catch let error as SMTPError {
-            throw error
-        } catch {
-            throw .transport(String(describing: error))
         }
+        return SMTPDelivery(recipients: envelope.recipients, results: results, tlsVersion: connection.protocolVersion,
+                            cipher: connection.cipher)
     }
 
     // MARK: protocol pieces
@@ -285,21 +345,27 @@ public struct SMTPClient: Sendable {
         return out
     }
 
-    /// Dot-stuffing and the terminating `CRLF.CRLF` (RFC 5321 §4.5.2).
-    static func dotStuffed(_ message: Data) -> Data {
-        var out = Data(capacity: message.count + 64)
+    /// Dot-stuffing and the terminating `CRLF.CRLF` (RFC 5321 §4.5.2), streamed in chunks of
+    /// `chunkSize` bytes so a large message is never copied whole.
+    static func writeDotStuffed(_ message: Data, to connection: any Connection, chunkSize: Int = 64 << 10) throws {
         var atLineStart = true
-        for byte in message {
-            if atLineStart && byte == UInt8(ascii: ".") { out.append(UInt8(ascii: ".")) }
-            out.append(byte)
-            atLineStart = byte == UInt8(ascii: "\n")
+        var offset = message.startIndex
+        var lastTwo: [UInt8] = []
+        while offset < message.endIndex {
+            let end = message.index(offset, offsetBy: chunkSize, limitedBy: message.endIndex) ?? message.endIndex
+            let chunk = message[offset..<end]
+            var out = Data(capacity: chunk.count + 16)
+            for byte in chunk {
+                if atLineStart && byte == UInt8(ascii: ".") { out.append(UInt8(ascii: ".")) }
+                out.append(byte)
+                atLineStart = byte == UInt8(ascii: "\n")
+            }
+            lastTwo = Array((lastTwo + Array(chunk.suffix(2))).suffix(2))
+            try connection.write(out)
+            offset = end
         }
-        if !out.isEmpty && !out.hasSuffix(Data("\r\n".utf8)) { out.append(Data("\r\n".utf8)) }
-        out.append(Data(".\r\n".utf8))
-        return out
+        let terminator = (lastTwo == [0x0D, 0x0A] || message.isEmpty) ? ".\r\n" : "\r\n.\r\n"
+        try connection.write(Data(terminator.utf8))
     }
 }
 
-extension Data {
-    fileprivate func hasSuffix(_ suffix: Data) -> Bool { count >= suffix.count && self.suffix(suffix.count) == suffix }
-}

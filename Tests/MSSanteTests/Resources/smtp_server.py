@@ -8,6 +8,7 @@ TLS session facts and the message (base64). Prints "PORT <n>" once listening.
 import argparse, asyncio, base64, json, os, re, signal, ssl, sys, threading
 from aiosmtpd.smtp import SMTP
 
+OUT = [None]
 XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})+$")
 
 def split_params(arg, names):
@@ -21,7 +22,21 @@ def split_params(arg, names):
             kept.append(word)
     return " ".join(kept), found
 
+CONNECTIONS = [0]
+
 class DSNSMTP(SMTP):
+    def connection_made(self, transport):
+        # Called again on the same instance after STARTTLS: count TCP connections only.
+        if getattr(self, "counted", False):
+            return super().connection_made(transport)
+        self.counted = True
+        CONNECTIONS[0] += 1
+        path = os.path.join(OUT[0], "connections")
+        with open(path + ".tmp", "w") as f:
+            f.write(str(CONNECTIONS[0]))
+        os.replace(path + ".tmp", path)
+        super().connection_made(transport)
+
     async def smtp_MAIL(self, arg):
         if arg:
             arg, dsn = split_params(arg, {"RET", "ENVID"})
@@ -94,6 +109,7 @@ def main():
     p.add_argument("--tempfail", type=int, default=0)
     p.add_argument("--reject", action="append", default=[])
     a = p.parse_args()
+    OUT[0] = a.out
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
