@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "TestSupport"],
+        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "TestSupport"],
                     exclude: ["Resources"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),

@@ -76,8 +76,8 @@ public protocol JournalStore: Sendable {
     func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission
 
     /// A negative acknowledgement after a successful send (MSSanté DSN "failed", MDN with an
-    /// error): a `sent` or `acknowledged` transmission becomes `failed` with `reason` as its
-    /// last error. Already failed: unchanged. Delivered or read: `illegalTransition`.
+    /// integration error): a `sent`, `acknowledged` or `delivered` transmission becomes `failed`
+    /// with `reason` as its last error. Already failed: unchanged. Read: `illegalTransition`.
     func acknowledgeFailure(transmissionID: Int64, reason: String, now: Date) async throws(JournalError) -> Transmission
 
     /// The transmission whose recorded SMTP Message-ID is `messageID` (as `<id@domain>`).

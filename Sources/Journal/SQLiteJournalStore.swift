@@ -259,7 +259,7 @@ public final class SQLiteJournalStore: JournalStore {
             try db.transaction(.immediate) {
                 let t = try Self.requireTransmission(db, id: transmissionID)
                 if t.state == .failed { return t }
-                guard t.state == .sent || t.state == .acknowledged else {
+                guard t.state.canMove(to: .failed), TransmissionState.succeeded.contains(t.state) else {
                     throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: .failed)
                 }
                 try db.run("""

@@ -12,7 +12,7 @@ import Testing
         .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued],
         .sent: [.acknowledged, .delivered, .read, .failed],
         .acknowledged: [.delivered, .read, .failed],
-        .delivered: [.read],
+        .delivered: [.read, .failed],
         .read: [],
         .failed: [.queued],
     ]
