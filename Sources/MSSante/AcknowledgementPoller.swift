@@ -36,7 +36,8 @@ public struct IMAPConfiguration: Sendable {
     /// 993 normally (implicit TLS).
     public var port: UInt16
     public var username: String
-    public var password: TLSPassphrase
+    /// Nil: SASL EXTERNAL, the client certificate is the credential.
+    public var password: TLSPassphrase?
     /// CA, client certificate (PKCS#12), TLS versions and suites.
     public var tls: TLSClientOptions
     /// Where DSNs and MDNs arrive.
@@ -47,7 +48,7 @@ public struct IMAPConfiguration: Sendable {
     public var unmatchedFolder: String
     public var timeouts: CurlTimeouts
 
-    public init(host: String, port: UInt16 = 993, username: String, password: TLSPassphrase, tls: TLSClientOptions,
+    public init(host: String, port: UInt16 = 993, username: String, password: TLSPassphrase?, tls: TLSClientOptions,
                 inbox: String = "INBOX", processedFolder: String = "Passerelle-traites",
                 unmatchedFolder: String = "Passerelle-non-reconnus",
                 timeouts: CurlTimeouts = CurlTimeouts(connect: .seconds(10), total: .seconds(60))) {
@@ -83,28 +84,32 @@ public final class AcknowledgementPoller: Sendable {
     public let configuration: IMAPConfiguration
     /// Domain of our Message-IDs (the application mailbox's), to turn a DSN's ENVID back into one.
     public let messageIDDomain: String
-    private let session: CurlSession
 
     public init(configuration: IMAPConfiguration, mailbox: String) throws(AcknowledgementError) {
         self.configuration = configuration
         messageIDDomain = mailbox.split(separator: "@").last.map(String.init) ?? mailbox
-        do {
-            session = try CurlSession(configuration: CurlSessionConfiguration(
-                tls: configuration.tls, timeouts: configuration.timeouts, maxConnections: 1))
-        } catch { throw .imap(operation: "configuration", error) }
+        do { try configuration.tls.validate() } catch { throw .imap(operation: "configuration", error) }
     }
 
     /// One pass over the inbox. A message is moved only after the journal has recorded it; if
     /// the journal fails, the poll stops and the message is read again next time.
     public func poll(journal: any JournalStore, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
+        // A connection per poll: on a kept connection libcurl does not SELECT the inbox again,
+        // and the server need not report mail that arrived in between.
+        let session: CurlSession
+        do {
+            session = try CurlSession(configuration: CurlSessionConfiguration(
+                tls: configuration.tls, timeouts: configuration.timeouts, maxConnections: 1))
+        } catch { throw .imap(operation: "configuration", error) }
+        let imap = IMAPCommands(configuration: configuration, session: session)
         var summary = PollSummary()
-        try await ensureFolder(configuration.processedFolder)
-        try await ensureFolder(configuration.unmatchedFolder)
-        for uid in try await searchInbox() {
-            let message = try await fetch(uid: uid)
+        try await imap.ensureFolder(configuration.processedFolder)
+        try await imap.ensureFolder(configuration.unmatchedFolder)
+        for uid in try await imap.searchInbox() {
+            let message = try await imap.fetch(uid: uid)
             summary.messages += 1
             let handled = try await record(MailReport.parse(message), journal: journal, now: now, summary: &summary)
-            try await move(uid: uid, to: handled ? configuration.processedFolder : configuration.unmatchedFolder)
+            try await imap.move(uid: uid, to: handled ? configuration.processedFolder : configuration.unmatchedFolder)
         }
         return summary
     }
@@ -175,9 +180,14 @@ public final class AcknowledgementPoller: Sendable {
                                   options: [.regularExpression, .caseInsensitive])
     }
 
-    // MARK: IMAP over libcurl (one command per transfer; the session keeps the connection)
+}
 
-    private func url(_ mailbox: String?, uid: Int? = nil) -> URL {
+/// IMAP over libcurl: one command per transfer, on the session's kept connection.
+struct IMAPCommands {
+    let configuration: IMAPConfiguration
+    let session: CurlSession
+
+    func url(_ mailbox: String?, uid: Int? = nil) -> URL {
         var text = "imaps://\(configuration.host):\(configuration.port)/"
         if let mailbox {
             text += mailbox.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: ";/?"))) ?? mailbox
@@ -186,10 +196,11 @@ public final class AcknowledgementPoller: Sendable {
         return URL(string: text)!
     }
 
-    private func perform(_ operation: String, _ transfer: CurlTransfer) async throws(AcknowledgementError) -> TransferResult {
+    func perform(_ operation: String, _ transfer: CurlTransfer) async throws(AcknowledgementError) -> TransferResult {
         var transfer = transfer
         transfer.username = configuration.username
         transfer.password = configuration.password
+        if configuration.password == nil { transfer.loginOptions = "AUTH=EXTERNAL" }
         do { return try await session.perform(transfer) } catch let error as CurlError {
             throw .imap(operation: operation, error)
         } catch {
@@ -197,12 +208,12 @@ public final class AcknowledgementPoller: Sendable {
         }
     }
 
-    private static func quoted(_ mailbox: String) -> String {
+    static func quoted(_ mailbox: String) -> String {
         "\"" + mailbox.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     /// UIDs of the messages in the inbox (not deleted).
-    private func searchInbox() async throws(AcknowledgementError) -> [Int] {
+    func searchInbox() async throws(AcknowledgementError) -> [Int] {
         let result = try await perform("SEARCH", CurlTransfer(url: url(configuration.inbox), customRequest: "UID SEARCH UNDELETED"))
         let text = String(decoding: result.body, as: UTF8.self)
         guard let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("* SEARCH") }) else {
@@ -211,16 +222,16 @@ public final class AcknowledgementPoller: Sendable {
         return line.dropFirst("* SEARCH".count).split(separator: " ").compactMap { Int($0) }
     }
 
-    private func fetch(uid: Int) async throws(AcknowledgementError) -> Data {
+    func fetch(uid: Int) async throws(AcknowledgementError) -> Data {
         try await perform("FETCH", CurlTransfer(url: url(configuration.inbox, uid: uid), download: .collect(limit: 64 << 20))).body
     }
 
-    private func move(uid: Int, to folder: String) async throws(AcknowledgementError) {
+    func move(uid: Int, to folder: String) async throws(AcknowledgementError) {
         _ = try await perform("MOVE", CurlTransfer(url: url(configuration.inbox), customRequest: "UID MOVE \(uid) \(Self.quoted(folder))"))
     }
 
     /// Creates `folder` unless LIST finds it.
-    private func ensureFolder(_ folder: String) async throws(AcknowledgementError) {
+    func ensureFolder(_ folder: String) async throws(AcknowledgementError) {
         let listed = try await perform("LIST", CurlTransfer(url: url(nil), customRequest: "LIST \"\" \(Self.quoted(folder))"))
         if String(decoding: listed.body, as: UTF8.self).contains("* LIST") { return }
         _ = try await perform("CREATE", CurlTransfer(url: url(nil), customRequest: "CREATE \(Self.quoted(folder))"))

@@ -12,9 +12,12 @@ public enum MSSanteError: Error, Sendable, CustomStringConvertible, LocalizedErr
     /// The target is not an MSSanté destination, or the routing matrix gives it no recipient.
     case noRecipientFor(Destination)
     case smtp(SMTPError)
+    /// The configuration cannot be used (missing keys, unreadable certificate).
+    case configuration(String)
 
     public var description: String {
         switch self {
+        case let .configuration(reason): "MSSanté configuration: \(reason)"
         case let .routing(error): error.description
         case let .packaging(error): error.description
         case let .composing(error): error.description

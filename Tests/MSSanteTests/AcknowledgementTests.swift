@@ -236,6 +236,52 @@ final class TestIMAPServer: @unchecked Sendable {
         #expect(again == PollSummary())
     }
 
+    /// The whole loop through the public API: a claimed transmission is mailed (aiosmtpd),
+    /// its Message-ID recorded; the DSN and MDN a remote system would build from what the
+    /// server received come back through Dovecot and move it to delivered, then read.
+    @Test func sentMailIsDeliveredThenRead() async throws {
+        let smtp = try TestSMTPServer(mode: "starttls")
+        defer { smtp.stop() }
+        let imap = try TestIMAPServer()
+        defer { imap.stop() }
+        let folder = try TestPaths.temporaryDirectory("ack-loop")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
+                                             blobs: try BlobStore(root: folder.appendingPathComponent("blobs")))
+        let metadata = Fixtures.metadata(flags: [.destMSSantePS, .ackLecture])
+        let pdf = TestPDF.make()
+        let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: pdf)
+        let now = Date()
+        _ = try await journal.accept(JournalDocument(id: document.id.description, kind: .dischargeLetter, finess: "750803447", receivedAt: now),
+                                     content: pdf, input: nil, stay: nil, now: now)
+        _ = try await journal.markBuilt(documentID: document.id.description, version: 1, built: document.data, now: now)
+        _ = try await journal.enqueue(documentID: document.id.description, version: 1, targets: [.mssantePS], now: now)
+        let claim = try #require(try await journal.claimNext(target: .mssantePS, now: now, lease: 60, owner: "w1"))
+
+        // What the service does: choose the mail (and its Message-ID) first, record the id, then send.
+        let sender = try SMTPTests.sender(smtp, security: .startTLS)
+        let mail = try sender.prepare(document: document, metadata: metadata, pdf: pdf, target: claim.transmission.target,
+                                      messageID: claim.transmission.messageID)
+        try await journal.recordMessageID(mail.message.messageID, transmissionID: claim.transmission.id, owner: "w1")
+        let result = try await sender.send(mail)
+        let completion = try await journal.complete(claim, owner: "w1", outcome: result.journalOutcome, now: now)
+        #expect(completion.state == .sent)
+
+        let received = try #require(try smtp.received().first)
+        let envelopeID = try #require(received.dsn_mail["ENVID"])
+        let sentHeaders = try MailTests.parse(try #require(Data(base64Encoded: received.data)))
+        let messageID = try #require(sentHeaders.headers["Message-ID"]?.first)
+        #expect(sentHeaders.headers["Disposition-Notification-To"] == [Self.mailbox])
+        try imap.deliver(Self.dsn(envelopeID: envelopeID, recipient: received.rcpt_tos[0], action: "delivered", status: "2.0.0"), name: "1")
+        let poller = try AcknowledgementPoller(configuration: try Self.configuration(imap), mailbox: Self.mailbox)
+        #expect(try await poller.poll(journal: journal).delivered == 1)
+        #expect(try await journal.transmission(id: claim.transmission.id)?.state == .delivered)
+        try imap.deliver(Self.mdn(messageID: messageID, recipient: received.rcpt_tos[0], disposition: "displayed"), name: "2")
+        let second = try await poller.poll(journal: journal)
+        #expect(second.read == 1, "\(second) \(messageID)")
+        #expect(try await journal.transmission(id: claim.transmission.id)?.state == .read)
+    }
+
     @Test func imapRequiresTheClientCertificate() async throws {
         let server = try TestIMAPServer()
         defer { server.stop() }
