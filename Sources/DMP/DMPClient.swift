@@ -12,17 +12,30 @@ public struct SubmissionResult: Sendable {
     /// The raw response body (kept in the journal).
     public var rawResponse: Data
     public var contentType: String?
+    /// The patient's DMP status when the TD0.2 check ran (``DMPSender``).
+    public var patientStatus: DMPPatientStatus? = nil
+
+    /// The raw response as text for the journal (empty when nothing came back).
+    public var responseText: String { String(decoding: rawResponse, as: UTF8.self) }
 }
 
 /// Sends ITI-41 requests to the DMP repository over libcurl: TLS 1.2+, the structure's
 /// authentication certificate, the server checked against the configured CA, connections
 /// reused, at most `maxConnections` requests in flight to the endpoint.
 public final class DMPClient: Sendable {
+    /// The XDS.b repository (ITI-41).
     public let endpoint: URL
+    /// The XDS.b registry (ITI-57 status updates); the repository endpoint when not set apart.
+    public let registryEndpoint: URL
+    /// The TD0.2 service (DMP existence and access); nil when not configured.
+    public let statusEndpoint: URL?
     let http: HTTPClient
 
-    public init(endpoint: URL, tls: TLSClientOptions, timeouts: CurlTimeouts = CurlTimeouts(), maxConnections: Int = 4) throws(CurlError) {
+    public init(endpoint: URL, tls: TLSClientOptions, timeouts: CurlTimeouts = CurlTimeouts(), maxConnections: Int = 4,
+                registryEndpoint: URL? = nil, statusEndpoint: URL? = nil) throws(CurlError) {
         self.endpoint = endpoint
+        self.registryEndpoint = registryEndpoint ?? endpoint
+        self.statusEndpoint = statusEndpoint
         http = try HTTPClient(tls: tls, timeouts: timeouts, maxConnectionsPerHost: maxConnections, userAgent: "Passerelle-DMP")
     }
 
@@ -35,7 +48,8 @@ public final class DMPClient: Sendable {
                                    clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase))
         let timeouts = CurlTimeouts(connect: .seconds(min(15, dmp.timeoutSeconds)), total: .seconds(dmp.timeoutSeconds))
         do {
-            try self.init(endpoint: endpoint, tls: tls, timeouts: timeouts, maxConnections: dmp.maxConnections)
+            try self.init(endpoint: endpoint, tls: tls, timeouts: timeouts, maxConnections: dmp.maxConnections,
+                          registryEndpoint: dmp.registryEndpoint, statusEndpoint: dmp.statusEndpoint)
         } catch {
             throw .transport(error.description)
         }
@@ -56,13 +70,21 @@ public final class DMPClient: Sendable {
 
     /// Sends `request` and decides. Never throws: every failure is an outcome.
     public func send(_ request: ITI41Request) async -> SubmissionResult {
+        await post(endpoint, contentType: request.body.contentType, body: request.body.uploadSource)
+    }
+
+    /// Sends an ITI-57 status update (TD3.3c deletion) to the registry and decides.
+    public func send(_ request: ITI57Request) async -> SubmissionResult {
+        await post(registryEndpoint, contentType: request.contentType, body: .data(request.envelope))
+    }
+
+    func post(_ url: URL, contentType: String, body: UploadSource) async -> SubmissionResult {
         var headers = HTTPHeaders()
-        headers.set("Content-Type", request.body.contentType)
+        headers.set("Content-Type", contentType)
         headers.set("MIME-Version", "1.0")
         headers.set("Expect", "")  // no 100-continue round trip
-        let http = HTTPRequest(method: "POST", url: endpoint, headers: headers, body: request.body.uploadSource)
         do {
-            let response = try await self.http.send(http)
+            let response = try await http.send(HTTPRequest(method: "POST", url: url, headers: headers, body: body))
             let contentType = response.headers["Content-Type"]
             let outcome = SubmissionDecision.decide(status: response.status, contentType: contentType,
                                                     retryAfter: response.headers["Retry-After"], body: response.body)
@@ -71,6 +93,41 @@ public final class DMPClient: Sendable {
             return SubmissionResult(outcome: SubmissionDecision.decide(error), httpStatus: nil, rawResponse: Data(), contentType: nil)
         } catch {
             return SubmissionResult(outcome: .retry(after: nil, reason: "\(error)"), httpStatus: nil, rawResponse: Data(), contentType: nil)
+        }
+    }
+
+    /// TD0.2: does the patient have an active DMP that accepts documents? Asked as
+    /// `GET <status endpoint>/Patient?identifier=urn:oid:<INS OID>|<INS>` (the form the ANS
+    /// PDSm-for-DMP guide gives; the XDS-era DMPi wire format is not public), answered by a
+    /// FHIR searchset Bundle: no entry = no DMP, a Patient with `active` false = closed; a 403
+    /// OperationOutcome = access refused (patient opposition). Nil `status` with a `result`
+    /// when the question itself failed (retry or permanent, as for a submission).
+    public func patientStatus(_ ins: INS) async -> (status: DMPPatientStatus?, result: SubmissionResult) {
+        guard let statusEndpoint else {
+            return (nil, SubmissionResult(outcome: .failed(reason: "[dmp] status_endpoint is not configured", codes: ["configuration"]),
+                                          httpStatus: nil, rawResponse: Data(), contentType: nil))
+        }
+        var components = URLComponents(url: statusEndpoint.appendingPathComponent("Patient"), resolvingAgainstBaseURL: false)
+        components?.queryItems = [URLQueryItem(name: "identifier", value: "urn:oid:\(ins.oid)|\(ins.value)")]
+        let query = components?.percentEncodedQuery?.replacingOccurrences(of: "|", with: "%7C")
+        components?.percentEncodedQuery = query
+        guard let url = components?.url else {
+            return (nil, SubmissionResult(outcome: .failed(reason: "status endpoint \(statusEndpoint) cannot take a query", codes: ["configuration"]),
+                                          httpStatus: nil, rawResponse: Data(), contentType: nil))
+        }
+        var headers = HTTPHeaders()
+        headers.set("Accept", "application/fhir+json")
+        do {
+            let response = try await http.send(HTTPRequest(method: "GET", url: url, headers: headers))
+            let contentType = response.headers["Content-Type"]
+            let decided = DMPPatientStatus.decide(status: response.status, retryAfter: response.headers["Retry-After"], body: response.body)
+            var result = SubmissionResult(outcome: decided.outcome, httpStatus: response.status, rawResponse: response.body, contentType: contentType)
+            result.patientStatus = decided.status
+            return (decided.status, result)
+        } catch let error as CurlError {
+            return (nil, SubmissionResult(outcome: SubmissionDecision.decide(error), httpStatus: nil, rawResponse: Data(), contentType: nil))
+        } catch {
+            return (nil, SubmissionResult(outcome: .retry(after: nil, reason: "\(error)"), httpStatus: nil, rawResponse: Data(), contentType: nil))
         }
     }
 }

@@ -88,8 +88,9 @@ public struct DocumentEntryMapper: Sendable {
         if let sex = traits.sex { info.append("PID-8|\(sex.rawValue)") }
 
         let confidentiality = [metadata.confidentiality.code] + metadata.restrictionFlags.compactMap(\.confidentialityCode)
+        let uniqueId = Self.uniqueId(cda.id)
         return DocumentEntryMetadata(
-            uniqueId: Self.uniqueId(cda.id), patientId: patientId, sourcePatientId: sourcePatientId,
+            entryID: Self.entryUUID(uniqueId: uniqueId), uniqueId: uniqueId, patientId: patientId, sourcePatientId: sourcePatientId,
             sourcePatientInfo: info, mimeType: "text/xml", title: metadata.effectiveTitle,
             creationTime: creation, serviceStartTime: start?.hl7UTC, serviceStopTime: stop?.hl7UTC,
             legalAuthenticator: try metadata.effectiveLegalAuthenticator.map { (p) throws(DMPError) in try Self.xcn(p) },
@@ -100,7 +101,7 @@ public struct DocumentEntryMapper: Sendable {
             practiceSettingCode: metadata.stay?.practiceSetting ?? settings.defaultPracticeSetting,
             confidentialityCodes: confidentiality,
             size: cda.data.count, hash: Self.hex(Digest.sha1(cda.data)),
-            replaces: cda.replaces.map(Self.uniqueId),
+            replaces: cda.replaces.map { Self.entryUUID(uniqueId: Self.uniqueId($0)) },
             content: .data(cda.data))
     }
 
@@ -123,6 +124,28 @@ public struct DocumentEntryMapper: Sendable {
         let entry = try documentEntry(cda: cda, metadata: metadata)
         guard let author = metadata.author else { throw .metadata("document \(cda.id): no author") }
         return try submissionSet(entries: [entry], author: author, structure: metadata.structure, at: time)
+    }
+
+    /// The TD3.3c deletion of the document `metadata.parentID` (action `delete`): an ITI-57
+    /// status update Approved → Deleted of its entry, under a SubmissionSet of the author.
+    public func deletion(metadata: DocumentMetadata, at time: Date = Date()) throws(DMPError) -> StatusUpdateMetadata {
+        guard let parent = metadata.parentID else { throw .metadata("a deletion needs parent_id: the id of the document to delete") }
+        let ins = try Self.qualifiedINS(metadata, what: "deletion of \(parent)")
+        guard let author = metadata.author else { throw .metadata("deletion of \(parent): no author (only the author's structure may delete)") }
+        let set = SubmissionSetMetadata(
+            uniqueId: Self.generatedOID(root: settings.sourceId, at: time), sourceId: settings.sourceId,
+            submissionTime: ZonedDateTime(date: time, utcOffsetSeconds: 0).hl7UTC, contentTypeCode: settings.contentTypeCode,
+            author: try self.author(author, structure: metadata.structure), patientId: Self.patientId(ins), entries: [])
+        let uniqueId = Self.uniqueId(parent)
+        return StatusUpdateMetadata(submission: set, documentUniqueId: uniqueId, entryUUID: Self.entryUUID(uniqueId: uniqueId))
+    }
+
+    /// The patient's INS, when the identity is qualified (the DMP takes nothing else).
+    public static func qualifiedINS(_ metadata: DocumentMetadata, what: String) throws(DMPError) -> INS {
+        guard metadata.patient.identityStatus == .qualified, let reference = metadata.patient.ins else {
+            throw .metadata("\(what): the DMP only accepts a qualified (QUAL) identity with its INS")
+        }
+        do { return try INS(reference.value, oid: reference.oid) } catch { throw .metadata("\(what): \(error)") }
     }
 
     // MARK: HL7 v2 datatypes
@@ -148,6 +171,20 @@ public struct DocumentEntryMapper: Sendable {
 
     /// `<INS>^^^&<OID>&ISO^NH`.
     public static func patientId(_ ins: INS) -> String { "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+
+    /// The entryUUID Passerelle gives the DocumentEntry of `uniqueId`: a name-based UUID
+    /// (RFC 4122 version 5, OID namespace), so the same document always gets the same one.
+    /// A registry keeps the entryUUIDs a source assigns, so a later replacement (RPLC) or
+    /// deletion (TD3.3c) can name the entry without first searching the DMP for it (TD3.1).
+    public static func entryUUID(uniqueId: String) -> String {
+        let oidNamespace: [UInt8] = [0x6b, 0xa7, 0xb8, 0x12, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8]
+        var bytes = Array(Digest.sha1(Data(oidNamespace) + Data(uniqueId.utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0f) | 0x50
+        bytes[8] = (bytes[8] & 0x3f) | 0x80
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let groups = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
+        return "urn:uuid:" + groups.joined(separator: "-")
+    }
 
     /// XDS uniqueId of a CDA id: `root^extension`, or the root alone.
     public static func uniqueId(_ id: InstanceIdentifier) -> String { id.description }

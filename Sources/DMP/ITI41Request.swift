@@ -20,6 +20,19 @@ public struct ITI41Request: Sendable {
     public let body: MTOMMessage
 }
 
+/// A ready-to-send ITI-57 Update Document Set request (metadata only).
+public struct ITI57Request: Sendable {
+    public static let action = "urn:ihe:iti:2010:UpdateDocumentSet"
+    public static let responseAction = "urn:ihe:iti:2010:UpdateDocumentSetResponse"
+
+    public let messageID: String
+    public let update: StatusUpdateMetadata
+    /// The SOAP 1.2 envelope: the whole HTTP body.
+    public let envelope: Data
+    /// The HTTP `Content-Type`.
+    public var contentType: String { "application/soap+xml; charset=UTF-8; action=\"\(Self.action)\"" }
+}
+
 /// Builds ITI-41 requests: ebRIM metadata, the XAdES submission set signature as an extra
 /// document with its `signs` association, SOAP 1.2 + WS-Addressing + WS-Security (VIHF),
 /// MTOM packaging.
@@ -56,7 +69,7 @@ public struct ITI41RequestBuilder: Sendable {
 
         let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
         let request = try ProvideAndRegisterWriter.request(submission, registryPackage: package, signature: signature)
-        let envelope = try Self.envelope(request: request, vihf: vihf, to: endpoint.absoluteString, messageID: messageID)
+        let envelope = try Self.envelope(request: request, vihf: vihf, action: ITI41Request.action, to: endpoint.absoluteString, messageID: messageID)
         let attachments = (submission.entries + [signature]).map {
             MTOMMessage.Attachment(contentID: ProvideAndRegisterWriter.contentID(of: $0), contentType: $0.mimeType, content: $0.content)
         }
@@ -79,7 +92,18 @@ public struct ITI41RequestBuilder: Sendable {
             size: data.count, hash: DocumentEntryMapper.hex(Digest.sha1(data)), content: .data(data))
     }
 
-    static func envelope(request: String, vihf: Data, to: String, messageID: String) throws(DMPError) -> Data {
+    /// An ITI-57 Update Document Set (e.g. the TD3.3c deletion from
+    /// ``DocumentEntryMapper/deletion(metadata:at:)``), addressed to `registry`: plain SOAP 1.2
+    /// (no document travels), the same WS-Addressing and VIHF header as ITI-41.
+    public func build(_ update: StatusUpdateMetadata, vihf: Data, registry: URL? = nil) throws(DMPError) -> ITI57Request {
+        let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
+        let body = try ProvideAndRegisterWriter.updateRequest(update)
+        let envelope = try Self.envelope(request: body, vihf: vihf, action: ITI57Request.action,
+                                         to: (registry ?? endpoint).absoluteString, messageID: messageID)
+        return ITI57Request(messageID: messageID, update: update, envelope: envelope)
+    }
+
+    static func envelope(request: String, vihf: Data, action: String, to: String, messageID: String) throws(DMPError) -> Data {
         let e = ProvideAndRegisterWriter.e
         var assertion = String(decoding: vihf, as: UTF8.self)
         if assertion.hasPrefix("<?xml"), let end = assertion.range(of: "?>") {
@@ -89,7 +113,7 @@ public struct ITI41RequestBuilder: Sendable {
         <?xml version="1.0" encoding="UTF-8"?>
         <soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://www.w3.org/2005/08/addressing">\
         <soap:Header>\
-        <wsa:Action soap:mustUnderstand="true">\(ITI41Request.action)</wsa:Action>\
+        <wsa:Action soap:mustUnderstand="true">\(action)</wsa:Action>\
         <wsa:MessageID soap:mustUnderstand="true">\(try e(messageID))</wsa:MessageID>\
         <wsa:ReplyTo soap:mustUnderstand="true"><wsa:Address>http://www.w3.org/2005/08/addressing/anonymous</wsa:Address></wsa:ReplyTo>\
         <wsa:To soap:mustUnderstand="true">\(try e(to))</wsa:To>\

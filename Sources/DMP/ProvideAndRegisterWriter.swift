@@ -58,6 +58,20 @@ enum ProvideAndRegisterWriter {
         return x + "</xdsb:ProvideAndRegisterDocumentSetRequest>"
     }
 
+    /// The ITI-57 `lcm:SubmitObjectsRequest` of a status update: the SubmissionSet and one
+    /// UpdateAvailabilityStatus association from it to the entry.
+    static func updateRequest(_ u: StatusUpdateMetadata) throws(DMPError) -> String {
+        let s = u.submission
+        var x = "<lcm:SubmitObjectsRequest xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" "
+            + "xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\"><rim:RegistryObjectList>"
+        x += try registryPackage(s)
+        x += "<rim:Classification id=\"\(try e(s.entryID))-node\" classifiedObject=\"\(try e(s.entryID))\" classificationNode=\"\(XDS.submissionSetNode)\"/>"
+        x += "<rim:Association id=\"\(try e(s.entryID))-as1\" associationType=\"\(XDS.AssociationType.updateAvailabilityStatus)\" "
+            + "sourceObject=\"\(try e(s.entryID))\" targetObject=\"\(try e(u.entryUUID))\">"
+        x += try slot("OriginalStatus", [u.originalStatus.rawValue]) + (try slot("NewStatus", [u.newStatus.rawValue]))
+        return x + "</rim:Association></rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
+    }
+
     /// MIME Content-ID (without `<>`) of an entry's document part: RFC 2392 safe characters only.
     static func contentID(of entry: DocumentEntryMetadata) -> String {
         let safe = entry.entryID.replacingOccurrences(of: "urn:uuid:", with: "").filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }

@@ -33,6 +33,8 @@ public enum XDS {
         public static let hasMember = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
         public static let replace = "urn:ihe:iti:2007:AssociationType:RPLC"
         public static let signs = "urn:ihe:iti:2007:AssociationType:signs"
+        /// ITI-57: changes the availabilityStatus of the target (slots OriginalStatus, NewStatus).
+        public static let updateAvailabilityStatus = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
     }
 
     /// OIDs of the code systems used in the DMP metadata.
@@ -111,8 +113,8 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
     /// Bytes, and lowercase hex SHA-1.
     public var size: Int?
     public var hash: String?
-    /// For a replacement: the `targetObject` of the RPLC association (the previous entry's
-    /// entryUUID when known, else its uniqueId, which the DMP resolves).
+    /// For a replacement: the `targetObject` of the RPLC association, the previous entry's
+    /// entryUUID (``DocumentEntryMapper/entryUUID(uniqueId:)`` for documents Passerelle sent).
     public var replaces: String?
     public var content: DocumentContent
 
@@ -178,5 +180,36 @@ public struct SubmissionSetMetadata: Sendable, Hashable {
         self.author = author
         self.patientId = patientId
         self.entries = entries
+    }
+}
+
+/// The availabilityStatus of a registry entry: ebRS values, and the DMP's own for logical
+/// deletion (TD3.3c) and archiving (TD3.3d).
+public enum AvailabilityStatus: String, Sendable, Hashable, CaseIterable {
+    case approved = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+    /// Replaced by a newer version (RPLC).
+    case deprecated = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+    case deleted = "urn:asip:ci-sis:2010:StatusType:Deleted"
+    case archived = "urn:asip:ci-sis:2010:StatusType:Archived"
+}
+
+/// An ITI-57 Update Document Set that changes the availabilityStatus of one DocumentEntry
+/// (the DMP's deletion, TD3.3c: Approved → Deleted). The SubmissionSet carries no entry.
+public struct StatusUpdateMetadata: Sendable, Hashable {
+    public var submission: SubmissionSetMetadata
+    /// The document's uniqueId (for the journal and messages).
+    public var documentUniqueId: String
+    /// The entry's entryUUID: the association's targetObject.
+    public var entryUUID: String
+    public var originalStatus: AvailabilityStatus
+    public var newStatus: AvailabilityStatus
+
+    public init(submission: SubmissionSetMetadata, documentUniqueId: String, entryUUID: String,
+                originalStatus: AvailabilityStatus = .approved, newStatus: AvailabilityStatus = .deleted) {
+        self.submission = submission
+        self.documentUniqueId = documentUniqueId
+        self.entryUUID = entryUUID
+        self.originalStatus = originalStatus
+        self.newStatus = newStatus
     }
 }

@@ -59,26 +59,33 @@ public final class SQLiteJournalStore: JournalStore {
                     try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
                                [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
                 }
-                if let stay {
-                    try db.run("""
-                        INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (finess, stay_id) DO UPDATE SET
-                            admitted_at = COALESCE(excluded.admitted_at, admitted_at),
-                            discharged_at = COALESCE(excluded.discharged_at, discharged_at),
-                            discharged_month = COALESCE(excluded.discharged_month, discharged_month)
-                        """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
-                              stay.dischargedAt.map(JournalTime.month)])
-                }
+                if let stay { try Self.upsertStay(db, stay) }
                 try db.run("""
                     INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
-                                           blob_sha256, state, received_at, received_month, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?)
+                                           blob_sha256, state, received_at, received_month, updated_at, action)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)
                     """, [stored.id, stored.version, stored.setID, stored.kind.rawValue, stored.maskedINS, stored.patientKey,
                           stored.identityStatus, stored.finess, stored.stayID, sha, JournalTime.millis(now),
-                          JournalTime.month(now), JournalTime.millis(now)])
+                          JournalTime.month(now), JournalTime.millis(now), stored.action.rawValue])
                 return .accepted(stored)
             }
         }
+    }
+
+    public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
+        try locked { db in try db.transaction(.immediate) { try Self.upsertStay(db, stay) } }
+    }
+
+    /// Inserts or completes a stay: a date already known is kept when the new record lacks it.
+    private static func upsertStay(_ db: SQLiteConnection, _ stay: JournalStay) throws {
+        try db.run("""
+            INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (finess, stay_id) DO UPDATE SET
+                admitted_at = COALESCE(excluded.admitted_at, admitted_at),
+                discharged_at = COALESCE(excluded.discharged_at, discharged_at),
+                discharged_month = COALESCE(excluded.discharged_month, discharged_month)
+            """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
+                  stay.dischargedAt.map(JournalTime.month)])
     }
 
     private func duplicate(of document: JournalDocument, input: InputFile?) throws(JournalError) -> AcceptResult? {
@@ -218,12 +225,14 @@ public final class SQLiteJournalStore: JournalStore {
                         message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
                     }
                     let state: TransmissionState = next == nil ? .failed : .retryWait
+                    let failure = state == .failed ? Self.failureClass(cause) : nil
                     try db.run("""
                         UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                                                 alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?
+                                                 alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?,
+                                                 failure = ?, error_code = ?
                         WHERE id = ?
                         """, [state.rawValue, JournalTime.millis(next), Self.bounded(message), JournalTime.millis(now),
-                              JournalTime.millis(now), t.id])
+                              JournalTime.millis(now), failure?.failure, failure?.code, t.id])
                     result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
                     attemptOutcome = cause.isTransient ? "transient" : "permanent"
                     response = text ?? cause.description
@@ -309,6 +318,7 @@ public final class SQLiteJournalStore: JournalStore {
                     // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
                     try db.run("""
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = 0, needs_recheck = 0,
+                                                 failure = NULL, error_code = NULL,
                                                  next_attempt_at = ?, deadline_at = ?, updated_at = ?
                         WHERE id = ? AND state = 'failed'
                         """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.deadline)),
@@ -394,7 +404,7 @@ public final class SQLiteJournalStore: JournalStore {
 
     // MARK: - Helpers
 
-    private func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
+    func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
         do {
             lock.lock()
             defer { lock.unlock() }
@@ -408,6 +418,17 @@ public final class SQLiteJournalStore: JournalStore {
         if let error = error as? JournalError { return error }
         if let error = error as? SQLiteError { return .database(error.description) }
         return .database(String(describing: error))
+    }
+
+    /// How a final failure is counted by the usage report: a DMP business refusal (with its
+    /// registry error code), a permanent error, or transient errors until the retries ran out.
+    private static func failureClass(_ cause: FailureCause) -> (failure: String, code: String?) {
+        switch cause {
+        case .dmpBusinessRefusal(let code, _): ("refused", code)
+        case .smtpPermanent(let code, _): ("permanent", String(code))
+        case _ where cause.isTransient: ("exhausted", nil)
+        default: ("permanent", nil)
+        }
     }
 
     /// Server responses can be huge (a SOAP fault with a stack trace): keep the start.
@@ -470,7 +491,8 @@ public final class SQLiteJournalStore: JournalStore {
                                identityStatus: row["identity_status"].string, finess: row["finess"].string ?? "",
                                stayID: row["stay_id"].string, blobSHA256: row["blob_sha256"].string ?? "",
                                builtSHA256: row["built_sha256"].string,
-                               receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, state: state)
+                               receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, state: state,
+                               action: row["action"].string.flatMap(DocumentAction.init(rawValue:)) ?? .new)
     }
 
     private static func decodeTransmission(_ row: SQLiteRow) throws -> Transmission {

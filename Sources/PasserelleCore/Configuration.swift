@@ -140,6 +140,10 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var ca: String
         public var timeoutSeconds: Int
         public var maxConnections: Int
+        /// The XDS.b registry for status updates (deletion, ITI-57); nil = `endpoint`.
+        public var registryEndpoint: URL? = nil
+        /// The TD0.2 service (DMP existence and access), asked before each request when set.
+        public var statusEndpoint: URL? = nil
     }
 
     /// TLS mode of the SMTP connection.
@@ -225,6 +229,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     /// `[vihf]`: attributes of the VIHF assertion sent with every DMP request (see
     /// docs/passerelle.example.toml); checked by `VIHFConfiguration(keys:)` in `Signing`.
     public var vihf: Section?
+    /// `[report]`: indicator definitions of the usage report (defaults when absent).
+    public var report: Report = .default
 
     /// Which file to use: `explicit` (from `--config`), else `$PASSERELLE_CONFIG`, else the default path.
     public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -273,13 +279,17 @@ public struct PasserelleConfiguration: Sendable, Hashable {
 private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
-    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections"],
+    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
     "folders": ["inbox", "work", "error", "done"],
     "journal": ["backend", "path", "url"],
     "cda": ["schema", "max_pdf_bytes"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
+    "report": ["time_zone", "d1_kinds", "d2_kinds", "d3_kinds", "d1_denominator", "d2_denominator", "d3_denominator",
+               "discharge_letter_kinds", "qualified_statuses"],
+    "report.targets": PasserelleConfiguration.Report.indicatorCodes,
+    "report.thresholds": PasserelleConfiguration.Report.indicatorCodes,
 ]
 
 /// Tables whose keys the stage that uses them checks (an unknown key is reported there).
@@ -485,7 +495,9 @@ private struct ConfigurationReader {
         let dmp = PasserelleConfiguration.DMP(
             enabled: dmpEnabled, endpoint: endpoint, ca: dmpCA ?? certificates?.trustAnchors ?? "",
             timeoutSeconds: integer("dmp", "timeout_seconds", range: 1...600, default: 60) ?? 60,
-            maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4)
+            maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4,
+            registryEndpoint: url("dmp", "registry_endpoint", required: false, schemes: ["https"]),
+            statusEndpoint: url("dmp", "status_endpoint", required: false, schemes: ["https"]))
 
         // [mssante]
         let mssEnabled = boolean("mssante", "enabled", default: false)
@@ -545,10 +557,70 @@ private struct ConfigurationReader {
         let http = PasserelleConfiguration.HTTP(metricsPort: integer("http", "metrics_port", range: 1...65535, default: nil as Int?))
 
         let vihf = section("vihf")
+        let report = readReport()
 
         guard errors.isEmpty, let structure, let certificates, let folders, let journal else { return nil }
         return PasserelleConfiguration(
             file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
-            folders: folders, journal: journal, cda: cda, logging: logging, http: http, vihf: vihf)
+            folders: folders, journal: journal, cda: cda, logging: logging, http: http, vihf: vihf, report: report)
+    }
+
+    /// An array of document kinds (short names or LOINC codes).
+    mutating func kinds(_ table: String, _ key: String) -> [DocumentKind]? {
+        guard let entry = value(table, key, required: false) else { return nil }
+        guard case .strings(let names) = entry.value else {
+            errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "an array of strings", found: entry.value.typeName))
+            return nil
+        }
+        var kinds: [DocumentKind] = []
+        for name in names {
+            guard let kind = DocumentKind(parsing: name) else {
+                errors.append(.invalidValue(file: file, line: entry.line, key: "\(table).\(key)",
+                                            reason: "unknown document kind \"\(name)\"; use \(DocumentKind.accepted)"))
+                return nil
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        return kinds
+    }
+
+    /// Percentages by indicator code (the keys were checked by ``checkUnknown()``).
+    mutating func percentages(_ table: String) -> [String: Int] {
+        guard let t = document.table(table) else { return [:] }
+        var result: [String: Int] = [:]
+        for entry in t.entries where PasserelleConfiguration.Report.indicatorCodes.contains(entry.key) {
+            if let n = integer(table, entry.key, range: 0...100_000, default: nil as Int?) { result[entry.key] = n }
+        }
+        return result
+    }
+
+    mutating func readReport() -> PasserelleConfiguration.Report {
+        var report = PasserelleConfiguration.Report.default
+        if let (zone, line) = string("report", "time_zone", required: false) {
+            if TimeZone(identifier: zone) != nil { report.timeZone = zone } else {
+                errors.append(.invalidValue(file: file, line: line, key: "report.time_zone",
+                                            reason: "\"\(zone)\" is not a time zone identifier such as \"Europe/Paris\""))
+            }
+        }
+        for domain in SUNESDomain.allCases {
+            let prefix = domain.rawValue.lowercased()
+            if let kinds = kinds("report", "\(prefix)_kinds") { report.domainKinds[domain] = kinds }
+            if document.table("report")?.entry("\(prefix)_denominator") != nil {
+                report.denominators[domain] = choice("report", "\(prefix)_denominator", default: PasserelleConfiguration.Report.Denominator.stays)
+            }
+        }
+        if let kinds = kinds("report", "discharge_letter_kinds") { report.dischargeLetterKinds = kinds }
+        if let entry = value("report", "qualified_statuses", required: false) {
+            if case .strings(let statuses) = entry.value, !statuses.isEmpty {
+                report.qualifiedStatuses = statuses
+            } else {
+                errors.append(.wrongType(file: file, line: entry.line, key: "report.qualified_statuses",
+                                         expected: "a non-empty array of identity statuses such as [\"QUAL\"]", found: entry.value.typeName))
+            }
+        }
+        // A table given in the file replaces the defaults entirely, so removing a line removes its target.
+        if document.table("report.targets") != nil { report.targets = percentages("report.targets") }
+        if document.table("report.thresholds") != nil { report.thresholds = percentages("report.thresholds") }
+        return report
     }
 }

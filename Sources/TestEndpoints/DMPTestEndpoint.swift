@@ -24,6 +24,8 @@ public final class DMPTestEndpoint: Sendable {
         case registryError(code: String)
         /// Send the headers and half the body, then close the connection.
         case closeMidResponse
+        /// A PartialSuccess RegistryResponse with this error code.
+        case partialSuccess(code: String)
     }
 
     public struct Configuration: Sendable {
@@ -49,10 +51,16 @@ public final class DMPTestEndpoint: Sendable {
     /// A document the endpoint accepted.
     public struct StoredDocument: Sendable, Hashable {
         public var uniqueId: String
+        /// The registry id of its DocumentEntry (as the source assigned it).
+        public var entryUUID: String
         public var patientId: String
+        /// The submitting structure (SubmissionSet sourceId): only it may change the status.
+        public var sourceId: String
         public var sha1: String
         public var size: Int
         public var mimeType: String
+        /// Approved; Deprecated once replaced (RPLC); Deleted by a TD3.3c update.
+        public var status: AvailabilityStatus
     }
 
     struct State {
@@ -61,6 +69,8 @@ public final class DMPTestEndpoint: Sendable {
         var requests = 0
         var rejections: [String] = []
         var connections = 0
+        /// TD0.2 answers by patientId (`INS^^^&OID&ISO^NH`); others have an active DMP.
+        var patients: [String: DMPPatientStatus] = [:]
     }
 
     private let server: TLSServer
@@ -71,8 +81,12 @@ public final class DMPTestEndpoint: Sendable {
     let signatureVerifier: SubmissionSetSignatureVerifier
 
     public var port: UInt16 { server.port }
-    /// `https://localhost:<port>/dmp/repository`.
+    /// `https://localhost:<port>/dmp/repository` (ITI-41).
     public var url: URL { URL(string: "https://localhost:\(port)/dmp/repository")! }
+    /// `https://localhost:<port>/dmp/registry` (ITI-57; the endpoint dispatches on wsa:Action).
+    public var registryURL: URL { URL(string: "https://localhost:\(port)/dmp/registry")! }
+    /// `https://localhost:<port>/dmp/status` (TD0.2: `GET …/Patient?identifier=urn:oid:<oid>|<INS>`).
+    public var statusURL: URL { URL(string: "https://localhost:\(port)/dmp/status")! }
 
     public init(_ configuration: Configuration, port: UInt16 = 0) throws {
         self.configuration = configuration
@@ -94,6 +108,14 @@ public final class DMPTestEndpoint: Sendable {
     public func fail(_ failures: Failure...) { state.withLock { $0.failures += failures } }
 
     public var storedDocuments: [StoredDocument] { state.withLock { Array($0.stored.values) } }
+    /// The stored document of `uniqueId`.
+    public func stored(_ uniqueId: String) -> StoredDocument? { state.withLock { $0.stored[uniqueId] } }
+
+    /// What TD0.2 answers for `ins` (and whether ITI-41 accepts its documents).
+    public func setPatientStatus(_ status: DMPPatientStatus, ins: INS) {
+        state.withLock { $0.patients[DocumentEntryMapper.patientId(ins)] = status }
+    }
+    func patientStatus(_ patientId: String) -> DMPPatientStatus { state.withLock { $0.patients[patientId] ?? .active } }
     public var requestCount: Int { state.withLock { $0.requests } }
     /// Accepted TLS connections (to observe connection reuse).
     public var connectionCount: Int { state.withLock { $0.connections } }
@@ -134,28 +156,85 @@ public final class DMPTestEndpoint: Sendable {
             Thread.sleep(forTimeInterval: seconds)
         case .registryError(let code)?:
             return .soap(status: 200, Self.envelope(RegistryResponse(status: .failure, errors: [RegistryError(code: code, context: "failure requested by the test")]).xml(), relatesTo: nil))
+        case .partialSuccess(let code)?:
+            return .soap(status: 200, Self.envelope(RegistryResponse(status: .partialSuccess, errors: [RegistryError(code: code, context: "partial success requested by the test")]).xml(), relatesTo: nil))
         case .closeMidResponse?:
             var r = HTTPResponseMessage.soap(status: 200, Self.envelope(RegistryResponse(status: .success).xml(), relatesTo: nil))
             r.truncate = true
             return r
         case nil: break
         }
+        if request.method == "GET", request.path.hasPrefix("/dmp/status/Patient") { return patientStatusAnswer(request.path) }
         guard request.method == "POST" else { return HTTPResponseMessage(status: 405, contentType: "text/plain", body: Data("POST only\n".utf8)) }
         let check = ITI41Check(endpoint: self)
-        let (response, messageID) = check.process(body: request.body, contentType: request.headers["content-type"] ?? "")
+        let (response, messageID, action) = check.process(body: request.body, contentType: request.headers["content-type"] ?? "")
         if case .fault(let fault) = response {
             reject(fault.description)
             return .soap(status: 500, Self.fault(code: fault.code, subcode: fault.subcodes.first, reason: fault.reason))
         }
         guard case .registry(let registry) = response else { fatalError("unreachable") }
         if registry.status != .success { reject(registry.errors.map(\.description).joined(separator: "; ")) }
-        return .soap(status: 200, Self.envelope(registry.xml(), relatesTo: messageID))
+        let responseAction = action == ITI57Request.action ? ITI57Request.responseAction : ITI41Request.responseAction
+        return .soap(status: 200, Self.envelope(registry.xml(), relatesTo: messageID, action: responseAction))
     }
 
     func reject(_ reason: String) { state.withLock { $0.rejections.append(reason) } }
 
-    /// Stores the documents unless one clashes; returns the registry errors.
-    func store(_ documents: [StoredDocument]) -> [RegistryError] {
+    /// TD0.2 as a FHIR search: a searchset Bundle (no entry = no DMP, `active` false = closed),
+    /// or a 403 OperationOutcome for a refusal.
+    func patientStatusAnswer(_ path: String) -> HTTPResponseMessage {
+        let identifier = URLComponents(string: path)?.queryItems?.first { $0.name == "identifier" }?.value ?? ""
+        let pieces = identifier.split(separator: "|", maxSplits: 1).map(String.init)
+        guard pieces.count == 2, pieces[0].hasPrefix("urn:oid:") else {
+            return HTTPResponseMessage(status: 400, contentType: "application/fhir+json",
+                                       body: Data(#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"identifier=urn:oid:<oid>|<INS> expected"}]}"#.utf8))
+        }
+        let status = patientStatus("\(pieces[1])^^^&\(pieces[0].dropFirst(8))&ISO^NH")
+        func json(_ object: [String: Any]) -> Data { (try? JSONSerialization.data(withJSONObject: object)) ?? Data() }
+        let patient: [String: Any] = ["resourceType": "Patient", "identifier": [["system": pieces[0], "value": pieces[1]]]]
+        switch status {
+        case .refused(let reason):
+            return HTTPResponseMessage(status: 403, contentType: "application/fhir+json", body: json([
+                "resourceType": "OperationOutcome", "issue": [["severity": "error", "code": "forbidden", "diagnostics": reason]]]))
+        case .noDMP:
+            return HTTPResponseMessage(status: 200, contentType: "application/fhir+json", body: json(["resourceType": "Bundle", "type": "searchset", "total": 0]))
+        case .active, .closed:
+            var p = patient
+            p["active"] = status == .active
+            return HTTPResponseMessage(status: 200, contentType: "application/fhir+json", body: json([
+                "resourceType": "Bundle", "type": "searchset", "total": 1, "entry": [["resource": p]]]))
+        }
+    }
+
+    /// Applies ITI-57 status changes, all or none; returns the registry errors. A change to
+    /// the status the entry already has succeeds (a resend after a lost answer).
+    func updateStatus(_ updates: [(entryUUID: String, from: AvailabilityStatus, to: AvailabilityStatus)], patientId: String, sourceId: String) -> [RegistryError] {
+        state.withLock { s in
+            var errors: [RegistryError] = []
+            var changes: [(String, AvailabilityStatus)] = []
+            for u in updates {
+                guard let d = s.stored.values.first(where: { $0.entryUUID == u.entryUUID }) else {
+                    errors.append(RegistryError(code: "XDSUnresolvedReferenceException", context: "no entry \(u.entryUUID)", location: u.entryUUID))
+                    continue
+                }
+                if d.patientId != patientId {
+                    errors.append(RegistryError(code: "XDSPatientIdDoesNotMatch", context: "entry \(u.entryUUID) belongs to another patient", location: u.entryUUID))
+                } else if d.sourceId != sourceId {
+                    errors.append(RegistryError(code: "XDSMetadataUpdateError", context: "only the structure that sent \(d.uniqueId) may change it", location: u.entryUUID))
+                } else if d.status != u.to {
+                    if d.status == u.from { changes.append((d.uniqueId, u.to)) } else {
+                        errors.append(RegistryError(code: "XDSMetadataUpdateError", context: "entry \(d.uniqueId) is \(d.status.rawValue), not \(u.from.rawValue)", location: u.entryUUID))
+                    }
+                }
+            }
+            if errors.isEmpty { for (uniqueId, status) in changes { s.stored[uniqueId]?.status = status } }
+            return errors
+        }
+    }
+
+    /// Stores the documents unless one clashes or a replaced entry is not an Approved entry
+    /// of the same patient; the replaced entries become Deprecated. Returns the registry errors.
+    func store(_ documents: [StoredDocument], replacing: [String] = []) -> [RegistryError] {
         state.withLock { s in
             var errors: [RegistryError] = []
             for d in documents {
@@ -165,17 +244,36 @@ public final class DMPTestEndpoint: Sendable {
                         : RegistryError(code: "XDSNonIdenticalHash", context: "uniqueId \(d.uniqueId) already registered with other content", location: d.uniqueId))
                 }
             }
-            if errors.isEmpty { for d in documents { s.stored[d.uniqueId] = d } }
+            // A clash is answered alone: a resend of a replacement is a duplicate, not a bad RPLC.
+            if !errors.isEmpty { return errors }
+            var deprecated: [String] = []
+            for target in replacing {
+                guard let d = s.stored.values.first(where: { $0.entryUUID == target }) else {
+                    errors.append(RegistryError(code: "XDSUnresolvedReferenceException", context: "RPLC target \(target) is not in the registry", location: target))
+                    continue
+                }
+                if d.patientId != documents.first?.patientId {
+                    errors.append(RegistryError(code: "XDSPatientIdDoesNotMatch", context: "RPLC target \(d.uniqueId) belongs to another patient", location: target))
+                } else if d.status != .approved {
+                    errors.append(RegistryError(code: "XDSRegistryMetadataError", context: "RPLC target \(d.uniqueId) is \(d.status.rawValue), not Approved", location: target))
+                } else {
+                    deprecated.append(d.uniqueId)
+                }
+            }
+            if errors.isEmpty {
+                for d in documents { s.stored[d.uniqueId] = d }
+                for uniqueId in deprecated { s.stored[uniqueId]?.status = .deprecated }
+            }
             return errors
         }
     }
 
-    static func envelope(_ body: String, relatesTo: String?) -> Data {
+    static func envelope(_ body: String, relatesTo: String?, action: String = ITI41Request.responseAction) -> Data {
         let relates = relatesTo.map { "<wsa:RelatesTo>\((try? Template("{{v}}").render(["v": $0])) ?? "")</wsa:RelatesTo>" } ?? ""
         return Data("""
         <?xml version="1.0" encoding="UTF-8"?>
         <soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://www.w3.org/2005/08/addressing">\
-        <soap:Header><wsa:Action>\(ITI41Request.responseAction)</wsa:Action>\(relates)</soap:Header>\
+        <soap:Header><wsa:Action>\(action)</wsa:Action>\(relates)</soap:Header>\
         <soap:Body>\(body)</soap:Body></soap:Envelope>
         """.utf8)
     }

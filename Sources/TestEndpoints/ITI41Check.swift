@@ -34,20 +34,23 @@ struct ITI41Check {
         }
     }
 
-    func process(body: Data, contentType: String) -> (ITI41Response, String?) {
+    func process(body: Data, contentType: String) -> (ITI41Response, String?, String) {
         var messageID: String?
+        var action = ITI41Request.action
         do {
-            let response = try check(body: body, contentType: contentType, messageID: &messageID)
-            return (response, messageID)
+            let response = try check(body: body, contentType: contentType, messageID: &messageID, action: &action)
+            return (response, messageID, action)
         } catch let rejection as Rejection {
-            return (rejection.response, messageID)
+            return (rejection.response, messageID, action)
         } catch {
-            return (.fault(SOAPFault(code: "Receiver", reason: "\(error)")), messageID)
+            return (.fault(SOAPFault(code: "Receiver", reason: "\(error)")), messageID, action)
         }
     }
 
-    func check(body: Data, contentType: String, messageID: inout String?) throws -> ITI41Response {
-        // MTOM framing.
+    /// The MIME framing: the root XML part and the attachments by Content-ID. A plain SOAP
+    /// body (no MIME) is taken as the root alone (`mtom` false).
+    func frame(body: Data, contentType: String) throws -> (root: Data, attachments: [String: Data], mtom: Bool) {
+        if MIMEMultipart.mediaType(contentType) == "application/soap+xml" { return (body, [:], false) }
         guard MIMEMultipart.mediaType(contentType) == "multipart/related",
               MIMEMultipart.parameter("type", in: contentType)?.lowercased() == "application/xop+xml",
               MIMEMultipart.parameter("start-info", in: contentType)?.lowercased().contains("application/soap+xml") == true,
@@ -60,23 +63,29 @@ struct ITI41Check {
         guard let rootIndex = parts.firstIndex(where: { start == nil || $0.contentID == start }) else {
             throw Rejection.sender(nil, "no MIME part matches start=\(start ?? "")")
         }
-        let root = parts[rootIndex]
-        guard MIMEMultipart.mediaType(root.headers["content-type"] ?? "") == "application/xop+xml" else {
+        guard MIMEMultipart.mediaType(parts[rootIndex].headers["content-type"] ?? "") == "application/xop+xml" else {
             throw Rejection.sender(nil, "the root part must be application/xop+xml")
         }
         var attachments: [String: Data] = [:]
         for (i, p) in parts.enumerated() where i != rootIndex {
             if let id = p.contentID { attachments[id] = p.body }
         }
+        return (parts[rootIndex].body, attachments, true)
+    }
+
+    func check(body: Data, contentType: String, messageID: inout String?, action: inout String) throws -> ITI41Response {
+        let (rootBody, attachments, mtom) = try frame(body: body, contentType: contentType)
 
         // SOAP 1.2 + WS-Addressing.
         let xml: XMLDocument
-        do { xml = try XMLDocument.parse(root.body, options: .init(huge: false)) } catch { throw Rejection.sender(nil, "envelope is not well-formed XML") }
+        do { xml = try XMLDocument.parse(rootBody, options: .init(huge: false)) } catch { throw Rejection.sender(nil, "envelope is not well-formed XML") }
         guard try xml.count("/soap:Envelope", namespaces: Self.ns) == 1 else { throw Rejection.sender("VersionMismatch", "not a SOAP 1.2 envelope") }
         messageID = try xml.string("normalize-space(/soap:Envelope/soap:Header/wsa:MessageID)", namespaces: Self.ns)
-        guard try xml.string("normalize-space(/soap:Envelope/soap:Header/wsa:Action)", namespaces: Self.ns) == ITI41Request.action else {
-            throw Rejection.sender("wsa:ActionNotSupported", "wsa:Action must be \(ITI41Request.action)")
+        let requested = try xml.string("normalize-space(/soap:Envelope/soap:Header/wsa:Action)", namespaces: Self.ns)
+        guard requested == ITI41Request.action || requested == ITI57Request.action else {
+            throw Rejection.sender("wsa:ActionNotSupported", "wsa:Action must be \(ITI41Request.action) or \(ITI57Request.action)")
         }
+        action = requested
         guard messageID?.isEmpty == false else { throw Rejection.sender("wsa:InvalidAddressingHeader", "wsa:MessageID missing") }
 
         // VIHF.
@@ -85,6 +94,8 @@ struct ITI41Check {
         let vihf = try endpoint.vihfVerifier.verify(try assertions[0].canonicalized())
         guard vihf.isValid else { throw Rejection.sender("wsse:FailedAuthentication", "VIHF rejected: \(vihf.problems.joined(separator: "; "))") }
 
+        if action == ITI57Request.action { return try checkUpdate(xml) }
+        guard mtom else { throw Rejection.sender(nil, "ITI-41 requires MTOM: multipart/related; type=\"application/xop+xml\"") }
         // Schema (documents replaced by a placeholder: the XSD only checks base64Binary).
         guard let requestNode = try xml.nodes("/soap:Envelope/soap:Body/xdsb:ProvideAndRegisterDocumentSetRequest", namespaces: Self.ns).first else {
             throw Rejection.sender(nil, "Body has no xdsb:ProvideAndRegisterDocumentSetRequest")
@@ -99,23 +110,12 @@ struct ITI41Check {
 
         // Metadata.
         let list = "/soap:Envelope/soap:Body/xdsb:ProvideAndRegisterDocumentSetRequest/lcm:SubmitObjectsRequest/rim:RegistryObjectList"
-        let setIDs = try xml.nodes("\(list)/rim:Classification[@classificationNode='\(XDS.submissionSetNode)']/@classifiedObject", namespaces: Self.ns).map(\.text)
-        guard setIDs.count == 1, let setID = setIDs.first else { throw Rejection.metadata("expected exactly one SubmissionSet, found \(setIDs.count)") }
-        let set = "\(list)/rim:RegistryPackage[@id='\(setID)']"
-        func external(_ object: String, _ name: String) throws -> [String] {
-            try xml.nodes("\(object)/rim:ExternalIdentifier[rim:Name/rim:LocalizedString/@value='\(name)']/@value", namespaces: Self.ns).map(\.text)
+        let (setID, patientId, setUniqueId, sourceId) = try submissionSet(xml, list: list)
+        guard endpoint.patientStatus(patientId) == .active else {
+            throw Rejection.metadata(code: "XDSUnknownPatientId", "no active DMP for this patientId (\(endpoint.patientStatus(patientId)))")
         }
-        func slot(_ object: String, _ name: String) throws -> [String] {
-            try xml.nodes("\(object)/rim:Slot[@name='\(name)']/rim:ValueList/rim:Value", namespaces: Self.ns).map(\.text)
-        }
-        let setPatient = try external(set, "XDSSubmissionSet.patientId")
-        let setUnique = try external(set, "XDSSubmissionSet.uniqueId")
-        guard setPatient.count == 1, setUnique.count == 1, try external(set, "XDSSubmissionSet.sourceId").count == 1,
-              try slot(set, "submissionTime").count == 1,
-              try xml.count("\(set)/rim:Classification[@classificationScheme='urn:uuid:aa543740-bdda-424e-8c96-df4873be8500']", namespaces: Self.ns) == 1 else {
-            throw Rejection.metadata("SubmissionSet \(setID): patientId, uniqueId, sourceId, submissionTime and contentTypeCode are required")
-        }
-        let patientId = setPatient[0]
+        func external(_ object: String, _ name: String) throws -> [String] { try Self.external(xml, object, name) }
+        func slot(_ object: String, _ name: String) throws -> [String] { try Self.slot(xml, object, name) }
 
         var documents: [DMPTestEndpoint.StoredDocument] = []
         var signed: [String: Data] = [:]
@@ -153,7 +153,8 @@ struct ITI41Check {
                 if mimeType == "text/xml" { try checkCDA(data, id: id, patientId: patientId, uniqueId: uid[0], xml: xml, eo: eo) }
                 signed[uid[0]] = data
             }
-            documents.append(.init(uniqueId: uid[0], patientId: patientId, sha1: sha1, size: data.count, mimeType: mimeType))
+            documents.append(.init(uniqueId: uid[0], entryUUID: id, patientId: patientId, sourceId: sourceId, sha1: sha1, size: data.count,
+                                   mimeType: mimeType, status: .approved))
         }
         guard !signed.isEmpty else { throw Rejection.metadata(code: "XDSMissingDocument", "no document in the submission") }
 
@@ -163,16 +164,85 @@ struct ITI41Check {
             throw Rejection.metadata("no signs association from the signature to the SubmissionSet")
         }
         // The Manifest digests the RegistryPackage exactly as serialised in the request.
-        let raw = String(decoding: root.body, as: UTF8.self)
+        let raw = String(decoding: rootBody, as: UTF8.self)
         guard let open = raw.range(of: "<rim:RegistryPackage "), let close = raw.range(of: "</rim:RegistryPackage>", range: open.upperBound..<raw.endIndex) else {
             throw Rejection.metadata("RegistryPackage not found in the raw request")
         }
-        signed[setUnique[0]] = Data(raw[open.lowerBound..<close.upperBound].utf8)
+        signed[setUniqueId] = Data(raw[open.lowerBound..<close.upperBound].utf8)
         let report = try endpoint.signatureVerifier.verify(signature.data, documents: signed)
         guard report.isValid else { throw Rejection.metadata("submission set signature: \(report.problems.joined(separator: "; "))") }
 
-        let clashes = endpoint.store(documents)
+        // RPLC: from an entry of this submission to a stored, Approved entry of the same patient.
+        var replaced: [String] = []
+        for association in try xml.nodes("\(list)/rim:Association[@associationType='\(XDS.AssociationType.replace)']", namespaces: Self.ns) {
+            guard documents.contains(where: { $0.entryUUID == association.attribute("sourceObject") }) else {
+                throw Rejection.metadata("RPLC association whose sourceObject is not a DocumentEntry of the submission")
+            }
+            replaced.append(association.attribute("targetObject") ?? "")
+        }
+        let clashes = endpoint.store(documents, replacing: replaced)
         guard clashes.isEmpty else { return .registry(RegistryResponse(status: .failure, errors: clashes)) }
+        return .registry(RegistryResponse(status: .success))
+    }
+
+    /// The one SubmissionSet with its required attributes: (entry id, patientId, uniqueId, sourceId).
+    func submissionSet(_ xml: XMLDocument, list: String) throws -> (String, String, String, String) {
+        let setIDs = try xml.nodes("\(list)/rim:Classification[@classificationNode='\(XDS.submissionSetNode)']/@classifiedObject", namespaces: Self.ns).map(\.text)
+        guard setIDs.count == 1, let setID = setIDs.first else { throw Rejection.metadata("expected exactly one SubmissionSet, found \(setIDs.count)") }
+        let set = "\(list)/rim:RegistryPackage[@id='\(setID)']"
+        let setPatient = try Self.external(xml, set, "XDSSubmissionSet.patientId")
+        let setUnique = try Self.external(xml, set, "XDSSubmissionSet.uniqueId")
+        let source = try Self.external(xml, set, "XDSSubmissionSet.sourceId")
+        guard setPatient.count == 1, setUnique.count == 1, source.count == 1, try Self.slot(xml, set, "submissionTime").count == 1,
+              try xml.count("\(set)/rim:Classification[@classificationScheme='urn:uuid:aa543740-bdda-424e-8c96-df4873be8500']", namespaces: Self.ns) == 1 else {
+            throw Rejection.metadata("SubmissionSet \(setID): patientId, uniqueId, sourceId, submissionTime and contentTypeCode are required")
+        }
+        return (setID, setPatient[0], setUnique[0], source[0])
+    }
+
+    static func external(_ xml: XMLDocument, _ object: String, _ name: String) throws -> [String] {
+        try xml.nodes("\(object)/rim:ExternalIdentifier[rim:Name/rim:LocalizedString/@value='\(name)']/@value", namespaces: ns).map(\.text)
+    }
+
+    static func slot(_ xml: XMLDocument, _ object: String, _ name: String) throws -> [String] {
+        try xml.nodes("\(object)/rim:Slot[@name='\(name)']/rim:ValueList/rim:Value", namespaces: ns).map(\.text)
+    }
+
+    /// ITI-57 Update Document Set, limited to what the DMP's TD3.3 does: availabilityStatus
+    /// changes (UpdateAvailabilityStatus associations) of entries the same structure stored.
+    func checkUpdate(_ xml: XMLDocument) throws -> ITI41Response {
+        guard let request = try xml.nodes("/soap:Envelope/soap:Body/lcm:SubmitObjectsRequest", namespaces: Self.ns).first else {
+            throw Rejection.sender(nil, "Body has no lcm:SubmitObjectsRequest")
+        }
+        let issues = endpoint.schema.validate(try request.canonicalized()).filter { $0.severity != .warning }
+        guard issues.isEmpty else {
+            throw Rejection.metadata("XSD: " + issues.prefix(3).map { "line \($0.line): \($0.message)" }.joined(separator: " | "))
+        }
+        let list = "/soap:Envelope/soap:Body/lcm:SubmitObjectsRequest/rim:RegistryObjectList"
+        let (setID, patientId, _, sourceId) = try submissionSet(xml, list: list)
+        guard try xml.count("\(list)/rim:ExtrinsicObject", namespaces: Self.ns) == 0 else {
+            throw Rejection.metadata(code: "XDSMetadataUpdateOperationError", "this endpoint takes availability status updates only (TD3.3)")
+        }
+        var updates: [(entryUUID: String, from: AvailabilityStatus, to: AvailabilityStatus)] = []
+        for a in try xml.nodes("\(list)/rim:Association", namespaces: Self.ns) {
+            guard a.attribute("associationType") == XDS.AssociationType.updateAvailabilityStatus else {
+                throw Rejection.metadata(code: "XDSMetadataUpdateOperationError", "unsupported association \(a.attribute("associationType") ?? "")")
+            }
+            let path = "\(list)/rim:Association[@id='\(a.attribute("id") ?? "")']"
+            let original = try Self.slot(xml, path, "OriginalStatus"), new = try Self.slot(xml, path, "NewStatus")
+            guard a.attribute("sourceObject") == setID, original.count == 1, new.count == 1,
+                  let from = AvailabilityStatus(rawValue: original[0]), let to = AvailabilityStatus(rawValue: new[0]) else {
+                throw Rejection.metadata(code: "XDSMetadataUpdateError",
+                                         "UpdateAvailabilityStatus needs sourceObject = the SubmissionSet and one known OriginalStatus and NewStatus")
+            }
+            guard to == .deleted || to == .archived || to == .approved else {
+                throw Rejection.metadata(code: "XDSMetadataUpdateError", "NewStatus \(to.rawValue) cannot be requested")
+            }
+            updates.append((a.attribute("targetObject") ?? "", from, to))
+        }
+        guard !updates.isEmpty else { throw Rejection.metadata(code: "XDSMetadataUpdateError", "no UpdateAvailabilityStatus association") }
+        let errors = endpoint.updateStatus(updates, patientId: patientId, sourceId: sourceId)
+        guard errors.isEmpty else { return .registry(RegistryResponse(status: .failure, errors: errors)) }
         return .registry(RegistryResponse(status: .success))
     }
 

@@ -31,6 +31,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             CertsCommand.self,
             VerifySignatureCommand.self,
             SelfCheckCommand.self,
+            ReportCommand.self,
         ]
     )
 }

@@ -10,57 +10,22 @@ enum Fixtures {
     static let examples = TestPaths.shared.appendingPathComponent("conformance/cda/examples")
     static let hl7 = ["hl7": "urn:hl7-org:v3"]
 
-    static func date(_ text: String) -> ZonedDateTime { ZonedDateTime(iso: text)! }
+    static func date(_ text: String) -> ZonedDateTime { SampleMetadata.date(text) }
 
     static func coded(_ code: String, _ system: String, _ display: String) -> CodedValue {
-        CodedValue(code: code, codeSystem: system, displayName: display)
+        SampleMetadata.coded(code, system, display)
     }
 
     /// The ANS test patient (INS-NIR de test 279035121518989, born 1979-03-28 in 51215).
-    static func patient(qualified: Bool) -> PatientInfo {
-        PatientInfo(
-            ipp: LocalIdentifier(value: "IPP-000123", authority: "1.2.250.1.999.1.2"),
-            ins: INSReference(value: "279035121518989", oid: "1.2.250.1.213.1.4.10"),
-            identityStatus: qualified ? .qualified : .validated,
-            traits: IdentityTraits(
-                birthName: "PAT-TROIS", firstBirthGivenName: "DOMINIQUE", birthGivenNames: "DOMINIQUE MARIE-LOUISE",
-                usedName: "PAT-TROIS", usedGivenName: "DOMINIQUE", birthDate: CalendarDate(year: 1979, month: 3, day: 28),
-                sex: .female, birthPlace: "51215"),
-            address: PostalAddress(lines: ["28 avenue de Breteuil"], postalCode: "75007", city: "PARIS", country: "FRANCE"),
-            telecom: ["tel:+33144534551"])
-    }
+    static func patient(qualified: Bool) -> PatientInfo { SampleMetadata.patient(qualified: qualified) }
 
-    static let author = HealthProfessional(
-        rpps: "01234567897", familyName: "MEDECIN", givenName: "Jean", prefix: "Dr",
-        specialty: coded("G15_10/SM26", "1.2.250.1.213.1.1.4.5", "Qualifié en médecine générale (SM)"))
-
-    static let structure = HealthStructure(finess: "750803447", name: "Hôpital de démonstration")
+    static let author = SampleMetadata.author
+    static let structure = SampleMetadata.structure
 
     static func metadata(kind: DocumentKind, qualified: Bool = true, replacing: CDADocument? = nil) -> DocumentMetadata {
-        var m = DocumentMetadata(
-            kind: kind,
-            effectiveTime: date("2026-11-20T14:30:00+01:00"),
-            patient: patient(qualified: qualified),
-            author: author,
-            structure: structure,
-            stay: Stay(
-                id: LocalIdentifier(value: "S2026-0042", authority: "1.2.250.1.999.1.3"),
-                admission: date("2026-11-15T09:00:00+01:00"),
-                discharge: date("2026-11-20T11:00:00+01:00"),
-                facilityType: coded("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
-                practiceSetting: coded("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé")),
-            serviceEvent: ServiceEvent(
-                code: kind == .dischargeLetter ? coded("IMP", "2.16.840.1.113883.5.4", "Hospitalisation (établissement, y compris HAD)") : nil,
-                start: date("2026-11-15T09:00:00+01:00"),
-                end: date("2026-11-20T11:00:00+01:00")),
-            destinations: [.mssantePS])
-        if let replacing {
-            m.action = .replace
-            m.parentID = replacing.id
-            m.setID = replacing.setID
-            m.versionNumber = replacing.versionNumber + 1
-        }
-        return m
+        let m = SampleMetadata.document(kind: kind, qualified: qualified, destinations: [.mssantePS])
+        guard let replacing else { return m }
+        return m.replacing(id: replacing.id, setID: replacing.setID, versionNumber: replacing.versionNumber)
     }
 
     static let templatesBuilder: CDABuilder = {

@@ -53,6 +53,10 @@ import TestSupport
             let contentType = try String(contentsOf: body.deletingPathExtension().appendingPathExtension("content-type"), encoding: .utf8)
             let result = try XDSValidate.run(body: body, contentType: contentType)
             #expect(result.succeeded, "\(file): \(result.stdout)\(result.stderr)")
+            // Both signatures, as they travelled, verified by xmlsec1.
+            let signatures = try XMLSec1.verifyDumped(body: body, contentType: contentType)
+            #expect(signatures.vihf.succeeded, "\(file) VIHF: \(signatures.vihf.stderr)")
+            #expect(signatures.submissionSet.succeeded, "\(file) submission set signature: \(signatures.submissionSet.stderr)")
             // The embedded CDA, as it travelled, for the official CDA chain below.
             let parts = try MIMEMultipart.parse(try Data(contentsOf: body), boundary: MIMEMultipart.parameter("boundary", in: contentType) ?? "")
             for part in parts where String(decoding: part.body.prefix(400), as: UTF8.self).contains("<ClinicalDocument") {
@@ -147,6 +151,11 @@ import TestSupport
         let client = try DMPClient(endpoint: endpoint.url, tls: tls12)
         let result = await client.send(try Self.request(.dischargeLetter, to: endpoint))
         guard case .failed = result.outcome else { Issue.record("TLS 1.2: \(result.outcome)"); return }
+        // An expired certificate of the right CA, too.
+        let expired12 = TLSClientOptions(caBundle: Fixtures.pki("ca.pem"), clientIdentity: .pkcs12(Fixtures.pki("expired-auth.p12"),
+                                         passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)), maximumVersion: .v1_2)
+        let expired = await (try DMPClient(endpoint: endpoint.url, tls: expired12)).send(try Self.request(.dischargeLetter, to: endpoint))
+        guard case .failed = expired.outcome else { Issue.record("expired, TLS 1.2: \(expired.outcome)"); return }
         // TLS 1.3: refused after the handshake; never accepted either way.
         let late = await (try Self.client(endpoint, identity: "unknown-auth")).send(try Self.request(.dischargeLetter, to: endpoint))
         #expect(!late.outcome.isDone)
@@ -180,6 +189,9 @@ import TestSupport
 
         endpoint.fail(.registryError(code: "XDSRegistryMetadataError"))
         guard case .failed(_, ["XDSRegistryMetadataError"]) = try await send() else { Issue.record("metadata error not permanent"); return }
+
+        endpoint.fail(.partialSuccess(code: "XDSRegistryMetadataError"))
+        guard case .failed(_, ["XDSRegistryMetadataError"]) = try await send() else { Issue.record("PartialSuccess with an error not permanent"); return }
 
         endpoint.fail(.registryError(code: "XDSRepositoryBusy"))
         guard case .retry = try await send() else { Issue.record("busy not retried"); return }

@@ -4,6 +4,7 @@ import Foundation
 import OpenSSLKit
 import PasserelleCore
 import Signing
+import Testing
 import TestSupport
 
 /// Test documents (QUAL identity of the ANS test patient), test PKI credentials, validators.
@@ -15,14 +16,9 @@ enum Fixtures {
     static let structure = SampleMetadata.structure
 
     static func metadata(kind: DocumentKind, flags: [MetaDMPMSSFlag] = [], replacing: CDADocument? = nil) -> DocumentMetadata {
-        var m = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID(root: structureOID), flags: flags)
-        if let replacing {
-            m.action = .replace
-            m.parentID = replacing.id
-            m.setID = replacing.setID
-            m.versionNumber = replacing.versionNumber + 1
-        }
-        return m
+        let m = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID(root: structureOID), flags: flags)
+        guard let replacing else { return m }
+        return m.replacing(id: replacing.id, setID: replacing.setID, versionNumber: replacing.versionNumber)
     }
 
     static let cdaBuilder: CDABuilder = {
@@ -51,6 +47,10 @@ enum Fixtures {
         "lps_homologation_dmp": "HOMOLOGATION-TEST-1",
         "role": "10^1.2.250.1.71.1.2.7^Médecin",
     ]
+
+    static func vihfBuilder() throws -> VIHFAssertionBuilder {
+        VIHFAssertionBuilder(configuration: try VIHFConfiguration(keys: vihfKeys), credentials: try credentials())
+    }
 
     static func vihf(for cda: CDADocument) throws -> Data {
         let builder = VIHFAssertionBuilder(configuration: try VIHFConfiguration(keys: vihfKeys), credentials: try credentials())
@@ -82,5 +82,37 @@ enum XDSValidate {
         let file = directory.appendingPathComponent("\(name).mime")
         try request.body.write(to: file)
         return try run(body: file, contentType: request.body.contentType)
+    }
+}
+
+/// The `xmlsec1` command line on what a request carries.
+enum XMLSec1 {
+    static var common: [String] { ["--verify", "--trusted-pem", Fixtures.pki("ca.pem").path, "--enabled-key-data", "x509"] }
+
+    /// The XAdES submission set signature document (SignedInfo → Manifest, SignedProperties;
+    /// the Manifest's `urn:oid:` references are checked by our verifier, which resolves them).
+    static func verifySubmissionSetSignature(_ file: URL) throws -> ProcessResult {
+        try ProcessRunner.run("xmlsec1", common + [
+            "--ignore-manifests", "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:Manifest",
+            "--id-attr:Id", "http://uri.etsi.org/01903/v1.3.2#:SignedProperties", file.path])
+    }
+
+    /// The VIHF assertion's enveloped signature, inside the SOAP envelope.
+    static func verifyVIHF(envelope file: URL) throws -> ProcessResult {
+        try ProcessRunner.run("xmlsec1", common + [
+            "--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion", "--node-xpath",
+            "//*[local-name()='Assertion']/*[local-name()='Signature']", file.path])
+    }
+
+    /// Splits a dumped MTOM request and verifies both signatures it carries.
+    static func verifyDumped(body: URL, contentType: String) throws -> (vihf: ProcessResult, submissionSet: ProcessResult) {
+        let parts = try MIMEMultipart.parse(try Data(contentsOf: body), boundary: MIMEMultipart.parameter("boundary", in: contentType) ?? "")
+        let start = MIMEMultipart.parameter("start", in: contentType)?.trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
+        let envelope = try #require(parts.first { $0.contentID == start })
+        let signature = try #require(parts.first { String(decoding: $0.body.prefix(300), as: UTF8.self).contains("<ds:Signature") })
+        let envelopeFile = body.appendingPathExtension("envelope.xml"), signatureFile = body.appendingPathExtension("signature.xml")
+        try envelope.body.write(to: envelopeFile)
+        try signature.body.write(to: signatureFile)
+        return (try verifyVIHF(envelope: envelopeFile), try verifySubmissionSetSignature(signatureFile))
     }
 }

@@ -82,7 +82,8 @@ import XMLKit
         #expect(replacement.replaces == original.id)
         let xml = try XMLDocument.parse(request.envelope)
         let entry = request.submission.entries[0].entryID
-        #expect(try xml.count("//rim:Association[@associationType='urn:ihe:iti:2007:AssociationType:RPLC'][@sourceObject='\(entry)'][@targetObject='\(original.id.root)']", namespaces: Self.ns) == 1)
+        let parentEntry = DocumentEntryMapper.entryUUID(uniqueId: DocumentEntryMapper.uniqueId(original.id))
+        #expect(try xml.count("//rim:Association[@associationType='urn:ihe:iti:2007:AssociationType:RPLC'][@sourceObject='\(entry)'][@targetObject='\(parentEntry)']", namespaces: Self.ns) == 1)
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let result = try XDSValidate.run(request, in: dir, name: "replacement")
@@ -90,6 +91,41 @@ import XMLKit
         // A new document has no RPLC.
         let (_, fresh) = try Fixtures.request(kind: .imagingReport)
         #expect(try XMLDocument.parse(fresh.envelope).count("//rim:Association[@associationType='urn:ihe:iti:2007:AssociationType:RPLC']", namespaces: Self.ns) == 0)
+    }
+
+    @Test func entryUUIDsAreNameBasedOnTheUniqueId() throws {
+        // RFC 4122 version 5 in the OID namespace (Python: uuid.uuid5(uuid.NAMESPACE_OID, "1.2.3")).
+        #expect(DocumentEntryMapper.entryUUID(uniqueId: "1.2.3") == "urn:uuid:42d5e23b-3a02-5135-85c6-52d1102f1f00")
+        let (document, request) = try Fixtures.request(kind: .prescription)
+        #expect(request.submission.entries[0].entryID == DocumentEntryMapper.entryUUID(uniqueId: DocumentEntryMapper.uniqueId(document.id)))
+        #expect(request.signature.entryID != request.submission.entries[0].entryID)
+    }
+
+    @Test func deletionIsAnITI57StatusUpdate() throws {
+        var m = Fixtures.metadata(kind: .dischargeLetter)
+        let deleted = SampleMetadata.oidDocumentID(root: Fixtures.structureOID)
+        m.action = .delete
+        m.parentID = deleted
+        let update = try Fixtures.mapper.deletion(metadata: m)
+        #expect(update.entryUUID == DocumentEntryMapper.entryUUID(uniqueId: deleted.description))
+        #expect(update.submission.patientId == "279035121518989^^^&1.2.250.1.213.1.4.10&ISO^NH")
+        let request = try Fixtures.requestBuilder().build(update, vihf: try Fixtures.vihf(for: try Fixtures.cda(Fixtures.metadata(kind: .dischargeLetter))))
+        let xml = try XMLDocument.parse(request.envelope)
+        #expect(try xml.string("normalize-space(//wsa:Action)", namespaces: Self.ns) == "urn:ihe:iti:2010:UpdateDocumentSet")
+        #expect(try xml.count("/soap:Envelope/soap:Header/wsse:Security/saml2:Assertion", namespaces: Self.ns) == 1)
+        let association = "//rim:Association[@associationType='urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus'][@sourceObject='\(update.submission.entryID)'][@targetObject='\(update.entryUUID)']"
+        #expect(try xml.count(association, namespaces: Self.ns) == 1)
+        #expect(try xml.string("string(\(association)/rim:Slot[@name='OriginalStatus']//rim:Value)", namespaces: Self.ns) == "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved")
+        #expect(try xml.string("string(\(association)/rim:Slot[@name='NewStatus']//rim:Value)", namespaces: Self.ns) == "urn:asip:ci-sis:2010:StatusType:Deleted")
+        #expect(try xml.count("//rim:ExtrinsicObject", namespaces: Self.ns) == 0)
+        // The lcm:SubmitObjectsRequest is valid against the IHE / ebRS schemas.
+        let schema = try XMLSchema(contentsOf: TestPaths.shared.appendingPathComponent("conformance/xds/XDS.b_DocumentRepository.xsd"))
+        let body = try #require(try xml.nodes("/soap:Envelope/soap:Body/*", namespaces: Self.ns).first)
+        let issues = schema.validate(try body.canonicalized()).filter { $0.severity != .warning }
+        #expect(issues.isEmpty, "\(issues)")
+        // An unqualified identity cannot be deleted from the DMP either.
+        m.patient.identityStatus = .validated
+        #expect(throws: DMPError.self) { try Fixtures.mapper.deletion(metadata: m) }
     }
 
     @Test func signaturesVerify() throws {
@@ -106,14 +142,9 @@ import XMLKit
         let sigFile = dir.appendingPathComponent("signature.xml"), envFile = dir.appendingPathComponent("envelope.xml")
         try signature.write(to: sigFile)
         try request.envelope.write(to: envFile)
-        let common = ["--verify", "--trusted-pem", Fixtures.pki("ca.pem").path, "--enabled-key-data", "x509"]
-        let sig = try ProcessRunner.run("xmlsec1", common + [
-            "--ignore-manifests", "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:Manifest",
-            "--id-attr:Id", "http://uri.etsi.org/01903/v1.3.2#:SignedProperties", sigFile.path])
+        let sig = try XMLSec1.verifySubmissionSetSignature(sigFile)
         #expect(sig.succeeded, "xmlsec1 signature: \(sig.stderr)")
-        let vihf = try ProcessRunner.run("xmlsec1", common + [
-            "--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion", "--node-xpath",
-            "//*[local-name()='Assertion']/*[local-name()='Signature']", envFile.path])
+        let vihf = try XMLSec1.verifyVIHF(envelope: envFile)
         #expect(vihf.succeeded, "xmlsec1 VIHF: \(vihf.stderr)")
     }
 

@@ -140,7 +140,7 @@ actor StartGate {
         // any checkpoint or clean close by the first one.
         let reopened = try f.secondStore()
         #expect(try await reopened.transmissions(matching: TransmissionFilter()).count == 1)
-        #expect(try f.secondSQLiteStore().schemaVersion() == 1)
+        #expect(try f.secondSQLiteStore().schemaVersion() == 2)
     }
 }
 

@@ -57,3 +57,15 @@ public enum SampleMetadata {
         InstanceIdentifier(root: "\(root).4.\(UInt32.random(in: 1...UInt32.max)).\(UInt32.random(in: 1...UInt32.max))")
     }
 }
+
+extension DocumentMetadata {
+    /// This metadata turned into the next version of the document `id` (same set).
+    public func replacing(id: InstanceIdentifier, setID: InstanceIdentifier, versionNumber: Int) -> DocumentMetadata {
+        var m = self
+        m.action = .replace
+        m.parentID = id
+        m.setID = setID
+        m.versionNumber = versionNumber + 1
+        return m
+    }
+}

@@ -1,0 +1,126 @@
+import CDA
+import CurlKit
+import Foundation
+import OpenSSLKit
+import PasserelleCore
+import Signing
+
+/// The DMP stage as the service calls it: one call per document, never throws, returns the
+/// decision (``SubmissionOutcome``: done — including a resend the DMP already holds —,
+/// retry after a delay, or failed for good) with the raw response for the journal.
+///
+/// A new document or a replacement (action `new` / `replace`, RPLC to the previous entry)
+/// goes as ITI-41; a deletion (action `delete`) as the DMP's TD3.3c, an ITI-57 status update
+/// to Deleted. When the client has a TD0.2 status endpoint, the patient's DMP is checked
+/// first: no DMP, a closed DMP or a refusal stops the document with a `TD0.2:` failure code.
+public final class DMPSender: Sendable {
+    public let client: DMPClient
+    public let mapper: DocumentEntryMapper
+    public let requests: ITI41RequestBuilder
+    public let vihf: VIHFAssertionBuilder
+    /// Ask TD0.2 before each request.
+    public let checksPatientStatus: Bool
+
+    /// - Parameter checksPatientStatus: defaults to whether the client has a status endpoint.
+    public init(client: DMPClient, mapper: DocumentEntryMapper, requests: ITI41RequestBuilder, vihf: VIHFAssertionBuilder,
+                checksPatientStatus: Bool? = nil) {
+        self.client = client
+        self.mapper = mapper
+        self.requests = requests
+        self.vihf = vihf
+        self.checksPatientStatus = checksPatientStatus ?? (client.statusEndpoint != nil)
+    }
+
+    /// From the `[dmp]`, `[structure]`, `[certificates]` and `[vihf]` sections. Refuses an
+    /// authentication certificate that cannot work (see ``DMPClient/checkAuthenticationCertificate(_:trustStore:at:)``).
+    public convenience init(configuration c: PasserelleConfiguration,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(DMPError) {
+        let source = KeyMaterialSource(c.certificates)
+        let keys: KeyMaterial
+        do { keys = try KeyMaterial.load(source, environment: environment) } catch { throw .certificate("\(error)") }
+        guard let authentication = keys.authentication else { throw .certificate("[certificates] authentication is not configured") }
+        try DMPClient.checkAuthenticationCertificate(authentication, trustStore: keys.trustStore)
+        let passphrase: TLSPassphrase
+        do {
+            switch c.certificates.passphrase {
+            case .file(let path): passphrase = try TLSPassphrase(contentsOf: URL(fileURLWithPath: path))
+            case .environment(let name):
+                guard let value = environment[name] else { throw DMPError.certificate("environment variable \(name) (the passphrase) is not set") }
+                passphrase = TLSPassphrase(value)
+            }
+        } catch let error as DMPError { throw error } catch { throw .certificate("passphrase: \(error)") }
+        let client = try DMPClient(configuration: c, passphrase: passphrase)
+        let credentials: SigningCredentials, vihfConfiguration: VIHFConfiguration
+        do { credentials = try SigningCredentials(source, environment: environment) } catch { throw .signing("\(error)") }
+        do { vihfConfiguration = try VIHFConfiguration(keys: c.vihf?.values ?? [:]) } catch { throw .metadata("[vihf]: \(error)") }
+        self.init(client: client, mapper: DocumentEntryMapper(settings: DMPSubmissionSettings(c.structure)),
+                  requests: ITI41RequestBuilder(endpoint: client.endpoint, signer: SubmissionSetSigner(credentials: credentials)),
+                  vihf: VIHFAssertionBuilder(configuration: vihfConfiguration, credentials: credentials))
+    }
+
+    /// Sends `document` (built from `metadata`): ITI-41, with RPLC when it replaces another.
+    public func send(_ document: CDADocument, metadata: DocumentMetadata, at time: Date = Date()) async -> SubmissionResult {
+        let request: ITI41Request, ins: INS
+        do {
+            guard let documentINS = document.ins else {
+                throw DMPError.metadata("document \(document.id): no INS in the CDA header; the DMP only accepts a qualified (QUAL) identity")
+            }
+            ins = documentINS
+            request = try requests.build(try mapper.submission(cda: document, metadata: metadata, at: time),
+                                         vihf: try assertion(ins, metadata: metadata, at: time), at: time)
+        } catch {
+            return Self.notPrepared(error)
+        }
+        if let stopped = await checkPatient(ins) { return stopped }
+        return await client.send(request)
+    }
+
+    /// Deletes `metadata.parentID` from the DMP (TD3.3c: ITI-57, Approved → Deleted).
+    public func delete(_ metadata: DocumentMetadata, at time: Date = Date()) async -> SubmissionResult {
+        let request: ITI57Request, ins: INS
+        do {
+            ins = try DocumentEntryMapper.qualifiedINS(metadata, what: "deletion of \(metadata.parentID?.description ?? "?")")
+            request = try requests.build(try mapper.deletion(metadata: metadata, at: time),
+                                         vihf: try assertion(ins, metadata: metadata, at: time), registry: client.registryEndpoint)
+        } catch {
+            return Self.notPrepared(error)
+        }
+        if let stopped = await checkPatient(ins) { return stopped }
+        return await client.send(request)
+    }
+
+    func assertion(_ ins: INS, metadata: DocumentMetadata, at time: Date) throws -> Data {
+        guard let author = metadata.author else { throw DMPError.metadata("no author: the VIHF names the professional") }
+        do { return try vihf.assertion(patient: ins, author: try VIHFAuthor(author), issueInstant: time) } catch let error as DMPError {
+            throw error
+        } catch { throw DMPError.signing("VIHF: \(error)") }
+    }
+
+    /// The TD0.2 answer when it stops the document (or the question failed), nil to go on.
+    func checkPatient(_ ins: INS) async -> SubmissionResult? {
+        guard checksPatientStatus else { return nil }
+        var (status, result) = await client.patientStatus(ins)
+        guard let status else { return result }
+        guard let stop = status.stopOutcome else { return nil }
+        result.outcome = stop
+        return result
+    }
+
+    static func notPrepared(_ error: any Error) -> SubmissionResult {
+        let dmp = error as? DMPError ?? .metadata("\(error)")
+        return SubmissionResult(outcome: .failed(reason: dmp.description, codes: [dmp.code]), httpStatus: nil, rawResponse: Data(), contentType: nil)
+    }
+}
+
+extension DMPError {
+    /// A short stable code for the journal: `metadata`, `signing`, `certificate`, …
+    public var code: String {
+        switch self {
+        case .metadata: "metadata"
+        case .signing: "signing"
+        case .malformedResponse: "malformedResponse"
+        case .certificate: "certificate"
+        case .transport: "transport"
+        }
+    }
+}

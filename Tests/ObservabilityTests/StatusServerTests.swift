@@ -1,0 +1,120 @@
+import CoreMetrics
+import Foundation
+import Observability
+import OpenSSLKit
+import Testing
+import TestSupport
+
+/// One GET over a real TCP connection; returns status code and body. Async, on the socket's
+/// own thread: a blocking read on the cooperative pool would starve the server's probes.
+func get(_ server: StatusServer, _ path: String, method: String = "GET") async throws -> (Int, String) {
+    let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 5)
+    defer { socket.close() }
+    try await socket.write("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n")
+    var response = Data()
+    while true {
+        let chunk = try await socket.read(maxLength: 65_536)
+        if chunk.isEmpty { break }
+        response.append(chunk)
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    let statusLine = text.prefix { $0 != "\r" }
+    let code = Int(statusLine.split(separator: " ")[1]) ?? -1
+    let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+    return (code, body)
+}
+
+struct FlagProbe: ReadinessProbe {
+    let name: String
+    let flag: LockedFlag
+    func check() async -> ReadinessCheck {
+        ReadinessCheck(name: name, ready: flag.value, detail: flag.value ? "" : "switched off by the test")
+    }
+}
+
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: Bool
+    init(_ v: Bool) { self.v = v }
+    var value: Bool {
+        get { lock.withLock { v } }
+        set { lock.withLock { v = newValue } }
+    }
+}
+
+struct SlowProbe: ReadinessProbe {
+    func check() async -> ReadinessCheck {
+        try? await Task.sleep(for: .seconds(30))
+        return ReadinessCheck(name: "slow", ready: true)
+    }
+}
+
+@Suite("StatusServer: /health, /ready, /metrics over real TCP")
+struct StatusServerTests {
+    @Test func healthAndNotFound() async throws {
+        let server = try StatusServer(metrics: MetricsRegistry(), probes: [])
+        defer { server.stop() }
+        #expect(try await get(server, "/health") == (200, "ok\n"))
+        #expect(try await get(server, "/nope").0 == 404)
+        #expect(try await get(server, "/health", method: "POST").0 == 405)
+        #expect(try await get(server, "/health", method: "HEAD") == (200, ""))
+    }
+
+    @Test func readyFollowsItsProbes() async throws {
+        let journal = LockedFlag(true), certificate = LockedFlag(true)
+        let server = try StatusServer(metrics: MetricsRegistry(), probes: [
+            FlagProbe(name: "journal", flag: journal), FlagProbe(name: "certificate authentication", flag: certificate),
+        ])
+        defer { server.stop() }
+        var (code, body) = try await get(server, "/ready")
+        #expect(code == 200)
+        #expect(body.hasPrefix("ready\n"))
+        certificate.value = false
+        (code, body) = try await get(server, "/ready")
+        #expect(code == 503)
+        #expect(body.contains("FAIL certificate authentication: switched off by the test"))
+        #expect(body.contains("ok   journal"))
+        certificate.value = true
+        #expect(try await get(server, "/ready").0 == 200)
+    }
+
+    @Test func aProbeThatHangsMakesItUnreadyInBoundedTime() async throws {
+        let server = try StatusServer(metrics: MetricsRegistry(), probes: [SlowProbe()], probeTimeout: .milliseconds(300))
+        defer { server.stop() }
+        let started = Date()
+        let (code, body) = try await get(server, "/ready")
+        #expect(code == 503)
+        #expect(body.contains("no answer within"))
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test func metricsShowTheGatewayCountersMoving() async throws {
+        let registry = MetricsRegistry()
+        let metrics = GatewayMetrics(factory: registry.factory)
+        let server = try StatusServer(metrics: registry, probes: [])
+        defer { server.stop() }
+        metrics.documentReceived(kind: "11490-0", source: "inbox")
+        metrics.transmissionSent(target: "dmp", kind: "11490-0", duration: .milliseconds(120))
+        metrics.queue(target: "dmp", depth: 3, oldestWaiting: 42)
+        metrics.certificate(role: "signing", daysLeft: 10)
+        var (code, body) = try await get(server, "/metrics")
+        #expect(code == 200)
+        #expect(body.contains(#"passerelle_documents_received_total{kind="11490-0",source="inbox"} 1"#))
+        #expect(body.contains(#"passerelle_transmissions_sent_total{target="dmp",kind="11490-0"} 1"#))
+        #expect(body.contains(#"passerelle_queue_depth{target="dmp"} 3"#))
+        #expect(body.contains(#"passerelle_oldest_waiting_seconds{target="dmp"} 42"#))
+        #expect(body.contains(#"passerelle_certificate_days_left{role="signing"} 10"#))
+        #expect(body.contains(#"passerelle_send_duration_seconds_bucket{target="dmp",le="0.25"} 1"#))
+        #expect(body.contains(#"passerelle_send_duration_seconds_bucket{target="dmp",le="0.1"} 0"#))
+
+        metrics.documentReceived(kind: "11490-0", source: "inbox")
+        (code, body) = try await get(server, "/metrics")
+        #expect(body.contains(#"passerelle_documents_received_total{kind="11490-0",source="inbox"} 2"#))
+    }
+
+    @Test func refusesANonLoopbackAddress() {
+        #expect(throws: StatusServer.StartError.self) {
+            try StatusServer(host: "0.0.0.0", metrics: MetricsRegistry(), probes: [])
+        }
+    }
+}
