@@ -93,7 +93,8 @@ public struct MailMessage: Sendable, Hashable {
         lines.append("From: <\(from)>")
         lines.append(Self.fold("To: " + to.map { "<\($0)>" }.joined(separator: ", ")))
         if let replyTo { lines.append("Reply-To: <\(replyTo)>") }
-        lines.append("Message-ID: \(messageID)")
+        // A long domain pushes the id past 78 characters: folded before it (msg-id allows CFWS).
+        lines.append(Self.fold("Message-ID: \(messageID)"))
         lines.append(Self.fold("Subject: " + Self.encodedWords(subject.replacingOccurrences(of: "\r", with: " ")
             .replacingOccurrences(of: "\n", with: " "), headerLength: "Subject: ".count)))
         lines.append("MIME-Version: 1.0")

@@ -270,7 +270,7 @@ final class TestIMAPServer: @unchecked Sendable {
         let received = try #require(try smtp.received().first)
         let envelopeID = try #require(received.dsn_mail["ENVID"])
         let sentHeaders = try MailTests.parse(try #require(Data(base64Encoded: received.data)))
-        let messageID = try #require(sentHeaders.headers["Message-ID"]?.first)
+        let messageID = try #require(sentHeaders.headers["Message-ID"]?.first).trimmingCharacters(in: .whitespaces)
         #expect(sentHeaders.headers["Disposition-Notification-To"] == [Self.mailbox])
         try imap.deliver(Self.dsn(envelopeID: envelopeID, recipient: received.rcpt_tos[0], action: "delivered", status: "2.0.0"), name: "1")
         let poller = try AcknowledgementPoller(configuration: try Self.configuration(imap), mailbox: Self.mailbox)

@@ -80,7 +80,8 @@ import Testing
             #expect(parsed.contentType == "multipart/mixed")
             #expect(parsed.headers["From"] == ["passerelle@hopital.mssante.fr"])
             #expect(parsed.headers["Reply-To"] == ["service.cardio@hopital.mssante.fr"])
-            #expect(parsed.headers["Message-ID"] == [mail.message.messageID])
+            // Folded before the id when long (CFWS): Python keeps the leading space.
+            #expect(parsed.headers["Message-ID"]?.map { $0.trimmingCharacters(in: .whitespaces) } == [mail.message.messageID])
             #expect(parsed.headers["X-MSS-CODECDA"] == ["11490-0"])
             #expect(parsed.headers["X-MSS-INS"] == ["O"])
             #expect(parsed.headers["X-MSS-NIL"] == ["DEV935997"])

@@ -129,7 +129,7 @@ final class TestSMTPServer: @unchecked Sendable {
             #expect(got.client_subject?["commonName"] != nil)
             // The message as received: parses, and its XDM attachment unpacks with the right hash and size.
             let parsed = try MailTests.parse(try #require(Data(base64Encoded: got.data)), withAttachments: true)
-            #expect(parsed.headers["Message-ID"] == [result.messageID])
+            #expect(parsed.headers["Message-ID"]?.map { $0.trimmingCharacters(in: .whitespaces) } == [result.messageID])
             #expect(parsed.headers["X-MSS-MES"] == (result.audience == .patient ? ["FIN"] : nil))
             let zipData = try #require(parsed.attachments.first?.base64.flatMap { Data(base64Encoded: $0) })
             let dir = try TestPaths.temporaryDirectory("smtp-xdm")
