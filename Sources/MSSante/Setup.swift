@@ -45,9 +45,10 @@ extension MSSanteSender {
 }
 
 extension AcknowledgementPoller {
-    /// From `[mssante] imap_url` (`imaps://user@host:993/INBOX`; the user defaults to the
-    /// mailbox) and `[certificates]`. Without `password`, the login is SASL EXTERNAL: the
-    /// client certificate is the credential.
+    /// From `[mssante] imap_url` (`imaps://user@host:993/INBOX`) and `[certificates]`. With a
+    /// `password`, LOGIN/PLAIN as the URL's user (default: the mailbox address). Without, SASL
+    /// EXTERNAL: the client certificate is the credential, and the URL's user, if any, is
+    /// sent as the authorization identity.
     public convenience init(configuration: PasserelleConfiguration, passphrase: TLSPassphrase,
                             password: TLSPassphrase? = nil) throws(AcknowledgementError) {
         let m = configuration.mssante
@@ -57,7 +58,7 @@ extension AcknowledgementPoller {
         let certificates = configuration.certificates
         let inbox = url.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let imap = IMAPConfiguration(
-            host: host, port: UInt16(url.port ?? 993), username: url.user ?? m.mailbox, password: password,
+            host: host, port: UInt16(url.port ?? 993), username: url.user ?? (password == nil ? "" : m.mailbox), password: password,
             tls: TLSClientOptions(caBundle: URL(fileURLWithPath: certificates.trustAnchors),
                                   clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase)),
             inbox: inbox.isEmpty ? "INBOX" : inbox.removingPercentEncoding ?? inbox)

@@ -17,14 +17,18 @@ final class TestIMAPServer: @unchecked Sendable {
     static let script = TestPaths.repositoryRoot.appendingPathComponent("Tests/MSSanteTests/Resources/imap_server.sh").path
 
     let process = Process()
+    /// With SASL EXTERNAL: the user the client certificate logs in as.
+    let certificateUser: String?
 
-    init() throws {
+    init(certificateUser: String? = nil) throws {
+        self.certificateUser = certificateUser
         directory = try TestPaths.temporaryDirectory("imap")
         let probe = try ListeningSocket(host: "127.0.0.1", port: 0)  // a free port for dovecot
         port = probe.port
         probe.close()
         process.executableURL = URL(fileURLWithPath: Self.script)
         process.arguments = [directory.path, String(port), TestPaths.testPKI.path, Self.user, Self.password]
+            + (certificateUser.map { [$0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -44,7 +48,7 @@ final class TestIMAPServer: @unchecked Sendable {
         }
     }
 
-    var maildir: URL { directory.appendingPathComponent("mail/\(Self.user)/Maildir") }
+    var maildir: URL { directory.appendingPathComponent("mail/\(certificateUser ?? Self.user)/Maildir") }
 
     /// Delivers `message` into the inbox the way an MTA does (a file in Maildir/new).
     func deliver(_ message: Data, name: String) throws {
@@ -280,6 +284,30 @@ final class TestIMAPServer: @unchecked Sendable {
         let second = try await poller.poll(journal: journal)
         #expect(second.read == 1, "\(second) \(messageID)")
         #expect(try await journal.transmission(id: claim.transmission.id)?.state == .read)
+    }
+
+    /// No password configured: SASL EXTERNAL, the client certificate is the login.
+    @Test func certificateAloneLogsInWithSASLExternal() async throws {
+        // Dovecot names the user after the certificate's commonName, in lower case.
+        let server = try TestIMAPServer(certificateUser: "passerelle.ch-test.fr (org_auth_cli)")
+        defer { server.stop() }
+        let (journal, folder, sent) = try await Self.journal(sent: 1)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try server.deliver(Self.dsn(envelopeID: sent[0].1, recipient: "dr.martin@hopital.mssante.fr", action: "delivered", status: "2.0.0"),
+                           name: "1")
+        var configuration = try Self.configuration(server)
+        configuration.username = ""  // no authorization identity: the certificate's
+        configuration.password = nil
+        let summary = try await AcknowledgementPoller(configuration: configuration, mailbox: Self.mailbox).poll(journal: journal)
+        #expect(summary.delivered == 1, "\(summary)")
+        #expect(try await journal.transmission(id: sent[0].0.id)?.state == .delivered)
+        // Without a certificate, EXTERNAL has nothing to go on.
+        var anonymous = try Self.configuration(server, certificate: nil)
+        anonymous.username = ""
+        anonymous.password = nil
+        await #expect(throws: AcknowledgementError.self) {
+            _ = try await AcknowledgementPoller(configuration: anonymous, mailbox: Self.mailbox).poll(journal: journal)
+        }
     }
 
     @Test func imapRequiresTheClientCertificate() async throws {

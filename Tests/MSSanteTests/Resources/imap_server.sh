@@ -3,17 +3,28 @@
 # in DIR, listening for IMAPS on 127.0.0.1:PORT only, TLS 1.2+ with the MSSanté suites and a
 # client certificate from the test CA required. One user, USER / PASSWORD, Maildir in DIR/mail.
 #
-#   imap_server.sh DIR PORT PKI USER PASSWORD
+#   imap_server.sh DIR PORT PKI USER PASSWORD [CERTUSER]
+#
+# With CERTUSER (the client certificate's commonName, lower case), SASL EXTERNAL is offered
+# too: that user logs in with its certificate alone.
 #
 # Runs Dovecot in the foreground (this process becomes the master): stop it with SIGTERM.
 # Tests run as root, and Dovecot refuses mail access as root: mail is owned by "nobody".
 set -eu
-dir=$1 port=$2 pki=$3 user=$4 password=$5
+dir=$1 port=$2 pki=$3 user=$4 password=$5 certuser=${6:-}
 conf="$dir/dovecot.conf"
-mkdir -p "$dir/run" "$dir/state" "$dir/mail/$user/Maildir/cur" "$dir/mail/$user/Maildir/new" "$dir/mail/$user/Maildir/tmp"
+mkdir -p "$dir/run" "$dir/state"
+for u in "$user" ${certuser:+"$certuser"}; do
+    mkdir -p "$dir/mail/$u/Maildir/cur" "$dir/mail/$u/Maildir/new" "$dir/mail/$u/Maildir/tmp"
+done
 chmod 0755 "$dir" "$dir/run" "$dir/state"
 chown -R nobody:nogroup "$dir/mail"
 printf '%s:{PLAIN}%s::::::\n' "$user" "$password" > "$dir/passwd"
+mechanisms="plain login" from_cert=no
+if [ -n "$certuser" ]; then
+    printf '%s:::::::nopassword=y\n' "$certuser" >> "$dir/passwd"
+    mechanisms="plain login external" from_cert=yes
+fi
 chmod 0640 "$dir/passwd"
 chown root:dovecot "$dir/passwd"
 cat > "$conf" <<EOF
@@ -37,7 +48,10 @@ auth_ssl_require_client_cert = yes
 ssl_min_protocol = TLSv1.2
 ssl_cipher_list = ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = $mechanisms
+# EXTERNAL: the user name is the certificate's commonName (spaces and parentheses allowed).
+auth_ssl_username_from_cert = $from_cert
+auth_username_chars =
 passdb {
   driver = passwd-file
   args = scheme=PLAIN $dir/passwd
