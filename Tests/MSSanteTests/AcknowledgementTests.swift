@@ -353,3 +353,48 @@ final class TestIMAPServer: @unchecked Sendable {
         #expect(MailReport.parse(Data("Subject: x\r\n\r\nbody\r\n".utf8)) == nil)
     }
 }
+
+/// The factories the service calls, fed from a real `passerelle.toml`.
+@Suite(.serialized) struct MSSanteConfigurationTests {
+    @Test func senderAndPollerFromTheConfigurationFile() async throws {
+        let smtp = try TestSMTPServer(mode: "implicit")
+        defer { smtp.stop() }
+        let imap = try TestIMAPServer()
+        defer { imap.stop() }
+        let toml = TestConfiguration.withTestPKI().replacingOccurrences(of: "[mssante]\nenabled = false", with: """
+            [mssante]
+            enabled = true
+            smtp_host = "127.0.0.1"
+            smtp_port = \(smtp.port)
+            smtp_tls = "implicit"
+            imap_url = "imaps://\(TestIMAPServer.user)@127.0.0.1:\(imap.port)/INBOX"
+            mailbox = "passerelle@hopital.mssante.fr"
+            product_reference = "Passerelle/test"
+            """)
+        let configuration = try PasserelleConfiguration.parse(toml, file: "/tmp/passerelle-test.toml")
+        let passphrase = try Passphrase.read(file: TestPaths.testPKIPassphraseFile)
+        let sender = try MSSanteSender(configuration: configuration, passphrase: passphrase, templatesDirectory: TestPaths.templates)
+        let metadata = Fixtures.metadata()
+        let pdf = TestPDF.make()
+        let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: pdf)
+        let result = try await sender.send(document: document, metadata: metadata, pdf: pdf, target: .mssantePS)
+        #expect(result.accepted == ["dr.martin@hopital.mssante.fr"] && result.tlsVersion == "TLSv1.2")
+        let received = try #require(try smtp.received().first)
+        #expect(received.client_subject?["commonName"]?.contains("ORG_AUTH_CLI") == true)
+        #expect(try MailTests.parse(try #require(Data(base64Encoded: received.data))).headers["X-MSS-NIL"] == ["Passerelle/test"])
+
+        let poller = try AcknowledgementPoller(configuration: configuration,
+                                               passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile),
+                                               password: TLSPassphrase(TestIMAPServer.password))
+        let folder = try TestPaths.temporaryDirectory("ack-config")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
+                                             blobs: try BlobStore(root: folder.appendingPathComponent("blobs")))
+        #expect(try await poller.poll(journal: journal) == PollSummary())
+        // [mssante] disabled: refused with a message naming the section.
+        let disabled = try PasserelleConfiguration.parse(TestConfiguration.withTestPKI(), file: "/tmp/passerelle-test.toml")
+        #expect(throws: MSSanteError.self) {
+            try MSSanteSender(configuration: disabled, passphrase: passphrase, templatesDirectory: TestPaths.templates)
+        }
+    }
+}
