@@ -225,6 +225,32 @@ final class TestSMTPServer: @unchecked Sendable {
         }
     }
 
+    /// Nothing is sent in clear, and nothing without DSN (acknowledgements would be lost).
+    @Test func serverWithoutSTARTTLSOrDSNIsRefused() async throws {
+        let envelope = SMTPEnvelope(from: "passerelle@hopital.mssante.fr", recipients: ["dr.martin@hopital.mssante.fr"], envelopeID: "E")
+        let plain = try TestSMTPServer(mode: "starttls", extra: ["--no-starttls"])
+        defer { plain.stop() }
+        let plainClient = try Self.client(plain, security: .startTLS)
+        do {
+            _ = try await plainClient.send(Data("Subject: x\r\n\r\nx\r\n".utf8), envelope: envelope)
+            Issue.record("sent without STARTTLS")
+        } catch {
+            guard case .startTLSNotOffered = error else { Issue.record("\(error)"); return }
+            #expect(!error.isTransient)
+        }
+        #expect(try plain.received().isEmpty)
+        let noDSN = try TestSMTPServer(mode: "implicit", extra: ["--no-dsn"])
+        defer { noDSN.stop() }
+        let noDSNClient = try Self.client(noDSN, security: .implicitTLS)
+        do {
+            _ = try await noDSNClient.send(Data("Subject: x\r\n\r\nx\r\n".utf8), envelope: envelope)
+            Issue.record("sent without DSN")
+        } catch {
+            guard case .dsnNotOffered = error else { Issue.record("\(error)"); return }
+        }
+        #expect(try noDSN.received().isEmpty)
+    }
+
     @Test func transientRefusalThenSuccessOnRetry() async throws {
         let server = try TestSMTPServer(mode: "starttls", extra: ["--tempfail", "1"])
         defer { server.stop() }

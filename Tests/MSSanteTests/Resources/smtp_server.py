@@ -60,12 +60,13 @@ class DSNSMTP(SMTP):
         await super().smtp_RCPT(arg)
 
 class Handler:
-    def __init__(self, out, tempfail, reject):
-        self.out, self.tempfail, self.reject, self.count = out, tempfail, set(reject), 0
+    def __init__(self, out, tempfail, reject, dsn=True):
+        self.out, self.tempfail, self.reject, self.count, self.dsn = out, tempfail, set(reject), 0, dsn
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
-        responses.insert(1, "250-DSN")
+        if self.dsn:
+            responses.insert(1, "250-DSN")
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -108,6 +109,8 @@ def main():
     p.add_argument("--ciphers", default="ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256")
     p.add_argument("--tempfail", type=int, default=0)
     p.add_argument("--reject", action="append", default=[])
+    p.add_argument("--no-dsn", action="store_true")
+    p.add_argument("--no-starttls", action="store_true", help="plain SMTP only (a misconfigured relay)")
     a = p.parse_args()
     OUT[0] = a.out
 
@@ -127,9 +130,12 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
 
-    handler = Handler(a.out, a.tempfail, a.reject)
+    handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn)
     loop = asyncio.new_event_loop()
-    if a.mode == "starttls":
+    if a.mode == "starttls" and a.no_starttls:
+        factory = lambda: DSNSMTP(handler, hostname="smtp.test")
+        server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
+    elif a.mode == "starttls":
         factory = lambda: DSNSMTP(handler, tls_context=ctx, require_starttls=True, hostname="smtp.test")
         server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     else:
