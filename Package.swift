@@ -49,12 +49,14 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        .target(name: "Gateway", dependencies: ["PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "CurlKit", "OpenSSLKit",
+                                                .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "PasserelleCore", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "TestEndpoints", "Observability",
+                "PasserelleCore", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "TestEndpoints", "Observability", "Gateway",
                 "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,6 +88,8 @@ let package = Package(
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
+                                                         "PasserelleCore", "OpenSSLKit", "CurlKit", "TestSupport"]),
         .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],

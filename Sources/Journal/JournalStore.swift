@@ -91,6 +91,8 @@ public protocol JournalStore: Sendable {
     func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]
 
     func transmission(id: Int64) async throws(JournalError) -> Transmission?
+    /// One stay, as recorded from documents and ADT events.
+    func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay?
     func document(id: String, version: Int) async throws(JournalError) -> JournalDocument?
     func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
     func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission]

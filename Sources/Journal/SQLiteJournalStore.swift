@@ -72,6 +72,15 @@ public final class SQLiteJournalStore: JournalStore {
         }
     }
 
+    public func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay? {
+        try locked { db in
+            try db.query("SELECT * FROM stays WHERE finess = ? AND stay_id = ?", [finess, stayID]).first.map { row in
+                JournalStay(stayID: stayID, finess: finess, admittedAt: JournalTime.date(row["admitted_at"]),
+                            dischargedAt: JournalTime.date(row["discharged_at"]))
+            }
+        }
+    }
+
     public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
         try locked { db in try db.transaction(.immediate) { try Self.upsertStay(db, stay) } }
     }

@@ -32,6 +32,10 @@ struct PasserelleCommand: AsyncParsableCommand {
             VerifySignatureCommand.self,
             SelfCheckCommand.self,
             ReportCommand.self,
+            RunCommand.self,
+            StatusCommand.self,
+            ShowCommand.self,
+            ResendCommand.self,
         ]
     )
 }
