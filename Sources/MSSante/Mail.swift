@@ -228,12 +228,13 @@ public struct MSSanteMailComposer: Sendable {
         self.options = options
     }
 
-    /// The mails for `recipients` (already checked by ``MSSanteRouting``). The Message-ID is
+    /// The mails for `recipients` (already checked by ``MSSanteRouting``), with the PDF
+    /// attached when there is one (a structured CDA may come without). The Message-ID is
     /// `<ENVID@mailbox domain>`, so a DSN's ENVID and an MDN's Original-Message-ID both lead
     /// back to the one id the journal keeps; `messageIDs` reuses ids chosen by an earlier
     /// attempt (resend after a crash).
     public func compose(document: CDADocument, metadata: DocumentMetadata, recipients: MSSanteRecipients,
-                        xdm: XDMPackage, pdf: Data, date: Date = Date(),
+                        xdm: XDMPackage, pdf: Data?, date: Date = Date(),
                         messageIDs: [MailAudience: String] = [:]) throws(MailError) -> [MSSanteMail] {
         let title = metadata.effectiveTitle ?? document.kind.defaultTitle
         var values = ["title": title, "structureName": options.structureName, "mailbox": options.mailbox]
@@ -246,9 +247,8 @@ public struct MSSanteMailComposer: Sendable {
             let messageID = messageIDs[audience] ?? "<\(xdm.submissionSetUniqueID).\(audience == .patient ? 2 : 1)@\(domain)>"
             var message = MailMessage(
                 from: options.mailbox, to: to, replyTo: producer?.replyTo, subject: subject, body: body,
-                attachments: [MailAttachment(fileName: "IHE_XDM.zip", contentType: "application/zip", data: xdm.zip),
-                              MailAttachment(fileName: "\(document.kind.shortName.uppercased()).pdf",
-                                             contentType: "application/pdf", data: pdf)],
+                attachments: [MailAttachment(fileName: "IHE_XDM.zip", contentType: "application/zip", data: xdm.zip)]
+                    + (pdf.map { [MailAttachment(fileName: "\(document.kind.shortName.uppercased()).pdf", contentType: "application/pdf", data: $0)] } ?? []),
                 messageID: messageID, date: date)
             message.addHeader("X-MSS-CODECDA", document.kind.loincCode)
             message.addHeader("X-MSS-INS", metadata.patient.shareableINS != nil ? "O" : "N")

@@ -2,6 +2,7 @@ import CDA
 import Foundation
 import Journal
 import PasserelleCore
+import XMLKit
 
 /// Why a document could not be mailed. Routing and packaging errors happen before anything
 /// is sent; SMTP errors concern the whole session or transaction.
@@ -105,7 +106,9 @@ public struct MSSanteSender: Sendable {
 
     /// Builds the mail for `target` without sending it: everything that can be refused
     /// before the network (routing matrix, unqualified identity, missing metadata) is.
-    public func prepare(document: CDADocument, metadata: DocumentMetadata, pdf: Data, target: Destination,
+    /// `pdf` is the human-readable copy attached to the mail; nil takes the PDF out of an N1
+    /// CDA's nonXMLBody, and a structured CDA without one goes with the XDM archive alone.
+    public func prepare(document: CDADocument, metadata: DocumentMetadata, pdf: Data? = nil, target: Destination,
                         messageID: String? = nil, now: Date = Date()) throws(MSSanteError) -> MSSanteMail {
         let audience: MailAudience
         switch target {
@@ -122,7 +125,8 @@ public struct MSSanteSender: Sendable {
         do { package = try xdm.build(document: document, metadata: metadata, submissionTime: now) } catch { throw .packaging(error) }
         let mails: [MSSanteMail]
         do {
-            mails = try composer.compose(document: document, metadata: metadata, recipients: only, xdm: package, pdf: pdf,
+            mails = try composer.compose(document: document, metadata: metadata, recipients: only, xdm: package,
+                                         pdf: pdf ?? Self.embeddedPDF(document.data),
                                          date: now, messageIDs: messageID.map { [audience: $0] } ?? [:])
         } catch { throw .composing(error) }
         guard let mail = mails.first(where: { $0.audience == audience }) else { throw .noRecipientFor(target) }
@@ -131,10 +135,20 @@ public struct MSSanteSender: Sendable {
 
     /// Prepares and sends the mail for `target`. Pass the journal's `messageID` when resending
     /// after a crash, so the recipients' systems can recognise the duplicate.
-    public func send(document: CDADocument, metadata: DocumentMetadata, pdf: Data, target: Destination,
+    public func send(document: CDADocument, metadata: DocumentMetadata, pdf: Data? = nil, target: Destination,
                      messageID: String? = nil, now: Date = Date()) async throws(MSSanteError) -> MSSanteSendResult {
         let mail = try prepare(document: document, metadata: metadata, pdf: pdf, target: target, messageID: messageID, now: now)
         return try await send(mail)
+    }
+
+    /// The PDF of an N1 CDA (`nonXMLBody/text`, base64, application/pdf), if any.
+    static func embeddedPDF(_ cda: Data) -> Data? {
+        guard let xml = try? XMLDocument.parse(cda),
+              let text = try? xml.string("string(/h:ClinicalDocument/h:component/h:nonXMLBody/h:text[@mediaType='application/pdf'])",
+                                         namespaces: ["h": "urn:hl7-org:v3"]),
+              let pdf = Data(base64Encoded: text, options: .ignoreUnknownCharacters), pdf.starts(with: Array("%PDF-".utf8))
+        else { return nil }
+        return pdf
     }
 
     /// Sends a prepared mail.

@@ -377,11 +377,15 @@ final class TestIMAPServer: @unchecked Sendable {
         let metadata = Fixtures.metadata()
         let pdf = TestPDF.make()
         let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: pdf)
-        let result = try await sender.send(document: document, metadata: metadata, pdf: pdf, target: .mssantePS)
+        // No PDF given: the one inside the N1 CDA is attached (what the service does).
+        let result = try await sender.send(document: document, metadata: metadata, target: .mssantePS)
         #expect(result.accepted == ["dr.martin@hopital.mssante.fr"] && result.tlsVersion == "TLSv1.2")
         let received = try #require(try smtp.received().first)
         #expect(received.client_subject?["commonName"]?.contains("ORG_AUTH_CLI") == true)
-        #expect(try MailTests.parse(try #require(Data(base64Encoded: received.data))).headers["X-MSS-NIL"] == ["Passerelle/test"])
+        let parsed = try MailTests.parse(try #require(Data(base64Encoded: received.data)))
+        #expect(parsed.headers["X-MSS-NIL"] == ["Passerelle/test"])
+        #expect(parsed.attachments.map(\.filename) == ["IHE_XDM.zip", "LDL.pdf"])
+        #expect(parsed.attachments.last?.sha1 == Digest.sha1(pdf).hexString)
 
         let poller = try AcknowledgementPoller(configuration: configuration,
                                                passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile),
