@@ -1,5 +1,6 @@
 import CurlKit
 import Foundation
+import Gateway
 import Journal
 import MSSante
 import OpenSSLKit
@@ -400,5 +401,52 @@ final class TestIMAPServer: @unchecked Sendable {
         #expect(throws: MSSanteError.self) {
             try MSSanteSender(configuration: disabled, passphrase: passphrase, templatesDirectory: TestPaths.templates)
         }
+    }
+}
+
+/// The service's transport (Gateway) over the real SMTP server.
+@Suite(.serialized) struct MSSanteTransmissionSenderTests {
+    @Test func recordsTheMessageIDThenSendsAndReusesItAfterACrash() async throws {
+        let smtp = try TestSMTPServer(mode: "starttls")
+        defer { smtp.stop() }
+        let folder = try TestPaths.temporaryDirectory("mss-gateway")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
+                                             blobs: try BlobStore(root: folder.appendingPathComponent("blobs")))
+        let metadata = Fixtures.metadata(flags: [.destMSSantePatient])
+        let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: TestPDF.make())
+        let journaled = JournalDocument(id: document.id.description, kind: .dischargeLetter, finess: "750803447", receivedAt: Date())
+        _ = try await journal.accept(journaled, content: Data("in".utf8), input: nil, stay: nil, now: Date())
+        _ = try await journal.markBuilt(documentID: journaled.id, version: 1, built: document.data, now: Date())
+        _ = try await journal.enqueue(documentID: journaled.id, version: 1, targets: [.mssantePatient], now: Date())
+        let transport = MSSanteTransmissionSender(target: .mssantePatient, sender: try SMTPTests.sender(smtp, security: .startTLS),
+                                                  journal: journal)
+        let outgoing = OutgoingDocument(metadata: metadata, cda: document, journal: journaled)
+
+        let claim = try #require(try await journal.claimNext(target: .mssantePatient, now: Date(), lease: 1, owner: "w1"))
+        let outcome = await transport.send(claim, document: outgoing)
+        guard case .success(.sent, _) = outcome else { Issue.record("\(outcome)"); return }
+        let recorded = try #require(try await journal.transmission(id: claim.transmission.id)?.messageID)
+        let firstReceived = try #require(try smtp.received().first)
+        let first = try MailTests.parse(try #require(Data(base64Encoded: firstReceived.data)))
+        #expect(first.headers["Message-ID"]?.map { $0.trimmingCharacters(in: .whitespaces) } == [recorded])
+        #expect(first.headers["To"] == [RoutingTests.patientAddress])
+
+        // The worker died before completing: the lease expires, the transmission is claimed
+        // again with needsRecheck, and the resend carries the same Message-ID.
+        let recovered = try await journal.recoverInterrupted(now: Date().addingTimeInterval(5))
+        #expect(recovered.map(\.id) == [claim.transmission.id])
+        let again = try #require(try await journal.claimNext(target: .mssantePatient, now: Date().addingTimeInterval(6), lease: 60, owner: "w2"))
+        #expect(again.transmission.needsRecheck && again.transmission.messageID == recorded)
+        guard case .success = await transport.send(again, document: outgoing) else { Issue.record("resend failed"); return }
+        let second = try MailTests.parse(try #require(Data(base64Encoded: try smtp.received()[1].data)))
+        #expect(second.headers["Message-ID"]?.map { $0.trimmingCharacters(in: .whitespaces) } == [recorded])
+
+        // Refused before sending (unqualified identity): a permanent identity failure, nothing sent.
+        var unqualified = outgoing
+        unqualified.metadata = Fixtures.metadata(status: .provisional, flags: [.destMSSantePatient])
+        let refused = await transport.send(again, document: unqualified)
+        guard case .failure(.identity, _) = refused else { Issue.record("\(refused)"); return }
+        #expect(try smtp.received().count == 2)
     }
 }
