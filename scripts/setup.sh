@@ -11,6 +11,7 @@ apt_packages=(
     libcurl4-openssl-dev libxml2-dev libxmlsec1-dev libssl-dev libsqlite3-dev
     xmlsec1 openssl sqlite3 python3-venv curl
     systemd
+    dovecot-imapd
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -61,7 +61,8 @@ public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable
         // .queued from a success: deliberate operator resend (`passerelle resend --include-sent`).
         case .sent: [.acknowledged, .delivered, .read, .failed, .queued]
         case .acknowledged: [.delivered, .read, .failed, .queued]
-        case .delivered: [.read, .queued]
+        // An MDN reporting an integration error (ANS codes 900–906) arrives after the DSN.
+        case .delivered: [.read, .failed, .queued]
         case .read: [.queued]
         // Operator resend (`passerelle resend`) of a dead letter.
         case .failed: [.queued]
