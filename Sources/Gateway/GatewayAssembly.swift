@@ -5,6 +5,7 @@ import Foundation
 import Intake
 import Journal
 import Logging
+import MSSante
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -65,6 +66,10 @@ extension GatewayService {
 
         var senders = extraSenders
         if c.dmp.enabled { senders.append((try dmpSender(c), c.dmp.maxConnections)) }
+        // MSSanté senders given by the caller (tests) take precedence over the configured ones.
+        if !senders.contains(where: { $0.0.target == .mssantePS || $0.0.target == .mssantePatient }) {
+            senders += try mssanteSenders(c, templates: templates, journal: journal)
+        }
         let served = Set(senders.map(\.0.target))
         for target in enabled.subtracting(served).sorted(by: { $0.rawValue < $1.rawValue }) {
             logger.warning("no sender for an enabled target in this build: its transmissions stay queued",
@@ -74,7 +79,8 @@ extension GatewayService {
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
-                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds))
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
+                              acknowledgements: try acknowledgementPolling(c, journal: journal, events: events))
     }
 
     /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.
@@ -91,6 +97,23 @@ extension GatewayService {
         guard c.vihf != nil else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
         do { return DMPTransmissionSender(try DMP.DMPSender(configuration: c)) } catch {
             throw .configuration("DMP sender: \(error.description)")
+        }
+    }
+
+    /// The acknowledgement poller when MSSanté is enabled with an `imap_url` (SASL EXTERNAL:
+    /// the authentication certificate is the IMAP credential).
+    static func acknowledgementPolling(_ c: PasserelleConfiguration, journal: any JournalStore,
+                                       events: any GatewayEvents) throws(GatewayError) -> AcknowledgementPolling? {
+        guard c.mssante.enabled, c.mssante.imapURL != nil else { return nil }
+        do {
+            let passphrase: TLSPassphrase = switch c.certificates.passphrase {
+            case .file(let p): try TLSPassphrase(contentsOf: URL(fileURLWithPath: p))
+            case .environment(let n): try TLSPassphrase(environmentVariable: n)
+            }
+            let poller = try AcknowledgementPoller(configuration: c, passphrase: passphrase)
+            return AcknowledgementPolling(poller: poller, journal: journal, interval: .seconds(c.mssante.pollIntervalSeconds), events: events)
+        } catch {
+            throw .configuration("MSSanté acknowledgements ([mssante] imap_url): \(error)")
         }
     }
 

@@ -166,6 +166,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var mailbox: String
         /// Product reference sent in X-MSS-NIL-like headers (software name and version).
         public var productReference: String
+        /// Seconds between two reads of the acknowledgement mailbox.
+        public var pollIntervalSeconds: Int = 60
     }
 
     /// `[folders]`.
@@ -324,7 +326,7 @@ private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
     "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
-    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
+    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds"],
     "journal": ["backend", "path", "url", "patient_key_file"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
@@ -574,7 +576,8 @@ private struct ConfigurationReader {
         let product = string("mssante", "product_reference", required: mssEnabled, hint: "software name and version, e.g. \"Passerelle/\(Passerelle.version)\"")
         let mssante = PasserelleConfiguration.MSSante(
             enabled: mssEnabled, smtpHost: smtpHost?.0 ?? "", smtpPort: smtpPort ?? 587, smtpTLS: tls,
-            imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "")
+            imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "",
+            pollIntervalSeconds: integer("mssante", "poll_interval_seconds", range: 5...86_400, default: 60) ?? 60)
 
         // [folders]
         var folders: PasserelleConfiguration.Folders?
