@@ -409,19 +409,9 @@ final class TestIMAPServer: @unchecked Sendable {
     @Test func recordsTheMessageIDThenSendsAndReusesItAfterACrash() async throws {
         let smtp = try TestSMTPServer(mode: "starttls")
         defer { smtp.stop() }
-        let folder = try TestPaths.temporaryDirectory("mss-gateway")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
-                                             blobs: try BlobStore(root: folder.appendingPathComponent("blobs")))
-        let metadata = Fixtures.metadata(flags: [.destMSSantePatient])
-        let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: TestPDF.make())
-        let journaled = JournalDocument(id: document.id.description, kind: .dischargeLetter, finess: "750803447", receivedAt: Date())
-        _ = try await journal.accept(journaled, content: Data("in".utf8), input: nil, stay: nil, now: Date())
-        _ = try await journal.markBuilt(documentID: journaled.id, version: 1, built: document.data, now: Date())
-        _ = try await journal.enqueue(documentID: journaled.id, version: 1, targets: [.mssantePatient], now: Date())
-        let transport = MSSanteTransmissionSender(target: .mssantePatient, sender: try SMTPTests.sender(smtp, security: .startTLS),
-                                                  journal: journal)
-        let outgoing = OutgoingDocument(metadata: metadata, cda: document, journal: journaled)
+        let f = try await GatewayMailFixture(smtp, folder: "mss-gateway")
+        defer { f.remove() }
+        let (journal, transport, outgoing) = (f.journal, f.transport, f.outgoing)
 
         let claim = try #require(try await journal.claimNext(target: .mssantePatient, now: Date(), lease: 1, owner: "w1"))
         let outcome = await transport.send(claim, document: outgoing)

@@ -11,19 +11,9 @@ import TestSupport
     @Test func aDeliveredMailResentOnRequestIsANewMessage() async throws {
         let smtp = try TestSMTPServer(mode: "starttls")
         defer { smtp.stop() }
-        let folder = try TestPaths.temporaryDirectory("mss-resend")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
-                                             blobs: try BlobStore(root: folder.appendingPathComponent("blobs")))
-        let metadata = Fixtures.metadata(flags: [.destMSSantePatient])
-        let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: TestPDF.make())
-        let journaled = JournalDocument(id: document.id.description, kind: .dischargeLetter, finess: "750803447", receivedAt: Date())
-        _ = try await journal.accept(journaled, content: Data("in".utf8), input: nil, stay: nil, now: Date())
-        _ = try await journal.markBuilt(documentID: journaled.id, version: 1, built: document.data, now: Date())
-        _ = try await journal.enqueue(documentID: journaled.id, version: 1, targets: [.mssantePatient], now: Date())
-        let transport = MSSanteTransmissionSender(target: .mssantePatient, sender: try SMTPTests.sender(smtp, security: .startTLS),
-                                                  journal: journal)
-        let outgoing = OutgoingDocument(metadata: metadata, cda: document, journal: journaled)
+        let f = try await GatewayMailFixture(smtp, folder: "mss-resend")
+        defer { f.remove() }
+        let (journal, transport, outgoing) = (f.journal, f.transport, f.outgoing)
         func sendOnce(_ owner: String) async throws -> String {
             let claim = try #require(try await journal.claimNext(target: .mssantePatient, now: Date(), lease: 60, owner: owner))
             let outcome = await transport.send(claim, document: outgoing)
@@ -46,4 +36,31 @@ import TestSupport
         #expect(try await journal.acknowledgements(transmissionID: id).map(\.kind) == [.delivered], "history kept")
         #expect(try await journal.transmission(id: id)?.state == .sent)
     }
+}
+
+/// One journaled document queued for `mssante_patient`, and the Gateway transport over `smtp`.
+struct GatewayMailFixture {
+    let folder: URL
+    let journal: SQLiteJournalStore
+    let metadata: DocumentMetadata
+    let journaled: JournalDocument
+    let transport: MSSanteTransmissionSender
+    let outgoing: OutgoingDocument
+
+    init(_ smtp: TestSMTPServer, folder name: String) async throws {
+        folder = try TestPaths.temporaryDirectory(name)
+        journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
+                                         blobs: try BlobStore(root: folder.appendingPathComponent("blobs")))
+        metadata = Fixtures.metadata(flags: [.destMSSantePatient])
+        let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: TestPDF.make())
+        journaled = JournalDocument(id: document.id.description, kind: .dischargeLetter, finess: "750803447", receivedAt: Date())
+        _ = try await journal.accept(journaled, content: Data("in".utf8), input: nil, stay: nil, now: Date())
+        _ = try await journal.markBuilt(documentID: journaled.id, version: 1, built: document.data, now: Date())
+        _ = try await journal.enqueue(documentID: journaled.id, version: 1, targets: [.mssantePatient], now: Date())
+        transport = MSSanteTransmissionSender(target: .mssantePatient, sender: try SMTPTests.sender(smtp, security: .startTLS),
+                                              journal: journal)
+        outgoing = OutgoingDocument(metadata: metadata, cda: document, journal: journaled)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: folder) }
 }
