@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // MARK: Swift wrappers, the only importers of the C modules
         .target(name: "CurlKit", dependencies: ["CCurl"]),
@@ -33,6 +34,7 @@ let package = Package(
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
         .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
+        .target(name: "PostgresKit", dependencies: ["CPostgres"]),
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
-        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "OpenSSLKit"]),
+        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
             "OpenSSLKit",
@@ -82,7 +84,8 @@ let package = Package(
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
-        .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
+        .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -384,10 +384,7 @@ public final class SQLiteJournalStore: JournalStore {
         return .database(String(describing: error))
     }
 
-    /// Server responses can be huge (a SOAP fault with a stack trace): keep the start.
-    private static func bounded(_ text: String) -> String {
-        text.count <= 4000 ? text : String(text.prefix(4000)) + "…"
-    }
+    private static func bounded(_ text: String) -> String { JournalText.bounded(text) }
 
     private static func select(_ db: SQLiteConnection, _ filter: TransmissionFilter) throws -> [Transmission] {
         var clauses: [String] = []
@@ -435,30 +432,18 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     private static func decodeDocument(_ row: SQLiteRow) throws -> JournalDocument {
-        guard let id = row["id"].string, let kind = row["kind"].string.flatMap(DocumentKind.init(rawValue:)),
-              let state = row["state"].string.flatMap(DocumentState.init(rawValue:)) else {
-            throw JournalError.database("unreadable documents row (id \(row["id"].string ?? "?"))")
-        }
-        return JournalDocument(id: id, setID: row["set_id"].string, version: row["version"].int ?? 1, kind: kind,
-                               maskedINS: row["ins_masked"].string, patientKey: row["patient_key"].string,
-                               identityStatus: row["identity_status"].string, finess: row["finess"].string ?? "",
-                               stayID: row["stay_id"].string, blobSHA256: row["blob_sha256"].string ?? "",
-                               builtSHA256: row["built_sha256"].string,
-                               receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, state: state)
+        try JournalRowDecoder.document(SQLiteColumns(row: row))
     }
 
     private static func decodeTransmission(_ row: SQLiteRow) throws -> Transmission {
-        guard let id = row["id"].int64, let target = row["target"].string.flatMap(Destination.init(rawValue:)),
-              let state = row["state"].string.flatMap(TransmissionState.init(rawValue:)) else {
-            throw JournalError.database("unreadable transmissions row (id \(row["id"].int64.map(String.init) ?? "?"))")
-        }
-        return Transmission(
-            id: id, documentID: row["document_id"].string ?? "", version: row["version"].int ?? 1, target: target, state: state,
-            attempts: row["attempts"].int ?? 0, createdAt: JournalTime.date(row["created_at"]) ?? .distantPast,
-            updatedAt: JournalTime.date(row["updated_at"]) ?? .distantPast, deadline: JournalTime.date(row["deadline_at"]),
-            nextAttemptAt: JournalTime.date(row["next_attempt_at"]), leaseOwner: row["lease_owner"].string,
-            leaseExpiresAt: JournalTime.date(row["lease_expires_at"]), needsRecheck: row["needs_recheck"].int == 1,
-            alerted: row["alerted"].int == 1, lastError: row["last_error"].string, lastErrorAt: JournalTime.date(row["last_error_at"]),
-            messageID: row["message_id"].string)
+        try JournalRowDecoder.transmission(SQLiteColumns(row: row))
     }
+}
+
+/// SQLite rows as the shared decoder reads them.
+struct SQLiteColumns: JournalColumns {
+    let row: SQLiteRow
+    func text(_ name: String) -> String? { row[name].string }
+    func integer(_ name: String) -> Int64? { row[name].int64 }
+    func flag(_ name: String) -> Bool { row[name].int == 1 }
 }

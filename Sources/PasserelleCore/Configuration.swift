@@ -179,7 +179,10 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     /// `[journal]`.
     public enum Journal: Sendable, Hashable {
         case sqlite(path: String)
-        case postgresql(url: String)
+        /// `url` is a libpq URI (TLS through its `sslmode`/`sslrootcert` options); the password comes from
+        /// `password_file`, `PGPASSWORD` or a passfile, never from the logs. `blobCache` is this node's local
+        /// copy of the blobs (the blobs themselves live in the database, shared by every node).
+        case postgresql(url: String, passwordFile: String? = nil, blobCache: String? = nil)
     }
 
     /// `[cda]`.
@@ -280,7 +283,7 @@ private let schema: [String: [String]] = [
     "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
     "folders": ["inbox", "work", "error", "done"],
-    "journal": ["backend", "path", "url"],
+    "journal": ["backend", "path", "url", "password_file", "blob_cache"],
     "cda": ["schema", "max_pdf_bytes"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
@@ -538,7 +541,10 @@ private struct ConfigurationReader {
             }
         case .postgresql:
             if let u = url("journal", "url", required: true, schemes: ["postgres", "postgresql"]) {
-                journal = .postgresql(url: u.absoluteString)
+                journal = .postgresql(url: u.absoluteString,
+                                      passwordFile: path("journal", "password_file", required: false),
+                                      blobCache: path("journal", "blob_cache", required: false)
+                                          ?? baseDirectory.appendingPathComponent("journal-blob-cache").standardizedFileURL.path)
             }
         }
 

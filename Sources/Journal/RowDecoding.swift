@@ -1,0 +1,57 @@
+import Foundation
+import PasserelleCore
+
+/// A result row as the journal reads it, whatever the backend: text, 64-bit integers
+/// (milliseconds, counts) and flags (SQLite 0/1, PostgreSQL booleans).
+protocol JournalColumns {
+    func text(_ name: String) -> String?
+    func integer(_ name: String) -> Int64?
+    func flag(_ name: String) -> Bool
+}
+
+/// Rows of `documents` and `transmissions` into model values, shared by both backends so the
+/// two can never disagree on what a column means.
+enum JournalRowDecoder {
+    static func document(_ row: some JournalColumns) throws -> JournalDocument {
+        guard let id = row.text("id"), let kind = row.text("kind").flatMap(DocumentKind.init(rawValue:)),
+              let state = row.text("state").flatMap(DocumentState.init(rawValue:)) else {
+            throw JournalError.database("unreadable documents row (id \(row.text("id") ?? "?"))")
+        }
+        return JournalDocument(id: id, setID: row.text("set_id"), version: row.integer("version").map { Int($0) } ?? 1, kind: kind,
+                               maskedINS: row.text("ins_masked"), patientKey: row.text("patient_key"),
+                               identityStatus: row.text("identity_status"), finess: row.text("finess") ?? "",
+                               stayID: row.text("stay_id"), blobSHA256: row.text("blob_sha256") ?? "",
+                               builtSHA256: row.text("built_sha256"),
+                               receivedAt: JournalTime.date(millis: row.integer("received_at")) ?? .distantPast, state: state)
+    }
+
+    static func transmission(_ row: some JournalColumns) throws -> Transmission {
+        guard let id = row.integer("id"), let target = row.text("target").flatMap(Destination.init(rawValue:)),
+              let state = row.text("state").flatMap(TransmissionState.init(rawValue:)) else {
+            throw JournalError.database("unreadable transmissions row (id \(row.integer("id").map(String.init) ?? "?"))")
+        }
+        return Transmission(
+            id: id, documentID: row.text("document_id") ?? "", version: row.integer("version").map { Int($0) } ?? 1,
+            target: target, state: state, attempts: row.integer("attempts").map { Int($0) } ?? 0,
+            createdAt: JournalTime.date(millis: row.integer("created_at")) ?? .distantPast,
+            updatedAt: JournalTime.date(millis: row.integer("updated_at")) ?? .distantPast,
+            deadline: JournalTime.date(millis: row.integer("deadline_at")),
+            nextAttemptAt: JournalTime.date(millis: row.integer("next_attempt_at")), leaseOwner: row.text("lease_owner"),
+            leaseExpiresAt: JournalTime.date(millis: row.integer("lease_expires_at")), needsRecheck: row.flag("needs_recheck"),
+            alerted: row.flag("alerted"), lastError: row.text("last_error"),
+            lastErrorAt: JournalTime.date(millis: row.integer("last_error_at")), messageID: row.text("message_id"))
+    }
+}
+
+enum JournalText {
+    /// Server responses can be huge (a SOAP fault with a stack trace): keep the start.
+    static func bounded(_ text: String) -> String {
+        text.count <= 4000 ? text : String(text.prefix(4000)) + "…"
+    }
+}
+
+extension JournalTime {
+    static func date(millis: Int64?) -> Date? {
+        millis.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+    }
+}
