@@ -155,7 +155,8 @@ public actor InboxScanner {
         }
         // A claim directory emptied by the refusal goes away.
         let parent = files.first?.deletingLastPathComponent()
-        if let parent, parent.deletingLastPathComponent().standardizedFileURL == work.standardizedFileURL,
+        // Compare paths: a directory URL may or may not end with a slash, and URL equality sees that.
+        if let parent, parent.deletingLastPathComponent().standardizedFileURL.path == work.standardizedFileURL.path,
            (try? FileManager.default.contentsOfDirectory(atPath: parent.path))?.isEmpty == true {
             try? FileManager.default.removeItem(at: parent)
         }

@@ -38,14 +38,24 @@ public struct IntakeLoader: Sendable {
             }
             return .document(IncomingDocument(metadata: metadata, content: content, action: metadata.action, controlID: ""))
         case .hl7(let url):
-            let message: HL7Message
-            let data = try read(url)
-            do { message = try HL7Message(data: data) } catch { throw .invalidMessage(.parse(error)) }
-            do {
-                if message.messageType.code == "ADT" { return .stay(try StayEvent(message: message, timeZone: reader.timeZone)) }
-                return .document(try reader.read(message))
-            } catch { throw .invalidMessage(error) }
+            return try loadMessage(try read(url))
         }
+    }
+
+    /// Reads one HL7 v2 message (from a file or an MLLP frame): ADT^A01/A03 is a stay, anything
+    /// else must be a document message.
+    public func loadMessage(_ data: Data) throws(RefusalReason) -> IntakeItem {
+        let message: HL7Message
+        do { message = try HL7Message(data: data) } catch { throw .invalidMessage(.parse(error)) }
+        return try load(message)
+    }
+
+    /// Maps an already parsed message (see ``loadMessage(_:)``).
+    public func load(_ message: HL7Message) throws(RefusalReason) -> IntakeItem {
+        do {
+            if message.messageType.code == "ADT" { return .stay(try StayEvent(message: message, timeZone: reader.timeZone)) }
+            return .document(try reader.read(message))
+        } catch { throw .invalidMessage(error) }
     }
 
     private func read(_ url: URL) throws(RefusalReason) -> Data {

@@ -83,6 +83,8 @@ public protocol JournalStore: Sendable {
     func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]
 
     func transmission(id: Int64) async throws(JournalError) -> Transmission?
+    /// One stay, as recorded from documents and ADT events.
+    func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay?
     func document(id: String, version: Int) async throws(JournalError) -> JournalDocument?
     func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
     func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission]
@@ -96,4 +98,12 @@ public protocol JournalStore: Sendable {
     func lastErrors() async throws(JournalError) -> [TargetError]
     /// Documents received per UTC month and kind.
     func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
+
+    /// Records or completes a stay from an ADT event (A01 admission, A03 discharge…): the
+    /// denominator of the per-stay usage rates. Dates already known are kept when `stay` lacks them.
+    func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError)
+
+    /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
+    /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
+    func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
 }

@@ -106,10 +106,15 @@ public struct JournalDocument: Sendable, Hashable {
     public var builtSHA256: String?
     public var receivedAt: Date
     public var state: DocumentState
+    /// What this row does to its set: a new document, a replacement (same ``setID``, higher
+    /// version) or a deletion request (``setID`` of the deleted document). The usage report
+    /// counts each set once and leaves deleted sets out of the rates.
+    public var action: DocumentAction
 
     public init(id: String, setID: String? = nil, version: Int = 1, kind: DocumentKind, maskedINS: String? = nil,
                 patientKey: String? = nil, identityStatus: String? = nil, finess: String, stayID: String? = nil,
-                blobSHA256: String = "", builtSHA256: String? = nil, receivedAt: Date, state: DocumentState = .received) {
+                blobSHA256: String = "", builtSHA256: String? = nil, receivedAt: Date, state: DocumentState = .received,
+                action: DocumentAction = .new) {
         self.id = id
         self.setID = setID ?? id
         self.version = version
@@ -123,10 +128,13 @@ public struct JournalDocument: Sendable, Hashable {
         self.builtSHA256 = builtSHA256
         self.receivedAt = receivedAt
         self.state = state
+        self.action = action
     }
 }
 
 /// A hospital stay the documents belong to (for the SUN-ES indicators: documents per discharge).
+/// Recorded from the document's own data (``JournalStore/accept(_:content:input:stay:now:)``) or
+/// from ADT events (``JournalStore/recordStay(_:now:)``); dates known later fill in, never erase.
 public struct JournalStay: Sendable, Hashable {
     public var stayID: String
     public var finess: String

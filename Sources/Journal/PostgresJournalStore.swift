@@ -69,11 +69,11 @@ public final class PostgresJournalStore: JournalStore {
                     if let stay { try Self.upsertStay(db, stay) }
                     try db.run("""
                         INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
-                                               blob_sha256, state, received_at, received_month, updated_at)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12, $13)
+                                               blob_sha256, state, received_at, received_month, updated_at, action)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11, $12, $11, $13)
                         """, [accepted.id, accepted.version, accepted.setID, accepted.kind.rawValue, accepted.maskedINS,
                               accepted.patientKey, accepted.identityStatus, accepted.finess, accepted.stayID, sha,
-                              JournalTime.millis(now), JournalTime.month(now), JournalTime.millis(now)])
+                              JournalTime.millis(now), JournalTime.month(now), accepted.action.rawValue])
                     return .accepted(accepted)
                 }
             } catch let error as PostgresError where error.isUniqueViolation {
@@ -98,6 +98,19 @@ public final class PostgresJournalStore: JournalStore {
     private static func storeBlob(_ db: PostgresConnection, sha: String, content: Data, now: Date) throws {
         try db.run("INSERT INTO blobs (sha256, content, stored_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
                    [sha, content, JournalTime.millis(now)])
+    }
+
+    public func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay? {
+        try await run { db in
+            try db.query("SELECT * FROM stays WHERE finess = $1 AND stay_id = $2", [finess, stayID]).first.map { row in
+                JournalStay(stayID: stayID, finess: finess, admittedAt: JournalTime.date(millis: row["admitted_at"].int64),
+                            dischargedAt: JournalTime.date(millis: row["discharged_at"].int64))
+            }
+        }
+    }
+
+    public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
+        try await run { db in try db.transaction { try Self.upsertStay(db, stay) } }
     }
 
     /// Inserts or completes a stay: a date already known is kept when the new record lacks it.
@@ -239,11 +252,14 @@ public final class PostgresJournalStore: JournalStore {
                         message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
                     }
                     let state: TransmissionState = next == nil ? .failed : .retryWait
+                    let failure = state == .failed ? FailureClass.of(cause) : nil
                     try db.run("""
                         UPDATE transmissions SET state = $1, next_attempt_at = $2, lease_owner = NULL, lease_expires_at = NULL,
-                                                 alerted = true, last_error = $3, last_error_at = $4, updated_at = $4
-                        WHERE id = $5
-                        """, [state.rawValue, JournalTime.millis(next), JournalText.bounded(message), JournalTime.millis(now), t.id])
+                                                 alerted = true, last_error = $3, last_error_at = $4, updated_at = $4,
+                                                 failure = $5, error_code = $6
+                        WHERE id = $7
+                        """, [state.rawValue, JournalTime.millis(next), JournalText.bounded(message), JournalTime.millis(now),
+                              failure?.failure, failure?.code, t.id])
                     result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
                     attemptOutcome = cause.isTransient ? "transient" : "permanent"
                     response = text ?? cause.description
@@ -305,7 +321,7 @@ public final class PostgresJournalStore: JournalStore {
                     // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
                     try db.run("""
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = false, needs_recheck = false,
-                                                 next_attempt_at = $1, deadline_at = $2, updated_at = $1
+                                                 failure = NULL, error_code = NULL, next_attempt_at = $1, deadline_at = $2, updated_at = $1
                         WHERE id = $3 AND state = 'failed'
                         """, [JournalTime.millis(now), JournalTime.millis(deadline), t.id])
                 }
@@ -387,6 +403,25 @@ public final class PostgresJournalStore: JournalStore {
                           let kind = row["kind"].string.flatMap(DocumentKind.init(rawValue:)) else { return nil }
                     return MonthlyCount(month: month, kind: kind, count: row["n"].int ?? 0)
                 }
+        }
+    }
+
+    public func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts] {
+        try UsageSQL.validate(query)
+        return try await run { db in
+            // One REPEATABLE READ transaction: both aggregates see the same snapshot of the journal.
+            try db.transaction(isolation: "REPEATABLE READ READ ONLY") {
+                func rows(_ statement: UsageSQL.Statement) throws -> [PostgresColumns] {
+                    try db.query(statement.sql, statement.values.map { value -> any PostgresBindable in
+                        switch value {
+                        case .integer(let v): v
+                        case .text(let v): v
+                        }
+                    }).map(PostgresColumns.init)
+                }
+                return UsageSQL.counts(sets: try rows(UsageSQL.sets(query, .postgresql)),
+                                       stays: try rows(UsageSQL.stays(query, .postgresql)))
+            }
         }
     }
 

@@ -99,6 +99,15 @@ enum PostgresJournalSchema {
             stored_at  BIGINT NOT NULL
         );
         """),
+        // The usage report (as SQLite's version 2): document action, failure class, report indexes.
+        (2, """
+        ALTER TABLE documents ADD COLUMN action \(text) NOT NULL DEFAULT 'new' CHECK (action IN ('new', 'replace', 'delete'));
+        ALTER TABLE transmissions ADD COLUMN failure \(text) CHECK (failure IN ('refused', 'permanent', 'exhausted'));
+        ALTER TABLE transmissions ADD COLUMN error_code \(text);
+        CREATE INDEX documents_received ON documents (received_at);
+        CREATE INDEX documents_stay ON documents (finess, stay_id);
+        CREATE INDEX stays_discharged ON stays (discharged_at, finess);
+        """),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

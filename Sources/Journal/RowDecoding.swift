@@ -22,7 +22,8 @@ enum JournalRowDecoder {
                                identityStatus: row.text("identity_status"), finess: row.text("finess") ?? "",
                                stayID: row.text("stay_id"), blobSHA256: row.text("blob_sha256") ?? "",
                                builtSHA256: row.text("built_sha256"),
-                               receivedAt: JournalTime.date(millis: row.integer("received_at")) ?? .distantPast, state: state)
+                               receivedAt: JournalTime.date(millis: row.integer("received_at")) ?? .distantPast, state: state,
+                               action: row.text("action").flatMap(DocumentAction.init(rawValue:)) ?? .new)
     }
 
     static func transmission(_ row: some JournalColumns) throws -> Transmission {
@@ -40,6 +41,19 @@ enum JournalRowDecoder {
             leaseExpiresAt: JournalTime.date(millis: row.integer("lease_expires_at")), needsRecheck: row.flag("needs_recheck"),
             alerted: row.flag("alerted"), lastError: row.text("last_error"),
             lastErrorAt: JournalTime.date(millis: row.integer("last_error_at")), messageID: row.text("message_id"))
+    }
+}
+
+/// How a final failure is counted by the usage report: a DMP business refusal (with its
+/// registry error code), a permanent error, or transient errors until the retries ran out.
+enum FailureClass {
+    static func of(_ cause: FailureCause) -> (failure: String, code: String?) {
+        switch cause {
+        case .dmpBusinessRefusal(let code, _): ("refused", code)
+        case .smtpPermanent(let code, _): ("permanent", String(code))
+        case _ where cause.isTransient: ("exhausted", nil)
+        default: ("permanent", nil)
+        }
     }
 }
 

@@ -59,26 +59,42 @@ public final class SQLiteJournalStore: JournalStore {
                     try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
                                [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
                 }
-                if let stay {
-                    try db.run("""
-                        INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (finess, stay_id) DO UPDATE SET
-                            admitted_at = COALESCE(excluded.admitted_at, admitted_at),
-                            discharged_at = COALESCE(excluded.discharged_at, discharged_at),
-                            discharged_month = COALESCE(excluded.discharged_month, discharged_month)
-                        """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
-                              stay.dischargedAt.map(JournalTime.month)])
-                }
+                if let stay { try Self.upsertStay(db, stay) }
                 try db.run("""
                     INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
-                                           blob_sha256, state, received_at, received_month, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?)
+                                           blob_sha256, state, received_at, received_month, updated_at, action)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)
                     """, [stored.id, stored.version, stored.setID, stored.kind.rawValue, stored.maskedINS, stored.patientKey,
                           stored.identityStatus, stored.finess, stored.stayID, sha, JournalTime.millis(now),
-                          JournalTime.month(now), JournalTime.millis(now)])
+                          JournalTime.month(now), JournalTime.millis(now), stored.action.rawValue])
                 return .accepted(stored)
             }
         }
+    }
+
+    public func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay? {
+        try locked { db in
+            try db.query("SELECT * FROM stays WHERE finess = ? AND stay_id = ?", [finess, stayID]).first.map { row in
+                JournalStay(stayID: stayID, finess: finess, admittedAt: JournalTime.date(row["admitted_at"]),
+                            dischargedAt: JournalTime.date(row["discharged_at"]))
+            }
+        }
+    }
+
+    public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
+        try locked { db in try db.transaction(.immediate) { try Self.upsertStay(db, stay) } }
+    }
+
+    /// Inserts or completes a stay: a date already known is kept when the new record lacks it.
+    private static func upsertStay(_ db: SQLiteConnection, _ stay: JournalStay) throws {
+        try db.run("""
+            INSERT INTO stays (finess, stay_id, admitted_at, discharged_at, discharged_month) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (finess, stay_id) DO UPDATE SET
+                admitted_at = COALESCE(excluded.admitted_at, admitted_at),
+                discharged_at = COALESCE(excluded.discharged_at, discharged_at),
+                discharged_month = COALESCE(excluded.discharged_month, discharged_month)
+            """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
+                  stay.dischargedAt.map(JournalTime.month)])
     }
 
     private func duplicate(of document: JournalDocument, input: InputFile?) throws(JournalError) -> AcceptResult? {
@@ -218,12 +234,14 @@ public final class SQLiteJournalStore: JournalStore {
                         message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
                     }
                     let state: TransmissionState = next == nil ? .failed : .retryWait
+                    let failure = state == .failed ? Self.failureClass(cause) : nil
                     try db.run("""
                         UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                                                 alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?
+                                                 alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?,
+                                                 failure = ?, error_code = ?
                         WHERE id = ?
                         """, [state.rawValue, JournalTime.millis(next), Self.bounded(message), JournalTime.millis(now),
-                              JournalTime.millis(now), t.id])
+                              JournalTime.millis(now), failure?.failure, failure?.code, t.id])
                     result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
                     attemptOutcome = cause.isTransient ? "transient" : "permanent"
                     response = text ?? cause.description
@@ -283,6 +301,7 @@ public final class SQLiteJournalStore: JournalStore {
                     // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
                     try db.run("""
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = 0, needs_recheck = 0,
+                                                 failure = NULL, error_code = NULL,
                                                  next_attempt_at = ?, deadline_at = ?, updated_at = ?
                         WHERE id = ? AND state = 'failed'
                         """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.deadline)),
@@ -368,7 +387,7 @@ public final class SQLiteJournalStore: JournalStore {
 
     // MARK: - Helpers
 
-    private func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
+    func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
         do {
             lock.lock()
             defer { lock.unlock() }
@@ -383,6 +402,8 @@ public final class SQLiteJournalStore: JournalStore {
         if let error = error as? SQLiteError { return .database(error.description) }
         return .database(String(describing: error))
     }
+
+    private static func failureClass(_ cause: FailureCause) -> (failure: String, code: String?) { FailureClass.of(cause) }
 
     private static func bounded(_ text: String) -> String { JournalText.bounded(text) }
 

@@ -89,6 +89,19 @@ enum JournalSchema {
         );
         CREATE INDEX acknowledgements_transmission ON acknowledgements (transmission_id);
         """),
+        // The usage report (Indicators): what a document row does to its set (a replacement or
+        // a deletion must not count as a second document), why a transmission failed (DMP
+        // refusals by error code), and the indexes its range aggregates need. Month boundaries
+        // are local (Europe/Paris), so the report filters on the millisecond columns, not on
+        // the UTC `*_month` ones.
+        (2, """
+        ALTER TABLE documents ADD COLUMN action TEXT NOT NULL DEFAULT 'new' CHECK (action IN ('new', 'replace', 'delete'));
+        ALTER TABLE transmissions ADD COLUMN failure TEXT CHECK (failure IN ('refused', 'permanent', 'exhausted'));
+        ALTER TABLE transmissions ADD COLUMN error_code TEXT;
+        CREATE INDEX documents_received ON documents (received_at);
+        CREATE INDEX documents_stay ON documents (finess, stay_id);
+        CREATE INDEX stays_discharged ON stays (discharged_at, finess);
+        """),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

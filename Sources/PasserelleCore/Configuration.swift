@@ -174,6 +174,42 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var work: String
         public var error: String
         public var done: String
+        /// A file is taken once its size and mtime have not changed for this long (seconds).
+        public var quietPeriodSeconds: Int = 5
+    }
+
+    /// `[service]`: how `passerelle run` works the queue.
+    public struct Service: Sendable, Hashable {
+        /// How long a claimed transmission stays reserved for its sender; a sender that dies
+        /// (kill -9, power loss) has its work taken back after this. Longer than a send can take.
+        public var leaseSeconds: Int = 300
+        /// On SIGTERM, how long in-flight sends may take before the process exits anyway
+        /// (their leases then expire and they are sent again, recognised by the peer).
+        public var shutdownTimeoutSeconds: Int = 30
+        /// Retry backoff: first delay, cap on one delay, attempts, and deadline from enqueueing.
+        public var retryInitialSeconds: Int = 30
+        public var retryMaxSeconds: Int = 3600
+        public var retryMaxAttempts: Int = 20
+        public var retryDeadlineHours: Int = 72
+        public init() {}
+    }
+
+    /// `[mllp]`: the HL7 v2 MLLP listener of `passerelle run`.
+    public struct MLLP: Sendable, Hashable {
+        public var enabled: Bool = false
+        /// Address to bind (loopback by default).
+        public var host: String = "127.0.0.1"
+        public var port: Int = 2575
+        /// Larger frames are refused (AE) and the connection closed.
+        public var maxMessageBytes: Int = 32 * 1024 * 1024
+        public var maxConnections: Int = 16
+        /// A connection silent for this long is closed.
+        public var idleTimeoutSeconds: Int = 300
+        /// PKCS#12 of the server certificate: when set, the listener speaks TLS (passphrase from [certificates]).
+        public var tlsIdentity: String?
+        /// When set with tls_identity, clients must present a certificate from these CAs.
+        public var tlsClientCA: String?
+        public init() {}
     }
 
     /// `[journal]`.
@@ -229,9 +265,16 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     public var cda: CDA
     public var logging: Logging
     public var http: HTTP
+    public var service = Service()
+    public var mllp = MLLP()
+    /// `[journal] patient_key_file`: the secret that keys the patient hashes (created 0600 on
+    /// first use); defaults to `<journal path without extension>.patient-key`.
+    public var patientKeyFile: String?
     /// `[vihf]`: attributes of the VIHF assertion sent with every DMP request (see
     /// docs/passerelle.example.toml); checked by `VIHFConfiguration(keys:)` in `Signing`.
     public var vihf: Section?
+    /// `[report]`: indicator definitions of the usage report (defaults when absent).
+    public var report: Report = .default
 
     /// Which file to use: `explicit` (from `--config`), else `$PASSERELLE_CONFIG`, else the default path.
     public static func resolvePath(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -282,11 +325,19 @@ private let schema: [String: [String]] = [
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
     "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
-    "folders": ["inbox", "work", "error", "done"],
-    "journal": ["backend", "path", "url", "password_file", "blob_cache"],
+    "folders": ["inbox", "work", "error", "done", "quiet_period_seconds"],
+    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
+    "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
+                "retry_max_attempts", "retry_deadline_hours"],
+    "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
+             "tls_identity", "tls_client_ca"],
     "cda": ["schema", "max_pdf_bytes"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
+    "report": ["time_zone", "d1_kinds", "d2_kinds", "d3_kinds", "d1_denominator", "d2_denominator", "d3_denominator",
+               "discharge_letter_kinds", "qualified_statuses"],
+    "report.targets": PasserelleConfiguration.Report.indicatorCodes,
+    "report.thresholds": PasserelleConfiguration.Report.indicatorCodes,
 ]
 
 /// Tables whose keys the stage that uses them checks (an unknown key is reported there).
@@ -519,7 +570,8 @@ private struct ConfigurationReader {
             let inbox = path("folders", "inbox"), work = path("folders", "work")
             let error = path("folders", "error"), done = path("folders", "done")
             if let inbox, let work, let error, let done {
-                folders = .init(inbox: inbox, work: work, error: error, done: done)
+                folders = .init(inbox: inbox, work: work, error: error, done: done,
+                                quietPeriodSeconds: integer("folders", "quiet_period_seconds", range: 0...3600, default: 5) ?? 5)
                 let all = [inbox, work, error, done]
                 if Set(all).count != all.count {
                     errors.append(.invalidValue(file: file, line: document.table("folders")!.line, key: "folders",
@@ -556,11 +608,98 @@ private struct ConfigurationReader {
             level: choice("logging", "level", default: .info), format: choice("logging", "format", default: .logfmt))
         let http = PasserelleConfiguration.HTTP(metricsPort: integer("http", "metrics_port", range: 1...65535, default: nil as Int?))
 
+        var service = PasserelleConfiguration.Service()
+        service.leaseSeconds = integer("service", "lease_seconds", range: 5...86_400, default: 300) ?? 300
+        service.shutdownTimeoutSeconds = integer("service", "shutdown_timeout_seconds", range: 1...600, default: 30) ?? 30
+        service.retryInitialSeconds = integer("service", "retry_initial_seconds", range: 1...86_400, default: 30) ?? 30
+        service.retryMaxSeconds = integer("service", "retry_max_seconds", range: 1...604_800, default: 3600) ?? 3600
+        service.retryMaxAttempts = integer("service", "retry_max_attempts", range: 1...1000, default: 20) ?? 20
+        service.retryDeadlineHours = integer("service", "retry_deadline_hours", range: 1...2160, default: 72) ?? 72
+        if service.retryMaxSeconds < service.retryInitialSeconds, let line = document.table("service")?.entry("retry_max_seconds")?.line {
+            errors.append(.invalidValue(file: file, line: line, key: "service.retry_max_seconds", reason: "must be at least retry_initial_seconds"))
+            service.retryMaxSeconds = service.retryInitialSeconds
+        }
+
+        var mllp = PasserelleConfiguration.MLLP()
+        mllp.enabled = boolean("mllp", "enabled", default: false)
+        mllp.host = string("mllp", "host", required: false)?.0 ?? "127.0.0.1"
+        mllp.port = integer("mllp", "port", range: 0...65535, default: 2575) ?? 2575
+        mllp.maxMessageBytes = integer("mllp", "max_message_bytes", range: 1024...1_073_741_824, default: 32 * 1024 * 1024) ?? 32 * 1024 * 1024
+        mllp.maxConnections = integer("mllp", "max_connections", range: 1...1024, default: 16) ?? 16
+        mllp.idleTimeoutSeconds = integer("mllp", "idle_timeout_seconds", range: 1...86_400, default: 300) ?? 300
+        mllp.tlsIdentity = path("mllp", "tls_identity", required: false)
+        mllp.tlsClientCA = path("mllp", "tls_client_ca", required: false)
+        if mllp.tlsClientCA != nil && mllp.tlsIdentity == nil, let line = document.table("mllp")?.entry("tls_client_ca")?.line {
+            errors.append(.invalidValue(file: file, line: line, key: "mllp.tls_client_ca", reason: "needs mllp.tls_identity (client certificates only exist with TLS)"))
+        }
+        let patientKeyFile = path("journal", "patient_key_file", required: false)
+
         let vihf = section("vihf")
+        let report = readReport()
 
         guard errors.isEmpty, let structure, let certificates, let folders, let journal else { return nil }
         return PasserelleConfiguration(
             file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
-            folders: folders, journal: journal, cda: cda, logging: logging, http: http, vihf: vihf)
+            folders: folders, journal: journal, cda: cda, logging: logging, http: http, service: service, mllp: mllp,
+            patientKeyFile: patientKeyFile, vihf: vihf, report: report)
+    }
+
+    /// An array of document kinds (short names or LOINC codes).
+    mutating func kinds(_ table: String, _ key: String) -> [DocumentKind]? {
+        guard let entry = value(table, key, required: false) else { return nil }
+        guard case .strings(let names) = entry.value else {
+            errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "an array of strings", found: entry.value.typeName))
+            return nil
+        }
+        var kinds: [DocumentKind] = []
+        for name in names {
+            guard let kind = DocumentKind(parsing: name) else {
+                errors.append(.invalidValue(file: file, line: entry.line, key: "\(table).\(key)",
+                                            reason: "unknown document kind \"\(name)\"; use \(DocumentKind.accepted)"))
+                return nil
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        return kinds
+    }
+
+    /// Percentages by indicator code (the keys were checked by ``checkUnknown()``).
+    mutating func percentages(_ table: String) -> [String: Int] {
+        guard let t = document.table(table) else { return [:] }
+        var result: [String: Int] = [:]
+        for entry in t.entries where PasserelleConfiguration.Report.indicatorCodes.contains(entry.key) {
+            if let n = integer(table, entry.key, range: 0...100_000, default: nil as Int?) { result[entry.key] = n }
+        }
+        return result
+    }
+
+    mutating func readReport() -> PasserelleConfiguration.Report {
+        var report = PasserelleConfiguration.Report.default
+        if let (zone, line) = string("report", "time_zone", required: false) {
+            if TimeZone(identifier: zone) != nil { report.timeZone = zone } else {
+                errors.append(.invalidValue(file: file, line: line, key: "report.time_zone",
+                                            reason: "\"\(zone)\" is not a time zone identifier such as \"Europe/Paris\""))
+            }
+        }
+        for domain in SUNESDomain.allCases {
+            let prefix = domain.rawValue.lowercased()
+            if let kinds = kinds("report", "\(prefix)_kinds") { report.domainKinds[domain] = kinds }
+            if document.table("report")?.entry("\(prefix)_denominator") != nil {
+                report.denominators[domain] = choice("report", "\(prefix)_denominator", default: PasserelleConfiguration.Report.Denominator.stays)
+            }
+        }
+        if let kinds = kinds("report", "discharge_letter_kinds") { report.dischargeLetterKinds = kinds }
+        if let entry = value("report", "qualified_statuses", required: false) {
+            if case .strings(let statuses) = entry.value, !statuses.isEmpty {
+                report.qualifiedStatuses = statuses
+            } else {
+                errors.append(.wrongType(file: file, line: entry.line, key: "report.qualified_statuses",
+                                         expected: "a non-empty array of identity statuses such as [\"QUAL\"]", found: entry.value.typeName))
+            }
+        }
+        // A table given in the file replaces the defaults entirely, so removing a line removes its target.
+        if document.table("report.targets") != nil { report.targets = percentages("report.targets") }
+        if document.table("report.thresholds") != nil { report.thresholds = percentages("report.thresholds") }
+        return report
     }
 }

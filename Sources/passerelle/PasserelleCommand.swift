@@ -31,6 +31,11 @@ struct PasserelleCommand: AsyncParsableCommand {
             CertsCommand.self,
             VerifySignatureCommand.self,
             SelfCheckCommand.self,
+            ReportCommand.self,
+            RunCommand.self,
+            StatusCommand.self,
+            ShowCommand.self,
+            ResendCommand.self,
         ]
     )
 }

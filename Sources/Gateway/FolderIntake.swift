@@ -1,0 +1,139 @@
+import Foundation
+import Intake
+import Journal
+import Logging
+import PasserelleCore
+
+/// The watched folder side of the service: each claimed file (already moved into
+/// `work/<claim id>/`) is loaded and ingested; once the journal holds it, the claim folder moves
+/// to `done/`; a refused one goes to `error/` with its reason; when the journal is unavailable
+/// it stays in `work/` and is taken again by ``recoverWorkFolder()``.
+public struct FolderIntake: Sendable {
+    public let scanner: InboxScanner
+    public let loader: IntakeLoader
+    public let pipeline: Pipeline
+    public let done: URL
+    let logger: Logger
+
+    public init(scanner: InboxScanner, pipeline: Pipeline, done: URL, loader: IntakeLoader = IntakeLoader(),
+                logger: Logger = Logger(label: "passerelle.inbox")) {
+        self.scanner = scanner
+        self.pipeline = pipeline
+        self.done = done
+        self.loader = loader
+        self.logger = logger
+    }
+
+    /// Processes one claim. Returns the outcome, or nil when the file was refused or must wait.
+    @discardableResult
+    public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
+        let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
+        let item: IntakeItem
+        do { item = try loader.load(claim) } catch {
+            await refuse(claim, error, names: names)
+            return nil
+        }
+        let input: InputFile
+        do { input = try Self.inputFile(claim) } catch {
+            logger.error("cannot read a claimed file; left in work/", metadata: ["file": "\(names)", "error": "\(error)"])
+            return nil
+        }
+        do {
+            let outcome = try await pipeline.ingest(item, input: input)
+            moveToDone(claim, names: names)
+            return outcome
+        } catch {
+            switch error {
+            case .refused(let reason): await refuse(claim, reason, names: names)
+            case .unavailable(let failure):
+                logger.error("journal unavailable; the file stays in work/ and is taken again later",
+                             metadata: ["file": "\(names)", "error": "\(failure)"])
+            }
+            return nil
+        }
+    }
+
+    /// Takes again the claims a crash or a journal failure left in `work/`.
+    @discardableResult
+    public func recoverWorkFolder() async -> Int {
+        let work = await scanner.work
+        let fm = FileManager.default
+        guard let dirs = try? fm.contentsOfDirectory(atPath: work.path) else { return 0 }
+        var count = 0
+        for name in dirs.sorted() {
+            let dir = work.appendingPathComponent(name)
+            guard let files = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
+            if files.isEmpty { try? fm.removeItem(at: dir); continue }
+            let urls = files.sorted().map { dir.appendingPathComponent($0) }
+            guard let claim = Self.claim(of: urls) else {
+                await putBackOrRefuse(urls, dir: dir)
+                continue
+            }
+            logger.notice("taking again a file left in work/", metadata: ["claim": "\(name)"])
+            await handle(claim)
+            count += 1
+        }
+        return count
+    }
+
+    /// A claim interrupted half-way (one file of a pair moved, the process killed): the moved
+    /// file goes back next to its other half in the inbox, to be claimed again as a pair.
+    func putBackOrRefuse(_ urls: [URL], dir: URL) async {
+        let inbox = await scanner.inbox
+        let waiting = (try? FileManager.default.contentsOfDirectory(atPath: inbox.path)) ?? []
+        for url in urls {
+            let stem = url.deletingPathExtension().lastPathComponent
+            let target = inbox.appendingPathComponent(url.lastPathComponent)
+            if waiting.contains(where: { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent == stem }),
+               !FileManager.default.fileExists(atPath: target.path), rename(url.path, target.path) == 0 {
+                logger.notice("half-claimed pair put back into the inbox", metadata: ["file": "\(url.lastPathComponent)"])
+                continue
+            }
+            try? await scanner.refuse([url], reason: .unsupportedFileType(name: url.lastPathComponent))
+        }
+        if (try? FileManager.default.contentsOfDirectory(atPath: dir.path))?.isEmpty == true {
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    /// Rebuilds a claim from the files of one work/ folder.
+    static func claim(of urls: [URL]) -> ClaimedFile? {
+        func ext(_ e: String) -> URL? { urls.first { $0.pathExtension.lowercased() == e } }
+        if urls.count == 1, let m = ext("hl7") ?? ext("er7") { return .hl7(m) }
+        guard urls.count == 2, let sidecar = ext("json") else { return nil }
+        if let pdf = ext("pdf") { return .pdf(document: pdf, sidecar: sidecar) }
+        if let xml = ext("xml") { return .cda(document: xml, sidecar: sidecar) }
+        return nil
+    }
+
+    /// The input's identity: SHA-256 of its bytes (of both files for a pair), so the same drop
+    /// is recognised.
+    static func inputFile(_ claim: ClaimedFile) throws -> InputFile {
+        var combined = Data()
+        for file in claim.files { combined.append(Data(BlobStore.sha256Hex(try Data(contentsOf: file)).utf8)) }
+        let sha = claim.files.count == 1 ? String(decoding: combined, as: UTF8.self) : BlobStore.sha256Hex(combined)
+        return InputFile(sha256: sha, fileName: claim.files[0].lastPathComponent)
+    }
+
+    func refuse(_ claim: ClaimedFile, _ reason: RefusalReason, names: String) async {
+        logger.warning("file refused, moved to error/", metadata: ["file": "\(names)", "reason": "\(reason.description.prefix(300))"])
+        do { try await scanner.refuse(claim.files, reason: reason) } catch {
+            logger.error("cannot move a refused file to error/", metadata: ["file": "\(names)", "error": "\(error)"])
+        }
+    }
+
+    /// The journal holds the document: the claim folder leaves work/ for done/ (one rename).
+    func moveToDone(_ claim: ClaimedFile, names: String) {
+        guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
+        let target = done.appendingPathComponent(dir.lastPathComponent)
+        do {
+            try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if rename(dir.path, target.path) != 0 {
+                throw GatewayError.file(path: target.path, reason: String(cString: strerror(errno)))
+            }
+        } catch {
+            // The journal already has it: a leftover in work/ is recognised as a duplicate later.
+            logger.error("cannot move a journaled file to done/", metadata: ["file": "\(names)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import CDA
+import CurlKit
+import DMP
+import Foundation
+import Intake
+import Journal
+import Logging
+import OpenSSLKit
+import PasserelleCore
+import Signing
+
+extension GatewayService {
+    /// The service described by `configuration`.
+    /// - Parameters:
+    ///   - templates: the `Templates/` folder (CDA template).
+    ///   - extraSenders: transports built elsewhere (MSSanté plugs in here), with their concurrency.
+    public static func make(configuration c: PasserelleConfiguration, templates: URL,
+                            extraSenders: [(any TransmissionSender, Int)] = [],
+                            pollInterval: TimeInterval = 0.5) throws(GatewayError) -> GatewayService {
+        let logger = Logger(label: "passerelle.service")
+        guard case .sqlite(let path) = c.journal else {
+            throw .configuration("[journal] backend = \"postgresql\" is not available in this build; use \"sqlite\"")
+        }
+        let s = c.service
+        let policy = RetryPolicy(initialDelay: TimeInterval(s.retryInitialSeconds), maxDelay: TimeInterval(max(s.retryMaxSeconds, s.retryInitialSeconds)),
+                                 maxAttempts: s.retryMaxAttempts, deadline: TimeInterval(s.retryDeadlineHours) * 3600)
+        let journal: any JournalStore
+        let blobs: BlobStore
+        do {
+            journal = try Journals.open(c.journal, policy: policy)
+            blobs = try BlobStore(root: Journals.blobFolder(forDatabase: path))
+        } catch { throw .journal(error) }
+
+        var enabled = Set<Destination>()
+        if c.dmp.enabled { enabled.insert(.dmp) }
+        if c.mssante.enabled { enabled.formUnion([.mssantePS, .mssantePatient]) }
+        let settings = PipelineSettings(structureOID: c.structure.oid, finess: c.structure.finess.value, enabledTargets: enabled,
+                                        patientKeySecret: try PatientKeySecret.load(patientKeyFile(c)))
+        let builder: CDABuilder
+        do {
+            builder = try CDABuilder(templatesDirectory: templates, options: CDABuilder.Options(
+                maximumPDFBytes: c.cda.maxPDFBytes, documentIDRoot: c.structure.oid,
+                defaultStructure: HealthStructure(finess: c.structure.finess.value, name: c.structure.name)))
+        } catch { throw .configuration("CDA templates in \(templates.path): \(error.description)") }
+        var validator: CDAValidator?
+        if let schema = c.cda.schema {
+            do { validator = try CDAValidator(schema: URL(fileURLWithPath: schema)) } catch {
+                throw .configuration("[cda] schema: \(error.description)")
+            }
+        }
+        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, validator: validator)
+
+        let folders = c.folders
+        let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
+                                   error: URL(fileURLWithPath: folders.error), quietPeriod: TimeInterval(folders.quietPeriodSeconds))
+        for folder in [folders.inbox, folders.work, folders.error, folders.done] {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+                throw .file(path: folder, reason: "cannot create the folder: \((error as NSError).localizedDescription)")
+            }
+        }
+        let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done))
+
+        var senders = extraSenders
+        if c.dmp.enabled { senders.append((try dmpSender(c), c.dmp.maxConnections)) }
+        let served = Set(senders.map(\.0.target))
+        for target in enabled.subtracting(served).sorted(by: { $0.rawValue < $1.rawValue }) {
+            logger.warning("no sender for an enabled target in this build: its transmissions stay queued",
+                           metadata: ["target": "\(target.rawValue)"])
+        }
+        let workers = TransmissionWorkers(journal: journal, blobs: blobs, senders: senders,
+                                          settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval))
+        return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds))
+    }
+
+    /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.
+    public static func patientKeyFile(_ c: PasserelleConfiguration) -> String {
+        if let file = c.patientKeyFile { return file }
+        let base: String = switch c.journal {
+        case .sqlite(let path): path
+        case .postgresql: URL(fileURLWithPath: c.file).deletingLastPathComponent().appendingPathComponent("journal").path
+        }
+        return URL(fileURLWithPath: base).deletingPathExtension().appendingPathExtension("patient-key").path
+    }
+
+    static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPTransmissionSender {
+        guard c.vihf != nil else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
+        do { return DMPTransmissionSender(try DMP.DMPSender(configuration: c)) } catch {
+            throw .configuration("DMP sender: \(error.description)")
+        }
+    }
+
+    static func mllpSettings(_ c: PasserelleConfiguration) throws(GatewayError) -> MLLPSettings? {
+        let m = c.mllp
+        guard m.enabled else { return nil }
+        var tls: TLSConfiguration?
+        if let identity = m.tlsIdentity {
+            do {
+                let passphrase: Passphrase = switch c.certificates.passphrase {
+                case .file(let p): try Passphrase.read(file: URL(fileURLWithPath: p))
+                case .environment(let n): try Passphrase.read(environmentVariable: n)
+                }
+                let bundle = try PKCS12Bundle.load(path: URL(fileURLWithPath: identity), passphrase: passphrase)
+                tls = TLSConfiguration(trustedCAFile: m.tlsClientCA.map { URL(fileURLWithPath: $0) }, identity: bundle,
+                                       requireClientCertificate: m.tlsClientCA != nil, timeout: TimeInterval(m.idleTimeoutSeconds))
+            } catch {
+                throw .configuration("[mllp] tls_identity: \(error)")
+            }
+        }
+        return MLLPSettings(host: m.host, port: UInt16(m.port), maxMessageBytes: m.maxMessageBytes, maxConnections: m.maxConnections,
+                            idleTimeout: TimeInterval(m.idleTimeoutSeconds), tls: tls)
+    }
+}
+
+/// The local secret behind ``PatientKey``: 32 random bytes in a 0600 file, created on first use.
+public enum PatientKeySecret {
+    public static func load(_ path: String) throws(GatewayError) -> Data {
+        let url = URL(fileURLWithPath: path)
+        if let data = try? Data(contentsOf: url), data.count >= 16 { return data }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for i in bytes.indices { bytes[i] = generator.next() }
+        let data = Data(bytes)
+        do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {}
+        // O_EXCL: two processes starting together must not each write their own secret.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        if fd < 0 {
+            if errno == EEXIST, let existing = try? Data(contentsOf: url), existing.count >= 16 { return existing }
+            throw .file(path: path, reason: "cannot create the patient key file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count, fsync(fd) == 0 else { throw .file(path: path, reason: "cannot write the patient key file") }
+        return data
+    }
+}

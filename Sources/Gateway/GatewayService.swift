@@ -1,0 +1,170 @@
+import CDA
+import CurlKit
+import DMP
+import Foundation
+import Intake
+import Journal
+import Logging
+import OpenSSLKit
+import PasserelleCore
+import Signing
+import Synchronization
+
+/// The running gateway (`passerelle run`): inbox watcher, MLLP listener, pipeline and workers.
+///
+/// ``run()`` first finishes what a previous process left (documents accepted but not queued,
+/// claims left in work/), then serves until ``stop()``: intake stops at once, each worker
+/// finishes the send it is in (bounded by `shutdownTimeout`), and ``run()`` returns.
+public final class GatewayService: Sendable {
+    public let pipeline: Pipeline
+    public let folder: FolderIntake
+    public let workers: TransmissionWorkers
+    public let mllp: MLLPSettings?
+    public let shutdownTimeout: TimeInterval
+    public let rescanInterval: TimeInterval
+    let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+    private let stopSignal = WakeSignal()
+    private let listener = Mutex<MLLPListener?>(nil)
+
+    public init(pipeline: Pipeline, folder: FolderIntake, workers: TransmissionWorkers, mllp: MLLPSettings?,
+                shutdownTimeout: TimeInterval = 30, rescanInterval: TimeInterval = 1,
+                logger: Logger = Logger(label: "passerelle.service")) {
+        self.pipeline = pipeline
+        self.folder = folder
+        self.workers = workers
+        self.mllp = mllp
+        self.shutdownTimeout = shutdownTimeout
+        self.rescanInterval = rescanInterval
+        self.logger = logger
+    }
+
+    /// The MLLP port actually bound (useful with port 0), once ``run()`` has started it.
+    public var mllpPort: UInt16? { listener.withLock { $0?.port } }
+
+    /// Serves until ``stop()``. Throws only when the service cannot start.
+    public func run() async throws(GatewayError) {
+        let resumed = try await pipeline.resume()
+        if resumed > 0 { logger.notice("finished documents left by the previous run", metadata: ["count": "\(resumed)"]) }
+        await folder.recoverWorkFolder()
+        if let mllp {
+            let handler = MLLPHandler(pipeline: pipeline, workers: workers, logger: logger)
+            let started = try MLLPListener(settings: mllp, handler: { await handler.handle($0) }, oversize: { handler.oversize(limit: mllp.maxMessageBytes) },
+                                           onError: { [logger] in logger.warning("MLLP", metadata: ["error": "\($0)"]) })
+            listener.withLock { $0 = started }
+            logger.info("MLLP listener started", metadata: ["host": "\(mllp.host)", "port": "\(started.port)", "tls": "\(mllp.tls != nil)"])
+        }
+        let watcher = InboxWatcher(scanner: folder.scanner, rescanInterval: rescanInterval)
+        let intake = Task { [folder, workers, logger] in
+            var lastRecovery = Date()
+            do {
+                for try await claim in watcher.claims() {
+                    if let outcome = await folder.handle(claim), case .accepted = outcome { workers.poke() }
+                    // Claims left in work/ by a journal outage are taken again now and then.
+                    if Date().timeIntervalSince(lastRecovery) > 60 {
+                        lastRecovery = Date()
+                        await folder.recoverWorkFolder()
+                    }
+                }
+            } catch {
+                logger.critical("inbox watcher stopped", metadata: ["error": "\(error)"])
+            }
+        }
+        let sending = Task { await workers.run() }
+        let inbox = await folder.scanner.inbox.path
+        logger.info("passerelle running", metadata: ["inbox": "\(inbox)"])
+
+        while !stopRequested.load(ordering: .acquiring) {
+            await stopSignal.wait(timeout: 3600, until: { self.stopRequested.load(ordering: .acquiring) })
+        }
+
+        logger.notice("stopping: intake closed, finishing in-flight sends", metadata: ["timeout_s": "\(Int(shutdownTimeout))"])
+        listener.withLock { $0?.stop(); $0 = nil }
+        intake.cancel()
+        _ = await intake.value
+        workers.stop()
+        let finished = await Self.wait(for: sending, timeout: shutdownTimeout)
+        if finished {
+            logger.notice("stopped cleanly")
+        } else {
+            logger.warning("shutdown timeout: sends still in flight are taken back after their lease and re-sent (recognised by the peer)")
+        }
+    }
+
+    /// Asks ``run()`` to stop gracefully (SIGTERM).
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        stopSignal.signal()
+    }
+
+    /// True when `task` ended within `timeout` seconds.
+    static func wait(for task: Task<Void, Never>, timeout: TimeInterval) async -> Bool {
+        let done = Atomic<Bool>(false)
+        let signal = WakeSignal()
+        let watcher = Task {
+            await task.value
+            done.store(true, ordering: .releasing)
+            signal.signal()
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while !done.load(ordering: .acquiring) && Date() < deadline {
+            await signal.wait(timeout: max(0.01, deadline.timeIntervalSinceNow), until: { done.load(ordering: .acquiring) })
+        }
+        _ = watcher
+        return done.load(ordering: .acquiring)
+    }
+}
+
+/// Turns one MLLP message into its ACK: AA once journaled, AE (with ERR) when the message
+/// cannot be used, AR when the journal is unavailable (resend later).
+struct MLLPHandler: Sendable {
+    let pipeline: Pipeline
+    let workers: TransmissionWorkers
+    let logger: Logger
+    let loader = IntakeLoader()
+    let acks = HL7AcknowledgementBuilder()
+
+    func handle(_ data: Data) async -> Data {
+        let message: HL7Message
+        do { message = try HL7Message(data: data) } catch {
+            logger.warning("MLLP message unreadable", metadata: ["error": "\(error)"])
+            return ack(nil, .error, [HL7ErrorDetail(IntakeError.parse(error))])
+        }
+        let item: IntakeItem
+        do { item = try loader.load(message) } catch {
+            logger.warning("MLLP message refused", metadata: ["control_id": "\(message.controlID)", "reason": "\(error.description.prefix(300))"])
+            return ack(message, .error, [Self.detail(error)])
+        }
+        let input = InputFile(sha256: BlobStore.sha256Hex(data), fileName: "mllp:\(message.controlID)")
+        do {
+            let outcome = try await pipeline.ingest(item, input: input)
+            if case .accepted = outcome { workers.poke() }
+            return ack(message, .accept, [])
+        } catch {
+            switch error {
+            case .refused(let reason):
+                logger.warning("MLLP message refused", metadata: ["control_id": "\(message.controlID)", "reason": "\(reason.description.prefix(300))"])
+                return ack(message, .error, [Self.detail(reason)])
+            case .unavailable(let failure):
+                logger.error("MLLP message not journaled; answered AR", metadata: ["control_id": "\(message.controlID)", "error": "\(failure)"])
+                return ack(message, .reject, [HL7ErrorDetail(condition: .applicationInternalError,
+                                                              text: "the gateway journal is unavailable; resend the message later")])
+            }
+        }
+    }
+
+    func oversize(limit: Int) -> Data {
+        ack(nil, .error, [HL7ErrorDetail(condition: .applicationInternalError,
+                                         text: "message larger than \(limit) bytes ([mllp] max_message_bytes); split it or raise the limit")])
+    }
+
+    static func detail(_ reason: RefusalReason) -> HL7ErrorDetail {
+        if case .invalidMessage(let e) = reason { return HL7ErrorDetail(e) }
+        return HL7ErrorDetail(condition: .applicationInternalError, text: reason.description)
+    }
+
+    func ack(_ message: HL7Message?, _ code: HL7AckCode, _ errors: [HL7ErrorDetail]) -> Data {
+        let id = "ACK" + String(UInt64(Date().timeIntervalSince1970 * 1000)) + String(UInt16.random(in: 0...UInt16.max))
+        return Data(acks.acknowledgement(for: message, code: code, errors: errors, controlID: id).utf8)
+    }
+}

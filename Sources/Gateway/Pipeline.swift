@@ -1,0 +1,250 @@
+import CDA
+import DMP
+import Foundation
+import Intake
+import Journal
+import Logging
+import PasserelleCore
+
+/// What ``Pipeline/ingest(_:input:)`` did with one intake item.
+public enum IngestOutcome: Sendable, Hashable {
+    /// Journaled, built and queued for these targets.
+    case accepted(documentID: String, version: Int, targets: [Destination])
+    /// The same input (same bytes) was journaled before: nothing new, nothing sent again.
+    case duplicateInput(documentID: String?)
+    /// An admission or discharge was recorded (idempotent: the same event again changes nothing).
+    case stay
+}
+
+/// Why an item was not ingested.
+public enum IngestFailure: Error, Sendable, CustomStringConvertible {
+    /// The item cannot be used as is: move it to error/ (or answer AE) with this reason.
+    case refused(RefusalReason)
+    /// The journal failed: keep the input and try again later (or answer AR).
+    case unavailable(GatewayError)
+
+    public var description: String {
+        switch self {
+        case .refused(let r): r.description
+        case .unavailable(let e): e.description
+        }
+    }
+}
+
+/// The fixed part of the pipeline's behaviour, from the configuration.
+public struct PipelineSettings: Sendable {
+    /// `[structure]`: generated document ids go under `oid`; `finess` for stays without one.
+    public var structureOID: String
+    public var finess: String
+    /// Targets switched on in the configuration. A document asking only for others is refused.
+    public var enabledTargets: Set<Destination>
+    /// The secret that keys patient hashes (``PatientKey``).
+    public var patientKeySecret: Data
+
+    public init(structureOID: String, finess: String, enabledTargets: Set<Destination>, patientKeySecret: Data) {
+        self.structureOID = structureOID
+        self.finess = finess
+        self.enabledTargets = enabledTargets
+        self.patientKeySecret = patientKeySecret
+    }
+}
+
+/// Intake → journal → CDA → routing → queue, for one item at a time (callers may run several
+/// concurrently; the journal serialises what must be).
+///
+/// Order matters for crash safety: the document is built and checked first (a bad document is
+/// refused without touching the journal), then journaled (blob fsynced, then one transaction),
+/// and only then may the caller remove the input. Build and enqueue are recorded after the
+/// accept; ``resume()`` finishes documents a crash left between those steps.
+public struct Pipeline: Sendable {
+    public let journal: any JournalStore
+    public let blobs: BlobStore
+    public let settings: PipelineSettings
+    public let builder: CDABuilder
+    /// `[cda] schema`: every CDA (built or received) must pass the XSD before it is journaled.
+    public let validator: CDAValidator?
+    let logger: Logger
+
+    public init(journal: any JournalStore, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
+                validator: CDAValidator? = nil, logger: Logger = Logger(label: "passerelle.pipeline")) {
+        self.journal = journal
+        self.blobs = blobs
+        self.settings = settings
+        self.builder = builder
+        self.validator = validator
+        self.logger = logger
+    }
+
+    /// Journals one item; see ``IngestOutcome``. `input` identifies the dropped file or MLLP
+    /// message so that the same bytes arriving twice are recognised.
+    public func ingest(_ item: IntakeItem, input: InputFile?, now: Date = Date()) async throws(IngestFailure) -> IngestOutcome {
+        switch item {
+        case .stay(let event):
+            let stay = JournalStay(stayID: event.stayID.value, finess: event.finess ?? settings.finess,
+                                   admittedAt: event.admission?.date, dischargedAt: event.discharge?.date)
+            do {
+                try await journal.recordStay(stay, now: now)
+                logger.info("stay recorded", metadata: ["stay": "\(event.stayID.value)", "event": "\(event.kind.rawValue)"])
+                return .stay
+            } catch { throw .unavailable(.journal(error)) }
+        case .document(let incoming):
+            let prepared = try prepare(incoming)
+            let record: Data
+            do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encoded() } catch {
+                throw .unavailable(error)
+            }
+            let result: AcceptResult
+            do {
+                result = try await journal.accept(prepared.journalDocument, content: record, input: input,
+                                                  stay: prepared.stay, now: now)
+            } catch { throw .unavailable(.journal(error)) }
+            switch result {
+            case .duplicateInput(let id, let version):
+                logger.notice("input already journaled; not sent again", metadata: ["document": "\(id ?? "-")"])
+                // A crash may have left that document half-way (accepted, not queued).
+                if let id, let version { try await finish(id: id, version: version) }
+                return .duplicateInput(documentID: id)
+            case .duplicateDocument(let earlier):
+                throw .refused(.invalidContent(
+                    "document \(earlier.id) version \(earlier.version) is already in the journal (from another file). "
+                    + "To change it, send a replacement (action replace, a new version); to send it again, use passerelle resend"))
+            case .accepted(let document):
+                logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
+                                                             "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
+                let targets = try await finish(id: document.id, version: document.version, built: prepared.cda.data)
+                return .accepted(documentID: document.id, version: document.version, targets: targets)
+            }
+        }
+    }
+
+    /// Finishes every document a crash left `received` or `built`. Returns how many.
+    @discardableResult
+    public func resume() async throws(GatewayError) -> Int {
+        var count = 0
+        do {
+            for state in [DocumentState.received, .built] {
+                for document in try await journal.documents(in: state) {
+                    do { _ = try await finish(id: document.id, version: document.version) } catch {
+                        logger.error("cannot finish a journaled document", metadata: ["document": "\(document.id)", "error": "\(error)"])
+                        continue
+                    }
+                    count += 1
+                }
+            }
+        } catch { throw .journal(error) }
+        return count
+    }
+
+    // MARK: Steps
+
+    struct Prepared {
+        var metadata: DocumentMetadata
+        var cda: CDADocument
+        var journalDocument: JournalDocument
+        var stay: JournalStay?
+        var targets: [Destination]
+    }
+
+    /// Checks the document, assigns its ids and builds (or checks) the CDA. Nothing is stored.
+    func prepare(_ incoming: IncomingDocument) throws(IngestFailure) -> Prepared {
+        var metadata = incoming.metadata
+        let targets = try route(metadata)
+        let cda: CDADocument
+        switch incoming.content {
+        case .cda(let data):
+            do { cda = try ProducerCDA.accept(data, declared: metadata) } catch {
+                throw .refused(.invalidContent("the CDA cannot be used: \(error.description)"))
+            }
+            // The CDA header is authoritative for what it carries.
+            metadata.id = cda.id
+            metadata.setID = cda.setID
+            metadata.versionNumber = cda.versionNumber
+            metadata.kind = cda.kind
+            if let replaced = cda.replaces { metadata.parentID = replaced }
+        case .pdf(let pdf):
+            // Ids are fixed before journaling so a rebuild after a crash gives the same document.
+            // Plain OIDs: XDS references documents as urn:oid: in the submission set signature.
+            if metadata.id == nil { metadata.id = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 4)) }
+            if metadata.setID == nil && metadata.action == .new {
+                metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
+            }
+            do { cda = try builder.build(metadata: metadata, pdf: pdf) } catch {
+                throw .refused(.invalidContent("the CDA cannot be built: \(error.description)"))
+            }
+        }
+        if let validator {
+            let report = validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id))
+            if !report.isValid {
+                // libxml2 messages name elements and lines, not values.
+                throw .refused(.invalidContent("the CDA does not pass the CDA schema ([cda] schema):\n" + report.messages.prefix(10).joined(separator: "\n")))
+            }
+        }
+        let ins = metadata.patient.shareableINS
+        let stay = metadata.stay?.id.map { id in
+            JournalStay(stayID: id.value, finess: metadata.structure?.finess ?? settings.finess,
+                        admittedAt: metadata.stay?.admission?.date, dischargedAt: metadata.stay?.discharge?.date)
+        }
+        let document = JournalDocument(
+            id: DocumentEntryMapper.uniqueId(cda.id), setID: DocumentEntryMapper.uniqueId(cda.setID), version: cda.versionNumber,
+            kind: cda.kind, maskedINS: ins?.masked,
+            patientKey: ins.map { PatientKey.derive(matricule: $0.value, secret: settings.patientKeySecret) },
+            identityStatus: metadata.patient.identityStatus?.rawValue,
+            finess: metadata.structure?.finess ?? settings.finess, stayID: metadata.stay?.id?.value, receivedAt: Date(),
+            action: metadata.action)
+        return Prepared(metadata: metadata, cda: cda, journalDocument: document, stay: stay, targets: targets)
+    }
+
+    /// `<root>.<arc>.<milliseconds>.<random>`: unique without coordination between nodes.
+    static func generatedOID(_ root: String, arc: Int) -> String {
+        "\(root).\(arc).\(UInt64(Date().timeIntervalSince1970 * 1000)).\(UInt32.random(in: 1...UInt32.max))"
+    }
+
+    /// The targets of a document: what it asks for, among what is switched on.
+    func route(_ metadata: DocumentMetadata) throws(IngestFailure) -> [Destination] {
+        var seen = Set<Destination>()
+        let asked = metadata.destinations.filter { seen.insert($0).inserted }
+        guard !asked.isEmpty else {
+            throw .refused(.invalidSidecar(.invalid([MetadataProblem(
+                "destinations", "no destination: list dmp, mssante_ps and/or mssante_patient (HL7 v2: OBX MetaDMPMSS DESTDMP, DESTMSSANTEPS, DESTMSSANTEPAT = Y)")])))
+        }
+        let routed = asked.filter(settings.enabledTargets.contains)
+        guard !routed.isEmpty else {
+            throw .refused(.invalidSidecar(.invalid([MetadataProblem(
+                "destinations", "\(asked.map(\.rawValue).joined(separator: ", ")) not enabled in this gateway's configuration ([dmp] / [mssante] enabled)")])))
+        }
+        return routed
+    }
+
+    /// Builds (unless `built` is given or already journaled) and enqueues one journaled document.
+    @discardableResult
+    func finish(id: String, version: Int, built: Data? = nil) async throws(IngestFailure) -> [Destination] {
+        do {
+            guard var document = try await journal.document(id: id, version: version) else { return [] }
+            let record = try IntakeRecord.decode(try blobs.get(document.blobSHA256))
+            let targets = try route(record.metadata)
+            if document.state == .received {
+                let data: Data
+                if let built { data = built } else {
+                    switch record.content {
+                    case .cda(let d): data = d
+                    case .pdf(let pdf): data = try builder.build(metadata: record.metadata, pdf: pdf).data
+                    }
+                }
+                document = try await journal.markBuilt(documentID: id, version: version, built: data, now: Date())
+            }
+            if document.state == .built {
+                let queued = try await journal.enqueue(documentID: id, version: version, targets: targets, now: Date())
+                logger.info("document queued", metadata: ["document": "\(id)", "targets": "\(queued.map(\.target.rawValue).joined(separator: ","))"])
+            }
+            return targets
+        } catch let failure as IngestFailure {
+            throw failure
+        } catch let error as JournalError {
+            throw .unavailable(.journal(error))
+        } catch let error as GatewayError {
+            throw .unavailable(error)
+        } catch {
+            throw .unavailable(.record("document \(id): \(error)"))
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import CDA
+import DMP
+import Foundation
+import Journal
+import PasserelleCore
+
+/// A journaled document ready to go: its metadata and the CDA exactly as built or received.
+public struct OutgoingDocument: Sendable {
+    public var metadata: DocumentMetadata
+    public var cda: CDADocument
+    public var journal: JournalDocument
+
+    public init(metadata: DocumentMetadata, cda: CDADocument, journal: JournalDocument) {
+        self.metadata = metadata
+        self.cda = cda
+        self.journal = journal
+    }
+
+    /// Reads the document of a claim back from the blob store.
+    public static func load(_ document: JournalDocument, blobs: BlobStore) throws(GatewayError) -> OutgoingDocument {
+        guard let builtSHA = document.builtSHA256 else { throw .record("document \(document.id) has no built CDA") }
+        let record: IntakeRecord
+        let built: Data
+        do {
+            record = try IntakeRecord.decode(try blobs.get(document.blobSHA256))
+            built = try blobs.get(builtSHA)
+        } catch let error as GatewayError { throw error } catch let error as JournalError { throw .journal(error) } catch {
+            throw .record("\(error)")
+        }
+        let parsed: CDADocument
+        do { parsed = try ProducerCDA.accept(built, declared: nil) } catch {
+            throw .record("the journaled CDA of \(document.id) cannot be read: \(error.description)")
+        }
+        // Keep the origin: the DMP formatCode of a Passerelle-built N1 PDF differs from a producer's.
+        let origin: CDADocument.Origin = if case .pdf = record.content { .built } else { .producer }
+        let cda = CDADocument(data: built, origin: origin, kind: parsed.kind, id: parsed.id, setID: parsed.setID,
+                              versionNumber: parsed.versionNumber, replaces: parsed.replaces, effectiveTime: parsed.effectiveTime,
+                              ins: parsed.ins)
+        return OutgoingDocument(metadata: record.metadata, cda: cda, journal: document)
+    }
+}
+
+/// One transport (DMP, MSSanté to professionals, MSSanté to the patient). The workers claim a
+/// transmission, hand it here and record what comes back; a sender never touches the journal's
+/// state itself and never throws: every failure is an outcome, transient or permanent.
+public protocol TransmissionSender: Sendable {
+    /// The target this sender serves.
+    var target: Destination { get }
+    /// Sends one document. `claim.transmission.needsRecheck` is set when an earlier attempt was
+    /// interrupted (crash): the sender must make a resend harmless (DMP: the same uniqueId is
+    /// recognised as already stored; SMTP: reuse `claim.transmission.messageID`).
+    func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome
+}
+
+/// The DMP transport: ``DMP/DMPSender`` (ITI-41 for new documents and replacements, TD3.3c
+/// for deletions, TD0.2 first when configured) with its decision mapped to the journal's outcome.
+public struct DMPTransmissionSender: TransmissionSender {
+    public let target = Destination.dmp
+    public let sender: DMP.DMPSender
+
+    public init(_ sender: DMP.DMPSender) { self.sender = sender }
+
+    public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
+        // A resend after a crash needs no special path: the DMP recognises the uniqueId it holds.
+        let result = document.metadata.action == .delete
+            ? await sender.delete(document.metadata)
+            : await sender.send(document.cda, metadata: document.metadata)
+        return Self.outcome(result)
+    }
+
+    /// The journal's view of a DMP answer: transient causes are retried, the others are final.
+    static func outcome(_ result: SubmissionResult) -> TransmissionOutcome {
+        let response = responseText(result)
+        switch result.outcome {
+        case .done(let alreadyPresent, let warnings):
+            var text = alreadyPresent ? "already stored by the DMP (resend recognised)" : "stored by the DMP"
+            if !warnings.isEmpty { text += "; warnings: " + warnings.map(\.description).joined(separator: "; ") }
+            // A registration is final at once: no later acknowledgement to wait for.
+            return .success(state: .acknowledged, response: text)
+        case .retry(_, let reason):
+            if let status = result.httpStatus, status >= 500 { return .failure(.httpServerError(status: status, reason), response: response) }
+            if result.httpStatus == nil { return .failure(.network(reason), response: response) }
+            return .failure(.dmpServiceUnavailable(reason), response: response)
+        case .failed(let reason, let codes):
+            if codes.contains(where: { $0.hasPrefix("TD0.2") }) { return .failure(.identity(reason), response: response) }
+            if codes == ["metadata"] || codes == ["signing"] { return .failure(.schema(reason), response: response) }
+            return .failure(.dmpBusinessRefusal(code: codes.joined(separator: ","), reason), response: response)
+        }
+    }
+
+    /// The server's answer for the attempt row: status and the start of the body.
+    static func responseText(_ result: SubmissionResult) -> String? {
+        guard result.httpStatus != nil || !result.rawResponse.isEmpty else { return nil }
+        let body = String(decoding: result.rawResponse.prefix(4000), as: UTF8.self)
+        return "HTTP \(result.httpStatus.map(String.init) ?? "-"): \(body)"
+    }
+}

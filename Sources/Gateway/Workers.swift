@@ -1,0 +1,180 @@
+import Foundation
+import Journal
+import Logging
+import PasserelleCore
+import Synchronization
+
+/// How the workers use the queue.
+public struct WorkerSettings: Sendable {
+    /// Lease on a claimed transmission (must exceed the longest send).
+    public var lease: TimeInterval
+    /// Idle wait between two empty polls of the queue.
+    public var pollInterval: TimeInterval
+    /// Unique per process: `host:pid:start`, so leases name who holds them.
+    public var owner: String
+
+    public init(lease: TimeInterval = 300, pollInterval: TimeInterval = 0.5,
+                owner: String = "\(ProcessInfo.processInfo.hostName):\(getpid()):\(UInt64(Date().timeIntervalSince1970))") {
+        self.lease = lease
+        self.pollInterval = pollInterval
+        self.owner = owner
+    }
+}
+
+/// Sends queued transmissions: for each sender, `concurrency` loops that claim the next due
+/// transmission (lease), send it and record the outcome; the journal's ``RetryPolicy`` decides
+/// retry-wait or failed. A stop request lets each loop finish the send it is in, then return.
+public final class TransmissionWorkers: Sendable {
+    public let journal: any JournalStore
+    public let blobs: BlobStore
+    public let senders: [(any TransmissionSender, Int)]
+    public let settings: WorkerSettings
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let wake = WakeSignal()
+
+    /// - Parameter senders: each sender with its number of concurrent loops (≥ 1).
+    public init(journal: any JournalStore, blobs: BlobStore, senders: [(any TransmissionSender, Int)],
+                settings: WorkerSettings, logger: Logger = Logger(label: "passerelle.workers")) {
+        self.journal = journal
+        self.blobs = blobs
+        self.senders = senders
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Runs every loop until ``stop()``; returns when all have finished their current send.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for (sender, concurrency) in senders {
+                for index in 0..<max(1, concurrency) {
+                    group.addTask { await self.loop(sender, owner: "\(self.settings.owner):\(sender.target.rawValue):\(index)") }
+                }
+            }
+            group.addTask { await self.recoveryLoop() }
+        }
+    }
+
+    /// Asks the loops to stop after their current send.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        wake.signal()
+    }
+
+    /// Wakes idle loops at once (new work was queued).
+    public func poke() { wake.signal() }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    /// Takes back transmissions whose sender died (lease expired), periodically.
+    func recoveryLoop() async {
+        while !isStopping {
+            do {
+                let recovered = try await journal.recoverInterrupted(now: Date())
+                for t in recovered {
+                    logger.warning("interrupted send taken back (lease expired)", metadata: ["transmission": "\(t.id)", "document": "\(t.documentID)", "target": "\(t.target.rawValue)"])
+                }
+                if !recovered.isEmpty { wake.signal() }
+            } catch {
+                logger.error("lease recovery failed", metadata: ["error": "\(error)"])
+            }
+            await wake.wait(timeout: max(1, min(settings.lease / 4, 5)), until: { self.isStopping })
+        }
+    }
+
+    func loop(_ sender: any TransmissionSender, owner: String) async {
+        while !isStopping {
+            let claim: ClaimedTransmission?
+            do { claim = try await journal.claimNext(target: sender.target, now: Date(), lease: settings.lease, owner: owner) } catch {
+                logger.error("cannot claim from the journal", metadata: ["target": "\(sender.target.rawValue)", "error": "\(error)"])
+                await wake.wait(timeout: max(settings.pollInterval, 1), until: { self.isStopping })
+                continue
+            }
+            guard let claim else {
+                await wake.wait(timeout: settings.pollInterval, until: { self.isStopping })
+                continue
+            }
+            await process(claim, sender: sender, owner: owner)
+        }
+    }
+
+    func process(_ claim: ClaimedTransmission, sender: any TransmissionSender, owner: String) async {
+        let t = claim.transmission
+        let meta: Logger.Metadata = ["transmission": "\(t.id)", "document": "\(t.documentID)", "version": "\(t.version)",
+                                     "target": "\(t.target.rawValue)", "attempt": "\(t.attempts)",
+                                     "ins": "\(claim.document.maskedINS ?? "-")"]
+        let outcome: TransmissionOutcome
+        do {
+            let document = try OutgoingDocument.load(claim.document, blobs: blobs)
+            outcome = await sender.send(claim, document: document)
+        } catch {
+            outcome = .failure(.permanent("cannot read the journaled document: \(error.description)"))
+        }
+        do {
+            let result = try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+            switch outcome {
+            case .success:
+                logger.info("sent", metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })
+            case .failure(let cause, _):
+                var m = meta
+                m["state"] = "\(result.state.rawValue)"
+                m["error"] = "\(cause)"
+                if let next = result.nextAttemptAt { m["next_attempt"] = "\(ISO8601DateFormatter().string(from: next))" }
+                // One alert per incident (error level), the retries of the same incident at notice.
+                if result.shouldAlert || result.state == .failed { logger.error("send failed", metadata: m) } else { logger.notice("send failed again", metadata: m) }
+            }
+        } catch {
+            logger.error("cannot record the outcome", metadata: meta.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+}
+
+/// A wake-up for idle loops: `signal()` wakes every current waiter; each wait is also bounded
+/// by its own timeout (which wakes only that waiter).
+final class WakeSignal: Sendable {
+    private struct State {
+        var generation = 0
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Timeouts that fired before their waiter was registered.
+        var expired: Set<UInt64> = []
+    }
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.generation += 1
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Waits for a signal or `timeout` seconds; returns at once when `until()` is already true.
+    func wait(timeout: TimeInterval, until: @Sendable () -> Bool) async {
+        if until() { return }
+        let (start, id) = state.withLock { s -> (Int, UInt64) in
+            s.nextID += 1
+            return (s.generation, s.nextID)
+        }
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: UInt64(max(timeout, 0.001) * 1e9))
+            let own = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if let c = s.waiters.removeValue(forKey: id) { return c }
+                s.expired.insert(id)
+                return nil
+            }
+            own?.resume()
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.generation != start || s.expired.remove(id) != nil { return true }
+                s.waiters[id] = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+        timer.cancel()
+        state.withLock { _ = $0.expired.remove(id) }
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+
+/// One self-contained XHTML page (inline CSS and SVG, no script, no network), well-formed XML so
+/// it can be checked by an XML parser. Every text from the journal or the configuration is escaped.
+enum HTMLReport {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func number(_ value: Double) -> String { String(format: "%.1f", value) }
+
+    static let style = """
+        body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 24px; color: #1d2733; background: #fff; }
+        h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 2px solid #0b5394; }
+        p.meta { color: #555; margin: 0 0 12px; font-size: 13px; }
+        table { border-collapse: collapse; font-size: 12px; margin-bottom: 12px; }
+        th, td { border: 1px solid #ccd; padding: 3px 6px; } th { background: #e8eef6; text-align: left; }
+        td.n { text-align: right; font-variant-numeric: tabular-nums; }
+        tr.headline td { font-weight: bold; }
+        .ok { color: #0a7a2f; font-weight: bold; } .ko { color: #b3261e; font-weight: bold; }
+        .charts { display: flex; flex-wrap: wrap; gap: 12px; }
+        svg { background: #fafbfd; border: 1px solid #dde; }
+        svg text { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 10px; fill: #333; }
+        svg text.title { font-size: 12px; font-weight: bold; }
+        rect.bar { fill: #0b5394; } rect.bar.dmp { fill: #2e9e5b; } rect.bar.produced { fill: #9fb6d3; }
+        rect.bar.quality { fill: #d9822b; }
+        line.target { stroke: #b3261e; stroke-width: 1.5; stroke-dasharray: 5 3; } line.axis { stroke: #888; }
+        """
+
+    static func render(_ report: UsageReport) -> String {
+        var h = """
+            <!DOCTYPE html>
+            <html xmlns="http://www.w3.org/1999/xhtml" lang="fr">
+            <head>
+            <meta charset="utf-8"/>
+            <title>\(escape("Rapport d'usage — \(report.title) — \(report.period.label)"))</title>
+            <style>
+            \(style)
+            </style>
+            </head>
+            <body>
+            <h1>\(escape("Rapport d'usage du numérique — \(report.title)"))</h1>
+            <p class="meta">\(escape(meta(report)))</p>
+
+            """
+        if !report.trend.isEmpty {
+            h += "<h2>Évolution sur \(report.trend.count) mois</h2>\n<div class=\"charts\">\n"
+            for code in report.trend.last!.lines.map(\.code) { h += trendChart(report.trend, code: code) }
+            h += "</div>\n"
+        }
+        h += "<h2>\(escape("Indicateurs — \(report.total.title)"))</h2>\n" + linesTable(report.total.lines.filter { $0.programme != "Qualité" })
+        h += "<h2>Par type de document</h2>\n" + kindChart(report.total.kinds)
+        let quality = report.total.lines.filter { $0.programme == "Qualité" }
+        h += "<h2>Lignes de qualité</h2>\n" + qualityChart(quality) + linesTable(quality)
+        for scope in report.byFiness {
+            h += "<h2>\(escape(scope.title))</h2>\n" + linesTable(scope.lines)
+        }
+        h += """
+            <p class="meta">Lignes en gras : indicateur principal de chaque domaine (dénominateur choisi dans la configuration [report]). \
+            Un document remplacé ou supprimé compte une fois ; les documents supprimés sont hors taux.</p>
+            </body>
+            </html>
+
+            """
+        return h
+    }
+
+    static func meta(_ report: UsageReport) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: report.period.timeZone)
+        var text = "Période \(report.period.label) (\(report.period.timeZone)), du \(formatter.string(from: report.period.start)) "
+            + "au \(formatter.string(from: report.period.end)) exclu · \(report.total.staysDischarged) séjours clos · "
+            + "généré le \(formatter.string(from: report.generatedAt))"
+        if !report.finessFilter.isEmpty { text += " · FINESS : \(report.finessFilter.joined(separator: ", "))" }
+        return text
+    }
+
+    static func linesTable(_ lines: [IndicatorLine]) -> String {
+        var t = "<table class=\"indicators\">\n<tr><th>Programme</th><th>Code</th><th>Indicateur</th><th>Numérateur</th>"
+            + "<th>Dénominateur</th><th>Taux (%)</th><th>Cible (%)</th><th>Atteint</th></tr>\n"
+        for l in lines {
+            let reached = l.reached.map { $0 ? "<span class=\"ok\">oui</span>" : "<span class=\"ko\">non</span>" } ?? ""
+            t += "<tr\(l.headline ? " class=\"headline\"" : "") data-code=\"\(escape(l.code))\"><td>\(escape(l.programme))</td>"
+                + "<td>\(escape(l.code))</td><td>\(escape(l.label))</td><td class=\"n\">\(l.numerator)</td>"
+                + "<td class=\"n\">\(l.denominator)</td><td class=\"n\">\(escape(l.rateText))</td>"
+                + "<td class=\"n\">\(escape(l.targetText))</td><td>\(reached)</td></tr>\n"
+        }
+        return t + "</table>\n"
+    }
+
+    /// A bar per month, the target as a dashed line.
+    static func trendChart(_ trend: [TrendMonth], code: String) -> String {
+        let points = trend.map { month in (month.month, month.lines.first { $0.code == code }) }
+        guard let any = points.compactMap(\.1).last else { return "" }
+        let width = 380.0, height = 200.0, left = 36.0, right = 10.0, top = 28.0, bottom = 30.0
+        let plotW = width - left - right, plotH = height - top - bottom
+        let peak = max(100, points.compactMap { $0.1?.rate }.max() ?? 0, Double(any.target ?? 0))
+        let scale = (peak / 10).rounded(.up) * 10
+        let y = { (v: Double) in top + plotH - plotH * v / scale }
+        let slot = plotW / Double(max(points.count, 1))
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"trend\" data-code=\"\(escape(code))\" width=\"\(Int(width))\" "
+            + "height=\(q(Int(height))) viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        s += "<text class=\"title\" x=\"8\" y=\"16\">\(escape("\(code) — \(shortLabel(any.label, limit: 38))"))</text>\n"
+        for tick in stride(from: 0.0, through: scale, by: scale / 4) {
+            s += "<line class=\"axis\" x1=\"\(number(left))\" y1=\"\(number(y(tick)))\" x2=\"\(number(width - right))\" y2=\"\(number(y(tick)))\" stroke-opacity=\"0.3\"/>"
+            s += "<text x=\"\(number(left - 4))\" y=\"\(number(y(tick) + 3))\" text-anchor=\"end\">\(Int(tick))</text>\n"
+        }
+        for (i, (month, line)) in points.enumerated() {
+            let x = left + slot * Double(i) + slot * 0.15
+            if let rate = line?.rate {
+                s += "<rect class=\"bar\" data-month=\"\(escape(month))\" data-rate=\"\(number(rate))\" x=\"\(number(x))\" "
+                    + "y=\"\(number(y(rate)))\" width=\"\(number(slot * 0.7))\" height=\"\(number(plotH * rate / scale))\">"
+                    + "<title>\(escape("\(month) : \(line!.rateText) % (\(line!.numerator)/\(line!.denominator))"))</title></rect>"
+            }
+            s += "<text x=\"\(number(x + slot * 0.35))\" y=\"\(number(height - bottom + 12))\" text-anchor=\"middle\">\(escape(String(month.suffix(2))))</text>\n"
+        }
+        if let target = any.target {
+            s += "<line class=\"target\" data-target=\"\(target)\" x1=\"\(number(left))\" y1=\"\(number(y(Double(target))))\" "
+                + "x2=\"\(number(width - right))\" y2=\"\(number(y(Double(target))))\"/>\n"
+        }
+        s += "<line class=\"axis\" x1=\"\(number(left))\" y1=\"\(number(top + plotH))\" x2=\"\(number(width - right))\" y2=\"\(number(top + plotH))\"/>\n"
+        s += "<text x=\"\(number(left))\" y=\"\(number(height - 4))\">\(escape("\(points.first!.0) → \(points.last!.0), taux en %"))</text>\n"
+        return s + "</svg>\n"
+    }
+
+    /// Produced and DMP-accepted documents, two bars per kind.
+    static func kindChart(_ kinds: [KindLine]) -> String {
+        let rowH = 34.0, labelW = 215.0, width = 640.0, barMax = width - labelW - 60
+        let peak = Double(max(kinds.map(\.produced).max() ?? 0, 1))
+        let height = 30 + rowH * Double(kinds.count)
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"kinds\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
+            + "viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        s += "<text class=\"title\" x=\"8\" y=\"16\">Documents produits (clair) et envoyés au DMP avec INS qualifiée (vert)</text>\n"
+        for (i, k) in kinds.enumerated() {
+            let y0 = 26 + rowH * Double(i)
+            s += "<text x=\"8\" y=\"\(number(y0 + 17))\">\(escape("\(k.label) (\(k.loinc))"))</text>"
+            for (j, (cls, value)) in [("produced", k.produced), ("dmp", k.dmpAccepted)].enumerated() {
+                let w = barMax * Double(value) / peak
+                let yy = y0 + 4 + Double(j) * 13
+                s += "<rect class=\"bar \(cls)\" data-kind=\"\(escape(k.kind))\" data-value=\"\(value)\" x=\"\(number(labelW))\" "
+                    + "y=\"\(number(yy))\" width=\"\(number(w))\" height=\"11\"/>"
+                s += "<text x=\"\(number(labelW + w + 4))\" y=\"\(number(yy + 9))\">\(value)</text>"
+            }
+            s += "\n"
+        }
+        return s + "</svg>\n"
+    }
+
+    /// One horizontal bar per quality line (its rate in %).
+    static func qualityChart(_ lines: [IndicatorLine]) -> String {
+        let rowH = 20.0, labelW = 380.0, width = 700.0, barMax = width - labelW - 90
+        let peak = max(lines.compactMap(\.rate).max() ?? 0, 1)
+        let height = 10 + rowH * Double(lines.count)
+        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"quality\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
+            + "viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">\n"
+        for (i, l) in lines.enumerated() {
+            let y0 = 6 + rowH * Double(i)
+            let w = barMax * (l.rate ?? 0) / peak
+            s += "<text x=\"8\" y=\"\(number(y0 + 12))\">\(escape("\(l.code) \(shortLabel(l.label, limit: 48))"))</text>"
+            s += "<rect class=\"bar quality\" data-code=\"\(escape(l.code))\" data-value=\"\(l.numerator)\" x=\"\(number(labelW))\" "
+                + "y=\"\(number(y0 + 2))\" width=\"\(number(w))\" height=\"13\"/>"
+            s += "<text x=\"\(number(labelW + w + 4))\" y=\"\(number(y0 + 12))\">\(escape("\(l.numerator) (\(l.rateText.isEmpty ? "–" : l.rateText + " %"))"))</text>\n"
+        }
+        return s + "</svg>\n"
+    }
+
+    static func q(_ n: Int) -> String { "\"\(n)\"" }
+
+    /// Labels are long: charts keep the part before the first comma, at most `limit` characters.
+    static func shortLabel(_ label: String, limit: Int = 52) -> String {
+        let head = label.split(separator: ",").first.map(String.init) ?? label
+        return head.count > limit ? String(head.prefix(limit - 1)) + "…" : head
+    }
+}

@@ -1,1 +1,0 @@
-// Indicators — see the README section on targets.

@@ -1,0 +1,200 @@
+import Foundation
+import Journal
+import PasserelleCore
+
+/// One indicator for one scope and period: the row of every output format.
+public struct IndicatorLine: Sendable, Hashable, Codable {
+    /// Whether a target is a floor (usage rates) or a ceiling (quality lines).
+    public enum TargetKind: String, Sendable, Hashable, Codable {
+        case minimum, maximum
+    }
+
+    /// `SUN-ES`, `HOP'EN` or `Qualité`.
+    public var programme: String
+    /// Stable code, e.g. `V1-D1-SEJ` (see docs/report.md).
+    public var code: String
+    /// French label, as shown to the ARS.
+    public var label: String
+    public var numerator: Int
+    public var denominator: Int
+    /// Percent, rounded to 0.1; nil when the denominator is 0.
+    public var rate: Double?
+    /// Target in percent, if one is configured.
+    public var target: Int?
+    public var targetKind: TargetKind
+    /// Nil when there is no target or no denominator.
+    public var reached: Bool?
+    /// True for the line of each SUN-ES domain that uses the configured denominator.
+    public var headline: Bool
+
+    init(_ programme: String, _ code: String, _ label: String, _ numerator: Int, _ denominator: Int,
+         settings: PasserelleConfiguration.Report, headline: Bool = false, targetKind: TargetKind = .minimum) {
+        self.programme = programme
+        self.code = code
+        self.label = label
+        self.numerator = numerator
+        self.denominator = denominator
+        rate = denominator == 0 ? nil : (Double(numerator) * 1000 / Double(denominator)).rounded() / 10
+        self.targetKind = targetKind
+        target = targetKind == .minimum ? settings.targets[code] : settings.thresholds[code]
+        if let target, denominator > 0 {
+            // Integer comparison: no rounding decides whether a target is reached.
+            reached = targetKind == .minimum ? numerator * 100 >= target * denominator : numerator * 100 <= target * denominator
+        }
+        self.headline = headline
+    }
+}
+
+/// Documents of one kind: produced and sent to the DMP (the HTML bars).
+public struct KindLine: Sendable, Hashable, Codable {
+    /// Short name (`ldl`, `cr-bio`, …).
+    public var kind: String
+    public var loinc: String
+    public var label: String
+    /// The SUN-ES domain(s) the kind counts in, per the configuration (empty: none).
+    public var domains: [String]
+    public var produced: Int
+    public var dmpAccepted: Int
+}
+
+/// The indicators of one scope: the whole structure (``finess`` nil) or one FINESS.
+public struct ScopeReport: Sendable, Hashable, Codable {
+    public var finess: String?
+    public var lines: [IndicatorLine]
+    public var kinds: [KindLine]
+    /// Stays discharged in the period (also in the lines, repeated for readers).
+    public var staysDischarged: Int
+}
+
+/// One month of the trend charts: the headline lines of the whole scope.
+public struct TrendMonth: Sendable, Hashable, Codable {
+    public var month: String
+    public var lines: [IndicatorLine]
+}
+
+/// The usage report: the JSON format is this structure (docs/report.md).
+public struct UsageReport: Sendable, Hashable, Codable {
+    /// Bumped when a field changes meaning or disappears (additions keep it).
+    public var formatVersion = 1
+    public var title: String
+    public var period: ReportPeriod
+    public var generatedAt: Date
+    /// FINESS the report is restricted to; empty for all.
+    public var finessFilter: [String]
+    /// The whole (selected) structure.
+    public var total: ScopeReport
+    /// One scope per FINESS with activity, when there are several.
+    public var byFiness: [ScopeReport]
+    /// Trailing months (oldest first), for the charts; may be empty.
+    public var trend: [TrendMonth]
+}
+
+/// Turns the journal's raw counts into indicator lines, following the configuration.
+public enum IndicatorCalculator {
+    static func domainLabel(_ domain: SUNESDomain) -> String {
+        switch domain {
+        case .d1: "Documents de sortie"
+        case .d2: "CR de biologie"
+        case .d3: "CR d'imagerie"
+        }
+    }
+
+    /// Every line, in the report's order: volet 1, volet 2, HOP'EN, quality.
+    public static func lines(_ c: UsageCounts, settings: PasserelleConfiguration.Report) -> [IndicatorLine] {
+        var lines: [IndicatorLine] = []
+        let produced = c.kinds.values.reduce(0) { $0 + $1.produced }
+        for domain in SUNESDomain.allCases {
+            let kinds = settings.domainKinds[domain] ?? []
+            let accepted = kinds.reduce(0) { $0 + (c.kinds[$1]?.dmpAccepted ?? 0) }
+            let made = kinds.reduce(0) { $0 + (c.kinds[$1]?.produced ?? 0) }
+            let headline = settings.denominators[domain] ?? .stays
+            let name = domainLabel(domain)
+            lines.append(IndicatorLine("SUN-ES", "V1-\(domain.rawValue)-SEJ",
+                                       "\(name) envoyés au DMP avec INS qualifiée, par séjour clos", accepted, c.staysDischarged,
+                                       settings: settings, headline: headline == .stays))
+            lines.append(IndicatorLine("SUN-ES", "V1-\(domain.rawValue)-DOC",
+                                       "\(name) envoyés au DMP avec INS qualifiée, par document produit", accepted, made,
+                                       settings: settings, headline: headline == .documents))
+        }
+        for (code, who, m) in [("PAT", "aux patients (messagerie citoyenne)", c.patient), ("PS", "aux professionnels", c.professional)] {
+            lines.append(IndicatorLine("SUN-ES", "V2-\(code)", "Documents envoyés par MSSanté \(who), par document produit",
+                                       m.sent, produced, settings: settings))
+            lines.append(IndicatorLine("SUN-ES", "V2-\(code)-DSN", "Envois MSSanté \(who) remis (DSN)", m.delivered, m.sent,
+                                       settings: settings))
+            lines.append(IndicatorLine("SUN-ES", "V2-\(code)-MDN", "Envois MSSanté \(who) lus (MDN)", m.read, m.sent,
+                                       settings: settings))
+        }
+        lines.append(IndicatorLine("HOP'EN", "HN-D2-LDL", "Séjours clos dont la lettre de liaison est dans le DMP",
+                                   c.staysWithDischargeLetter, c.staysDischarged, settings: settings))
+        let refused = c.dmpRefusals.values.reduce(0, +)
+        let quality: [(String, String, Int, Int)] = [
+            ("Q-INS", "Documents retenus : identité non qualifiée (pas d'envoi au DMP)", c.unqualified, produced),
+            ("Q-REFUS-DMP", "Documents refusés par le DMP", refused, produced),
+        ] + c.dmpRefusals.sorted { $0.key < $1.key }.map { code, n in
+            ("Q-REFUS-DMP-\(code)", "Documents refusés par le DMP, code \(code)", n, produced)
+        } + [
+            ("Q-ECHEC-RETRY", "Échecs après épuisement des nouvelles tentatives", c.failedAfterRetries, produced),
+            ("Q-ECHEC-DEF", "Échecs définitifs (hors refus DMP)", c.failedPermanently, produced),
+            ("Q-ATTENTE", "Documents en attente d'envoi", c.waiting, produced),
+            ("Q-REMPL", "Documents remplacés (comptés une fois)", c.replaced, produced),
+            ("Q-SUPPR", "Documents supprimés (comptés une fois, hors taux)", c.deleted, produced + c.deleted),
+        ]
+        for (code, label, n, d) in quality {
+            lines.append(IndicatorLine("Qualité", code, label, n, d, settings: settings, targetKind: .maximum))
+        }
+        return lines
+    }
+
+    /// One line per known document kind, in catalogue order.
+    public static func kindLines(_ c: UsageCounts, settings: PasserelleConfiguration.Report) -> [KindLine] {
+        DocumentKind.allCases.map { kind in
+            KindLine(kind: kind.shortName, loinc: kind.loincCode, label: kind.defaultTitle,
+                     domains: SUNESDomain.allCases.filter { settings.domainKinds[$0]?.contains(kind) == true }.map(\.rawValue),
+                     produced: c.kinds[kind]?.produced ?? 0, dmpAccepted: c.kinds[kind]?.dmpAccepted ?? 0)
+        }
+    }
+
+    /// The lines drawn in the trend charts: each domain's headline, volet 2 sendings, HOP'EN.
+    public static func isTrendLine(_ line: IndicatorLine) -> Bool {
+        (line.code.hasPrefix("V1-") && line.headline) || line.code == "V2-PAT" || line.code == "V2-PS" || line.code == "HN-D2-LDL"
+    }
+}
+
+/// Builds a ``UsageReport`` from a journal.
+public enum UsageReporter {
+    /// - Parameters:
+    ///   - finess: FINESS to keep (empty: all).
+    ///   - trendMonths: months of trend to compute (0: none; the HTML page wants 12).
+    public static func make(store: any JournalStore, period: ReportPeriod, finess: [String] = [],
+                            settings: PasserelleConfiguration.Report, trendMonths: Int = 0, title: String = "Passerelle",
+                            now: Date = Date()) async throws(ReportError) -> UsageReport {
+        func query(_ boundaries: [Date]) -> UsageQuery {
+            UsageQuery(boundaries: boundaries, finess: finess, qualifiedStatuses: settings.qualifiedStatuses,
+                       dischargeLetterKinds: settings.dischargeLetterKinds)
+        }
+        let cells: [UsageCounts]
+        do { cells = try await store.usageCounts(query([period.start, period.end])) } catch { throw .journal(error) }
+        var total = UsageCounts(period: 0, finess: "")
+        for cell in cells { total.add(cell) }
+        func scope(_ c: UsageCounts, finess: String?) -> ScopeReport {
+            ScopeReport(finess: finess, lines: IndicatorCalculator.lines(c, settings: settings),
+                        kinds: IndicatorCalculator.kindLines(c, settings: settings), staysDischarged: c.staysDischarged)
+        }
+        let byFiness = cells.count > 1 ? cells.map { scope($0, finess: $0.finess) } : []
+
+        var trend: [TrendMonth] = []
+        if trendMonths > 0 {
+            let months = try period.trailingMonths(trendMonths)
+            let monthly: [UsageCounts]
+            do { monthly = try await store.usageCounts(query(months.map(\.start) + [months.last!.end])) } catch { throw .journal(error) }
+            trend = months.enumerated().map { index, month in
+                var sum = UsageCounts(period: index, finess: "")
+                for cell in monthly where cell.period == index { sum.add(cell) }
+                return TrendMonth(month: month.label,
+                                  lines: IndicatorCalculator.lines(sum, settings: settings).filter(IndicatorCalculator.isTrendLine))
+            }
+        }
+        return UsageReport(title: title, period: period, generatedAt: now, finessFilter: finess,
+                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend)
+    }
+}

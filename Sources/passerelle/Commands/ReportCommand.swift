@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Indicators
+import Journal
+import PasserelleCore
+
+extension ReportFormat: ExpressibleByArgument {}
+
+/// `passerelle report --month 2026-10 [--finess …] --format table|csv|json|html [-o FILE]`
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Usage-rate report (SUN-ES, HOP'EN, quality lines) from the journal.",
+        discussion: """
+        Counts, for a calendar month or a range of days (boundaries at midnight in [report] \
+        time_zone, Europe/Paris by default), the documents sent to the DMP with a qualified INS \
+        per discharged stay and per document produced (SUN-ES volet 1, D1/D2/D3), the MSSanté \
+        sendings to patients and professionals with their delivery and read notifications \
+        (volet 2), the share of stays with a discharge letter in the DMP (HOP'EN) and the \
+        quality lines that explain a low rate. Which kinds count where, the denominators and the \
+        targets come from the [report] tables of the configuration (docs/report.md).
+
+        Formats: table (terminal), csv (';'-separated UTF-8, columns \
+        Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint), json \
+        (documented in docs/report.md), html (one self-contained page with 12-month trend charts).
+
+        Exit codes: 0 report written, 1 configuration, journal or output problem, 64 usage error.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("Calendar month to report.", valueName: "YYYY-MM"))
+    var month: String?
+
+    @Option(help: ArgumentHelp("First day of a range (with --to).", valueName: "YYYY-MM-DD"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("Last day of a range, included (with --from).", valueName: "YYYY-MM-DD"))
+    var to: String?
+
+    @Option(help: ArgumentHelp("Only this FINESS (repeat for several). Default: the whole structure.", valueName: "finess"))
+    var finess: [String] = []
+
+    @Option(help: "Output format: table, csv, json or html.")
+    var format: ReportFormat = .table
+
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("SQLite journal to read instead of the configuration's [journal] (then the configuration is optional).",
+                               valueName: "file"))
+    var journal: String?
+
+    @Option(help: ArgumentHelp("Months of trend to compute (default 12 for html, 0 otherwise).", valueName: "n"))
+    var trendMonths: Int?
+
+    func validate() throws {
+        switch (month, from, to) {
+        case (_?, nil, nil), (nil, _?, _?): break
+        case (nil, nil, nil): throw ValidationError("give --month YYYY-MM, or --from YYYY-MM-DD and --to YYYY-MM-DD")
+        case (_?, _, _): throw ValidationError("give either --month or --from/--to, not both")
+        default: throw ValidationError("--from and --to go together")
+        }
+        if let n = trendMonths, !(0...120).contains(n) { throw ValidationError("--trend-months must be between 0 and 120") }
+    }
+
+    func run() async throws {
+        LogSetup.bootstrap(level: global.logLevel ?? .warning)
+        // With --journal, a configuration is read only when one is named explicitly.
+        var configuration: PasserelleConfiguration?
+        if journal == nil || global.config != nil || ProcessInfo.processInfo.environment[PasserelleConfiguration.environmentVariable] != nil {
+            do { configuration = try PasserelleConfiguration.load(from: global.configPath) } catch {
+                printError("Configuration \(global.configPath) is invalid:")
+                for problem in error.problems { printError("  \(problem)") }
+                throw ExitCode(1)
+            }
+        }
+        let settings = configuration?.report ?? .default
+        do {
+            let store: any JournalStore
+            if let journal {
+                guard FileManager.default.fileExists(atPath: journal) else {
+                    printError("passerelle report: no journal at \(journal)")
+                    throw ExitCode(1)
+                }
+                store = try Journals.open(.sqlite(path: journal))
+            } else {
+                store = try Journals.open(configuration!.journal)
+            }
+            let period = try month.map { m throws(ReportError) in try ReportPeriod.month(m, timeZone: settings.timeZone) }
+                ?? ReportPeriod.days(from: from!, to: to!, timeZone: settings.timeZone)
+            let report = try await UsageReporter.make(
+                store: store, period: period, finess: finess, settings: settings,
+                trendMonths: trendMonths ?? (format == .html ? 12 : 0),
+                title: configuration?.structure.name ?? "Passerelle")
+            let text = try format.render(report)
+            if let output {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+            } else {
+                print(text, terminator: "")
+            }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("passerelle report: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}

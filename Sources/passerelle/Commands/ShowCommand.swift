@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Journal
+import PasserelleCore
+
+/// `passerelle show <document id>` — everything the journal knows about one document.
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show the full history of one document: versions, transmissions, attempts, acknowledgements.",
+        discussion: """
+        The document id is the CDA ClinicalDocument/id as the journal and the DMP know it \
+        (`root^extension`, or the OID alone), as printed in logs and by `passerelle status`. \
+        Patient identity is shown as the masked INS only.
+
+        Example:
+          passerelle show 1.2.250.1.999.1.4.1732350000000.12345
+
+        Exit codes: 0 shown, 1 unknown document or unreadable journal.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Document id.", valueName: "document-id"))
+    var documentID: String
+
+    func run() async throws {
+        let c = try JournalAccess.configuration(global)
+        LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
+        let journal = try JournalAccess.journal(c)
+        do {
+            let transmissions = try await journal.transmissions(matching: TransmissionFilter(documentID: documentID))
+            var versions = Set(transmissions.map(\.version))
+            // A document not queued yet has no transmission: look at the first versions directly.
+            for v in 1...max(1, versions.max() ?? 1) { versions.insert(v) }
+            var found = false
+            for version in versions.sorted() {
+                guard let d = try await journal.document(id: documentID, version: version) else { continue }
+                found = true
+                print("document \(d.id) version \(d.version) (set \(d.setID))")
+                print("  kind \(d.kind.shortName) (\(d.kind.loincCode)), state \(d.state.rawValue), received \(JournalAccess.stamp(d.receivedAt))")
+                print("  patient INS \(d.maskedINS ?? "none") identity \(d.identityStatus ?? "-"), structure \(d.finess), stay \(d.stayID ?? "-")")
+                print("  input blob \(d.blobSHA256.prefix(16))…, CDA blob \(d.builtSHA256.map { "\($0.prefix(16))…" } ?? "not built")")
+                for t in transmissions where t.version == version {
+                    print("  transmission \(t.id) → \(t.target.rawValue): \(t.state.rawValue), \(t.attempts) attempt\(t.attempts == 1 ? "" : "s"), created \(JournalAccess.stamp(t.createdAt)), updated \(JournalAccess.stamp(t.updatedAt))")
+                    if let next = t.nextAttemptAt, TransmissionState.waiting.contains(t.state) { print("    next attempt \(JournalAccess.stamp(next))") }
+                    if let owner = t.leaseOwner { print("    held by \(owner) until \(JournalAccess.stamp(t.leaseExpiresAt))") }
+                    if t.needsRecheck { print("    interrupted earlier: the next send checks with the peer (resend recognised)") }
+                    if let m = t.messageID { print("    Message-ID \(m)") }
+                    if let e = t.lastError { print("    last error \(JournalAccess.stamp(t.lastErrorAt)): \(e)") }
+                    for a in try await journal.attempts(transmissionID: t.id) {
+                        let response = a.response.map { " — " + $0.replacingOccurrences(of: "\n", with: " ").prefix(300) } ?? ""
+                        print("    attempt \(a.id) \(JournalAccess.stamp(a.startedAt)) → \(JournalAccess.stamp(a.endedAt)): \(a.outcome ?? "running")\(response)")
+                    }
+                    for k in try await journal.acknowledgements(transmissionID: t.id) {
+                        print("    acknowledgement \(k.kind.rawValue) \(JournalAccess.stamp(k.receivedAt))\(k.detail.map { ": \($0)" } ?? "")")
+                    }
+                }
+            }
+            if !found {
+                printError("no document \(documentID) in the journal (ids are printed by `passerelle status` and in the logs)")
+                throw ExitCode.failure
+            }
+        } catch let error as JournalError {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+    }
+}

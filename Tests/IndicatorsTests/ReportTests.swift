@@ -1,0 +1,239 @@
+import Foundation
+import Indicators
+import Journal
+import PasserelleCore
+import Testing
+import TestSupport
+import XMLKit
+
+/// One expected line: the figures every format must show.
+struct Expected: Equatable, CustomStringConvertible {
+    var code: String, numerator: Int, denominator: Int, rate: String, target: String, reached: String
+    init(_ code: String, _ n: Int, _ d: Int, _ rate: String, _ target: String = "", _ reached: String = "") {
+        self.code = code; numerator = n; denominator = d; self.rate = rate; self.target = target; self.reached = reached
+    }
+    var description: String { "\(code) \(numerator)/\(denominator) \(rate) \(target) \(reached)" }
+}
+
+@Suite("usage report over a journal of known content", .serialized)
+struct ReportTests {
+    /// October 2026, whole structure, default settings (see ``KnownJournal`` for the why of each figure).
+    static let october: [Expected] = [
+        Expected("V1-D1-SEJ", 4, 6, "66,7", "≥ 50", "O"),     // ldl-1 (once), cro-3, ord-4, ldl-12 / S1 S2 S3 S4 S5 S6
+        Expected("V1-D1-DOC", 4, 5, "80,0"),                  // + ldl-5 held back; ldl-2 deleted is out
+        Expected("V1-D2-SEJ", 0, 6, "0,0"),
+        Expected("V1-D2-DOC", 0, 2, "0,0", "≥ 80", "N"),      // bio-6 refused, bio-8 waiting
+        Expected("V1-D3-SEJ", 1, 6, "16,7"),
+        Expected("V1-D3-DOC", 1, 2, "50,0", "≥ 80", "N"),     // img-9 (1 Oct local), img-7 failed
+        Expected("V2-PAT", 2, 9, "22,2", "≥ 10", "O"),        // ldl-1, ldl-12
+        Expected("V2-PAT-DSN", 1, 2, "50,0", "≥ 95", "N"),
+        Expected("V2-PAT-MDN", 1, 2, "50,0"),
+        Expected("V2-PS", 2, 9, "22,2"),                      // cro-3, ord-4 (ldl-12 refused by SMTP)
+        Expected("V2-PS-DSN", 1, 2, "50,0", "≥ 95", "N"),
+        Expected("V2-PS-MDN", 0, 2, "0,0"),
+        Expected("HN-D2-LDL", 2, 6, "33,3", "≥ 80", "N"),     // S1 (ldl-1), S5 (ldl-12); S4's letter was deleted
+        Expected("Q-INS", 1, 9, "11,1", "≤ 10", "N"),
+        Expected("Q-REFUS-DMP", 1, 9, "11,1", "≤ 2", "N"),
+        Expected("Q-REFUS-DMP-\(KnownJournal.refusalCode)", 1, 9, "11,1"),
+        Expected("Q-ECHEC-RETRY", 1, 9, "11,1", "≤ 1", "N"),
+        Expected("Q-ECHEC-DEF", 1, 9, "11,1", "≤ 1", "N"),
+        Expected("Q-ATTENTE", 1, 9, "11,1"),
+        Expected("Q-REMPL", 1, 9, "11,1"),                    // ldl-1 replaced twice: once
+        Expected("Q-SUPPR", 1, 10, "10,0"),
+    ]
+
+    static let settings = PasserelleConfiguration.Report.default
+    static let generatedAt = KnownJournal.date("2026-11-02T08:00:00Z")
+
+    static func report(_ j: KnownJournal, month: String = "2026-10", finess: [String] = [], trend: Int = 0) async throws -> UsageReport {
+        try await UsageReporter.make(store: j.store, period: ReportPeriod.month(month, timeZone: "Europe/Paris"), finess: finess,
+                                     settings: settings, trendMonths: trend, title: "CH <Démo> & Co", now: generatedAt)
+    }
+
+    static func expected(_ line: IndicatorLine) -> Expected {
+        Expected(line.code, line.numerator, line.denominator, line.rateText, line.targetText, line.reachedText)
+    }
+
+    @Test("the report model: every figure of October, per structure and per FINESS")
+    func model() async throws {
+        let j = try await KnownJournal()
+        let r = try await Self.report(j)
+        #expect(r.total.lines.map(Self.expected) == Self.october)
+        #expect(r.total.staysDischarged == 6)
+        #expect(r.period.start == KnownJournal.date("2026-09-30T22:00:00Z"))
+        #expect(r.period.end == KnownJournal.date("2026-10-31T23:00:00Z"))
+        let kinds = Dictionary(uniqueKeysWithValues: r.total.kinds.map { ($0.kind, [$0.produced, $0.dmpAccepted]) })
+        #expect(kinds == ["ldl": [3, 2], "ordonnance": [1, 1], "cro": [1, 1], "cr-bio": [2, 0], "cr-imagerie": [2, 1]])
+        let headlines = r.total.lines.filter(\.headline).map(\.code)
+        #expect(headlines == ["V1-D1-SEJ", "V1-D2-DOC", "V1-D3-DOC"])
+
+        #expect(r.byFiness.map(\.finess) == [KnownJournal.a, KnownJournal.b])
+        let a = Dictionary(uniqueKeysWithValues: r.byFiness[0].lines.map { ($0.code, Self.expected($0)) })
+        let b = Dictionary(uniqueKeysWithValues: r.byFiness[1].lines.map { ($0.code, Self.expected($0)) })
+        #expect(a["V1-D1-SEJ"] == Expected("V1-D1-SEJ", 3, 4, "75,0", "≥ 50", "O"))
+        #expect(a["V1-D1-DOC"] == Expected("V1-D1-DOC", 3, 4, "75,0"))
+        #expect(a["HN-D2-LDL"] == Expected("HN-D2-LDL", 1, 4, "25,0", "≥ 80", "N"))
+        #expect(a["Q-SUPPR"] == Expected("Q-SUPPR", 1, 9, "11,1"))
+        #expect(b["V1-D1-SEJ"] == Expected("V1-D1-SEJ", 1, 2, "50,0", "≥ 50", "O"))
+        #expect(b["V1-D1-DOC"] == Expected("V1-D1-DOC", 1, 1, "100,0"))
+        #expect(b["Q-ECHEC-DEF"] == Expected("Q-ECHEC-DEF", 1, 1, "100,0", "≤ 1", "N"))
+        #expect(b["V1-D2-DOC"] == Expected("V1-D2-DOC", 0, 0, "", "≥ 80", ""))   // no denominator: no verdict
+
+        // --finess B alone: the total is B's, and there is no per-FINESS breakdown.
+        let onlyB = try await Self.report(j, finess: [KnownJournal.b])
+        #expect(onlyB.total.lines.map(Self.expected) == r.byFiness[1].lines.map(Self.expected))
+        #expect(onlyB.byFiness.isEmpty)
+    }
+
+    @Test("month boundaries are Europe/Paris midnights, not UTC")
+    func boundaries() async throws {
+        let j = try await KnownJournal()
+        let september = try await Self.report(j, month: "2026-09")
+        let s = Dictionary(uniqueKeysWithValues: september.total.lines.map { ($0.code, Self.expected($0)) })
+        // S0 (30 Sep 23:30 +02:00) and ldl-11 (30 Sep 23:50 +02:00) only; S2 and img-9 are October's.
+        #expect(september.total.staysDischarged == 1)
+        #expect(s["V1-D1-SEJ"] == Expected("V1-D1-SEJ", 1, 1, "100,0", "≥ 50", "O"))
+        #expect(s["V1-D3-DOC"] == Expected("V1-D3-DOC", 0, 0, "", "≥ 80", ""))
+        let november = try await Self.report(j, month: "2026-11")
+        let n = Dictionary(uniqueKeysWithValues: november.total.lines.map { ($0.code, Self.expected($0)) })
+        // S9 (1 Nov 00:30 +01:00) and ldl-10 (1 Nov 00:10 +01:00): November although October in UTC.
+        #expect(november.total.staysDischarged == 1)
+        #expect(n["V1-D1-SEJ"] == Expected("V1-D1-SEJ", 1, 1, "100,0", "≥ 50", "O"))
+        #expect(n["HN-D2-LDL"] == Expected("HN-D2-LDL", 1, 1, "100,0", "≥ 80", "O"))
+
+        // A range of days: 1–15 October holds S2, S3, S4 and every October document but ldl-12.
+        let range = try await UsageReporter.make(
+            store: j.store, period: ReportPeriod.days(from: "2026-10-01", to: "2026-10-15", timeZone: "Europe/Paris"),
+            settings: Self.settings, now: Self.generatedAt)
+        let d = Dictionary(uniqueKeysWithValues: range.total.lines.map { ($0.code, Self.expected($0)) })
+        #expect(range.period.label == "2026-10-01..2026-10-15")
+        #expect(range.total.staysDischarged == 3)
+        #expect(d["V1-D1-SEJ"] == Expected("V1-D1-SEJ", 3, 3, "100,0", "≥ 50", "O"))
+        #expect(d["V1-D1-DOC"] == Expected("V1-D1-DOC", 3, 4, "75,0"))
+
+        // The trend: 12 months ending in October, September and October filled in.
+        let trend = try await Self.report(j, trend: 12)
+        #expect(trend.trend.map(\.month) == ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-05",
+                                            "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"])
+        let d1 = trend.trend.map { $0.lines.first { $0.code == "V1-D1-SEJ" }?.rate }
+        #expect(d1 == Array(repeating: nil, count: 10) + [100.0, 66.7])
+        #expect(trend.trend.last!.lines.map(\.code) == ["V1-D1-SEJ", "V1-D2-DOC", "V1-D3-DOC", "V2-PAT", "V2-PS", "HN-D2-LDL"])
+    }
+
+    @Test("CSV: the prescribed header and every figure")
+    func csv() async throws {
+        let j = try await KnownJournal()
+        let text = try ReportFormat.csv.render(try await Self.report(j))
+        let rows = text.components(separatedBy: "\r\n").dropLast()
+        #expect(text.hasSuffix("\r\n"))
+        #expect(rows.first == "Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")
+        let parsed = rows.dropFirst().map { $0.components(separatedBy: ";") }
+        #expect(parsed.allSatisfy { $0.count == 9 && $0[3] == "2026-10" })
+        #expect(parsed.map { Expected($0[1], Int($0[4]) ?? -1, Int($0[5]) ?? -1, $0[6], $0[7], $0[8]) } == Self.october)
+        #expect(parsed.first.map { Array($0.prefix(3)) } == ["SUN-ES", "V1-D1-SEJ",
+                                                            "Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos"])
+    }
+
+    @Test("JSON: stable keys, explicit nulls, every figure")
+    func json() async throws {
+        let j = try await KnownJournal()
+        let report = try await Self.report(j)
+        let text = try ReportFormat.json.render(report)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["formatVersion", "title", "period", "generatedAt", "finessFilter", "total", "byFiness", "trend"])
+        #expect(object["formatVersion"] as? Int == 1)
+        #expect(object["generatedAt"] as? String == "2026-11-02T08:00:00Z")
+        let period = try #require(object["period"] as? [String: Any])
+        #expect(period["start"] as? String == "2026-09-30T22:00:00Z")
+        #expect(period["end"] as? String == "2026-10-31T23:00:00Z")
+        #expect(period["timeZone"] as? String == "Europe/Paris")
+        let total = try #require(object["total"] as? [String: Any])
+        #expect(total["finess"] is NSNull)
+        #expect(total["staysDischarged"] as? Int == 6)
+        let lines = try #require(total["lines"] as? [[String: Any]])
+        #expect(lines.allSatisfy { Set($0.keys) == ["programme", "code", "label", "numerator", "denominator", "rate", "target",
+                                                    "targetKind", "reached", "headline"] })
+        let got = lines.map { l in
+            Expected(l["code"] as? String ?? "", l["numerator"] as? Int ?? -1, l["denominator"] as? Int ?? -1,
+                     (l["rate"] as? Double).map { String(format: "%.1f", $0).replacingOccurrences(of: ".", with: ",") } ?? "",
+                     (l["target"] as? Int).map { "\(l["targetKind"] as? String == "minimum" ? "≥" : "≤") \($0)" } ?? "",
+                     (l["reached"] as? Bool).map { $0 ? "O" : "N" } ?? "")
+        }
+        #expect(got == Self.october)
+        #expect(lines.filter { $0["target"] is NSNull }.count == Self.october.filter { $0.target.isEmpty }.count)
+        // Decodes back to the same report.
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        #expect(try decoder.decode(UsageReport.self, from: Data(text.utf8)) == report)
+    }
+
+    @Test("table: aligned columns with every figure")
+    func table() async throws {
+        let j = try await KnownJournal()
+        let text = try ReportFormat.table.render(try await Self.report(j))
+        #expect(text.hasPrefix("Rapport d'usage — CH <Démo> & Co — période 2026-10 (Europe/Paris)\n"))
+        #expect(text.contains("Ensemble de la structure — 6 séjours clos"))
+        #expect(text.contains("FINESS \(KnownJournal.a) — 4 séjours clos"))
+        // The first block of indicator rows is the whole structure.
+        let section = text.components(separatedBy: "\n\n")[1]
+        let rows = section.split(separator: "\n").dropFirst(2).map(String.init)
+        let pattern = /^(\S+)\s+[* ](\S+)\s+(.+?)\s+(\d+)\s+(\d+)(?:\s+(\d+,\d))?(?:\s+([≥≤] \d+))?(?:\s+(oui|NON))?$/
+        let got = try rows.map { row in
+            let m = try #require(row.wholeMatch(of: pattern), "unreadable row: \(row)")
+            return Expected(String(m.2), Int(m.4)!, Int(m.5)!, m.6.map(String.init) ?? "", m.7.map(String.init) ?? "",
+                            m.8.map { $0 == "oui" ? "O" : "N" } ?? "")
+        }
+        #expect(got == Self.october)
+        #expect(text.contains("*V1-D1-SEJ"))
+        let header = section.split(separator: "\n")[1]
+        #expect(header.hasPrefix("Programme"))
+        #expect(header.hasSuffix("Atteint"))
+    }
+
+    @Test("HTML: well-formed, self-contained, escaped, with trend charts, kind bars and quality lines")
+    func html() async throws {
+        let j = try await KnownJournal()
+        let text = try ReportFormat.html.render(try await Self.report(j, trend: 12))
+        // The only URIs are the XHTML and SVG namespace names.
+        #expect(!text.replacingOccurrences(of: "http://www.w3.org/", with: "").contains("http"))
+        #expect(!text.contains("<script"))
+        #expect(text.contains("CH &lt;Démo&gt; &amp; Co"))
+        let doc = try XMLDocument.parse(text)
+        let ns = ["h": "http://www.w3.org/1999/xhtml", "s": "http://www.w3.org/2000/svg"]
+        func nodes(_ xpath: String) throws -> [XMLNode] { try doc.nodes(xpath, namespaces: ns) }
+        #expect(try nodes("/h:html/h:head/h:style").count == 1)
+        #expect(try nodes("//h:link | //h:img | //*[@src]").isEmpty)   // nothing fetched
+
+        // Six trend charts of 12 months; October's D1 bar is 66.7 %, September's 100 %.
+        let charts = try nodes("//s:svg[@class='trend']")
+        #expect(charts.map { $0.attribute("data-code") } == ["V1-D1-SEJ", "V1-D2-DOC", "V1-D3-DOC", "V2-PAT", "V2-PS", "HN-D2-LDL"])
+        let d1 = try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:rect[@class='bar']")
+        #expect(d1.map { $0.attribute("data-month") } == ["2026-09", "2026-10"])
+        #expect(d1.map { $0.attribute("data-rate") } == ["100.0", "66.7"])
+        #expect(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:line[@class='target']").first?.attribute("data-target") == "50")
+        #expect(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:text").count == 1 + 5 + 12 + 1)   // title, ticks, months, caption
+
+        // Bars per kind: produced and DMP for each of the five kinds.
+        let kindBars = try nodes("//s:svg[@class='kinds']/s:rect")
+        #expect(kindBars.map { "\($0.attribute("data-kind")!)=\($0.attribute("data-value")!)" }
+                == ["ldl=3", "ldl=2", "ordonnance=1", "ordonnance=1", "cro=1", "cro=1", "cr-bio=2", "cr-bio=0",
+                    "cr-imagerie=2", "cr-imagerie=1"])
+
+        // Quality bars, one per quality line.
+        let quality = try nodes("//s:svg[@class='quality']/s:rect")
+        #expect(quality.map { $0.attribute("data-code")! } == Self.october.filter { $0.code.hasPrefix("Q-") }.map(\.code))
+
+        // The tables: the structure's lines (indicators, then quality), then one table per FINESS.
+        let tables = try nodes("//h:table[@class='indicators']")
+        #expect(tables.count == 4)
+        let rows = try nodes("(//h:table[@class='indicators'])[1]/h:tr[@data-code] | (//h:table[@class='indicators'])[2]/h:tr[@data-code]")
+        let got = rows.map { row -> Expected in
+            let cells = row.elements.map(\.text)
+            return Expected(cells[1], Int(cells[3]) ?? -1, Int(cells[4]) ?? -1, cells[5], cells[6],
+                            cells[7] == "oui" ? "O" : cells[7] == "non" ? "N" : "")
+        }
+        #expect(got == Self.october)
+        #expect(try nodes("(//h:table[@class='indicators'])[1]/h:tr[@class='headline']").map { $0.attribute("data-code") }
+                == ["V1-D1-SEJ", "V1-D2-DOC", "V1-D3-DOC"])
+    }
+}
