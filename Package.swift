@@ -74,7 +74,7 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["OpenSSLKit", "PasserelleCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["OpenSSLKit", "PasserelleCore", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "TestSupport"]),
-        .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "XMLKit", "TestSupport"]),
+        .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -51,8 +51,8 @@ struct JournalFixture {
             blobs = try BlobStore(root: folder.appendingPathComponent("blobs"))
             store = try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
         case .postgresql:
-            postgresURL = try TestDatabases.create()
-            let postgres = try PostgresJournalStore(configuration: TestDatabases.configuration(postgresURL!),
+            postgresURL = try PostgresTestServer.createDatabase()
+            let postgres = try PostgresJournalStore(configuration: PostgresTestServer.configuration(postgresURL!),
                                                     cache: folder.appendingPathComponent("blobs"), policy: policy, random: random,
                                                     now: Self.t0)
             blobs = postgres.blobs
@@ -67,7 +67,7 @@ struct JournalFixture {
         case .sqlite:
             return try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random ?? self.random, now: Self.t0)
         case .postgresql:
-            return try PostgresJournalStore(configuration: TestDatabases.configuration(postgresURL!),
+            return try PostgresJournalStore(configuration: PostgresTestServer.configuration(postgresURL!),
                                             cache: folder.appendingPathComponent("blobs-\(UUID().uuidString.prefix(8))"),
                                             policy: policy, random: random ?? self.random, now: Self.t0)
         }
@@ -86,7 +86,7 @@ struct JournalFixture {
     func raw() throws -> RawDatabase {
         switch backend {
         case .sqlite: RawDatabase(sqlite: try SQLiteConnection(path: databasePath))
-        case .postgresql: RawDatabase(postgres: try PostgresConnection(TestDatabases.configuration(postgresURL!)))
+        case .postgresql: RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(postgresURL!)))
         }
     }
 

@@ -3,23 +3,6 @@ import PostgresKit
 import SQLiteKit
 import TestSupport
 
-/// Fresh PostgreSQL databases on the shared test server.
-enum TestDatabases {
-    /// Creates an empty database and returns its URL (no password in it).
-    static func create() throws -> String {
-        let server = try PostgresTestServer.shared()
-        let name = "journal_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        let admin = try PostgresConnection(configuration(server.url(database: "postgres")))
-        try admin.execute("CREATE DATABASE \(name)")
-        return server.url(database: name)
-    }
-
-    /// `url` with the server's password file, as `[journal] password_file` would give it.
-    static func configuration(_ url: String) throws -> PostgresConfiguration {
-        try PostgresConfiguration(url: url, passwordFile: PostgresTestServer.shared().passwordFile.path)
-    }
-}
-
 /// SQL straight to the journal's database, bypassing the store, on either backend. Statements
 /// use `?` placeholders (numbered `$n` for PostgreSQL); values come back as text.
 struct RawDatabase {

@@ -171,7 +171,7 @@ import TestSupport
     }
 
     @Test func opensTheConfiguredPostgreSQLJournalWithItsPasswordFileAndBlobCache() async throws {
-        let url = try TestDatabases.create()
+        let url = try PostgresTestServer.createDatabase()
         let server = try PostgresTestServer.shared()
         let cache = try TestPaths.temporaryDirectory("journal-open").appendingPathComponent("cache")
         let (store, blobs) = try Journals.openWithBlobs(.postgresql(url: url, passwordFile: server.passwordFile.path,

@@ -6,11 +6,7 @@ import TestSupport
 /// PostgresKit against a real server (the throwaway cluster of ``PostgresTestServer``).
 @Suite struct PostgresKitTests {
     static func database() throws -> (server: PostgresTestServer, url: String) {
-        let server = try PostgresTestServer.shared()
-        let name = "kit_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-        let admin = try PostgresConnection(PostgresConfiguration(url: server.url(database: "postgres"), password: server.password))
-        try admin.execute("CREATE DATABASE \(name)")
-        return (server, server.url(database: name))
+        (try PostgresTestServer.shared(), try PostgresTestServer.createDatabase(prefix: "kit"))
     }
 
     static func connect(_ url: String, _ server: PostgresTestServer) throws -> PostgresConnection {

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -49,6 +50,20 @@ public final class PostgresTestServer: Sendable {
             text += "?" + parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
         }
         return text
+    }
+
+    /// Creates an empty database on the shared server; its URL (no password in it).
+    public static func createDatabase(prefix: String = "journal") throws -> String {
+        let server = try shared()
+        let name = prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        let admin = try PostgresConnection(configuration(server.url(database: "postgres")))
+        try admin.execute("CREATE DATABASE \(name)")
+        return server.url(database: name)
+    }
+
+    /// `url` with the shared server's password file, as `[journal] password_file` would give it.
+    public static func configuration(_ url: String) throws -> PostgresConfiguration {
+        try PostgresConfiguration(url: url, passwordFile: shared().passwordFile.path)
     }
 
     public init() throws {
