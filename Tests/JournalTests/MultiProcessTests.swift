@@ -38,6 +38,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(20))
         }
         try #require(FileManager.default.createFile(atPath: f.folder.appendingPathComponent("go").path, contents: Data()))
+        let released = Date()
         var claimed: [[Int64]] = []
         for (process, output) in processes {
             while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
@@ -45,6 +46,9 @@ import Testing
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             claimed.append(text.split(separator: "\n").compactMap { Int64($0) })
         }
+        let elapsed = Date().timeIntervalSince(released)
+        print("journal \(backend.rawValue): 2 processes, \(count) claim+complete cycles (5 ms simulated send each) in "
+              + String(format: "%.2f s = %.0f/s", elapsed, Double(count) / elapsed))
         let flat = claimed.flatMap { $0 }
         #expect(flat.count == count)
         #expect(Set(flat).count == count, "a transmission was claimed by both processes")
