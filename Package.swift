@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
-            "OpenSSLKit",
+            "OpenSSLKit", "PasserelleCore", "Journal", "Signing",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport",
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),

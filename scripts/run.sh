@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The README's "run" command: installs what is missing, builds, and runs Passerelle's
-# main job on its embedded defaults. Today that is the self-check: every C library
-# loads, the test PKI and the example configuration check out, a sample document of
-# each kind is built and validated, and a submission set is signed and verified.
+# The README's "run" command: installs what is missing, builds, and runs the demo on its
+# embedded defaults: a local DMP-style endpoint (mutual TLS, test PKI) and the gateway in one
+# process, sample documents of every kind and input type dropped into ./demo-run/inbox, one
+# line per document with its outcome, the month's usage report, and where to look next.
+# Exits non-zero when any sample does not end as expected. Extra arguments go to
+# `passerelle demo` (e.g. --folder DIR, --metrics-port 9464, --keep-running).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 "$root/scripts/setup.sh"
 swift build --product passerelle
-exec "$(swift build --show-bin-path)/passerelle" selfcheck "$@"
+exec "$(swift build --show-bin-path)/passerelle" demo "$@"

@@ -40,6 +40,7 @@ public struct FolderIntake: Sendable {
         }
         do {
             let outcome = try await pipeline.ingest(item, input: input)
+            if case .accepted = outcome, case .document(let d) = item { pipeline.events.documentReceived(kind: d.metadata.kind, source: .inbox) }
             moveToDone(claim, names: names)
             return outcome
         } catch {
@@ -116,6 +117,7 @@ public struct FolderIntake: Sendable {
     }
 
     func refuse(_ claim: ClaimedFile, _ reason: RefusalReason, names: String) async {
+        pipeline.events.documentRefused(reason: reason.code, source: .inbox)
         logger.warning("file refused, moved to error/", metadata: ["file": "\(names)", "reason": "\(reason.description.prefix(300))"])
         do { try await scanner.refuse(claim.files, reason: reason) } catch {
             logger.error("cannot move a refused file to error/", metadata: ["file": "\(names)", "error": "\(error)"])

@@ -14,9 +14,11 @@ extension GatewayService {
     /// - Parameters:
     ///   - templates: the `Templates/` folder (CDA template).
     ///   - extraSenders: transports built elsewhere (MSSanté plugs in here), with their concurrency.
+    ///   - events: told as documents move (metrics; see ``GatewayEvents``).
     public static func make(configuration c: PasserelleConfiguration, templates: URL,
                             extraSenders: [(any TransmissionSender, Int)] = [],
-                            pollInterval: TimeInterval = 0.5) throws(GatewayError) -> GatewayService {
+                            pollInterval: TimeInterval = 0.5,
+                            events: any GatewayEvents = NoGatewayEvents()) throws(GatewayError) -> GatewayService {
         let logger = Logger(label: "passerelle.service")
         let s = c.service
         let policy = RetryPolicy(initialDelay: TimeInterval(s.retryInitialSeconds), maxDelay: TimeInterval(max(s.retryMaxSeconds, s.retryInitialSeconds)),
@@ -45,7 +47,7 @@ extension GatewayService {
                 throw .configuration("[cda] schema: \(error.description)")
             }
         }
-        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, validator: validator)
+        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, validator: validator, events: events)
 
         let folders = c.folders
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
@@ -65,7 +67,8 @@ extension GatewayService {
                            metadata: ["target": "\(target.rawValue)"])
         }
         let workers = TransmissionWorkers(journal: journal, blobs: blobs, senders: senders,
-                                          settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval))
+                                          settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
+                                          events: events)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds))
     }

@@ -127,11 +127,13 @@ struct MLLPHandler: Sendable {
     func handle(_ data: Data) async -> Data {
         let message: HL7Message
         do { message = try HL7Message(data: data) } catch {
+            pipeline.events.documentRefused(reason: RefusalReason.invalidMessage(.parse(error)).code, source: .mllp)
             logger.warning("MLLP message unreadable", metadata: ["error": "\(error)"])
             return ack(nil, .error, [HL7ErrorDetail(IntakeError.parse(error))])
         }
         let item: IntakeItem
         do { item = try loader.load(message) } catch {
+            pipeline.events.documentRefused(reason: error.code, source: .mllp)
             logger.warning("MLLP message refused", metadata: ["control_id": "\(message.controlID)", "reason": "\(error.description.prefix(300))"])
             return ack(message, .error, [Self.detail(error)])
         }
@@ -139,10 +141,12 @@ struct MLLPHandler: Sendable {
         do {
             let outcome = try await pipeline.ingest(item, input: input)
             if case .accepted = outcome { workers.poke() }
+            if case .accepted = outcome, case .document(let d) = item { pipeline.events.documentReceived(kind: d.metadata.kind, source: .mllp) }
             return ack(message, .accept, [])
         } catch {
             switch error {
             case .refused(let reason):
+                pipeline.events.documentRefused(reason: reason.code, source: .mllp)
                 logger.warning("MLLP message refused", metadata: ["control_id": "\(message.controlID)", "reason": "\(reason.description.prefix(300))"])
                 return ack(message, .error, [Self.detail(reason)])
             case .unavailable(let failure):

@@ -63,15 +63,19 @@ public struct Pipeline: Sendable {
     public let builder: CDABuilder
     /// `[cda] schema`: every CDA (built or received) must pass the XSD before it is journaled.
     public let validator: CDAValidator?
+    /// Told about journaled, built and refused documents (metrics).
+    public let events: any GatewayEvents
     let logger: Logger
 
     public init(journal: any JournalStore, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
-                validator: CDAValidator? = nil, logger: Logger = Logger(label: "passerelle.pipeline")) {
+                validator: CDAValidator? = nil, events: any GatewayEvents = NoGatewayEvents(),
+                logger: Logger = Logger(label: "passerelle.pipeline")) {
         self.journal = journal
         self.blobs = blobs
         self.settings = settings
         self.builder = builder
         self.validator = validator
+        self.events = events
         self.logger = logger
     }
 
@@ -168,11 +172,11 @@ public struct Pipeline: Sendable {
             if metadata.setID == nil && metadata.action == .new {
                 metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
             }
-            do { cda = try builder.build(metadata: metadata, pdf: pdf) } catch {
+            do { cda = metadata.action == .delete ? Deletion.placeholder(metadata) : try builder.build(metadata: metadata, pdf: pdf) } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)"))
             }
         }
-        if let validator {
+        if let validator, metadata.action != .delete {  // a deletion has no CDA to check
             let report = validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id))
             if !report.isValid {
                 // libxml2 messages name elements and lines, not values.
@@ -227,10 +231,11 @@ public struct Pipeline: Sendable {
                 if let built { data = built } else {
                     switch record.content {
                     case .cda(let d): data = d
-                    case .pdf(let pdf): data = try builder.build(metadata: record.metadata, pdf: pdf).data
+                    case .pdf(let pdf): data = record.metadata.action == .delete ? Deletion.marker : try builder.build(metadata: record.metadata, pdf: pdf).data
                     }
                 }
                 document = try await journal.markBuilt(documentID: id, version: version, built: data, now: Date())
+                events.documentBuilt(kind: document.kind)
             }
             if document.state == .built {
                 let queued = try await journal.enqueue(documentID: id, version: version, targets: targets, now: Date())

@@ -27,6 +27,9 @@ public struct OutgoingDocument: Sendable {
         } catch let error as GatewayError { throw error } catch let error as JournalError { throw .journal(error) } catch {
             throw .record("\(error)")
         }
+        if record.metadata.action == .delete {
+            return OutgoingDocument(metadata: record.metadata, cda: Deletion.placeholder(record.metadata), journal: document)
+        }
         let parsed: CDADocument
         do { parsed = try ProducerCDA.accept(built, declared: nil) } catch {
             throw .record("the journaled CDA of \(document.id) cannot be read: \(error.description)")

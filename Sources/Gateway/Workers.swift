@@ -29,17 +29,21 @@ public final class TransmissionWorkers: Sendable {
     public let blobs: BlobStore
     public let senders: [(any TransmissionSender, Int)]
     public let settings: WorkerSettings
+    /// Told about each finished send (metrics).
+    public let events: any GatewayEvents
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let wake = WakeSignal()
 
     /// - Parameter senders: each sender with its number of concurrent loops (≥ 1).
     public init(journal: any JournalStore, blobs: BlobStore, senders: [(any TransmissionSender, Int)],
-                settings: WorkerSettings, logger: Logger = Logger(label: "passerelle.workers")) {
+                settings: WorkerSettings, events: any GatewayEvents = NoGatewayEvents(),
+                logger: Logger = Logger(label: "passerelle.workers")) {
         self.journal = journal
         self.blobs = blobs
         self.senders = senders
         self.settings = settings
+        self.events = events
         self.logger = logger
     }
 
@@ -104,14 +108,17 @@ public final class TransmissionWorkers: Sendable {
                                      "target": "\(t.target.rawValue)", "attempt": "\(t.attempts)",
                                      "ins": "\(claim.document.maskedINS ?? "-")"]
         let outcome: TransmissionOutcome
+        let started = ContinuousClock.now
         do {
             let document = try OutgoingDocument.load(claim.document, blobs: blobs)
             outcome = await sender.send(claim, document: document)
         } catch {
             outcome = .failure(.permanent("cannot read the journaled document: \(error.description)"))
         }
+        let duration = ContinuousClock.now - started
         do {
             let result = try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+            events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
             switch outcome {
             case .success:
                 logger.info("sent", metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })

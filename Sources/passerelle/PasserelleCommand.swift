@@ -36,6 +36,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             StatusCommand.self,
             ShowCommand.self,
             ResendCommand.self,
+            DemoCommand.self,
         ]
     )
 }

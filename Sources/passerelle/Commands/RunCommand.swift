@@ -20,6 +20,10 @@ struct RunCommand: AsyncParsableCommand {
         shutdown_timeout_seconds), exit 0. Sends still running then are re-sent by the next run \
         (the DMP recognises a document it already holds).
 
+        With [http] metrics_port, 127.0.0.1:<port> answers /health (liveness), /ready (journal, \
+        certificates valid today, DMP endpoint reachable: 200 or 503) and /metrics (Prometheus); \
+        the certificates' expiry is logged at start and once a day.
+
         Example:
           passerelle run --config /etc/passerelle/passerelle.toml
 
@@ -37,22 +41,19 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? c.logging.level, format: c.logging.format)
+        // [http] metrics_port: Prometheus metrics, /health and /ready on 127.0.0.1.
+        let monitor = c.http.metricsPort.map { _ in ServiceMonitor() }
         let service: GatewayService
         do {
-            service = try GatewayService.make(configuration: c, templates: BuildCommand.templatesDirectory(templates))
+            service = try GatewayService.make(configuration: c, templates: BuildCommand.templatesDirectory(templates),
+                                              events: monitor?.events ?? NoGatewayEvents())
+            if let monitor, let port = c.http.metricsPort { try monitor.start(configuration: c, journal: service.pipeline.journal, port: UInt16(port)) }
         } catch {
-            printError(error.description)
+            printError("\(error)")
             throw ExitCode.failure
         }
-        // Signals arrive on a dispatch source, not in a C handler: stop() may allocate and lock.
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { service.stop() }
-            source.resume()
-            sources.append(source)
-        }
+        defer { monitor?.stop() }
+        let sources = StopSignals.install { service.stop() }
         defer { sources.forEach { $0.cancel() } }
         do { try await service.run() } catch {
             printError(error.description)

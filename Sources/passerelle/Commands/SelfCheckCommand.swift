@@ -23,14 +23,7 @@ struct SelfCheckCommand: AsyncParsableCommand {
         """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Test PKI folder.", valueName: "dir"))
-    var pki = "Certificates/test-pki"
-
-    @Option(name: .long, help: ArgumentHelp("Templates folder.", valueName: "dir"))
-    var templates = "Templates"
-
-    @Option(name: .long, help: ArgumentHelp("Sample sidecar used for every document kind.", valueName: "file"))
-    var sidecar = "docs/examples/sidecar-ldl.json"
+    @OptionGroup var material: SampleMaterialOptions
 
     @Option(name: .long, help: ArgumentHelp("CDA XSD; the XSD step is skipped when the file is absent.", valueName: "file"))
     var schema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
@@ -50,7 +43,7 @@ struct SelfCheckCommand: AsyncParsableCommand {
                 outcomes.append(Outcome(check: check, passed: false, detail: String(describing: error)))
             }
         }
-        let pkiURL = URL(fileURLWithPath: pki)
+        let pkiURL = URL(fileURLWithPath: material.pki)
         func pkiFile(_ name: String) -> URL { pkiURL.appendingPathComponent(name) }
 
         record("libraries") { "libcurl \(CurlLibrary.version)" }
@@ -76,8 +69,8 @@ struct SelfCheckCommand: AsyncParsableCommand {
 
         var built: [CDADocument] = []
         do {
-            let sample = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: URL(fileURLWithPath: sidecar)))
-            let builder = try CDABuilder(templatesDirectory: URL(fileURLWithPath: templates))
+            let sample = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: URL(fileURLWithPath: material.sidecar)))
+            let builder = try CDABuilder(templatesDirectory: URL(fileURLWithPath: material.templates))
             let schemaURL = FileManager.default.fileExists(atPath: schema) ? URL(fileURLWithPath: schema) : nil
             let validator = try CDAValidator(schema: schemaURL)
             for kind in DocumentKind.allCases {

@@ -1,0 +1,188 @@
+import ArgumentParser
+import CDA
+import Foundation
+import PasserelleCore
+import Synchronization
+
+/// `passerelle demo` — the whole product on one machine: a local DMP-style endpoint, the
+/// gateway with its journal, a set of sample documents, their outcomes and the month's report.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the gateway against a local DMP-style endpoint with sample documents, and check every outcome.",
+        discussion: """
+        From the repository root, after scripts/setup.sh: makes the test PKI if missing, writes \
+        a demo configuration in the demo folder (replaced on each run), starts a local \
+        DMP-style endpoint (loopback, mutual TLS, test CA) and the gateway (SQLite journal in \
+        the folder) in this process, drops samples into the inbox — one PDF + sidecar per \
+        document kind, a replacement, a deletion, an unqualified identity, a truncated PDF, an \
+        HL7 v2 ORU^R01 and MDM^T02 carrying CDAs, an ADT^A03 — waits until each has reached \
+        its final state, and prints one line per sample (document id, kind, masked INS, \
+        target, state), the month's usage report and where the journal, the endpoint's \
+        requests and the HTML report are. While it runs, /health, /ready and /metrics answer \
+        on the status port it prints.
+
+        Example:
+          passerelle demo --folder /tmp/passerelle-demo
+
+        Exit codes: 0 every sample ended as expected, 1 a sample did not (the line says why) \
+        or the demo could not run.
+        """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("Demo folder (created 0700; replaced on each run).", valueName: "dir"))
+    var folder = "demo-run"
+
+    @OptionGroup var material: SampleMaterialOptions
+
+    @Option(name: .long, help: ArgumentHelp("Script that makes the test PKI.", valueName: "file"))
+    var pkiScript = "Certificates/make-test-pki.sh"
+
+    @Option(name: .long, help: ArgumentHelp("IHE XDS.b repository schema the local endpoint checks requests with.", valueName: "file"))
+    var xdsSchema = "../shared/conformance/xds/XDS.b_DocumentRepository.xsd"
+
+    @Option(name: .long, help: ArgumentHelp("CDA schema every document must pass before it is journaled ([cda] schema); skipped when absent.", valueName: "file"))
+    var cdaSchema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for every sample to reach its final state.", valueName: "s"))
+    var timeout: Int = 120
+
+    @Option(name: .long, help: ArgumentHelp("Status endpoint port on 127.0.0.1 (0: any free port).", valueName: "port"))
+    var metricsPort: Int = 0
+
+    @Flag(name: .long, help: "After the outcomes, keep the gateway, the endpoint and the status port running until Ctrl-C / SIGTERM.")
+    var keepRunning = false
+
+    @OptionGroup var logging: LogOptions
+
+    func validate() throws {
+        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be between 0 and 65535") }
+        guard (5...3600).contains(timeout) else { throw ValidationError("--timeout must be between 5 and 3600 seconds") }
+    }
+
+    func run() async throws {
+        LogSetup.bootstrap(level: logging.logLevel ?? .error)
+        let started = Date()
+        let settings = DemoSettings(
+            folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: material.pki).standardizedFileURL,
+            pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: material.templates),
+            sidecar: URL(fileURLWithPath: material.sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
+            cdaSchema: FileManager.default.fileExists(atPath: cdaSchema) ? URL(fileURLWithPath: cdaSchema).standardizedFileURL : nil,
+            timeout: TimeInterval(timeout), metricsPort: UInt16(metricsPort))
+        let demo: DemoEnvironment
+        let samples: [DemoSample]
+        do {
+            demo = try DemoEnvironment(settings)
+            let base = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: settings.sidecar))
+            let builder = try CDABuilder(templatesDirectory: settings.templates, options: CDABuilder.Options(documentIDRoot: demo.configuration.structure.oid))
+            samples = try DemoSamples(base: base, builder: builder, root: demo.configuration.structure.oid).make()
+            try demo.start()
+        } catch {
+            printError("passerelle demo: \(error)")
+            throw ExitCode.failure
+        }
+        print("Passerelle demo in \(settings.folder.path)")
+        print("  local DMP endpoint  \(demo.endpoint.url.absoluteString) (mutual TLS, test CA)")
+        if let port = demo.monitor.port { print("  status endpoint     http://127.0.0.1:\(port)/health, /ready, /metrics") }
+        fflush(nil)  // a supervisor or a test may be reading the file as the demo runs
+
+        let results: [DemoResult]
+        do {
+            let deadline = started.addingTimeInterval(settings.timeout)
+            let first = samples.filter { $0.phase == 1 }, second = samples.filter { $0.phase == 2 }
+            for sample in first { try demo.drop(sample) }
+            print("  dropped \(first.count) samples; \(second.count) more (a replacement, a deletion) once their originals are in the DMP")
+            _ = try await demo.settle(first, until: deadline)
+            for sample in second { try demo.drop(sample) }
+            results = try await demo.settle(samples, until: deadline)
+        } catch {
+            printError("passerelle demo: \(error)")
+            await demo.stop()
+            throw ExitCode.failure
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        print("")
+        print(DemoTable.render(results))
+        let wrong = results.filter { !$0.ok }
+        for r in wrong { print("  ✗ \(r.sample.label): \(r.problem ?? "not as expected") (expected \(r.sample.expected.text))") }
+        print(String(format: "%d of %d outcomes as expected (%.1f s)", results.count - wrong.count, results.count, elapsed))
+
+        do {
+            print("")
+            print("Usage report for this month (passerelle report):")
+            print(try await demo.usageReport())
+            let stored = try demo.writeStoredList()
+            let config = settings.folder.appendingPathComponent("passerelle.toml").path
+            print("Where to look:")
+            print("  configuration        \(config)")
+            print("  journal (SQLite)     \(demo.journalPath)   e.g. passerelle report --config \(config) --month \(DemoEnvironment.month(Date(), timeZone: demo.configuration.report.timeZone))")
+            print("  refused files        \(demo.errorFolder.path)/ (each with NAME.error.txt)")
+            print("  journaled inputs     \(demo.doneFolder.path)/")
+            print("  DMP requests         \(demo.endpointFolder.path)/requests/ (each ITI-41 / ITI-57 exchange as received)")
+            print("  DMP stored entries   \(stored.path)")
+            print("  HTML report          \(demo.reportPath.path)")
+        } catch {
+            printError("passerelle demo: report: \(error)")
+            await demo.stop()
+            throw ExitCode.failure
+        }
+
+        if keepRunning {
+            print("Running until Ctrl-C / SIGTERM (drop more files into \(demo.inbox.path)).")
+            fflush(nil)
+            await Self.waitForSignal()
+        }
+        await demo.stop()
+        if !wrong.isEmpty { throw ExitCode.failure }
+    }
+
+    /// Returns on SIGINT or SIGTERM.
+    static func waitForSignal() async {
+        let signalled = WakeOnce()
+        let sources = StopSignals.install { signalled.fire() }
+        await signalled.wait()
+        sources.forEach { $0.cancel() }
+    }
+}
+
+/// A one-shot event an async caller can wait for.
+final class WakeOnce: Sendable {
+    private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func fire() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.fired = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s -> Bool in
+                if s.fired { return true }
+                s.waiter = c
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+}
+
+/// The per-sample outcome table: ids, kinds, masked INS, targets and states — no names, no NIR.
+enum DemoTable {
+    static func render(_ results: [DemoResult]) -> String {
+        let header = ["SAMPLE", "DOCUMENT", "KIND", "INS", "TARGET", "STATE", "DMP ENTRY", "CHECK"]
+        let rows = results.map { r in
+            [r.sample.label, r.sample.documentID ?? "-", r.sample.kind?.shortName ?? "-", r.sample.maskedINS ?? "-",
+             r.sample.target?.rawValue ?? "-", r.state, r.entry, r.ok ? "ok" : "WRONG"]
+        }
+        let widths = header.indices.map { i in ([header] + rows).map { $0[i].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+}

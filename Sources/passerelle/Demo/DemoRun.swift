@@ -1,0 +1,289 @@
+import CDA
+import DMP
+import Foundation
+import Gateway
+import Indicators
+import Journal
+import OpenSSLKit
+import PasserelleCore
+import TestEndpoints
+
+/// Where the demo finds its material and puts its run.
+struct DemoSettings: Sendable {
+    var folder: URL
+    var pki: URL
+    var pkiScript: URL
+    var templates: URL
+    var sidecar: URL
+    var xdsSchema: URL
+    /// The CDA XSD every document must pass before it is journaled (`[cda] schema`), when present.
+    var cdaSchema: URL?
+    var timeout: TimeInterval
+    var metricsPort: UInt16
+}
+
+/// Why the demo cannot run at all (as opposed to a sample ending wrong).
+struct DemoError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// What one sample became.
+struct DemoResult: Sendable {
+    var sample: DemoSample
+    /// Journal state, `refused`, `stay discharged`, or `pending` when the time ran out.
+    var state: String
+    /// The endpoint's status of the entry this sample is about.
+    var entry: String
+    var ok: Bool
+    /// Why it is not what was expected.
+    var problem: String?
+}
+
+/// The demo folder, a local DMP-style endpoint and the gateway, all in this process.
+final class DemoEnvironment: @unchecked Sendable {
+    let settings: DemoSettings
+    let endpoint: DMPTestEndpoint
+    let configuration: PasserelleConfiguration
+    let service: GatewayService
+    let monitor: ServiceMonitor
+    private var running: Task<Void, Never>?
+
+    var inbox: URL { settings.folder.appendingPathComponent("inbox") }
+    var errorFolder: URL { settings.folder.appendingPathComponent("error") }
+    var doneFolder: URL { settings.folder.appendingPathComponent("done") }
+    var journalPath: String { settings.folder.appendingPathComponent("journal/journal.sqlite").path }
+    var endpointFolder: URL { settings.folder.appendingPathComponent("endpoint") }
+    var reportPath: URL { settings.folder.appendingPathComponent("report.html") }
+    var journal: any JournalStore { service.pipeline.journal }
+
+    /// Makes the test PKI if missing, a fresh demo folder (0700), starts the endpoint, writes
+    /// the configuration and assembles the gateway (not yet running).
+    init(_ settings: DemoSettings) throws {
+        self.settings = settings
+        try Self.ensurePKI(settings)
+        try Self.prepareFolder(settings.folder)
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: settings.xdsSchema.path) else {
+            throw DemoError("the IHE XDS.b schema the local DMP endpoint checks requests with is not at \(settings.xdsSchema.path): give --xds-schema (conformance/xds/XDS.b_DocumentRepository.xsd of the shared kit)")
+        }
+        let requests = settings.folder.appendingPathComponent("endpoint/requests")
+        try fm.createDirectory(at: requests, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        endpoint = try DMPTestEndpoint(DMPTestEndpoint.Configuration(
+            serverIdentity: settings.pki.appendingPathComponent("server-localhost.p12"),
+            passphrase: Passphrase.read(file: settings.pki.appendingPathComponent("passphrase.txt")),
+            clientCA: settings.pki.appendingPathComponent("ca.pem"), schema: settings.xdsSchema, dumpDirectory: requests))
+        let file = settings.folder.appendingPathComponent("passerelle.toml")
+        try Self.configurationText(settings, endpoint: endpoint).write(to: file, atomically: true, encoding: .utf8)
+        chmod(file.path, 0o600)
+        do { configuration = try PasserelleConfiguration.load(from: file.path) } catch {
+            throw DemoError("the demo configuration \(file.path) is invalid: \(error.problems.map(\.description).joined(separator: "; "))")
+        }
+        monitor = ServiceMonitor()
+        service = try GatewayService.make(configuration: configuration, templates: settings.templates, pollInterval: 0.2, events: monitor.events)
+    }
+
+    func start() throws {
+        try monitor.start(configuration: configuration, journal: journal, port: settings.metricsPort, sampleInterval: .seconds(1))
+        let service = self.service
+        running = Task {
+            do { try await service.run() } catch { printError("passerelle demo: the gateway stopped: \(error)") }
+        }
+    }
+
+    func stop() async {
+        service.stop()
+        await running?.value
+        monitor.stop()
+        endpoint.stop()
+    }
+
+    /// Writes each file under a partial name, then renames it in (what producers should do).
+    func drop(_ sample: DemoSample) throws {
+        for (name, data) in sample.files {
+            let partial = inbox.appendingPathComponent(name + ".part")
+            try data.write(to: partial)
+            chmod(partial.path, 0o600)
+            try FileManager.default.moveItem(at: partial, to: inbox.appendingPathComponent(name))
+        }
+    }
+
+    // MARK: Set-up
+
+    static func ensurePKI(_ s: DemoSettings) throws {
+        if FileManager.default.fileExists(atPath: s.pki.appendingPathComponent("server-localhost.p12").path) { return }
+        print("Making the test PKI (\(s.pkiScript.path))…")
+        let process = Process()
+        process.executableURL = s.pkiScript
+        process.arguments = [s.pki.path]
+        process.standardOutput = FileHandle.standardError
+        do { try process.run() } catch { throw DemoError("cannot run \(s.pkiScript.path): \(error.localizedDescription); run it from the repository root") }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw DemoError("\(s.pkiScript.path) failed (exit \(process.terminationStatus))") }
+    }
+
+    /// The demo owns its folder: a previous run (marked) is replaced, anything else is refused.
+    static func prepareFolder(_ folder: URL) throws {
+        let fm = FileManager.default
+        let marker = folder.appendingPathComponent(".passerelle-demo")
+        if fm.fileExists(atPath: folder.path) {
+            let content = (try? fm.contentsOfDirectory(atPath: folder.path)) ?? []
+            guard content.isEmpty || fm.fileExists(atPath: marker.path) else {
+                throw DemoError("\(folder.path) exists and is not a demo folder: give another --folder (the demo replaces its folder on each run)")
+            }
+            try fm.removeItem(at: folder)
+        }
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(at: folder.appendingPathComponent("journal"), withIntermediateDirectories: true,
+                               attributes: [.posixPermissions: 0o700])
+        try Data("passerelle demo folder: replaced by each `passerelle demo` run\n".utf8).write(to: marker)
+    }
+
+    static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint) -> String {
+        let pki = s.pki.path, root = s.folder.path
+        return """
+        # Written by `passerelle demo`: the local DMP-style endpoint and the test PKI.
+        [structure]
+        finess = "750803447"
+        name = "Hôpital de démonstration"
+        oid = "1.2.250.1.999.1"
+
+        [certificates]
+        authentication = "\(pki)/org-auth.p12"
+        signing = "\(pki)/org-sign.p12"
+        passphrase_file = "\(pki)/passphrase.txt"
+        trust_anchors = "\(pki)/ca.pem"
+        crl = "\(pki)/ca.crl.pem"
+
+        [dmp]
+        enabled = true
+        endpoint = "\(endpoint.url.absoluteString)"
+        registry_endpoint = "\(endpoint.registryURL.absoluteString)"
+        timeout_seconds = 20
+        max_connections = 2
+
+        [mssante]
+        enabled = false
+        \(s.cdaSchema.map { "\n[cda]\nschema = \"\($0.path)\"\n" } ?? "")
+        [vihf]
+        identifiant_structure = "1750803447"
+        secteur_activite = "SA01"
+        lps_nom = "Passerelle"
+        lps_version = "\(Passerelle.version)"
+        lps_homologation_dmp = "HOMOLOGATION-TEST-1"
+        role = "10^1.2.250.1.71.1.2.7^Médecin"
+
+        [folders]
+        inbox = "\(root)/inbox"
+        work = "\(root)/work"
+        error = "\(root)/error"
+        done = "\(root)/done"
+        quiet_period_seconds = 1
+
+        [journal]
+        backend = "sqlite"
+        path = "\(root)/journal/journal.sqlite"
+
+        [service]
+        lease_seconds = 60
+        shutdown_timeout_seconds = 10
+        retry_initial_seconds = 1
+        retry_max_seconds = 2
+        retry_max_attempts = 3
+
+        """
+    }
+
+    // MARK: Outcomes
+
+    /// What `sample` has become so far; `final` once it will not change any more.
+    func result(of sample: DemoSample) async throws -> (result: DemoResult, final: Bool) {
+        func result(_ state: String, entry: String = "-", ok: Bool, problem: String? = nil) -> DemoResult {
+            DemoResult(sample: sample, state: state, entry: entry, ok: ok, problem: problem)
+        }
+        let errors = (try? FileManager.default.contentsOfDirectory(atPath: errorFolder.path)) ?? []
+        let names = sample.files.map(\.name)
+        let refusal = errors.first { file in file.hasSuffix(".error.txt") && names.contains { file.hasSuffix($0 + ".error.txt") } }
+        if let refusal {
+            let reason = (try? String(contentsOf: errorFolder.appendingPathComponent(refusal), encoding: .utf8)) ?? ""
+            guard case .refused(let expected) = sample.expected else {
+                return (result("refused", ok: false, problem: "refused: \(reason.prefix(300))"), true)
+            }
+            let ok = reason.contains(expected)
+            return (result("refused → error/", ok: ok, problem: ok ? nil : "reason does not mention \(expected): \(reason.prefix(300))"), true)
+        }
+        switch sample.expected {
+        case .refused:
+            return (result("pending", ok: false, problem: "not refused"), false)
+        case .discharge(let stayID):
+            let stay = try await journal.stay(finess: configuration.structure.finess.value, stayID: stayID)
+            guard stay?.dischargedAt != nil else { return (result("pending", ok: false, problem: "no discharge recorded"), false) }
+            return (result("stay discharged", ok: true), true)
+        case .stored(let entry):
+            return try await transmission(sample, entry: sample.documentID, expectedEntry: entry)
+        case .deletion(let parent):
+            return try await transmission(sample, entry: parent, expectedEntry: .deleted)
+        }
+    }
+
+    private func transmission(_ sample: DemoSample, entry: String?, expectedEntry: AvailabilityStatus) async throws -> (result: DemoResult, final: Bool) {
+        guard let id = sample.documentID,
+              let t = try await journal.transmissions(matching: TransmissionFilter(documentID: id, target: .dmp)).first else {
+            return (DemoResult(sample: sample, state: "pending", entry: "-", ok: false, problem: "not journaled"), false)
+        }
+        let final = !([.queued, .sending, .retryWait] as Set<TransmissionState>).contains(t.state)
+        let status = entry.flatMap { endpoint.stored($0)?.status }
+        let entryText = status?.shortName ?? "-"
+        var problems: [String] = []
+        if t.state != .acknowledged { problems.append("journal state \(t.state.rawValue)\(t.lastError.map { ": \($0.prefix(300))" } ?? "")") }
+        if status != expectedEntry { problems.append("DMP entry \(entryText), expected \(expectedEntry.shortName)") }
+        return (DemoResult(sample: sample, state: t.state.rawValue, entry: entryText, ok: problems.isEmpty,
+                           problem: problems.isEmpty ? nil : problems.joined(separator: "; ")), final)
+    }
+
+    /// Polls until every sample is final or `deadline` passes; returns the latest results.
+    func settle(_ samples: [DemoSample], until deadline: Date) async throws -> [DemoResult] {
+        while true {
+            var results: [DemoResult] = []
+            var allFinal = true
+            for sample in samples {
+                let (r, final) = try await result(of: sample)
+                results.append(r)
+                allFinal = allFinal && final
+            }
+            if allFinal || Date() >= deadline { return results }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// The month's usage report as a table (printed) and as HTML (written to report.html).
+    func usageReport() async throws -> String {
+        let settings = configuration.report
+        let month = DemoEnvironment.month(Date(), timeZone: settings.timeZone)
+        let period = try ReportPeriod.month(month, timeZone: settings.timeZone)
+        let title = configuration.structure.name
+        let table = try ReportFormat.table.render(try await UsageReporter.make(store: journal, period: period, settings: settings, title: title))
+        let html = try ReportFormat.html.render(try await UsageReporter.make(store: journal, period: period, settings: settings, trendMonths: 12, title: title))
+        try Data(html.utf8).write(to: reportPath, options: .atomic)
+        return table
+    }
+
+    /// `YYYY-MM` of `date` in `timeZone`.
+    static func month(_ date: Date, timeZone: String) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: timeZone) ?? .current
+        let c = calendar.dateComponents([.year, .month], from: date)
+        return String(format: "%04d-%02d", c.year!, c.month!)
+    }
+
+    /// The endpoint's stored entries (no patient id: it carries the INS), one per line.
+    func writeStoredList() throws -> URL {
+        let file = endpointFolder.appendingPathComponent("stored.tsv")
+        var text = "uniqueId\tstatus\tmimeType\tsize\tsha1\n"
+        for d in endpoint.storedDocuments.sorted(by: { $0.uniqueId < $1.uniqueId }) {
+            text += "\(d.uniqueId)\t\(d.status.shortName)\t\(d.mimeType)\t\(d.size)\t\(d.sha1)\n"
+        }
+        try Data(text.utf8).write(to: file, options: .atomic)
+        return file
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Gateway
+import Journal
+import Logging
+import Observability
+import PasserelleCore
+import Signing
+import Synchronization
+
+/// The gateway's events as Prometheus metrics (``GatewayMetrics``). Labels: kind short
+/// names, targets, reason codes and sources — nothing about a patient.
+struct MetricsEvents: GatewayEvents {
+    let metrics: GatewayMetrics
+
+    func documentReceived(kind: DocumentKind?, source: IntakeSource) {
+        metrics.documentReceived(kind: kind?.shortName ?? "cda", source: source.rawValue)
+    }
+
+    func documentRefused(reason: String, source: IntakeSource) {
+        metrics.documentRefused(reason: reason)
+    }
+
+    func documentBuilt(kind: DocumentKind) {
+        metrics.documentBuilt(kind: kind.shortName)
+    }
+
+    func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {
+        switch result {
+        case .sent: metrics.transmissionSent(target: target.rawValue, kind: kind.shortName, duration: duration)
+        case .retry: metrics.retryScheduled(target: target.rawValue, duration: duration)
+        case .failed: metrics.transmissionFailed(target: target.rawValue, kind: kind.shortName, duration: duration)
+        }
+    }
+}
+
+/// `[http] metrics_port` for `passerelle run` and `passerelle demo`: the Prometheus registry
+/// fed by the gateway's events, the loopback status endpoint (`/health`, `/ready`, `/metrics`),
+/// a sampler for the queue gauges and the certificate days left, and the daily certificate
+/// expiry log line.
+///
+/// Use: make the monitor, pass ``events`` to `GatewayService.make`, then ``start(…)`` with the
+/// service's journal; ``stop()`` at shutdown.
+final class ServiceMonitor: Sendable {
+    let registry: MetricsRegistry
+    let metrics: GatewayMetrics
+    let events: any GatewayEvents
+    private let running = Mutex<(server: StatusServer, sampler: Task<Void, Never>)?>(nil)
+    private static let bootstrapped = Mutex(false)
+    let logger = Logger(label: "passerelle.monitor")
+
+    /// A fresh registry, also made the process-wide swift-metrics backend (first monitor only).
+    init() {
+        registry = MetricsRegistry()
+        metrics = GatewayMetrics(factory: registry.factory)
+        events = MetricsEvents(metrics: metrics)
+        let first = Self.bootstrapped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        if first { registry.bootstrap() }
+    }
+
+    /// The port the status endpoint listens on, once started.
+    var port: UInt16? { running.withLock { $0?.server.port } }
+
+    /// Opens the status endpoint on 127.0.0.1:`port` (0: any free port) and starts sampling.
+    func start(configuration c: PasserelleConfiguration, journal: any JournalStore, port: UInt16,
+               sampleInterval: Duration = .seconds(5)) throws(StatusServer.StartError) {
+        let keys = CertificateProbe.Keys(source: KeyMaterialSource(c.certificates))
+        let probes: [any ReadinessProbe] = [JournalProbe(journal: journal, configuration: c.journal)]
+            + CertificateRole.allCases.map { CertificateProbe(role: $0, keys: keys, warningDays: c.certificates.expiryWarningDays) }
+            + (c.dmp.enabled ? c.dmp.endpoint.map { [EndpointProbe(name: "dmp endpoint", url: $0)] } ?? [] : [])
+        let server = try StatusServer(host: "127.0.0.1", port: port, metrics: registry, probes: probes)
+        let targets = Self.targets(c)
+        let sampler = Task { [metrics, logger] in
+            var daily = DailySchedule()
+            while !Task.isCancelled {
+                await Self.sampleQueues(journal, targets: targets, metrics: metrics, logger: logger)
+                if let summary = keys.summary(warningDays: c.certificates.expiryWarningDays) {
+                    for report in summary.reports { if let days = report.daysLeft { metrics.certificate(role: report.label, daysLeft: days) } }
+                    if daily.isDue() { Self.logExpiry(summary, logger: logger) }
+                }
+                try? await Task.sleep(for: sampleInterval)
+            }
+        }
+        running.withLock { $0 = (server, sampler) }
+        logger.info("status endpoint listening", metadata: ["url": "http://127.0.0.1:\(server.port)/", "paths": "/health /ready /metrics"])
+    }
+
+    func stop() {
+        running.withLock { state in
+            state?.sampler.cancel()
+            state?.server.stop()
+            state = nil
+        }
+    }
+
+    /// The targets switched on, for which the queue gauges are kept (0 when empty).
+    static func targets(_ c: PasserelleConfiguration) -> [Destination] {
+        (c.dmp.enabled ? [.dmp] : []) + (c.mssante.enabled ? [.mssantePS, .mssantePatient] : [])
+    }
+
+    /// Queue depth (queued, retry-wait and sending) and the oldest waiting age per target.
+    static func sampleQueues(_ journal: any JournalStore, targets: [Destination], metrics: GatewayMetrics, logger: Logger) async {
+        do {
+            let counts = try await journal.stateCounts()
+            let pending: Set<TransmissionState> = TransmissionState.waiting.union([.sending])
+            for target in Set(targets + counts.map(\.target)).sorted(by: { $0.rawValue < $1.rawValue }) {
+                let depth = counts.filter { $0.target == target && pending.contains($0.state) }.reduce(0) { $0 + $1.count }
+                let oldest = depth > 0 ? try await journal.oldestWaiting(target: target) : nil
+                metrics.queue(target: target.rawValue, depth: depth, oldestWaiting: oldest.map { Date().timeIntervalSince($0) })
+            }
+        } catch {
+            logger.warning("cannot sample the queue", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One line per certificate: what an operator greps for before a renewal is late.
+    static func logExpiry(_ summary: CertificateCheckSummary, logger: Logger) {
+        for report in summary.reports {
+            var meta: Logger.Metadata = ["role": "\(report.label)", "state": "\(report.state)", "status": "\(report.status)"]
+            if let days = report.daysLeft { meta["days_left"] = "\(days)" }
+            if let notAfter = report.certificate?.notAfter { meta["not_after"] = "\(ISO8601DateFormatter().string(from: notAfter))" }
+            switch report.state {
+            case .ok: logger.info("certificate expiry", metadata: meta)
+            case .warning: logger.warning("certificate expiry", metadata: meta)
+            case .critical, .unknown: logger.error("certificate expiry", metadata: meta)
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `passerelle run` with `[http] metrics_port`: the status endpoint follows the configuration's
+/// certificates, and the daily certificate line is logged at start.
+@Suite("passerelle run: status endpoint", .serialized)
+struct RunStatusTests {
+    /// A free loopback port (bound and released by Python: the test target has no socket API).
+    static func freePort() throws -> Int {
+        let r = try ProcessRunner.run("python3", ["-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+        return try #require(Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+
+    func start(signing: String, in root: URL) throws -> (Background, String) {
+        let port = try Self.freePort()
+        var text = TestConfiguration.withTestPKI(signing: signing)
+        text = text.replacingOccurrences(of: "/tmp/passerelle-test/journal.sqlite", with: root.appendingPathComponent("journal/journal.sqlite").path)
+            .replacingOccurrences(of: "/tmp/passerelle-test", with: root.path)
+        text += "\n[http]\nmetrics_port = \(port)\n"
+        let config = root.appendingPathComponent("passerelle.toml")
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let binary = try #require(CLI.binary)
+        let run = try Background(binary, ["run", "--config", config.path, "--log-level", "info"], directory: TestPaths.repositoryRoot, logs: root)
+        return (run, "http://127.0.0.1:\(port)")
+    }
+
+    func waitForHealth(_ base: String, _ run: Background) async throws {
+        for _ in 0..<100 {
+            if (try? Curl.get("\(base)/health"))?.code == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("no /health: \(run.errors)")
+    }
+
+    @Test func readyWithValidCertificatesAndTheExpiryLineIsLogged() async throws {
+        let root = try TestPaths.temporaryDirectory("run-status")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (run, base) = try start(signing: "org-sign", in: root)
+        defer { run.kill() }
+        try await waitForHealth(base, run)
+        let ready = try Curl.get("\(base)/ready")
+        #expect(ready.code == 200, "\(ready.body)")
+        #expect(ready.body.contains("ok   journal") && ready.body.contains("ok   certificate signing"))
+        let metrics = try Curl.get("\(base)/metrics").body
+        #expect(Curl.sum(metrics, "passerelle_certificate_days_left{role=\"signing\"}") > 30, "\(metrics)")
+        #expect(run.errors.contains("msg=\"certificate expiry\"") && run.errors.contains("role=signing"), "\(run.errors)")
+        #expect(await run.terminate(timeout: 30) == 0)
+    }
+
+    @Test func anExpiredSigningCertificateMakesReady503() async throws {
+        let root = try TestPaths.temporaryDirectory("run-expired")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (run, base) = try start(signing: "expired-sign", in: root)
+        defer { run.kill() }
+        try await waitForHealth(base, run)
+        let ready = try Curl.get("\(base)/ready")
+        #expect(ready.code == 503)
+        #expect(ready.body.contains("FAIL certificate signing: certificate has expired"), "\(ready.body)")
+        #expect(ready.body.contains("ok   certificate authentication"))
+        #expect(run.errors.contains("level=error") && run.errors.contains("certificate expiry"), "\(run.errors)")
+        #expect(await run.terminate(timeout: 30) == 0)
+    }
+}
