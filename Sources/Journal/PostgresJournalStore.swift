@@ -227,46 +227,25 @@ public final class PostgresJournalStore: JournalStore {
         return try await run { db in
             try db.transaction { () throws -> CompletionResult in
                 let t = try Self.requireLease(db, id: claim.transmission.id, owner: owner)
-                let result: CompletionResult
-                let attemptOutcome: String
-                let response: String?
-                switch outcome {
-                case .success(let state, let text):
-                    guard TransmissionState.succeeded.contains(state), t.state.canMove(to: state) else {
-                        throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: state)
-                    }
-                    try db.run("""
-                        UPDATE transmissions SET state = $1, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                                                 needs_recheck = false, alerted = false, updated_at = $2
-                        WHERE id = $3
-                        """, [state.rawValue, JournalTime.millis(now), t.id])
-                    result = CompletionResult(state: state, nextAttemptAt: nil, shouldAlert: false)
-                    attemptOutcome = "sent"
-                    response = text
-                case .failure(let cause, let text):
-                    let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
-                    let next = cause.isTransient
-                        ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter) : nil
-                    var message = cause.description
-                    if cause.isTransient && next == nil {
-                        message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
-                    }
-                    let state: TransmissionState = next == nil ? .failed : .retryWait
-                    let failure = state == .failed ? FailureClass.of(cause) : nil
+                let plan = try CompletionPlan(t, outcome: outcome, policy: policy, jitter: jitter, now: now)
+                if let lastError = plan.lastError {
                     try db.run("""
                         UPDATE transmissions SET state = $1, next_attempt_at = $2, lease_owner = NULL, lease_expires_at = NULL,
                                                  alerted = true, last_error = $3, last_error_at = $4, updated_at = $4,
                                                  failure = $5, error_code = $6
                         WHERE id = $7
-                        """, [state.rawValue, JournalTime.millis(next), JournalText.bounded(message), JournalTime.millis(now),
-                              failure?.failure, failure?.code, t.id])
-                    result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
-                    attemptOutcome = cause.isTransient ? "transient" : "permanent"
-                    response = text ?? cause.description
+                        """, [plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
+                              JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id])
+                } else {
+                    try db.run("""
+                        UPDATE transmissions SET state = $1, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                                                 needs_recheck = false, alerted = false, updated_at = $2
+                        WHERE id = $3
+                        """, [plan.result.state.rawValue, JournalTime.millis(now), t.id])
                 }
                 try db.run("UPDATE attempts SET ended_at = $1, outcome = $2, response = $3 WHERE id = $4 AND transmission_id = $5",
-                           [JournalTime.millis(now), attemptOutcome, response.map(JournalText.bounded), claim.attemptID, t.id])
-                return result
+                           [JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id])
+                return plan.result
             }
         }
     }

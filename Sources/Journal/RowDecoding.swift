@@ -44,6 +44,45 @@ enum JournalRowDecoder {
     }
 }
 
+/// What closing a claim writes, decided once for both backends: the new state, the retry time
+/// (per the ``RetryPolicy``), the error kept on the row, and the attempt's outcome.
+struct CompletionPlan {
+    var result: CompletionResult
+    /// Nil on success; on failure the message kept as `last_error`.
+    var lastError: String?
+    var failure: (failure: String, code: String?)?
+    var attemptOutcome: String
+    var response: String?
+
+    var succeeded: Bool { lastError == nil }
+
+    init(_ t: Transmission, outcome: TransmissionOutcome, policy: RetryPolicy, jitter: Double, now: Date) throws(JournalError) {
+        switch outcome {
+        case .success(let state, let text):
+            guard TransmissionState.succeeded.contains(state), t.state.canMove(to: state) else {
+                throw .illegalTransition(transmissionID: t.id, from: t.state, to: state)
+            }
+            result = CompletionResult(state: state, nextAttemptAt: nil, shouldAlert: false)
+            attemptOutcome = "sent"
+            response = text.map(JournalText.bounded)
+        case .failure(let cause, let text):
+            let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
+            let next = cause.isTransient
+                ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter) : nil
+            var message = cause.description
+            if cause.isTransient && next == nil {
+                message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
+            }
+            let state: TransmissionState = next == nil ? .failed : .retryWait
+            result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
+            lastError = JournalText.bounded(message)
+            failure = state == .failed ? FailureClass.of(cause) : nil
+            attemptOutcome = cause.isTransient ? "transient" : "permanent"
+            response = JournalText.bounded(text ?? cause.description)
+        }
+    }
+}
+
 /// How a final failure is counted by the usage report: a DMP business refusal (with its
 /// registry error code), a permanent error, or transient errors until the retries ran out.
 enum FailureClass {

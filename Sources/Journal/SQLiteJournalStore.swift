@@ -209,46 +209,25 @@ public final class SQLiteJournalStore: JournalStore {
         return try locked { db in
             try db.transaction(.immediate) { () throws -> CompletionResult in
                 let t = try Self.requireLease(db, id: claim.transmission.id, owner: owner)
-                let result: CompletionResult
-                let attemptOutcome: String
-                let response: String?
-                switch outcome {
-                case .success(let state, let text):
-                    guard TransmissionState.succeeded.contains(state), t.state.canMove(to: state) else {
-                        throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: state)
-                    }
-                    try db.run("""
-                        UPDATE transmissions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                                                 needs_recheck = 0, alerted = 0, updated_at = ?
-                        WHERE id = ?
-                        """, [state.rawValue, JournalTime.millis(now), t.id])
-                    result = CompletionResult(state: state, nextAttemptAt: nil, shouldAlert: false)
-                    attemptOutcome = "sent"
-                    response = text
-                case .failure(let cause, let text):
-                    let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
-                    let next = cause.isTransient
-                        ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter) : nil
-                    var message = cause.description
-                    if cause.isTransient && next == nil {
-                        message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
-                    }
-                    let state: TransmissionState = next == nil ? .failed : .retryWait
-                    let failure = state == .failed ? Self.failureClass(cause) : nil
+                let plan = try CompletionPlan(t, outcome: outcome, policy: policy, jitter: jitter, now: now)
+                if let lastError = plan.lastError {
                     try db.run("""
                         UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                                                  alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?,
                                                  failure = ?, error_code = ?
                         WHERE id = ?
-                        """, [state.rawValue, JournalTime.millis(next), Self.bounded(message), JournalTime.millis(now),
-                              JournalTime.millis(now), failure?.failure, failure?.code, t.id])
-                    result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
-                    attemptOutcome = cause.isTransient ? "transient" : "permanent"
-                    response = text ?? cause.description
+                        """, [plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
+                              JournalTime.millis(now), JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id])
+                } else {
+                    try db.run("""
+                        UPDATE transmissions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                                                 needs_recheck = 0, alerted = 0, updated_at = ?
+                        WHERE id = ?
+                        """, [plan.result.state.rawValue, JournalTime.millis(now), t.id])
                 }
                 try db.run("UPDATE attempts SET ended_at = ?, outcome = ?, response = ? WHERE id = ? AND transmission_id = ?",
-                           [JournalTime.millis(now), attemptOutcome, response.map(Self.bounded), claim.attemptID, t.id])
-                return result
+                           [JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id])
+                return plan.result
             }
         }
     }
@@ -402,8 +381,6 @@ public final class SQLiteJournalStore: JournalStore {
         if let error = error as? SQLiteError { return .database(error.description) }
         return .database(String(describing: error))
     }
-
-    private static func failureClass(_ cause: FailureCause) -> (failure: String, code: String?) { FailureClass.of(cause) }
 
     private static func bounded(_ text: String) -> String { JournalText.bounded(text) }
 
