@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
-        .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
@@ -51,7 +51,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
-        .target(name: "Gateway", dependencies: ["PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "CurlKit", "OpenSSLKit",
+        .target(name: "Gateway", dependencies: ["PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
                                                 .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
@@ -83,6 +83,8 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Gateway", "TestSupport"],
+                    exclude: ["Resources"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),

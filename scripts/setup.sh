@@ -12,6 +12,7 @@ apt_packages=(
     xmlsec1 openssl sqlite3 python3-venv curl
     libpq-dev postgresql
     systemd
+    dovecot-imapd
 )
 missing=()
 for p in "${apt_packages[@]}"; do

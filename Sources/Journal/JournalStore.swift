@@ -75,6 +75,14 @@ public protocol JournalStore: Sendable {
     /// Records an acknowledgement and moves the transmission forward (never backwards).
     func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission
 
+    /// A negative acknowledgement after a successful send (MSSanté DSN "failed", MDN with an
+    /// integration error): a `sent`, `acknowledged` or `delivered` transmission becomes `failed`
+    /// with `reason` as its last error. Already failed: unchanged. Read: `illegalTransition`.
+    func acknowledgeFailure(transmissionID: Int64, reason: String, now: Date) async throws(JournalError) -> Transmission
+
+    /// The transmission whose recorded SMTP Message-ID is `messageID` (as `<id@domain>`).
+    func transmission(messageID: String) async throws(JournalError) -> Transmission?
+
     /// Puts `sending` rows whose lease has expired back to `queued` with `needsRecheck`, and
     /// marks their open attempt `interrupted`. Returns the recovered transmissions.
     func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission]

@@ -55,7 +55,8 @@ public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable
         // A later negative acknowledgement or a bounce (DSN) can still fail a sent message.
         case .sent: [.acknowledged, .delivered, .read, .failed]
         case .acknowledged: [.delivered, .read, .failed]
-        case .delivered: [.read]
+        // An MDN reporting an integration error (ANS codes 900–906) arrives after the DSN.
+        case .delivered: [.read, .failed]
         case .read: []
         // Operator resend (`passerelle resend`) of a dead letter.
         case .failed: [.queued]

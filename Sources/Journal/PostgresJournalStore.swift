@@ -269,6 +269,30 @@ public final class PostgresJournalStore: JournalStore {
         }
     }
 
+    public func acknowledgeFailure(transmissionID: Int64, reason: String, now: Date) async throws(JournalError) -> Transmission {
+        try await run { db in
+            try db.transaction {
+                let t = try Self.requireTransmission(db, id: transmissionID, lock: true)
+                if t.state == .failed { return t }
+                guard t.state.canMove(to: .failed), TransmissionState.succeeded.contains(t.state) else {
+                    throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: .failed)
+                }
+                try db.run("""
+                    UPDATE transmissions SET state = 'failed', alerted = true, last_error = $1, last_error_at = $2, updated_at = $2
+                    WHERE id = $3
+                    """, [JournalText.bounded(reason), JournalTime.millis(now), t.id])
+                return try Self.requireTransmission(db, id: t.id)
+            }
+        }
+    }
+
+    public func transmission(messageID: String) async throws(JournalError) -> Transmission? {
+        try await run { db in
+            try db.query("SELECT * FROM transmissions WHERE message_id = $1 ORDER BY id DESC LIMIT 1", [messageID])
+                .first.map(Self.decodeTransmission)
+        }
+    }
+
     public func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission] {
         try await run { db in
             try db.transaction {

@@ -251,6 +251,32 @@ public final class SQLiteJournalStore: JournalStore {
         }
     }
 
+    public func acknowledgeFailure(transmissionID: Int64, reason: String, now: Date) async throws(JournalError) -> Transmission {
+        try locked { db in
+            try db.transaction(.immediate) {
+                let t = try Self.requireTransmission(db, id: transmissionID)
+                if t.state == .failed { return t }
+                guard t.state.canMove(to: .failed), TransmissionState.succeeded.contains(t.state) else {
+                    throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: .failed)
+                }
+                try db.run("""
+                    UPDATE transmissions SET state = 'failed', alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?
+                    WHERE id = ?
+                    """, [Self.bounded(reason), JournalTime.millis(now), JournalTime.millis(now), t.id])
+                return try Self.requireTransmission(db, id: t.id)
+            }
+        }
+    }
+
+    public func transmission(messageID: String) async throws(JournalError) -> Transmission? {
+        // Few rows carry a message id and acknowledgements are rare: a scan is acceptable
+        // until an index comes with the next schema migration.
+        try locked { db in
+            try db.query("SELECT * FROM transmissions WHERE message_id = ? ORDER BY id DESC LIMIT 1", [messageID])
+                .first.map(Self.decodeTransmission)
+        }
+    }
+
     public func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission] {
         try locked { db in
             try db.transaction(.immediate) {

@@ -13,6 +13,7 @@ struct RawDatabase {
         var string: String?
         var int: Int? { string.flatMap { Int($0) } }
         var int64: Int64? { string.flatMap { Int64($0) } }
+        var isNull: Bool { string == nil }
     }
 
     struct Row {

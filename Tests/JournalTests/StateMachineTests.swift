@@ -12,7 +12,7 @@ import Testing
         .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued],
         .sent: [.acknowledged, .delivered, .read, .failed],
         .acknowledged: [.delivered, .read, .failed],
-        .delivered: [.read],
+        .delivered: [.read, .failed],
         .read: [],
         .failed: [.queued],
     ]
@@ -64,6 +64,41 @@ import Testing
         #expect(try await f.store.acknowledge(transmissionID: id, kind: .read, detail: nil, now: JournalFixture.t0).state == .read)
         #expect(try await f.store.acknowledge(transmissionID: id, kind: .delivered, detail: nil, now: JournalFixture.t0).state == .read)
         #expect(try await f.store.acknowledgements(transmissionID: id).count == 2)
+    }
+
+    /// DSN "failed" or an MDN integration error after a successful send: failed with the
+    /// reason; found again by its Message-ID; a read transmission cannot fail any more.
+    @Test(arguments: JournalBackend.allCases) func negativeAcknowledgementFailsASentTransmission(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
+        try await f.queued(1, targets: [.mssantePS])
+        try await f.queued(2, targets: [.mssantePS])
+        var ids: [Int64] = []
+        for n in 1...2 {
+            let claim = try #require(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0, lease: 60, owner: "w"))
+            try await f.store.recordMessageID("<m\(n)@passerelle.test>", transmissionID: claim.transmission.id, owner: "w")
+            _ = try await f.store.complete(claim, owner: "w", outcome: .success(), now: JournalFixture.t0)
+            ids.append(claim.transmission.id)
+        }
+        #expect(try await f.store.transmission(messageID: "<m2@passerelle.test>")?.id == ids[1])
+        #expect(try await f.store.transmission(messageID: "<none@passerelle.test>") == nil)
+
+        _ = try await f.store.acknowledge(transmissionID: ids[0], kind: .delivered, detail: nil, now: JournalFixture.t0.plus(1))
+        let failed = try await f.store.acknowledgeFailure(transmissionID: ids[0], reason: "MDN error 902^Patient inconnu",
+                                                          now: JournalFixture.t0.plus(2))
+        #expect(failed.state == .failed && failed.lastError == "MDN error 902^Patient inconnu" && failed.alerted)
+        // A second report changes nothing; a late positive one is refused.
+        #expect(try await f.store.acknowledgeFailure(transmissionID: ids[0], reason: "again", now: JournalFixture.t0.plus(3)).lastError
+                == "MDN error 902^Patient inconnu")
+        await #expect(throws: JournalError.self) {
+            _ = try await f.store.acknowledge(transmissionID: ids[0], kind: .read, detail: nil, now: JournalFixture.t0.plus(4))
+        }
+        _ = try await f.store.acknowledge(transmissionID: ids[1], kind: .read, detail: nil, now: JournalFixture.t0.plus(1))
+        do {
+            _ = try await f.store.acknowledgeFailure(transmissionID: ids[1], reason: "late", now: JournalFixture.t0.plus(2))
+            Issue.record("a read transmission failed")
+        } catch {
+            guard case .illegalTransition(ids[1], .read, .failed) = error else { Issue.record("\(error)"); return }
+        }
     }
 
     @Test(arguments: JournalBackend.allCases) func illegalTransitionsAreRefused(_ backend: JournalBackend) async throws {

@@ -1,0 +1,239 @@
+import CurlKit
+import Foundation
+import Journal
+import PasserelleCore
+
+/// Errors of an acknowledgement poll. Messages not yet handled stay in the mailbox and are
+/// read again by the next poll.
+public enum AcknowledgementError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    /// The IMAP server could not be reached, refused the TLS session or the login, or a
+    /// command failed; carries libcurl's diagnosis.
+    case imap(operation: String, CurlError)
+    /// The server's answer could not be understood.
+    case unexpectedResponse(operation: String, detail: String)
+    case journal(JournalError)
+
+    public var description: String {
+        switch self {
+        case let .imap(operation, error): "IMAP \(operation) failed: \(error.description)"
+        case let .unexpectedResponse(operation, detail): "IMAP \(operation): unexpected answer (\(detail))"
+        case let .journal(error): "acknowledgement not recorded: \(error.description)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+
+    /// Network trouble and timeouts: the next poll may succeed as is.
+    public var isTransient: Bool {
+        if case let .imap(_, error) = self { return error.isTransient }
+        return false
+    }
+}
+
+/// How to read the application mailbox (BAL applicative) over IMAPS.
+public struct IMAPConfiguration: Sendable {
+    public var host: String
+    /// 993 normally (implicit TLS).
+    public var port: UInt16
+    public var username: String
+    /// Nil: SASL EXTERNAL, the client certificate is the credential.
+    public var password: TLSPassphrase?
+    /// CA, client certificate (PKCS#12), TLS versions and suites.
+    public var tls: TLSClientOptions
+    /// Where DSNs and MDNs arrive.
+    public var inbox: String
+    /// Where handled reports are moved (created when missing), so each is read once.
+    public var processedFolder: String
+    /// Where messages that are not reports, or match no transmission, are moved for an operator.
+    public var unmatchedFolder: String
+    public var timeouts: CurlTimeouts
+
+    public init(host: String, port: UInt16 = 993, username: String, password: TLSPassphrase?, tls: TLSClientOptions,
+                inbox: String = "INBOX", processedFolder: String = "Passerelle-traites",
+                unmatchedFolder: String = "Passerelle-non-reconnus",
+                timeouts: CurlTimeouts = CurlTimeouts(connect: .seconds(10), total: .seconds(60))) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.tls = tls
+        self.inbox = inbox
+        self.processedFolder = processedFolder
+        self.unmatchedFolder = unmatchedFolder
+        self.timeouts = timeouts
+    }
+}
+
+/// What one poll did.
+public struct PollSummary: Sendable, Hashable {
+    /// Reports read from the inbox.
+    public var messages = 0
+    public var delivered = 0
+    public var read = 0
+    public var failed = 0
+    /// Reports that change nothing (DSN delayed, MDN deleted, late acknowledgements).
+    public var ignored = 0
+    /// Not a report, or no transmission with that Message-ID/ENVID: moved to the unmatched folder.
+    public var unmatched = 0
+    public init() {}
+}
+
+/// Reads DSNs and MDNs from the application mailbox, records them in the journal
+/// (delivered / read / failed) and moves each handled message out of the inbox.
+public final class AcknowledgementPoller: Sendable {
+    public let configuration: IMAPConfiguration
+    /// Domain of our Message-IDs (the application mailbox's), to turn a DSN's ENVID back into one.
+    public let messageIDDomain: String
+
+    public init(configuration: IMAPConfiguration, mailbox: String) throws(AcknowledgementError) {
+        self.configuration = configuration
+        messageIDDomain = mailbox.split(separator: "@").last.map(String.init) ?? mailbox
+        do { try configuration.tls.validate() } catch { throw .imap(operation: "configuration", error) }
+    }
+
+    /// One pass over the inbox. A message is moved only after the journal has recorded it; if
+    /// the journal fails, the poll stops and the message is read again next time.
+    public func poll(journal: any JournalStore, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
+        // A connection per poll: on a kept connection libcurl does not SELECT the inbox again,
+        // and the server need not report mail that arrived in between.
+        let session: CurlSession
+        do {
+            session = try CurlSession(configuration: CurlSessionConfiguration(
+                tls: configuration.tls, timeouts: configuration.timeouts, maxConnections: 1))
+        } catch { throw .imap(operation: "configuration", error) }
+        let imap = IMAPCommands(configuration: configuration, session: session)
+        var summary = PollSummary()
+        try await imap.ensureFolder(configuration.processedFolder)
+        try await imap.ensureFolder(configuration.unmatchedFolder)
+        for uid in try await imap.searchInbox() {
+            let message = try await imap.fetch(uid: uid)
+            summary.messages += 1
+            let handled = try await record(MailReport.parse(message), journal: journal, now: now, summary: &summary)
+            try await imap.move(uid: uid, to: handled ? configuration.processedFolder : configuration.unmatchedFolder)
+        }
+        return summary
+    }
+
+    /// Applies one report to the journal; false when it matches no transmission.
+    func record(_ report: MailReport?, journal: any JournalStore, now: Date,
+                summary: inout PollSummary) async throws(AcknowledgementError) -> Bool {
+        guard let report, let transmission = try await match(report, journal: journal) else {
+            summary.unmatched += 1
+            return false
+        }
+        for entry in report.entries {
+            let who = Self.masked(entry.recipient)
+            do {
+                switch entry.outcome {
+                case let .delivered(status):
+                    _ = try await journal.acknowledge(transmissionID: transmission.id, kind: .delivered,
+                                                      detail: "DSN delivered to \(who) (\(status ?? "no status"))", now: now)
+                    summary.delivered += 1
+                case let .failed(status, diagnostic):
+                    _ = try await journal.acknowledgeFailure(
+                        transmissionID: transmission.id,
+                        reason: "DSN failed for \(who): \(status ?? "no status") \(Self.masked(text: diagnostic ?? ""))"
+                            .trimmingCharacters(in: .whitespaces), now: now)
+                    summary.failed += 1
+                case let .read(disposition):
+                    _ = try await journal.acknowledge(transmissionID: transmission.id, kind: .read,
+                                                      detail: "MDN \(disposition) by \(who)", now: now)
+                    summary.read += 1
+                case let .integrationError(code, label):
+                    _ = try await journal.acknowledgeFailure(
+                        transmissionID: transmission.id, reason: "MDN error \(code)^\(label) from \(who)", now: now)
+                    summary.failed += 1
+                case .delayed, .other:
+                    summary.ignored += 1
+                }
+            } catch {
+                // A late report that would move the transmission backwards (delivered after a
+                // failure, a second failure) is kept out of the journal but still handled.
+                guard case .illegalTransition = error else { throw .journal(error) }
+                summary.ignored += 1
+            }
+        }
+        return true
+    }
+
+    /// Finds the transmission by Original-Message-ID / returned Message-ID, then by ENVID.
+    func match(_ report: MailReport, journal: any JournalStore) async throws(AcknowledgementError) -> Transmission? {
+        var candidates: [String] = []
+        if let id = report.originalMessageID { candidates.append(id.hasPrefix("<") ? id : "<\(id)>") }
+        if let envelopeID = report.envelopeID { candidates.append("<\(envelopeID)@\(messageIDDomain)>") }
+        for id in candidates {
+            do {
+                if let found = try await journal.transmission(messageID: id) { return found }
+            } catch { throw .journal(error) }
+        }
+        return nil
+    }
+
+    /// Addresses in the patient domain carry the INS: never written to the journal or logs.
+    static func masked(_ address: String?) -> String {
+        guard let address else { return "unknown recipient" }
+        return address.lowercased().hasSuffix("@" + MSSanteRouting.patientDomain) ? "the patient mailbox" : address
+    }
+
+    static func masked(text: String) -> String {
+        text.replacingOccurrences(of: #"[0-9A-Za-z._%+-]+@patient\.mssante\.fr"#, with: "<patient mailbox>",
+                                  options: [.regularExpression, .caseInsensitive])
+    }
+
+}
+
+/// IMAP over libcurl: one command per transfer, on the session's kept connection.
+struct IMAPCommands {
+    let configuration: IMAPConfiguration
+    let session: CurlSession
+
+    func url(_ mailbox: String?, uid: Int? = nil) -> URL {
+        var text = "imaps://\(configuration.host):\(configuration.port)/"
+        if let mailbox {
+            text += mailbox.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: ";/?"))) ?? mailbox
+        }
+        if let uid { text += ";UID=\(uid)" }
+        return URL(string: text)!
+    }
+
+    func perform(_ operation: String, _ transfer: CurlTransfer) async throws(AcknowledgementError) -> TransferResult {
+        var transfer = transfer
+        transfer.username = configuration.username
+        transfer.password = configuration.password
+        if configuration.password == nil { transfer.loginOptions = "AUTH=EXTERNAL" }
+        do { return try await session.perform(transfer) } catch let error as CurlError {
+            throw .imap(operation: operation, error)
+        } catch {
+            throw .unexpectedResponse(operation: operation, detail: String(describing: error))
+        }
+    }
+
+    static func quoted(_ mailbox: String) -> String {
+        "\"" + mailbox.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// UIDs of the messages in the inbox (not deleted).
+    func searchInbox() async throws(AcknowledgementError) -> [Int] {
+        let result = try await perform("SEARCH", CurlTransfer(url: url(configuration.inbox), customRequest: "UID SEARCH UNDELETED"))
+        let text = String(decoding: result.body, as: UTF8.self)
+        guard let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("* SEARCH") }) else {
+            throw .unexpectedResponse(operation: "SEARCH", detail: "no SEARCH response")
+        }
+        return line.dropFirst("* SEARCH".count).split(separator: " ").compactMap { Int($0) }
+    }
+
+    func fetch(uid: Int) async throws(AcknowledgementError) -> Data {
+        try await perform("FETCH", CurlTransfer(url: url(configuration.inbox, uid: uid), download: .collect(limit: 64 << 20))).body
+    }
+
+    func move(uid: Int, to folder: String) async throws(AcknowledgementError) {
+        _ = try await perform("MOVE", CurlTransfer(url: url(configuration.inbox), customRequest: "UID MOVE \(uid) \(Self.quoted(folder))"))
+    }
+
+    /// Creates `folder` unless LIST finds it.
+    func ensureFolder(_ folder: String) async throws(AcknowledgementError) {
+        let listed = try await perform("LIST", CurlTransfer(url: url(nil), customRequest: "LIST \"\" \(Self.quoted(folder))"))
+        if String(decoding: listed.body, as: UTF8.self).contains("* LIST") { return }
+        _ = try await perform("CREATE", CurlTransfer(url: url(nil), customRequest: "CREATE \(Self.quoted(folder))"))
+    }
+}

@@ -1,0 +1,225 @@
+import CDA
+import Foundation
+import PasserelleCore
+
+/// Writes the ebRIM 3.0 `lcm:SubmitObjectsRequest` of an XDM subset: one DocumentEntry
+/// (ExtrinsicObject), the SubmissionSet (RegistryPackage), HasMember, and RPLC for a
+/// replacement. Element order follows rim.xsd (Slot, Name, Description, VersionInfo,
+/// Classification, ExternalIdentifier).
+struct EbRIMWriter {
+    // XDS scheme UUIDs (IHE ITI TF-3 4.2.5).
+    enum Scheme {
+        static let documentEntry = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
+        static let entryAuthor = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+        static let classCode = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+        static let confidentialityCode = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+        static let eventCode = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
+        static let formatCode = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
+        static let facilityType = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
+        static let practiceSetting = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
+        static let typeCode = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+        static let entryPatientID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+        static let entryUniqueID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+        static let submissionSet = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
+        static let setAuthor = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
+        static let contentType = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
+        static let setPatientID = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
+        static let setSourceID = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
+        static let setUniqueID = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
+    }
+
+    static let hasMember = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
+    static let replace = "urn:ihe:iti:2007:AssociationType:RPLC"
+    static let approved = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+    /// IHE format code of a CDA N1 with a PDF body (and its coding scheme).
+    static let pdfFormat = CodedValue(code: "urn:ihe:iti:xds-sd:pdf:2008", codeSystem: "1.3.6.1.4.1.19376.1.2.3",
+                                      displayName: "Document à corps non structuré en Pdf/A-1")
+
+    let document: CDADocument
+    let metadata: DocumentMetadata
+    let sender: XDMSender
+    let fileName: String
+    let sha1: String
+    let entryUUID: String
+    let submissionSetUniqueID: String
+    let submissionTime: Date
+
+    private var out = ""
+
+    init(document: CDADocument, metadata: DocumentMetadata, sender: XDMSender, fileName: String, sha1: String,
+         entryUUID: String, submissionSetUniqueID: String, submissionTime: Date) {
+        self.document = document
+        self.metadata = metadata
+        self.sender = sender
+        self.fileName = fileName
+        self.sha1 = sha1
+        self.entryUUID = entryUUID
+        self.submissionSetUniqueID = submissionSetUniqueID
+        self.submissionTime = submissionTime
+    }
+
+    mutating func write() throws(XDMError) -> Data {
+        let id = document.id.description
+        func require<T>(_ value: T?, _ field: String) throws(XDMError) -> T {
+            guard let value else { throw .missingMetadata(documentID: id, field: field) }
+            return value
+        }
+        let creation = try require(metadata.effectiveTime, "effective_time")
+        let facility = try require(metadata.stay?.facilityType, "stay.facility_type (healthcareFacilityTypeCode)")
+        let practice = try require(metadata.stay?.practiceSetting, "stay.practice_setting (practiceSettingCode)")
+        let patientID = try require(Self.patientID(metadata.patient), "a qualified INS or an IPP (patientId)")
+        let setUUID = "urn:uuid:" + UUID().uuidString.lowercased()
+
+        out = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        out += #"<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0" "#
+            + #"xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">"# + "\n<rim:RegistryObjectList>\n"
+
+        // DocumentEntry
+        out += "<rim:ExtrinsicObject id=\(q(entryUUID)) mimeType=\"text/xml\" objectType=\(q(Scheme.documentEntry)) status=\(q(Self.approved))>\n"
+        slot("creationTime", [creation.hl7UTC])
+        slot("hash", [sha1])
+        slot("languageCode", ["fr-FR"])
+        if let start = metadata.serviceEvent?.start ?? metadata.stay?.admission { slot("serviceStartTime", [start.hl7UTC]) }
+        if let stop = metadata.serviceEvent?.end ?? metadata.stay?.discharge { slot("serviceStopTime", [stop.hl7UTC]) }
+        slot("size", [String(document.data.count)])
+        if let ipp = metadata.patient.ipp { slot("sourcePatientId", ["\(ipp.value)^^^&\(ipp.authority)&ISO^PI"]) }
+        slot("sourcePatientInfo", Self.sourcePatientInfo(metadata.patient.traits))
+        slot("URI", [fileName])
+        if metadata.action == .delete { slot(XDMBuilder.deletionSlotName, [XDMBuilder.deletionActionCode]) }
+        name(metadata.effectiveTitle ?? document.kind.defaultTitle)
+        author(scheme: Scheme.entryAuthor, object: entryUUID)
+        classification(Scheme.classCode, entryUUID, document.kind.classCode)
+        var confidentiality = [metadata.confidentiality.code]
+        confidentiality += metadata.restrictionFlags.compactMap(\.confidentialityCode)
+        for code in confidentiality { classification(Scheme.confidentialityCode, entryUUID, code) }
+        if let event = metadata.serviceEvent?.code { classification(Scheme.eventCode, entryUUID, event) }
+        classification(Scheme.formatCode, entryUUID, Self.pdfFormat)
+        classification(Scheme.facilityType, entryUUID, facility)
+        classification(Scheme.practiceSetting, entryUUID, practice)
+        classification(Scheme.typeCode, entryUUID, document.kind.code)
+        externalIdentifier(Scheme.entryPatientID, entryUUID, patientID, "XDSDocumentEntry.patientId")
+        externalIdentifier(Scheme.entryUniqueID, entryUUID, id, "XDSDocumentEntry.uniqueId")
+        out += "</rim:ExtrinsicObject>\n"
+
+        // SubmissionSet
+        out += "<rim:RegistryPackage id=\(q(setUUID))>\n"
+        slot("submissionTime", [ZonedDateTime(date: submissionTime, utcOffsetSeconds: 0).hl7UTC])
+        name(metadata.effectiveTitle ?? document.kind.defaultTitle)
+        author(scheme: Scheme.setAuthor, object: setUUID)
+        classification(Scheme.contentType, setUUID, sender.contentTypeCode)
+        externalIdentifier(Scheme.setUniqueID, setUUID, submissionSetUniqueID, "XDSSubmissionSet.uniqueId")
+        externalIdentifier(Scheme.setSourceID, setUUID, sender.structureOID, "XDSSubmissionSet.sourceId")
+        externalIdentifier(Scheme.setPatientID, setUUID, patientID, "XDSSubmissionSet.patientId")
+        out += "</rim:RegistryPackage>\n"
+        out += "<rim:Classification id=\(q(newID())) classifiedObject=\(q(setUUID)) classificationNode=\(q(Scheme.submissionSet))/>\n"
+        out += "<rim:Association id=\(q(newID())) associationType=\(q(Self.hasMember)) sourceObject=\(q(setUUID)) targetObject=\(q(entryUUID))>\n"
+        slot("SubmissionSetStatus", ["Original"])
+        out += "</rim:Association>\n"
+        if metadata.action == .replace {
+            let parent = try require(document.replaces ?? metadata.parentID, "parent_id (the replaced document)")
+            out += "<rim:Association id=\(q(newID())) associationType=\(q(Self.replace)) sourceObject=\(q(entryUUID)) "
+                + "targetObject=\(q(XDMBuilder.entryUUID(for: parent)))/>\n"
+        }
+        out += "</rim:RegistryObjectList>\n</lcm:SubmitObjectsRequest>\n"
+        return Data(out.utf8)
+    }
+
+    // MARK: pieces
+
+    private mutating func slot(_ name: String, _ values: [String]) {
+        out += "<rim:Slot name=\(q(name))><rim:ValueList>"
+        for value in values { out += "<rim:Value>\(esc(value))</rim:Value>" }
+        out += "</rim:ValueList></rim:Slot>\n"
+    }
+
+    private mutating func name(_ text: String) {
+        out += "<rim:Name><rim:LocalizedString xml:lang=\"fr-FR\" charset=\"UTF-8\" value=\(q(text))/></rim:Name>\n"
+    }
+
+    private mutating func classification(_ scheme: String, _ object: String, _ code: CodedValue) {
+        out += "<rim:Classification id=\(q(newID())) classificationScheme=\(q(scheme)) classifiedObject=\(q(object)) "
+            + "nodeRepresentation=\(q(code.code))>\n"
+        slot("codingScheme", [code.codeSystem])
+        name(code.displayName)
+        out += "</rim:Classification>\n"
+    }
+
+    private mutating func externalIdentifier(_ scheme: String, _ object: String, _ value: String, _ label: String) {
+        out += "<rim:ExternalIdentifier id=\(q(newID())) identificationScheme=\(q(scheme)) registryObject=\(q(object)) "
+            + "value=\(q(value))>\n"
+        name(label)
+        out += "</rim:ExternalIdentifier>\n"
+    }
+
+    private mutating func author(scheme: String, object: String) {
+        out += "<rim:Classification id=\(q(newID())) classificationScheme=\(q(scheme)) classifiedObject=\(q(object)) nodeRepresentation=\"\">\n"
+        if let author = metadata.author {
+            slot("authorInstitution", Self.xon(metadata.structure, sender))
+            if let person = Self.xcn(author) { slot("authorPerson", [person]) }
+            if let specialty = author.specialty {
+                slot("authorSpecialty", ["\(specialty.code)^\(specialty.displayName)^\(specialty.codeSystem)"])
+            }
+        } else {
+            slot("authorInstitution", Self.xon(metadata.structure, sender))
+        }
+        out += "</rim:Classification>\n"
+    }
+
+    // MARK: HL7 v2 data types used by XDS
+
+    /// XCN with the national professional identifier (RPPS: 8…, ADELI: 0…).
+    static func xcn(_ professional: HealthProfessional) -> String? {
+        guard let id = try? professional.identifier() else { return nil }
+        return "\(id.nationalID)^\(hl7(professional.familyName))^\(hl7(professional.givenName))^^^\(hl7(professional.prefix))"
+            + "^^^&\(OID.professionalNationalID)&ISO^D^^^IDNPS"
+    }
+
+    /// XON of the structure: name and national identifier (1 + FINESS).
+    static func xon(_ structure: HealthStructure?, _ sender: XDMSender) -> [String] {
+        let name = hl7(structure?.name ?? sender.structureName)
+        guard let finess = structure?.finess.flatMap({ try? FINESS($0) }) else { return [name] }
+        return ["\(name)^^^^^&\(OID.structureNationalID)&ISO^IDNST^^^\(finess.nationalID)"]
+    }
+
+    /// patientId: the INS for a qualified identity, otherwise the IPP.
+    static func patientID(_ patient: PatientInfo) -> String? {
+        if let ins = patient.shareableINS { return "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+        if let ipp = patient.ipp { return "\(ipp.value)^^^&\(ipp.authority)&ISO^PI" }
+        return nil
+    }
+
+    static func sourcePatientInfo(_ traits: IdentityTraits) -> [String] {
+        var values: [String] = []
+        if let birthName = traits.birthName {
+            values.append("PID-5|\(hl7(birthName))^\(hl7(traits.firstBirthGivenName))^^^^^L")
+        }
+        if let date = traits.birthDate { values.append("PID-7|\(date.hl7)") }
+        if let sex = traits.sex { values.append("PID-8|\(sex.hl7Code)") }
+        return values
+    }
+
+    /// HL7 v2 component text: the delimiters are dropped (they cannot occur in a name).
+    static func hl7(_ text: String?) -> String {
+        (text ?? "").filter { !"^&~|\\".contains($0) }
+    }
+
+    private func q(_ text: String) -> String { "\"" + esc(text) + "\"" }
+
+    private func esc(_ text: String) -> String {
+        var s = ""
+        s.reserveCapacity(text.count)
+        for ch in text {
+            switch ch {
+            case "&": s += "&amp;"
+            case "<": s += "&lt;"
+            case ">": s += "&gt;"
+            case "\"": s += "&quot;"
+            case "'": s += "&apos;"
+            default: s.append(ch)
+            }
+        }
+        return s
+    }
+
+    private func newID() -> String { "urn:uuid:" + UUID().uuidString.lowercased() }
+}

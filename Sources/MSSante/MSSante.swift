@@ -1,1 +1,0 @@
-// MSSante — see the README section on targets.

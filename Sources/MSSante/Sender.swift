@@ -1,0 +1,166 @@
+import CDA
+import Foundation
+import Journal
+import PasserelleCore
+import XMLKit
+
+/// Why a document could not be mailed. Routing and packaging errors happen before anything
+/// is sent; SMTP errors concern the whole session or transaction.
+public enum MSSanteError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    case routing(MSSanteRoutingError)
+    case packaging(XDMError)
+    case composing(MailError)
+    /// The target is not an MSSanté destination, or the routing matrix gives it no recipient.
+    case noRecipientFor(Destination)
+    case smtp(SMTPError)
+    /// The configuration cannot be used (missing keys, unreadable certificate).
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case let .configuration(reason): "MSSanté configuration: \(reason)"
+        case let .routing(error): error.description
+        case let .packaging(error): error.description
+        case let .composing(error): error.description
+        case let .noRecipientFor(target): "no MSSanté recipient for \(target.rawValue) after applying the routing matrix"
+        case let .smtp(error): error.description
+        }
+    }
+
+    public var errorDescription: String? { description }
+
+    /// How the journal should file this error: SMTP 4xx and network are retried, the rest is final.
+    public var failureCause: FailureCause {
+        switch self {
+        case let .smtp(.transient(_, reply)): .smtpTemporary(code: reply.code, reply.text)
+        case let .smtp(.permanent(_, reply)): .smtpPermanent(code: reply.code, reply.text)
+        case let .smtp(error) where error.isTransient: .network(error.description)
+        case .routing(.patientRequiresQualifiedINS): .identity(description)
+        default: .permanent(description)
+        }
+    }
+}
+
+/// One recipient's fate in an SMTP transaction.
+public struct MSSanteRecipientResult: Sendable, Hashable {
+    public var address: String
+    public var outcome: SMTPRecipientOutcome
+}
+
+/// What happened to one mail (one journal transmission).
+public struct MSSanteSendResult: Sendable, Hashable {
+    public var audience: MailAudience
+    /// `<ENVID@domain>`: record it in the journal (``JournalStore/recordMessageID(_:transmissionID:owner:)``)
+    /// so acknowledgements find the transmission.
+    public var messageID: String
+    public var envelopeID: String
+    /// In envelope order.
+    public var recipients: [MSSanteRecipientResult]
+    public var tlsVersion: String
+    public var cipher: String
+
+    /// Recipients the server took responsibility for.
+    public var accepted: [String] { recipients.filter { if case .accepted = $0.outcome { true } else { false } }.map(\.address) }
+
+    /// The journal outcome: `sent` when at least one recipient accepted the mail (refusals of
+    /// the others are kept in the response text, for the operator); otherwise a 4xx for any
+    /// recipient means retry later, else a permanent failure with the server's text.
+    public var journalOutcome: TransmissionOutcome {
+        let refusals = recipients.compactMap { result -> String? in
+            switch result.outcome {
+            case .accepted: nil
+            case let .retryLater(reply), let .rejected(reply): "\(result.address): \(reply)"
+            }
+        }
+        if !accepted.isEmpty {
+            let text = refusals.isEmpty ? "accepted by the server (\(tlsVersion) \(cipher))"
+                : "accepted for \(accepted.count) recipient(s); refused: " + refusals.joined(separator: "; ")
+            return .success(state: .sent, response: text)
+        }
+        let replies = recipients.compactMap { result -> SMTPReply? in
+            switch result.outcome {
+            case .accepted: nil
+            case let .retryLater(reply), let .rejected(reply): reply
+            }
+        }
+        if let transient = replies.first(where: \.isTransient) {
+            return .failure(.smtpTemporary(code: transient.code, refusals.joined(separator: "; ")))
+        }
+        let code = replies.first?.code ?? 550
+        return .failure(.smtpPermanent(code: code, refusals.joined(separator: "; ")))
+    }
+}
+
+/// Sends a built CDA over MSSanté: routing matrix, XDM archive, MIME mail, SMTP with DSN.
+/// One call per journal transmission (`mssante_ps` or `mssante_patient`).
+public struct MSSanteSender: Sendable {
+    public let client: SMTPClient
+    public let xdm: XDMBuilder
+    public let composer: MSSanteMailComposer
+
+    public init(client: SMTPClient, xdm: XDMBuilder, composer: MSSanteMailComposer) {
+        self.client = client
+        self.xdm = xdm
+        self.composer = composer
+    }
+
+    /// Builds the mail for `target` without sending it: everything that can be refused
+    /// before the network (routing matrix, unqualified identity, missing metadata) is.
+    /// `pdf` is the human-readable copy attached to the mail; nil takes the PDF out of an N1
+    /// CDA's nonXMLBody, and a structured CDA without one goes with the XDM archive alone.
+    public func prepare(document: CDADocument, metadata: DocumentMetadata, pdf: Data? = nil, target: Destination,
+                        messageID: String? = nil, now: Date = Date()) throws(MSSanteError) -> MSSanteMail {
+        let audience: MailAudience
+        switch target {
+        case .mssantePS: audience = .professionals
+        case .mssantePatient: audience = .patient
+        case .dmp: throw .noRecipientFor(target)
+        }
+        let recipients: MSSanteRecipients
+        do { recipients = try MSSanteRouting.recipients(for: metadata) } catch { throw .routing(error) }
+        let only = MSSanteRecipients(professionals: audience == .professionals ? recipients.professionals : [],
+                                     patient: audience == .patient ? recipients.patient : nil)
+        guard !only.all.isEmpty else { throw .noRecipientFor(target) }
+        let package: XDMPackage
+        do { package = try xdm.build(document: document, metadata: metadata, submissionTime: now) } catch { throw .packaging(error) }
+        let mails: [MSSanteMail]
+        do {
+            mails = try composer.compose(document: document, metadata: metadata, recipients: only, xdm: package,
+                                         pdf: pdf ?? Self.embeddedPDF(document.data),
+                                         date: now, messageIDs: messageID.map { [audience: $0] } ?? [:])
+        } catch { throw .composing(error) }
+        guard let mail = mails.first(where: { $0.audience == audience }) else { throw .noRecipientFor(target) }
+        return mail
+    }
+
+    /// Prepares and sends the mail for `target`. Pass the journal's `messageID` when resending
+    /// after a crash, so the recipients' systems can recognise the duplicate.
+    public func send(document: CDADocument, metadata: DocumentMetadata, pdf: Data? = nil, target: Destination,
+                     messageID: String? = nil, now: Date = Date()) async throws(MSSanteError) -> MSSanteSendResult {
+        let mail = try prepare(document: document, metadata: metadata, pdf: pdf, target: target, messageID: messageID, now: now)
+        return try await send(mail)
+    }
+
+    /// The PDF of an N1 CDA (`nonXMLBody/text`, base64, application/pdf), if any.
+    static func embeddedPDF(_ cda: Data) -> Data? {
+        guard let xml = try? XMLDocument.parse(cda),
+              let text = try? xml.string("string(/h:ClinicalDocument/h:component/h:nonXMLBody/h:text[@mediaType='application/pdf'])",
+                                         namespaces: ["h": "urn:hl7-org:v3"]),
+              let pdf = Data(base64Encoded: text, options: .ignoreUnknownCharacters), pdf.starts(with: Array("%PDF-".utf8))
+        else { return nil }
+        return pdf
+    }
+
+    /// Sends a prepared mail.
+    public func send(_ mail: MSSanteMail) async throws(MSSanteError) -> MSSanteSendResult {
+        let data: Data
+        do { data = try mail.message.rendered() } catch { throw .composing(error) }
+        let envelope = SMTPEnvelope(from: mail.message.from, recipients: mail.message.to, envelopeID: mail.envelopeID)
+        let delivery: SMTPDelivery
+        do { delivery = try await client.send(data, envelope: envelope) } catch { throw .smtp(error) }
+        return MSSanteSendResult(
+            audience: mail.audience, messageID: mail.message.messageID, envelopeID: mail.envelopeID,
+            recipients: delivery.outcomes.map { MSSanteRecipientResult(address: $0.recipient, outcome: $0.outcome) },
+            tlsVersion: delivery.tlsVersion, cipher: delivery.cipher)
+    }
+}

@@ -1,0 +1,167 @@
+import CDA
+import Foundation
+import OpenSSLKit
+import PasserelleCore
+
+/// Errors while packaging a document as an IHE XDM archive.
+public enum XDMError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
+    /// A metadata field the XDS DocumentEntry requires is missing.
+    case missingMetadata(documentID: String, field: String)
+    case template(TemplateError)
+    case zip(ZipWriter.ZipError)
+
+    public var description: String {
+        switch self {
+        case let .missingMetadata(id, field): "document \(id): XDM metadata needs \(field)"
+        case let .template(error): "XDM template: \(error)"
+        case let .zip(error): "XDM archive: \(error)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// Who sends the archive: written into METADATA.XML, INDEX.HTM and README.TXT.
+public struct XDMSender: Sendable, Hashable {
+    /// Root OID of the structure: SubmissionSet sourceId.
+    public var structureOID: String
+    public var structureName: String
+    /// FINESS (or other national structure identifier), for README.TXT.
+    public var structureID: String
+    /// The application mailbox (BAL applicative).
+    public var mailbox: String?
+    public var applicationName: String
+    public var applicationVersion: String
+    public var applicationVendor: String
+    /// SubmissionSet contentTypeCode (JDV_J59 ContentTypeCode-DMP), from configuration.
+    public var contentTypeCode: CodedValue
+
+    public init(structureOID: String, structureName: String, structureID: String, mailbox: String? = nil,
+                contentTypeCode: CodedValue,
+                applicationName: String = "Passerelle", applicationVersion: String = Passerelle.version,
+                applicationVendor: String = "Passerelle") {
+        self.contentTypeCode = contentTypeCode
+        self.structureOID = structureOID
+        self.structureName = structureName
+        self.structureID = structureID
+        self.mailbox = mailbox
+        self.applicationName = applicationName
+        self.applicationVersion = applicationVersion
+        self.applicationVendor = applicationVendor
+    }
+}
+
+/// A built archive.
+public struct XDMPackage: Sendable {
+    /// `IHE_XDM.ZIP`.
+    public let zip: Data
+    /// `IHE_XDM/SUBSET01/METADATA.XML`.
+    public let metadataXML: Data
+    /// The CDA's file name in SUBSET01 (ISO 9660 8.3, upper case).
+    public let documentFileName: String
+    /// entryUUID of the DocumentEntry (derived from the document id, so a later RPLC can
+    /// point at it without any state).
+    public let documentEntryUUID: String
+    /// uniqueId of the SubmissionSet (2.25 OID), also usable as the SMTP ENVID.
+    public let submissionSetUniqueID: String
+    /// Size and SHA-1 (hex) of the CDA, as written in the metadata.
+    public let documentSize: Int
+    public let documentSHA1: String
+}
+
+/// Builds IHE XDM (ITI-32) archives: INDEX.HTM, README.TXT, IHE_XDM/SUBSET01/METADATA.XML
+/// (ebRIM 3.0 SubmitObjectsRequest) and the CDA.
+public struct XDMBuilder: Sendable {
+    public static let archiveName = "IHE_XDM.ZIP"
+    public static let subsetPath = "IHE_XDM/SUBSET01"
+    /// Extra-metadata slot (ITI TF-3 4.1.14) that marks a deletion request; its value is
+    /// ``deletionActionCode``. Name and value follow the ANS rule "action D" for a deletion
+    /// sent over MSSanté; the slot name is our reading and may need aligning with the
+    /// official CI-SIS text.
+    public static let deletionSlotName = "urn:asip:ci-sis:2010:action"
+    public static let deletionActionCode = "D"
+
+    let index: Template
+    let readme: Template
+    public var sender: XDMSender
+
+    /// Loads `xdm/INDEX.HTM` and `xdm/README.TXT` from the templates directory.
+    public init(templatesDirectory: URL, sender: XDMSender) throws(XDMError) {
+        do {
+            index = try Template(contentsOf: templatesDirectory.appendingPathComponent("xdm/INDEX.HTM"), escaping: .html)
+            readme = try Template(contentsOf: templatesDirectory.appendingPathComponent("xdm/README.TXT"), escaping: .none)
+        } catch { throw .template(error) }
+        self.sender = sender
+    }
+
+    /// Packages `document` with its `metadata`. `submissionTime` is the SubmissionSet time.
+    public func build(document: CDADocument, metadata: DocumentMetadata, submissionTime: Date = Date()) throws(XDMError) -> XDMPackage {
+        let fileName = Self.isoFileName(index: 1, extension: "XML")
+        let sha1 = Digest.sha1(document.data).hexString
+        let entryUUID = Self.entryUUID(for: document.id)
+        let submissionSetID = "2.25." + Self.decimal(UUID())
+        var writer = EbRIMWriter(document: document, metadata: metadata, sender: sender, fileName: fileName, sha1: sha1,
+                                  entryUUID: entryUUID, submissionSetUniqueID: submissionSetID,
+                                 submissionTime: submissionTime)
+        let xml = try writer.write()
+        let date = ZonedDateTime(date: submissionTime, utcOffsetSeconds: 0).iso
+        var values: [String: String] = [
+            "structureName": sender.structureName, "structureID": sender.structureID,
+            "applicationName": sender.applicationName, "applicationVersion": sender.applicationVersion,
+            "applicationVendor": sender.applicationVendor, "submissionDate": date, "documentFile": fileName,
+            "documentTitle": metadata.effectiveTitle ?? document.kind.defaultTitle,
+        ]
+        if let mailbox = sender.mailbox { values["senderMailbox"] = mailbox }
+        var zip = ZipWriter(modified: submissionTime)
+        do {
+            try zip.add("INDEX.HTM", data: Data(index.render(values).utf8))
+            try zip.add("README.TXT", data: Data(readme.render(values).replacingOccurrences(of: "\n", with: "\r\n").utf8))
+            try zip.add("\(Self.subsetPath)/METADATA.XML", data: xml)
+            try zip.add("\(Self.subsetPath)/\(fileName)", data: document.data)
+            return XDMPackage(zip: try zip.finish(), metadataXML: xml, documentFileName: fileName, documentEntryUUID: entryUUID,
+                              submissionSetUniqueID: submissionSetID, documentSize: document.data.count, documentSHA1: sha1)
+        } catch let error as TemplateError {
+            throw .template(error)
+        } catch let error as ZipWriter.ZipError {
+            throw .zip(error)
+        } catch {
+            preconditionFailure("unexpected error \(error)")
+        }
+    }
+
+    /// ISO 9660 level 1 name: `DOC00001.XML`.
+    static func isoFileName(index: Int, extension ext: String) -> String {
+        String(format: "DOC%05d.%@", index, ext)
+    }
+
+    /// A name-based (version 5, SHA-1) UUID of the document id, as `urn:uuid:…`: the same
+    /// document always gets the same entryUUID, so a replacement's RPLC association can
+    /// target the entry of the previous version.
+    public static func entryUUID(for id: InstanceIdentifier) -> String {
+        // Namespace: a fixed random UUID for Passerelle document entries.
+        let namespace = UUID(uuidString: "6f1c2b1e-7d7a-4f4e-9a51-3c2f0d6a8e21")!
+        var bytes = withUnsafeBytes(of: namespace.uuid) { Data($0) }
+        bytes.append(Data(id.description.utf8))
+        var hash = Array(Digest.sha1(bytes).prefix(16))
+        hash[6] = (hash[6] & 0x0F) | 0x50
+        hash[8] = (hash[8] & 0x3F) | 0x80
+        let uuid = hash.withUnsafeBytes { UUID(uuid: $0.load(as: uuid_t.self)) }
+        return "urn:uuid:" + uuid.uuidString.lowercased()
+    }
+
+    /// The 128 bits of `uuid` as a decimal number (the arc under 2.25, ITU-T X.667).
+    static func decimal(_ uuid: UUID) -> String {
+        var digits = withUnsafeBytes(of: uuid.uuid) { Array($0) }
+        var result: [Character] = []
+        while digits.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for i in digits.indices {
+                let value = remainder << 8 | Int(digits[i])
+                digits[i] = UInt8(value / 10)
+                remainder = value % 10
+            }
+            result.append(Character(String(remainder)))
+        }
+        return result.isEmpty ? "0" : String(result.reversed())
+    }
+}

@@ -1,0 +1,151 @@
+"""Test SMTP server for MSSanteTests (aiosmtpd): STARTTLS or implicit TLS, client certificate
+required from the test CA, TLS 1.2 with the MSSanté suites (or a deliberately wrong setting),
+DSN (RFC 3461) parameters checked and recorded, failures injected on demand.
+
+Each accepted message is written to OUT/<n>.json with the envelope, the DSN parameters, the
+TLS session facts and the message (base64). Prints "PORT <n>" once listening.
+"""
+import argparse, asyncio, base64, json, os, re, signal, ssl, sys, threading
+from aiosmtpd.smtp import SMTP
+
+OUT = [None]
+XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})+$")
+
+def split_params(arg, names):
+    """Removes the DSN parameters aiosmtpd does not know; returns (rest, {name: value})."""
+    kept, found = [], {}
+    for i, word in enumerate(arg.split(" ")):
+        key, _, value = word.partition("=")
+        if i > 0 and key.upper() in names:
+            found[key.upper()] = value
+        else:
+            kept.append(word)
+    return " ".join(kept), found
+
+CONNECTIONS = [0]
+
+class DSNSMTP(SMTP):
+    def connection_made(self, transport):
+        # Called again on the same instance after STARTTLS: count TCP connections only.
+        if getattr(self, "counted", False):
+            return super().connection_made(transport)
+        self.counted = True
+        CONNECTIONS[0] += 1
+        path = os.path.join(OUT[0], "connections")
+        with open(path + ".tmp", "w") as f:
+            f.write(str(CONNECTIONS[0]))
+        os.replace(path + ".tmp", path)
+        super().connection_made(transport)
+
+    async def smtp_MAIL(self, arg):
+        if arg:
+            arg, dsn = split_params(arg, {"RET", "ENVID"})
+            if "RET" in dsn and dsn["RET"] not in ("HDRS", "FULL"):
+                return await self.push("501 5.5.4 bad RET")
+            if "ENVID" in dsn and not XTEXT.match(dsn["ENVID"]):
+                return await self.push("501 5.5.4 bad ENVID xtext")
+            self.session.dsn_mail = dsn
+            self.session.dsn_rcpt = []
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        dsn = {}
+        if arg:
+            arg, dsn = split_params(arg, {"NOTIFY", "ORCPT"})
+            if "NOTIFY" in dsn and not set(dsn["NOTIFY"].split(",")) <= {"SUCCESS", "FAILURE", "DELAY", "NEVER"}:
+                return await self.push("501 5.5.4 bad NOTIFY")
+            if "ORCPT" in dsn and not (dsn["ORCPT"].lower().startswith("rfc822;") and XTEXT.match(dsn["ORCPT"][7:])):
+                return await self.push("501 5.5.4 bad ORCPT")
+        self.session.pending_rcpt_dsn = dsn
+        await super().smtp_RCPT(arg)
+
+class Handler:
+    def __init__(self, out, tempfail, reject, dsn=True):
+        self.out, self.tempfail, self.reject, self.count, self.dsn = out, tempfail, set(reject), 0, dsn
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.dsn:
+            responses.insert(1, "250-DSN")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unknown"
+        if self.tempfail > 0:
+            self.tempfail -= 1
+            return "451 4.3.0 Temporary local problem, try again later"
+        envelope.rcpt_tos.append(address)
+        session.dsn_rcpt.append({"address": address, **session.pending_rcpt_dsn})
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        ssl_object = server.transport.get_extra_info("ssl_object")
+        cert = ssl_object.getpeercert() if ssl_object else None
+        self.count += 1
+        record = {
+            "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+            "mail_options": envelope.mail_options, "rcpt_options": envelope.rcpt_options,
+            "dsn_mail": getattr(session, "dsn_mail", {}), "dsn_rcpt": getattr(session, "dsn_rcpt", []),
+            "tls_version": ssl_object.version() if ssl_object else None,
+            "cipher": ssl_object.cipher()[0] if ssl_object else None,
+            "client_subject": dict(x[0] for x in cert["subject"]) if cert else None,
+            "data": base64.b64encode(envelope.original_content or envelope.content).decode(),
+        }
+        path = os.path.join(self.out, f"{self.count}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.replace(path + ".tmp", path)
+        return "250 2.0.0 Ok: queued as TEST%d" % self.count
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--mode", choices=["starttls", "implicit"], required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--ca", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tls13-only", action="store_true")
+    p.add_argument("--ciphers", default="ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256")
+    p.add_argument("--tempfail", type=int, default=0)
+    p.add_argument("--reject", action="append", default=[])
+    p.add_argument("--no-dsn", action="store_true")
+    p.add_argument("--no-starttls", action="store_true", help="plain SMTP only (a misconfigured relay)")
+    a = p.parse_args()
+    OUT[0] = a.out
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(a.cert, a.key)
+    ctx.load_verify_locations(a.ca)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if a.tls13_only:
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    else:
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(a.ciphers)
+
+    # The test runner may start us with signals blocked; also exit when our stdin closes, so
+    # a crashed test run leaves no server behind.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
+
+    handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn)
+    loop = asyncio.new_event_loop()
+    if a.mode == "starttls" and a.no_starttls:
+        factory = lambda: DSNSMTP(handler, hostname="smtp.test")
+        server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
+    elif a.mode == "starttls":
+        factory = lambda: DSNSMTP(handler, tls_context=ctx, require_starttls=True, hostname="smtp.test")
+        server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
+    else:
+        factory = lambda: DSNSMTP(handler, hostname="smtp.test")
+        server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0, ssl=ctx))
+    print("PORT %d" % server.sockets[0].getsockname()[1], flush=True)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        pass
+
+if __name__ == "__main__":
+    main()
