@@ -21,17 +21,14 @@ extension GatewayService {
                             pollInterval: TimeInterval = 0.5,
                             events: any GatewayEvents = NoGatewayEvents()) throws(GatewayError) -> GatewayService {
         let logger = Logger(label: "passerelle.service")
-        guard case .sqlite(let path) = c.journal else {
-            throw .configuration("[journal] backend = \"postgresql\" is not available in this build; use \"sqlite\"")
-        }
         let s = c.service
         let policy = RetryPolicy(initialDelay: TimeInterval(s.retryInitialSeconds), maxDelay: TimeInterval(max(s.retryMaxSeconds, s.retryInitialSeconds)),
                                  maxAttempts: s.retryMaxAttempts, deadline: TimeInterval(s.retryDeadlineHours) * 3600)
         let journal: any JournalStore
         let blobs: BlobStore
         do {
-            journal = try Journals.open(c.journal, policy: policy)
-            blobs = try BlobStore(root: Journals.blobFolder(forDatabase: path))
+            // PostgreSQL: the blobs come from the database (this node's cache in front of it).
+            (journal, blobs) = try Journals.openWithBlobs(c.journal, policy: policy)
         } catch { throw .journal(error) }
 
         var enabled = Set<Destination>()
