@@ -122,11 +122,3 @@ public protocol JournalStore: Sendable {
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
 }
 
-extension JournalStore {
-    /// For a backend that has not implemented resending successes yet: failed ones only, and a
-    /// clear error when successes are asked for.
-    public func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission] {
-        guard includingSucceeded else { return try await requeue(filter, now: now) }
-        throw .database("this journal backend cannot resend transmissions that were already sent (only failed ones)")
-    }
-}

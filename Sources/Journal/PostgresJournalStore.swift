@@ -314,19 +314,28 @@ public final class PostgresJournalStore: JournalStore {
     }
 
     public func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission] {
+        try await requeue(filter, includingSucceeded: false, now: now)
+    }
+
+    public func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission] {
         let deadline = now.addingTimeInterval(policy.deadline)
         return try await run { db in
             try db.transaction {
-                var onlyFailed = filter
-                onlyFailed.states = [.failed]
-                let selected = try Self.select(db, onlyFailed, lock: true)
+                let allowed: Set<TransmissionState> = includingSucceeded ? TransmissionState.succeeded.union([.failed]) : [.failed]
+                var eligible = filter
+                // filter.states narrows the choice, never widens it (same rule as the SQLite store).
+                eligible.states = filter.states.isEmpty || !includingSucceeded ? allowed : filter.states.intersection(allowed)
+                let selected = eligible.states.isEmpty ? [] : try Self.select(db, eligible, lock: true)
                 for t in selected {
                     // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
+                    // A success sent again gets a new Message-ID; attempts and acknowledgements are kept.
                     try db.run("""
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = false, needs_recheck = false,
-                                                 failure = NULL, error_code = NULL, next_attempt_at = $1, deadline_at = $2, updated_at = $1
-                        WHERE id = $3 AND state = 'failed'
-                        """, [JournalTime.millis(now), JournalTime.millis(deadline), t.id])
+                                                 failure = NULL, error_code = NULL,
+                                                 message_id = CASE WHEN state = 'failed' THEN message_id ELSE NULL END,
+                                                 next_attempt_at = $1, deadline_at = $2, updated_at = $1
+                        WHERE id = $3 AND state = $4
+                        """, [JournalTime.millis(now), JournalTime.millis(deadline), t.id, t.state.rawValue])
                 }
                 return try selected.map { try Self.requireTransmission(db, id: $0.id) }
             }

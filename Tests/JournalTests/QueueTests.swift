@@ -272,8 +272,8 @@ actor StartGate {
 
     /// `passerelle resend --include-sent`: a success goes back to the queue only when asked,
     /// with a new Message-ID, and its earlier attempts and acknowledgements stay.
-    @Test func aSuccessIsRequeuedOnlyWhenAskedAndKeepsItsHistory() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func aSuccessIsRequeuedOnlyWhenAskedAndKeepsItsHistory(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let t = try await f.queued(1, targets: [.mssantePS])[0]
         let c = try #require(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0, lease: 60, owner: "w"))
         try await f.store.recordMessageID("<first@passerelle.test>", transmissionID: t.id, owner: "w")
