@@ -10,15 +10,19 @@ func fuzzHL7(_ bytes: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     var code = HL7AckCode.accept
     var errors: [HL7ErrorDetail] = []
     do {
-        _ = try IntakeLoader().loadMessage(data)
+        _ = try loader.loadMessage(data)
     } catch {
         code = .error
         if case .invalidMessage(let intakeError) = error { errors = [HL7ErrorDetail(intakeError)] }
     }
-    let ack = HL7AcknowledgementBuilder().acknowledgement(for: message, code: code, errors: errors, controlID: "FUZZ1",
+    let ack = acknowledger.acknowledgement(for: message, code: code, errors: errors, controlID: "FUZZ1",
                                                           now: Date(timeIntervalSince1970: 1_800_000_000))
     do { _ = try HL7Message(text: ack) } catch { fuzzInvariant(false, "the ACK does not parse: \(error)") }
     return 0
 }
+
+// Made once: each holds a TimeZone, which is slow to build.
+private let loader = IntakeLoader()
+private let acknowledger = HL7AcknowledgementBuilder()
 
 runFuzzer { fuzzHL7($0, $1) }
