@@ -7,7 +7,8 @@
 #
 # Seeds come from Fuzz/Corpus/<target> (read only); what libFuzzer finds goes to
 # .build/fuzz-corpus/<target>, crashes, leaks, timeouts and OOMs to
-# .build/fuzz-artifacts/<target>-*. Exit status 1 when any target found one.
+# .build/fuzz-artifacts/<target>-*. Exit status 1 when any target found one, 2 when the
+# harnesses do not build.
 # Replay one input: Fuzz/.build/debug/Fuzz<Name> .build/fuzz-artifacts/<file>
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,8 +36,12 @@ spec() {
 for t in "${targets[@]}"; do spec "$t" >/dev/null; done
 
 echo "fuzz: building the harnesses (debug, -sanitize=fuzzer,address)"
-swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address 2>&1 \
-    | grep -v -e "Cannot export local symbol" -e "prohibited flag(s)" || true
+mkdir -p .build
+# (gold warns once per ASan helper symbol; those lines are noise)
+build_status=0
+swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address >.build/fuzz-build.log 2>&1 || build_status=$?
+grep -v -e "Cannot export local symbol" -e "prohibited flag(s)" .build/fuzz-build.log | tail -n 20
+[ "$build_status" -eq 0 ] || { echo "fuzz: the harnesses do not build (.build/fuzz-build.log)" >&2; exit 2; }
 bin=$(swift build --package-path Fuzz -c debug --show-bin-path)
 artifacts=.build/fuzz-artifacts
 mkdir -p "$artifacts"
