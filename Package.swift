@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CXMLSec", pkgConfig: "xmlsec1-openssl", providers: [.apt(["libxmlsec1-dev"])]),
         .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // MARK: Swift wrappers, the only importers of the C modules
         .target(name: "CurlKit", dependencies: ["CCurl"]),
@@ -35,6 +36,7 @@ let package = Package(
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
         .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
+        .target(name: "PostgresKit", dependencies: ["CPostgres"]),
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
@@ -43,7 +45,7 @@ let package = Package(
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
-        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "OpenSSLKit"]),
+        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
             "OpenSSLKit", "PasserelleCore", "Journal", "Signing",
@@ -74,7 +76,7 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["OpenSSLKit", "PasserelleCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["OpenSSLKit", "PasserelleCore", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
@@ -83,16 +85,16 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Gateway", "TestSupport"],
-                    exclude: ["Resources"]),
+        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
-        .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "TestSupport"]),
+        .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "TestSupport"]),
-        .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "XMLKit", "TestSupport"]),
+        .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

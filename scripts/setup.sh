@@ -10,6 +10,7 @@ apt_packages=(
     pkg-config
     libcurl4-openssl-dev libxml2-dev libxmlsec1-dev libssl-dev libsqlite3-dev
     xmlsec1 openssl sqlite3 python3-venv curl
+    libpq-dev postgresql
     systemd
     dovecot-imapd
 )

@@ -5,6 +5,7 @@ import Foundation
 import Intake
 import Journal
 import Logging
+import MSSante
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -20,17 +21,14 @@ extension GatewayService {
                             pollInterval: TimeInterval = 0.5,
                             events: any GatewayEvents = NoGatewayEvents()) throws(GatewayError) -> GatewayService {
         let logger = Logger(label: "passerelle.service")
-        guard case .sqlite(let path) = c.journal else {
-            throw .configuration("[journal] backend = \"postgresql\" is not available in this build; use \"sqlite\"")
-        }
         let s = c.service
         let policy = RetryPolicy(initialDelay: TimeInterval(s.retryInitialSeconds), maxDelay: TimeInterval(max(s.retryMaxSeconds, s.retryInitialSeconds)),
                                  maxAttempts: s.retryMaxAttempts, deadline: TimeInterval(s.retryDeadlineHours) * 3600)
         let journal: any JournalStore
         let blobs: BlobStore
         do {
-            journal = try Journals.open(c.journal, policy: policy)
-            blobs = try BlobStore(root: Journals.blobFolder(forDatabase: path))
+            // PostgreSQL: the blobs come from the database (this node's cache in front of it).
+            (journal, blobs) = try Journals.openWithBlobs(c.journal, policy: policy)
         } catch { throw .journal(error) }
 
         var enabled = Set<Destination>()
@@ -64,6 +62,10 @@ extension GatewayService {
 
         var senders = extraSenders
         if c.dmp.enabled { senders.append((try dmpSender(c), c.dmp.maxConnections)) }
+        // MSSanté senders given by the caller (tests) take precedence over the configured ones.
+        if !senders.contains(where: { $0.0.target == .mssantePS || $0.0.target == .mssantePatient }) {
+            senders += try mssanteSenders(c, templates: templates, journal: journal)
+        }
         let served = Set(senders.map(\.0.target))
         for target in enabled.subtracting(served).sorted(by: { $0.rawValue < $1.rawValue }) {
             logger.warning("no sender for an enabled target in this build: its transmissions stay queued",
@@ -73,7 +75,8 @@ extension GatewayService {
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
-                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds))
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
+                              acknowledgements: try acknowledgementPolling(c, journal: journal, events: events))
     }
 
     /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.
@@ -90,6 +93,23 @@ extension GatewayService {
         guard c.vihf != nil else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
         do { return DMPTransmissionSender(try DMP.DMPSender(configuration: c)) } catch {
             throw .configuration("DMP sender: \(error.description)")
+        }
+    }
+
+    /// The acknowledgement poller when MSSanté is enabled with an `imap_url` (SASL EXTERNAL:
+    /// the authentication certificate is the IMAP credential).
+    static func acknowledgementPolling(_ c: PasserelleConfiguration, journal: any JournalStore,
+                                       events: any GatewayEvents) throws(GatewayError) -> AcknowledgementPolling? {
+        guard c.mssante.enabled, c.mssante.imapURL != nil else { return nil }
+        do {
+            let passphrase: TLSPassphrase = switch c.certificates.passphrase {
+            case .file(let p): try TLSPassphrase(contentsOf: URL(fileURLWithPath: p))
+            case .environment(let n): try TLSPassphrase(environmentVariable: n)
+            }
+            let poller = try AcknowledgementPoller(configuration: c, passphrase: passphrase)
+            return AcknowledgementPolling(poller: poller, journal: journal, interval: .seconds(c.mssante.pollIntervalSeconds), events: events)
+        } catch {
+            throw .configuration("MSSanté acknowledgements ([mssante] imap_url): \(error)")
         }
     }
 

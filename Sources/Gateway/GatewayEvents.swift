@@ -32,6 +32,12 @@ public protocol GatewayEvents: Sendable {
     func documentBuilt(kind: DocumentKind)
     /// A send finished and its outcome was recorded.
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration)
+    /// One pass over the MSSanté acknowledgement mailbox matched these DSN/MDN.
+    func acknowledgementsRead(delivered: Int, read: Int, failed: Int)
+}
+
+extension GatewayEvents {
+    public func acknowledgementsRead(delivered: Int, read: Int, failed: Int) {}
 }
 
 /// The default observer: ignores everything.

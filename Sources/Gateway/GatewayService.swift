@@ -22,6 +22,8 @@ public final class GatewayService: Sendable {
     public let mllp: MLLPSettings?
     public let shutdownTimeout: TimeInterval
     public let rescanInterval: TimeInterval
+    /// MSSanté acknowledgements read on a timer (nil: no `[mssante] imap_url`).
+    public let acknowledgements: AcknowledgementPolling?
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let stopSignal = WakeSignal()
@@ -29,7 +31,9 @@ public final class GatewayService: Sendable {
 
     public init(pipeline: Pipeline, folder: FolderIntake, workers: TransmissionWorkers, mllp: MLLPSettings?,
                 shutdownTimeout: TimeInterval = 30, rescanInterval: TimeInterval = 1,
+                acknowledgements: AcknowledgementPolling? = nil,
                 logger: Logger = Logger(label: "passerelle.service")) {
+        self.acknowledgements = acknowledgements
         self.pipeline = pipeline
         self.folder = folder
         self.workers = workers
@@ -71,6 +75,7 @@ public final class GatewayService: Sendable {
             }
         }
         let sending = Task { await workers.run() }
+        let polling = acknowledgements.map { polling in Task { await polling.run() } }
         let inbox = await folder.scanner.inbox.path
         logger.info("passerelle running", metadata: ["inbox": "\(inbox)"])
 
@@ -82,6 +87,7 @@ public final class GatewayService: Sendable {
         listener.withLock { $0?.stop(); $0 = nil }
         intake.cancel()
         _ = await intake.value
+        polling?.cancel()
         workers.stop()
         let finished = await Self.wait(for: sending, timeout: shutdownTimeout)
         if finished {

@@ -6,14 +6,24 @@ import Glibc
 import Darwin
 #endif
 
+/// Where blobs missing from a ``BlobStore`` folder can be read: the PostgreSQL journal keeps
+/// them in the database, shared by every node, and the folder is then a local cache.
+public protocol BlobSource: Sendable {
+    /// The bytes stored under `sha256`, or nil if there are none.
+    func blob(sha256: String) throws(JournalError) -> Data?
+}
+
 /// Content-addressed files: `<root>/<first 2 hex>/<sha256 hex>`, mode 0600, fsynced (file and
 /// folder) before ``put(_:)`` returns, so a journal row never points at a blob a crash could lose.
 public struct BlobStore: Sendable {
     public let root: URL
+    /// Read when a blob is not in the folder (nil: the folder is the only copy).
+    public let source: (any BlobSource)?
 
     /// Creates the folder (0700) if needed.
-    public init(root: URL) throws(JournalError) {
+    public init(root: URL, source: (any BlobSource)? = nil) throws(JournalError) {
         self.root = root
+        self.source = source
         do {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
@@ -59,9 +69,17 @@ public struct BlobStore: Sendable {
     }
 
     /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error).
+    /// A blob missing from the folder is read from ``source`` and kept in the folder.
     public func get(_ sha256: String) throws(JournalError) -> Data {
         let path = url(for: sha256).path
         guard let data = FileManager.default.contents(atPath: path) else {
+            if let source, let data = try source.blob(sha256: sha256) {
+                guard BlobStore.sha256Hex(data) == sha256 else {
+                    throw .blobStore(path: path, reason: "the database copy does not match its SHA-256")
+                }
+                try put(data)
+                return data
+            }
             throw .blobStore(path: path, reason: "blob missing or unreadable")
         }
         guard BlobStore.sha256Hex(data) == sha256 else {

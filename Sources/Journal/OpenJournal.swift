@@ -1,12 +1,6 @@
 import Foundation
 import PasserelleCore
-
-extension JournalError {
-    /// The configured backend is not built into this version.
-    static func backendUnavailable(_ name: String) -> JournalError {
-        .database("the \(name) journal backend is not available in this build yet; set [journal] backend = \"sqlite\"")
-    }
-}
+import PostgresKit
 
 /// Opens the journal described by `[journal]`.
 public enum Journals {
@@ -18,11 +12,28 @@ public enum Journals {
 
     /// The store for `configuration.journal`, created and migrated if needed.
     public static func open(_ journal: PasserelleConfiguration.Journal, policy: RetryPolicy = RetryPolicy()) throws(JournalError) -> any JournalStore {
+        try openWithBlobs(journal, policy: policy).store
+    }
+
+    /// The store and the blob store its documents are read from: for SQLite the folder beside the
+    /// database; for PostgreSQL this node's cache of the database's `blobs` table.
+    public static func openWithBlobs(_ journal: PasserelleConfiguration.Journal,
+                                     policy: RetryPolicy = RetryPolicy()) throws(JournalError) -> (store: any JournalStore, blobs: BlobStore) {
         switch journal {
         case .sqlite(let path):
-            return try SQLiteJournalStore(path: path, blobs: BlobStore(root: blobFolder(forDatabase: path)), policy: policy)
-        case .postgresql:
-            throw .backendUnavailable("PostgreSQL")
+            let blobs = try BlobStore(root: blobFolder(forDatabase: path))
+            return (try SQLiteJournalStore(path: path, blobs: blobs, policy: policy), blobs)
+        case .postgresql(let url, let passwordFile, let blobCache):
+            let configuration: PostgresConfiguration
+            do {
+                configuration = try passwordFile.map { file throws(PostgresError) in try PostgresConfiguration(url: url, passwordFile: file) }
+                    ?? PostgresConfiguration(url: url)
+            } catch {
+                throw .database(error.description)
+            }
+            let cache = URL(fileURLWithPath: blobCache ?? FileManager.default.currentDirectoryPath + "/journal-blob-cache")
+            let store = try PostgresJournalStore(configuration: configuration, cache: cache, policy: policy)
+            return (store, store.blobs)
         }
     }
 }

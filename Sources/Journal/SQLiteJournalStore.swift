@@ -209,46 +209,25 @@ public final class SQLiteJournalStore: JournalStore {
         return try locked { db in
             try db.transaction(.immediate) { () throws -> CompletionResult in
                 let t = try Self.requireLease(db, id: claim.transmission.id, owner: owner)
-                let result: CompletionResult
-                let attemptOutcome: String
-                let response: String?
-                switch outcome {
-                case .success(let state, let text):
-                    guard TransmissionState.succeeded.contains(state), t.state.canMove(to: state) else {
-                        throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: state)
-                    }
-                    try db.run("""
-                        UPDATE transmissions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                                                 needs_recheck = 0, alerted = 0, updated_at = ?
-                        WHERE id = ?
-                        """, [state.rawValue, JournalTime.millis(now), t.id])
-                    result = CompletionResult(state: state, nextAttemptAt: nil, shouldAlert: false)
-                    attemptOutcome = "sent"
-                    response = text
-                case .failure(let cause, let text):
-                    let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
-                    let next = cause.isTransient
-                        ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter) : nil
-                    var message = cause.description
-                    if cause.isTransient && next == nil {
-                        message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
-                    }
-                    let state: TransmissionState = next == nil ? .failed : .retryWait
-                    let failure = state == .failed ? Self.failureClass(cause) : nil
+                let plan = try CompletionPlan(t, outcome: outcome, policy: policy, jitter: jitter, now: now)
+                if let lastError = plan.lastError {
                     try db.run("""
                         UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                                                  alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?,
                                                  failure = ?, error_code = ?
                         WHERE id = ?
-                        """, [state.rawValue, JournalTime.millis(next), Self.bounded(message), JournalTime.millis(now),
-                              JournalTime.millis(now), failure?.failure, failure?.code, t.id])
-                    result = CompletionResult(state: state, nextAttemptAt: next, shouldAlert: !t.alerted)
-                    attemptOutcome = cause.isTransient ? "transient" : "permanent"
-                    response = text ?? cause.description
+                        """, [plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
+                              JournalTime.millis(now), JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id])
+                } else {
+                    try db.run("""
+                        UPDATE transmissions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
+                                                 needs_recheck = 0, alerted = 0, updated_at = ?
+                        WHERE id = ?
+                        """, [plan.result.state.rawValue, JournalTime.millis(now), t.id])
                 }
                 try db.run("UPDATE attempts SET ended_at = ?, outcome = ?, response = ? WHERE id = ? AND transmission_id = ?",
-                           [JournalTime.millis(now), attemptOutcome, response.map(Self.bounded), claim.attemptID, t.id])
-                return result
+                           [JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id])
+                return plan.result
             }
         }
     }
@@ -429,21 +408,7 @@ public final class SQLiteJournalStore: JournalStore {
         return .database(String(describing: error))
     }
 
-    /// How a final failure is counted by the usage report: a DMP business refusal (with its
-    /// registry error code), a permanent error, or transient errors until the retries ran out.
-    private static func failureClass(_ cause: FailureCause) -> (failure: String, code: String?) {
-        switch cause {
-        case .dmpBusinessRefusal(let code, _): ("refused", code)
-        case .smtpPermanent(let code, _): ("permanent", String(code))
-        case _ where cause.isTransient: ("exhausted", nil)
-        default: ("permanent", nil)
-        }
-    }
-
-    /// Server responses can be huge (a SOAP fault with a stack trace): keep the start.
-    private static func bounded(_ text: String) -> String {
-        text.count <= 4000 ? text : String(text.prefix(4000)) + "…"
-    }
+    private static func bounded(_ text: String) -> String { JournalText.bounded(text) }
 
     private static func select(_ db: SQLiteConnection, _ filter: TransmissionFilter) throws -> [Transmission] {
         var clauses: [String] = []
@@ -491,31 +456,18 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     private static func decodeDocument(_ row: SQLiteRow) throws -> JournalDocument {
-        guard let id = row["id"].string, let kind = row["kind"].string.flatMap(DocumentKind.init(rawValue:)),
-              let state = row["state"].string.flatMap(DocumentState.init(rawValue:)) else {
-            throw JournalError.database("unreadable documents row (id \(row["id"].string ?? "?"))")
-        }
-        return JournalDocument(id: id, setID: row["set_id"].string, version: row["version"].int ?? 1, kind: kind,
-                               maskedINS: row["ins_masked"].string, patientKey: row["patient_key"].string,
-                               identityStatus: row["identity_status"].string, finess: row["finess"].string ?? "",
-                               stayID: row["stay_id"].string, blobSHA256: row["blob_sha256"].string ?? "",
-                               builtSHA256: row["built_sha256"].string,
-                               receivedAt: JournalTime.date(row["received_at"]) ?? .distantPast, state: state,
-                               action: row["action"].string.flatMap(DocumentAction.init(rawValue:)) ?? .new)
+        try JournalRowDecoder.document(SQLiteColumns(row: row))
     }
 
     private static func decodeTransmission(_ row: SQLiteRow) throws -> Transmission {
-        guard let id = row["id"].int64, let target = row["target"].string.flatMap(Destination.init(rawValue:)),
-              let state = row["state"].string.flatMap(TransmissionState.init(rawValue:)) else {
-            throw JournalError.database("unreadable transmissions row (id \(row["id"].int64.map(String.init) ?? "?"))")
-        }
-        return Transmission(
-            id: id, documentID: row["document_id"].string ?? "", version: row["version"].int ?? 1, target: target, state: state,
-            attempts: row["attempts"].int ?? 0, createdAt: JournalTime.date(row["created_at"]) ?? .distantPast,
-            updatedAt: JournalTime.date(row["updated_at"]) ?? .distantPast, deadline: JournalTime.date(row["deadline_at"]),
-            nextAttemptAt: JournalTime.date(row["next_attempt_at"]), leaseOwner: row["lease_owner"].string,
-            leaseExpiresAt: JournalTime.date(row["lease_expires_at"]), needsRecheck: row["needs_recheck"].int == 1,
-            alerted: row["alerted"].int == 1, lastError: row["last_error"].string, lastErrorAt: JournalTime.date(row["last_error_at"]),
-            messageID: row["message_id"].string)
+        try JournalRowDecoder.transmission(SQLiteColumns(row: row))
     }
+}
+
+/// SQLite rows as the shared decoder reads them.
+struct SQLiteColumns: JournalColumns {
+    let row: SQLiteRow
+    func text(_ name: String) -> String? { row[name].string }
+    func integer(_ name: String) -> Int64? { row[name].int64 }
+    func flag(_ name: String) -> Bool { row[name].int == 1 }
 }

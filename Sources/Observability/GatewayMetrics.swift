@@ -54,7 +54,14 @@ public struct GatewayMetrics: Sendable {
 
     /// `kind`: delivered, read or failed.
     public func acknowledgement(target: String, kind: String) {
-        Counter(label: "passerelle_acknowledgements_total", dimensions: [("target", target), ("kind", kind)], factory: factory).increment()
+        acknowledgements(target: target, kind: kind, count: 1)
+    }
+
+    /// `count` acknowledgements of one kind (a poll of the mailbox reads several).
+    public func acknowledgements(target: String, kind: String, count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "passerelle_acknowledgements_total", dimensions: [("target", target), ("kind", kind)], factory: factory)
+            .increment(by: count)
     }
 
     public func queue(target: String, depth: Int, oldestWaiting: TimeInterval?) {

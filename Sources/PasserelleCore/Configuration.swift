@@ -166,6 +166,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var mailbox: String
         /// Product reference sent in X-MSS-NIL-like headers (software name and version).
         public var productReference: String
+        /// Seconds between two reads of the acknowledgement mailbox.
+        public var pollIntervalSeconds: Int = 60
     }
 
     /// `[folders]`.
@@ -215,7 +217,10 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     /// `[journal]`.
     public enum Journal: Sendable, Hashable {
         case sqlite(path: String)
-        case postgresql(url: String)
+        /// `url` is a libpq URI (TLS through its `sslmode`/`sslrootcert` options); the password comes from
+        /// `password_file`, `PGPASSWORD` or a passfile, never from the logs. `blobCache` is this node's local
+        /// copy of the blobs (the blobs themselves live in the database, shared by every node).
+        case postgresql(url: String, passwordFile: String? = nil, blobCache: String? = nil)
     }
 
     /// `[cda]`.
@@ -321,9 +326,9 @@ private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
     "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
-    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference"],
+    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds"],
-    "journal": ["backend", "path", "url", "patient_key_file"],
+    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
@@ -559,7 +564,8 @@ private struct ConfigurationReader {
         let product = string("mssante", "product_reference", required: mssEnabled, hint: "software name and version, e.g. \"Passerelle/\(Passerelle.version)\"")
         let mssante = PasserelleConfiguration.MSSante(
             enabled: mssEnabled, smtpHost: smtpHost?.0 ?? "", smtpPort: smtpPort ?? 587, smtpTLS: tls,
-            imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "")
+            imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "",
+            pollIntervalSeconds: integer("mssante", "poll_interval_seconds", range: 5...86_400, default: 60) ?? 60)
 
         // [folders]
         var folders: PasserelleConfiguration.Folders?
@@ -590,7 +596,10 @@ private struct ConfigurationReader {
             }
         case .postgresql:
             if let u = url("journal", "url", required: true, schemes: ["postgres", "postgresql"]) {
-                journal = .postgresql(url: u.absoluteString)
+                journal = .postgresql(url: u.absoluteString,
+                                      passwordFile: path("journal", "password_file", required: false),
+                                      blobCache: path("journal", "blob_cache", required: false)
+                                          ?? baseDirectory.appendingPathComponent("journal-blob-cache").standardizedFileURL.path)
             }
         }
 

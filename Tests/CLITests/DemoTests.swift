@@ -3,7 +3,8 @@ import Testing
 import TestSupport
 
 /// `passerelle demo` end to end, as `scripts/run.sh` runs it: a real local DMP endpoint over
-/// mutual TLS, the gateway, the journal, and the status endpoint scraped with the real curl.
+/// mutual TLS, the real aiosmtpd relay (scripts/endpoints/smtp_server.py, STARTTLS, client
+/// certificate), the gateway, the journal, and the status endpoint scraped with the real curl.
 @Suite("passerelle demo", .serialized)
 struct DemoTests {
     static let labels = [
@@ -25,27 +26,60 @@ struct DemoTests {
         let started = Date()
         let result = try ProcessRunner.run(binary, Self.arguments(folder), currentDirectory: TestPaths.repositoryRoot)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
-        #expect(Date().timeIntervalSince(started) < 120)
+        #expect(Date().timeIntervalSince(started) < 30)
 
         let out = result.stdout
         #expect(out.contains("SAMPLE") && out.contains("DOCUMENT") && out.contains("KIND") && out.contains("INS") && out.contains("STATE"))
-        #expect(out.contains("12 of 12 outcomes as expected"), "\(out)")
+        #expect(out.contains("15 of 15 outcomes as expected"), "\(out)")
         let lines = out.split(separator: "\n").map(String.init)
         for label in Self.labels {
             let line = try #require(lines.first { $0.hasPrefix(label + " ") }, "no row for \(label) in:\n\(out)")
             #expect(line.hasSuffix("  ok"), "\(line)")
         }
-        func row(_ label: String) -> String { lines.first { $0.hasPrefix(label + " ") } ?? "" }
+        #expect(lines.filter { $0.hasSuffix("  ok") }.count == 15)
+        /// The row of `label` for `target` (one row per document and target).
+        func row(_ label: String, _ target: String = "dmp") -> String {
+            lines.first { $0.hasPrefix(label + " ") && $0.contains("  \(target)  ") } ?? ""
+        }
         #expect(row("ldl (PDF + sidecar)").contains("acknowledged") && row("ldl (PDF + sidecar)").contains("Deprecated"))
         #expect(row("ordonnance (PDF + sidecar)").contains("Deleted"))
-        #expect(row("unqualified identity").contains("refused → error/"))
-        #expect(row("ADT^A03 (discharge)").contains("stay discharged"))
+        #expect(row("ADT^A03 (discharge)", "-").contains("stay discharged"))
+        #expect(row("broken PDF (truncated)").contains("refused → error/"))
         #expect(row("ldl (PDF + sidecar)").contains("2***********989"), "masked INS")
+        // MSSanté: the letter to the doctor, the prescription to the doctor and to the patient
+        // (masked address), the unqualified identity to the doctor only — sent, not refused.
+        let doctor = "dr.traitant@medecin.mssante.fr"
+        for (label, target, recipient) in [("ldl (PDF + sidecar)", "mssante_ps", doctor), ("ordonnance (PDF + sidecar)", "mssante_ps", doctor),
+                                           ("ordonnance (PDF + sidecar)", "mssante_patient", "2***********989@patient.mssante.fr"),
+                                           ("unqualified identity", "mssante_ps", doctor)] {
+            let line = row(label, target)
+            #expect(line.contains("  sent  ") && line.contains("→ \(recipient)") && line.hasSuffix("  ok"), "\(label) → \(target): \(line)")
+        }
+        #expect(!lines.contains { $0.hasPrefix("unqualified identity ") && $0.contains("  dmp  ") })
+
+        // The relay side: four messages, owner-only, three for the doctor and one for the
+        // patient; the unqualified identity's carries no INS.
+        let sent = folder.appendingPathComponent("mssante-sent")
+        let emls = try FileManager.default.contentsOfDirectory(atPath: sent.path).filter { $0.hasSuffix(".eml") }.sorted()
+        #expect(emls.count == 4, "\(emls)")
+        var deliveredTo: [String: Int] = [:]
+        for name in emls {
+            let file = sent.appendingPathComponent(name)
+            #expect(try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int == 0o600, "\(name)")
+            let text = try String(contentsOf: file, encoding: .utf8)
+            #expect(text.contains("Content-Type: multipart/mixed") && text.contains("IHE_XDM.zip"), "\(name)")
+            for line in text.split(separator: "\r\n") where line.hasPrefix("Delivered-To: ") { deliveredTo[String(line.dropFirst(14)), default: 0] += 1 }
+        }
+        #expect(deliveredTo == [doctor: 3, "279035121518989@patient.mssante.fr": 1], "\(deliveredTo)")
+        let vali = row("unqualified identity", "mssante_ps")
+        let valiFile = try #require(vali.split(separator: " ").first { $0.hasPrefix("mssante-sent/") }.map { String($0.dropFirst(13)) })
+        let valiMail = try String(contentsOf: sent.appendingPathComponent(valiFile), encoding: .utf8)
+        #expect(valiMail.contains("X-MSS-INS: N") && !valiMail.contains("279035121518989"))
 
         // The usage report and where things are.
         #expect(out.contains("Rapport d'usage"))
         #expect(out.contains("V1-D1-SEJ"))
-        for place in ["journal/journal.sqlite", "endpoint/requests/", "endpoint/stored.tsv", "report.html", "error/"] {
+        for place in ["journal/journal.sqlite", "endpoint/requests/", "endpoint/stored.tsv", "report.html", "error/", "mssante-sent/"] {
             #expect(out.contains(folder.appendingPathComponent(place).path) || out.contains(place), "\(place) not named")
         }
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("report.html").path))
@@ -77,7 +111,7 @@ struct DemoTests {
         let result = try ProcessRunner.run(binary, arguments, currentDirectory: TestPaths.repositoryRoot)
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("Making the test PKI"))
-        #expect(result.stdout.contains("12 of 12 outcomes as expected"))
+        #expect(result.stdout.contains("15 of 15 outcomes as expected"))
         #expect(FileManager.default.fileExists(atPath: pki.appendingPathComponent("server-localhost.p12").path))
     }
 
@@ -92,8 +126,8 @@ struct DemoTests {
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("precious.txt").path))
     }
 
-    /// An endpoint that refuses every request (it checks against the wrong schema): the rows say
-    /// WRONG with the DMP's reason, and the exit status is 1.
+    /// A DMP endpoint that refuses every request (it checks against the wrong schema): the DMP
+    /// rows say WRONG with the DMP's reason, the MSSanté rows stay ok, and the exit status is 1.
     @Test func exitsNonZeroWhenOutcomesAreWrong() throws {
         let binary = try #require(CLI.binary)
         let root = try TestPaths.temporaryDirectory("demo-wrong")
@@ -102,9 +136,32 @@ struct DemoTests {
         arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
         let result = try ProcessRunner.run(binary, arguments, currentDirectory: TestPaths.repositoryRoot)
         #expect(result.status == 1, "\(result.stdout)")
-        #expect(result.stdout.contains("3 of 12 outcomes as expected"), "\(result.stdout)")
-        #expect(result.stdout.contains("✗ ldl (PDF + sidecar): journal state failed: DMP refusal XDSRepositoryMetadataError"))
-        #expect(result.stdout.split(separator: "\n").filter { $0.hasSuffix("  WRONG") }.count == 9)
+        #expect(result.stdout.contains("6 of 15 outcomes as expected"), "\(result.stdout)")
+        #expect(result.stdout.contains("✗ ldl (PDF + sidecar) → dmp: journal state failed: DMP refusal XDSRepositoryMetadataError"))
+        let wrong = result.stdout.split(separator: "\n").filter { $0.hasSuffix("  WRONG") }
+        #expect(wrong.count == 9)
+        #expect(!wrong.contains { $0.contains("mssante") }, "\(wrong)")
+    }
+
+    /// Without the test tools' Python (scripts/setup.sh not run), or with a Python that lacks
+    /// aiosmtpd, the demo says what to run instead of failing obscurely.
+    @Test func saysToRunSetupWhenTheRelayCannotStart() throws {
+        let binary = try #require(CLI.binary)
+        let root = try TestPaths.temporaryDirectory("demo-novenv")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let missing = try ProcessRunner.run(binary, Self.arguments(root.appendingPathComponent("demo-run"), ["--python", root.appendingPathComponent("no/bin/python").path]),
+                                            currentDirectory: TestPaths.repositoryRoot)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("run scripts/setup.sh"), "\(missing.stderr)")
+
+        // The system Python, when it has no aiosmtpd (it is installed only into .venv).
+        let system = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: system),
+              try ProcessRunner.run(system, ["-c", "import aiosmtpd"]).status != 0 else { return }
+        let bare = try ProcessRunner.run(binary, Self.arguments(root.appendingPathComponent("demo-run"), ["--python", system]),
+                                         currentDirectory: TestPaths.repositoryRoot)
+        #expect(bare.status == 1)
+        #expect(bare.stderr.contains("needs aiosmtpd") && bare.stderr.contains("run scripts/setup.sh"), "\(bare.stderr)")
     }
 
     /// During a run: /metrics counters move (scraped with curl), /ready is 200, turns 503 when
@@ -126,18 +183,23 @@ struct DemoTests {
         #expect(try Curl.get("\(base)/health").code == 200)
 
         _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
-        #expect(demo.output.contains("12 of 12 outcomes as expected"), "\(demo.output)")
+        #expect(demo.output.contains("15 of 15 outcomes as expected"), "\(demo.output)")
         // The queue gauges are sampled every second.
         try await Task.sleep(for: .milliseconds(1500))
         let late = try Curl.get("\(base)/metrics").body
         #expect(sentEarly < Curl.sum(late, "passerelle_transmissions_sent_total"), "counters did not move")
-        #expect(Curl.sum(late, "passerelle_transmissions_sent_total") == 9, "\(late)")
-        #expect(Curl.sum(late, "passerelle_documents_received_total") == 9)
-        #expect(Curl.sum(late, "passerelle_documents_built_total") == 9)
-        #expect(late.contains(#"passerelle_documents_refused_total{reason="invalid_sidecar"} 1"#), "\(late)")
+        // 9 to the DMP, 3 to the doctor's mailbox, 1 to the patient's; 10 documents (the
+        // unqualified identity is one now), only the truncated PDF refused.
+        #expect(Curl.sum(late, "passerelle_transmissions_sent_total") == 13, "\(late)")
+        #expect(Curl.sum(late, "passerelle_documents_received_total") == 10)
+        #expect(Curl.sum(late, "passerelle_documents_built_total") == 10)
+        #expect(!late.contains(#"passerelle_documents_refused_total{reason="invalid_sidecar"}"#), "\(late)")
         #expect(late.contains(#"passerelle_documents_refused_total{reason="invalid_content"} 1"#))
         #expect(late.contains(#"passerelle_send_duration_seconds_count{target="dmp"} 9"#))
+        #expect(late.contains(#"passerelle_send_duration_seconds_count{target="mssante_ps"} 3"#))
+        #expect(late.contains(#"passerelle_send_duration_seconds_count{target="mssante_patient"} 1"#))
         #expect(late.contains(#"passerelle_queue_depth{target="dmp"} 0"#))
+        #expect(late.contains(#"passerelle_queue_depth{target="mssante_ps"} 0"#))
         #expect(Curl.sum(late, "passerelle_certificate_days_left{role=\"authentication\"}") > 30)
         for secret in ["279035121518989", "PAT-TROIS", "DOMINIQUE", "2***********989"] { #expect(!late.contains(secret)) }
 

@@ -43,7 +43,7 @@ struct SystemdUnitTests {
         let text = try String(contentsOf: unit, encoding: .utf8)
         for line in ["User=passerelle", "ProtectSystem=strict", "NoNewPrivileges=yes", "UMask=0077",
                      "ExecStartPre=/usr/local/bin/passerelle config check",
-                     "ReadWritePaths=/var/lib/passerelle/inbox /var/lib/passerelle/work /var/lib/passerelle/error /var/lib/passerelle/journal"] {
+                     "ReadWritePaths=/var/lib/passerelle/inbox /var/lib/passerelle/work /var/lib/passerelle/error /var/lib/passerelle/done /var/lib/passerelle/journal"] {
             #expect(text.contains("\n\(line)\n"), "missing: \(line)")
         }
     }

@@ -19,10 +19,12 @@ final class Harness: @unchecked Sendable {
     var journalPath: String { root.appendingPathComponent("journal.sqlite").path }
     var configPath: String { root.appendingPathComponent("passerelle.toml").path }
 
-    init(endpoint: DMPTestEndpoint? = nil, extra: String = "", lease: Int = 10, quiet: Int = 1) throws {
+    /// - Parameter journal: the body of `[journal]` (SQLite beside the configuration by default).
+    init(endpoint: DMPTestEndpoint? = nil, extra: String = "", lease: Int = 10, quiet: Int = 1,
+         journal: String = "backend = \"sqlite\"\npath = \"journal.sqlite\"") throws {
         root = try TestPaths.temporaryDirectory("passerelle-gateway")
         self.endpoint = try endpoint ?? Self.endpoint()
-        try writeConfiguration(extra: extra, lease: lease, quiet: quiet)
+        try writeConfiguration(extra: extra, lease: lease, quiet: quiet, journal: journal)
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
     }
 
@@ -34,7 +36,8 @@ final class Harness: @unchecked Sendable {
             schema: TestPaths.shared.appendingPathComponent("conformance/xds/XDS.b_DocumentRepository.xsd")), port: port)
     }
 
-    func writeConfiguration(extra: String, lease: Int, quiet: Int) throws {
+    func writeConfiguration(extra: String, lease: Int, quiet: Int,
+                            journal: String = "backend = \"sqlite\"\npath = \"journal.sqlite\"") throws {
         let pki = TestPaths.testPKI.path
         let text = """
         [structure]
@@ -73,8 +76,7 @@ final class Harness: @unchecked Sendable {
         quiet_period_seconds = \(quiet)
 
         [journal]
-        backend = "sqlite"
-        path = "journal.sqlite"
+        \(journal)
 
         [service]
         lease_seconds = \(lease)

@@ -30,20 +30,28 @@ struct KnownJournal {
 
     let folder: URL
     let path: String
-    let store: SQLiteJournalStore
+    let store: any JournalStore
 
     static func date(_ iso: String) -> Date {
         let f = ISO8601DateFormatter()
         return f.date(from: iso)!
     }
 
-    init() async throws {
+    /// On SQLite by default; `postgresql: true` builds the same journal in a fresh database of
+    /// the test PostgreSQL server (the aggregates must agree on both backends).
+    init(postgresql: Bool = false) async throws {
         folder = try TestPaths.temporaryDirectory("indicators")
         path = folder.appendingPathComponent("journal.sqlite").path
         // Two attempts, then a transient failure is final.
         let policy = RetryPolicy(initialDelay: 1, multiplier: 1, maxDelay: 1, jitter: 0, maxAttempts: 2, deadline: 3600)
-        store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")), policy: policy,
-                                       random: { 0 }, now: Self.date("2026-09-01T00:00:00Z"))
+        let created = Self.date("2026-09-01T00:00:00Z")
+        if postgresql {
+            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(PostgresTestServer.createDatabase(prefix: "indicators")),
+                                             cache: folder.appendingPathComponent("blobs"), policy: policy, random: { 0 }, now: created)
+        } else {
+            store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")), policy: policy,
+                                           random: { 0 }, now: created)
+        }
         try await build()
     }
 

@@ -54,9 +54,9 @@ struct ReportTests {
         Expected(line.code, line.numerator, line.denominator, line.rateText, line.targetText, line.reachedText)
     }
 
-    @Test("the report model: every figure of October, per structure and per FINESS")
-    func model() async throws {
-        let j = try await KnownJournal()
+    @Test("the report model: every figure of October, per structure and per FINESS", arguments: ["sqlite", "postgresql"])
+    func model(backend: String) async throws {
+        let j = try await KnownJournal(postgresql: backend == "postgresql")
         let r = try await Self.report(j)
         #expect(r.total.lines.map(Self.expected) == Self.october)
         #expect(r.total.staysDischarged == 6)
@@ -85,9 +85,9 @@ struct ReportTests {
         #expect(onlyB.byFiness.isEmpty)
     }
 
-    @Test("month boundaries are Europe/Paris midnights, not UTC")
-    func boundaries() async throws {
-        let j = try await KnownJournal()
+    @Test("month boundaries are Europe/Paris midnights, not UTC", arguments: ["sqlite", "postgresql"])
+    func boundaries(backend: String) async throws {
+        let j = try await KnownJournal(postgresql: backend == "postgresql")
         let september = try await Self.report(j, month: "2026-09")
         let s = Dictionary(uniqueKeysWithValues: september.total.lines.map { ($0.code, Self.expected($0)) })
         // S0 (30 Sep 23:30 +02:00) and ldl-11 (30 Sep 23:50 +02:00) only; S2 and img-9 are October's.

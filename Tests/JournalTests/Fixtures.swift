@@ -1,40 +1,93 @@
 import Foundation
 import Journal
 import PasserelleCore
+import PostgresKit
+import SQLiteKit
+import Testing
 import TestSupport
 
-/// A journal in a fresh temporary folder, with a fixed clock and jitter source.
+/// The journal backends every journal test runs against.
+enum JournalBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    /// A real server: a throwaway cluster started once per test process (``PostgresTestServer``),
+    /// one fresh database per fixture.
+    case postgresql
+
+    var testDescription: String { rawValue }
+}
+
+/// A journal in a fresh temporary folder (SQLite) or database (PostgreSQL), with a fixed clock
+/// and jitter source.
 ///
-/// Tests go through `store` (the ``JournalStore`` protocol) so that the PostgreSQL backend can
-/// run them unchanged; only tests that inspect the file itself use `databasePath`.
+/// Tests go through `store` (the ``JournalStore`` protocol) so that both backends run them
+/// unchanged; tests that inspect the database itself go through ``raw()``.
 struct JournalFixture {
+    let backend: JournalBackend
     let folder: URL
+    /// The SQLite file (SQLite backend).
     let databasePath: String
+    /// The database's URL, without password (PostgreSQL backend).
+    let postgresURL: String?
     let blobs: BlobStore
-    let sqlite: SQLiteJournalStore
-    var store: any JournalStore { sqlite }
+    let store: any JournalStore
     let policy: RetryPolicy
+    private let random: @Sendable () -> Double
 
     static let t0 = Date(timeIntervalSince1970: 1_790_000_000)  // 2026-09-21T14:13:20Z
     static let finess = "750712184"
 
-    init(policy: RetryPolicy = RetryPolicy(initialDelay: 30, multiplier: 2, maxDelay: 600, jitter: 0.5, maxAttempts: 5,
+    init(_ backend: JournalBackend = .sqlite,
+         policy: RetryPolicy = RetryPolicy(initialDelay: 30, multiplier: 2, maxDelay: 600, jitter: 0.5, maxAttempts: 5,
                                            deadline: 24 * 3600),
          random: @escaping @Sendable () -> Double = { 0.5 }) throws {
+        self.backend = backend
         folder = try TestPaths.temporaryDirectory("journal")
         databasePath = folder.appendingPathComponent("journal.db").path
-        blobs = try BlobStore(root: folder.appendingPathComponent("blobs"))
         self.policy = policy
-        sqlite = try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
+        self.random = random
+        switch backend {
+        case .sqlite:
+            postgresURL = nil
+            blobs = try BlobStore(root: folder.appendingPathComponent("blobs"))
+            store = try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
+        case .postgresql:
+            postgresURL = try PostgresTestServer.createDatabase()
+            let postgres = try PostgresJournalStore(configuration: PostgresTestServer.configuration(postgresURL!),
+                                                    cache: folder.appendingPathComponent("blobs"), policy: policy, random: random,
+                                                    now: Self.t0)
+            blobs = postgres.blobs
+            store = postgres
+        }
     }
 
-    /// Another store (its own connection) on the same file: a second worker or process.
-    func secondStore(random: @escaping @Sendable () -> Double = { 0.5 }) throws -> any JournalStore {
-        try secondSQLiteStore(random: random)
+    /// Another store (its own connection) on the same journal: a second worker, process or node
+    /// (PostgreSQL: with its own, empty, blob cache).
+    func secondStore(random: (@Sendable () -> Double)? = nil) throws -> any JournalStore {
+        switch backend {
+        case .sqlite:
+            return try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random ?? self.random, now: Self.t0)
+        case .postgresql:
+            return try PostgresJournalStore(configuration: PostgresTestServer.configuration(postgresURL!),
+                                            cache: folder.appendingPathComponent("blobs-\(UUID().uuidString.prefix(8))"),
+                                            policy: policy, random: random ?? self.random, now: Self.t0)
+        }
     }
 
-    func secondSQLiteStore(random: @escaping @Sendable () -> Double = { 0.5 }) throws -> SQLiteJournalStore {
-        try SQLiteJournalStore(path: databasePath, blobs: blobs, policy: policy, random: random, now: Self.t0)
+    /// The schema version, read by a fresh store.
+    func schemaVersion() async throws -> Int {
+        switch try secondStore() {
+        case let s as SQLiteJournalStore: try s.schemaVersion()
+        case let s as PostgresJournalStore: try await s.schemaVersion()
+        default: -1
+        }
+    }
+
+    /// A direct connection to the database, bypassing the store.
+    func raw() throws -> RawDatabase {
+        switch backend {
+        case .sqlite: RawDatabase(sqlite: try SQLiteConnection(path: databasePath))
+        case .postgresql: RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(postgresURL!)))
+        }
     }
 
     static func document(_ n: Int, version: Int = 1, patientKey: String? = "pk-1") -> JournalDocument {

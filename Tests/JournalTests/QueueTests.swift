@@ -5,8 +5,8 @@ import SQLiteKit
 import Testing
 
 @Suite struct ClaimTests {
-    @Test func claimTakesOnlyDueRowsOfItsTarget() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func claimTakesOnlyDueRowsOfItsTarget(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, targets: [.dmp])
         try await f.queued(2, targets: [.mssantePS], at: JournalFixture.t0.plus(1))
         #expect(try await f.store.claimNext(target: .mssantePatient, now: JournalFixture.t0.plus(5), lease: 60, owner: "w") == nil)
@@ -20,8 +20,8 @@ import Testing
         #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(100), lease: 60, owner: "w") != nil)
     }
 
-    @Test func oldestDueIsClaimedFirst() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func oldestDueIsClaimedFirst(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, at: JournalFixture.t0.plus(20))
         try await f.queued(2, at: JournalFixture.t0)
         try await f.queued(3, at: JournalFixture.t0.plus(10))
@@ -34,8 +34,8 @@ import Testing
 
     /// Four workers, each with its own connection on the same file (as separate processes
     /// would have), race to claim 200 transmissions: each must be claimed exactly once.
-    @Test func concurrentClaimersNeverClaimTheSameTransmission() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func concurrentClaimersNeverClaimTheSameTransmission(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let count = 200
         for n in 0..<count { try await f.queued(n, targets: [.dmp]) }
         let stores = try (0..<4).map { _ in try f.secondStore() }
@@ -68,7 +68,7 @@ import Testing
         let counts = try await f.store.stateCounts()
         #expect(counts == [StateCount(target: .dmp, state: .sent, count: count)])
         // One attempt per transmission, never two.
-        let raw = try SQLiteConnection(path: f.databasePath)
+        let raw = try f.raw()
         #expect(try raw.scalar("SELECT count(*) FROM attempts")?.int == count)
         #expect(try raw.scalar("SELECT max(attempts) FROM transmissions")?.int == 1)
     }
@@ -90,8 +90,8 @@ actor StartGate {
 }
 
 @Suite struct CrashRecoveryTests {
-    @Test func aClaimInterruptedByACrashIsRecheckedNotLostNorDoubled() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func aClaimInterruptedByACrashIsRecheckedNotLostNorDoubled(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let t = try await f.queued(1, targets: [.mssantePS])[0]
         // Process A claims, keeps its Message-ID, then dies (kill -9): its connection just goes away.
         var crashed: (any JournalStore)? = try f.secondStore()
@@ -133,14 +133,14 @@ actor StartGate {
         #expect(try await b.attempts(transmissionID: t.id).map(\.outcome) == ["interrupted", "sent"])
     }
 
-    @Test func aCommittedStepSurvivesAnUncleanCloseOfTheFile() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func aCommittedStepSurvivesAnUncleanCloseOfTheFile(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1)
-        // Everything below is committed (synchronous=FULL): a new connection sees it without
-        // any checkpoint or clean close by the first one.
+        // Everything below is committed (SQLite: synchronous=FULL): a new connection sees it
+        // without any checkpoint or clean close by the first one.
         let reopened = try f.secondStore()
         #expect(try await reopened.transmissions(matching: TransmissionFilter()).count == 1)
-        #expect(try f.secondSQLiteStore().schemaVersion() == 2)
+        #expect(try await f.schemaVersion() == 2)
     }
 }
 
@@ -177,8 +177,8 @@ actor StartGate {
         #expect(cause.isTransient == transient)
     }
 
-    @Test func transientFailuresRetryWithBackoffAndAlertOncePerIncident() async throws {
-        let f = try JournalFixture(random: { 0 })  // jitter source fixed: delays are exactly half the base
+    @Test(arguments: JournalBackend.allCases) func transientFailuresRetryWithBackoffAndAlertOncePerIncident(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend, random: { 0 })  // jitter source fixed: delays are exactly half the base
         let t = try await f.queued(1, targets: [.dmp])[0]
         var now = JournalFixture.t0
         var alerts = 0
@@ -219,8 +219,8 @@ actor StartGate {
         #expect(try await f.store.complete(c2, owner: "w", outcome: .failure(.network("refused")), now: now).shouldAlert)
     }
 
-    @Test func transientFailuresBecomeFinalAtTheAttemptLimit() async throws {
-        let f = try JournalFixture(random: { 0.25 })
+    @Test(arguments: JournalBackend.allCases) func transientFailuresBecomeFinalAtTheAttemptLimit(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend, random: { 0.25 })
         let t = try await f.queued(1, targets: [.mssantePS])[0]
         var now = JournalFixture.t0
         var states: [TransmissionState] = []
@@ -239,8 +239,8 @@ actor StartGate {
         #expect(failed.lastError?.contains("SMTP 421") == true)
     }
 
-    @Test func transientFailuresBecomeFinalAtTheDeadline() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func transientFailuresBecomeFinalAtTheDeadline(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, targets: [.dmp])
         let c = try #require(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(24 * 3600 - 10), lease: 60, owner: "w"))
         let r = try await f.store.complete(c, owner: "w", outcome: .failure(.network("timeout")), now: JournalFixture.t0.plus(24 * 3600 - 5))
@@ -248,8 +248,8 @@ actor StartGate {
         #expect(r.nextAttemptAt == nil)
     }
 
-    @Test func permanentFailuresFailAtOnceWithTheReason() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func permanentFailuresFailAtOnceWithTheReason(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let t = try await f.queued(1, targets: [.dmp])[0]
         let c = try #require(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0, lease: 60, owner: "w"))
         let r = try await f.store.complete(c, owner: "w",

@@ -36,14 +36,15 @@ struct SchemaUpgradeTests {
         #expect(plan.contains("documents_received"))
     }
 
-    @Test("recordStay fills dates in without erasing known ones; a final failure keeps its class and code")
-    func staysAndFailures() async throws {
-        let f = try JournalFixture()
+    @Test("recordStay fills dates in without erasing known ones; a final failure keeps its class and code",
+          arguments: JournalBackend.allCases)
+    func staysAndFailures(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let discharge = JournalFixture.t0.plus(3600)
         try await f.store.recordStay(JournalStay(stayID: "S1", finess: JournalFixture.finess, admittedAt: JournalFixture.t0), now: JournalFixture.t0)
         try await f.store.recordStay(JournalStay(stayID: "S1", finess: JournalFixture.finess, dischargedAt: discharge), now: discharge)
         try await f.queued(1)   // accept() records S1 again, without dates
-        let db = try SQLiteConnection(path: f.databasePath)
+        let db = try f.raw()
         let row = try #require(try db.query("SELECT admitted_at, discharged_at FROM stays WHERE stay_id = 'S1'").first)
         #expect(row["admitted_at"].int64 == Int64(JournalFixture.t0.timeIntervalSince1970 * 1000))
         #expect(row["discharged_at"].int64 == Int64(discharge.timeIntervalSince1970 * 1000))

@@ -24,8 +24,8 @@ import Testing
         }
     }
 
-    @Test func happyPathQueuedSendingSentAcknowledgedDeliveredRead() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func happyPathQueuedSendingSentAcknowledgedDeliveredRead(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let queued = try await f.queued(1, targets: [.mssantePS])
         #expect(queued.map(\.state) == [.queued])
         #expect(try await f.store.document(id: queued[0].documentID, version: 1)?.state == .queued)
@@ -55,8 +55,8 @@ import Testing
         #expect(attempts[0].endedAt == JournalFixture.t0.plus(2))
     }
 
-    @Test func acknowledgementsOutOfOrderNeverMoveBackwards() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func acknowledgementsOutOfOrderNeverMoveBackwards(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, targets: [.mssantePatient])
         let claim = try #require(try await f.store.claimNext(target: .mssantePatient, now: JournalFixture.t0, lease: 60, owner: "w"))
         _ = try await f.store.complete(claim, owner: "w", outcome: .success(), now: JournalFixture.t0)
@@ -68,8 +68,8 @@ import Testing
 
     /// DSN "failed" or an MDN integration error after a successful send: failed with the
     /// reason; found again by its Message-ID; a read transmission cannot fail any more.
-    @Test func negativeAcknowledgementFailsASentTransmission() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func negativeAcknowledgementFailsASentTransmission(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, targets: [.mssantePS])
         try await f.queued(2, targets: [.mssantePS])
         var ids: [Int64] = []
@@ -101,8 +101,8 @@ import Testing
         }
     }
 
-    @Test func illegalTransitionsAreRefused() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func illegalTransitionsAreRefused(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let t = try await f.queued(1)[0]
         // An acknowledgement for something never sent.
         await #expect(throws: JournalError.self) {
@@ -133,8 +133,8 @@ import Testing
         #expect(try await f.store.transmission(id: t.id)?.state == .failed)
     }
 
-    @Test func documentStatesReceivedBuiltQueuedInOrder() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func documentStatesReceivedBuiltQueuedInOrder(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let doc = JournalFixture.document(7)
         _ = try await f.store.accept(doc, content: Data("x".utf8), input: nil, stay: nil, now: JournalFixture.t0)
         #expect(try await f.store.documents(in: .received).map(\.id) == [doc.id])
@@ -159,8 +159,8 @@ import Testing
 }
 
 @Suite struct UniquenessTests {
-    @Test func enqueueTwiceNeverCreatesASecondTransmission() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func enqueueTwiceNeverCreatesASecondTransmission(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let first = try await f.queued(1, targets: [.dmp, .mssantePS])
         let again = try await f.store.enqueue(documentID: first[0].documentID, version: 1, targets: [.dmp, .mssantePS, .mssantePatient],
                                               now: JournalFixture.t0.plus(10))
@@ -170,21 +170,26 @@ import Testing
         #expect(try await f.store.transmissions(matching: TransmissionFilter()).count == 3)
     }
 
-    @Test func theDatabaseItselfRefusesASecondRowForTheSameKey() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func theDatabaseItselfRefusesASecondRowForTheSameKey(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let t = try await f.queued(1)[0]
         // Even a writer that bypasses the store cannot create the duplicate.
-        let raw = try SQLiteConnection(path: f.databasePath)
-        let error = try #require(throws: SQLiteError.self) {
+        let raw = try f.raw()
+        let error = try #require(throws: RawDatabase.Failure.self) {
             try raw.run("""
                 INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at)
                 VALUES (?, 1, 'dmp', 'queued', 0, '1970-01', 0)
                 """, [t.documentID])
         }
         #expect(error.isUniqueViolation)
-        #expect(error.message.contains("transmissions.document_id, transmissions.version, transmissions.target"))
+        // The refusal names the (document, version, target) key: SQLite by its columns, PostgreSQL by its constraint.
+        let key = switch backend {
+        case .sqlite: "transmissions.document_id, transmissions.version, transmissions.target"
+        case .postgresql: "transmissions_document_id_version_target_key"
+        }
+        #expect(error.message.contains(key))
         // And an unknown target is refused by the CHECK constraint.
-        #expect(throws: SQLiteError.self) {
+        #expect(throws: RawDatabase.Failure.self) {
             try raw.run("""
                 INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at)
                 VALUES (?, 1, 'fax', 'queued', 0, '1970-01', 0)
@@ -192,8 +197,8 @@ import Testing
         }
     }
 
-    @Test func theSameFileDroppedTwiceIsRecognised() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func theSameFileDroppedTwiceIsRecognised(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let content = Data("%PDF-1.7 same bytes".utf8)
         let input = InputFile(sha256: BlobStore.sha256Hex(content), fileName: "ldl.pdf")
         let doc = JournalFixture.document(1)
@@ -220,8 +225,8 @@ import Testing
             == .duplicateInput(documentID: doc.id, version: 1))
     }
 
-    @Test func aNewVersionOfADocumentIsANewDocument() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func aNewVersionOfADocumentIsANewDocument(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let v1 = JournalDocument(id: "1.2.3.1", setID: "1.2.3", version: 1, kind: .biologyReport, finess: JournalFixture.finess,
                                  receivedAt: JournalFixture.t0)
         var v2 = v1

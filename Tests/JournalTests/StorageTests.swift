@@ -10,8 +10,8 @@ import TestSupport
         (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
 
-    @Test func blobsAreContentAddressedAndPrivate() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func blobsAreContentAddressedAndPrivate(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         let content = Data("%PDF-1.7 compte rendu".utf8)
         let result = try await f.store.accept(JournalFixture.document(1), content: content, input: nil, stay: nil, now: JournalFixture.t0)
         guard case .accepted(let doc) = result else { Issue.record("not accepted"); return }
@@ -67,15 +67,15 @@ import TestSupport
 }
 
 @Suite struct TimeAndQueryTests {
-    @Test func timesAreUTCMillisecondsAndMonthsAreUTCMonths() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func timesAreUTCMillisecondsAndMonthsAreUTCMonths(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         // 2026-01-31T23:30:00Z is already February in Paris (00:30 CET): it counts in January.
         let endOfJanuaryUTC = try #require(ISO8601DateFormatter().date(from: "2026-01-31T23:30:00Z"))
         let startOfFebruaryUTC = try #require(ISO8601DateFormatter().date(from: "2026-02-01T00:00:00.250Z".replacingOccurrences(of: ".250", with: "")))
             .plus(0.25)
         try await f.queued(1, at: endOfJanuaryUTC)
         try await f.queued(2, at: startOfFebruaryUTC)
-        let raw = try SQLiteConnection(path: f.databasePath)
+        let raw = try f.raw()
         let rows = try raw.query("SELECT id, received_at, received_month FROM documents ORDER BY received_at")
         #expect(rows.map { $0["received_month"].string } == ["2026-01", "2026-02"])
         #expect(rows[0]["received_at"].int64 == 1_769_902_200_000)
@@ -93,8 +93,8 @@ import TestSupport
         #expect(stayRows[0]["n"].int == 2)
     }
 
-    @Test func statusQueries() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func statusQueries(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, targets: [.dmp, .mssantePS], at: JournalFixture.t0)
         try await f.queued(2, targets: [.dmp], at: JournalFixture.t0.plus(10))
         try await f.queued(3, targets: [.mssantePatient], at: JournalFixture.t0.plus(20))
@@ -116,8 +116,8 @@ import TestSupport
         #expect(errors[0].at == JournalFixture.t0.plus(31))
     }
 
-    @Test func resendSelection() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func resendSelection(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1, targets: [.dmp, .mssantePS], at: JournalFixture.t0, patientKey: "alice")
         try await f.queued(2, targets: [.dmp], at: JournalFixture.t0.plus(3600), patientKey: "bob")
         try await f.queued(3, targets: [.dmp], at: JournalFixture.t0.plus(7200), patientKey: "alice")
@@ -143,10 +143,10 @@ import TestSupport
         #expect(try await s.requeue(TransmissionFilter(target: .mssantePS), now: JournalFixture.t0.plus(9200)).isEmpty)
     }
 
-    @Test func migrationsAreRecordedAndNotReapplied() async throws {
-        let f = try JournalFixture()
+    @Test(arguments: JournalBackend.allCases) func migrationsAreRecordedAndNotReapplied(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
         try await f.queued(1)
-        let raw = try SQLiteConnection(path: f.databasePath)
+        let raw = try f.raw()
         #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2])
         _ = try f.secondStore()
         #expect(try raw.scalar("SELECT count(*) FROM schema_migrations")?.int == 2)
@@ -170,8 +170,42 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: blob.path))
     }
 
-    @Test func postgreSQLIsRefusedWithAClearMessageUntilItExists() {
-        let error = #expect(throws: JournalError.self) { _ = try Journals.open(.postgresql(url: "postgresql://localhost/passerelle")) }
-        #expect(error?.description.contains("backend = \"sqlite\"") == true)
+    @Test func opensTheConfiguredPostgreSQLJournalWithItsPasswordFileAndBlobCache() async throws {
+        let url = try PostgresTestServer.createDatabase()
+        let server = try PostgresTestServer.shared()
+        let cache = try TestPaths.temporaryDirectory("journal-open").appendingPathComponent("cache")
+        let (store, blobs) = try Journals.openWithBlobs(.postgresql(url: url, passwordFile: server.passwordFile.path,
+                                                                   blobCache: cache.path))
+        #expect(store is PostgresJournalStore)
+        #expect(blobs.root == cache)
+        let result = try await store.accept(JournalFixture.document(1), content: Data("x".utf8), input: nil, stay: nil,
+                                            now: JournalFixture.t0)
+        guard case .accepted(let document) = result else { Issue.record("not accepted: \(result)"); return }
+        // Another node, with an empty cache, reads the bytes from the database.
+        let other = try Journals.openWithBlobs(.postgresql(url: url, passwordFile: server.passwordFile.path,
+                                                           blobCache: cache.path + "-node2"))
+        #expect(try other.blobs.get(document.blobSHA256) == Data("x".utf8))
+        #expect(FileManager.default.fileExists(atPath: other.blobs.url(for: document.blobSHA256).path), "kept in the node's cache")
+    }
+
+    @Test func aWrongPostgreSQLPasswordIsRefusedWithoutShowingIt() throws {
+        let server = try PostgresTestServer.shared()
+        let folder = try TestPaths.temporaryDirectory("journal-open")
+        let wrong = folder.appendingPathComponent("password")
+        try Data("not-the-password\n".utf8).write(to: wrong)
+        let error = try #require(throws: JournalError.self) {
+            _ = try Journals.open(.postgresql(url: server.url(database: "postgres"), passwordFile: wrong.path,
+                                              blobCache: folder.appendingPathComponent("cache").path))
+        }
+        #expect(error.description.contains("password authentication failed"))
+        #expect(error.description.contains("password_file"))
+        #expect(!error.description.contains("not-the-password"))
+        // A password in the URL itself is redacted from the message too.
+        let inURL = try #require(throws: JournalError.self) {
+            _ = try Journals.open(.postgresql(url: "postgresql://passerelle:hunter2@127.0.0.1:\(server.port)/nope",
+                                              blobCache: folder.appendingPathComponent("cache").path))
+        }
+        #expect(!inURL.description.contains("hunter2"))
+        #expect(inURL.description.contains("passerelle:***@"))
     }
 }

@@ -8,14 +8,14 @@ import PasserelleCore
 import TestSupport
 import Testing
 
-/// A real Dovecot on loopback (Resources/imap_server.sh): IMAPS only, client certificate from
+/// A real Dovecot on loopback (scripts/endpoints/imap_server.sh): IMAPS only, client certificate from
 /// the test CA required, TLS 1.2+ with the MSSanté suites; its Maildir is in a temp folder.
 final class TestIMAPServer: @unchecked Sendable {
     let directory: URL
     let port: UInt16
     static let user = "passerelle"
     static let password = "imap-test-secret"
-    static let script = TestPaths.repositoryRoot.appendingPathComponent("Tests/MSSanteTests/Resources/imap_server.sh").path
+    static let script = TestPaths.repositoryRoot.appendingPathComponent("scripts/endpoints/imap_server.sh").path
 
     let process = Process()
     /// With SASL EXTERNAL: the user the client certificate logs in as.

@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 import XMLKit
 
-/// A real aiosmtpd server on loopback (Resources/smtp_server.py): client certificate from
+/// A real aiosmtpd server on loopback (scripts/endpoints/smtp_server.py): client certificate from
 /// the test CA required, TLS 1.2 with the MSSanté suites, DSN parameters checked.
 final class TestSMTPServer: @unchecked Sendable {
     let process = Process()
@@ -21,7 +21,7 @@ final class TestSMTPServer: @unchecked Sendable {
         let pki = TestPaths.testPKI
         process.executableURL = TestPaths.testVenv.appendingPathComponent("bin/python")
         process.arguments = [
-            TestPaths.repositoryRoot.appendingPathComponent("Tests/MSSanteTests/Resources/smtp_server.py").path,
+            TestPaths.repositoryRoot.appendingPathComponent("scripts/endpoints/smtp_server.py").path,
             "--mode", mode, "--out", outbox.path, "--ca", pki.appendingPathComponent("ca.pem").path,
             "--cert", pki.appendingPathComponent("\(serverCertificate)-chain.pem").path,
             "--key", pki.appendingPathComponent("\(serverCertificate).key.pem").path,

@@ -61,7 +61,7 @@ struct ConfigurationTests {
         #expect(c.mssante.smtpTLS == .starttls && c.mssante.smtpPort == 587)
         #expect(c.mssante.mailbox == "passerelle@hopital-demo.mssante.fr")
         #expect(c.folders.inbox == "/var/lib/passerelle/inbox")
-        #expect(c.journal == .sqlite(path: "/var/lib/passerelle/journal.sqlite"))
+        #expect(c.journal == .sqlite(path: "/var/lib/passerelle/journal/journal.sqlite"))
         #expect(c.cda.maxPDFBytes == 20_971_520 && c.cda.schema == nil)
         #expect(c.logging.level == .info && c.logging.format == .logfmt)
         #expect(c.http.metricsPort == 9464)

@@ -9,18 +9,24 @@ import Synchronization
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the gateway against a local DMP-style endpoint with sample documents, and check every outcome.",
+        abstract: "Run the gateway against local DMP-style and MSSanté-style endpoints with sample documents, and check every outcome.",
         discussion: """
         From the repository root, after scripts/setup.sh: makes the test PKI if missing, writes \
         a demo configuration in the demo folder (replaced on each run), starts a local \
         DMP-style endpoint (loopback, mutual TLS, test CA) and the gateway (SQLite journal in \
-        the folder) in this process, drops samples into the inbox — one PDF + sidecar per \
-        document kind, a replacement, a deletion, an unqualified identity, a truncated PDF, an \
-        HL7 v2 ORU^R01 and MDM^T02 carrying CDAs, an ADT^A03 — waits until each has reached \
-        its final state, and prints one line per sample (document id, kind, masked INS, \
-        target, state), the month's usage report and where the journal, the endpoint's \
-        requests and the HTML report are. While it runs, /health, /ready and /metrics answer \
-        on the status port it prints.
+        the folder) in this process, and a local MSSanté-style SMTP relay (loopback, STARTTLS, \
+        client certificate from the test CA; .venv/bin/python with aiosmtpd, made by \
+        scripts/setup.sh) that stores each message it receives in mssante-sent/. It drops \
+        samples into the inbox — one PDF + sidecar per document kind (the letter also to a \
+        doctor's mailbox, the prescription also to the doctor and the patient's mailbox), a \
+        replacement, a deletion, an unqualified identity (to the doctor only, without INS), a \
+        truncated PDF, an HL7 v2 ORU^R01 and MDM^T02 carrying CDAs, an ADT^A03 — waits until \
+        each has reached its final state, checks it at the DMP endpoint or at the relay, and \
+        prints one line per (document, target) (document id, kind, masked INS, target, \
+        state), the month's usage report and where the journal, the endpoint's requests, the \
+        sent messages and the HTML report are. MSSanté transmissions end as `sent`: the demo \
+        has no acknowledgement mailbox. While it runs, /health, /ready and /metrics answer on \
+        the status port it prints.
 
         Example:
           passerelle demo --folder /tmp/passerelle-demo
@@ -40,6 +46,12 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("IHE XDS.b repository schema the local endpoint checks requests with.", valueName: "file"))
     var xdsSchema = "../shared/conformance/xds/XDS.b_DocumentRepository.xsd"
+
+    @Option(name: .long, help: ArgumentHelp("Python with aiosmtpd that runs the local MSSanté relay (made by scripts/setup.sh).", valueName: "file"))
+    var python = ".venv/bin/python"
+
+    @Option(name: .long, help: ArgumentHelp("The local MSSanté-style SMTP relay script.", valueName: "file"))
+    var smtpRelay = "scripts/endpoints/smtp_server.py"
 
     @Option(name: .long, help: ArgumentHelp("CDA schema every document must pass before it is journaled ([cda] schema); skipped when absent.", valueName: "file"))
     var cdaSchema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
@@ -67,6 +79,7 @@ struct DemoCommand: AsyncParsableCommand {
             folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: material.pki).standardizedFileURL,
             pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: material.templates),
             sidecar: URL(fileURLWithPath: material.sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
+            python: URL(fileURLWithPath: python).standardizedFileURL, smtpRelay: URL(fileURLWithPath: smtpRelay).standardizedFileURL,
             cdaSchema: FileManager.default.fileExists(atPath: cdaSchema) ? URL(fileURLWithPath: cdaSchema).standardizedFileURL : nil,
             timeout: TimeInterval(timeout), metricsPort: UInt16(metricsPort))
         let demo: DemoEnvironment
@@ -83,6 +96,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         print("Passerelle demo in \(settings.folder.path)")
         print("  local DMP endpoint  \(demo.endpoint.url.absoluteString) (mutual TLS, test CA)")
+        print("  local MSSanté relay smtp://127.0.0.1:\(demo.relay.port) (STARTTLS, client certificate from the test CA)")
         if let port = demo.monitor.port { print("  status endpoint     http://127.0.0.1:\(port)/health, /ready, /metrics") }
         fflush(nil)  // a supervisor or a test may be reading the file as the demo runs
 
@@ -104,7 +118,9 @@ struct DemoCommand: AsyncParsableCommand {
         print("")
         print(DemoTable.render(results))
         let wrong = results.filter { !$0.ok }
-        for r in wrong { print("  ✗ \(r.sample.label): \(r.problem ?? "not as expected") (expected \(r.sample.expected.text))") }
+        for r in wrong {
+            print("  ✗ \(r.sample.label) → \(r.check.target?.rawValue ?? "-"): \(r.problem ?? "not as expected") (expected \(r.check.expected.text))")
+        }
         print(String(format: "%d of %d outcomes as expected (%.1f s)", results.count - wrong.count, results.count, elapsed))
 
         do {
@@ -120,6 +136,7 @@ struct DemoCommand: AsyncParsableCommand {
             print("  journaled inputs     \(demo.doneFolder.path)/")
             print("  DMP requests         \(demo.endpointFolder.path)/requests/ (each ITI-41 / ITI-57 exchange as received)")
             print("  DMP stored entries   \(stored.path)")
+            print("  sent MSSanté mails   \(demo.sentFolder.path)/ (each message as the relay received it, .eml; log in mssante-relay.log)")
             print("  HTML report          \(demo.reportPath.path)")
         } catch {
             printError("passerelle demo: report: \(error)")
@@ -170,13 +187,14 @@ final class WakeOnce: Sendable {
     }
 }
 
-/// The per-sample outcome table: ids, kinds, masked INS, targets and states — no names, no NIR.
+/// The outcome table, one row per (sample, target): ids, kinds, masked INS, targets, states and
+/// what the endpoint holds — no names, no NIR (a patient's address is shown masked).
 enum DemoTable {
     static func render(_ results: [DemoResult]) -> String {
-        let header = ["SAMPLE", "DOCUMENT", "KIND", "INS", "TARGET", "STATE", "DMP ENTRY", "CHECK"]
+        let header = ["SAMPLE", "DOCUMENT", "KIND", "INS", "TARGET", "STATE", "AT THE ENDPOINT", "CHECK"]
         let rows = results.map { r in
             [r.sample.label, r.sample.documentID ?? "-", r.sample.kind?.shortName ?? "-", r.sample.maskedINS ?? "-",
-             r.sample.target?.rawValue ?? "-", r.state, r.entry, r.ok ? "ok" : "WRONG"]
+             r.check.target?.rawValue ?? "-", r.state, r.entry, r.ok ? "ok" : "WRONG"]
         }
         let widths = header.indices.map { i in ([header] + rows).map { $0[i].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {

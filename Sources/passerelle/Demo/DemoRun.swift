@@ -16,6 +16,9 @@ struct DemoSettings: Sendable {
     var templates: URL
     var sidecar: URL
     var xdsSchema: URL
+    /// The Python of `.venv` (scripts/setup.sh) and the relay script it runs.
+    var python: URL
+    var smtpRelay: URL
     /// The CDA XSD every document must pass before it is journaled (`[cda] schema`), when present.
     var cdaSchema: URL?
     var timeout: TimeInterval
@@ -28,22 +31,25 @@ struct DemoError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// What one sample became.
+/// What one (sample, target) became.
 struct DemoResult: Sendable {
     var sample: DemoSample
+    var check: DemoCheck
     /// Journal state, `refused`, `stay discharged`, or `pending` when the time ran out.
     var state: String
-    /// The endpoint's status of the entry this sample is about.
+    /// What the endpoint holds: the DMP entry's status, or the mail at the relay.
     var entry: String
     var ok: Bool
     /// Why it is not what was expected.
     var problem: String?
 }
 
-/// The demo folder, a local DMP-style endpoint and the gateway, all in this process.
+/// The demo folder, a local DMP-style endpoint, a local MSSanté-style SMTP relay (a child
+/// Python process) and the gateway.
 final class DemoEnvironment: @unchecked Sendable {
     let settings: DemoSettings
     let endpoint: DMPTestEndpoint
+    let relay: DemoSMTPRelay
     let configuration: PasserelleConfiguration
     let service: GatewayService
     let monitor: ServiceMonitor
@@ -55,6 +61,7 @@ final class DemoEnvironment: @unchecked Sendable {
     var journalPath: String { settings.folder.appendingPathComponent("journal/journal.sqlite").path }
     var endpointFolder: URL { settings.folder.appendingPathComponent("endpoint") }
     var reportPath: URL { settings.folder.appendingPathComponent("report.html") }
+    var sentFolder: URL { settings.folder.appendingPathComponent("mssante-sent") }
     var journal: any JournalStore { service.pipeline.journal }
 
     /// Makes the test PKI if missing, a fresh demo folder (0700), starts the endpoint, writes
@@ -73,8 +80,16 @@ final class DemoEnvironment: @unchecked Sendable {
             serverIdentity: settings.pki.appendingPathComponent("server-localhost.p12"),
             passphrase: Passphrase.read(file: settings.pki.appendingPathComponent("passphrase.txt")),
             clientCA: settings.pki.appendingPathComponent("ca.pem"), schema: settings.xdsSchema, dumpDirectory: requests))
+        do {
+            relay = try DemoSMTPRelay(python: settings.python, script: settings.smtpRelay, pki: settings.pki,
+                                      folder: settings.folder.appendingPathComponent("mssante-sent"),
+                                      log: settings.folder.appendingPathComponent("mssante-relay.log"))
+        } catch {
+            endpoint.stop()
+            throw error
+        }
         let file = settings.folder.appendingPathComponent("passerelle.toml")
-        try Self.configurationText(settings, endpoint: endpoint).write(to: file, atomically: true, encoding: .utf8)
+        try Self.configurationText(settings, endpoint: endpoint, smtpPort: relay.port).write(to: file, atomically: true, encoding: .utf8)
         chmod(file.path, 0o600)
         do { configuration = try PasserelleConfiguration.load(from: file.path) } catch {
             throw DemoError("the demo configuration \(file.path) is invalid: \(error.problems.map(\.description).joined(separator: "; "))")
@@ -96,6 +111,7 @@ final class DemoEnvironment: @unchecked Sendable {
         await running?.value
         monitor.stop()
         endpoint.stop()
+        relay.stop()
     }
 
     /// Writes each file under a partial name, then renames it in (what producers should do).
@@ -139,10 +155,11 @@ final class DemoEnvironment: @unchecked Sendable {
         try Data("passerelle demo folder: replaced by each `passerelle demo` run\n".utf8).write(to: marker)
     }
 
-    static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint) -> String {
+    static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint, smtpPort: UInt16) -> String {
         let pki = s.pki.path, root = s.folder.path
         return """
-        # Written by `passerelle demo`: the local DMP-style endpoint and the test PKI.
+        # Written by `passerelle demo`: the local DMP-style endpoint, the local MSSanté-style
+        # relay (no acknowledgement mailbox: transmissions end as sent) and the test PKI.
         [structure]
         finess = "750803447"
         name = "Hôpital de démonstration"
@@ -163,7 +180,12 @@ final class DemoEnvironment: @unchecked Sendable {
         max_connections = 2
 
         [mssante]
-        enabled = false
+        enabled = true
+        smtp_host = "127.0.0.1"
+        smtp_port = \(smtpPort)
+        smtp_tls = "starttls"
+        mailbox = "passerelle@hopital-demo.mssante.fr"
+        product_reference = "Passerelle/\(Passerelle.version)"
         \(s.cdaSchema.map { "\n[cda]\nschema = \"\($0.path)\"\n" } ?? "")
         [vihf]
         identifiant_structure = "1750803447"
@@ -196,23 +218,26 @@ final class DemoEnvironment: @unchecked Sendable {
 
     // MARK: Outcomes
 
-    /// What `sample` has become so far; `final` once it will not change any more.
-    func result(of sample: DemoSample) async throws -> (result: DemoResult, final: Bool) {
+    /// What `check` of `sample` has become so far; `final` once it will not change any more.
+    /// `mail` is what the relay holds, `mailsExpected` how many messages each recipient
+    /// must have got in all.
+    func result(of sample: DemoSample, _ check: DemoCheck, mail: [DemoSMTPRelay.Received],
+                mailsExpected: [String: Int]) async throws -> (result: DemoResult, final: Bool) {
         func result(_ state: String, entry: String = "-", ok: Bool, problem: String? = nil) -> DemoResult {
-            DemoResult(sample: sample, state: state, entry: entry, ok: ok, problem: problem)
+            DemoResult(sample: sample, check: check, state: state, entry: entry, ok: ok, problem: problem)
         }
         let errors = (try? FileManager.default.contentsOfDirectory(atPath: errorFolder.path)) ?? []
         let names = sample.files.map(\.name)
         let refusal = errors.first { file in file.hasSuffix(".error.txt") && names.contains { file.hasSuffix($0 + ".error.txt") } }
         if let refusal {
             let reason = (try? String(contentsOf: errorFolder.appendingPathComponent(refusal), encoding: .utf8)) ?? ""
-            guard case .refused(let expected) = sample.expected else {
+            guard case .refused(let expected) = check.expected else {
                 return (result("refused", ok: false, problem: "refused: \(reason.prefix(300))"), true)
             }
             let ok = reason.contains(expected)
             return (result("refused → error/", ok: ok, problem: ok ? nil : "reason does not mention \(expected): \(reason.prefix(300))"), true)
         }
-        switch sample.expected {
+        switch check.expected {
         case .refused:
             return (result("pending", ok: false, problem: "not refused"), false)
         case .discharge(let stayID):
@@ -220,37 +245,77 @@ final class DemoEnvironment: @unchecked Sendable {
             guard stay?.dischargedAt != nil else { return (result("pending", ok: false, problem: "no discharge recorded"), false) }
             return (result("stay discharged", ok: true), true)
         case .stored(let entry):
-            return try await transmission(sample, entry: sample.documentID, expectedEntry: entry)
+            return try await transmission(sample, check, entry: sample.documentID, expectedEntry: entry)
         case .deletion(let parent):
-            return try await transmission(sample, entry: parent, expectedEntry: .deleted)
+            return try await transmission(sample, check, entry: parent, expectedEntry: .deleted)
+        case .mailed(let recipient):
+            return try await mailing(sample, check, recipient: recipient, mail: mail, expectedCount: mailsExpected[recipient] ?? 0)
         }
     }
 
-    private func transmission(_ sample: DemoSample, entry: String?, expectedEntry: AvailabilityStatus) async throws -> (result: DemoResult, final: Bool) {
-        guard let id = sample.documentID,
-              let t = try await journal.transmissions(matching: TransmissionFilter(documentID: id, target: .dmp)).first else {
-            return (DemoResult(sample: sample, state: "pending", entry: "-", ok: false, problem: "not journaled"), false)
+    private func journaled(_ sample: DemoSample, _ check: DemoCheck) async throws -> Transmission? {
+        guard let id = sample.documentID, let target = check.target else { return nil }
+        return try await journal.transmissions(matching: TransmissionFilter(documentID: id, target: target)).first
+    }
+
+    private static func isFinal(_ t: Transmission) -> Bool {
+        !([.queued, .sending, .retryWait] as Set<TransmissionState>).contains(t.state)
+    }
+
+    private static func stateProblem(_ t: Transmission, expected: TransmissionState) -> String? {
+        t.state == expected ? nil : "journal state \(t.state.rawValue)\(t.lastError.map { ": \($0.prefix(300))" } ?? "")"
+    }
+
+    private func transmission(_ sample: DemoSample, _ check: DemoCheck, entry: String?,
+                              expectedEntry: AvailabilityStatus) async throws -> (result: DemoResult, final: Bool) {
+        guard let t = try await journaled(sample, check) else {
+            return (DemoResult(sample: sample, check: check, state: "pending", entry: "-", ok: false, problem: "not journaled"), false)
         }
-        let final = !([.queued, .sending, .retryWait] as Set<TransmissionState>).contains(t.state)
         let status = entry.flatMap { endpoint.stored($0)?.status }
         let entryText = status?.shortName ?? "-"
-        var problems: [String] = []
-        if t.state != .acknowledged { problems.append("journal state \(t.state.rawValue)\(t.lastError.map { ": \($0.prefix(300))" } ?? "")") }
+        var problems = [Self.stateProblem(t, expected: .acknowledged)].compactMap { $0 }
         if status != expectedEntry { problems.append("DMP entry \(entryText), expected \(expectedEntry.shortName)") }
-        return (DemoResult(sample: sample, state: t.state.rawValue, entry: entryText, ok: problems.isEmpty,
-                           problem: problems.isEmpty ? nil : problems.joined(separator: "; ")), final)
+        return (DemoResult(sample: sample, check: check, state: t.state.rawValue, entry: entryText, ok: problems.isEmpty,
+                           problem: problems.isEmpty ? nil : problems.joined(separator: "; ")), Self.isFinal(t))
     }
 
-    /// Polls until every sample is final or `deadline` passes; returns the latest results.
+    /// Sent, and the relay holds exactly that message (by Message-ID) for `recipient`, and
+    /// as many messages for `recipient` as the demo sent it.
+    private func mailing(_ sample: DemoSample, _ check: DemoCheck, recipient: String, mail: [DemoSMTPRelay.Received],
+                         expectedCount: Int) async throws -> (result: DemoResult, final: Bool) {
+        guard let t = try await journaled(sample, check) else {
+            return (DemoResult(sample: sample, check: check, state: "pending", entry: "-", ok: false, problem: "not journaled"), false)
+        }
+        let shown = check.shownRecipient ?? "the recipient"
+        let forRecipient = mail.filter { $0.recipients.contains { $0.caseInsensitiveCompare(recipient) == .orderedSame } }
+        let this = forRecipient.filter { $0.messageID != nil && $0.messageID == t.messageID }
+        var problems = [Self.stateProblem(t, expected: .sent)].compactMap { $0 }
+        if this.count != 1 { problems.append("the relay holds \(this.count) copies of this message for \(shown), expected 1") }
+        if forRecipient.count != expectedCount {
+            problems.append("the relay holds \(forRecipient.count) messages for \(shown), expected \(expectedCount)")
+        }
+        let entry = this.first.map { "mssante-sent/\($0.file) → \(shown)" } ?? "-"
+        return (DemoResult(sample: sample, check: check, state: t.state.rawValue, entry: entry, ok: problems.isEmpty,
+                           problem: problems.isEmpty ? nil : problems.joined(separator: "; ")), Self.isFinal(t))
+    }
+
+    /// Polls until every check of `samples` is final or `deadline` passes; returns the latest
+    /// results, one per (sample, target).
     func settle(_ samples: [DemoSample], until deadline: Date) async throws -> [DemoResult] {
+        var mailsExpected: [String: Int] = [:]
+        for sample in samples { for check in sample.checks { if case .mailed(let r) = check.expected { mailsExpected[r, default: 0] += 1 } } }
         while true {
+            let mail = relay.received()
             var results: [DemoResult] = []
             var allFinal = true
             for sample in samples {
-                let (r, final) = try await result(of: sample)
-                results.append(r)
-                allFinal = allFinal && final
+                for check in sample.checks {
+                    let (r, final) = try await result(of: sample, check, mail: mail, mailsExpected: mailsExpected)
+                    results.append(r)
+                    allFinal = allFinal && final
+                }
             }
+            // The relay stores a message before it answers 250: `sent` implies the file is there.
             if allFinal || Date() >= deadline { return results }
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -14,6 +14,9 @@ enum DemoExpectation: Sendable, Hashable {
     case refused(reason: String)
     /// An ADT^A03 that records the discharge of stay `stayID`.
     case discharge(stayID: String)
+    /// Sent over MSSanté (journal state `sent`; no acknowledgement mailbox in the demo), and
+    /// the local relay holds that message for `recipient`.
+    case mailed(recipient: String)
 
     var text: String {
         switch self {
@@ -21,6 +24,7 @@ enum DemoExpectation: Sendable, Hashable {
         case .deletion: "acknowledged, deleted entry Deleted"
         case .refused: "refused to error/"
         case .discharge: "stay discharged"
+        case .mailed: "sent, the message at the local relay"
         }
     }
 }
@@ -28,6 +32,21 @@ enum DemoExpectation: Sendable, Hashable {
 extension AvailabilityStatus {
     /// `Approved`, `Deprecated`, `Deleted`, `Archived`.
     var shortName: String { String(rawValue.split(separator: ":").last ?? "") }
+}
+
+/// What one (document, target) pair must end as.
+struct DemoCheck: Sendable {
+    /// nil for an input that is no document (a refusal, a discharge).
+    var target: Destination?
+    var expected: DemoExpectation
+    /// The recipient as the table shows it (a patient's address carries the INS: masked).
+    var shownRecipient: String?
+
+    init(_ target: Destination?, _ expected: DemoExpectation, shownRecipient: String? = nil) {
+        self.target = target
+        self.expected = expected
+        self.shownRecipient = shownRecipient
+    }
 }
 
 /// One input the demo drops into the inbox, with what it must become.
@@ -41,8 +60,8 @@ struct DemoSample: Sendable {
     var kind: DocumentKind?
     /// Masked INS, or nil when the sample carries none.
     var maskedINS: String?
-    var target: Destination?
-    var expected: DemoExpectation
+    /// One outcome per target (one table row each).
+    var checks: [DemoCheck]
     /// 1: dropped at once; 2: dropped once phase 1 is settled (a replacement or deletion needs
     /// its original in the DMP first).
     var phase: Int
@@ -51,7 +70,13 @@ struct DemoSample: Sendable {
 /// Builds the demo's inputs from the sample sidecar (docs/examples/sidecar-ldl.json), moved to
 /// today and with fresh ids: one PDF + sidecar per kind, a replacement, a deletion, an
 /// unqualified identity, a broken PDF, an ORU^R01 and an MDM^T02 carrying CDAs, an ADT^A03.
+/// The letter also goes to the attending doctor's MSSanté mailbox, the prescription to the
+/// doctor and to the patient's own mailbox (qualified INS), and the unqualified identity — which
+/// may not reach the DMP — to the doctor only, without any INS.
 struct DemoSamples {
+    /// The professional mailbox of the demo (a local relay accepts any address).
+    static let doctor = "dr.traitant@medecin.mssante.fr"
+
     let base: DocumentMetadata
     let builder: CDABuilder
     /// `[structure] oid`: generated ids go under `<oid>.9.<run stamp>`.
@@ -80,6 +105,8 @@ struct DemoSamples {
         var samples: [DemoSample] = []
         let masked = try base.patient.ins?.checked().masked
         var originals: [DocumentKind: DocumentMetadata] = [:]
+        let patientAddress = base.patient.shareableINS.map { "\($0.value)@patient.mssante.fr" }
+        let shownPatient = masked.map { "\($0)@patient.mssante.fr" }
 
         // One PDF + sidecar per kind. The letter is replaced and the prescription deleted later.
         for (n, kind) in DocumentKind.allCases.enumerated() {
@@ -89,26 +116,43 @@ struct DemoSamples {
             m.setID = id(n + 1)
             originals[kind] = m
             let entry: AvailabilityStatus = kind == .dischargeLetter ? .deprecated : kind == .prescription ? .deleted : .approved
+            var checks = [DemoCheck(.dmp, .stored(entry: entry))]
+            if kind == .dischargeLetter || kind == .prescription {
+                m.destinations += [.mssantePS]
+                m.mssante = MSSanteMessage(recipients: [Self.doctor], professionalSubject: "Passerelle demo: \(kind.displayName)",
+                                           professionalBody: "Document de démonstration ci-joint.")
+                checks.append(DemoCheck(.mssantePS, .mailed(recipient: Self.doctor), shownRecipient: Self.doctor))
+            }
+            if kind == .prescription, let patientAddress {
+                // Professionals and patient together: allowed with DMP (routing matrix).
+                m.destinations += [.mssantePatient]
+                m.mssante?.patientSubject = "Votre ordonnance"
+                m.mssante?.patientBody = "Votre ordonnance est jointe à ce message."
+                checks.append(DemoCheck(.mssantePatient, .mailed(recipient: patientAddress), shownRecipient: shownPatient))
+            }
             samples.append(DemoSample(
                 label: "\(kind.shortName) (PDF + sidecar)",
                 files: [("\(kind.shortName).pdf", SamplePDF.make(text: "Passerelle demo: \(kind.displayName)")),
                         ("\(kind.shortName).json", try Self.sidecar(m))],
-                documentID: DocumentEntryMapper.uniqueId(m.id!), kind: kind, maskedINS: masked, target: .dmp,
-                expected: .stored(entry: entry), phase: 1))
+                documentID: DocumentEntryMapper.uniqueId(m.id!), kind: kind, maskedINS: masked,
+                checks: checks, phase: 1))
         }
 
-        // An unqualified identity (VALI): no INS may travel, and the DMP takes only QUAL.
+        // An unqualified identity (VALI): no INS may travel and the DMP takes only QUAL, but a
+        // professional mailbox may receive it (identified by traits and IPP only).
         var unqualified = base
         unqualified.kind = .imagingReport
         unqualified.id = id(20)
         unqualified.patient.ins = nil
         unqualified.patient.identityStatus = .validated
         unqualified.patient.ipp = LocalIdentifier(value: "DEMO-VALI-1", authority: base.patient.ipp?.authority ?? root)
+        unqualified.destinations = [.mssantePS]
+        unqualified.mssante = MSSanteMessage(recipients: [Self.doctor], professionalSubject: "Passerelle demo: identité non qualifiée")
         samples.append(DemoSample(
             label: "unqualified identity",
             files: [("vali.pdf", SamplePDF.make(text: "Passerelle demo: identite non qualifiee")), ("vali.json", try Self.sidecar(unqualified))],
-            documentID: nil, kind: .imagingReport, maskedINS: nil, target: .dmp,
-            expected: .refused(reason: "QUAL"), phase: 1))
+            documentID: DocumentEntryMapper.uniqueId(unqualified.id!), kind: .imagingReport, maskedINS: nil,
+            checks: [DemoCheck(.mssantePS, .mailed(recipient: Self.doctor), shownRecipient: Self.doctor)], phase: 1))
 
         // A broken file: the PDF was cut half-way (a copy that did not finish).
         var broken = base
@@ -117,8 +161,8 @@ struct DemoSamples {
         samples.append(DemoSample(
             label: "broken PDF (truncated)",
             files: [("broken.pdf", pdf.prefix(pdf.count / 2)), ("broken.json", try Self.sidecar(broken))],
-            documentID: nil, kind: .dischargeLetter, maskedINS: masked, target: .dmp,
-            expected: .refused(reason: "truncated"), phase: 1))
+            documentID: nil, kind: .dischargeLetter, maskedINS: masked,
+            checks: [DemoCheck(.dmp, .refused(reason: "truncated"))], phase: 1))
 
         // HL7 v2: an ORU^R01 (biology) and an MDM^T02 (imaging), each carrying a producer's CDA,
         // for a stay the ADT^A03 then discharges.
@@ -137,16 +181,19 @@ struct DemoSamples {
                                             : hl7.mdm(cda: cda, metadata: m, control: "DEMO\(stamp)\(n)")
             samples.append(DemoSample(
                 label: "\(type) (\(kind.shortName), CDA)", files: [("\(type == "ORU^R01" ? "oru" : "mdm").hl7", message)],
-                documentID: DocumentEntryMapper.uniqueId(cda.id), kind: kind, maskedINS: masked, target: .dmp,
-                expected: .stored(entry: .approved), phase: 1))
+                documentID: DocumentEntryMapper.uniqueId(cda.id), kind: kind, maskedINS: masked,
+                checks: [DemoCheck(.dmp, .stored(entry: .approved))], phase: 1))
         }
         samples.append(DemoSample(
             label: "ADT^A03 (discharge)", files: [("adt-a03.hl7", hl7.adtA03(patient: base.patient, stay: hl7Stay, at: now, control: "DEMO\(stamp)A03"))],
-            documentID: nil, kind: nil, maskedINS: masked, target: nil,
-            expected: .discharge(stayID: hl7Stay.id!.value), phase: 1))
+            documentID: nil, kind: nil, maskedINS: masked,
+            checks: [DemoCheck(nil, .discharge(stayID: hl7Stay.id!.value))], phase: 1))
 
-        // Phase 2: version 2 of the letter (RPLC), and the deletion of the prescription.
-        let letter = originals[.dischargeLetter]!
+        // Phase 2: version 2 of the letter (RPLC), and the deletion of the prescription, both
+        // for the DMP only (the mails already sent stay as they are).
+        var letter = originals[.dischargeLetter]!
+        letter.destinations = [.dmp]
+        letter.mssante = nil
         var replacement = letter
         replacement.action = .replace
         replacement.parentID = letter.id
@@ -155,10 +202,12 @@ struct DemoSamples {
         samples.append(DemoSample(
             label: "ldl replacement (v2)",
             files: [("ldl-v2.pdf", SamplePDF.make(text: "Passerelle demo: lettre de liaison, version 2")), ("ldl-v2.json", try Self.sidecar(replacement))],
-            documentID: DocumentEntryMapper.uniqueId(replacement.id!), kind: .dischargeLetter, maskedINS: masked, target: .dmp,
-            expected: .stored(entry: .approved), phase: 2))
+            documentID: DocumentEntryMapper.uniqueId(replacement.id!), kind: .dischargeLetter, maskedINS: masked,
+            checks: [DemoCheck(.dmp, .stored(entry: .approved))], phase: 2))
 
-        let prescription = originals[.prescription]!
+        var prescription = originals[.prescription]!
+        prescription.destinations = [.dmp]
+        prescription.mssante = nil
         var deletion = prescription
         deletion.action = .delete
         deletion.parentID = prescription.id
@@ -169,13 +218,13 @@ struct DemoSamples {
         samples.append(DemoSample(
             label: "ordonnance deletion",
             files: [("ordonnance-del.pdf", SamplePDF.make(text: "Passerelle demo: suppression")), ("ordonnance-del.json", try Self.sidecar(deletion))],
-            documentID: DocumentEntryMapper.uniqueId(deletion.id!), kind: .prescription, maskedINS: masked, target: .dmp,
-            expected: .deletion(parent: DocumentEntryMapper.uniqueId(prescription.id!)), phase: 2))
+            documentID: DocumentEntryMapper.uniqueId(deletion.id!), kind: .prescription, maskedINS: masked,
+            checks: [DemoCheck(.dmp, .deletion(parent: DocumentEntryMapper.uniqueId(prescription.id!)))], phase: 2))
         return samples
     }
 
     /// The sample sidecar with its dates moved to the last days (so the month's report counts
-    /// it), its stay renamed for this run, DMP only.
+    /// it), its stay renamed for this run, DMP only (samples add MSSanté where they want it).
     static func movedToToday(_ sample: DocumentMetadata, now: Date, stay: String) -> DocumentMetadata {
         let zone = TimeZone(identifier: "Europe/Paris")!
         func at(_ secondsAgo: TimeInterval) -> ZonedDateTime {

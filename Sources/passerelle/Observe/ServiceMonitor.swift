@@ -31,6 +31,12 @@ struct MetricsEvents: GatewayEvents {
         case .failed: metrics.transmissionFailed(target: target.rawValue, kind: kind.shortName, duration: duration)
         }
     }
+
+    func acknowledgementsRead(delivered: Int, read: Int, failed: Int) {
+        metrics.acknowledgements(target: "mssante", kind: "delivered", count: delivered)
+        metrics.acknowledgements(target: "mssante", kind: "read", count: read)
+        metrics.acknowledgements(target: "mssante", kind: "failed", count: failed)
+    }
 }
 
 /// `[http] metrics_port` for `passerelle run` and `passerelle demo`: the Prometheus registry

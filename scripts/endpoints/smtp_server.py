@@ -1,9 +1,12 @@
-"""Test SMTP server for MSSanteTests (aiosmtpd): STARTTLS or implicit TLS, client certificate
-required from the test CA, TLS 1.2 with the MSSanté suites (or a deliberately wrong setting),
-DSN (RFC 3461) parameters checked and recorded, failures injected on demand.
+"""A local MSSanté-style SMTP relay (aiosmtpd) for the tests and `passerelle demo`: STARTTLS
+or implicit TLS on loopback, client certificate required from the test CA, TLS 1.2 with the
+MSSanté suites (or a deliberately wrong setting), DSN (RFC 3461) parameters checked and
+recorded, failures injected on demand.
 
 Each accepted message is written to OUT/<n>.json with the envelope, the DSN parameters, the
-TLS session facts and the message (base64). Prints "PORT <n>" once listening.
+TLS session facts and the message (base64) — or, with --eml, to OUT/<n>.eml (0600) as a
+local delivery agent would store it (Return-Path and one Delivered-To per envelope
+recipient, then the message as received). Prints "PORT <n>" once listening.
 """
 import argparse, asyncio, base64, json, os, re, signal, ssl, sys, threading
 from aiosmtpd.smtp import SMTP
@@ -23,6 +26,7 @@ def split_params(arg, names):
     return " ".join(kept), found
 
 CONNECTIONS = [0]
+EML_ONLY = [False]  # --eml: OUT holds the messages only
 
 class DSNSMTP(SMTP):
     def connection_made(self, transport):
@@ -31,6 +35,8 @@ class DSNSMTP(SMTP):
             return super().connection_made(transport)
         self.counted = True
         CONNECTIONS[0] += 1
+        if EML_ONLY[0]:
+            return super().connection_made(transport)
         path = os.path.join(OUT[0], "connections")
         with open(path + ".tmp", "w") as f:
             f.write(str(CONNECTIONS[0]))
@@ -60,8 +66,8 @@ class DSNSMTP(SMTP):
         await super().smtp_RCPT(arg)
 
 class Handler:
-    def __init__(self, out, tempfail, reject, dsn=True):
-        self.out, self.tempfail, self.reject, self.count, self.dsn = out, tempfail, set(reject), 0, dsn
+    def __init__(self, out, tempfail, reject, dsn=True, eml=False):
+        self.out, self.tempfail, self.reject, self.count, self.dsn, self.eml = out, tempfail, set(reject), 0, dsn, eml
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -83,6 +89,9 @@ class Handler:
         ssl_object = server.transport.get_extra_info("ssl_object")
         cert = ssl_object.getpeercert() if ssl_object else None
         self.count += 1
+        if self.eml:
+            self.save_eml(envelope)
+            return "250 2.0.0 Ok: queued as TEST%d" % self.count
         record = {
             "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
             "mail_options": envelope.mail_options, "rcpt_options": envelope.rcpt_options,
@@ -98,6 +107,16 @@ class Handler:
         os.replace(path + ".tmp", path)
         return "250 2.0.0 Ok: queued as TEST%d" % self.count
 
+    def save_eml(self, envelope):
+        # The messages carry patient data: owner-only from the first byte.
+        head = "Return-Path: <%s>\r\n" % envelope.mail_from
+        head += "".join("Delivered-To: %s\r\n" % r for r in envelope.rcpt_tos)
+        path = os.path.join(self.out, "%d.eml" % self.count)
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(head.encode() + (envelope.original_content or envelope.content))
+        os.replace(path + ".tmp", path)
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=["starttls", "implicit"], required=True)
@@ -110,9 +129,11 @@ def main():
     p.add_argument("--tempfail", type=int, default=0)
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--no-dsn", action="store_true")
+    p.add_argument("--eml", action="store_true", help="store each message as OUT/<n>.eml (0600) instead of JSON")
     p.add_argument("--no-starttls", action="store_true", help="plain SMTP only (a misconfigured relay)")
     a = p.parse_args()
     OUT[0] = a.out
+    EML_ONLY[0] = a.eml
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
@@ -130,7 +151,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
 
-    handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn)
+    handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn, eml=a.eml)
     loop = asyncio.new_event_loop()
     if a.mode == "starttls" and a.no_starttls:
         factory = lambda: DSNSMTP(handler, hostname="smtp.test")
