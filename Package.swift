@@ -12,6 +12,8 @@ let package = Package(
     products: [
         .executable(name: "passerelle", targets: ["passerelle"]),
         .executable(name: "passerelle-bench", targets: ["passerelle-bench"]),
+        // For the libFuzzer harnesses in Fuzz/ (a separate package, so `swift build` here never builds them).
+        .library(name: "PasserelleParsers", targets: ["PasserelleCore", "Intake", "CDA", "DMP", "MSSante"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

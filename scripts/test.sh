@@ -10,3 +10,8 @@ cd "$root"
 "$root/scripts/setup.sh"
 swift build --build-tests
 PASSERELLE_TESTS_SERIAL=1 swift test --skip-build --no-parallel "$@"
+# A short bounded fuzzing pass over every parser (Fuzz/, scripts/fuzz.sh); skipped when a test
+# filter was given, or with PASSERELLE_FUZZ_SECONDS=0.
+if [ $# -eq 0 ] && [ "${PASSERELLE_FUZZ_SECONDS:-30}" != 0 ]; then
+    FUZZ_JOBS=2 "$root/scripts/fuzz.sh" "${PASSERELLE_FUZZ_SECONDS:-30}"
+fi
