@@ -103,11 +103,7 @@ extension GatewayService {
                                        events: any GatewayEvents) throws(GatewayError) -> AcknowledgementPolling? {
         guard c.mssante.enabled, c.mssante.imapURL != nil else { return nil }
         do {
-            let passphrase: TLSPassphrase = switch c.certificates.passphrase {
-            case .file(let p): try TLSPassphrase(contentsOf: URL(fileURLWithPath: p))
-            case .environment(let n): try TLSPassphrase(environmentVariable: n)
-            }
-            let poller = try AcknowledgementPoller(configuration: c, passphrase: passphrase)
+            let poller = try AcknowledgementPoller(configuration: c, passphrase: try c.certificates.passphrase.curlPassphrase())
             return AcknowledgementPolling(poller: poller, journal: journal, interval: .seconds(c.mssante.pollIntervalSeconds), events: events)
         } catch {
             throw .configuration("MSSanté acknowledgements ([mssante] imap_url): \(error)")
@@ -120,11 +116,8 @@ extension GatewayService {
         var tls: TLSConfiguration?
         if let identity = m.tlsIdentity {
             do {
-                let passphrase: Passphrase = switch c.certificates.passphrase {
-                case .file(let p): try Passphrase.read(file: URL(fileURLWithPath: p))
-                case .environment(let n): try Passphrase.read(environmentVariable: n)
-                }
-                let bundle = try PKCS12Bundle.load(path: URL(fileURLWithPath: identity), passphrase: passphrase)
+                let bundle = try PKCS12Bundle.load(path: URL(fileURLWithPath: identity),
+                                                   passphrase: try c.certificates.passphrase.openSSLPassphrase())
                 tls = TLSConfiguration(trustedCAFile: m.tlsClientCA.map { URL(fileURLWithPath: $0) }, identity: bundle,
                                        requireClientCertificate: m.tlsClientCA != nil, timeout: TimeInterval(m.idleTimeoutSeconds))
             } catch {

@@ -46,11 +46,8 @@ extension GatewayService {
         guard c.mssante.enabled else { return [] }
         let sender: MSSanteSender
         do {
-            let passphrase: Passphrase = switch c.certificates.passphrase {
-            case .file(let path): try Passphrase.read(file: URL(fileURLWithPath: path))
-            case .environment(let name): try Passphrase.read(environmentVariable: name)
-            }
-            sender = try MSSanteSender(configuration: c, passphrase: passphrase, templatesDirectory: templates)
+            sender = try MSSanteSender(configuration: c, passphrase: try c.certificates.passphrase.openSSLPassphrase(),
+                                       templatesDirectory: templates)
         } catch {
             throw .configuration("MSSanté sender: \(error)")
         }
