@@ -1,23 +1,10 @@
 import Foundation
+import PasserelleCore
 
 /// One self-contained XHTML page (inline CSS and SVG, no script, no network), well-formed XML so
 /// it can be checked by an XML parser. Every text from the journal or the configuration is escaped.
 enum HTMLReport {
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { XMLText.escape(s, apostrophe: "&#39;") }
 
     static func number(_ value: Double) -> String { String(format: "%.1f", value) }
 

@@ -205,21 +205,7 @@ struct EbRIMWriter {
 
     private func q(_ text: String) -> String { "\"" + esc(text) + "\"" }
 
-    private func esc(_ text: String) -> String {
-        var s = ""
-        s.reserveCapacity(text.count)
-        for ch in text {
-            switch ch {
-            case "&": s += "&amp;"
-            case "<": s += "&lt;"
-            case ">": s += "&gt;"
-            case "\"": s += "&quot;"
-            case "'": s += "&apos;"
-            default: s.append(ch)
-            }
-        }
-        return s
-    }
+    private func esc(_ text: String) -> String { XMLText.escape(text) }
 
     private func newID() -> String { "urn:uuid:" + UUID().uuidString.lowercased() }
 }
