@@ -126,7 +126,11 @@ public final class TransmissionWorkers: Sendable {
             switch outcome {
             case .success:
                 logger.info("sent", metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })
-            case .failure(let cause, _):
+            case .partial(let pending, _, _) where pending.isEmpty:
+                // Recipients refused for good: the transmission's last error names them (not logged: addresses).
+                logger.warning("sent to some recipients; the others refused it for good (see the transmission's last error)",
+                               metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })
+            case .failure(let cause, _), .partial(_, let cause, _):
                 var m = meta
                 m["state"] = "\(result.state.rawValue)"
                 m["error"] = "\(cause)"
