@@ -201,7 +201,8 @@ import Testing
         defer { back.stop() }
         let done = try await run.wait(ids, in: [.acknowledged], seconds: 40)
         #expect(done.allSatisfy { $0.attempts.first?.outcome == "transient" && $0.attempts.last?.outcome == "sent" })
-        #expect(back.storedDocuments.count == 12)
+        #expect(back.storedDocuments.count == 2 * 12, "each document + its submission-set signature, nothing twice")
+        #expect(back.rejections.isEmpty, "\(back.rejections.prefix(3))")
         #expect(run.observer.alerts("dmp").count == 1)
         #expect(run.observer.recoveries("dmp").count == 1)
         #expect(run.observer.faultEvents("dmp") == [true, false])

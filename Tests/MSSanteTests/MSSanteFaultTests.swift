@@ -43,7 +43,8 @@ import TestSupport
                     smtp_host = "\(host)"
                     smtp_port = \(port)
                     smtp_tls = "starttls"
-                    \(imap.map { "imap_url = \"\($0)\"\nmailbox = \"\(MSSanteAcknowledgementTests.mailbox)\"" } ?? "")
+                    mailbox = "\(MSSanteAcknowledgementTests.mailbox)"
+                    \(imap.map { "imap_url = \"\($0)\"" } ?? "")
                     product_reference = "Passerelle/test"
                     poll_interval_seconds = 5
                     """) + """
@@ -122,7 +123,7 @@ import TestSupport
         let received = try smtp.received()
         #expect(received.map(\.rcpt_tos) == [[Self.a], [Self.b]], "a once, then b alone")
         // The same message both times (one Message-ID: the acknowledgements find the transmission).
-        let ids = try received.map { try MailTests.parse(Data(base64Encoded: $0.data) ?? Data()).headers["Message-ID"]?.first ?? "" }
+        let ids = try received.map { try MailTests.parse(Data(base64Encoded: $0.data) ?? Data()).headers["Message-ID"]?.first?.trimmingCharacters(in: .whitespaces) ?? "" }
         #expect(Set(ids).count == 1 && ids[0].hasPrefix("<"), "\(ids)")
         #expect(run.faults.of("mssante_ps").isEmpty, "the relay answered: no target alert")
         await run.stop()
