@@ -238,6 +238,8 @@ import Testing
         var versions: ClosedRange<TLSConfiguration.ProtocolVersion> = .tls1_2 ... .tls1_3
         var cipherList: String?
         var ciphersuites: String?
+        /// `[dmp] crl`: the CA's CRL, checked against the server certificate.
+        var crl = false
         /// Expected in the last error (lowercased).
         var reason: [String]
         var testDescription: String { name }
@@ -250,8 +252,12 @@ import Testing
                 ciphersuites: "TLS_CHACHA20_POLY1305_SHA256", reason: ["tls", "handshake"]),
         Refused(name: "expired server certificate", server: "expired-server", reason: ["certificate", "expired"]),
         Refused(name: "server certificate from an unknown CA", server: "unknown-server", reason: ["certificate"]),
-        Refused(name: "our client certificate refused by the server (unknown CA for it)", clientCA: "unknown-ca.pem",
-                reason: ["certificate"]),
+        Refused(name: "revoked server certificate ([dmp] crl)", server: "revoked-server", crl: true, reason: ["certificate", "revoked"]),
+        Refused(name: "our client certificate refused by the server, TLS 1.2 (unknown CA for it)", clientCA: "unknown-ca.pem",
+                versions: .tls1_2 ... .tls1_2, reason: ["client certificate"]),
+        // TLS 1.3: the refusal comes after the handshake, often as a broken write; the hint names the likely cause.
+        Refused(name: "our client certificate refused by the server, TLS 1.3 (unknown CA for it)", clientCA: "unknown-ca.pem",
+                versions: .tls1_3 ... .tls1_3, reason: ["client certificate"]),
     ]
 
     @Test("TLS or certificate refused: retried with backoff (the documents are kept), one alert naming the cause, then failed",
@@ -262,7 +268,10 @@ import Testing
             $0.cipherList = fault.cipherList
             $0.ciphersuites = fault.ciphersuites
         }
-        let run = try Self.start(try Harness(endpoint: endpoint), maxAttempts: 2)
+        let crl = TestPaths.testPKI.appendingPathComponent("ca.crl.pem").path
+        let run = try Self.start(try Harness(endpoint: endpoint), maxAttempts: 2) {
+            fault.crl ? $0.replacingOccurrences(of: "[dmp]\n", with: "[dmp]\ncrl = \"\(crl)\"\n") : $0
+        }
         defer { Task { await run.stop() } }
         let ids = try await run.send(2)
         let observed = try await run.wait(ids, in: [.failed])

@@ -73,8 +73,8 @@ struct Observed {
     }
 
     /// The backoff of `policy` (retry_initial_seconds 1, doubling, jitter 0.5): each wait is at
-    /// least half its base delay and not much more than the base (plus scheduling slack).
-    func expectBackoff(initial: TimeInterval, multiplier: Double = 2, slack: TimeInterval = 1.5,
+    /// least half its base delay (the decision) and not far beyond the base (slack: a loaded machine polls late).
+    func expectBackoff(initial: TimeInterval, multiplier: Double = 2, slack: TimeInterval = 6,
                        sourceLocation: SourceLocation = #_sourceLocation) {
         for (i, gap) in gaps.enumerated() {
             let base = initial * pow(multiplier, Double(i))
