@@ -51,8 +51,9 @@ public enum TransmissionOutcome: Sendable, Hashable {
     case success(state: TransmissionState = .sent, response: String? = nil)
     /// It failed; ``FailureCause/isTransient`` decides retry or dead letter.
     case failure(FailureCause, response: String? = nil)
-    /// A mail some recipients accepted and others refused (`cause`: the refusals, kept as the
-    /// transmission's last error). `pending` are the recipients that answered 4xx: the
+    /// A mail some recipients are done with (accepted it, or refused it for good) and others
+    /// not (`cause`: the refusals, kept as the transmission's last error). `pending` are the
+    /// recipients that answered 4xx: the
     /// transmission waits (retry-wait, backoff) and the next attempt goes to them alone, so the
     /// others never receive it twice. Empty `pending` (the rest refused for good, 5xx): the
     /// transmission is `sent` and shows `cause`.

@@ -62,10 +62,11 @@ public struct MSSanteSendResult: Sendable, Hashable {
     /// Recipients the server took responsibility for.
     public var accepted: [String] { recipients.filter { if case .accepted = $0.outcome { true } else { false } }.map(\.address) }
 
-    /// The journal outcome, per recipient: all accepted → `sent`; some accepted → `partial`
-    /// (the 4xx ones are retried later, alone; the 5xx ones are reported as the transmission's
-    /// error); none accepted → a 4xx for any recipient means retry (all of them), else a
-    /// permanent failure with the server's text.
+    /// The journal outcome, per recipient: all accepted → `sent`; some accepted, or some 4xx
+    /// beside 5xx → `partial` (the 4xx ones are retried later, alone; the 5xx ones are
+    /// reported as the transmission's error); every recipient 4xx → retry them all; every
+    /// recipient 5xx → a permanent failure with the server's text. A patient mail has one recipient, so the
+    /// pending list (kept in the journal) only ever holds professionals' addresses.
     public var journalOutcome: TransmissionOutcome {
         let refusals = recipients.compactMap { result -> String? in
             switch result.outcome {
@@ -81,9 +82,11 @@ public struct MSSanteSendResult: Sendable, Hashable {
         }
         let text = refusals.joined(separator: "; ")
         let transient = replies.first(where: \.isTransient)
-        if !accepted.isEmpty {
-            if refusals.isEmpty { return .success(state: .sent, response: "accepted by the server (\(tlsVersion) \(cipher))") }
-            let pending = recipients.filter { if case .retryLater = $0.outcome { true } else { false } }.map(\.address)
+        if refusals.isEmpty { return .success(state: .sent, response: "accepted by the server (\(tlsVersion) \(cipher))") }
+        let pending = recipients.filter { if case .retryLater = $0.outcome { true } else { false } }.map(\.address)
+        // Some recipients are done (accepted, or refused for good): retry only the 4xx ones.
+        // Every recipient 4xx is left a plain temporary failure (more likely the relay's trouble).
+        if !accepted.isEmpty || (!pending.isEmpty && pending.count < refusals.count) {
             let cause: FailureCause = if let transient { .smtpTemporary(code: transient.code, text) }
                 else { .smtpPermanent(code: replies.first?.code ?? 550, text) }
             return .partial(pending: pending, cause: cause,
@@ -159,9 +162,9 @@ public struct MSSanteSender: Sendable {
     public func send(_ mail: MSSanteMail, only: [String]? = nil) async throws(MSSanteError) -> MSSanteSendResult {
         let data: Data
         do { data = try mail.message.rendered() } catch { throw .composing(error) }
-        let to = only.map { pending in mail.message.to.filter { pending.contains($0) } } ?? mail.message.to
-        // None of the pending addresses is in the mail any more (routing changed): send to all.
-        let envelope = SMTPEnvelope(from: mail.message.from, recipients: to.isEmpty ? mail.message.to : to, envelopeID: mail.envelopeID)
+        // Never widened back to every recipient: those not pending have the mail already.
+        let to = only.flatMap { $0.isEmpty ? nil : $0 } ?? mail.message.to
+        let envelope = SMTPEnvelope(from: mail.message.from, recipients: to, envelopeID: mail.envelopeID)
         let delivery: SMTPDelivery
         do { delivery = try await client.send(data, envelope: envelope) } catch { throw .smtp(error) }
         return MSSanteSendResult(

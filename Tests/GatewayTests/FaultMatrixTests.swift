@@ -52,7 +52,7 @@ import Testing
         }
 
         /// Waits until every transmission of `ids` is in one of `states`.
-        func wait(_ ids: [Int64], in states: Set<TransmissionState>, seconds: TimeInterval = 30) async throws -> [Observed] {
+        func wait(_ ids: [Int64], in states: Set<TransmissionState>, seconds: TimeInterval = 120) async throws -> [Observed] {
             let reached = try await Harness.waitUntil(timeout: seconds) {
                 for id in ids { guard let t = try await journal.transmission(id: id), states.contains(t.state) else { return false } }
                 return true
@@ -187,7 +187,7 @@ import Testing
         let run = try Self.start(harness)
         defer { Task { await run.stop() } }
         let ids = try await run.send(12)
-        _ = try await Harness.waitUntil(timeout: 20) {
+        _ = try await Harness.waitUntil(timeout: 120) {
             try await run.journal.transmissions(matching: TransmissionFilter(states: [.retryWait])).count == 12
         }
         let waiting = try await run.journal.transmissions(matching: TransmissionFilter(states: [.retryWait]))
@@ -199,7 +199,7 @@ import Testing
 
         let back = try Harness.endpoint(port: port)
         defer { back.stop() }
-        let done = try await run.wait(ids, in: [.acknowledged], seconds: 40)
+        let done = try await run.wait(ids, in: [.acknowledged])
         #expect(done.allSatisfy { $0.attempts.first?.outcome == "transient" && $0.attempts.last?.outcome == "sent" })
         #expect(back.storedDocuments.count == 2 * 12, "each document + its submission-set signature, nothing twice")
         #expect(back.rejections.isEmpty, "\(back.rejections.prefix(3))")

@@ -75,7 +75,7 @@ import TestSupport
             return try #require(try await journal.transmissions(matching: TransmissionFilter(documentID: id)).first?.id)
         }
 
-        func wait(_ id: Int64, in states: Set<TransmissionState>, seconds: TimeInterval = 40) async throws -> (Transmission, [Attempt]) {
+        func wait(_ id: Int64, in states: Set<TransmissionState>, seconds: TimeInterval = 120) async throws -> (Transmission, [Attempt]) {
             let deadline = Date().addingTimeInterval(seconds)
             var t = try await journal.transmission(id: id)
             while Date() < deadline, !(t.map { states.contains($0.state) } ?? false) {
@@ -130,6 +130,20 @@ import TestSupport
         await run.stop()
     }
 
+    @Test("one mail, nobody accepts: b 450 (once), c 550 — b alone is retried and gets it, c is never asked again")
+    func temporaryAndPermanentRefusalsWithoutAcceptance() async throws {
+        let smtp = try TestSMTPServer(mode: "starttls", extra: ["--recipient-reply", "\(Self.b)=450:1", "--recipient-reply", "\(Self.c)=550"])
+        defer { smtp.stop() }
+        let run = try Run(port: smtp.port)
+        defer { Task { await run.stop() } }
+        let id = try await run.send(to: [Self.b, Self.c])
+        let (t, attempts) = try await run.wait(id, in: [.sent])
+        #expect(attempts.map(\.outcome) == ["transient", "sent"])
+        #expect(t.lastError?.contains("\(Self.c): 550") == true, "\(t.lastError ?? "")")
+        #expect(try smtp.received().map(\.rcpt_tos) == [[Self.b]])
+        await run.stop()
+    }
+
     @Test("one mail: c 550, a accepts — sent at once, the refusal shown as the transmission's error, no retry")
     func permanentRecipientRefusalIsShownOnTheSentTransmission() async throws {
         let smtp = try TestSMTPServer(mode: "starttls", extra: ["--recipient-reply", "\(Self.c)=550"])
@@ -158,9 +172,11 @@ import TestSupport
         await run.stop()
     }
 
-    @Test("421 for the whole session (twice): retried with backoff, sent at the third attempt; one alert, one recovery")
-    func sessionRefused421IsRetried() async throws {
-        let smtp = try TestSMTPServer(mode: "starttls", extra: ["--session-421", "2"])
+    @Test("421 for the whole session, or 450 for the only recipient (twice): retried with backoff, sent at the third attempt; one alert, one recovery",
+          arguments: [("421 session", ["--session-421", "2"], "SMTP 421 (temporary)"),
+                      ("450 every recipient", ["--recipient-reply", "\(a)=450:2"], "SMTP 450 (temporary)")])
+    func sessionRefused421IsRetried(_ name: String, _ extra: [String], _ reason: String) async throws {
+        let smtp = try TestSMTPServer(mode: "starttls", extra: extra)
         defer { smtp.stop() }
         let run = try Run(port: smtp.port)
         defer { Task { await run.stop() } }
@@ -168,7 +184,7 @@ import TestSupport
         let (t, attempts) = try await run.wait(id, in: [.sent])
         #expect(attempts.map(\.outcome) == ["transient", "transient", "sent"])
         Self.expectBackoff(attempts)
-        #expect(t.lastError?.hasPrefix("SMTP 421 (temporary)") == true, "\(t.lastError ?? "")")
+        #expect(t.lastError?.hasPrefix(reason) == true, "\(t.lastError ?? "")")
         #expect(run.faults.of("mssante_ps") == [true, false])
         #expect(try smtp.received().count == 1)
         await run.stop()
