@@ -96,8 +96,8 @@ import Testing
 
     // MARK: Answers of a reachable DMP
 
-    /// A fault the endpoint answers twice; the third attempt goes through.
-    struct Transient: Sendable, CustomTestStringConvertible {
+    /// An answer the endpoint gives instead of storing the document.
+    struct Answer: Sendable, CustomTestStringConvertible {
         var name: String
         var failure: DMPTestEndpoint.Failure
         /// Expected in the attempt's response or the transmission's last error.
@@ -105,18 +105,19 @@ import Testing
         var testDescription: String { name }
     }
 
-    static let transient: [Transient] = [
-        Transient(name: "HTTP 500", failure: .httpStatus(500, retryAfter: nil), reason: "HTTP 500"),
-        Transient(name: "HTTP 503 with Retry-After", failure: .httpStatus(503, retryAfter: 1), reason: "HTTP 503"),
-        Transient(name: "SOAP fault Receiver", failure: .soapFault(code: "Receiver", reason: "registry database down"), reason: "registry database down"),
-        Transient(name: "RegistryResponse Failure XDSRegistryBusy", failure: .registryError(code: "XDSRegistryBusy"),
+    /// Answered twice; the third attempt goes through.
+    static let transient: [Answer] = [
+        Answer(name: "HTTP 500", failure: .httpStatus(500, retryAfter: nil), reason: "HTTP 500"),
+        Answer(name: "HTTP 503 with Retry-After", failure: .httpStatus(503, retryAfter: 1), reason: "HTTP 503"),
+        Answer(name: "SOAP fault Receiver", failure: .soapFault(code: "Receiver", reason: "registry database down"), reason: "registry database down"),
+        Answer(name: "RegistryResponse Failure XDSRegistryBusy", failure: .registryError(code: "XDSRegistryBusy"),
                   reason: "DMP service unavailable"),
-        Transient(name: "connection closed mid-response", failure: .closeMidResponse, reason: "network"),
+        Answer(name: "connection closed mid-response", failure: .closeMidResponse, reason: "network"),
     ]
 
     @Test("transient answer: retry-wait with a growing backoff, stored at the third attempt, one alert, one recovery line",
           arguments: transient)
-    func transientAnswerIsRetriedWithBackoff(_ fault: Transient) async throws {
+    func transientAnswerIsRetriedWithBackoff(_ fault: Answer) async throws {
         let run = try Self.start(try Harness())
         defer { Task { await run.stop() } }
         run.harness.endpoint.fail(fault.failure, fault.failure)
@@ -133,24 +134,17 @@ import Testing
     }
 
     /// A refusal about the document: failed at once, with the DMP's reason, no retry, no target alert.
-    struct Permanent: Sendable, CustomTestStringConvertible {
-        var name: String
-        var failure: DMPTestEndpoint.Failure
-        var reason: String
-        var testDescription: String { name }
-    }
-
-    static let permanent: [Permanent] = [
-        Permanent(name: "SOAP fault Sender", failure: .soapFault(code: "Sender", reason: "malformed request"), reason: "malformed request"),
-        Permanent(name: "RegistryResponse Failure XDSRegistryMetadataError", failure: .registryError(code: "XDSRegistryMetadataError"),
+    static let permanent: [Answer] = [
+        Answer(name: "SOAP fault Sender", failure: .soapFault(code: "Sender", reason: "malformed request"), reason: "malformed request"),
+        Answer(name: "RegistryResponse Failure XDSRegistryMetadataError", failure: .registryError(code: "XDSRegistryMetadataError"),
                   reason: "DMP refusal XDSRegistryMetadataError"),
-        Permanent(name: "RegistryResponse PartialSuccess", failure: .partialSuccess(code: "XDSRegistryMetadataError"),
+        Answer(name: "RegistryResponse PartialSuccess", failure: .partialSuccess(code: "XDSRegistryMetadataError"),
                   reason: "DMP refusal XDSRegistryMetadataError"),
-        Permanent(name: "HTTP 400", failure: .httpStatus(400, retryAfter: nil), reason: "HTTP 400"),
+        Answer(name: "HTTP 400", failure: .httpStatus(400, retryAfter: nil), reason: "HTTP 400"),
     ]
 
     @Test("refusal of the document: failed at once with the DMP's reason, one error line, no target alert", arguments: permanent)
-    func refusalFailsWithReason(_ fault: Permanent) async throws {
+    func refusalFailsWithReason(_ fault: Answer) async throws {
         let run = try Self.start(try Harness())
         defer { Task { await run.stop() } }
         run.harness.endpoint.fail(fault.failure)
