@@ -133,7 +133,7 @@ public final class TransmissionWorkers: Sendable {
             case .failure(let cause, _), .partial(_, let cause, _):
                 var m = meta
                 m["state"] = "\(result.state.rawValue)"
-                m["error"] = "\(cause)"
+                m["error"] = "\(LogRedaction.redact("\(cause)"))"
                 if let next = result.nextAttemptAt { m["next_attempt"] = "\(ISO8601DateFormatter().string(from: next))" }
                 // A dead letter needs the operator: error. A retry is routine; an outage of the
                 // target is alerted once by `alerts`, not once per transmission.
