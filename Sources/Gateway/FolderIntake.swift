@@ -29,12 +29,12 @@ public struct FolderIntake: Sendable {
     public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
         let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
         let item: IntakeItem
-        do { item = try loader.load(claim) } catch {
+        do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(claim) } } catch {
             await refuse(claim, error, names: names)
             return nil
         }
         let input: InputFile
-        do { input = try Self.inputFile(claim) } catch {
+        do { input = try StageClock.measure(.parse, pipeline.events) { try Self.inputFile(claim) } } catch {
             logger.error("cannot read a claimed file; left in work/", metadata: ["file": "\(names)", "error": "\(error)"])
             return nil
         }

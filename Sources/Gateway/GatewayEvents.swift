@@ -34,10 +34,13 @@ public protocol GatewayEvents: Sendable {
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration)
     /// One pass over the MSSanté acknowledgement mailbox matched these DSN/MDN.
     func acknowledgementsRead(delivered: Int, read: Int, failed: Int)
+    /// One stage of one document took this long (benchmarks, profiling; see ``GatewayStage``).
+    func stageFinished(_ stage: GatewayStage, timing: StageTiming)
 }
 
 extension GatewayEvents {
     public func acknowledgementsRead(delivered: Int, read: Int, failed: Int) {}
+    public func stageFinished(_ stage: GatewayStage, timing: StageTiming) {}
 }
 
 /// The default observer: ignores everything.

@@ -138,7 +138,7 @@ struct MLLPHandler: Sendable {
             return ack(nil, .error, [HL7ErrorDetail(IntakeError.parse(error))])
         }
         let item: IntakeItem
-        do { item = try loader.load(message) } catch {
+        do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(message) } } catch {
             pipeline.events.documentRefused(reason: error.code, source: .mllp)
             logger.warning("MLLP message refused", metadata: ["control_id": "\(message.controlID)", "reason": "\(error.description.prefix(300))"])
             return ack(message, .error, [Self.detail(error)])
