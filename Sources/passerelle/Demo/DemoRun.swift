@@ -49,7 +49,7 @@ struct DemoResult: Sendable {
 final class DemoEnvironment: @unchecked Sendable {
     let settings: DemoSettings
     let endpoint: DMPTestEndpoint
-    let relay: DemoSMTPRelay
+    let relay: LocalSMTPRelay
     let configuration: PasserelleConfiguration
     let service: GatewayService
     let monitor: ServiceMonitor
@@ -81,7 +81,7 @@ final class DemoEnvironment: @unchecked Sendable {
             passphrase: Passphrase.read(file: settings.pki.appendingPathComponent("passphrase.txt")),
             clientCA: settings.pki.appendingPathComponent("ca.pem"), schema: settings.xdsSchema, dumpDirectory: requests))
         do {
-            relay = try DemoSMTPRelay(python: settings.python, script: settings.smtpRelay, pki: settings.pki,
+            relay = try LocalSMTPRelay(python: settings.python, script: settings.smtpRelay, pki: settings.pki,
                                       folder: settings.folder.appendingPathComponent("mssante-sent"),
                                       log: settings.folder.appendingPathComponent("mssante-relay.log"))
         } catch {
@@ -221,7 +221,7 @@ final class DemoEnvironment: @unchecked Sendable {
     /// What `check` of `sample` has become so far; `final` once it will not change any more.
     /// `mail` is what the relay holds, `mailsExpected` how many messages each recipient
     /// must have got in all.
-    func result(of sample: DemoSample, _ check: DemoCheck, mail: [DemoSMTPRelay.Received],
+    func result(of sample: DemoSample, _ check: DemoCheck, mail: [LocalSMTPRelay.Received],
                 mailsExpected: [String: Int]) async throws -> (result: DemoResult, final: Bool) {
         func result(_ state: String, entry: String = "-", ok: Bool, problem: String? = nil) -> DemoResult {
             DemoResult(sample: sample, check: check, state: state, entry: entry, ok: ok, problem: problem)
@@ -281,7 +281,7 @@ final class DemoEnvironment: @unchecked Sendable {
 
     /// Sent, and the relay holds exactly that message (by Message-ID) for `recipient`, and
     /// as many messages for `recipient` as the demo sent it.
-    private func mailing(_ sample: DemoSample, _ check: DemoCheck, recipient: String, mail: [DemoSMTPRelay.Received],
+    private func mailing(_ sample: DemoSample, _ check: DemoCheck, recipient: String, mail: [LocalSMTPRelay.Received],
                          expectedCount: Int) async throws -> (result: DemoResult, final: Bool) {
         guard let t = try await journaled(sample, check) else {
             return (DemoResult(sample: sample, check: check, state: "pending", entry: "-", ok: false, problem: "not journaled"), false)
