@@ -72,7 +72,7 @@ let package = Package(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
                            "Journal", "Indicators", "SQLiteKit", "Gateway",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Tests

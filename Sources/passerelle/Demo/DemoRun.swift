@@ -156,64 +156,8 @@ final class DemoEnvironment: @unchecked Sendable {
     }
 
     static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint, smtpPort: UInt16) -> String {
-        let pki = s.pki.path, root = s.folder.path
-        return """
-        # Written by `passerelle demo`: the local DMP-style endpoint, the local MSSanté-style
-        # relay (no acknowledgement mailbox: transmissions end as sent) and the test PKI.
-        [structure]
-        finess = "750803447"
-        name = "Hôpital de démonstration"
-        oid = "1.2.250.1.999.1"
-
-        [certificates]
-        authentication = "\(pki)/org-auth.p12"
-        signing = "\(pki)/org-sign.p12"
-        passphrase_file = "\(pki)/passphrase.txt"
-        trust_anchors = "\(pki)/ca.pem"
-        crl = "\(pki)/ca.crl.pem"
-
-        [dmp]
-        enabled = true
-        endpoint = "\(endpoint.url.absoluteString)"
-        registry_endpoint = "\(endpoint.registryURL.absoluteString)"
-        timeout_seconds = 20
-        max_connections = 2
-
-        [mssante]
-        enabled = true
-        smtp_host = "127.0.0.1"
-        smtp_port = \(smtpPort)
-        smtp_tls = "starttls"
-        mailbox = "passerelle@hopital-demo.mssante.fr"
-        product_reference = "Passerelle/\(Passerelle.version)"
-        \(s.cdaSchema.map { "\n[cda]\nschema = \"\($0.path)\"\n" } ?? "")
-        [vihf]
-        identifiant_structure = "1750803447"
-        secteur_activite = "SA01"
-        lps_nom = "Passerelle"
-        lps_version = "\(Passerelle.version)"
-        lps_homologation_dmp = "HOMOLOGATION-TEST-1"
-        role = "10^1.2.250.1.71.1.2.7^Médecin"
-
-        [folders]
-        inbox = "\(root)/inbox"
-        work = "\(root)/work"
-        error = "\(root)/error"
-        done = "\(root)/done"
-        quiet_period_seconds = 1
-
-        [journal]
-        backend = "sqlite"
-        path = "\(root)/journal/journal.sqlite"
-
-        [service]
-        lease_seconds = 60
-        shutdown_timeout_seconds = 10
-        retry_initial_seconds = 1
-        retry_max_seconds = 2
-        retry_max_attempts = 3
-
-        """
+        LocalGatewayConfiguration(writtenBy: "passerelle demo", pki: s.pki, root: s.folder, dmpURL: endpoint.url,
+                                  registryURL: endpoint.registryURL, smtpPort: smtpPort, cdaSchema: s.cdaSchema).text
     }
 
     // MARK: Outcomes
