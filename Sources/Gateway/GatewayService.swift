@@ -64,10 +64,11 @@ public final class GatewayService: Sendable {
             do {
                 for try await claim in watcher.claims() {
                     if let outcome = await folder.handle(claim), case .accepted = outcome { workers.poke() }
-                    // Claims left in work/ by a journal outage are taken again now and then.
+                    // Claims left in work/ by a journal outage are taken again now and then (not the
+                    // ones still queued behind this one: a long backlog would be handled twice).
                     if Date().timeIntervalSince(lastRecovery) > 60 {
                         lastRecovery = Date()
-                        await folder.recoverWorkFolder()
+                        await folder.recoverWorkFolder(leftBehindOnly: true)
                     }
                 }
             } catch {
