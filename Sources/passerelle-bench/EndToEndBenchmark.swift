@@ -326,7 +326,7 @@ final class EndToEndRun {
                 "mssante": .init((latencies[.mssantePS] ?? []) + (latencies[.mssantePatient] ?? [])),
             ],
             cpu: .init(before: before, after: after, documents: acknowledgedDocuments),
-            memory: .init(peakRSSMB: BenchDMP.peakRSSMB(), maxRSSSinceStartMB: ResourceSample.maxRSSMB()),
+            memory: .init(peakRssMb: BenchDMP.peakRSSMB(), maxRssSinceStartMb: ResourceSample.maxRSSMB()),
             stages: GatewayStage.allCases.map { stage in
                 let f = figures.stages[stage] ?? StageCollector.Figures()
                 return .init(stage: stage.rawValue, calls: f.calls, wallSeconds: f.wall.seconds,

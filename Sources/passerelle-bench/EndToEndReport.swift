@@ -75,9 +75,9 @@ struct EndToEndReport: Encodable {
 
     struct Memory: Encodable {
         /// VmHWM from the gateway's start (the endpoint shares the process).
-        var peakRSSMB: Int
+        var peakRssMb: Int
         /// ru_maxrss: since the process started (document generation included).
-        var maxRSSSinceStartMB: Int
+        var maxRssSinceStartMb: Int
     }
 
     struct Stage: Encodable {
@@ -123,7 +123,7 @@ struct EndToEndReport: Encodable {
         let c = cpu
         lines.append("  CPU           process \(f(c.processUserSeconds + c.processSystemSeconds, 2)) s (user \(f(c.processUserSeconds, 2)), system \(f(c.processSystemSeconds, 2))) = gateway \(f(c.gatewaySeconds, 2)) s + DMP endpoint \(f(c.endpointSeconds, 2)) s; relay \(f(c.relaySeconds, 2)) s")
         lines.append("                gateway \(f(c.gatewayMsPerDocument, 2)) ms CPU per document")
-        lines.append("  memory        peak RSS \(memory.peakRSSMB) MB during the run (gateway and DMP endpoint share the process); \(memory.maxRSSSinceStartMB) MB since start")
+        lines.append("  memory        peak RSS \(memory.peakRssMb) MB during the run (gateway and DMP endpoint share the process); \(memory.maxRssSinceStartMb) MB since start")
         lines.append("")
         lines.append("  STAGE       CALLS     WALL s   WALL ms/call    CPU s   CPU ms/doc   SHARE OF GATEWAY CPU")
         var attributed = 0.0
