@@ -9,7 +9,7 @@ import TestSupport
 /// with the same options drop the same mix:
 /// - kinds in turn (letter, prescription, operative report, biology, imaging);
 /// - PDF sizes (`mixed`): 70 % uniform in 50–150 KB, 20 % in 150–500 KB, 10 % in 500 KB–2 MB
-///   (mean ≈ 260 KB); `small`: ~0.6 KB PDFs (the backlog drain, where volume is the point);
+///   (mean ≈ 240 KB); `small`: ~0.6 KB PDFs (the backlog drain, where volume is the point);
 /// - `hl7Percent` % as HL7 v2 messages carrying a producer CDA (ORU^R01 for biology, MDM^T02
 ///   otherwise), to the DMP;
 /// - the other documents as PDF + sidecar to the DMP; `mailPercent` % of them also to a
