@@ -18,7 +18,7 @@ extension GatewayService {
     ///   - events: told as documents move (metrics; see ``GatewayEvents``).
     public static func make(configuration c: PasserelleConfiguration, templates: URL,
                             extraSenders: [(any TransmissionSender, Int)] = [],
-                            pollInterval: TimeInterval = 0.5,
+                            pollInterval: TimeInterval = 0.5, workRetryInterval: TimeInterval = 60,
                             events: any GatewayEvents = NoGatewayEvents()) throws(GatewayError) -> GatewayService {
         let logger = Logger(label: "passerelle.service")
         let s = c.service
@@ -76,7 +76,7 @@ extension GatewayService {
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
-                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: workRetryInterval,
                               acknowledgements: try acknowledgementPolling(c, journal: journal, events: events))
     }
 
@@ -139,15 +139,15 @@ public enum PatientKeySecret {
         for i in bytes.indices { bytes[i] = generator.next() }
         let data = Data(bytes)
         do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {}
-        // O_EXCL: two processes starting together must not each write their own secret.
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        if fd < 0 {
-            if errno == EEXIST, let existing = try? Data(contentsOf: url), existing.count >= 16 { return existing }
-            throw .file(path: path, reason: "cannot create the patient key file: \(String(cString: strerror(errno)))")
+        // Created exclusively: two processes starting together must not each write their own
+        // secret (the loser reads the winner's). A failed write (full disk) leaves no partial file.
+        if let failure = DurableFiles.writeNew(data, to: path) {
+            if let existing = try? Data(contentsOf: url), existing.count >= 16 { return existing }
+            throw .file(path: path, reason: "cannot create the patient key file: \(failure)")
         }
-        defer { close(fd) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(fd) == 0 else { throw .file(path: path, reason: "cannot write the patient key file") }
+        // A key lost in a power cut would be made anew, and the patient hashes already journaled
+        // would no longer match (`resend --patient` would find nothing).
+        if let failure = DurableFiles.syncDirectory(url.deletingLastPathComponent().path) { throw .file(path: path, reason: failure) }
         return data
     }
 }
