@@ -55,9 +55,8 @@ extension GatewayService {
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
                                    error: URL(fileURLWithPath: folders.error), quietPeriod: TimeInterval(folders.quietPeriodSeconds))
         for folder in [folders.inbox, folders.work, folders.error, folders.done] {
-            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
-                throw .file(path: folder, reason: "cannot create the folder: \((error as NSError).localizedDescription)")
-            }
+            // Synced into their parent: what is refused into error/ must not lose its folder in a power cut.
+            if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) { throw .file(path: folder, reason: failure) }
         }
         let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done))
 
