@@ -35,7 +35,8 @@ struct TracedCall: Sendable {
         var call = TracedCall(thread: thread, start: start, end: start + duration, name: name, descriptor: nil, paths: [],
                               result: result, raw: args)
         call.descriptor = Self.leadingDescriptor(args)
-        call.paths = Self.paths(args)
+        // Only calls that take paths: the data of a write may look like one.
+        if ["openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat"].contains(name) { call.paths = Self.paths(args) }
         if name == "openat", let path = Self.leadingDescriptor(String(outcome)) { call.paths.append(path) }
         return call
     }
