@@ -18,7 +18,7 @@ extension GatewayService {
     ///   - events: told as documents move (metrics; see ``GatewayEvents``).
     public static func make(configuration c: PasserelleConfiguration, templates: URL,
                             extraSenders: [(any TransmissionSender, Int)] = [],
-                            pollInterval: TimeInterval = 0.5, workRetryInterval: TimeInterval = 60,
+                            pollInterval: TimeInterval = 0.5,
                             events: any GatewayEvents = NoGatewayEvents()) throws(GatewayError) -> GatewayService {
         let logger = Logger(label: "passerelle.service")
         let s = c.service
@@ -75,7 +75,7 @@ extension GatewayService {
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
-                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: workRetryInterval,
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: TimeInterval(c.folders.workRetrySeconds),
                               acknowledgements: try acknowledgementPolling(c, journal: journal, events: events))
     }
 
