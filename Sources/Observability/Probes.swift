@@ -55,7 +55,7 @@ public struct JournalProbe: ReadinessProbe {
 
 extension JournalProbe {
     /// Bytes an unprivileged process may still write on the file system of `path` (statvfs).
-    static func freeBytes(_ path: String) -> Int64? {
+    public static func freeBytes(_ path: String) -> Int64? {
         var stats = statvfs()
         guard statvfs(path, &stats) == 0 else { return nil }
         return Int64(stats.f_bavail) * Int64(stats.f_frsize)

@@ -81,11 +81,17 @@ final class TmpfsMount: Sendable {
             try FileManager.default.createDirectory(at: h.inbox, withIntermediateDirectories: true)
         }
 
-        func start() async throws -> SQLiteJournalStore {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+        /// Starts `passerelle run` (log appended).
+        func launch() throws {
+            if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
             let handle = try FileHandle(forWritingTo: log)
             try handle.seekToEnd()
             process = try CrashTests.start(h, log: handle)
+        }
+
+        /// Starts it and opens the journal for the test once the gateway has.
+        func start() async throws -> SQLiteJournalStore {
+            try launch()
             let opened = await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: self.h.journalPath + "-wal") }
             try #require(opened, "the gateway did not open its journal: \(logText.suffix(2000))")
             return try h.journal()
@@ -266,6 +272,48 @@ final class TmpfsMount: Sendable {
         let attempts = try await journal.attempts(transmissionID: try #require(try await journal.transmissions(matching: TransmissionFilter()).first).id)
         #expect(attempts.count == 1 && attempts.first?.outcome != nil, "one attempt, closed: \(attempts)")
         for secret in Self.patientData { #expect(!g.logText.contains(secret), "patient data in the log: \(secret)") }
+        #expect(g.stop() == 0)
+    }
+
+    /// Started while its journal's disk is full (SQLite cannot even make its -shm index): the
+    /// gateway logs it and waits in the process instead of exiting (which systemd would turn
+    /// into a restart every few seconds), and starts working once space is back.
+    @Test(.enabled(if: TmpfsMount.available, skipReason), .timeLimit(.minutes(2)))
+    func aGatewayStartedOnAFullDiskWaitsForSpace() async throws {
+        let g = try FullDiskGateway(size: "8m", extra: "")
+        defer { g.cleanUp() }
+        let h = g.h
+        try g.launch()
+        #expect(await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: h.journalPath + "-wal") })
+        #expect(g.stop() == 0, "a first run makes the journal, then stops")
+        // A clean last close (here sqlite3's) removes the -wal and -shm: the next open must make them anew.
+        let closed = try ProcessRunner.run("/usr/bin/sqlite3", [h.journalPath, "PRAGMA wal_checkpoint(TRUNCATE);"])
+        #expect(closed.status == 0, "\(closed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: h.journalPath + "-shm"))
+
+        let m = Documents.metadata(.dischargeLetter)
+        let staging = h.root.appendingPathComponent("staging")
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        try JSONEncoder().encode(m).write(to: staging.appendingPathComponent("doc.json"))
+        try Documents.pdf("Démarrage sur disque plein").write(to: staging.appendingPathComponent("doc.pdf"))
+        TmpfsMount.fill(g.filler)
+        for name in ["doc.pdf", "doc.json"] { #expect(rename(staging.appendingPathComponent(name).path, h.inbox.appendingPathComponent(name).path) == 0) }
+
+        try g.launch()
+        let waiting = await Harness.waitUntil(timeout: 20) { g.logText.contains("its disk is full; waiting for space") }
+        #expect(waiting, "\(g.logText.suffix(2000))")
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        #expect(g.process?.isRunning == true, "still running, not exited for systemd to restart: \(g.logText.suffix(1000))")
+        #expect(h.files(in: h.inbox) == ["doc.json", "doc.pdf"], "the document waits in the inbox")
+
+        try FileManager.default.removeItem(at: g.filler)
+        let journaled = await Harness.waitUntil(timeout: 30) { h.files(in: h.done).count == 1 }
+        #expect(journaled, "\(g.logText.suffix(2000))")
+        let journal = try h.journal()
+        let sent = try await Harness.waitUntil(timeout: 30) {
+            try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 1
+        }
+        #expect(sent && h.endpoint.storedDocuments.count == 2 && h.endpoint.rejections.isEmpty)
         #expect(g.stop() == 0)
     }
 }
