@@ -2,7 +2,6 @@ import DMP
 import Foundation
 import Gateway
 import Journal
-import OpenSSLKit
 import PasserelleCore
 import Testing
 import TestSupport
@@ -126,20 +125,11 @@ final class TmpfsMount: Sendable {
         }
     }
 
-    /// `GET path` on the status endpoint: (status code, body).
+    /// `GET path` on the status endpoint: (status code, body), with curl (scripts/setup.sh).
     static func get(_ path: String, port: UInt16) async throws -> (Int, String) {
-        let socket = try await Socket.connect(host: "127.0.0.1", port: port, timeout: 5)
-        defer { socket.close() }
-        try await socket.write(Data("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8))
-        var response = Data()
-        while true {
-            let chunk = try await socket.read(maxLength: 65_536)
-            if chunk.isEmpty { break }
-            response.append(chunk)
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        let code = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        return (code, text)
+        let result = try await Harness.runOffPool("/usr/bin/curl", ["-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     static func mllpSend(_ file: URL, port: UInt16) async throws -> String? {

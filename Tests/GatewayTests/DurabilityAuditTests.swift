@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Journal
 import PasserelleCore
+import SQLiteKit
 import Synchronization
 import Testing
 import TestSupport
@@ -25,20 +26,7 @@ import TestSupport
         + "connect,sendto,sendmsg,recvfrom,read"
 
     /// A free TCP port on the loopback (for a child process's listener).
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound, "cannot bind a loopback port")
-        return UInt16(bigEndian: address.sin_port)
-    }
+    static func freePort() throws -> UInt16 { UInt16(try PostgresTestServer.freePort()) }
 
     @Test(.enabled(if: straceWorks, "strace cannot trace a child here: install strace (scripts/setup.sh) and allow ptrace"),
           .timeLimit(.minutes(2)))
@@ -52,24 +40,25 @@ import TestSupport
             """, quiet: 0)
         defer { h.cleanUp() }
 
-        // The endpoint's side: when a document arrives, its attempt must already be committed.
-        let journalForChecks = Mutex<SQLiteJournalStore?>(nil)
+        // The endpoint's side: when a document arrives, its attempt must already be committed
+        // (read from the journal file itself, as another process sees it).
         let expectedIDs = Mutex<Set<String>>([])
         let unjournaledSends = Mutex<[String]>([])
         let checkedSends = Atomic<Int>(0)
+        let journalPath = h.journalPath
         h.endpoint.observeSubmissions { ids in
-            guard let journal = journalForChecks.withLock({ $0 }) else { return }
-            let problems = Harness.blocking {
-                var problems: [String] = []
-                for id in ids where expectedIDs.withLock({ $0.contains(id) }) {
-                    let sending = (try? await journal.transmissions(matching: TransmissionFilter(documentID: id))) ?? []
-                    guard let t = sending.first else { problems.append("\(id): no transmission in the journal"); continue }
-                    let attempts = (try? await journal.attempts(transmissionID: t.id)) ?? []
-                    if t.state != .sending || !attempts.contains(where: { $0.endedAt == nil }) {
-                        problems.append("\(id): arrived while the journal shows \(t.state.rawValue) with \(attempts.count) attempt(s), none open")
+            var problems: [String] = []
+            for id in ids where expectedIDs.withLock({ $0.contains(id) }) {
+                do {
+                    let db = try SQLiteConnection(path: journalPath, mode: .readOnly)
+                    let rows = try db.query("""
+                        SELECT t.state, (SELECT COUNT(*) FROM attempts a WHERE a.transmission_id = t.id AND a.ended_at IS NULL) AS open
+                        FROM transmissions t WHERE t.document_id = ?
+                        """, [id])
+                    if rows.count != 1 || rows[0]["state"].string != "sending" || rows[0]["open"].int != 1 {
+                        problems.append("\(id): arrived while the journal shows \(rows.map { "\($0["state"].string ?? "?") with \($0["open"].int ?? 0) open attempt(s)" })")
                     }
-                }
-                return problems
+                } catch { problems.append("\(id): cannot read the journal: \(error)") }
             }
             checkedSends.add(1, ordering: .relaxed)
             unjournaledSends.withLock { $0 += problems }
@@ -107,7 +96,6 @@ import TestSupport
         let journalAppeared = await Harness.waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: h.journalPath + "-wal") }
         try #require(journalAppeared, "the traced gateway did not open its journal")
         let journal = try h.journal()
-        journalForChecks.withLock { $0 = journal }
         func acknowledged() async throws -> Int {
             try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count
         }
@@ -167,20 +155,5 @@ import TestSupport
         print("fsync audit: \(c.walSyncs) WAL syncs, \(c.blobRenames) blobs, \(c.folderSyncs) folder syncs, \(c.claimsDone) claims to done/, "
               + "\(c.mllpAnswers) MLLP ACKs, \(c.dmpConnections) DMP connections, \(checkedSends.load(ordering: .relaxed)) submissions checked, "
               + "\(audit.violations.count) violations")
-    }
-}
-
-extension Harness {
-    /// Runs async work from a thread that must not return before it is done (an endpoint callback).
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let result = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let value = await body()
-            result.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        return result.withLock { $0! }
     }
 }
