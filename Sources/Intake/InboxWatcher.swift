@@ -150,20 +150,24 @@ public actor InboxScanner {
     /// synced at the end, so a refusal is not undone by a power cut.
     public func refuse(_ files: [URL], reason: RefusalReason, at date: Date = Date()) throws(InboxError) {
         if let failure = DurableFiles.createDirectory(error) { throw .folderUnusable(path: error.path, reason: failure) }
-        for file in files {
+        // Every reason first, then the moves: a pair is refused whole or stays whole where it is.
+        let fm = FileManager.default
+        var moves: [(file: URL, target: URL, report: URL)] = []
+        for file in files where fm.fileExists(atPath: file.path) {  // one taken meanwhile is skipped
             var name = file.lastPathComponent
-            let fm = FileManager.default
             if fm.fileExists(atPath: error.appendingPathComponent(name).path)
                 || fm.fileExists(atPath: error.appendingPathComponent(RefusalReason.reportFileName(for: name)).path) {
                 // Keep earlier refusals: a producer often resends the same name.
                 name = "\(Self.claimID())-\(name)"
             }
-            let target = error.appendingPathComponent(name)
             let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
-            if !fm.fileExists(atPath: file.path) { continue }  // taken meanwhile
             if let failure = DurableFiles.writeNew(Data(reason.report(for: file.lastPathComponent, at: date).utf8), to: report.path) {
+                for written in moves { unlink(written.report.path) }
                 throw .reasonUnwritable(file: file.lastPathComponent, path: report.path, reason: failure)
             }
+            moves.append((file, error.appendingPathComponent(name), report))
+        }
+        for (file, target, report) in moves {
             if rename(file.path, target.path) != 0 {
                 let code = errno
                 unlink(report.path)
