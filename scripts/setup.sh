@@ -13,6 +13,7 @@ apt_packages=(
     libpq-dev postgresql
     systemd
     dovecot-imapd
+    strace
 )
 missing=()
 for p in "${apt_packages[@]}"; do

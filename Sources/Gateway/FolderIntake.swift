@@ -130,6 +130,7 @@ public struct FolderIntake: Sendable {
         logger.warning("file refused, moved to error/", metadata: ["file": "\(names)", "reason": "\(reason.description.prefix(300))"])
         do { try await scanner.refuse(claim.files, reason: reason) } catch {
             logger.error("cannot move a refused file to error/", metadata: ["file": "\(names)", "error": "\(error)"])
+            leftBehind.insert(claim)
         }
     }
 
@@ -145,6 +146,7 @@ public struct FolderIntake: Sendable {
         } catch {
             // The journal already has it: a leftover in work/ is recognised as a duplicate later.
             logger.error("cannot move a journaled file to done/", metadata: ["file": "\(names)", "error": "\(error)"])
+            leftBehind.insert(claim)
         }
     }
 }

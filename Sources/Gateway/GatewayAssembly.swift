@@ -55,9 +55,8 @@ extension GatewayService {
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
                                    error: URL(fileURLWithPath: folders.error), quietPeriod: TimeInterval(folders.quietPeriodSeconds))
         for folder in [folders.inbox, folders.work, folders.error, folders.done] {
-            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
-                throw .file(path: folder, reason: "cannot create the folder: \((error as NSError).localizedDescription)")
-            }
+            // Synced into their parent: what is refused into error/ must not lose its folder in a power cut.
+            if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) { throw .file(path: folder, reason: failure) }
         }
         let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done))
 
@@ -76,7 +75,7 @@ extension GatewayService {
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
-                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: TimeInterval(c.folders.workRetrySeconds),
                               acknowledgements: try acknowledgementPolling(c, journal: journal, events: events))
     }
 
@@ -139,15 +138,15 @@ public enum PatientKeySecret {
         for i in bytes.indices { bytes[i] = generator.next() }
         let data = Data(bytes)
         do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {}
-        // O_EXCL: two processes starting together must not each write their own secret.
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        if fd < 0 {
-            if errno == EEXIST, let existing = try? Data(contentsOf: url), existing.count >= 16 { return existing }
-            throw .file(path: path, reason: "cannot create the patient key file: \(String(cString: strerror(errno)))")
+        // Created exclusively: two processes starting together must not each write their own
+        // secret (the loser reads the winner's). A failed write (full disk) leaves no partial file.
+        if let failure = DurableFiles.writeNew(data, to: path) {
+            if let existing = try? Data(contentsOf: url), existing.count >= 16 { return existing }
+            throw .file(path: path, reason: "cannot create the patient key file: \(failure)")
         }
-        defer { close(fd) }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(fd) == 0 else { throw .file(path: path, reason: "cannot write the patient key file") }
+        // A key lost in a power cut would be made anew, and the patient hashes already journaled
+        // would no longer match (`resend --patient` would find nothing).
+        if let failure = DurableFiles.syncDirectory(url.deletingLastPathComponent().path) { throw .file(path: path, reason: failure) }
         return data
     }
 }

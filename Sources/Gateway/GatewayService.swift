@@ -22,6 +22,8 @@ public final class GatewayService: Sendable {
     public let mllp: MLLPSettings?
     public let shutdownTimeout: TimeInterval
     public let rescanInterval: TimeInterval
+    /// Seconds between two passes over work/ for the claims a journal failure left there.
+    public let workRetryInterval: TimeInterval
     /// MSSanté acknowledgements read on a timer (nil: no `[mssante] imap_url`).
     public let acknowledgements: AcknowledgementPolling?
     let logger: Logger
@@ -30,7 +32,7 @@ public final class GatewayService: Sendable {
     private let listener = Mutex<MLLPListener?>(nil)
 
     public init(pipeline: Pipeline, folder: FolderIntake, workers: TransmissionWorkers, mllp: MLLPSettings?,
-                shutdownTimeout: TimeInterval = 30, rescanInterval: TimeInterval = 1,
+                shutdownTimeout: TimeInterval = 30, rescanInterval: TimeInterval = 1, workRetryInterval: TimeInterval = 60,
                 acknowledgements: AcknowledgementPolling? = nil,
                 logger: Logger = Logger(label: "passerelle.service")) {
         self.acknowledgements = acknowledgements
@@ -40,6 +42,7 @@ public final class GatewayService: Sendable {
         self.mllp = mllp
         self.shutdownTimeout = shutdownTimeout
         self.rescanInterval = rescanInterval
+        self.workRetryInterval = workRetryInterval
         self.logger = logger
     }
 
@@ -58,23 +61,7 @@ public final class GatewayService: Sendable {
             listener.withLock { $0 = started }
             logger.info("MLLP listener started", metadata: ["host": "\(mllp.host)", "port": "\(started.port)", "tls": "\(mllp.tls != nil)"])
         }
-        let watcher = InboxWatcher(scanner: folder.scanner, rescanInterval: rescanInterval)
-        let intake = Task { [folder, workers, logger] in
-            var lastRecovery = Date()
-            do {
-                for try await claim in watcher.claims() {
-                    if let outcome = await folder.handle(claim), case .accepted = outcome { workers.poke() }
-                    // Claims left in work/ by a journal outage are taken again now and then (not the
-                    // ones still queued behind this one: a long backlog would be handled twice).
-                    if Date().timeIntervalSince(lastRecovery) > 60 {
-                        lastRecovery = Date()
-                        await folder.recoverWorkFolder(leftBehindOnly: true)
-                    }
-                }
-            } catch {
-                logger.critical("inbox watcher stopped", metadata: ["error": "\(error)"])
-            }
-        }
+        let intake = Task { await self.intake() }
         let sending = Task { await workers.run() }
         let polling = acknowledgements.map { polling in Task { await polling.run() } }
         let inbox = await folder.scanner.inbox.path
@@ -95,6 +82,57 @@ public final class GatewayService: Sendable {
             logger.notice("stopped cleanly")
         } else {
             logger.warning("shutdown timeout: sends still in flight are taken back after their lease and re-sent (recognised by the peer)")
+        }
+    }
+
+    private enum IntakeEvent: Sendable {
+        case claim(ClaimedFile)
+        case retryWork
+    }
+
+    /// Claims from the inbox and, every ``workRetryInterval``, the claims left in work/ by a
+    /// journal outage (a full disk), one at a time, until cancelled. A folder failure (full
+    /// disk, folder gone) is logged and the inbox watched again a little later: intake never
+    /// stops for good while the service runs.
+    private func intake() async {
+        let (events, feed) = AsyncStream.makeStream(of: IntakeEvent.self)
+        let watcher = InboxWatcher(scanner: folder.scanner, rescanInterval: rescanInterval)
+        let producers = Task { [logger, rescanInterval, workRetryInterval] in
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            for try await claim in watcher.claims() { feed.yield(.claim(claim)) }
+                        } catch {
+                            logger.error("cannot scan the inbox; trying again", metadata: ["error": "\(error)"])
+                        }
+                        try? await Task.sleep(nanoseconds: UInt64(max(rescanInterval, 5) * 1e9))
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(nanoseconds: UInt64(workRetryInterval * 1e9))
+                        if !Task.isCancelled { feed.yield(.retryWork) }
+                    }
+                }
+            }
+            feed.finish()
+        }
+        defer { producers.cancel() }
+        await withTaskCancellationHandler {
+            for await event in events {
+                switch event {
+                case .claim(let claim):
+                    if let outcome = await folder.handle(claim), case .accepted = outcome { workers.poke() }
+                case .retryWork:
+                    // Only what this process left in work/ (journal outage, full disk): the other
+                    // claims may still wait in `events`, and taking them too would handle them twice.
+                    if await folder.recoverWorkFolder(leftBehindOnly: true) > 0 { workers.poke() }
+                }
+            }
+        } onCancel: {
+            producers.cancel()
+            feed.finish()
         }
     }
 

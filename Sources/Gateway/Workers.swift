@@ -124,9 +124,7 @@ public final class TransmissionWorkers: Sendable {
         }
         let duration = ContinuousClock.now - started
         do {
-            let result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
-                try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
-            }
+            let result = try await record(outcome, of: claim, owner: owner, sentFor: duration, meta: meta)
             events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
             alerts.record(outcome, target: t.target.rawValue)
             switch outcome {
@@ -150,7 +148,34 @@ public final class TransmissionWorkers: Sendable {
                 }
             }
         } catch {
-            logger.error("cannot record the outcome", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            logger.error("cannot record the outcome; taken back when its lease ends and sent again (the peer recognises it)",
+                         metadata: meta.merging(["error": "\(error)"]) { $1 })
+        }
+    }
+
+    /// Records the outcome, trying again each second while the journal cannot be written (a
+    /// full disk) and the lease still runs: a document already delivered is then not sent a
+    /// second time once space is back.
+    func record(_ outcome: TransmissionOutcome, of claim: ClaimedTransmission, owner: String, sentFor: Duration,
+                meta: Logger.Metadata) async throws(JournalError) -> CompletionResult {
+        let budget = Duration.seconds(settings.lease * 0.8) - sentFor
+        let started = ContinuousClock.now
+        var reported = false
+        while true {
+            do {
+                return try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                    try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+                }
+            } catch {
+                if case .leaseLost = error { throw error }
+                if isStopping || ContinuousClock.now - started + .seconds(1) > budget { throw error }
+                if !reported {
+                    reported = true
+                    logger.error("cannot record the outcome; trying again while the lease runs",
+                                 metadata: meta.merging(["error": "\(error)"]) { $1 })
+                }
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+            }
         }
     }
 }

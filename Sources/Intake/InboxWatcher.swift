@@ -1,5 +1,6 @@
 import Foundation
 import Dispatch
+import PasserelleCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,9 @@ public enum InboxError: Error, Sendable, Equatable, CustomStringConvertible, Loc
     case folderUnusable(path: String, reason: String)
     /// Moving a file failed (e.g. inbox and work on different file systems: rename is not atomic there).
     case moveFailed(from: String, to: String, reason: String)
+    /// A refused file's `NAME.error.txt` cannot be written (a full disk): the file stays where it
+    /// is and its refusal is tried again on a later pass.
+    case reasonUnwritable(file: String, path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -32,6 +36,9 @@ public enum InboxError: Error, Sendable, Equatable, CustomStringConvertible, Loc
             "folder \(path) is unusable: \(reason). Create it and give the passerelle user read/write access."
         case .moveFailed(let from, let to, let reason):
             "cannot move \(from) to \(to): \(reason). Keep [folders] inbox, work and error on the same file system."
+        case .reasonUnwritable(let file, let path, let reason):
+            "cannot write \(path) (\(reason)): the refused file \(file) stays where it is until its reason can be written. "
+            + "Free space in the error folder ([folders] error)."
         }
     }
 
@@ -72,6 +79,11 @@ public actor InboxScanner {
         let stems = names.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         var namesakes: [String: [String]] = [:]
         for (name, stem) in zip(names, stems) { namesakes[stem, default: []].append(name) }
+        // A refusal that cannot be completed (full disk) must not hold up the other files.
+        var refusalFailure: InboxError?
+        func refuseLater(_ url: URL, _ reason: RefusalReason) {
+            do { try refuse([url], reason: reason) } catch { refusalFailure = refusalFailure ?? error }
+        }
         for (name, stem) in zip(names, stems) {
             let url = inbox.appendingPathComponent(name)
             present.insert(url.path)
@@ -80,13 +92,13 @@ public actor InboxScanner {
                 continue
             case .refused(let url, let reason):
                 guard stability.isStable(url, now: now) else { continue }
-                try refuse([url], reason: reason)
+                refuseLater(url, reason)
             case .incomplete(let url, let reason):
                 let since = incompleteSince[url.path] ?? now
                 incompleteSince[url.path] = since
                 let stable = stability.isStable(url, now: now)  // tracked on every pass, like the others
                 if now - since >= incompleteGrace && stable {
-                    try refuse([url], reason: reason)
+                    refuseLater(url, reason)
                 }
             case .hl7(let url):
                 guard stability.isStable(url, now: now) else { continue }
@@ -103,6 +115,9 @@ public actor InboxScanner {
         }
         // Forget files that left the inbox by other means.
         incompleteSince = incompleteSince.filter { present.contains($0.key) }
+        // Reported when nothing else came of this pass; the file is still there, so the next
+        // pass meets (and reports) it again.
+        if let refusalFailure, claimed.isEmpty { throw refusalFailure }
         return claimed
     }
 
@@ -133,20 +148,33 @@ public actor InboxScanner {
         return moved.map(\.1)
     }
 
-    /// Moves files (from the inbox or a claim directory) to error/, each with its reason file (0600).
+    /// Moves files (from the inbox or a claim directory) to error/, each with its reason file
+    /// (0600). The reason is written (and synced) first: when it cannot be (a full disk), the
+    /// file stays where it is, so every file in error/ has its reason. The error folder is
+    /// synced at the end, so a refusal is not undone by a power cut.
     public func refuse(_ files: [URL], reason: RefusalReason, at date: Date = Date()) throws(InboxError) {
-        do { try FileManager.default.createDirectory(at: error, withIntermediateDirectories: true) } catch let failure {
-            throw .folderUnusable(path: self.error.path, reason: (failure as NSError).localizedDescription)
-        }
-        for file in files {
+        if let failure = DurableFiles.createDirectory(error) { throw .folderUnusable(path: error.path, reason: failure) }
+        // Every reason first, then the moves: a pair is refused whole or stays whole where it is.
+        let fm = FileManager.default
+        var moves: [(file: URL, target: URL, report: URL)] = []
+        for file in files where fm.fileExists(atPath: file.path) {  // one taken meanwhile is skipped
             var name = file.lastPathComponent
-            if FileManager.default.fileExists(atPath: error.appendingPathComponent(name).path) {
+            if fm.fileExists(atPath: error.appendingPathComponent(name).path)
+                || fm.fileExists(atPath: error.appendingPathComponent(RefusalReason.reportFileName(for: name)).path) {
                 // Keep earlier refusals: a producer often resends the same name.
                 name = "\(Self.claimID())-\(name)"
             }
-            let target = error.appendingPathComponent(name)
+            let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
+            if let failure = DurableFiles.writeNew(Data(reason.report(for: file.lastPathComponent, at: date).utf8), to: report.path) {
+                for written in moves { unlink(written.report.path) }
+                throw .reasonUnwritable(file: file.lastPathComponent, path: report.path, reason: failure)
+            }
+            moves.append((file, error.appendingPathComponent(name), report))
+        }
+        for (file, target, report) in moves {
             if rename(file.path, target.path) != 0 {
                 let code = errno
+                unlink(report.path)
                 if code == ENOENT { continue }
                 throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)))
             }
@@ -156,11 +184,8 @@ public actor InboxScanner {
             if file.deletingLastPathComponent().standardizedFileURL.path == inbox.standardizedFileURL.path {
                 for marker in StabilityTracker.markers(for: file) { try? FileManager.default.removeItem(at: marker) }
             }
-            let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
-            let ok = FileManager.default.createFile(atPath: report.path, contents: Data(reason.report(for: file.lastPathComponent, at: date).utf8),
-                                                    attributes: [.posixPermissions: 0o600])
-            if !ok { throw .folderUnusable(path: error.path, reason: "cannot write \(report.lastPathComponent)") }
         }
+        if let failure = DurableFiles.syncDirectory(error.path) { throw .folderUnusable(path: error.path, reason: failure) }
         // A claim directory emptied by the refusal goes away.
         let parent = files.first?.deletingLastPathComponent()
         // Compare paths: a directory URL may or may not end with a slash, and URL equality sees that.

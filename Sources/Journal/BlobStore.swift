@@ -1,5 +1,6 @@
 import Foundation
 import OpenSSLKit
+import PasserelleCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,12 +25,9 @@ public struct BlobStore: Sendable {
     public init(root: URL, source: (any BlobSource)? = nil) throws(JournalError) {
         self.root = root
         self.source = source
-        do {
-            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .blobStore(path: root.path, reason: "cannot create the folder: \(error.localizedDescription)")
-        }
+        // Synced into its parent: a blob fsynced into a folder whose own entry a power cut
+        // loses would be lost with it.
+        if let failure = DurableFiles.createDirectory(root) { throw .blobStore(path: root.path, reason: failure) }
     }
 
     /// The lowercase hex SHA-256 of `data`.
@@ -47,25 +45,37 @@ public struct BlobStore: Sendable {
     public func put(_ data: Data) throws(JournalError) -> String {
         let digest = BlobStore.sha256Hex(data)
         let final = url(for: digest)
-        if FileManager.default.fileExists(atPath: final.path) { return digest }
         let folder = final.deletingLastPathComponent()
+        if FileManager.default.fileExists(atPath: final.path) {
+            // Stored by an earlier call, maybe of a process killed before its folder sync: sync
+            // again, as the new journal row that will point at it must not outlive it.
+            try syncFolders(folder)
+            return digest
+        }
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
             throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
-        }
+        }  // its entry in root is synced below, after the rename
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
-        try writeSynced(data, to: temporary.path)
+        // A failed write (a full disk) removes the temporary file: no half-written blob stays.
+        if let failure = DurableFiles.writeNew(data, to: temporary.path) { throw .blobStore(path: temporary.path, reason: failure) }
         guard rename(temporary.path, final.path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary.path)
             throw .blobStore(path: final.path, reason: "rename failed: \(reason)")
         }
-        try syncDirectory(folder.path)
-        try syncDirectory(root.path)
+        try syncFolders(folder)
         return digest
+    }
+
+    /// The blob's entry in its folder, and the folder's entry in the root.
+    private func syncFolders(_ folder: URL) throws(JournalError) {
+        for dir in [folder.path, root.path] {
+            if let failure = DurableFiles.syncDirectory(dir) { throw .blobStore(path: dir, reason: failure) }
+        }
     }
 
     /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error).
@@ -86,37 +96,6 @@ public struct BlobStore: Sendable {
             throw .blobStore(path: path, reason: "content does not match its SHA-256 (disk corruption?)")
         }
         return data
-    }
-
-    private func writeSynced(_ data: Data, to path: String) throws(JournalError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .blobStore(path: path, reason: String(cString: strerror(errno))) }
-        var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = "write failed: \(String(cString: strerror(errno)))"
-                    return
-                }
-                offset += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
-        close(fd)
-        if let failure {
-            unlink(path)
-            throw .blobStore(path: path, reason: failure)
-        }
-    }
-
-    private func syncDirectory(_ path: String) throws(JournalError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .blobStore(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw .blobStore(path: path, reason: "fsync failed: \(String(cString: strerror(errno)))") }
     }
 }
 

@@ -32,6 +32,10 @@ public final class SQLiteJournalStore: JournalStore {
         } catch {
             throw Self.journalError(error)
         }
+        // SQLite syncs the folder when it creates the -wal file, not the database file: a journal
+        // created just before a power cut could otherwise vanish with everything committed to it.
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if let failure = DurableFiles.syncDirectory(folder) { throw .database("\(folder): \(failure)") }
         connection = db
     }
 

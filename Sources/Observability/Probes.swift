@@ -8,22 +8,40 @@ import Synchronization
 
 /// `/ready`: the journal answers a query, and (SQLite) its file and blob folder are still where
 /// the configuration says — an open connection keeps working on a deleted file, so the query
-/// alone would not see a removed or unmounted folder.
+/// alone would not see a removed or unmounted folder — with room for the next document: a read
+/// query still answers on a full disk, where every document would be held back.
 public struct JournalProbe: ReadinessProbe {
     public let journal: any JournalStore
     public let configuration: PasserelleConfiguration.Journal
+    /// Below this many free bytes where the journal and its blobs live, not ready.
+    public let minimumFreeBytes: Int64
 
-    public init(journal: any JournalStore, configuration: PasserelleConfiguration.Journal) {
+    /// - Parameter minimumFreeBytes: room for one large document (its record, its CDA and
+    ///   the journal rows): `passerelle run` uses 3 × `[cda] max_pdf_bytes`.
+    public init(journal: any JournalStore, configuration: PasserelleConfiguration.Journal,
+                minimumFreeBytes: Int64 = 64 * 1024 * 1024) {
         self.journal = journal
         self.configuration = configuration
+        self.minimumFreeBytes = minimumFreeBytes
     }
 
     public func check() async -> ReadinessCheck {
+        var folders: [String] = []
         if case .sqlite(let path) = configuration {
             let blobs = Journals.blobFolder(forDatabase: path).path
             for file in [path, blobs] where !FileManager.default.fileExists(atPath: file) {
                 return ReadinessCheck(name: "journal", ready: false,
                                       detail: "\(file) is missing: check that its folder is mounted and readable by the service user")
+            }
+            folders = [URL(fileURLWithPath: path).deletingLastPathComponent().path, blobs]
+        } else if case .postgresql(_, _, let cache) = configuration, let cache {
+            folders = [cache]
+        }
+        for folder in folders {
+            if let free = Self.freeBytes(folder), free < minimumFreeBytes {
+                return ReadinessCheck(name: "journal", ready: false, detail:
+                    "only \(free / 1024) KiB free on the file system of \(folder) (\(minimumFreeBytes / 1024) KiB needed for the next "
+                    + "document): free space there; documents wait in the work folder and are taken again")
             }
         }
         do {
@@ -32,6 +50,15 @@ public struct JournalProbe: ReadinessProbe {
         } catch {
             return ReadinessCheck(name: "journal", ready: false, detail: error.description)
         }
+    }
+}
+
+extension JournalProbe {
+    /// Bytes an unprivileged process may still write on the file system of `path` (statvfs).
+    public static func freeBytes(_ path: String) -> Int64? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
     }
 }
 

@@ -182,6 +182,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var done: String
         /// A file is taken once its size and mtime have not changed for this long (seconds).
         public var quietPeriodSeconds: Int = 5
+        /// How often the files a journal failure (a full disk) left in work/ are taken again (seconds).
+        public var workRetrySeconds: Int = 60
     }
 
     /// `[service]`: how `passerelle run` works the queue.
@@ -334,7 +336,7 @@ private let schema: [String: [String]] = [
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
     "dmp": ["enabled", "endpoint", "ca", "crl", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl"],
-    "folders": ["inbox", "work", "error", "done", "quiet_period_seconds"],
+    "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds"],
     "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
@@ -595,7 +597,8 @@ private struct ConfigurationReader {
             let error = path("folders", "error"), done = path("folders", "done")
             if let inbox, let work, let error, let done {
                 folders = .init(inbox: inbox, work: work, error: error, done: done,
-                                quietPeriodSeconds: integer("folders", "quiet_period_seconds", range: 0...3600, default: 5) ?? 5)
+                                quietPeriodSeconds: integer("folders", "quiet_period_seconds", range: 0...3600, default: 5) ?? 5,
+                                workRetrySeconds: integer("folders", "work_retry_seconds", range: 1...3600, default: 60) ?? 60)
                 let all = [inbox, work, error, done]
                 if Set(all).count != all.count {
                     errors.append(.invalidValue(file: file, line: document.table("folders")!.line, key: "folders",

@@ -85,6 +85,7 @@ public final class DMPTestEndpoint: Sendable {
 
     private let server: TLSServer
     private let state = Mutex(State())
+    private let submissionObserver = Mutex<(@Sendable (_ uniqueIds: [String]) -> Void)?>(nil)
     let configuration: Configuration
     let schema: XMLSchema
     let vihfVerifier: VIHFVerifier
@@ -115,6 +116,12 @@ public final class DMPTestEndpoint: Sendable {
     }
 
     public func stop() { server.stop() }
+
+    /// Called with the uniqueIds of each checked submission before it is stored, on the
+    /// connection's thread (tests look at what the sender had journaled by the time it sent).
+    public func observeSubmissions(_ observer: @escaping @Sendable (_ uniqueIds: [String]) -> Void) {
+        submissionObserver.withLock { $0 = observer }
+    }
 
     /// Queues failures: each request consumes one; then normal processing resumes.
     public func fail(_ failures: Failure...) { state.withLock { $0.failures += failures } }
@@ -260,7 +267,8 @@ public final class DMPTestEndpoint: Sendable {
     /// Stores the documents unless one clashes or a replaced entry is not an Approved entry
     /// of the same patient; the replaced entries become Deprecated. Returns the registry errors.
     func store(_ documents: [StoredDocument], replacing: [String] = []) -> [RegistryError] {
-        state.withLock { s in
+        if let observer = submissionObserver.withLock({ $0 }) { observer(documents.map(\.uniqueId)) }
+        return state.withLock { s in
             var errors: [RegistryError] = []
             for d in documents {
                 if let existing = s.stored[d.uniqueId] {

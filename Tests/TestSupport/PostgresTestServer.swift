@@ -177,7 +177,7 @@ public final class PostgresTestServer: Sendable {
     }
 
     /// A port the kernel just handed out on 127.0.0.1 (free unless someone takes it meanwhile).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw PostgresTestServerError.failed(step: "socket", output: String(cString: strerror(errno))) }
         defer { close(fd) }

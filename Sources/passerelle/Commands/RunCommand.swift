@@ -2,7 +2,10 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Gateway
+import Observability
+import Logging
 import PasserelleCore
+import Synchronization
 
 /// `passerelle run` — the service.
 struct RunCommand: AsyncParsableCommand {
@@ -43,21 +46,62 @@ struct RunCommand: AsyncParsableCommand {
         LogSetup.bootstrap(level: global.logLevel ?? c.logging.level, format: c.logging.format)
         // [http] metrics_port: Prometheus metrics, /health and /ready on 127.0.0.1.
         let monitor = c.http.metricsPort.map { _ in ServiceMonitor() }
+        // One set of signal sources for the whole run: installing a second one after cancelling
+        // the first leaves the signal ignored on Linux (libdispatch installs its handler once).
+        let state = RunState()
+        let sources = StopSignals.install {
+            state.stopping.store(true, ordering: .releasing)
+            state.service.withLock { $0 }?.stop()
+        }
+        defer { sources.forEach { $0.cancel() } }
         let service: GatewayService
         do {
-            service = try GatewayService.make(configuration: c, templates: BuildCommand.templatesDirectory(templates),
-                                              events: monitor?.events ?? NoGatewayEvents())
+            guard let made = try await Self.makeWaitingForSpace(c, templates: BuildCommand.templatesDirectory(templates),
+                                                                events: monitor?.events ?? NoGatewayEvents(), state: state) else { return }
+            service = made
+            state.service.withLock { $0 = made }
+            if state.stopping.load(ordering: .acquiring) { made.stop() }  // a signal before it was set
             if let monitor, let port = c.http.metricsPort { try monitor.start(configuration: c, journal: service.pipeline.journal, port: UInt16(port)) }
         } catch {
             printError("\(error)")
             throw ExitCode.failure
         }
         defer { monitor?.stop() }
-        let sources = StopSignals.install { service.stop() }
-        defer { sources.forEach { $0.cancel() } }
         do { try await service.run() } catch {
             printError(error.description)
             throw ExitCode.failure
         }
     }
+
+    /// The service; but while its journal cannot be opened because the journal's disk is full,
+    /// waits in the process (an error logged each minute) rather than exit and be restarted by
+    /// systemd every few seconds. Documents wait in the inbox meanwhile. Nil: stopped by a signal.
+    static func makeWaitingForSpace(_ c: PasserelleConfiguration, templates: URL,
+                                    events: any GatewayEvents, state: RunState) async throws(GatewayError) -> GatewayService? {
+        let logger = Logger(label: "passerelle.service")
+        var lastLog: Date?
+        while true {
+            do { return try GatewayService.make(configuration: c, templates: templates, events: events) } catch {
+                guard case .journal = error, case .sqlite(let path) = c.journal else { throw error }
+                let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+                let needed = 3 * Int64(c.cda.maxPDFBytes)  // as /ready: room for one large document
+                guard let free = JournalProbe.freeBytes(folder), free < needed else { throw error }
+                if lastLog.map({ Date().timeIntervalSince($0) >= 60 }) ?? true {
+                    lastLog = Date()
+                    logger.error("cannot open the journal: its disk is full; waiting for space (documents wait in the inbox)",
+                                 metadata: ["folder": "\(folder)", "free_kib": "\(free / 1024)", "error": "\(error)"])
+                }
+                for _ in 0..<5 {
+                    if state.stopping.load(ordering: .acquiring) { return nil }
+                    try? await Task.sleep(nanoseconds: 1_000_000_000)
+                }
+            }
+        }
+    }
+}
+
+/// What the signal handler of `passerelle run` acts on: the stop request, and the service once made.
+final class RunState: Sendable {
+    let stopping = Atomic<Bool>(false)
+    let service = Mutex<GatewayService?>(nil)
 }

@@ -248,6 +248,7 @@ final class DemoEnvironment: @unchecked Sendable {
     func settle(_ samples: [DemoSample], until deadline: Date) async throws -> [DemoResult] {
         var mailsExpected: [String: Int] = [:]
         for sample in samples { for check in sample.checks { if case .mailed(let r) = check.expected { mailsExpected[r, default: 0] += 1 } } }
+        var finalBefore = false
         while true {
             let mail = relay.received()
             var results: [DemoResult] = []
@@ -260,8 +261,11 @@ final class DemoEnvironment: @unchecked Sendable {
                 }
             }
             // The relay stores a message before it answers 250: `sent` implies the file is there.
-            if allFinal || Date() >= deadline { return results }
-            try await Task.sleep(for: .milliseconds(200))
+            // One more pass once all are final: an earlier row of the pass that saw the last one
+            // final (an original whose deletion was still in flight) may have been read too early.
+            if (allFinal && finalBefore) || Date() >= deadline { return results }
+            if !allFinal { try await Task.sleep(for: .milliseconds(200)) }
+            finalBefore = allFinal
         }
     }
 

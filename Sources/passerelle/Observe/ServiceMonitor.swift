@@ -77,7 +77,8 @@ final class ServiceMonitor: Sendable {
     func start(configuration c: PasserelleConfiguration, journal: any JournalStore, port: UInt16,
                sampleInterval: Duration = .seconds(5)) throws(StatusServer.StartError) {
         let keys = CertificateProbe.Keys(source: KeyMaterialSource(c.certificates))
-        let probes: [any ReadinessProbe] = [JournalProbe(journal: journal, configuration: c.journal)]
+        let probes: [any ReadinessProbe] = [JournalProbe(journal: journal, configuration: c.journal,
+                                                                    minimumFreeBytes: 3 * Int64(c.cda.maxPDFBytes))]
             + CertificateRole.allCases.map { CertificateProbe(role: $0, keys: keys, warningDays: c.certificates.expiryWarningDays) }
             + (c.dmp.enabled ? c.dmp.endpoint.map { [EndpointProbe(name: "dmp endpoint", url: $0)] } ?? [] : [])
         let server = try StatusServer(host: "127.0.0.1", port: port, metrics: registry, probes: probes)
