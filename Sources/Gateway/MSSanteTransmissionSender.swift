@@ -21,7 +21,8 @@ public struct MSSanteTransmissionSender: TransmissionSender {
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
         do {
-            let mail = try sender.prepare(document: document.cda, metadata: document.metadata, target: target,
+            // A large document's PDF is attached straight from the journaled record.
+            let mail = try sender.prepare(document: document.cda, metadata: document.metadata, pdfFile: document.recordPDF, target: target,
                                           messageID: claim.transmission.messageID)
             if claim.transmission.messageID != mail.message.messageID {
                 do {

@@ -68,6 +68,77 @@ public struct BlobStore: Sendable {
         return digest
     }
 
+    /// A new file name for ``put(file:sha256:)``, in the blob folder (same file system, so the
+    /// blob is moved in by a rename, never copied).
+    public func temporaryURL() -> URL {
+        root.appendingPathComponent(".incoming.\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp")
+    }
+
+    /// Takes the file at `file` (written 0600 by the caller, e.g. in ``temporaryURL()``), whose
+    /// SHA-256 the caller computed while writing it: fsyncs it and renames it into place, so a
+    /// large blob is stored without being read into memory. The file is gone afterwards.
+    @discardableResult
+    public func put(file: URL, sha256 digest: String) throws(JournalError) -> String {
+        let final = url(for: digest)
+        let folder = final.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            unlink(file.path)
+            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+        if FileManager.default.fileExists(atPath: final.path) {
+            unlink(file.path)
+            return digest
+        }
+        let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .blobStore(path: file.path, reason: String(cString: strerror(errno))) }
+        let synced = fsync(fd) == 0
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        guard synced else {
+            unlink(file.path)
+            throw .blobStore(path: file.path, reason: "fsync failed: \(reason)")
+        }
+        guard rename(file.path, final.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(file.path)
+            throw .blobStore(path: final.path, reason: "rename failed: \(reason)")
+        }
+        try syncDirectory(folder.path)
+        try syncDirectory(root.path)
+        return digest
+    }
+
+    /// The file of blob `sha256`, checked against the digest in one streaming pass (a large
+    /// blob is not read into memory). A blob missing from the folder is fetched from ``source``.
+    public func verifiedFile(_ sha256: String) throws(JournalError) -> URL {
+        let file = url(for: sha256)
+        if !FileManager.default.fileExists(atPath: file.path) { _ = try get(sha256) }
+        let digest: Data
+        do { digest = try Digest.hash(fileAt: file) } catch {
+            throw .blobStore(path: file.path, reason: "blob missing or unreadable: \(error)")
+        }
+        guard digest.hexString == sha256 else {
+            throw .blobStore(path: file.path, reason: "content does not match its SHA-256 (disk corruption?)")
+        }
+        return file
+    }
+
+    /// The first bytes of blob `sha256` (unchecked: for reading a record's header).
+    public func prefix(_ sha256: String, upTo count: Int) throws(JournalError) -> Data {
+        let file = url(for: sha256)
+        if !FileManager.default.fileExists(atPath: file.path) { _ = try get(sha256) }
+        do {
+            let handle = try FileHandle(forReadingFrom: file)
+            defer { try? handle.close() }
+            return try handle.read(upToCount: count) ?? Data()
+        } catch {
+            throw .blobStore(path: file.path, reason: "blob missing or unreadable: \(error.localizedDescription)")
+        }
+    }
+
     /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error).
     /// A blob missing from the folder is read from ``source`` and kept in the folder.
     public func get(_ sha256: String) throws(JournalError) -> Data {

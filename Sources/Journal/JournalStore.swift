@@ -56,6 +56,10 @@ public protocol JournalStore: Sendable {
     /// Marks a received document as built, pointing it at the built CDA (stored as a blob).
     func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument
 
+    /// ``markBuilt(documentID:version:built:now:)`` for a CDA already in ``BlobStore`` under
+    /// `sha256` (a large document written there as a file, see ``BlobStore/put(file:sha256:)``).
+    func markBuilt(documentID: String, version: Int, builtBlob sha256: String, now: Date) async throws(JournalError) -> JournalDocument
+
     /// Creates one `queued` transmission per target; an existing (document, version, target)
     /// is returned unchanged, never duplicated.
     func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission]

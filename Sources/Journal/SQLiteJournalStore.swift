@@ -112,8 +112,11 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument {
-        let sha = try blobs.put(built)
-        return try locked { db in
+        try await markBuilt(documentID: documentID, version: version, builtBlob: try blobs.put(built), now: now)
+    }
+
+    public func markBuilt(documentID: String, version: Int, builtBlob sha: String, now: Date) async throws(JournalError) -> JournalDocument {
+        try locked { db in
             try db.transaction(.immediate) {
                 let document = try Self.requireDocument(db, id: documentID, version: version)
                 guard document.state == .received else {

@@ -81,6 +81,10 @@ struct LargeBenchmark: ParsableCommand {
                 break
             }
             if Date() > deadline { failure = "timed out after \(timeout) s"; break }
+            if let refused = try? FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("error").path), !refused.isEmpty {
+                failure = "the document was refused (error/: \(refused.sorted().joined(separator: ", ")))"
+                break
+            }
             if FileManager.default.fileExists(atPath: journalPath),
                let journal = try? SQLiteJournalStore(path: journalPath, blobs: BlobStore(root: Journals.blobFolder(forDatabase: journalPath))) {
                 let all = (try? LargeRun.blocking { try await journal.transmissions(matching: TransmissionFilter()) }) ?? []
