@@ -22,6 +22,11 @@ public struct IntakeRecord: Sendable, Hashable {
 
     /// The bytes to store.
     public func encoded() throws(GatewayError) -> Data {
+        try encodedParts().reduce(into: Data()) { $0.append($1) }
+    }
+
+    /// The bytes to store as header and content, so a large PDF is not copied to store it.
+    public func encodedParts() throws(GatewayError) -> [Data] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json: Data
@@ -30,8 +35,7 @@ public struct IntakeRecord: Sendable, Hashable {
         var data = Data("\(Self.magic) \(kind)\n".utf8)
         data.append(json)  // JSONEncoder never writes a raw newline
         data.append(0x0A)
-        data.append(content.data)
-        return data
+        return [data, content.data]
     }
 
     /// Reads back what ``encoded()`` wrote.

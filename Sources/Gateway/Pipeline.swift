@@ -109,13 +109,13 @@ public struct Pipeline: Sendable {
             let prepared = try prepare(incoming)
             // A file-backed CDA not taken by the journal (duplicate, failure) is removed.
             defer { if let file = prepared.cda.file { try? FileManager.default.removeItem(at: file.url) } }
-            let record: Data
-            do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encoded() } catch {
+            let record: [Data]
+            do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encodedParts() } catch {
                 throw .unavailable(error)
             }
             let result: AcceptResult
             do {
-                result = try await journal.accept(prepared.journalDocument, content: record, input: input,
+                result = try await journal.accept(prepared.journalDocument, contentParts: record, input: input,
                                                   stay: prepared.stay, now: now)
             } catch { throw .unavailable(.journal(error)) }
             switch result {

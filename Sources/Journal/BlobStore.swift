@@ -45,7 +45,16 @@ public struct BlobStore: Sendable {
     /// Stores `data` and returns its SHA-256. Storing the same bytes again is a no-op.
     @discardableResult
     public func put(_ data: Data) throws(JournalError) -> String {
-        let digest = BlobStore.sha256Hex(data)
+        try put(parts: [data])
+    }
+
+    /// Stores the concatenation of `parts` without building it in memory (a record header
+    /// followed by a large PDF) and returns its SHA-256.
+    @discardableResult
+    public func put(parts: [Data]) throws(JournalError) -> String {
+        let context = DigestContext(.sha256)
+        for part in parts { context.update(part) }
+        let digest = context.finalize().hexString
         let final = url(for: digest)
         if FileManager.default.fileExists(atPath: final.path) { return digest }
         let folder = final.deletingLastPathComponent()
@@ -57,7 +66,7 @@ public struct BlobStore: Sendable {
         }
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
-        try writeSynced(data, to: temporary.path)
+        try writeSynced(parts, to: temporary.path)
         guard rename(temporary.path, final.path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary.path)
@@ -159,11 +168,11 @@ public struct BlobStore: Sendable {
         return data
     }
 
-    private func writeSynced(_ data: Data, to path: String) throws(JournalError) {
+    private func writeSynced(_ parts: [Data], to path: String) throws(JournalError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .blobStore(path: path, reason: String(cString: strerror(errno))) }
         var failure: String?
-        data.withUnsafeBytes { raw in
+        for data in parts where failure == nil { data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
@@ -174,7 +183,7 @@ public struct BlobStore: Sendable {
                 }
                 offset += n
             }
-        }
+        } }
         if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
         close(fd)
         if let failure {

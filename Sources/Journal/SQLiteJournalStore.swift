@@ -44,9 +44,14 @@ public final class SQLiteJournalStore: JournalStore {
 
     public func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
                        now: Date) async throws(JournalError) -> AcceptResult {
+        try await accept(document, contentParts: [content], input: input, stay: stay, now: now)
+    }
+
+    public func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
+                       now: Date) async throws(JournalError) -> AcceptResult {
         // Cheap checks first, so a file dropped twice does not even rewrite its blob.
         if let earlier = try duplicate(of: document, input: input) { return earlier }
-        let sha = try blobs.put(content)
+        let sha = try blobs.put(parts: contentParts)
         var stored = document
         stored.blobSHA256 = sha
         stored.receivedAt = now
