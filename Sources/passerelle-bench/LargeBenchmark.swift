@@ -14,7 +14,8 @@ import Glibc
 /// hosted here) and MSSanté (XDM in a MIME mail, to the local aiosmtpd relay). The endpoints
 /// live in this process, so the gateway's peak RSS (VmHWM, sampled) is its own.
 ///
-/// `--max-rss-mb N` makes the command fail (exit 1) above N MB: the regression test runs it so.
+/// `--max-rss-mb N` / `--max-growth-mb N` make the command fail (exit 1) above N MB (peak, or
+/// peak minus the idle gateway's): the regression test runs it so.
 struct LargeBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "large", abstract: "Peak RSS of `passerelle run` for one large PDF sent to the DMP and over MSSanté.")
@@ -27,6 +28,8 @@ struct LargeBenchmark: ParsableCommand {
     var timeout = 600
     @Option(help: "Fail (exit 1) when the gateway's peak RSS exceeds this many MB.")
     var maxRssMb: Int?
+    @Option(help: "Fail (exit 1) when the peak RSS exceeds the idle gateway's by more than this many MB.")
+    var maxGrowthMb: Int?
     @Flag(help: "Send to the DMP only (no MSSanté relay).")
     var dmpOnly = false
 
@@ -51,15 +54,21 @@ struct LargeBenchmark: ParsableCommand {
         let pdfBytes = pdf.count
         let inbox = root.appendingPathComponent("inbox")
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
+        let log = root.appendingPathComponent("passerelle.log")
+        let child = try ChildProcess(binary, ["run", "--config", root.appendingPathComponent("passerelle.toml").path], log: log)
+        // The idle gateway's figure first, then the document: the growth is the document's cost.
+        let ready = Date().addingTimeInterval(60)
+        while !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("passerelle running"), child.exited == nil, Date() < ready {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let baseline = child.peakKB() / 1024
         // PDF first, sidecar last (the pair is complete when both are there).
-        try pdf.write(to: inbox.appendingPathComponent("large.pdf.part"))
-        try FileManager.default.moveItem(at: inbox.appendingPathComponent("large.pdf.part"), to: inbox.appendingPathComponent("large.pdf"))
+        try pdf.write(to: root.appendingPathComponent("large.pdf"))
+        try FileManager.default.moveItem(at: root.appendingPathComponent("large.pdf"), to: inbox.appendingPathComponent("large.pdf"))
         try JSONEncoder().encode(metadata).write(to: inbox.appendingPathComponent("large.json"))
-
         let clock = ContinuousClock()
         let start = clock.now
-        let child = try ChildProcess(binary, ["run", "--config", root.appendingPathComponent("passerelle.toml").path],
-                                     log: root.appendingPathComponent("passerelle.log"))
         let journalPath = root.appendingPathComponent("journal.sqlite").path
         let targets: Set<Destination> = dmpOnly ? [.dmp] : [.dmp, .mssantePS]
         var marks: [(String, Duration, Int)] = []
@@ -114,16 +123,30 @@ struct LargeBenchmark: ParsableCommand {
         for (name, at, peak) in marks {
             print("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "at %7.2f s   peak RSS so far %4d MB", LargeRun.seconds(at), peak))
         }
-        print("large      passerelle run peak RSS: \(maxRSSKB / 1024) MB (VmHWM of the child), exit \(status)")
-        let json: [String: Int] = ["pdf_bytes": pdfBytes, "peak_rss_mb": maxRSSKB / 1024, "total_ms": Int(LargeRun.seconds(total) * 1000)]
+        let growth = maxRSSKB / 1024 - baseline
+        print("large      passerelle run peak RSS: \(maxRSSKB / 1024) MB (VmHWM of the child; idle before the document: \(baseline) MB, growth \(growth) MB), exit \(status)")
+        let json: [String: Int] = ["pdf_bytes": pdfBytes, "peak_rss_mb": maxRSSKB / 1024, "idle_rss_mb": baseline, "growth_mb": growth,
+                                   "total_ms": Int(LargeRun.seconds(total) * 1000)]
         if let data = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) { print(String(decoding: data, as: UTF8.self)) }
         if let failure {
             let log = (try? String(contentsOf: root.appendingPathComponent("passerelle.log"), encoding: .utf8)) ?? ""
             print("large      FAILED: \(failure)\n--- passerelle log (end) ---\n\(log.suffix(3000))")
             throw ExitCode.failure
         }
+        if let relay {
+            failure = LargeRun.checkMail(relay: relay, root: root, pdf: pdf, journalPath: journalPath)
+            print("large      mail at the relay: " + (failure == nil ? "PDF and XDM CDA identical to the sent document" : "WRONG"))
+        }
+        if let failure {
+            print("large      FAILED: \(failure)")
+            throw ExitCode.failure
+        }
         if let maxRssMb, maxRSSKB / 1024 > maxRssMb {
             print("large      FAILED: peak RSS \(maxRSSKB / 1024) MB is above --max-rss-mb \(maxRssMb)")
+            throw ExitCode.failure
+        }
+        if let maxGrowthMb, growth > maxGrowthMb {
+            print("large      FAILED: the document made the peak RSS grow by \(growth) MB, above --max-growth-mb \(maxGrowthMb)")
             throw ExitCode.failure
         }
     }
@@ -174,10 +197,46 @@ enum LargeRun {
             process.terminate()
             throw ValidationError("the SMTP relay did not start (run scripts/setup.sh for .venv with aiosmtpd)")
         }
-        return Relay(process: process, stdin: stdin, port: port)
+        return Relay(folder: out, process: process, stdin: stdin, port: port)
+    }
+
+    /// Opens the stored mail with Python's email and zipfile modules (CRCs checked): the PDF
+    /// attachment must be the dropped PDF and the XDM's CDA the journaled one, byte for byte.
+    static func checkMail(relay: Relay, root: URL, pdf: Data, journalPath: String) -> String? {
+        let mails = ((try? FileManager.default.contentsOfDirectory(atPath: relay.folder.path)) ?? []).filter { $0.hasSuffix(".eml") }
+        guard mails.count == 1 else { return "expected one mail at the relay, found \(mails.count)" }
+        let script = """
+        import email, email.policy, hashlib, io, sys, zipfile
+        msg = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+        out = {}
+        for part in msg.iter_attachments():
+            data = part.get_payload(decode=True)
+            if part.get_filename() == "IHE_XDM.zip":
+                z = zipfile.ZipFile(io.BytesIO(data))
+                assert z.testzip() is None, "bad CRC"
+                data = z.read("IHE_XDM/SUBSET01/DOC00001.XML")
+                out["cda"] = hashlib.sha256(data).hexdigest()
+            else:
+                out["pdf"] = hashlib.sha256(data).hexdigest()
+        print(out.get("pdf", "-"), out.get("cda", "-"))
+        """
+        let python = TestPaths.testVenv.appendingPathComponent("bin/python").path
+        guard let result = try? ProcessRunner.run(python, ["-c", script, relay.folder.appendingPathComponent(mails[0]).path]), result.succeeded else {
+            return "the mail at the relay cannot be read as MIME + XDM zip"
+        }
+        let hashes = result.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard hashes.count == 2, hashes[0] == BlobStore.sha256Hex(pdf) else { return "the mailed PDF differs from the dropped PDF" }
+        let document = try? blocking { () async throws -> JournalDocument? in
+            let journal = try SQLiteJournalStore(path: journalPath, blobs: BlobStore(root: Journals.blobFolder(forDatabase: journalPath)))
+            guard let t = try await journal.transmissions(matching: TransmissionFilter()).first else { return nil }
+            return try await journal.document(id: t.documentID, version: t.version)
+        }
+        guard let builtSHA = (document ?? nil)?.builtSHA256, hashes[1] == builtSHA else { return "the CDA in the mailed XDM differs from the journaled CDA" }
+        return nil
     }
 
     struct Relay {
+        let folder: URL
         let process: Process
         let stdin: Pipe
         let port: UInt16
