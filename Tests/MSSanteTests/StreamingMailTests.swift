@@ -54,7 +54,8 @@ import Testing
     @Test func fileBackedDocumentInTheXDMArchive() throws {
         let dir = try TestPaths.temporaryDirectory("xdm-stream")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let metadata = Fixtures.metadata()
+        var metadata = Fixtures.metadata()
+        metadata.setID = metadata.id  // fixed: both builds must give the same document
         let pdf = TestPDF.make(text: "Lettre", minimumBytes: 2 << 20)
         let url = dir.appendingPathComponent("cda.xml")
         let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: pdf, to: url)
