@@ -140,6 +140,7 @@ public struct Pipeline: Sendable {
     /// Finishes every document a crash left `received` or `built`. Returns how many.
     @discardableResult
     public func resume() async throws(GatewayError) -> Int {
+        blobs.removeStaleTemporaryFiles()
         var count = 0
         do {
             for state in [DocumentState.received, .built] {

@@ -83,6 +83,17 @@ public struct BlobStore: Sendable {
         root.appendingPathComponent(".incoming.\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp")
     }
 
+    /// Removes ``temporaryURL()`` files older than `age` seconds: a large CDA being built when
+    /// the process died (it holds patient data; the document is built again on resume).
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600, now: Date = Date()) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for name in names where name.hasPrefix(".incoming.") && name.hasSuffix(".tmp") {
+            let url = root.appendingPathComponent(name)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? nil
+            if let modified, now.timeIntervalSince(modified) > age { unlink(url.path) }
+        }
+    }
+
     /// Takes the file at `file` (written 0600 by the caller, e.g. in ``temporaryURL()``), whose
     /// SHA-256 the caller computed while writing it: fsyncs it and renames it into place, so a
     /// large blob is stored without being read into memory. The file is gone afterwards.
