@@ -67,14 +67,20 @@ public struct BlobStore: Sendable {
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
         try writeSynced(parts, to: temporary.path)
-        guard rename(temporary.path, final.path) == 0 else {
+        try moveIntoPlace(temporary, final)
+        return digest
+    }
+
+    /// Renames a written, fsynced file to its blob name and syncs both folders (the file is
+    /// removed if that fails).
+    private func moveIntoPlace(_ file: URL, _ final: URL) throws(JournalError) {
+        guard rename(file.path, final.path) == 0 else {
             let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
+            unlink(file.path)
             throw .blobStore(path: final.path, reason: "rename failed: \(reason)")
         }
-        try syncDirectory(folder.path)
+        try syncDirectory(final.deletingLastPathComponent().path)
         try syncDirectory(root.path)
-        return digest
     }
 
     /// A new file name for ``put(file:sha256:)``, in the blob folder (same file system, so the
@@ -121,13 +127,7 @@ public struct BlobStore: Sendable {
             unlink(file.path)
             throw .blobStore(path: file.path, reason: "fsync failed: \(reason)")
         }
-        guard rename(file.path, final.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(file.path)
-            throw .blobStore(path: final.path, reason: "rename failed: \(reason)")
-        }
-        try syncDirectory(folder.path)
-        try syncDirectory(root.path)
+        try moveIntoPlace(file, final)
         return digest
     }
 
