@@ -22,25 +22,32 @@ public struct AcknowledgementPolling: Sendable {
         self.logger = logger
     }
 
+    /// The alert target of the mailbox.
+    public static let target = "mssante_imap"
+
     /// Polls until the task is cancelled.
     func run() async {
-        var failing = false
+        let alerts = FaultAlerts(events: events, logger: logger)
         while !Task.isCancelled {
-            do {
-                let summary = try await poller.poll(journal: journal)
-                if failing { logger.notice("acknowledgement mailbox reachable again") }
-                failing = false
-                events.acknowledgementsRead(delivered: summary.delivered, read: summary.read, failed: summary.failed)
-                if summary.messages > 0 {
-                    logger.info("acknowledgements read", metadata: [
-                        "delivered": "\(summary.delivered)", "read": "\(summary.read)", "failed": "\(summary.failed)",
-                        "ignored": "\(summary.ignored)", "unmatched": "\(summary.unmatched)"])
-                }
-            } catch {
-                if !failing { logger.error("cannot read the acknowledgement mailbox; retrying", metadata: ["error": "\(error)"]) }
-                failing = true
-            }
+            await pollOnce(alerts: alerts)
             try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// One pass over the mailbox. An unreachable mailbox opens (or continues) an episode of
+    /// `alerts`: sent transmissions stay sent, their acknowledgements wait on the server.
+    public func pollOnce(alerts: FaultAlerts) async {
+        do {
+            let summary = try await poller.poll(journal: journal)
+            alerts.recovered(Self.target)
+            events.acknowledgementsRead(delivered: summary.delivered, read: summary.read, failed: summary.failed)
+            if summary.messages > 0 {
+                logger.info("acknowledgements read", metadata: [
+                    "delivered": "\(summary.delivered)", "read": "\(summary.read)", "failed": "\(summary.failed)",
+                    "ignored": "\(summary.ignored)", "unmatched": "\(summary.unmatched)"])
+            }
+        } catch {
+            alerts.failed(Self.target, cause: "cannot read the acknowledgement mailbox: \(String(describing: error).prefix(300))")
         }
     }
 }

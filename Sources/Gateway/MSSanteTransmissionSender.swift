@@ -33,7 +33,7 @@ public struct MSSanteTransmissionSender: TransmissionSender {
                     return .failure(.network("cannot record the Message-ID in the journal: \(error.description)"))
                 }
             }
-            return try await sender.send(mail).journalOutcome
+            return try await sender.send(mail, only: claim.transmission.pendingRecipients).journalOutcome
         } catch {
             return .failure(error.failureCause, response: error.description)
         }

@@ -193,6 +193,9 @@ public struct Transmission: Sendable, Hashable {
     public var lastErrorAt: Date?
     /// SMTP Message-ID, kept from the first attempt so a resend after a crash reuses it.
     public var messageID: String?
+    /// Set after a partial delivery (``TransmissionOutcome/partial(pending:cause:response:)``):
+    /// the recipients still to be sent to. Nil: every recipient of the target.
+    public var pendingRecipients: [String]? = nil
 }
 
 /// What ``JournalStore/claimNext(target:now:lease:owner:)`` hands to a sender.

@@ -144,6 +144,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var registryEndpoint: URL? = nil
         /// The TD0.2 service (DMP existence and access), asked before each request when set.
         public var statusEndpoint: URL? = nil
+        /// PEM CRL of the server certificate's issuer: when set, a revoked DMP server certificate is refused.
+        public var crl: String? = nil
     }
 
     /// TLS mode of the SMTP connection.
@@ -168,6 +170,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var productReference: String
         /// Seconds between two reads of the acknowledgement mailbox.
         public var pollIntervalSeconds: Int = 60
+        /// PEM CRL of the SMTP/IMAP server certificates' issuer: when set, a revoked server certificate is refused.
+        public var crl: String? = nil
     }
 
     /// `[folders]`.
@@ -328,8 +332,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
 private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
-    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
-    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds"],
+    "dmp": ["enabled", "endpoint", "ca", "crl", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
+    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds"],
     "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
@@ -562,7 +566,8 @@ private struct ConfigurationReader {
             timeoutSeconds: integer("dmp", "timeout_seconds", range: 1...600, default: 60) ?? 60,
             maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4,
             registryEndpoint: url("dmp", "registry_endpoint", required: false, schemes: ["https"]),
-            statusEndpoint: url("dmp", "status_endpoint", required: false, schemes: ["https"]))
+            statusEndpoint: url("dmp", "status_endpoint", required: false, schemes: ["https"]),
+            crl: path("dmp", "crl", required: false))
 
         // [mssante]
         let mssEnabled = boolean("mssante", "enabled", default: false)
@@ -580,7 +585,8 @@ private struct ConfigurationReader {
         let mssante = PasserelleConfiguration.MSSante(
             enabled: mssEnabled, smtpHost: smtpHost?.0 ?? "", smtpPort: smtpPort ?? 587, smtpTLS: tls,
             imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "",
-            pollIntervalSeconds: integer("mssante", "poll_interval_seconds", range: 5...86_400, default: 60) ?? 60)
+            pollIntervalSeconds: integer("mssante", "poll_interval_seconds", range: 5...86_400, default: 60) ?? 60,
+            crl: path("mssante", "crl", required: false))
 
         // [folders]
         var folders: PasserelleConfiguration.Folders?
