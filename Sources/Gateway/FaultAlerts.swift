@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import Logging
+import PasserelleCore
 import Synchronization
 
 /// Alerts for faults of a peer (the DMP endpoint, the SMTP relay, the IMAP mailbox) rather
@@ -47,7 +48,7 @@ public final class FaultAlerts: Sendable {
         }
         guard opened else { return false }
         logger.error("ALERT target unavailable: transmissions wait and are retried with backoff; fix the cause, nothing is lost",
-                     metadata: ["target": "\(target)", "cause": "\(cause)"])
+                     metadata: ["target": "\(target)", "cause": "\(LogRedaction.redact(cause))"])
         events.targetFault(target: target, active: true)
         return true
     }

@@ -20,20 +20,27 @@ public struct MSSanteTransmissionSender: TransmissionSender {
     }
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
+        let events = StageClock.events
         do {
             // A large document's PDF is attached straight from the journaled record.
-            let mail = try sender.prepare(document: document.cda, metadata: document.metadata, pdfFile: document.recordPDF, target: target,
-                                          messageID: claim.transmission.messageID)
+            let mail = try StageClock.measure(.sign, events) { () throws(MSSanteError) in
+                try sender.prepare(document: document.cda, metadata: document.metadata, pdfFile: document.recordPDF, target: target,
+                                   messageID: claim.transmission.messageID)
+            }
             if claim.transmission.messageID != mail.message.messageID {
                 do {
-                    try await journal.recordMessageID(mail.message.messageID, transmissionID: claim.transmission.id,
-                                                      owner: claim.transmission.leaseOwner ?? "")
+                    try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                        try await journal.recordMessageID(mail.message.messageID, transmissionID: claim.transmission.id,
+                                                          owner: claim.transmission.leaseOwner ?? "")
+                    }
                 } catch {
                     // Unrecorded, its acknowledgements could not be matched: try again later.
                     return .failure(.network("cannot record the Message-ID in the journal: \(error.description)"))
                 }
             }
-            return try await sender.send(mail, only: claim.transmission.pendingRecipients).journalOutcome
+            return try await StageClock.measure(.send, events, threadCPU: false) { () async throws(MSSanteError) in
+                try await sender.send(mail, only: claim.transmission.pendingRecipients)
+            }.journalOutcome
         } catch {
             return .failure(error.failureCause, response: error.description)
         }

@@ -115,8 +115,9 @@ public struct Pipeline: Sendable {
             }
             let result: AcceptResult
             do {
-                result = try await journal.accept(prepared.journalDocument, contentParts: record, input: input,
-                                                  stay: prepared.stay, now: now)
+                result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                    try await journal.accept(prepared.journalDocument, contentParts: record, input: input, stay: prepared.stay, now: now)
+                }
             } catch { throw .unavailable(.journal(error)) }
             switch result {
             case .duplicateInput(let id, let version):
@@ -131,7 +132,9 @@ public struct Pipeline: Sendable {
             case .accepted(let document):
                 logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
                                                              "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
-                let targets = try await finish(id: document.id, version: document.version, built: prepared.cda)
+                let targets = try await StageClock.measure(.journal, events) { () async throws(IngestFailure) in
+                    try await finish(id: document.id, version: document.version, built: prepared.cda)
+                }
                 return .accepted(documentID: document.id, version: document.version, targets: targets)
             }
         }
@@ -183,7 +186,7 @@ public struct Pipeline: Sendable {
                     "the document given as a CDA (HL7 OBX-5 subtype XML, or NAME.xml) is \(data.count) bytes of text, not an XML document: "
                     + "put the base64 of the CDA R2 document there, or send the PDF with subtype PDF so Passerelle builds the CDA"))
             }
-            do { cda = try ProducerCDA.accept(data, declared: metadata) } catch {
+            do { cda = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try ProducerCDA.accept(data, declared: metadata) } } catch {
                 throw .refused(.invalidContent("the CDA cannot be used: \(error.description)"))
             }
             // The CDA header is authoritative for what it carries.
@@ -203,7 +206,10 @@ public struct Pipeline: Sendable {
             if metadata.setID == nil && metadata.action == .new {
                 metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
             }
-            do { cda = metadata.action == .delete ? Deletion.placeholder(metadata) : try build(metadata, pdf: pdf) } catch {
+            do {
+                cda = metadata.action == .delete ? Deletion.placeholder(metadata)
+                    : try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try build(metadata, pdf: pdf) }
+            } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)" + Self.defaultsHint(error)))
             }
         }
@@ -225,7 +231,9 @@ public struct Pipeline: Sendable {
         if let validator, metadata.action != .delete {  // a deletion has no CDA to check
             let name = DocumentEntryMapper.uniqueId(cda.id)
             // A large document is validated as it is read from its file (libxml2 SAX + XSD).
-            let report = cda.file.map { validator.validate(streaming: $0.url, file: name) } ?? validator.validate(cda.data, file: name)
+            let report = StageClock.measure(.validate, events) {
+                cda.file.map { validator.validate(streaming: $0.url, file: name) } ?? validator.validate(cda.data, file: name)
+            }
             if !report.isValid {
                 // libxml2 messages name elements and lines, not values.
                 throw .refused(.invalidContent("the CDA does not pass the CDA schema ([cda] schema):\n" + report.messages.prefix(10).joined(separator: "\n")))

@@ -92,7 +92,11 @@ public final class TransmissionWorkers: Sendable {
     func loop(_ sender: any TransmissionSender, owner: String) async {
         while !isStopping {
             let claim: ClaimedTransmission?
-            do { claim = try await journal.claimNext(target: sender.target, now: Date(), lease: settings.lease, owner: owner) } catch {
+            do {
+                claim = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                    try await journal.claimNext(target: sender.target, now: Date(), lease: settings.lease, owner: owner)
+                }
+            } catch {
                 logger.error("cannot claim from the journal", metadata: ["target": "\(sender.target.rawValue)", "error": "\(error)"])
                 await wake.wait(timeout: max(settings.pollInterval, 1), until: { self.isStopping })
                 continue
@@ -113,14 +117,16 @@ public final class TransmissionWorkers: Sendable {
         let outcome: TransmissionOutcome
         let started = ContinuousClock.now
         do {
-            let document = try OutgoingDocument.load(claim.document, blobs: blobs)
-            outcome = await sender.send(claim, document: document)
+            let document = try StageClock.measure(.journal, events) { () throws(GatewayError) in try OutgoingDocument.load(claim.document, blobs: blobs) }
+            outcome = await StageClock.$events.withValue(events) { await sender.send(claim, document: document) }
         } catch {
             outcome = .failure(.permanent("cannot read the journaled document: \(error.description)"))
         }
         let duration = ContinuousClock.now - started
         do {
-            let result = try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+            let result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+            }
             events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
             alerts.record(outcome, target: t.target.rawValue)
             switch outcome {
@@ -133,7 +139,7 @@ public final class TransmissionWorkers: Sendable {
             case .failure(let cause, _), .partial(_, let cause, _):
                 var m = meta
                 m["state"] = "\(result.state.rawValue)"
-                m["error"] = "\(cause)"
+                m["error"] = "\(LogRedaction.redact("\(cause)"))"
                 if let next = result.nextAttemptAt { m["next_attempt"] = "\(ISO8601DateFormatter().string(from: next))" }
                 // A dead letter needs the operator: error. A retry is routine; an outage of the
                 // target is alerted once by `alerts`, not once per transmission.
