@@ -69,19 +69,83 @@ public struct CDABuilder: Sendable {
             throw .template(error)
         }
         let data = Data(text.utf8)
-        let document = CDADocument(
+        if options.verify { try Self.verify(data) }
+        return CDADocument(
             data: data, origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
             versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
             ins: resolved.ins)
-        if options.verify {
-            let xml: XMLDocument
-            do { xml = try XMLDocument.parse(data) } catch let error as XMLError { throw .notWellFormed(error) } catch {
-                throw .notWellFormed(.parse(issues: []))
-            }
-            let header = CDAHeader.read(xml)
-            if !header.problems.isEmpty { throw .invalidHeader(header.problems) }
+    }
+
+    /// The same document as ``build(metadata:pdf:)``, byte for byte, written to a new file at
+    /// `url` (0600: it carries patient data) without ever holding the base64 body or the CDA in
+    /// memory: the template is rendered around a marker, the PDF is base64-encoded in chunks
+    /// between the two halves, and size, SHA-1 and SHA-256 are computed while writing. The file
+    /// is not fsynced (the journal's ``BlobStore`` does it when it takes the file). On error
+    /// the file is removed.
+    public func build(metadata: DocumentMetadata, pdf: Data, to url: URL) throws(CDAError) -> CDADocument {
+        try PDFCheck.check(pdf, maximumBytes: options.maximumPDFBytes)
+        let resolved = try resolve(metadata)
+        var values = resolved.values
+        let marker = "PASSERELLE-PDF-BASE64-\(UInt64.random(in: 1...UInt64.max))"
+        values["pdf.base64"] = marker
+        let text: String
+        do { text = try template.render(values) } catch { throw .template(error) }
+        let halves = text.components(separatedBy: marker)
+        guard halves.count == 2 else {
+            throw .template(.missingValue(template: Self.templatePath, name: "pdf.base64 (exactly once)"))
         }
-        return document
+        let head = Data(halves[0].utf8), tail = Data(halves[1].utf8)
+        // The header does not depend on the body: check it on the document with only the PDF's first bytes.
+        if options.verify { try Self.verify(head + pdf.prefix(48).base64EncodedData() + tail) }
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .file(path: url.path, reason: String(cString: strerror(errno))) }
+        let digests = StreamDigests()
+        var failure: String?
+        func put(_ bytes: Data) {
+            guard failure == nil else { return }
+            digests.update(bytes)
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = String(cString: strerror(errno))
+                        return
+                    }
+                    offset += n
+                }
+            }
+        }
+        put(head)
+        // Whole 3-byte groups per chunk: the concatenated chunks are the one-piece base64.
+        let chunk = 3 << 18
+        var offset = pdf.startIndex
+        while offset < pdf.endIndex && failure == nil {
+            let end = pdf.index(offset, offsetBy: chunk, limitedBy: pdf.endIndex) ?? pdf.endIndex
+            put(pdf[offset..<end].base64EncodedData())
+            offset = end
+        }
+        put(tail)
+        if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(url.path)
+            throw .file(path: url.path, reason: failure)
+        }
+        return CDADocument(
+            storage: .file(digests.file(url)), origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
+            versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
+            ins: resolved.ins)
+    }
+
+    /// Parses a built document and checks its header rules (guards against a broken template).
+    static func verify(_ data: Data) throws(CDAError) {
+        let xml: XMLDocument
+        do { xml = try XMLDocument.parse(data) } catch let error as XMLError { throw .notWellFormed(error) } catch {
+            throw .notWellFormed(.parse(issues: []))
+        }
+        let header = CDAHeader.read(xml)
+        if !header.problems.isEmpty { throw .invalidHeader(header.problems) }
     }
 
     // MARK: Metadata → template values

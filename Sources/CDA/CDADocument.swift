@@ -1,5 +1,50 @@
 import Foundation
+import OpenSSLKit
 import PasserelleCore
+
+/// A CDA kept in a file rather than in memory (a large document, e.g. a 50 MB PDF becomes a
+/// 70 MB CDA): its size and digests, computed while it was written or read once.
+public struct CDAFile: Sendable, Hashable {
+    public let url: URL
+    public let size: Int
+    /// SHA-1 (the XDS `hash`) and SHA-256 (the journal's blob name) of the bytes.
+    public let sha1: Data
+    public let sha256: Data
+
+    public init(url: URL, size: Int, sha1: Data, sha256: Data) {
+        self.url = url
+        self.size = size
+        self.sha1 = sha1
+        self.sha256 = sha256
+    }
+
+    /// Reads `url` once, in chunks, for its size and digests.
+    public static func measure(_ url: URL) throws(CDAError) -> CDAFile {
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch { throw .file(path: url.path, reason: "\(error.localizedDescription)") }
+        defer { try? handle.close() }
+        let digests = StreamDigests()
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { digests.update(chunk) }
+        } catch { throw .file(path: url.path, reason: "\(error.localizedDescription)") }
+        return digests.file(url)
+    }
+}
+
+/// SHA-1, SHA-256 and size of bytes seen in pieces.
+final class StreamDigests {
+    private let sha1 = DigestContext(.sha1)
+    private let sha256 = DigestContext(.sha256)
+    private(set) var size = 0
+
+    func update(_ data: Data) {
+        sha1.update(data)
+        sha256.update(data)
+        size += data.count
+    }
+
+    func file(_ url: URL) -> CDAFile { CDAFile(url: url, size: size, sha1: sha1.finalize(), sha256: sha256.finalize()) }
+}
 
 /// A CDA R2 document ready to travel: its exact bytes plus the header facts the later stages
 /// (signature, XDS metadata, XDM) need without parsing it again.
@@ -12,8 +57,41 @@ public struct CDADocument: Sendable, Hashable {
         case producer
     }
 
-    /// The document, UTF-8 XML. Never re-serialised after it was built or received.
-    public let data: Data
+    /// Where the bytes are: in memory, or in a file for a large document.
+    public enum Storage: Sendable, Hashable {
+        case memory(Data)
+        case file(CDAFile)
+    }
+
+    public let storage: Storage
+
+    /// The document, UTF-8 XML. Never re-serialised after it was built or received. For a
+    /// file-backed document this reads the whole file: large-document paths use ``file``.
+    public var data: Data {
+        switch storage {
+        case .memory(let data): data
+        case .file(let file): (try? Data(contentsOf: file.url)) ?? Data()
+        }
+    }
+
+    /// The file of a file-backed document.
+    public var file: CDAFile? { if case .file(let f) = storage { f } else { nil } }
+
+    /// Size in bytes.
+    public var size: Int {
+        switch storage {
+        case .memory(let data): data.count
+        case .file(let file): file.size
+        }
+    }
+
+    /// SHA-1 of the bytes (the XDS DocumentEntry `hash`).
+    public var sha1: Data {
+        switch storage {
+        case .memory(let data): Digest.sha1(data)
+        case .file(let file): file.sha1
+        }
+    }
     public let origin: Origin
     public let kind: DocumentKind
     /// `ClinicalDocument/id`.
@@ -30,7 +108,13 @@ public struct CDADocument: Sendable, Hashable {
 
     public init(data: Data, origin: Origin, kind: DocumentKind, id: InstanceIdentifier, setID: InstanceIdentifier,
                 versionNumber: Int, replaces: InstanceIdentifier?, effectiveTime: String, ins: INS?) {
-        self.data = data
+        self.init(storage: .memory(data), origin: origin, kind: kind, id: id, setID: setID, versionNumber: versionNumber,
+                  replaces: replaces, effectiveTime: effectiveTime, ins: ins)
+    }
+
+    public init(storage: Storage, origin: Origin, kind: DocumentKind, id: InstanceIdentifier, setID: InstanceIdentifier,
+                versionNumber: Int, replaces: InstanceIdentifier?, effectiveTime: String, ins: INS?) {
+        self.storage = storage
         self.origin = origin
         self.kind = kind
         self.id = id

@@ -49,6 +49,8 @@ public enum CDAError: Error, Sendable, CustomStringConvertible, LocalizedError {
     case schemaUnavailable(XMLError)
     /// A producer CDA disagrees with the identity or kind the producer declared.
     case declarationMismatch(String)
+    /// The file a large CDA is written to (or read from) cannot be used.
+    case file(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -78,6 +80,8 @@ public enum CDAError: Error, Sendable, CustomStringConvertible, LocalizedError {
             return "the CDA schema cannot be used ([cda] schema): \(error.description)"
         case .declarationMismatch(let detail):
             return "the CDA document does not match its metadata: \(detail)"
+        case .file(let path, let reason):
+            return "cannot use the CDA file \(path): \(reason) (check the free space and permissions of the journal's blob folder)"
         }
     }
 

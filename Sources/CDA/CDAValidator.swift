@@ -65,6 +65,24 @@ public struct CDAValidator: Sendable {
         return report
     }
 
+    /// ``validate(_:file:)`` for a document in a file, in one streaming pass: the XSD sees the
+    /// whole document as it is read, and only a tree with shortened text nodes is kept for the
+    /// header rules, so a 70 MB CDA is checked in a few MB of memory.
+    public func validate(streaming url: URL, file: String = "-") -> CDAValidationReport {
+        var report = CDAValidationReport(file: file, parseIssues: [], schemaIssues: [], headerProblems: [],
+                                         schemaChecked: schema != nil)
+        do {
+            let result = try XMLDocument.parseStreaming(file: url, schema: schema)
+            report.schemaIssues = result.schemaIssues
+            report.headerProblems = CDAHeader.read(result.document).problems
+        } catch let error as XMLError {
+            report.parseIssues = error.issues.isEmpty ? [XMLIssue(severity: .fatal, message: error.description)] : error.issues
+        } catch {
+            report.parseIssues = [XMLIssue(severity: .fatal, message: "\(error)")]
+        }
+        return report
+    }
+
     public func validate(file url: URL) -> CDAValidationReport {
         do {
             return validate(try Data(contentsOf: url), file: url.path)

@@ -16,6 +16,22 @@ public enum ProducerCDA {
         do { xml = try XMLDocument.parse(data) } catch let error as XMLError { throw .notWellFormed(error) } catch {
             throw .notWellFormed(.parse(issues: []))
         }
+        return try accept(xml, storage: .memory(data), declared: declared)
+    }
+
+    /// ``accept(_:declared:)`` for a document in a file, parsed in one streaming pass (a large
+    /// base64 body is never held in memory). `file` is the result of ``CDAFile/measure(_:)``.
+    public static func accept(file: CDAFile, declared: DocumentMetadata?) throws(CDAError) -> CDADocument {
+        let xml: XMLDocument
+        do { xml = try XMLDocument.parseStreaming(file: file.url).document } catch let error as XMLError {
+            throw .notWellFormed(error)
+        } catch {
+            throw .notWellFormed(.parse(issues: []))
+        }
+        return try accept(xml, storage: .file(file), declared: declared)
+    }
+
+    static func accept(_ xml: XMLDocument, storage: CDADocument.Storage, declared: DocumentMetadata?) throws(CDAError) -> CDADocument {
         let header = CDAHeader.read(xml)
         if !header.problems.isEmpty { throw .invalidHeader(header.problems) }
         guard let kind = header.kind, let id = header.id, let setID = header.setID, let version = header.versionNumber,
@@ -48,7 +64,7 @@ public enum ProducerCDA {
                 throw .declarationMismatch("the CDA does not carry the declared IPP (authority \(ipp.authority)) in recordTarget/patientRole/id")
             }
         }
-        return CDADocument(data: data, origin: .producer, kind: kind, id: id, setID: setID, versionNumber: version,
+        return CDADocument(storage: storage, origin: .producer, kind: kind, id: id, setID: setID, versionNumber: version,
                            replaces: header.replaces, effectiveTime: time, ins: header.ins)
     }
 }

@@ -100,9 +100,10 @@ public struct DocumentEntryMapper: Sendable {
             healthcareFacilityTypeCode: metadata.stay?.facilityType ?? settings.defaultFacilityType,
             practiceSettingCode: metadata.stay?.practiceSetting ?? settings.defaultPracticeSetting,
             confidentialityCodes: confidentiality,
-            size: cda.data.count, hash: Self.hex(Digest.sha1(cda.data)),
+            size: cda.size, hash: Self.hex(cda.sha1),
             replaces: cda.replaces.map { Self.entryUUID(uniqueId: Self.uniqueId($0)) },
-            content: .data(cda.data))
+            // A file-backed CDA goes into the MTOM body chunk by chunk, straight from its file.
+            content: cda.file.map { .file($0.url, size: $0.size) } ?? .data(cda.data))
     }
 
     /// A SubmissionSet holding the given entries (all for the same patient).

@@ -2,6 +2,7 @@ import Foundation
 import Intake
 import Journal
 import Logging
+import OpenSSLKit
 import PasserelleCore
 import Synchronization
 
@@ -120,7 +121,8 @@ public struct FolderIntake: Sendable {
     /// is recognised.
     static func inputFile(_ claim: ClaimedFile) throws -> InputFile {
         var combined = Data()
-        for file in claim.files { combined.append(Data(BlobStore.sha256Hex(try Data(contentsOf: file)).utf8)) }
+        // Streamed: a large PDF is not read into memory a second time for its digest.
+        for file in claim.files { combined.append(Data(try Digest.hash(fileAt: file).hexString.utf8)) }
         let sha = claim.files.count == 1 ? String(decoding: combined, as: UTF8.self) : BlobStore.sha256Hex(combined)
         return InputFile(sha256: sha, fileName: claim.files[0].lastPathComponent)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Intake
+import Journal
 import PasserelleCore
 
 /// What the gateway journals for each accepted document: its metadata (sidecar JSON, ids
@@ -21,6 +22,11 @@ public struct IntakeRecord: Sendable, Hashable {
 
     /// The bytes to store.
     public func encoded() throws(GatewayError) -> Data {
+        try encodedParts().reduce(into: Data()) { $0.append($1) }
+    }
+
+    /// The bytes to store as header and content, so a large PDF is not copied to store it.
+    public func encodedParts() throws(GatewayError) -> [Data] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let json: Data
@@ -29,26 +35,51 @@ public struct IntakeRecord: Sendable, Hashable {
         var data = Data("\(Self.magic) \(kind)\n".utf8)
         data.append(json)  // JSONEncoder never writes a raw newline
         data.append(0x0A)
-        data.append(content.data)
-        return data
+        return [data, content.data]
     }
 
     /// Reads back what ``encoded()`` wrote.
     public static func decode(_ data: Data) throws(GatewayError) -> IntakeRecord {
-        guard let first = data.firstIndex(of: 0x0A),
-              let second = data[(first + 1)...].firstIndex(of: 0x0A) else {
-            throw .record("the journaled record is truncated")
+        guard let header = try Header(data) else { throw .record("the journaled record is truncated") }
+        let body = Data(data[(data.startIndex + header.contentOffset)...])
+        return IntakeRecord(metadata: header.metadata, content: header.isPDF ? .pdf(body) : .cda(body))
+    }
+
+    /// A record's metadata and where its content starts: what a sender needs, read from the
+    /// first bytes of the blob without loading a large PDF.
+    public struct Header: Sendable {
+        public var metadata: DocumentMetadata
+        public var isPDF: Bool
+        /// Offset of the content bytes in the record.
+        public var contentOffset: Int
+
+        /// Nil when `prefix` ends before the metadata line does.
+        init?(_ prefix: Data) throws(GatewayError) {
+            guard let first = prefix.firstIndex(of: 0x0A),
+                  let second = prefix[(first + 1)...].firstIndex(of: 0x0A) else { return nil }
+            let parts = String(decoding: prefix[prefix.startIndex..<first], as: UTF8.self).split(separator: " ")
+            guard parts.count == 2, parts[0] == IntakeRecord.magic, parts[1] == "pdf" || parts[1] == "cda" else {
+                throw .record("the journaled record has an unknown header (written by a newer passerelle?)")
+            }
+            do { metadata = try DocumentMetadata.decode(sidecar: Data(prefix[(first + 1)..<second])) } catch {
+                throw .record("the journaled metadata cannot be read: \(error)")
+            }
+            isPDF = parts[1] == "pdf"
+            contentOffset = second + 1 - prefix.startIndex
         }
-        let header = String(decoding: data[data.startIndex..<first], as: UTF8.self)
-        let parts = header.split(separator: " ")
-        guard parts.count == 2, parts[0] == magic, parts[1] == "pdf" || parts[1] == "cda" else {
-            throw .record("the journaled record has an unknown header (written by a newer passerelle?)")
+
+        /// The header of the record stored as blob `sha256`.
+        public static func read(_ sha256: String, blobs: BlobStore) throws(GatewayError) -> Header {
+            do {
+                // Checked whole (streaming) like any blob, then only the start is read.
+                _ = try blobs.verifiedFile(sha256)
+                if let header = try Header(try blobs.prefix(sha256, upTo: 1 << 20)) { return header }
+                // Metadata over 1 MB (never in practice): read it all.
+                guard let header = try Header(try blobs.get(sha256)) else { throw GatewayError.record("the journaled record is truncated") }
+                return header
+            } catch let error as GatewayError { throw error } catch let error as JournalError { throw .journal(error) } catch {
+                throw .record("\(error)")
+            }
         }
-        let metadata: DocumentMetadata
-        do { metadata = try DocumentMetadata.decode(sidecar: Data(data[(first + 1)..<second])) } catch {
-            throw .record("the journaled metadata cannot be read: \(error)")
-        }
-        let body = Data(data[(second + 1)...])
-        return IntakeRecord(metadata: metadata, content: parts[1] == "pdf" ? .pdf(body) : .cda(body))
     }
 }

@@ -22,8 +22,10 @@ public struct MSSanteTransmissionSender: TransmissionSender {
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
         let events = StageClock.events
         do {
+            // A large document's PDF is attached straight from the journaled record.
             let mail = try StageClock.measure(.sign, events) { () throws(MSSanteError) in
-                try sender.prepare(document: document.cda, metadata: document.metadata, target: target, messageID: claim.transmission.messageID)
+                try sender.prepare(document: document.cda, metadata: document.metadata, pdfFile: document.recordPDF, target: target,
+                                   messageID: claim.transmission.messageID)
             }
             if claim.transmission.messageID != mail.message.messageID {
                 do {

@@ -4,6 +4,7 @@ import Foundation
 import Intake
 import Journal
 import Logging
+import OpenSSLKit
 import PasserelleCore
 
 /// What ``Pipeline/ingest(_:input:)`` did with one intake item.
@@ -42,14 +43,23 @@ public struct PipelineSettings: Sendable {
     public var patientKeySecret: Data
     /// `[cda] default_*`: what a PDF's metadata lacks (HL7 v2 has no field for it).
     public var documentDefaults: DocumentDefaults
+    /// PDFs of at least this many bytes are built into a file in the blob folder, validated
+    /// and journaled from there, and sent from the file, so memory stays bounded whatever the
+    /// document's size; smaller ones stay in memory (faster). See ``fileBackedDefault``.
+    public var fileBackedBytes: Int
+
+    /// 4 MB: below, a CDA and its copies cost little memory; above, the file path keeps the
+    /// process's peak flat (a 50 MB PDF: about 100 MB instead of 900 MB).
+    public static let fileBackedDefault = 4 << 20
 
     public init(structureOID: String, finess: String, enabledTargets: Set<Destination>, patientKeySecret: Data,
-                documentDefaults: DocumentDefaults = DocumentDefaults()) {
+                documentDefaults: DocumentDefaults = DocumentDefaults(), fileBackedBytes: Int = fileBackedDefault) {
         self.structureOID = structureOID
         self.finess = finess
         self.enabledTargets = enabledTargets
         self.patientKeySecret = patientKeySecret
         self.documentDefaults = documentDefaults
+        self.fileBackedBytes = fileBackedBytes
     }
 }
 
@@ -97,14 +107,16 @@ public struct Pipeline: Sendable {
             } catch { throw .unavailable(.journal(error)) }
         case .document(let incoming):
             let prepared = try prepare(incoming)
-            let record: Data
-            do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encoded() } catch {
+            // A file-backed CDA not taken by the journal (duplicate, failure) is removed.
+            defer { if let file = prepared.cda.file { try? FileManager.default.removeItem(at: file.url) } }
+            let record: [Data]
+            do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encodedParts() } catch {
                 throw .unavailable(error)
             }
             let result: AcceptResult
             do {
                 result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
-                    try await journal.accept(prepared.journalDocument, content: record, input: input, stay: prepared.stay, now: now)
+                    try await journal.accept(prepared.journalDocument, contentParts: record, input: input, stay: prepared.stay, now: now)
                 }
             } catch { throw .unavailable(.journal(error)) }
             switch result {
@@ -121,7 +133,7 @@ public struct Pipeline: Sendable {
                 logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
                                                              "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
                 let targets = try await StageClock.measure(.journal, events) { () async throws(IngestFailure) in
-                    try await finish(id: document.id, version: document.version, built: prepared.cda.data)
+                    try await finish(id: document.id, version: document.version, built: prepared.cda)
                 }
                 return .accepted(documentID: document.id, version: document.version, targets: targets)
             }
@@ -131,6 +143,7 @@ public struct Pipeline: Sendable {
     /// Finishes every document a crash left `received` or `built`. Returns how many.
     @discardableResult
     public func resume() async throws(GatewayError) -> Int {
+        blobs.removeStaleTemporaryFiles()
         var count = 0
         do {
             for state in [DocumentState.received, .built] {
@@ -195,14 +208,32 @@ public struct Pipeline: Sendable {
             }
             do {
                 cda = metadata.action == .delete ? Deletion.placeholder(metadata)
-                    : try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try builder.build(metadata: metadata, pdf: pdf) }
+                    : try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try build(metadata, pdf: pdf) }
             } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)" + Self.defaultsHint(error)))
             }
         }
+        do { return try prepared(cda, metadata: metadata, targets: targets) } catch {
+            if let file = cda.file { try? FileManager.default.removeItem(at: file.url) }
+            throw error
+        }
+    }
+
+    /// Builds the CDA of `pdf`: into a file of the blob folder from ``PipelineSettings/fileBackedBytes`` on.
+    func build(_ metadata: DocumentMetadata, pdf: Data) throws(CDAError) -> CDADocument {
+        guard pdf.count >= settings.fileBackedBytes else { return try builder.build(metadata: metadata, pdf: pdf) }
+        return try builder.build(metadata: metadata, pdf: pdf, to: blobs.temporaryURL())
+    }
+
+    /// The checks after the build (DMP id, XSD) and the journal's view of the document.
+    func prepared(_ cda: CDADocument, metadata: DocumentMetadata, targets: [Destination]) throws(IngestFailure) -> Prepared {
         if metadata.action != .delete { try Self.checkDMPIdentifier(cda.id, targets: targets) }
         if let validator, metadata.action != .delete {  // a deletion has no CDA to check
-            let report = StageClock.measure(.validate, events) { validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id)) }
+            let name = DocumentEntryMapper.uniqueId(cda.id)
+            // A large document is validated as it is read from its file (libxml2 SAX + XSD).
+            let report = StageClock.measure(.validate, events) {
+                cda.file.map { validator.validate(streaming: $0.url, file: name) } ?? validator.validate(cda.data, file: name)
+            }
             if !report.isValid {
                 // libxml2 messages name elements and lines, not values.
                 throw .refused(.invalidContent("the CDA does not pass the CDA schema ([cda] schema):\n" + report.messages.prefix(10).joined(separator: "\n")))
@@ -280,20 +311,32 @@ public struct Pipeline: Sendable {
 
     /// Builds (unless `built` is given or already journaled) and enqueues one journaled document.
     @discardableResult
-    func finish(id: String, version: Int, built: Data? = nil) async throws(IngestFailure) -> [Destination] {
+    func finish(id: String, version: Int, built: CDADocument? = nil) async throws(IngestFailure) -> [Destination] {
         do {
             guard var document = try await journal.document(id: id, version: version) else { return [] }
-            let record = try IntakeRecord.decode(try blobs.get(document.blobSHA256))
-            let targets = try route(record.metadata)
+            // Only the metadata: a large PDF stays on disk unless the CDA must be built again.
+            let header = try IntakeRecord.Header.read(document.blobSHA256, blobs: blobs)
+            let targets = try route(header.metadata)
             if document.state == .received {
-                let data: Data
-                if let built { data = built } else {
-                    switch record.content {
-                    case .cda(let d): data = record.metadata.action == .delete ? Deletion.marker : d
-                    case .pdf(let pdf): data = record.metadata.action == .delete ? Deletion.marker : try builder.build(metadata: record.metadata, pdf: pdf).data
+                // A file-backed CDA moves into the blob folder by a rename: never read back into memory.
+                func store(_ cda: CDADocument) async throws -> JournalDocument {
+                    guard let file = cda.file else {
+                        return try await journal.markBuilt(documentID: id, version: version, built: cda.data, now: Date())
+                    }
+                    let sha = try blobs.put(file: file.url, sha256: file.sha256.hexString)
+                    return try await journal.markBuilt(documentID: id, version: version, builtBlob: sha, now: Date())
+                }
+                if let built {
+                    document = try await store(built)
+                } else if header.metadata.action == .delete {
+                    document = try await journal.markBuilt(documentID: id, version: version, built: Deletion.marker, now: Date())
+                } else {
+                    // Resuming after a crash: build again from the journaled record.
+                    switch try IntakeRecord.decode(try blobs.get(document.blobSHA256)).content {
+                    case .cda(let d): document = try await journal.markBuilt(documentID: id, version: version, built: d, now: Date())
+                    case .pdf(let pdf): document = try await store(try build(header.metadata, pdf: pdf))
                     }
                 }
-                document = try await journal.markBuilt(documentID: id, version: version, built: data, now: Date())
                 events.documentBuilt(kind: document.kind)
             }
             if document.state == .built {

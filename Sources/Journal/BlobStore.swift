@@ -43,7 +43,16 @@ public struct BlobStore: Sendable {
     /// Stores `data` and returns its SHA-256. Storing the same bytes again is a no-op.
     @discardableResult
     public func put(_ data: Data) throws(JournalError) -> String {
-        let digest = BlobStore.sha256Hex(data)
+        try put(parts: [data])
+    }
+
+    /// Stores the concatenation of `parts` without building it in memory (a record header
+    /// followed by a large PDF) and returns its SHA-256.
+    @discardableResult
+    public func put(parts: [Data]) throws(JournalError) -> String {
+        let context = DigestContext(.sha256)
+        for part in parts { context.update(part) }
+        let digest = context.finalize().hexString
         let final = url(for: digest)
         let folder = final.deletingLastPathComponent()
         if FileManager.default.fileExists(atPath: final.path) {
@@ -61,20 +70,103 @@ public struct BlobStore: Sendable {
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
         // A failed write (a full disk) removes the temporary file: no half-written blob stays.
-        if let failure = DurableFiles.writeNew(data, to: temporary.path) { throw .blobStore(path: temporary.path, reason: failure) }
-        guard rename(temporary.path, final.path) == 0 else {
+        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path) { throw .blobStore(path: temporary.path, reason: failure) }
+        try moveIntoPlace(temporary, final)
+        return digest
+    }
+
+    /// Renames a written, fsynced file to its blob name and syncs both folders (the file is
+    /// removed if that fails).
+    private func moveIntoPlace(_ file: URL, _ final: URL) throws(JournalError) {
+        guard rename(file.path, final.path) == 0 else {
             let reason = String(cString: strerror(errno))
-            unlink(temporary.path)
+            unlink(file.path)
             throw .blobStore(path: final.path, reason: "rename failed: \(reason)")
         }
-        try syncFolders(folder)
-        return digest
+        try syncFolders(final.deletingLastPathComponent())
     }
 
     /// The blob's entry in its folder, and the folder's entry in the root.
     private func syncFolders(_ folder: URL) throws(JournalError) {
         for dir in [folder.path, root.path] {
             if let failure = DurableFiles.syncDirectory(dir) { throw .blobStore(path: dir, reason: failure) }
+        }
+    }
+
+    /// A new file name for ``put(file:sha256:)``, in the blob folder (same file system, so the
+    /// blob is moved in by a rename, never copied).
+    public func temporaryURL() -> URL {
+        root.appendingPathComponent(".incoming.\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp")
+    }
+
+    /// Removes ``temporaryURL()`` files older than `age` seconds: a large CDA being built when
+    /// the process died (it holds patient data; the document is built again on resume).
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval = 3600, now: Date = Date()) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        for name in names where name.hasPrefix(".incoming.") && name.hasSuffix(".tmp") {
+            let url = root.appendingPathComponent(name)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? nil
+            if let modified, now.timeIntervalSince(modified) > age { unlink(url.path) }
+        }
+    }
+
+    /// Takes the file at `file` (written 0600 by the caller, e.g. in ``temporaryURL()``), whose
+    /// SHA-256 the caller computed while writing it: fsyncs it and renames it into place, so a
+    /// large blob is stored without being read into memory. The file is gone afterwards.
+    @discardableResult
+    public func put(file: URL, sha256 digest: String) throws(JournalError) -> String {
+        let final = url(for: digest)
+        let folder = final.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            unlink(file.path)
+            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+        if FileManager.default.fileExists(atPath: final.path) {
+            unlink(file.path)
+            try syncFolders(folder)  // as in put(parts:): the row that will point at it must not outlive it
+            return digest
+        }
+        let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .blobStore(path: file.path, reason: String(cString: strerror(errno))) }
+        let synced = fsync(fd) == 0
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        guard synced else {
+            unlink(file.path)
+            throw .blobStore(path: file.path, reason: "fsync failed: \(reason)")
+        }
+        try moveIntoPlace(file, final)
+        return digest
+    }
+
+    /// The file of blob `sha256`, checked against the digest in one streaming pass (a large
+    /// blob is not read into memory). A blob missing from the folder is fetched from ``source``.
+    public func verifiedFile(_ sha256: String) throws(JournalError) -> URL {
+        let file = url(for: sha256)
+        if !FileManager.default.fileExists(atPath: file.path) { _ = try get(sha256) }
+        let digest: Data
+        do { digest = try Digest.hash(fileAt: file) } catch {
+            throw .blobStore(path: file.path, reason: "blob missing or unreadable: \(error)")
+        }
+        guard digest.hexString == sha256 else {
+            throw .blobStore(path: file.path, reason: "content does not match its SHA-256 (disk corruption?)")
+        }
+        return file
+    }
+
+    /// The first bytes of blob `sha256` (unchecked: for reading a record's header).
+    public func prefix(_ sha256: String, upTo count: Int) throws(JournalError) -> Data {
+        let file = url(for: sha256)
+        if !FileManager.default.fileExists(atPath: file.path) { _ = try get(sha256) }
+        do {
+            let handle = try FileHandle(forReadingFrom: file)
+            defer { try? handle.close() }
+            return try handle.read(upToCount: count) ?? Data()
+        } catch {
+            throw .blobStore(path: file.path, reason: "blob missing or unreadable: \(error.localizedDescription)")
         }
     }
 

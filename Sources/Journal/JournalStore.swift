@@ -53,8 +53,17 @@ public protocol JournalStore: Sendable {
     func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
                 now: Date) async throws(JournalError) -> AcceptResult
 
+    /// ``accept(_:content:input:stay:now:)`` with the content given in parts (a record header
+    /// and a large PDF), stored without joining them in memory where the backend allows.
+    func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
+                now: Date) async throws(JournalError) -> AcceptResult
+
     /// Marks a received document as built, pointing it at the built CDA (stored as a blob).
     func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument
+
+    /// ``markBuilt(documentID:version:built:now:)`` for a CDA already in ``BlobStore`` under
+    /// `sha256` (a large document written there as a file, see ``BlobStore/put(file:sha256:)``).
+    func markBuilt(documentID: String, version: Int, builtBlob sha256: String, now: Date) async throws(JournalError) -> JournalDocument
 
     /// Creates one `queued` transmission per target; an existing (document, version, target)
     /// is returned unchanged, never duplicated.
@@ -122,3 +131,11 @@ public protocol JournalStore: Sendable {
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
 }
 
+
+extension JournalStore {
+    /// Joins the parts (PostgreSQL keeps blobs in the database: one value).
+    public func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
+                       now: Date) async throws(JournalError) -> AcceptResult {
+        try await accept(document, content: contentParts.reduce(into: Data()) { $0.append($1) }, input: input, stay: stay, now: now)
+    }
+}

@@ -141,6 +141,12 @@ public final class PostgresJournalStore: JournalStore {
         }
     }
 
+    /// The database holds a copy of every blob (shared by the nodes): this one is read into
+    /// memory once to be stored there.
+    public func markBuilt(documentID: String, version: Int, builtBlob sha: String, now: Date) async throws(JournalError) -> JournalDocument {
+        try await markBuilt(documentID: documentID, version: version, built: try blobs.get(sha), now: now)
+    }
+
     public func document(id: String, version: Int) async throws(JournalError) -> JournalDocument? {
         try await run { db in
             try db.query("SELECT * FROM documents WHERE id = $1 AND version = $2", [id, version]).first.map(Self.decodeDocument)

@@ -48,9 +48,14 @@ public final class SQLiteJournalStore: JournalStore {
 
     public func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
                        now: Date) async throws(JournalError) -> AcceptResult {
+        try await accept(document, contentParts: [content], input: input, stay: stay, now: now)
+    }
+
+    public func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
+                       now: Date) async throws(JournalError) -> AcceptResult {
         // Cheap checks first, so a file dropped twice does not even rewrite its blob.
         if let earlier = try duplicate(of: document, input: input) { return earlier }
-        let sha = try blobs.put(content)
+        let sha = try blobs.put(parts: contentParts)
         var stored = document
         stored.blobSHA256 = sha
         stored.receivedAt = now
@@ -116,8 +121,11 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument {
-        let sha = try blobs.put(built)
-        return try locked { db in
+        try await markBuilt(documentID: documentID, version: version, builtBlob: try blobs.put(built), now: now)
+    }
+
+    public func markBuilt(documentID: String, version: Int, builtBlob sha: String, now: Date) async throws(JournalError) -> JournalDocument {
+        try locked { db in
             try db.transaction(.immediate) {
                 let document = try Self.requireDocument(db, id: documentID, version: version)
                 guard document.state == .received else {

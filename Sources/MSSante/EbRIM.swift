@@ -81,7 +81,7 @@ struct EbRIMWriter {
         slot("languageCode", ["fr-FR"])
         if let start = metadata.serviceEvent?.start ?? metadata.stay?.admission { slot("serviceStartTime", [start.hl7UTC]) }
         if let stop = metadata.serviceEvent?.end ?? metadata.stay?.discharge { slot("serviceStopTime", [stop.hl7UTC]) }
-        slot("size", [String(document.data.count)])
+        slot("size", [String(document.size)])
         if let ipp = metadata.patient.ipp { slot("sourcePatientId", ["\(ipp.value)^^^&\(ipp.authority)&ISO^PI"]) }
         slot("sourcePatientInfo", Self.sourcePatientInfo(metadata.patient.traits))
         slot("URI", [fileName])

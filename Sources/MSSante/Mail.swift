@@ -8,12 +8,15 @@ public enum MailError: Error, Sendable, Equatable, CustomStringConvertible, Loca
     case invalidHeader(name: String)
     case noRecipient
     case template(TemplateError)
+    /// A file attached to the mail cannot be read.
+    case attachmentUnreadable(String)
 
     public var description: String {
         switch self {
         case let .invalidHeader(name): "mail header \(name) has an invalid value (line break or malformed address)"
         case .noRecipient: "a mail needs at least one recipient"
         case let .template(error): "mail template: \(error)"
+        case let .attachmentUnreadable(reason): "mail attachment: \(reason)"
         }
     }
 
@@ -24,12 +27,84 @@ public enum MailError: Error, Sendable, Equatable, CustomStringConvertible, Loca
 public struct MailAttachment: Sendable, Hashable {
     public var fileName: String
     public var contentType: String
+    /// The content (empty when it is streamed from files, see ``isStreamed``).
     public var data: Data
+    /// Content read from files while the mail is sent (a large document), instead of `data`.
+    var pieces: [BytePiece]?
 
     public init(fileName: String, contentType: String, data: Data) {
         self.fileName = fileName
         self.contentType = contentType
         self.data = data
+    }
+
+    /// An attachment read from `file` while the mail is sent.
+    public init(fileName: String, contentType: String, file: FileSlice) {
+        self.init(fileName: fileName, contentType: contentType, pieces: [.file(file)])
+    }
+
+    init(fileName: String, contentType: String, pieces: [BytePiece]) {
+        self.fileName = fileName
+        self.contentType = contentType
+        self.data = Data()
+        self.pieces = pieces
+    }
+
+    /// True when the content is read from files while sending.
+    public var isStreamed: Bool { pieces != nil }
+}
+
+/// A rendered message whose large attachments stay in their files: produced in chunks for
+/// the SMTP DATA phase (base64 encoded on the fly), so a mail carrying a 50 MB document
+/// needs a few hundred KB of memory, not three copies of 70 MB.
+public struct MailBody: Sendable {
+    enum Part: Sendable {
+        case text(Data)
+        case base64([BytePiece])
+    }
+
+    let parts: [Part]
+
+    /// Bytes on the wire (before dot-stuffing).
+    public var count: Int {
+        parts.reduce(0) { total, part in
+            switch part {
+            case .text(let d): total + d.count
+            case .base64(let pieces): total + Base64Lines.length(of: pieces.reduce(0) { $0 + $1.count })
+            }
+        }
+    }
+
+    /// A one-shot chunk producer over the whole message.
+    public func chunks() -> () throws -> Data? {
+        var index = 0
+        var current: Base64Lines?
+        return {
+            while index < parts.count {
+                if let encoder = current {
+                    if let chunk = try encoder.next() { return chunk }
+                    current = nil
+                    index += 1
+                    continue
+                }
+                switch parts[index] {
+                case .text(let d):
+                    index += 1
+                    if !d.isEmpty { return d }
+                case .base64(let pieces):
+                    current = Base64Lines(PieceChunks(pieces))
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The whole message in memory.
+    public func joined() throws -> Data {
+        let next = chunks()
+        var out = Data()
+        while let chunk = try next() { out.append(chunk) }
+        return out
     }
 }
 
@@ -79,6 +154,14 @@ public struct MailMessage: Sendable, Hashable {
     /// The message as sent: CRLF line endings, 7-bit (non-ASCII only inside RFC 2047
     /// encoded-words and base64 parts), lines ≤ 78 characters.
     public func rendered() throws(MailError) -> Data {
+        let body = try renderedBody()
+        guard body.parts.count > 1 else { if case .text(let d) = body.parts.first { return d } else { return Data() } }
+        do { return try body.joined() } catch { throw .attachmentUnreadable("\(error)") }
+    }
+
+    /// The message with streamed attachments kept as file pieces (``MailBody``): the same
+    /// bytes as ``rendered()``.
+    public func renderedBody() throws(MailError) -> MailBody {
         guard !to.isEmpty else { throw .noRecipient }
         for (name, address) in [("From", from)] + to.map({ ("To", $0) }) + (replyTo.map { [("Reply-To", $0)] } ?? []) {
             guard MSSanteRouting.isMailAddress(address) else { throw .invalidHeader(name: name) }
@@ -88,6 +171,7 @@ public struct MailMessage: Sendable, Hashable {
                   !header.value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) else { throw .invalidHeader(name: header.name) }
         }
         let boundary = "=_passerelle_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        var parts: [MailBody.Part] = []
         var lines: [String] = []
         lines.append("Date: " + Self.rfc5322Date(date))
         lines.append("From: <\(from)>")
@@ -115,11 +199,19 @@ public struct MailMessage: Sendable, Hashable {
             lines.append("Content-Transfer-Encoding: base64")
             lines.append("Content-Disposition: attachment; filename=\"\(name)\"")
             lines.append("")
-            lines.append(contentsOf: Self.base64Lines(attachment.data))
+            if let pieces = attachment.pieces {
+                // The lines so far (each ended by CRLF), then the base64 lines of the files.
+                parts.append(.text(Data((lines.joined(separator: "\r\n") + "\r\n").utf8)))
+                parts.append(.base64(pieces))
+                lines = []
+            } else {
+                lines.append(contentsOf: Self.base64Lines(attachment.data))
+            }
         }
         lines.append("--\(boundary)--")
         lines.append("")
-        return Data(lines.joined(separator: "\r\n").utf8)
+        parts.append(.text(Data(lines.joined(separator: "\r\n").utf8)))
+        return MailBody(parts: parts)
     }
 
     /// Base64 in lines of 76 characters (RFC 2045 §6.8).
@@ -234,7 +326,7 @@ public struct MSSanteMailComposer: Sendable {
     /// back to the one id the journal keeps; `messageIDs` reuses ids chosen by an earlier
     /// attempt (resend after a crash).
     public func compose(document: CDADocument, metadata: DocumentMetadata, recipients: MSSanteRecipients,
-                        xdm: XDMPackage, pdf: Data?, date: Date = Date(),
+                        xdm: XDMPackage, pdf: Data?, pdfFile: FileSlice? = nil, date: Date = Date(),
                         messageIDs: [MailAudience: String] = [:]) throws(MailError) -> [MSSanteMail] {
         let title = metadata.effectiveTitle ?? document.kind.defaultTitle
         var values = ["title": title, "structureName": options.structureName, "mailbox": options.mailbox]
@@ -247,8 +339,10 @@ public struct MSSanteMailComposer: Sendable {
             let messageID = messageIDs[audience] ?? "<\(xdm.submissionSetUniqueID).\(audience == .patient ? 2 : 1)@\(domain)>"
             var message = MailMessage(
                 from: options.mailbox, to: to, replyTo: producer?.replyTo, subject: subject, body: body,
-                attachments: [MailAttachment(fileName: "IHE_XDM.zip", contentType: "application/zip", data: xdm.zip)]
-                    + (pdf.map { [MailAttachment(fileName: "\(document.kind.shortName.uppercased()).pdf", contentType: "application/pdf", data: $0)] } ?? []),
+                attachments: [xdm.isFileBacked ? MailAttachment(fileName: "IHE_XDM.zip", contentType: "application/zip", pieces: xdm.archive)
+                              : MailAttachment(fileName: "IHE_XDM.zip", contentType: "application/zip", data: xdm.zip)]
+                    + (pdf.map { [MailAttachment(fileName: "\(document.kind.shortName.uppercased()).pdf", contentType: "application/pdf", data: $0)] }
+                        ?? pdfFile.map { [MailAttachment(fileName: "\(document.kind.shortName.uppercased()).pdf", contentType: "application/pdf", file: $0)] } ?? []),
                 messageID: messageID, date: date)
             message.addHeader("X-MSS-CODECDA", document.kind.loincCode)
             message.addHeader("X-MSS-INS", metadata.patient.shareableINS != nil ? "O" : "N")

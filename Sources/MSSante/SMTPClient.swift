@@ -150,16 +150,53 @@ public struct SMTPClient: Sendable {
         return try results[0].get()
     }
 
+    /// Sends a message produced in chunks (``MailBody``: large attachments streamed from their files).
+    public func send(_ message: MailBody, envelope: SMTPEnvelope) async throws(SMTPError) -> SMTPDelivery {
+        let results = try await send(sources: [(.body(message), envelope)])
+        return try results[0].get()
+    }
+
+    /// A message in memory or produced in chunks.
+    enum Source: Sendable {
+        case data(Data)
+        case body(MailBody)
+
+        var count: Int {
+            switch self {
+            case .data(let d): d.count
+            case .body(let b): b.count
+            }
+        }
+
+        func chunks() -> () throws -> Data? {
+            switch self {
+            case .data(let d):
+                var offset = d.startIndex
+                return {
+                    guard offset < d.endIndex else { return nil }
+                    let end = d.index(offset, offsetBy: 64 << 10, limitedBy: d.endIndex) ?? d.endIndex
+                    defer { offset = end }
+                    return d[offset..<end]
+                }
+            case .body(let b): return b.chunks()
+            }
+        }
+    }
+
     /// Sends several messages over one session. Throws when the session cannot be opened
     /// (TLS, greeting, EHLO); otherwise one result per message, in order: a transaction that
     /// fails (e.g. 4xx on MAIL) does not stop the next ones, unless the connection is lost,
     /// in which case that error is repeated for the messages left.
     public func send(batch: [(Data, SMTPEnvelope)]) async throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
+        try await send(sources: batch.map { (.data($0.0), $0.1) })
+    }
+
+    func send(sources batch: [(Source, SMTPEnvelope)]) async throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
         // The session blocks on socket I/O: run it on a thread of its own, never on the
         // cooperative pool or Dispatch's small worker pool.
         let outcome: Result<[Result<SMTPDelivery, SMTPError>], SMTPError> = await withCheckedContinuation { continuation in
             let thread = Thread {
-                continuation.resume(returning: Result { () throws(SMTPError) in try self.sendBlocking(batch: batch) })
+                continuation.resume(returning: Result { () throws(SMTPError) in try self.sendBlocking(sources: batch) })
             }
             thread.name = "MSSante.smtp"
             thread.start()
@@ -169,6 +206,10 @@ public struct SMTPClient: Sendable {
 
     /// The blocking form of ``send(batch:)``, bounded by the configured timeout on every step.
     public func sendBlocking(batch: [(Data, SMTPEnvelope)]) throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
+        try sendBlocking(sources: batch.map { (.data($0.0), $0.1) })
+    }
+
+    func sendBlocking(sources batch: [(Source, SMTPEnvelope)]) throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
         for (_, envelope) in batch {
             for address in [envelope.from] + envelope.recipients where !MSSanteRouting.isMailAddress(address) {
                 throw .protocolViolation("refusing to send to a malformed address")
@@ -256,7 +297,7 @@ public struct SMTPClient: Sendable {
     }
 
     /// MAIL, RCPT for each recipient, DATA. Per-recipient refusals are results.
-    private func transaction(_ connection: TLSStream, features: Set<String>, message: Data,
+    private func transaction(_ connection: TLSStream, features: Set<String>, message: Source,
                              envelope: SMTPEnvelope) throws -> SMTPDelivery {
         let dsn = features.contains("DSN")
         var mail = "MAIL FROM:<\(envelope.from)>"
@@ -281,7 +322,7 @@ public struct SMTPClient: Sendable {
         if !accepted.isEmpty {
             try command(connection, "DATA")
             try expect(try reply(connection), 354, "DATA")
-            try Self.writeDotStuffed(message, to: connection)
+            try Self.writeDotStuffed(message.chunks(), to: connection)
             let final = try reply(connection)
             for recipient in accepted {
                 results[recipient] = final.isPositive ? .accepted(final) : final.isTransient ? .retryLater(final) : .rejected(final)
@@ -348,29 +389,45 @@ public struct SMTPClient: Sendable {
     /// Dot-stuffing and the terminating `CRLF.CRLF` (RFC 5321 §4.5.2), streamed in chunks of
     /// `chunkSize` bytes so a large message is never copied whole.
     static func writeDotStuffed(_ message: Data, to connection: any Connection, chunkSize: Int = 64 << 10) throws {
+        try writeDotStuffed(Source.data(message).chunks(), to: connection)
+    }
+
+    /// ``writeDotStuffed(_:to:chunkSize:)`` over chunks (the line-start state carries across them).
+    static func writeDotStuffed(_ next: () throws -> Data?, to connection: any Connection) throws {
         var atLineStart = true
-        var offset = message.startIndex
         var lastTwo: [UInt8] = []
-        while offset < message.endIndex {
-            let end = message.index(offset, offsetBy: chunkSize, limitedBy: message.endIndex) ?? message.endIndex
-            let chunk = message[offset..<end]
-            // Through a byte buffer: appending to Data one byte at a time cost a quarter of the
-            // gateway's CPU time under load (passerelle-bench e2e).
-            let out = chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Data in
-                var bytes = [UInt8]()
-                bytes.reserveCapacity(raw.count + 16)
-                for byte in raw {
-                    if atLineStart && byte == UInt8(ascii: ".") { bytes.append(UInt8(ascii: ".")) }
-                    bytes.append(byte)
-                    atLineStart = byte == UInt8(ascii: "\n")
+        var empty = true
+        while let chunk = try next() {
+            guard !chunk.isEmpty else { continue }
+            empty = false
+            var out = Data(capacity: chunk.count + 64)
+            chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                // Copy runs between line starts; a '.' at a line start gets a second '.'.
+                var start = 0
+                var i = 0
+                let count = raw.count
+                while i < count {
+                    if atLineStart && raw[i] == UInt8(ascii: ".") {
+                        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<i]))
+                        out.append(UInt8(ascii: "."))
+                        start = i
+                    }
+                    // Jump to the next line feed.
+                    if let lf = memchr(raw.baseAddress! + i, 0x0A, count - i) {
+                        i = raw.baseAddress!.distance(to: UnsafeRawPointer(lf)) + 1
+                        atLineStart = true
+                    } else {
+                        i = count
+                        atLineStart = false
+                    }
                 }
-                return Data(bytes)
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<count]))
+                if count > 0 { atLineStart = raw[count - 1] == 0x0A }
             }
             lastTwo = Array((lastTwo + Array(chunk.suffix(2))).suffix(2))
             try connection.write(out)
-            offset = end
         }
-        let terminator = (lastTwo == [0x0D, 0x0A] || message.isEmpty) ? ".\r\n" : "\r\n.\r\n"
+        let terminator = (lastTwo == [0x0D, 0x0A] || empty) ? ".\r\n" : "\r\n.\r\n"
         try connection.write(Data(terminator.utf8))
     }
 }

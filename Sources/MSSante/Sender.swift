@@ -114,8 +114,9 @@ public struct MSSanteSender: Sendable {
     /// before the network (routing matrix, unqualified identity, missing metadata) is.
     /// `pdf` is the human-readable copy attached to the mail; nil takes the PDF out of an N1
     /// CDA's nonXMLBody, and a structured CDA without one goes with the XDM archive alone.
-    public func prepare(document: CDADocument, metadata: DocumentMetadata, pdf: Data? = nil, target: Destination,
-                        messageID: String? = nil, now: Date = Date()) throws(MSSanteError) -> MSSanteMail {
+    /// `pdfFile`: the PDF in a file (a large document: the journaled record), attached by streaming.
+    public func prepare(document: CDADocument, metadata: DocumentMetadata, pdf: Data? = nil, pdfFile: FileSlice? = nil,
+                        target: Destination, messageID: String? = nil, now: Date = Date()) throws(MSSanteError) -> MSSanteMail {
         let audience: MailAudience
         switch target {
         case .mssantePS: audience = .professionals
@@ -132,7 +133,7 @@ public struct MSSanteSender: Sendable {
         let mails: [MSSanteMail]
         do {
             mails = try composer.compose(document: document, metadata: metadata, recipients: only, xdm: package,
-                                         pdf: pdf ?? Self.embeddedPDF(document.data),
+                                         pdf: pdf ?? (pdfFile == nil ? Self.embeddedPDF(document.data) : nil), pdfFile: pdfFile,
                                          date: now, messageIDs: messageID.map { [audience: $0] } ?? [:])
         } catch { throw .composing(error) }
         guard let mail = mails.first(where: { $0.audience == audience }) else { throw .noRecipientFor(target) }
@@ -160,13 +161,13 @@ public struct MSSanteSender: Sendable {
     /// Sends a prepared mail. `only`: the envelope goes to these recipients of the mail alone
     /// (the ones a partial delivery left pending); the headers still name every recipient.
     public func send(_ mail: MSSanteMail, only: [String]? = nil) async throws(MSSanteError) -> MSSanteSendResult {
-        let data: Data
-        do { data = try mail.message.rendered() } catch { throw .composing(error) }
+        let body: MailBody
+        do { body = try mail.message.renderedBody() } catch { throw .composing(error) }
         // Never widened back to every recipient: those not pending have the mail already.
         let to = only.flatMap { $0.isEmpty ? nil : $0 } ?? mail.message.to
         let envelope = SMTPEnvelope(from: mail.message.from, recipients: to, envelopeID: mail.envelopeID)
         let delivery: SMTPDelivery
-        do { delivery = try await client.send(data, envelope: envelope) } catch { throw .smtp(error) }
+        do { delivery = try await client.send(body, envelope: envelope) } catch { throw .smtp(error) }
         return MSSanteSendResult(
             audience: mail.audience, messageID: mail.message.messageID, envelopeID: mail.envelopeID,
             recipients: delivery.outcomes.map { MSSanteRecipientResult(address: $0.recipient, outcome: $0.outcome) },

@@ -53,8 +53,14 @@ public struct XDMSender: Sendable, Hashable {
 
 /// A built archive.
 public struct XDMPackage: Sendable {
-    /// `IHE_XDM.ZIP`.
-    public let zip: Data
+    /// `IHE_XDM.ZIP` (read whole from its pieces: for small archives and tests).
+    public var zip: Data { (try? BytePiece.joined(archive)) ?? Data() }
+    /// The archive as pieces: a file-backed CDA stays in its file until the mail is streamed.
+    let archive: [BytePiece]
+    /// True when part of the archive is read from a file while sending.
+    public var isFileBacked: Bool { archive.contains { if case .file = $0 { true } else { false } } }
+    /// Size of the archive in bytes.
+    public var zipSize: Int { archive.reduce(0) { $0 + $1.count } }
     /// `IHE_XDM/SUBSET01/METADATA.XML`.
     public let metadataXML: Data
     /// The CDA's file name in SUBSET01 (ISO 9660 8.3, upper case).
@@ -97,7 +103,7 @@ public struct XDMBuilder: Sendable {
     /// Packages `document` with its `metadata`. `submissionTime` is the SubmissionSet time.
     public func build(document: CDADocument, metadata: DocumentMetadata, submissionTime: Date = Date()) throws(XDMError) -> XDMPackage {
         let fileName = Self.isoFileName(index: 1, extension: "XML")
-        let sha1 = Digest.sha1(document.data).hexString
+        let sha1 = document.sha1.hexString
         let entryUUID = Self.entryUUID(for: document.id)
         let submissionSetID = "2.25." + Self.decimal(UUID())
         var writer = EbRIMWriter(document: document, metadata: metadata, sender: sender, fileName: fileName, sha1: sha1,
@@ -117,9 +123,13 @@ public struct XDMBuilder: Sendable {
             try zip.add("INDEX.HTM", data: Data(index.render(values).utf8))
             try zip.add("README.TXT", data: Data(readme.render(values).replacingOccurrences(of: "\n", with: "\r\n").utf8))
             try zip.add("\(Self.subsetPath)/METADATA.XML", data: xml)
-            try zip.add("\(Self.subsetPath)/\(fileName)", data: document.data)
-            return XDMPackage(zip: try zip.finish(), metadataXML: xml, documentFileName: fileName, documentEntryUUID: entryUUID,
-                              submissionSetUniqueID: submissionSetID, documentSize: document.data.count, documentSHA1: sha1)
+            if let file = document.file {
+                try zip.add("\(Self.subsetPath)/\(fileName)", file: FileSlice(url: file.url, length: file.size))
+            } else {
+                try zip.add("\(Self.subsetPath)/\(fileName)", data: document.data)
+            }
+            return XDMPackage(archive: try zip.finishPieces(), metadataXML: xml, documentFileName: fileName, documentEntryUUID: entryUUID,
+                              submissionSetUniqueID: submissionSetID, documentSize: document.size, documentSHA1: sha1)
         } catch let error as TemplateError {
             throw .template(error)
         } catch let error as ZipWriter.ZipError {

@@ -10,12 +10,15 @@ public struct ZipWriter: Sendable {
         case duplicateName(String)
         /// Beyond the classic ZIP limits (4 GiB, 65,535 entries); ZIP64 is not implemented.
         case tooLarge(String)
+        /// A file entry's content could not be read.
+        case unreadable(String, String)
 
         public var description: String {
             switch self {
             case let .invalidName(name): "ZIP entry name \"\(name)\" is not a relative ASCII path"
             case let .duplicateName(name): "ZIP entry \"\(name)\" is added twice"
             case let .tooLarge(what): "ZIP archive too large: \(what) (ZIP64 is not supported)"
+            case let .unreadable(name, reason): "ZIP entry \(name): \(reason)"
             }
         }
 
@@ -29,7 +32,9 @@ public struct ZipWriter: Sendable {
         var offset: UInt32
     }
 
-    private var output = Data()
+    /// Headers in memory, large contents as file slices read when the archive is streamed.
+    private var output: [BytePiece] = []
+    private var length = 0
     private var entries: [Entry] = []
     /// MS-DOS time and date of every entry.
     private let dosTime: UInt16
@@ -46,13 +51,26 @@ public struct ZipWriter: Sendable {
 
     /// Adds a file entry.
     public mutating func add(_ name: String, data: Data) throws(ZipError) {
+        try add(name, crc: CRC32.checksum(data), content: .data(data))
+    }
+
+    /// Adds a file entry whose content is read from `file` (its CRC now, in one streaming
+    /// pass; its bytes when the archive is streamed): a large CDA is never held in memory.
+    public mutating func add(_ name: String, file: FileSlice) throws(ZipError) {
+        let chunks = PieceChunks([.file(file)], chunkSize: 1 << 20)
+        var crc = CRC32()
+        do { while let chunk = try chunks.next() { crc.update(chunk) } } catch { throw .unreadable(name, "\(error)") }
+        try add(name, crc: crc.value, content: .file(file))
+    }
+
+    private mutating func add(_ name: String, crc: UInt32, content: BytePiece) throws(ZipError) {
         guard !name.isEmpty, !name.hasPrefix("/"), name.allSatisfy({ $0.isASCII && $0 != "\\" }),
               !name.split(separator: "/").contains("..") else { throw .invalidName(name) }
         guard !entries.contains(where: { $0.name == Array(name.utf8) }) else { throw .duplicateName(name) }
-        guard data.count < Int(UInt32.max), output.count < Int(UInt32.max) - data.count - 30 - name.utf8.count,
+        guard content.count < Int(UInt32.max), length < Int(UInt32.max) - content.count - 30 - name.utf8.count,
               entries.count < 65_535 else { throw .tooLarge(name) }
-        let entry = Entry(name: Array(name.utf8), crc: CRC32.checksum(data), size: UInt32(data.count),
-                          offset: UInt32(output.count))
+        let entry = Entry(name: Array(name.utf8), crc: crc, size: UInt32(content.count), offset: UInt32(length))
+        var output = Data()
         output.append(le32: 0x0403_4b50)  // local file header
         output.append(le16: 20)  // version needed: 2.0
         output.append(le16: 0)  // flags
@@ -65,14 +83,21 @@ public struct ZipWriter: Sendable {
         output.append(le16: UInt16(entry.name.count))
         output.append(le16: 0)  // extra length
         output.append(contentsOf: entry.name)
-        output.append(data)
+        self.output += [.data(output), content]
+        length += output.count + content.count
         entries.append(entry)
     }
 
     /// The finished archive: entries, central directory, end record.
     public func finish() throws(ZipError) -> Data {
-        var data = output
-        let directoryOffset = data.count
+        let pieces = try finishPieces()
+        do { return try BytePiece.joined(pieces) } catch { throw .unreadable("archive", "\(error)") }
+    }
+
+    /// The finished archive as pieces: file contents stay in their files until streamed.
+    func finishPieces() throws(ZipError) -> [BytePiece] {
+        var data = Data()
+        let directoryOffset = length
         for entry in entries {
             data.append(le32: 0x0201_4b50)  // central directory header
             data.append(le16: 20)  // made by: MS-DOS / 2.0 (no Unix modes to carry)
@@ -93,8 +118,8 @@ public struct ZipWriter: Sendable {
             data.append(le32: entry.offset)
             data.append(contentsOf: entry.name)
         }
-        let directorySize = data.count - directoryOffset
-        guard data.count < Int(UInt32.max) else { throw .tooLarge("central directory") }
+        let directorySize = data.count
+        guard length + data.count < Int(UInt32.max) else { throw .tooLarge("central directory") }
         data.append(le32: 0x0605_4b50)  // end of central directory
         data.append(le16: 0)
         data.append(le16: 0)
@@ -103,12 +128,12 @@ public struct ZipWriter: Sendable {
         data.append(le32: UInt32(directorySize))
         data.append(le32: UInt32(directoryOffset))
         data.append(le16: 0)  // comment length
-        return data
+        return output + [.data(data)]
     }
 }
 
 /// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as ZIP requires.
-public enum CRC32 {
+public struct CRC32: Sendable {
     private static let table: [UInt32] = (0..<256).map { n in
         var c = UInt32(n)
         for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
@@ -116,14 +141,31 @@ public enum CRC32 {
     }
 
     public static func checksum(_ data: some DataProtocol) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
+        var crc = CRC32()
+        crc.update(data)
+        return crc.value
+    }
+
+    private var state: UInt32 = 0xFFFF_FFFF
+
+    public init() {}
+
+    /// Feeds more bytes (a large file is checksummed chunk by chunk).
+    public mutating func update(_ data: some DataProtocol) {
+        let table = Self.table
+        var crc = state
         for region in data.regions {
-            region.withUnsafeBytes { bytes in
-                for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+            region.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+                table.withUnsafeBufferPointer { t in
+                    for byte in bytes { crc = t[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+                }
             }
         }
-        return crc ^ 0xFFFF_FFFF
+        state = crc
     }
+
+    /// The checksum of the bytes fed so far.
+    public var value: UInt32 { state ^ 0xFFFF_FFFF }
 }
 
 extension Data {

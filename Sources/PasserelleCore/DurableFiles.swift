@@ -24,19 +24,27 @@ public enum DurableFiles {
     /// The folder is not synced: callers do that once after their rename or last create.
     /// - Returns: nil, or why it failed.
     public static func writeNew(_ data: Data, to path: String, mode: mode_t = 0o600) -> String? {
+        writeNew(parts: [data], to: path, mode: mode)
+    }
+
+    /// ``writeNew(_:to:mode:)`` of the concatenation of `parts`, without joining them in memory
+    /// (a record header followed by a large PDF).
+    public static func writeNew(parts: [Data], to path: String, mode: mode_t = 0o600) -> String? {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
         var failure: String?
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = "write failed: \(String(cString: strerror(errno)))"
-                    return
+        for data in parts where failure == nil {
+            data.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = "write failed: \(String(cString: strerror(errno)))"
+                        return
+                    }
+                    offset += n
                 }
-                offset += n
             }
         }
         if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }

@@ -35,6 +35,8 @@ public final class XMLSchema: @unchecked Sendable {
 
     private static let compiling = NSLock()
 
+    var rawSchema: xmlSchemaPtr { schema }
+
     deinit { xmlSchemaFree(schema) }
 
     /// Validates `document` and returns every problem found (empty: valid). Warnings included.

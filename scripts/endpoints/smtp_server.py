@@ -166,6 +166,7 @@ def main():
     p.add_argument("--reject", action="append", default=[])
     p.add_argument("--no-dsn", action="store_true")
     p.add_argument("--eml", action="store_true", help="store each message as OUT/<n>.eml (0600) instead of JSON")
+    p.add_argument("--max-size", type=int, default=33554432, help="SMTP SIZE limit in bytes (aiosmtpd's default: 32 MiB)")
     p.add_argument("--no-starttls", action="store_true", help="plain SMTP only (a misconfigured relay)")
     p.add_argument("--recipient-reply", action="append", default=[], metavar="ADDRESS=CODE[:TIMES]",
                    help="answer RCPT TO for ADDRESS with CODE (e.g. 450, 550, 552), TIMES times (default: always)")
@@ -194,13 +195,13 @@ def main():
                       replies=parse_replies(a.recipient_reply), session_421=a.session_421)
     loop = asyncio.new_event_loop()
     if a.mode == "starttls" and a.no_starttls:
-        factory = lambda: DSNSMTP(handler, hostname="smtp.test")
+        factory = lambda: DSNSMTP(handler, hostname="smtp.test", data_size_limit=a.max_size)
         server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     elif a.mode == "starttls":
-        factory = lambda: DSNSMTP(handler, tls_context=ctx, require_starttls=True, hostname="smtp.test")
+        factory = lambda: DSNSMTP(handler, tls_context=ctx, require_starttls=True, hostname="smtp.test", data_size_limit=a.max_size)
         server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0))
     else:
-        factory = lambda: DSNSMTP(handler, hostname="smtp.test")
+        factory = lambda: DSNSMTP(handler, hostname="smtp.test", data_size_limit=a.max_size)
         server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0, ssl=ctx))
     print("PORT %d" % server.sockets[0].getsockname()[1], flush=True)
     try:
