@@ -104,18 +104,7 @@ public struct CDABuilder: Sendable {
         func put(_ bytes: Data) {
             guard failure == nil else { return }
             digests.update(bytes)
-            bytes.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = String(cString: strerror(errno))
-                        return
-                    }
-                    offset += n
-                }
-            }
+            failure = DurableFiles.writeAll(bytes, to: fd)
         }
         put(head)
         // Whole 3-byte groups per chunk: the concatenated chunks are the one-piece base64.

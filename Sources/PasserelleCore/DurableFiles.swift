@@ -33,24 +33,28 @@ public enum DurableFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
         var failure: String?
-        for data in parts where failure == nil {
-            data.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        failure = "write failed: \(String(cString: strerror(errno)))"
-                        return
-                    }
-                    offset += n
-                }
-            }
-        }
+        for data in parts where failure == nil { failure = writeAll(data, to: fd) }
         if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
         if close(fd) != 0 && failure == nil { failure = "close failed: \(String(cString: strerror(errno)))" }
         if failure != nil { unlink(path) }
         return failure
+    }
+
+    /// Writes all of `data` to `fd` (short writes and EINTR handled).
+    /// - Returns: nil, or why it failed.
+    public static func writeAll(_ data: Data, to fd: Int32) -> String? {
+        data.withUnsafeBytes { raw -> String? in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return "write failed: \(String(cString: strerror(errno)))"
+                }
+                offset += n
+            }
+            return nil
+        }
     }
 
     /// Creates `url` and its missing parents (mode 0700), then syncs the folder holding each new

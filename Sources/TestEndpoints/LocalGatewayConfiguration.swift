@@ -9,14 +9,22 @@ public struct LocalGatewayConfiguration: Sendable {
     public var pki: URL
     public var root: URL
     public var dmpURL: URL
-    public var registryURL: URL
-    public var smtpPort: UInt16
+    /// `[dmp] registry_endpoint` (TD0.2 / TD3.3), when the endpoint serves one.
+    public var registryURL: URL?
+    /// The relay's port; nil: `[mssante]` off.
+    public var smtpPort: UInt16?
     /// `[cda] schema`, when every CDA must pass the XSD.
     public var cdaSchema: URL?
     public var dmpConnections = 2
     public var quietPeriodSeconds = 1
+    public var dmpTimeoutSeconds = 20
+    public var leaseSeconds = 60
+    /// `[cda] max_pdf_bytes` (default 20 MB when nil).
+    public var maxPDFBytes: Int?
+    /// The SQLite journal; under `root/journal/` when nil.
+    public var journalPath: String?
 
-    public init(writtenBy: String, pki: URL, root: URL, dmpURL: URL, registryURL: URL, smtpPort: UInt16, cdaSchema: URL?) {
+    public init(writtenBy: String, pki: URL, root: URL, dmpURL: URL, registryURL: URL?, smtpPort: UInt16?, cdaSchema: URL?) {
         self.writtenBy = writtenBy
         self.pki = pki
         self.root = root
@@ -28,6 +36,14 @@ public struct LocalGatewayConfiguration: Sendable {
 
     public var text: String {
         let pki = pki.path, root = root.path
+        let mssante = smtpPort.map { """
+            enabled = true
+            smtp_host = "127.0.0.1"
+            smtp_port = \($0)
+            smtp_tls = "starttls"
+            mailbox = "passerelle@hopital-demo.mssante.fr"
+            product_reference = "Passerelle/\(Passerelle.version)"
+            """ } ?? "enabled = false"
         return """
         # Written by `\(writtenBy)`: the local DMP-style endpoint, the local MSSanté-style
         # relay (no acknowledgement mailbox: transmissions end as sent) and the test PKI.
@@ -46,18 +62,17 @@ public struct LocalGatewayConfiguration: Sendable {
         [dmp]
         enabled = true
         endpoint = "\(dmpURL.absoluteString)"
-        registry_endpoint = "\(registryURL.absoluteString)"
-        timeout_seconds = 20
+        \(registryURL.map { "registry_endpoint = \"\($0.absoluteString)\"" } ?? "")
+        timeout_seconds = \(dmpTimeoutSeconds)
         max_connections = \(dmpConnections)
 
         [mssante]
-        enabled = true
-        smtp_host = "127.0.0.1"
-        smtp_port = \(smtpPort)
-        smtp_tls = "starttls"
-        mailbox = "passerelle@hopital-demo.mssante.fr"
-        product_reference = "Passerelle/\(Passerelle.version)"
-        \(cdaSchema.map { "\n[cda]\nschema = \"\($0.path)\"\n" } ?? "")
+        \(mssante)
+
+        [cda]
+        \(cdaSchema.map { "schema = \"\($0.path)\"" } ?? "")
+        \(maxPDFBytes.map { "max_pdf_bytes = \($0)" } ?? "")
+
         [vihf]
         identifiant_structure = "1750803447"
         secteur_activite = "SA01"
@@ -75,10 +90,10 @@ public struct LocalGatewayConfiguration: Sendable {
 
         [journal]
         backend = "sqlite"
-        path = "\(root)/journal/journal.sqlite"
+        path = "\(journalPath ?? "\(root)/journal/journal.sqlite")"
 
         [service]
-        lease_seconds = 60
+        lease_seconds = \(leaseSeconds)
         shutdown_timeout_seconds = 10
         retry_initial_seconds = 1
         retry_max_seconds = 2

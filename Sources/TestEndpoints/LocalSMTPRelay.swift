@@ -29,8 +29,9 @@ public final class LocalSMTPRelay: @unchecked Sendable {
     /// The relay's process id (its CPU time is in /proc/<pid>/stat).
     public var processID: Int32 { process.processIdentifier }
 
-    /// Starts `script` with `python`, certificates from `pki` (the test PKI), messages to `folder`.
-    public init(python: URL, script: URL, pki: URL, folder: URL, log: URL) throws(StartError) {
+    /// Starts `script` with `python`, certificates from `pki` (the test PKI), messages to `folder`;
+    /// `maxMessageBytes` raises aiosmtpd's 32 MiB limit (a 50 MB PDF makes a ~165 MB mail).
+    public init(python: URL, script: URL, pki: URL, folder: URL, log: URL, maxMessageBytes: Int? = nil) throws(StartError) {
         let fm = FileManager.default
         guard fm.isExecutableFile(atPath: python.path) else {
             throw StartError("the Python of the test tools is not at \(python.path): run scripts/setup.sh from the repository root (it makes .venv with aiosmtpd), or give --python")
@@ -50,6 +51,7 @@ public final class LocalSMTPRelay: @unchecked Sendable {
             "--cert", pki.appendingPathComponent("server-localhost-chain.pem").path,
             "--key", pki.appendingPathComponent("server-localhost.key.pem").path,
         ]
+        if let maxMessageBytes { process.arguments! += ["--max-size", String(maxMessageBytes)] }
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardInput = stdin

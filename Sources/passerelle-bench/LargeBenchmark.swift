@@ -42,7 +42,7 @@ struct LargeBenchmark: ParsableCommand {
         defer { endpoint.stop() }
         let relay = dmpOnly ? nil : try LargeRun.startRelay(root: root)
         defer { relay?.stop() }
-        try LargeRun.configuration(root: root, endpoint: endpoint.url, smtpPort: relay?.port).write(
+        try LargeRun.configuration(root: root, endpoint: endpoint.url, smtpPort: relay?.port).text.write(
             to: root.appendingPathComponent("passerelle.toml"), atomically: true, encoding: .utf8)
 
         var metadata = SampleMetadata.document(kind: .imagingReport, id: SampleMetadata.oidDocumentID(), destinations: [.dmp])
@@ -169,40 +169,19 @@ enum LargeRun {
 
     final class ResultBox<T>: @unchecked Sendable { var result: Result<T, any Error>? }
 
-    /// The local MSSanté-style relay (scripts/endpoints/smtp_server.py): STARTTLS, client
-    /// certificate of the test CA required; it prints `PORT n` once listening.
-    static func startRelay(root: URL) throws -> Relay {
-        let pki = TestPaths.testPKI
-        let out = root.appendingPathComponent("relay")
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let process = Process()
-        process.executableURL = TestPaths.testVenv.appendingPathComponent("bin/python")
-        process.arguments = [TestPaths.repositoryRoot.appendingPathComponent("scripts/endpoints/smtp_server.py").path,
-                             "--mode", "starttls", "--eml", "--out", out.path, "--max-size", String(1 << 30), "--ca", pki.appendingPathComponent("ca.pem").path,
-                             "--cert", pki.appendingPathComponent("server-localhost-chain.pem").path,
-                             "--key", pki.appendingPathComponent("server-localhost.key.pem").path]
-        let stdout = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardInput = stdin
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line.append(chunk)
-        }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard text.hasPrefix("PORT "), let port = UInt16(text.dropFirst(5)) else {
-            process.terminate()
-            throw ValidationError("the SMTP relay did not start (run scripts/setup.sh for .venv with aiosmtpd)")
-        }
-        return Relay(folder: out, process: process, stdin: stdin, port: port)
+    /// The local MSSanté-style relay, with room for the mail of a large PDF (base64 + XDM).
+    static func startRelay(root: URL) throws -> LocalSMTPRelay {
+        do {
+            return try LocalSMTPRelay(python: TestPaths.testVenv.appendingPathComponent("bin/python"),
+                                      script: TestPaths.repositoryRoot.appendingPathComponent("scripts/endpoints/smtp_server.py"),
+                                      pki: TestPaths.testPKI, folder: root.appendingPathComponent("relay"),
+                                      log: root.appendingPathComponent("relay.log"), maxMessageBytes: 1 << 30)
+        } catch { throw ValidationError(error.description) }
     }
 
     /// Opens the stored mail with Python's email and zipfile modules (CRCs checked): the PDF
     /// attachment must be the dropped PDF and the XDM's CDA the journaled one, byte for byte.
-    static func checkMail(relay: Relay, root: URL, pdf: Data, journalPath: String) -> String? {
+    static func checkMail(relay: LocalSMTPRelay, root: URL, pdf: Data, journalPath: String) -> String? {
         let mails = ((try? FileManager.default.contentsOfDirectory(atPath: relay.folder.path)) ?? []).filter { $0.hasSuffix(".eml") }
         guard mails.count == 1 else { return "expected one mail at the relay, found \(mails.count)" }
         let script = """
@@ -235,78 +214,17 @@ enum LargeRun {
         return nil
     }
 
-    struct Relay {
-        let folder: URL
-        let process: Process
-        let stdin: Pipe
-        let port: UInt16
-        func stop() {
-            if process.isRunning { process.terminate() }
-            try? stdin.fileHandleForWriting.close()
-        }
-    }
-
-    static func configuration(root: URL, endpoint: URL, smtpPort: UInt16?) -> String {
-        let pki = TestPaths.testPKI.path
-        let schema = TestPaths.shared.appendingPathComponent("conformance/cda/xsd/cda/CDA_extended.xsd").path
-        let mssante = smtpPort.map { """
-            enabled = true
-            smtp_host = "127.0.0.1"
-            smtp_port = \($0)
-            smtp_tls = "starttls"
-            mailbox = "passerelle@hopital-demo.mssante.fr"
-            product_reference = "Passerelle/\(Passerelle.version)"
-            """ } ?? "enabled = false"
-        return """
-        [structure]
-        finess = "750803447"
-        name = "Hôpital de démonstration"
-        oid = "1.2.250.1.999.1"
-
-        [certificates]
-        authentication = "\(pki)/org-auth.p12"
-        signing = "\(pki)/org-sign.p12"
-        passphrase_file = "\(pki)/passphrase.txt"
-        trust_anchors = "\(pki)/ca.pem"
-
-        [dmp]
-        enabled = true
-        endpoint = "\(endpoint.absoluteString)"
-        timeout_seconds = 120
-        max_connections = 1
-
-        [mssante]
-        \(mssante)
-
-        [cda]
-        schema = "\(schema)"
-        max_pdf_bytes = 1073741824
-
-        [vihf]
-        identifiant_structure = "1750803447"
-        secteur_activite = "SA01"
-        lps_nom = "Passerelle"
-        lps_version = "\(Passerelle.version)"
-        lps_homologation_dmp = "HOMOLOGATION-TEST-1"
-        role = "10^1.2.250.1.71.1.2.7^Médecin"
-
-        [folders]
-        inbox = "\(root.path)/inbox"
-        work = "\(root.path)/work"
-        error = "\(root.path)/error"
-        done = "\(root.path)/done"
-        quiet_period_seconds = 1
-
-        [journal]
-        backend = "sqlite"
-        path = "\(root.path)/journal.sqlite"
-
-        [service]
-        lease_seconds = 300
-        shutdown_timeout_seconds = 30
-        retry_initial_seconds = 1
-        retry_max_seconds = 2
-        """
+    /// A gateway on the local endpoints that accepts a PDF of any size; no TD0.2 registry.
+    static func configuration(root: URL, endpoint: URL, smtpPort: UInt16?) -> LocalGatewayConfiguration {
+        var c = LocalGatewayConfiguration(writtenBy: "passerelle-bench large", pki: TestPaths.testPKI, root: root, dmpURL: endpoint,
+                                          registryURL: nil, smtpPort: smtpPort,
+                                          cdaSchema: TestPaths.shared.appendingPathComponent("conformance/cda/xsd/cda/CDA_extended.xsd"))
+        c.dmpConnections = 1
+        c.dmpTimeoutSeconds = 120
+        c.leaseSeconds = 300
+        c.maxPDFBytes = 1 << 30
+        c.journalPath = root.appendingPathComponent("journal.sqlite").path
+        return c
     }
 }
 
