@@ -26,21 +26,30 @@ public struct AcknowledgementPolling: Sendable {
     func run() async {
         var failing = false
         while !Task.isCancelled {
-            do {
-                let summary = try await poller.poll(journal: journal)
-                if failing { logger.notice("acknowledgement mailbox reachable again") }
-                failing = false
-                events.acknowledgementsRead(delivered: summary.delivered, read: summary.read, failed: summary.failed)
-                if summary.messages > 0 {
-                    logger.info("acknowledgements read", metadata: [
-                        "delivered": "\(summary.delivered)", "read": "\(summary.read)", "failed": "\(summary.failed)",
-                        "ignored": "\(summary.ignored)", "unmatched": "\(summary.unmatched)"])
-                }
-            } catch {
-                if !failing { logger.error("cannot read the acknowledgement mailbox; retrying", metadata: ["error": "\(error)"]) }
-                failing = true
-            }
+            await pollOnce(failing: &failing)
             try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// One read of the mailbox; `failing` tracks an outage so it is logged once.
+    func pollOnce(failing: inout Bool) async {
+        do {
+            let summary = try await poller.poll(journal: journal)
+            if failing { logger.notice("acknowledgement mailbox reachable again") }
+            failing = false
+            events.acknowledgementsRead(delivered: summary.delivered, read: summary.read, failed: summary.failed)
+            if summary.messages > 0 {
+                logger.info("acknowledgements read", metadata: [
+                    "delivered": "\(summary.delivered)", "read": "\(summary.read)", "failed": "\(summary.failed)",
+                    "ignored": "\(summary.ignored)", "unmatched": "\(summary.unmatched)"])
+            }
+            if summary.interruptedConfirmed > 0 {
+                logger.notice("interrupted sends confirmed by their acknowledgements: not sent again",
+                              metadata: ["count": "\(summary.interruptedConfirmed)"])
+            }
+        } catch {
+            if !failing { logger.error("cannot read the acknowledgement mailbox; retrying", metadata: ["error": "\(error)"]) }
+            failing = true
         }
     }
 }

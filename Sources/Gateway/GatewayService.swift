@@ -51,6 +51,12 @@ public final class GatewayService: Sendable {
         let resumed = try await pipeline.resume()
         if resumed > 0 { logger.notice("finished documents left by the previous run", metadata: ["count": "\(resumed)"]) }
         await folder.recoverWorkFolder()
+        if let acknowledgements {
+            // Before any send: what came back while we were down may settle a send that a crash
+            // interrupted (its DSN), which must then not be mailed again.
+            var failing = false
+            await acknowledgements.pollOnce(failing: &failing)
+        }
         if let mllp {
             let handler = MLLPHandler(pipeline: pipeline, workers: workers, logger: logger)
             let started = try MLLPListener(settings: mllp, handler: { await handler.handle($0) }, oversize: { handler.oversize(limit: mllp.maxMessageBytes) },
@@ -75,7 +81,12 @@ public final class GatewayService: Sendable {
             }
         }
         let sending = Task { await workers.run() }
-        let polling = acknowledgements.map { polling in Task { await polling.run() } }
+        let polling = acknowledgements.map { polling in
+            Task {
+                try? await Task.sleep(for: polling.interval)  // the first poll was made above
+                await polling.run()
+            }
+        }
         let inbox = await folder.scanner.inbox.path
         logger.info("passerelle running", metadata: ["inbox": "\(inbox)"])
 

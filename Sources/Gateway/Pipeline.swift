@@ -117,6 +117,7 @@ public struct Pipeline: Sendable {
                     "document \(earlier.id) version \(earlier.version) is already in the journal (from another file). "
                     + "To change it, send a replacement (action replace, a new version); to send it again, use passerelle resend"))
             case .accepted(let document):
+                CrashPoint.reached(.accepted)
                 logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
                                                              "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
                 let targets = try await finish(id: document.id, version: document.version, built: prepared.cda.data)
@@ -289,6 +290,7 @@ public struct Pipeline: Sendable {
                 }
                 document = try await journal.markBuilt(documentID: id, version: version, built: data, now: Date())
                 events.documentBuilt(kind: document.kind)
+                CrashPoint.reached(.built)
             }
             if document.state == .built {
                 let queued = try await journal.enqueue(documentID: id, version: version, targets: targets, now: Date())

@@ -111,10 +111,12 @@ public final class TransmissionWorkers: Sendable {
         let started = ContinuousClock.now
         do {
             let document = try OutgoingDocument.load(claim.document, blobs: blobs)
+            CrashPoint.reached(.beforeSend)
             outcome = await sender.send(claim, document: document)
         } catch {
             outcome = .failure(.permanent("cannot read the journaled document: \(error.description)"))
         }
+        CrashPoint.reached(.afterSend)
         let duration = ContinuousClock.now - started
         do {
             let result = try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())

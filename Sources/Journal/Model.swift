@@ -193,6 +193,24 @@ public struct Transmission: Sendable, Hashable {
     public var lastErrorAt: Date?
     /// SMTP Message-ID, kept from the first attempt so a resend after a crash reuses it.
     public var messageID: String?
+
+    /// True when a send of this transmission was interrupted (crash) after its Message-ID was
+    /// recorded and nothing newer is under way: it waits to be sent again (queued or retry-wait
+    /// with ``needsRecheck``), or is still `sending` under a lease that has expired (its sender
+    /// died). An acknowledgement for it proves the interrupted mail went out.
+    public func awaitsInterruptedOutcome(now: Date) -> Bool {
+        guard messageID != nil else { return false }
+        switch state {
+        case .queued, .retryWait: return needsRecheck
+        case .sending: return leaseExpiresAt.map { $0 <= now } ?? false
+        default: return false
+        }
+    }
+
+    /// True while a live sender holds this transmission (`sending`, lease not expired).
+    public func isBeingSent(now: Date) -> Bool {
+        state == .sending && (leaseExpiresAt.map { $0 > now } ?? false)
+    }
 }
 
 /// What ``JournalStore/claimNext(target:now:lease:owner:)`` hands to a sender.
