@@ -89,18 +89,9 @@ import TestSupport
         let h = try Harness(lease: 5, quiet: 0)
         defer { h.cleanUp() }
         let configuration = try String(contentsOfFile: h.configPath, encoding: .utf8)
-            .replacingOccurrences(of: "[mssante]\nenabled = false", with: """
-                [mssante]
-                enabled = true
-                smtp_host = "127.0.0.1"
-                smtp_port = \(smtp.port)
-                smtp_tls = "starttls"
-                imap_url = "imaps://127.0.0.1:\(imap.port)/INBOX"
-                mailbox = "passerelle@hopital.mssante.fr"
-                product_reference = "Passerelle/crash-suite"
-                poll_interval_seconds = 5
-                uncertain_grace_seconds = \(Self.grace)
-                """) + "\n" + HL7PDFTests.defaults + "\n"
+            .replacingOccurrences(of: "[mssante]\nenabled = false", with: TestConfiguration.mssanteSection(
+                smtpPort: smtp.port, imapPort: imap.port, mailbox: "passerelle@hopital.mssante.fr",
+                extra: "uncertain_grace_seconds = \(Self.grace)")) + "\n" + HL7PDFTests.defaults + "\n"
         try configuration.write(toFile: h.configPath, atomically: true, encoding: .utf8)
         let logURL = h.root.appendingPathComponent("passerelle.log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
