@@ -16,7 +16,7 @@ if [ "${1:-}" = "--force" ]; then force=1; shift; fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${1:-$here/test-pki}
 
-if [ "$force" = 0 ] && [ -f "$out/.complete" ] \
+if [ "$force" = 0 ] && [ -f "$out/.complete" ] && [ -f "$out/revoked-server.p12" ] \
    && openssl x509 -checkend $((5 * 86400)) -noout -in "$out/expiring-sign.pem" >/dev/null 2>&1; then
     echo "test PKI: up to date in $out"
     exit 0
@@ -129,13 +129,14 @@ issue ca expired-sign "$org/CN=expired (ORG_SIGN)" org_sign "$past_start" "$past
 issue ca expired-server "/C=FR/O=PASSERELLE TEST/CN=localhost (expired)" server "$past_start" "$past_end"
 issue ca revoked-auth "$org/CN=revoked (ORG_AUTH_CLI)" org_auth
 issue ca revoked-sign "$org/CN=revoked (ORG_SIGN)" org_sign
+issue ca revoked-server "/C=FR/O=PASSERELLE TEST/CN=localhost (revoked)" server
 issue ca expiring-sign "$org/CN=expiring (ORG_SIGN)" org_sign "$(utc "1 day ago")" "$(utc "10 days")"
 issue ca notyet-sign "$org/CN=not yet valid (ORG_SIGN)" org_sign "$(utc "30 days")" "$(utc "400 days")"
 issue unknown-ca unknown-auth "/C=FR/O=AUTORITE INCONNUE/CN=unknown (ORG_AUTH_CLI)" org_auth
 issue unknown-ca unknown-sign "/C=FR/O=AUTORITE INCONNUE/CN=unknown (ORG_SIGN)" org_sign
 issue unknown-ca unknown-server "/C=FR/O=AUTORITE INCONNUE/CN=localhost" server
 
-for name in revoked-auth revoked-sign; do
+for name in revoked-auth revoked-sign revoked-server; do
     openssl ca -batch -config "$work/ca/ca.cnf" -cert "$work/ca/ca.pem" -keyfile "$work/ca/ca.key" \
         -revoke "$out/$name.pem" -crl_reason keyCompromise 2>/dev/null
 done

@@ -101,6 +101,11 @@ public struct CurlError: Error, Sendable, Hashable, CustomStringConvertible, Loc
             "Check the TLS version bounds and cipher lists against what the server accepts"
         case .timeout:
             "The server was too slow or unreachable; it will be retried"
+        case .connectionFailed where codeName == "CURLE_SEND_ERROR" || codeName == "CURLE_RECV_ERROR":
+            // TLS 1.3 delivers a refusal of our certificate after the handshake, often seen only
+            // as a broken write (EPIPE, ENOTCONN, "bad write retry") before the alert is read.
+            "The connection broke after it was set up; over TLS 1.3 this is also how a server refusing our client certificate shows: "
+                + "if it lasts, check that the server trusts the issuer of the [certificates] authentication certificate"
         default:
             nil
         }

@@ -45,7 +45,8 @@ public final class DMPClient: Sendable {
         guard let endpoint = dmp.endpoint else { throw .metadata("[dmp] endpoint is not configured") }
         let certificates = configuration.certificates
         let tls = TLSClientOptions(caBundle: URL(fileURLWithPath: dmp.ca),
-                                   clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase))
+                                   clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase),
+                                   crlFile: dmp.crl.map { URL(fileURLWithPath: $0) })
         let timeouts = CurlTimeouts(connect: .seconds(min(15, dmp.timeoutSeconds)), total: .seconds(dmp.timeoutSeconds))
         do {
             try self.init(endpoint: endpoint, tls: tls, timeouts: timeouts, maxConnections: dmp.maxConnections,

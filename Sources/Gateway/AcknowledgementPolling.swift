@@ -22,21 +22,27 @@ public struct AcknowledgementPolling: Sendable {
         self.logger = logger
     }
 
+    /// The alert target of the mailbox.
+    public static let target = "mssante_imap"
+
+    /// The alert episodes of this mailbox (one per outage, shared by every poll).
+    func makeAlerts() -> FaultAlerts { FaultAlerts(events: events, logger: logger) }
+
     /// Polls until the task is cancelled.
-    func run() async {
-        var failing = false
+    func run(alerts: FaultAlerts? = nil) async {
+        let alerts = alerts ?? makeAlerts()
         while !Task.isCancelled {
-            await pollOnce(failing: &failing)
+            await pollOnce(alerts: alerts)
             try? await Task.sleep(for: interval)
         }
     }
 
-    /// One read of the mailbox; `failing` tracks an outage so it is logged once.
-    func pollOnce(failing: inout Bool) async {
+    /// One pass over the mailbox. An unreachable mailbox opens (or continues) an episode of
+    /// `alerts`: sent transmissions stay sent, their acknowledgements wait on the server.
+    public func pollOnce(alerts: FaultAlerts) async {
         do {
             let summary = try await poller.poll(journal: journal)
-            if failing { logger.notice("acknowledgement mailbox reachable again") }
-            failing = false
+            alerts.recovered(Self.target)
             events.acknowledgementsRead(delivered: summary.delivered, read: summary.read, failed: summary.failed)
             if summary.messages > 0 {
                 logger.info("acknowledgements read", metadata: [
@@ -48,8 +54,7 @@ public struct AcknowledgementPolling: Sendable {
                               metadata: ["count": "\(summary.interruptedConfirmed)"])
             }
         } catch {
-            if !failing { logger.error("cannot read the acknowledgement mailbox; retrying", metadata: ["error": "\(error)"]) }
-            failing = true
+            alerts.failed(Self.target, cause: "cannot read the acknowledgement mailbox: \(String(describing: error).prefix(300))")
         }
     }
 }

@@ -34,10 +34,14 @@ public protocol GatewayEvents: Sendable {
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration)
     /// One pass over the MSSanté acknowledgement mailbox matched these DSN/MDN.
     func acknowledgementsRead(delivered: Int, read: Int, failed: Int)
+    /// A peer (`dmp`, `mssante_ps`, `mssante_patient`, `mssante_imap`) became unavailable
+    /// (`active`) or available again; see ``FaultAlerts``.
+    func targetFault(target: String, active: Bool)
 }
 
 extension GatewayEvents {
     public func acknowledgementsRead(delivered: Int, read: Int, failed: Int) {}
+    public func targetFault(target: String, active: Bool) {}
 }
 
 /// The default observer: ignores everything.

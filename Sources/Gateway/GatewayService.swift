@@ -51,11 +51,11 @@ public final class GatewayService: Sendable {
         let resumed = try await pipeline.resume()
         if resumed > 0 { logger.notice("finished documents left by the previous run", metadata: ["count": "\(resumed)"]) }
         await folder.recoverWorkFolder()
-        if let acknowledgements {
+        let acknowledgementAlerts = acknowledgements?.makeAlerts()
+        if let acknowledgements, let acknowledgementAlerts {
             // Before any send: what came back while we were down may settle a send that a crash
             // interrupted (its DSN), which must then not be mailed again.
-            var failing = false
-            await acknowledgements.pollOnce(failing: &failing)
+            await acknowledgements.pollOnce(alerts: acknowledgementAlerts)
         }
         if let mllp {
             let handler = MLLPHandler(pipeline: pipeline, workers: workers, logger: logger)
@@ -84,7 +84,7 @@ public final class GatewayService: Sendable {
         let polling = acknowledgements.map { polling in
             Task {
                 try? await Task.sleep(for: polling.interval)  // the first poll was made above
-                await polling.run()
+                await polling.run(alerts: acknowledgementAlerts)
             }
         }
         let inbox = await folder.scanner.inbox.path

@@ -39,7 +39,7 @@ public struct MSSanteTransmissionSender: TransmissionSender {
                 }
             }
             CrashPoint.reached(.messageIDRecorded)
-            let outcome = try await sender.send(mail).journalOutcome
+            let outcome = try await sender.send(mail, only: claim.transmission.pendingRecipients).journalOutcome
             // The earlier send was interrupted and no acknowledgement settled it within
             // [mssante] uncertain_grace_seconds: if that mail had reached the relay, this is a
             // second copy (same Message-ID, so a receiving system can drop it). Said in the attempt.

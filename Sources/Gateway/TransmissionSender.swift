@@ -1,4 +1,5 @@
 import CDA
+import CurlKit
 import DMP
 import Foundation
 import Journal
@@ -85,11 +86,21 @@ public struct DMPTransmissionSender: TransmissionSender {
             if result.httpStatus == nil { return .failure(.network(reason), response: response) }
             return .failure(.dmpServiceUnavailable(reason), response: response)
         case .failed(let reason, let codes):
+            // A TLS or certificate disagreement with the DMP is about the connection, not the
+            // document: retried with backoff (and alerted once) until the operator fixes the
+            // certificate or the TLS settings, instead of dead-lettering every document.
+            if result.httpStatus == nil, codes.count == 1, connectionSecurityCodes.contains(codes[0]) {
+                return .failure(.network(reason), response: response)
+            }
             if codes.contains(where: { $0.hasPrefix("TD0.2") }) { return .failure(.identity(reason), response: response) }
             if codes == ["metadata"] || codes == ["signing"] { return .failure(.schema(reason), response: response) }
             return .failure(.dmpBusinessRefusal(code: codes.joined(separator: ","), reason), response: response)
         }
     }
+
+    /// CurlError kinds of a refused TLS session: handshake, server or client certificate.
+    static let connectionSecurityCodes: Set<String> = [CurlError.Kind.tlsHandshake.rawValue, CurlError.Kind.peerCertificate.rawValue,
+                                                       CurlError.Kind.clientCertificate.rawValue]
 
     /// The server's answer for the attempt row: status and the start of the body.
     static func responseText(_ result: SubmissionResult) -> String? {

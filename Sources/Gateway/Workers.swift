@@ -31,6 +31,8 @@ public final class TransmissionWorkers: Sendable {
     public let settings: WorkerSettings
     /// Told about each finished send (metrics).
     public let events: any GatewayEvents
+    /// One alert per outage of a target, not one per transmission.
+    public let alerts: FaultAlerts
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let wake = WakeSignal()
@@ -45,6 +47,7 @@ public final class TransmissionWorkers: Sendable {
         self.settings = settings
         self.events = events
         self.logger = logger
+        alerts = FaultAlerts(events: events, logger: logger)
     }
 
     /// Runs every loop until ``stop()``; returns when all have finished their current send.
@@ -121,16 +124,26 @@ public final class TransmissionWorkers: Sendable {
         do {
             let result = try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
             events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
+            alerts.record(outcome, target: t.target.rawValue)
             switch outcome {
             case .success:
                 logger.info("sent", metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })
-            case .failure(let cause, _):
+            case .partial(let pending, _, _) where pending.isEmpty:
+                // Recipients refused for good: the transmission's last error names them (not logged: addresses).
+                logger.warning("sent to some recipients; the others refused it for good (see the transmission's last error)",
+                               metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })
+            case .failure(let cause, _), .partial(_, let cause, _):
                 var m = meta
                 m["state"] = "\(result.state.rawValue)"
-                m["error"] = "\(cause)"
+                m["error"] = "\(LogRedaction.redact("\(cause)"))"
                 if let next = result.nextAttemptAt { m["next_attempt"] = "\(ISO8601DateFormatter().string(from: next))" }
-                // One alert per incident (error level), the retries of the same incident at notice.
-                if result.shouldAlert || result.state == .failed { logger.error("send failed", metadata: m) } else { logger.notice("send failed again", metadata: m) }
+                // A dead letter needs the operator: error. A retry is routine; an outage of the
+                // target is alerted once by `alerts`, not once per transmission.
+                if result.state == .failed {
+                    logger.error("send failed for good", metadata: m)
+                } else {
+                    logger.notice(result.shouldAlert ? "send failed; will retry" : "send failed again; will retry", metadata: m)
+                }
             }
         } catch {
             logger.error("cannot record the outcome", metadata: meta.merging(["error": "\(error)"]) { $1 })

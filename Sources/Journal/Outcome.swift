@@ -51,6 +51,13 @@ public enum TransmissionOutcome: Sendable, Hashable {
     case success(state: TransmissionState = .sent, response: String? = nil)
     /// It failed; ``FailureCause/isTransient`` decides retry or dead letter.
     case failure(FailureCause, response: String? = nil)
+    /// A mail some recipients are done with (accepted it, or refused it for good) and others
+    /// not (`cause`: the refusals, kept as the transmission's last error). `pending` are the
+    /// recipients that answered 4xx: the
+    /// transmission waits (retry-wait, backoff) and the next attempt goes to them alone, so the
+    /// others never receive it twice. Empty `pending` (the rest refused for good, 5xx): the
+    /// transmission is `sent` and shows `cause`.
+    case partial(pending: [String], cause: FailureCause, response: String? = nil)
 }
 
 /// What ``JournalStore/complete(_:owner:outcome:now:)`` decided.

@@ -232,16 +232,18 @@ public final class PostgresJournalStore: JournalStore {
                     try db.run("""
                         UPDATE transmissions SET state = $1, next_attempt_at = $2, lease_owner = NULL, lease_expires_at = NULL,
                                                  alerted = true, last_error = $3, last_error_at = $4, updated_at = $4,
-                                                 failure = $5, error_code = $6
+                                                 failure = $5, error_code = $6, pending_recipients = COALESCE($8, pending_recipients)
                         WHERE id = $7
                         """, [plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
-                              JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id])
+                              JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id, plan.pendingRecipients])
                 } else {
                     try db.run("""
                         UPDATE transmissions SET state = $1, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                                                 needs_recheck = false, alerted = false, updated_at = $2
+                                                 needs_recheck = false, alerted = false, updated_at = $2, pending_recipients = NULL,
+                                                 last_error = COALESCE($4, last_error), last_error_at = COALESCE($5, last_error_at)
                         WHERE id = $3
-                        """, [plan.result.state.rawValue, JournalTime.millis(now), t.id])
+                        """, [plan.result.state.rawValue, JournalTime.millis(now), t.id, plan.note,
+                              plan.note == nil ? nil : JournalTime.millis(now)])
                 }
                 try db.run("UPDATE attempts SET ended_at = $1, outcome = $2, response = $3 WHERE id = $4 AND transmission_id = $5",
                            [JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id])
@@ -254,7 +256,8 @@ public final class PostgresJournalStore: JournalStore {
         try await run { db in
             try db.transaction {
                 let t = try Self.requireTransmission(db, id: transmissionID, lock: true)
-                guard let rank = t.state.successRank else {
+                // Partly delivered, the rest waiting for a retry: see the SQLite store.
+                guard let rank = t.state.successRank ?? (t.pendingRecipients != nil ? Int.max : nil) else {
                     throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: kind.state)
                 }
                 try db.run("INSERT INTO acknowledgements (transmission_id, kind, received_at, detail) VALUES ($1, $2, $3, $4)",
@@ -353,6 +356,7 @@ public final class PostgresJournalStore: JournalStore {
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = false, needs_recheck = false,
                                                  failure = NULL, error_code = NULL,
                                                  message_id = CASE WHEN state = 'failed' THEN message_id ELSE NULL END,
+                                                 pending_recipients = CASE WHEN state = 'failed' THEN pending_recipients ELSE NULL END,
                                                  next_attempt_at = $1, deadline_at = $2, updated_at = $1
                         WHERE id = $3 AND state = $4
                         """, [JournalTime.millis(now), JournalTime.millis(deadline), t.id, t.state.rawValue])

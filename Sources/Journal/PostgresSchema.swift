@@ -108,6 +108,10 @@ enum PostgresJournalSchema {
         CREATE INDEX documents_stay ON documents (finess, stay_id);
         CREATE INDEX stays_discharged ON stays (discharged_at, finess);
         """),
+        // Per-recipient retry of MSSanté mails (as SQLite's version 3).
+        (3, """
+        ALTER TABLE transmissions ADD COLUMN pending_recipients \(text);
+        """),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

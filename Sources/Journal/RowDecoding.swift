@@ -40,7 +40,8 @@ enum JournalRowDecoder {
             nextAttemptAt: JournalTime.date(millis: row.integer("next_attempt_at")), leaseOwner: row.text("lease_owner"),
             leaseExpiresAt: JournalTime.date(millis: row.integer("lease_expires_at")), needsRecheck: row.flag("needs_recheck"),
             alerted: row.flag("alerted"), lastError: row.text("last_error"),
-            lastErrorAt: JournalTime.date(millis: row.integer("last_error_at")), messageID: row.text("message_id"))
+            lastErrorAt: JournalTime.date(millis: row.integer("last_error_at")), messageID: row.text("message_id"),
+            pendingRecipients: PendingRecipients.decode(row.text("pending_recipients")))
     }
 }
 
@@ -53,6 +54,10 @@ struct CompletionPlan {
     var failure: (failure: String, code: String?)?
     var attemptOutcome: String
     var response: String?
+    /// `pending_recipients` to write: nil keeps the column as is on a failure and clears it on a success.
+    var pendingRecipients: String?
+    /// On a success: an error to show on the row anyway (recipients refused for good).
+    var note: String?
 
     var succeeded: Bool { lastError == nil }
 
@@ -65,6 +70,16 @@ struct CompletionPlan {
             result = CompletionResult(state: state, nextAttemptAt: nil, shouldAlert: false)
             attemptOutcome = "sent"
             response = text.map(JournalText.bounded)
+        case .partial(let pending, let cause, let text) where pending.isEmpty:
+            guard t.state.canMove(to: .sent) else { throw .illegalTransition(transmissionID: t.id, from: t.state, to: .sent) }
+            result = CompletionResult(state: .sent, nextAttemptAt: nil, shouldAlert: false)
+            attemptOutcome = "sent"
+            response = JournalText.bounded(text ?? cause.description)
+            note = JournalText.bounded(cause.description)
+        case .partial(let pending, let cause, let text):
+            // The accepted recipients have it: only the pending ones are retried, with the policy's backoff.
+            self = try CompletionPlan(t, outcome: .failure(cause, response: text), policy: policy, jitter: jitter, now: now)
+            pendingRecipients = PendingRecipients.encode(pending)
         case .failure(let cause, let text):
             let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
             let next = cause.isTransient
@@ -106,5 +121,14 @@ enum JournalText {
 extension JournalTime {
     static func date(millis: Int64?) -> Date? {
         millis.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+    }
+}
+
+/// `pending_recipients`: one address per line (addresses hold no line breaks).
+enum PendingRecipients {
+    static func encode(_ addresses: [String]) -> String { addresses.joined(separator: "\n") }
+    static func decode(_ text: String?) -> [String]? {
+        guard let text, !text.isEmpty else { return nil }
+        return text.split(separator: "\n").map(String.init)
     }
 }

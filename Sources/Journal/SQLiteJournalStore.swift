@@ -214,16 +214,19 @@ public final class SQLiteJournalStore: JournalStore {
                     try db.run("""
                         UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                                                  alerted = 1, last_error = ?, last_error_at = ?, updated_at = ?,
-                                                 failure = ?, error_code = ?
+                                                 failure = ?, error_code = ?, pending_recipients = COALESCE(?, pending_recipients)
                         WHERE id = ?
                         """, [plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
-                              JournalTime.millis(now), JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id])
+                              JournalTime.millis(now), JournalTime.millis(now), plan.failure?.failure, plan.failure?.code,
+                              plan.pendingRecipients, t.id])
                 } else {
                     try db.run("""
                         UPDATE transmissions SET state = ?, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = NULL,
-                                                 needs_recheck = 0, alerted = 0, updated_at = ?
+                                                 needs_recheck = 0, alerted = 0, updated_at = ?, pending_recipients = NULL,
+                                                 last_error = COALESCE(?, last_error), last_error_at = COALESCE(?, last_error_at)
                         WHERE id = ?
-                        """, [plan.result.state.rawValue, JournalTime.millis(now), t.id])
+                        """, [plan.result.state.rawValue, JournalTime.millis(now), plan.note,
+                              plan.note == nil ? nil : JournalTime.millis(now), t.id])
                 }
                 try db.run("UPDATE attempts SET ended_at = ?, outcome = ?, response = ? WHERE id = ? AND transmission_id = ?",
                            [JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id])
@@ -236,7 +239,9 @@ public final class SQLiteJournalStore: JournalStore {
         try locked { db in
             try db.transaction(.immediate) {
                 let t = try Self.requireTransmission(db, id: transmissionID)
-                guard let rank = t.state.successRank else {
+                // Partly delivered, the rest waiting for a retry: the report of a recipient that
+                // has it is kept; the state moves once every recipient accepted the mail.
+                guard let rank = t.state.successRank ?? (t.pendingRecipients != nil ? Int.max : nil) else {
                     throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: kind.state)
                 }
                 try db.run("INSERT INTO acknowledgements (transmission_id, kind, received_at, detail) VALUES (?, ?, ?, ?)",
@@ -336,6 +341,7 @@ public final class SQLiteJournalStore: JournalStore {
                         UPDATE transmissions SET state = 'queued', attempts = 0, alerted = 0, needs_recheck = 0,
                                                  failure = NULL, error_code = NULL,
                                                  message_id = CASE WHEN state = 'failed' THEN message_id ELSE NULL END,
+                                                 pending_recipients = CASE WHEN state = 'failed' THEN pending_recipients ELSE NULL END,
                                                  next_attempt_at = ?, deadline_at = ?, updated_at = ?
                         WHERE id = ? AND state = ?
                         """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.deadline)),

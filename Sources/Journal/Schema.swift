@@ -102,6 +102,11 @@ enum JournalSchema {
         CREATE INDEX documents_stay ON documents (finess, stay_id);
         CREATE INDEX stays_discharged ON stays (discharged_at, finess);
         """),
+        // Per-recipient retry of MSSanté mails: after a partial delivery, the recipients that
+        // answered 4xx (one address per line) are the only ones the next attempt goes to.
+        (3, """
+        ALTER TABLE transmissions ADD COLUMN pending_recipients TEXT;
+        """),
     ]
 
     static var latestVersion: Int { migrations.last!.version }

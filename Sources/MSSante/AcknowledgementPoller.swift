@@ -203,10 +203,7 @@ public final class AcknowledgementPoller: Sendable {
         return address.lowercased().hasSuffix("@" + MSSanteRouting.patientDomain) ? "the patient mailbox" : address
     }
 
-    static func masked(text: String) -> String {
-        text.replacingOccurrences(of: #"[0-9A-Za-z._%+-]+@patient\.mssante\.fr"#, with: "<patient mailbox>",
-                                  options: [.regularExpression, .caseInsensitive])
-    }
+    static func masked(text: String) -> String { LogRedaction.redact(text) }
 
 }
 

@@ -62,9 +62,11 @@ public struct MSSanteSendResult: Sendable, Hashable {
     /// Recipients the server took responsibility for.
     public var accepted: [String] { recipients.filter { if case .accepted = $0.outcome { true } else { false } }.map(\.address) }
 
-    /// The journal outcome: `sent` when at least one recipient accepted the mail (refusals of
-    /// the others are kept in the response text, for the operator); otherwise a 4xx for any
-    /// recipient means retry later, else a permanent failure with the server's text.
+    /// The journal outcome, per recipient: all accepted → `sent`; some accepted, or some 4xx
+    /// beside 5xx → `partial` (the 4xx ones are retried later, alone; the 5xx ones are
+    /// reported as the transmission's error); every recipient 4xx → retry them all; every
+    /// recipient 5xx → a permanent failure with the server's text. A patient mail has one recipient, so the
+    /// pending list (kept in the journal) only ever holds professionals' addresses.
     public var journalOutcome: TransmissionOutcome {
         let refusals = recipients.compactMap { result -> String? in
             switch result.outcome {
@@ -72,22 +74,26 @@ public struct MSSanteSendResult: Sendable, Hashable {
             case let .retryLater(reply), let .rejected(reply): "\(result.address): \(reply)"
             }
         }
-        if !accepted.isEmpty {
-            let text = refusals.isEmpty ? "accepted by the server (\(tlsVersion) \(cipher))"
-                : "accepted for \(accepted.count) recipient(s); refused: " + refusals.joined(separator: "; ")
-            return .success(state: .sent, response: text)
-        }
         let replies = recipients.compactMap { result -> SMTPReply? in
             switch result.outcome {
             case .accepted: nil
             case let .retryLater(reply), let .rejected(reply): reply
             }
         }
-        if let transient = replies.first(where: \.isTransient) {
-            return .failure(.smtpTemporary(code: transient.code, refusals.joined(separator: "; ")))
+        let text = refusals.joined(separator: "; ")
+        let transient = replies.first(where: \.isTransient)
+        if refusals.isEmpty { return .success(state: .sent, response: "accepted by the server (\(tlsVersion) \(cipher))") }
+        let pending = recipients.filter { if case .retryLater = $0.outcome { true } else { false } }.map(\.address)
+        // Some recipients are done (accepted, or refused for good): retry only the 4xx ones.
+        // Every recipient 4xx is left a plain temporary failure (more likely the relay's trouble).
+        if !accepted.isEmpty || (!pending.isEmpty && pending.count < refusals.count) {
+            let cause: FailureCause = if let transient { .smtpTemporary(code: transient.code, text) }
+                else { .smtpPermanent(code: replies.first?.code ?? 550, text) }
+            return .partial(pending: pending, cause: cause,
+                            response: "accepted for \(accepted.count) recipient(s); refused: " + text)
         }
-        let code = replies.first?.code ?? 550
-        return .failure(.smtpPermanent(code: code, refusals.joined(separator: "; ")))
+        if let transient { return .failure(.smtpTemporary(code: transient.code, text)) }
+        return .failure(.smtpPermanent(code: replies.first?.code ?? 550, text))
     }
 }
 
@@ -151,11 +157,14 @@ public struct MSSanteSender: Sendable {
         return pdf
     }
 
-    /// Sends a prepared mail.
-    public func send(_ mail: MSSanteMail) async throws(MSSanteError) -> MSSanteSendResult {
+    /// Sends a prepared mail. `only`: the envelope goes to these recipients of the mail alone
+    /// (the ones a partial delivery left pending); the headers still name every recipient.
+    public func send(_ mail: MSSanteMail, only: [String]? = nil) async throws(MSSanteError) -> MSSanteSendResult {
         let data: Data
         do { data = try mail.message.rendered() } catch { throw .composing(error) }
-        let envelope = SMTPEnvelope(from: mail.message.from, recipients: mail.message.to, envelopeID: mail.envelopeID)
+        // Never widened back to every recipient: those not pending have the mail already.
+        let to = only.flatMap { $0.isEmpty ? nil : $0 } ?? mail.message.to
+        let envelope = SMTPEnvelope(from: mail.message.from, recipients: to, envelopeID: mail.envelopeID)
         let delivery: SMTPDelivery
         do { delivery = try await client.send(data, envelope: envelope) } catch { throw .smtp(error) }
         return MSSanteSendResult(

@@ -18,10 +18,11 @@ extension MSSanteSender {
         do { identity = try PKCS12Bundle.load(path: configuration.certificates.authentication, passphrase: passphrase) } catch {
             throw .configuration("[certificates] authentication: \(error.description)")
         }
-        let smtp = SMTPConfiguration(
+        var smtp = SMTPConfiguration(
             host: m.smtpHost, port: UInt16(m.smtpPort), security: m.smtpTLS == .implicit ? .implicitTLS : .startTLS,
             trustedCAFile: URL(fileURLWithPath: configuration.certificates.trustAnchors), clientCertificate: identity,
             cipherList: cipherList, timeout: timeout)
+        smtp.tls.crlFiles = m.crl.map { [URL(fileURLWithPath: $0)] } ?? []
         let structure = configuration.structure
         do {
             self.init(
@@ -60,7 +61,8 @@ extension AcknowledgementPoller {
         let imap = IMAPConfiguration(
             host: host, port: UInt16(url.port ?? 993), username: url.user ?? (password == nil ? "" : m.mailbox), password: password,
             tls: TLSClientOptions(caBundle: URL(fileURLWithPath: certificates.trustAnchors),
-                                  clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase)),
+                                  clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase),
+                                  crlFile: m.crl.map { URL(fileURLWithPath: $0) }),
             inbox: inbox.isEmpty ? "INBOX" : inbox.removingPercentEncoding ?? inbox)
         try self.init(configuration: imap, mailbox: m.mailbox)
     }

@@ -17,6 +17,8 @@ import Foundation
 /// - `passerelle_queue_depth{target}` — transmissions waiting
 /// - `passerelle_oldest_waiting_seconds{target}` — age of the oldest waiting transmission
 /// - `passerelle_certificate_days_left{role}` — days before the certificate expires
+/// - `passerelle_target_unavailable{target}` — 1 while a peer is in a fault episode (alerted once), else 0
+/// - `passerelle_alerts_total{target}` — fault episodes opened (one alert each)
 public struct GatewayMetrics: Sendable {
     private let factory: any MetricsFactory
 
@@ -73,6 +75,12 @@ public struct GatewayMetrics: Sendable {
     /// `role`: authentication or signing.
     public func certificate(role: String, daysLeft: Int) {
         Gauge(label: "passerelle_certificate_days_left", dimensions: [("role", role)], factory: factory).record(daysLeft)
+    }
+
+    /// A peer's fault episode opened (`active`) or closed.
+    public func targetFault(target: String, active: Bool) {
+        Gauge(label: "passerelle_target_unavailable", dimensions: [("target", target)], factory: factory).record(active ? 1 : 0)
+        if active { Counter(label: "passerelle_alerts_total", dimensions: [("target", target)], factory: factory).increment() }
     }
 
     private func recordSend(target: String, duration: Duration) {

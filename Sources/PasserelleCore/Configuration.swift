@@ -144,6 +144,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var registryEndpoint: URL? = nil
         /// The TD0.2 service (DMP existence and access), asked before each request when set.
         public var statusEndpoint: URL? = nil
+        /// PEM CRL of the server certificate's issuer: when set, a revoked DMP server certificate is refused.
+        public var crl: String? = nil
     }
 
     /// TLS mode of the SMTP connection.
@@ -172,6 +174,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         /// long to wait for a DSN naming it before mailing it again (with the same Message-ID).
         /// Only with `imap_url`: without an acknowledgement mailbox nothing can settle it.
         public var uncertainGraceSeconds: Int = 3600
+        /// PEM CRL of the SMTP/IMAP server certificates' issuer: when set, a revoked server certificate is refused.
+        public var crl: String? = nil
     }
 
     /// `[folders]`.
@@ -332,8 +336,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
 private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
-    "dmp": ["enabled", "endpoint", "ca", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
-    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds",
+    "dmp": ["enabled", "endpoint", "ca", "crl", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
+    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl",
                 "uncertain_grace_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds"],
     "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
@@ -567,7 +571,8 @@ private struct ConfigurationReader {
             timeoutSeconds: integer("dmp", "timeout_seconds", range: 1...600, default: 60) ?? 60,
             maxConnections: integer("dmp", "max_connections", range: 1...64, default: 4) ?? 4,
             registryEndpoint: url("dmp", "registry_endpoint", required: false, schemes: ["https"]),
-            statusEndpoint: url("dmp", "status_endpoint", required: false, schemes: ["https"]))
+            statusEndpoint: url("dmp", "status_endpoint", required: false, schemes: ["https"]),
+            crl: path("dmp", "crl", required: false))
 
         // [mssante]
         let mssEnabled = boolean("mssante", "enabled", default: false)
@@ -586,7 +591,8 @@ private struct ConfigurationReader {
             enabled: mssEnabled, smtpHost: smtpHost?.0 ?? "", smtpPort: smtpPort ?? 587, smtpTLS: tls,
             imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "",
             pollIntervalSeconds: integer("mssante", "poll_interval_seconds", range: 5...86_400, default: 60) ?? 60,
-            uncertainGraceSeconds: integer("mssante", "uncertain_grace_seconds", range: 0...604_800, default: 3600) ?? 3600)
+            uncertainGraceSeconds: integer("mssante", "uncertain_grace_seconds", range: 0...604_800, default: 3600) ?? 3600,
+            crl: path("mssante", "crl", required: false))
 
         // [folders]
         var folders: PasserelleConfiguration.Folders?

@@ -38,6 +38,11 @@ public final class DMPTestEndpoint: Sendable {
         public var schema: URL
         /// Each raw request is written here (`NNNN.mime` + `NNNN.content-type`), 0600.
         public var dumpDirectory: URL?
+        /// TLS versions and suites the server accepts (fault tests: a server that cannot agree with the client).
+        public var tlsVersions: ClosedRange<TLSConfiguration.ProtocolVersion> = .tls1_2 ... .tls1_3
+        /// OpenSSL cipher list for TLS 1.2 and TLS 1.3 suites (nil: OpenSSL's defaults).
+        public var cipherList: String?
+        public var ciphersuites: String?
 
         public init(serverIdentity: URL, passphrase: Passphrase, clientCA: URL, schema: URL, dumpDirectory: URL? = nil) {
             self.serverIdentity = serverIdentity
@@ -94,7 +99,9 @@ public final class DMPTestEndpoint: Sendable {
         vihfVerifier = try VIHFVerifier(trustAnchorFiles: [configuration.clientCA])
         signatureVerifier = try SubmissionSetSignatureVerifier(trustAnchorFiles: [configuration.clientCA])
         let identity = try PKCS12Bundle.load(path: configuration.serverIdentity, passphrase: configuration.passphrase)
-        let tls = TLSConfiguration(trustedCAFile: configuration.clientCA, identity: identity, requireClientCertificate: true, timeout: 30)
+        let tls = TLSConfiguration(trustedCAFile: configuration.clientCA, identity: identity, requireClientCertificate: true,
+                                   minimumVersion: configuration.tlsVersions.lowerBound, maximumVersion: configuration.tlsVersions.upperBound,
+                                   cipherList: configuration.cipherList, ciphersuites: configuration.ciphersuites, timeout: 30)
         let box = WeakBox()
         server = try TLSServer(host: "127.0.0.1", port: port, configuration: tls) { stream in
             box.endpoint?.serve(stream)

@@ -23,7 +23,7 @@ struct SchemaUpgradeTests {
             db.close()
         }
         let store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")))
-        #expect(try store.schemaVersion() == 2)
+        #expect(try store.schemaVersion() == JournalSchema.latestVersion)
         let document = try #require(try await store.document(id: "d1", version: 1))
         #expect(document.action == .new)
         let db = try SQLiteConnection(path: path)

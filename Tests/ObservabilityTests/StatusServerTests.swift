@@ -112,6 +112,21 @@ struct StatusServerTests {
         #expect(body.contains(#"passerelle_documents_received_total{kind="11490-0",source="inbox"} 2"#))
     }
 
+    @Test func aTargetFaultEpisodeIsAGaugeAndOneAlertCount() async throws {
+        let registry = MetricsRegistry()
+        let metrics = GatewayMetrics(factory: registry.factory)
+        let server = try StatusServer(metrics: registry, probes: [])
+        defer { server.stop() }
+        metrics.targetFault(target: "dmp", active: true)
+        var (_, body) = try await get(server, "/metrics")
+        #expect(body.contains(#"passerelle_target_unavailable{target="dmp"} 1"#))
+        #expect(body.contains(#"passerelle_alerts_total{target="dmp"} 1"#))
+        metrics.targetFault(target: "dmp", active: false)
+        (_, body) = try await get(server, "/metrics")
+        #expect(body.contains(#"passerelle_target_unavailable{target="dmp"} 0"#))
+        #expect(body.contains(#"passerelle_alerts_total{target="dmp"} 1"#), "a recovery is not an alert")
+    }
+
     @Test func refusesANonLoopbackAddress() {
         #expect(throws: StatusServer.StartError.self) {
             try StatusServer(host: "0.0.0.0", metrics: MetricsRegistry(), probes: [])

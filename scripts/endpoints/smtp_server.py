@@ -101,10 +101,39 @@ def deliver_maildir(maildir, name, data):
         os.chown(tmp, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
     os.rename(tmp, os.path.join(maildir, "new", name))
 
+
+REPLY_TEXT = {
+    421: "4.3.2 Service not available, closing transmission channel",
+    450: "4.2.1 Mailbox busy, try again later",
+    451: "4.3.0 Temporary local problem, try again later",
+    452: "4.2.2 Insufficient system storage",
+    550: "5.1.1 Recipient address rejected: mailbox unknown",
+    552: "5.2.2 Mailbox full",
+}
+
+def parse_replies(specs):
+    """--recipient-reply ADDRESS=CODE[:TIMES] -> {address: [code, times]} (times 0: always)."""
+    replies = {}
+    for spec in specs:
+        address, _, rest = spec.partition("=")
+        code, _, times = rest.partition(":")
+        replies[address] = [int(code), int(times or 0)]
+    return replies
+
 class Handler:
-    def __init__(self, out, tempfail, reject, dsn=True, eml=False, dsn_maildir=None):
+    def __init__(self, out, tempfail, reject, dsn=True, eml=False, replies=None, session_421=0, dsn_maildir=None):
         self.out, self.tempfail, self.reject, self.count, self.dsn, self.eml = out, tempfail, set(reject), 0, dsn, eml
+        self.replies, self.session_421 = replies or {}, session_421
         self.dsn_maildir = dsn_maildir
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # --session-421 N: the first N transactions are refused as a whole (server going down).
+        if self.session_421 > 0:
+            self.session_421 -= 1
+            return "421 " + REPLY_TEXT[421]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -115,6 +144,14 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: mailbox unknown"
+        if address in self.replies:
+            code, times = self.replies[address]
+            if times >= 0:
+                if times == 1:
+                    self.replies[address][1] = -1  # used up: accept from now on
+                elif times > 1:
+                    self.replies[address][1] -= 1
+                return f"{code} {REPLY_TEXT.get(code, 'refused by the test')}"
         if self.tempfail > 0:
             self.tempfail -= 1
             return "451 4.3.0 Temporary local problem, try again later"
@@ -176,6 +213,9 @@ def main():
     p.add_argument("--eml", action="store_true", help="store each message as OUT/<n>.eml (0600) instead of JSON")
     p.add_argument("--dsn-maildir", help="put a success DSN for each accepted message into this Maildir (see above)")
     p.add_argument("--no-starttls", action="store_true", help="plain SMTP only (a misconfigured relay)")
+    p.add_argument("--recipient-reply", action="append", default=[], metavar="ADDRESS=CODE[:TIMES]",
+                   help="answer RCPT TO for ADDRESS with CODE (e.g. 450, 550, 552), TIMES times (default: always)")
+    p.add_argument("--session-421", type=int, default=0, metavar="N", help="answer 421 to MAIL FROM in the first N transactions")
     a = p.parse_args()
     OUT[0] = a.out
     EML_ONLY[0] = a.eml
@@ -196,7 +236,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
 
-    handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn, eml=a.eml, dsn_maildir=a.dsn_maildir)
+    handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn, eml=a.eml,
+                      replies=parse_replies(a.recipient_reply), session_421=a.session_421, dsn_maildir=a.dsn_maildir)
     loop = asyncio.new_event_loop()
     if a.mode == "starttls" and a.no_starttls:
         factory = lambda: DSNSMTP(handler, hostname="smtp.test")

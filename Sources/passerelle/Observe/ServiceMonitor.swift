@@ -37,6 +37,10 @@ struct MetricsEvents: GatewayEvents {
         metrics.acknowledgements(target: "mssante", kind: "read", count: read)
         metrics.acknowledgements(target: "mssante", kind: "failed", count: failed)
     }
+
+    func targetFault(target: String, active: Bool) {
+        metrics.targetFault(target: target, active: active)
+    }
 }
 
 /// `[http] metrics_port` for `passerelle run` and `passerelle demo`: the Prometheus registry
