@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "Gateway", dependencies: ["PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
                                                 .product(name: "Logging", package: "swift-log")]),
 
@@ -71,8 +71,8 @@ let package = Package(
         .executableTarget(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
-                           "Journal", "Indicators", "SQLiteKit",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+                           "Journal", "Indicators", "SQLiteKit", "Gateway",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 
         // MARK: Tests

@@ -60,33 +60,61 @@ public final class DMPSender: Sendable {
 
     /// Sends `document` (built from `metadata`): ITI-41, with RPLC when it replaces another.
     public func send(_ document: CDADocument, metadata: DocumentMetadata, at time: Date = Date()) async -> SubmissionResult {
-        let request: ITI41Request, ins: INS
-        do {
-            guard let documentINS = document.ins else {
-                throw DMPError.metadata("document \(document.id): no INS in the CDA header; the DMP only accepts a qualified (QUAL) identity")
-            }
-            ins = documentINS
-            request = try requests.build(try mapper.submission(cda: document, metadata: metadata, at: time),
-                                         vihf: try assertion(ins, metadata: metadata, at: time), at: time)
-        } catch {
-            return Self.notPrepared(error)
-        }
-        if let stopped = await checkPatient(ins) { return stopped }
-        return await client.send(request)
+        await submit(prepare(document, metadata: metadata, at: time))
     }
 
     /// Deletes `metadata.parentID` from the DMP (TD3.3c: ITI-57, Approved → Deleted).
     public func delete(_ metadata: DocumentMetadata, at time: Date = Date()) async -> SubmissionResult {
-        let request: ITI57Request, ins: INS
+        await submit(prepareDeletion(metadata, at: time))
+    }
+
+    /// A request built and signed, ready for the network (or why it cannot be sent). Split
+    /// from the exchange so that the CPU-bound part (mapping, VIHF and submission-set
+    /// signatures, MTOM) can be measured apart from the wait for the DMP.
+    public enum Prepared: Sendable {
+        case provideAndRegister(ITI41Request, ins: INS)
+        case deletion(ITI57Request, ins: INS)
+        case notPrepared(SubmissionResult)
+    }
+
+    /// Builds and signs the ITI-41 request of `document`; no I/O.
+    public func prepare(_ document: CDADocument, metadata: DocumentMetadata, at time: Date = Date()) -> Prepared {
         do {
-            ins = try DocumentEntryMapper.qualifiedINS(metadata, what: "deletion of \(metadata.parentID?.description ?? "?")")
-            request = try requests.build(try mapper.deletion(metadata: metadata, at: time),
-                                         vihf: try assertion(ins, metadata: metadata, at: time), registry: client.registryEndpoint)
+            guard let ins = document.ins else {
+                throw DMPError.metadata("document \(document.id): no INS in the CDA header; the DMP only accepts a qualified (QUAL) identity")
+            }
+            let request = try requests.build(try mapper.submission(cda: document, metadata: metadata, at: time),
+                                             vihf: try assertion(ins, metadata: metadata, at: time), at: time)
+            return .provideAndRegister(request, ins: ins)
         } catch {
-            return Self.notPrepared(error)
+            return .notPrepared(Self.notPrepared(error))
         }
-        if let stopped = await checkPatient(ins) { return stopped }
-        return await client.send(request)
+    }
+
+    /// Builds and signs the ITI-57 deletion of `metadata.parentID`; no I/O.
+    public func prepareDeletion(_ metadata: DocumentMetadata, at time: Date = Date()) -> Prepared {
+        do {
+            let ins = try DocumentEntryMapper.qualifiedINS(metadata, what: "deletion of \(metadata.parentID?.description ?? "?")")
+            let request = try requests.build(try mapper.deletion(metadata: metadata, at: time),
+                                             vihf: try assertion(ins, metadata: metadata, at: time), registry: client.registryEndpoint)
+            return .deletion(request, ins: ins)
+        } catch {
+            return .notPrepared(Self.notPrepared(error))
+        }
+    }
+
+    /// The exchange: TD0.2 first when configured, then the request.
+    public func submit(_ prepared: Prepared) async -> SubmissionResult {
+        switch prepared {
+        case .notPrepared(let result):
+            return result
+        case .provideAndRegister(let request, let ins):
+            if let stopped = await checkPatient(ins) { return stopped }
+            return await client.send(request)
+        case .deletion(let request, let ins):
+            if let stopped = await checkPatient(ins) { return stopped }
+            return await client.send(request)
+        }
     }
 
     func assertion(_ ins: INS, metadata: DocumentMetadata, at time: Date) throws -> Data {

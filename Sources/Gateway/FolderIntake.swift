@@ -3,6 +3,7 @@ import Intake
 import Journal
 import Logging
 import PasserelleCore
+import Synchronization
 
 /// The watched folder side of the service: each claimed file (already moved into
 /// `work/<claim id>/`) is loaded and ingested; once the journal holds it, the claim folder moves
@@ -14,6 +15,10 @@ public struct FolderIntake: Sendable {
     public let pipeline: Pipeline
     public let done: URL
     let logger: Logger
+    /// Claim folders this process left in work/ (journal unavailable, unreadable file): the
+    /// ones a periodic recovery may take again. The others in work/ may still wait in the
+    /// watcher's queue — taking them too would handle them twice.
+    let leftBehind = LeftBehind()
 
     public init(scanner: InboxScanner, pipeline: Pipeline, done: URL, loader: IntakeLoader = IntakeLoader(),
                 logger: Logger = Logger(label: "passerelle.inbox")) {
@@ -30,13 +35,14 @@ public struct FolderIntake: Sendable {
         CrashPoint.reached(.claimed)
         let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
         let item: IntakeItem
-        do { item = try loader.load(claim) } catch {
+        do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(claim) } } catch {
             await refuse(claim, error, names: names)
             return nil
         }
         let input: InputFile
-        do { input = try Self.inputFile(claim) } catch {
+        do { input = try StageClock.measure(.parse, pipeline.events) { try Self.inputFile(claim) } } catch {
             logger.error("cannot read a claimed file; left in work/", metadata: ["file": "\(names)", "error": "\(error)"])
+            leftBehind.insert(claim)
             return nil
         }
         do {
@@ -50,17 +56,20 @@ public struct FolderIntake: Sendable {
             case .unavailable(let failure):
                 logger.error("journal unavailable; the file stays in work/ and is taken again later",
                              metadata: ["file": "\(names)", "error": "\(failure)"])
+                leftBehind.insert(claim)
             }
             return nil
         }
     }
 
-    /// Takes again the claims a crash or a journal failure left in `work/`.
+    /// Takes again the claims a crash or a journal failure left in `work/`; with
+    /// `leftBehindOnly`, only those this process left there (the others may be queued).
     @discardableResult
-    public func recoverWorkFolder() async -> Int {
+    public func recoverWorkFolder(leftBehindOnly: Bool = false) async -> Int {
         let work = await scanner.work
         let fm = FileManager.default
-        guard let dirs = try? fm.contentsOfDirectory(atPath: work.path) else { return 0 }
+        guard var dirs = try? fm.contentsOfDirectory(atPath: work.path) else { return 0 }
+        if leftBehindOnly { dirs = dirs.filter(leftBehind.take) }
         var count = 0
         for name in dirs.sorted() {
             let dir = work.appendingPathComponent(name)
@@ -139,4 +148,17 @@ public struct FolderIntake: Sendable {
             logger.error("cannot move a journaled file to done/", metadata: ["file": "\(names)", "error": "\(error)"])
         }
     }
+}
+
+/// The names of claim folders left in work/ by this process.
+final class LeftBehind: Sendable {
+    private let names = Mutex(Set<String>())
+
+    func insert(_ claim: ClaimedFile) {
+        guard let dir = claim.files.first?.deletingLastPathComponent().lastPathComponent else { return }
+        names.withLock { _ = $0.insert(dir) }
+    }
+
+    /// True (and forgotten) when `name` was left behind.
+    func take(_ name: String) -> Bool { names.withLock { $0.remove(name) != nil } }
 }

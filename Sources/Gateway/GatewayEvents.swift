@@ -37,11 +37,14 @@ public protocol GatewayEvents: Sendable {
     /// A peer (`dmp`, `mssante_ps`, `mssante_patient`, `mssante_imap`) became unavailable
     /// (`active`) or available again; see ``FaultAlerts``.
     func targetFault(target: String, active: Bool)
+    /// One stage of one document took this long (benchmarks, profiling; see ``GatewayStage``).
+    func stageFinished(_ stage: GatewayStage, timing: StageTiming)
 }
 
 extension GatewayEvents {
     public func acknowledgementsRead(delivered: Int, read: Int, failed: Int) {}
     public func targetFault(target: String, active: Bool) {}
+    public func stageFinished(_ stage: GatewayStage, timing: StageTiming) {}
 }
 
 /// The default observer: ignores everything.

@@ -70,10 +70,11 @@ public final class GatewayService: Sendable {
             do {
                 for try await claim in watcher.claims() {
                     if let outcome = await folder.handle(claim), case .accepted = outcome { workers.poke() }
-                    // Claims left in work/ by a journal outage are taken again now and then.
+                    // Claims left in work/ by a journal outage are taken again now and then (not the
+                    // ones still queued behind this one: a long backlog would be handled twice).
                     if Date().timeIntervalSince(lastRecovery) > 60 {
                         lastRecovery = Date()
-                        await folder.recoverWorkFolder()
+                        await folder.recoverWorkFolder(leftBehindOnly: true)
                     }
                 }
             } catch {
@@ -149,7 +150,7 @@ struct MLLPHandler: Sendable {
             return ack(nil, .error, [HL7ErrorDetail(IntakeError.parse(error))])
         }
         let item: IntakeItem
-        do { item = try loader.load(message) } catch {
+        do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(message) } } catch {
             pipeline.events.documentRefused(reason: error.code, source: .mllp)
             logger.warning("MLLP message refused", metadata: ["control_id": "\(message.controlID)", "reason": "\(error.description.prefix(300))"])
             return ack(message, .error, [Self.detail(error)])

@@ -26,20 +26,26 @@ public struct MSSanteTransmissionSender: TransmissionSender {
     }
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
+        let events = StageClock.events
         do {
-            let mail = try sender.prepare(document: document.cda, metadata: document.metadata, target: target,
-                                          messageID: claim.transmission.messageID)
+            let mail = try StageClock.measure(.sign, events) { () throws(MSSanteError) in
+                try sender.prepare(document: document.cda, metadata: document.metadata, target: target, messageID: claim.transmission.messageID)
+            }
             if claim.transmission.messageID != mail.message.messageID {
                 do {
-                    try await journal.recordMessageID(mail.message.messageID, transmissionID: claim.transmission.id,
-                                                      owner: claim.transmission.leaseOwner ?? "")
+                    try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                        try await journal.recordMessageID(mail.message.messageID, transmissionID: claim.transmission.id,
+                                                          owner: claim.transmission.leaseOwner ?? "")
+                    }
                 } catch {
                     // Unrecorded, its acknowledgements could not be matched: try again later.
                     return .failure(.network("cannot record the Message-ID in the journal: \(error.description)"))
                 }
             }
             CrashPoint.reached(.messageIDRecorded)
-            let outcome = try await sender.send(mail, only: claim.transmission.pendingRecipients).journalOutcome
+            let outcome = try await StageClock.measure(.send, events, threadCPU: false) { () async throws(MSSanteError) in
+                try await sender.send(mail, only: claim.transmission.pendingRecipients)
+            }.journalOutcome
             // The earlier send was interrupted and no acknowledgement settled it within
             // [mssante] uncertain_grace_seconds: if that mail had reached the relay, this is a
             // second copy (same Message-ID, so a receiving system can drop it). Said in the attempt.

@@ -103,8 +103,9 @@ public struct Pipeline: Sendable {
             }
             let result: AcceptResult
             do {
-                result = try await journal.accept(prepared.journalDocument, content: record, input: input,
-                                                  stay: prepared.stay, now: now)
+                result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                    try await journal.accept(prepared.journalDocument, content: record, input: input, stay: prepared.stay, now: now)
+                }
             } catch { throw .unavailable(.journal(error)) }
             switch result {
             case .duplicateInput(let id, let version):
@@ -120,7 +121,9 @@ public struct Pipeline: Sendable {
                 CrashPoint.reached(.accepted)
                 logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
                                                              "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
-                let targets = try await finish(id: document.id, version: document.version, built: prepared.cda.data)
+                let targets = try await StageClock.measure(.journal, events) { () async throws(IngestFailure) in
+                    try await finish(id: document.id, version: document.version, built: prepared.cda.data)
+                }
                 return .accepted(documentID: document.id, version: document.version, targets: targets)
             }
         }
@@ -171,7 +174,7 @@ public struct Pipeline: Sendable {
                     "the document given as a CDA (HL7 OBX-5 subtype XML, or NAME.xml) is \(data.count) bytes of text, not an XML document: "
                     + "put the base64 of the CDA R2 document there, or send the PDF with subtype PDF so Passerelle builds the CDA"))
             }
-            do { cda = try ProducerCDA.accept(data, declared: metadata) } catch {
+            do { cda = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try ProducerCDA.accept(data, declared: metadata) } } catch {
                 throw .refused(.invalidContent("the CDA cannot be used: \(error.description)"))
             }
             // The CDA header is authoritative for what it carries.
@@ -191,13 +194,16 @@ public struct Pipeline: Sendable {
             if metadata.setID == nil && metadata.action == .new {
                 metadata.setID = InstanceIdentifier(root: Self.generatedOID(settings.structureOID, arc: 6))
             }
-            do { cda = metadata.action == .delete ? Deletion.placeholder(metadata) : try builder.build(metadata: metadata, pdf: pdf) } catch {
+            do {
+                cda = metadata.action == .delete ? Deletion.placeholder(metadata)
+                    : try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try builder.build(metadata: metadata, pdf: pdf) }
+            } catch {
                 throw .refused(.invalidContent("the CDA cannot be built: \(error.description)" + Self.defaultsHint(error)))
             }
         }
         if metadata.action != .delete { try Self.checkDMPIdentifier(cda.id, targets: targets) }
         if let validator, metadata.action != .delete {  // a deletion has no CDA to check
-            let report = validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id))
+            let report = StageClock.measure(.validate, events) { validator.validate(cda.data, file: DocumentEntryMapper.uniqueId(cda.id)) }
             if !report.isValid {
                 // libxml2 messages name elements and lines, not values.
                 throw .refused(.invalidContent("the CDA does not pass the CDA schema ([cda] schema):\n" + report.messages.prefix(10).joined(separator: "\n")))

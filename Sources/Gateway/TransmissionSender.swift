@@ -66,9 +66,11 @@ public struct DMPTransmissionSender: TransmissionSender {
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
         // A resend after a crash needs no special path: the DMP recognises the uniqueId it holds.
-        let result = document.metadata.action == .delete
-            ? await sender.delete(document.metadata)
-            : await sender.send(document.cda, metadata: document.metadata)
+        let events = StageClock.events
+        let prepared = StageClock.measure(.sign, events) {
+            document.metadata.action == .delete ? sender.prepareDeletion(document.metadata) : sender.prepare(document.cda, metadata: document.metadata)
+        }
+        let result = await StageClock.measure(.send, events, threadCPU: false) { await sender.submit(prepared) }
         return Self.outcome(result)
     }
 

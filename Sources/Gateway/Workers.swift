@@ -92,7 +92,11 @@ public final class TransmissionWorkers: Sendable {
     func loop(_ sender: any TransmissionSender, owner: String) async {
         while !isStopping {
             let claim: ClaimedTransmission?
-            do { claim = try await journal.claimNext(target: sender.target, now: Date(), lease: settings.lease, owner: owner) } catch {
+            do {
+                claim = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                    try await journal.claimNext(target: sender.target, now: Date(), lease: settings.lease, owner: owner)
+                }
+            } catch {
                 logger.error("cannot claim from the journal", metadata: ["target": "\(sender.target.rawValue)", "error": "\(error)"])
                 await wake.wait(timeout: max(settings.pollInterval, 1), until: { self.isStopping })
                 continue
@@ -113,16 +117,18 @@ public final class TransmissionWorkers: Sendable {
         let outcome: TransmissionOutcome
         let started = ContinuousClock.now
         do {
-            let document = try OutgoingDocument.load(claim.document, blobs: blobs)
+            let document = try StageClock.measure(.journal, events) { () throws(GatewayError) in try OutgoingDocument.load(claim.document, blobs: blobs) }
             CrashPoint.reached(.beforeSend)
-            outcome = await sender.send(claim, document: document)
+            outcome = await StageClock.$events.withValue(events) { await sender.send(claim, document: document) }
         } catch {
             outcome = .failure(.permanent("cannot read the journaled document: \(error.description)"))
         }
         CrashPoint.reached(.afterSend)
         let duration = ContinuousClock.now - started
         do {
-            let result = try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+            let result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
+                try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+            }
             events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
             alerts.record(outcome, target: t.target.rawValue)
             switch outcome {

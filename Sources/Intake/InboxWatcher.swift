@@ -68,10 +68,14 @@ public actor InboxScanner {
         }
         var claimed: [ClaimedFile] = []
         var present = Set<String>()
-        for name in names {
+        // Pairs are found by stem: group the listing once rather than list it again per file.
+        let stems = names.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        var namesakes: [String: [String]] = [:]
+        for (name, stem) in zip(names, stems) { namesakes[stem, default: []].append(name) }
+        for (name, stem) in zip(names, stems) {
             let url = inbox.appendingPathComponent(name)
             present.insert(url.path)
-            switch IntakeFile.classify(url) {
+            switch IntakeFile.classify(url, namesakes: namesakes[stem] ?? []) {
             case .ignored:
                 continue
             case .refused(let url, let reason):

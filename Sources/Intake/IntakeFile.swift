@@ -34,7 +34,10 @@ public enum IntakeFile: Sendable, Equatable {
 
     /// Classifies one directory entry. Looks at the entry itself (without following links)
     /// and at its neighbours; never reads the content.
-    public static func classify(_ url: URL) -> IntakeFile {
+    /// - Parameter namesakes: the names in the same directory with the same stem (NAME.*), when
+    ///   the caller has listed it already; nil lists the directory (once per call: a scan of n
+    ///   files must pass them, or it costs n² — minutes for a 100,000-file backlog).
+    public static func classify(_ url: URL, namesakes: [String]? = nil) -> IntakeFile {
         let name = url.lastPathComponent
         if name.hasPrefix(".") { return .ignored(url, .hidden) }
         if partialSuffixes.contains(where: { name.hasSuffix($0) }) { return .ignored(url, .partial) }
@@ -52,7 +55,7 @@ public enum IntakeFile: Sendable, Equatable {
         func sibling(_ extensions: [String]) -> URL? {
             // Exact-case match first, then any case (NAME.PDF with NAME.json).
             let dir = url.deletingLastPathComponent()
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+            let entries = namesakes ?? (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
             let stem = base.lastPathComponent
             return entries.first { e in
                 let u = URL(fileURLWithPath: e)

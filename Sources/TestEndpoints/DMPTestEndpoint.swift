@@ -66,6 +66,8 @@ public final class DMPTestEndpoint: Sendable {
         public var mimeType: String
         /// Approved; Deprecated once replaced (RPLC); Deleted by a TD3.3c update.
         public var status: AvailabilityStatus
+        /// When the endpoint stored it (before it answered): the end of a benchmark's latency.
+        public var storedAt = Date()
     }
 
     struct State {
@@ -74,6 +76,9 @@ public final class DMPTestEndpoint: Sendable {
         var requests = 0
         var rejections: [String] = []
         var connections = 0
+        /// CPU time of the connection threads (TLS records, HTTP, checks): the endpoint's share
+        /// of a process it shares with the gateway (benchmarks).
+        var cpu: Duration = .zero
         /// TD0.2 answers by patientId (`INS^^^&OID&ISO^NH`); others have an active DMP.
         var patients: [String: DMPPatientStatus] = [:]
     }
@@ -126,6 +131,8 @@ public final class DMPTestEndpoint: Sendable {
     public var requestCount: Int { state.withLock { $0.requests } }
     /// Accepted TLS connections (to observe connection reuse).
     public var connectionCount: Int { state.withLock { $0.connections } }
+    /// CPU time spent serving requests so far (TLS reads and writes included, handshakes not).
+    public var cpuTime: Duration { state.withLock { $0.cpu } }
     /// Why requests were refused, most recent last.
     public var rejections: [String] { state.withLock { $0.rejections } }
 
@@ -133,10 +140,15 @@ public final class DMPTestEndpoint: Sendable {
 
     func serve(_ stream: TLSStream) {
         state.withLock { $0.connections += 1 }
+        var cpu = Self.threadCPU()
+        defer { let now = Self.threadCPU(); state.withLock { $0.cpu += now - cpu } }
         while true {
             guard let request = try? HTTPMessage.read(from: stream) else { return }
             let response = handle(request)
             guard (try? response.write(to: stream)) != nil, !response.close, !request.wantsClose else { return }
+            let now = Self.threadCPU()
+            state.withLock { $0.cpu += now - cpu }
+            cpu = now
         }
     }
 
@@ -183,6 +195,12 @@ public final class DMPTestEndpoint: Sendable {
         if registry.status != .success { reject(registry.errors.map(\.description).joined(separator: "; ")) }
         let responseAction = action == ITI57Request.action ? ITI57Request.responseAction : ITI41Request.responseAction
         return .soap(status: 200, Self.envelope(registry.xml(), relatesTo: messageID, action: responseAction))
+    }
+
+    static func threadCPU() -> Duration {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return .seconds(t.tv_sec) + .nanoseconds(t.tv_nsec)
     }
 
     func reject(_ reason: String) { state.withLock { $0.rejections.append(reason) } }
@@ -268,7 +286,11 @@ public final class DMPTestEndpoint: Sendable {
                 }
             }
             if errors.isEmpty {
-                for d in documents { s.stored[d.uniqueId] = d }
+                let now = Date()
+                for var d in documents {
+                    d.storedAt = now
+                    s.stored[d.uniqueId] = d
+                }
                 for uniqueId in deprecated { s.stored[uniqueId]?.status = .deprecated }
             }
             return errors

@@ -49,7 +49,7 @@ struct DemoResult: Sendable {
 final class DemoEnvironment: @unchecked Sendable {
     let settings: DemoSettings
     let endpoint: DMPTestEndpoint
-    let relay: DemoSMTPRelay
+    let relay: LocalSMTPRelay
     let configuration: PasserelleConfiguration
     let service: GatewayService
     let monitor: ServiceMonitor
@@ -81,7 +81,7 @@ final class DemoEnvironment: @unchecked Sendable {
             passphrase: Passphrase.read(file: settings.pki.appendingPathComponent("passphrase.txt")),
             clientCA: settings.pki.appendingPathComponent("ca.pem"), schema: settings.xdsSchema, dumpDirectory: requests))
         do {
-            relay = try DemoSMTPRelay(python: settings.python, script: settings.smtpRelay, pki: settings.pki,
+            relay = try LocalSMTPRelay(python: settings.python, script: settings.smtpRelay, pki: settings.pki,
                                       folder: settings.folder.appendingPathComponent("mssante-sent"),
                                       log: settings.folder.appendingPathComponent("mssante-relay.log"))
         } catch {
@@ -156,64 +156,8 @@ final class DemoEnvironment: @unchecked Sendable {
     }
 
     static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint, smtpPort: UInt16) -> String {
-        let pki = s.pki.path, root = s.folder.path
-        return """
-        # Written by `passerelle demo`: the local DMP-style endpoint, the local MSSanté-style
-        # relay (no acknowledgement mailbox: transmissions end as sent) and the test PKI.
-        [structure]
-        finess = "750803447"
-        name = "Hôpital de démonstration"
-        oid = "1.2.250.1.999.1"
-
-        [certificates]
-        authentication = "\(pki)/org-auth.p12"
-        signing = "\(pki)/org-sign.p12"
-        passphrase_file = "\(pki)/passphrase.txt"
-        trust_anchors = "\(pki)/ca.pem"
-        crl = "\(pki)/ca.crl.pem"
-
-        [dmp]
-        enabled = true
-        endpoint = "\(endpoint.url.absoluteString)"
-        registry_endpoint = "\(endpoint.registryURL.absoluteString)"
-        timeout_seconds = 20
-        max_connections = 2
-
-        [mssante]
-        enabled = true
-        smtp_host = "127.0.0.1"
-        smtp_port = \(smtpPort)
-        smtp_tls = "starttls"
-        mailbox = "passerelle@hopital-demo.mssante.fr"
-        product_reference = "Passerelle/\(Passerelle.version)"
-        \(s.cdaSchema.map { "\n[cda]\nschema = \"\($0.path)\"\n" } ?? "")
-        [vihf]
-        identifiant_structure = "1750803447"
-        secteur_activite = "SA01"
-        lps_nom = "Passerelle"
-        lps_version = "\(Passerelle.version)"
-        lps_homologation_dmp = "HOMOLOGATION-TEST-1"
-        role = "10^1.2.250.1.71.1.2.7^Médecin"
-
-        [folders]
-        inbox = "\(root)/inbox"
-        work = "\(root)/work"
-        error = "\(root)/error"
-        done = "\(root)/done"
-        quiet_period_seconds = 1
-
-        [journal]
-        backend = "sqlite"
-        path = "\(root)/journal/journal.sqlite"
-
-        [service]
-        lease_seconds = 60
-        shutdown_timeout_seconds = 10
-        retry_initial_seconds = 1
-        retry_max_seconds = 2
-        retry_max_attempts = 3
-
-        """
+        LocalGatewayConfiguration(writtenBy: "passerelle demo", pki: s.pki, root: s.folder, dmpURL: endpoint.url,
+                                  registryURL: endpoint.registryURL, smtpPort: smtpPort, cdaSchema: s.cdaSchema).text
     }
 
     // MARK: Outcomes
@@ -221,7 +165,7 @@ final class DemoEnvironment: @unchecked Sendable {
     /// What `check` of `sample` has become so far; `final` once it will not change any more.
     /// `mail` is what the relay holds, `mailsExpected` how many messages each recipient
     /// must have got in all.
-    func result(of sample: DemoSample, _ check: DemoCheck, mail: [DemoSMTPRelay.Received],
+    func result(of sample: DemoSample, _ check: DemoCheck, mail: [LocalSMTPRelay.Received],
                 mailsExpected: [String: Int]) async throws -> (result: DemoResult, final: Bool) {
         func result(_ state: String, entry: String = "-", ok: Bool, problem: String? = nil) -> DemoResult {
             DemoResult(sample: sample, check: check, state: state, entry: entry, ok: ok, problem: problem)
@@ -281,7 +225,7 @@ final class DemoEnvironment: @unchecked Sendable {
 
     /// Sent, and the relay holds exactly that message (by Message-ID) for `recipient`, and
     /// as many messages for `recipient` as the demo sent it.
-    private func mailing(_ sample: DemoSample, _ check: DemoCheck, recipient: String, mail: [DemoSMTPRelay.Received],
+    private func mailing(_ sample: DemoSample, _ check: DemoCheck, recipient: String, mail: [LocalSMTPRelay.Received],
                          expectedCount: Int) async throws -> (result: DemoResult, final: Bool) {
         guard let t = try await journaled(sample, check) else {
             return (DemoResult(sample: sample, check: check, state: "pending", entry: "-", ok: false, problem: "not journaled"), false)

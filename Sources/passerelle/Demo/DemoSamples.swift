@@ -2,6 +2,7 @@ import CDA
 import DMP
 import Foundation
 import PasserelleCore
+import TestEndpoints
 
 /// What a demo sample must end as; the demo fails when any sample ends otherwise.
 enum DemoExpectation: Sendable, Hashable {
@@ -169,7 +170,7 @@ struct DemoSamples {
         let hl7Stay = Stay(id: LocalIdentifier(value: "DEMO-HL7-\(stamp)", authority: base.stay?.id?.authority ?? root),
                            admission: base.stay?.admission, discharge: nil,
                            facilityType: base.stay?.facilityType, practiceSetting: base.stay?.practiceSetting)
-        let hl7 = DemoHL7(now: now)
+        let hl7 = SampleHL7(now: now)
         for (n, (kind, type)) in [(DocumentKind.biologyReport, "ORU^R01"), (.imagingReport, "MDM^T02")].enumerated() {
             var m = base
             m.kind = kind

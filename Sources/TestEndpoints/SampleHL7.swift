@@ -4,14 +4,20 @@ import PasserelleCore
 
 /// HL7 v2.5 messages as a hospital's systems send them (ANS guide *Transmission de documents
 /// CDA-R2 en HL7v2*, PAM FR for the identity): an ORU^R01 from a lab system, an MDM^T02 from a
-/// radiology system, an ADT^A03 from the patient administration system.
-struct DemoHL7 {
-    let now: Date
+/// radiology system, an ADT^A03 from the patient administration system. The inputs of
+/// `passerelle demo` and `passerelle-bench e2e`.
+public struct SampleHL7: Sendable {
+    public let now: Date
     let zone = TimeZone(identifier: "Europe/Paris")!
     /// MSH-4 / MSH-6: the facility's FINESS.
-    var facility = "750803447"
+    public var facility = "750803447"
 
-    func oru(cda: CDADocument, metadata m: DocumentMetadata, control: String) -> Data {
+    public init(now: Date = Date(), facility: String = "750803447") {
+        self.now = now
+        self.facility = facility
+    }
+
+    public func oru(cda: CDADocument, metadata m: DocumentMetadata, control: String) -> Data {
         let kind = m.kind!
         return message([
             msh("ORU^R01^ORU_R01", control: control, sender: "DEMO_LAB"),
@@ -22,7 +28,7 @@ struct DemoHL7 {
         ] + document(cda, kind: kind, author: m.author))
     }
 
-    func mdm(cda: CDADocument, metadata m: DocumentMetadata, control: String) -> Data {
+    public func mdm(cda: CDADocument, metadata m: DocumentMetadata, control: String) -> Data {
         let kind = m.kind!
         let txa = ["TXA", "1", kind.loincCode, "TEXT", timestamp(m.effectiveTime?.date ?? now), "", "", "", "",
                    m.author.map(xcn) ?? "", "", "", cda.id.root, "", "", "", "", "AU"]
@@ -35,7 +41,7 @@ struct DemoHL7 {
         ] + document(cda, kind: kind, author: nil))
     }
 
-    func adtA03(patient: PatientInfo, stay: Stay, at date: Date, control: String) -> Data {
+    public func adtA03(patient: PatientInfo, stay: Stay, at date: Date, control: String) -> Data {
         var discharged = stay
         discharged.discharge = ZonedDateTime(date: date, utcOffsetSeconds: zone.secondsFromGMT(for: date))
         return message([
