@@ -147,6 +147,8 @@ import TestSupport
 
         // A last run without kills drains everything, then stops gracefully on SIGTERM.
         let final = try CrashTests.start(h, log: log)
+        // Let it start (signal handlers, the start-up poll) even when nothing is left to do.
+        try await Task.sleep(nanoseconds: 5_000_000_000)
         let journal = try h.journal()
         let expectedTransmissions = planned.reduce(0) { $0 + $1.targets.count }
         let drained = try await Harness.waitUntil(timeout: 240) {
