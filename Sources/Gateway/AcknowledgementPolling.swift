@@ -25,9 +25,12 @@ public struct AcknowledgementPolling: Sendable {
     /// The alert target of the mailbox.
     public static let target = "mssante_imap"
 
+    /// The alert episodes of this mailbox (one per outage, shared by every poll).
+    func makeAlerts() -> FaultAlerts { FaultAlerts(events: events, logger: logger) }
+
     /// Polls until the task is cancelled.
-    func run() async {
-        let alerts = FaultAlerts(events: events, logger: logger)
+    func run(alerts: FaultAlerts? = nil) async {
+        let alerts = alerts ?? makeAlerts()
         while !Task.isCancelled {
             await pollOnce(alerts: alerts)
             try? await Task.sleep(for: interval)
@@ -45,6 +48,10 @@ public struct AcknowledgementPolling: Sendable {
                 logger.info("acknowledgements read", metadata: [
                     "delivered": "\(summary.delivered)", "read": "\(summary.read)", "failed": "\(summary.failed)",
                     "ignored": "\(summary.ignored)", "unmatched": "\(summary.unmatched)"])
+            }
+            if summary.interruptedConfirmed > 0 {
+                logger.notice("interrupted sends confirmed by their acknowledgements: not sent again",
+                              metadata: ["count": "\(summary.interruptedConfirmed)"])
             }
         } catch {
             alerts.failed(Self.target, cause: "cannot read the acknowledgement mailbox: \(String(describing: error).prefix(300))")

@@ -33,6 +33,7 @@ public struct FolderIntake: Sendable {
     /// Processes one claim. Returns the outcome, or nil when the file was refused or must wait.
     @discardableResult
     public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
+        CrashPoint.reached(.claimed)
         let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
         let item: IntakeItem
         do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(claim) } } catch {

@@ -22,8 +22,11 @@ extension GatewayService {
                             events: any GatewayEvents = NoGatewayEvents()) throws(GatewayError) -> GatewayService {
         let logger = Logger(label: "passerelle.service")
         let s = c.service
+        // An interrupted MSSanté send waits for its DSN only when the acknowledgements are read.
+        let hold = c.mssante.enabled && c.mssante.imapURL != nil ? TimeInterval(c.mssante.uncertainGraceSeconds) : 0
         let policy = RetryPolicy(initialDelay: TimeInterval(s.retryInitialSeconds), maxDelay: TimeInterval(max(s.retryMaxSeconds, s.retryInitialSeconds)),
-                                 maxAttempts: s.retryMaxAttempts, deadline: TimeInterval(s.retryDeadlineHours) * 3600)
+                                 maxAttempts: s.retryMaxAttempts, deadline: TimeInterval(s.retryDeadlineHours) * 3600,
+                                 interruptedHold: hold)
         let journal: any JournalStore
         let blobs: BlobStore
         do {

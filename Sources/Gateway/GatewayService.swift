@@ -54,6 +54,12 @@ public final class GatewayService: Sendable {
         let resumed = try await pipeline.resume()
         if resumed > 0 { logger.notice("finished documents left by the previous run", metadata: ["count": "\(resumed)"]) }
         await folder.recoverWorkFolder()
+        let acknowledgementAlerts = acknowledgements?.makeAlerts()
+        if let acknowledgements, let acknowledgementAlerts {
+            // Before any send: what came back while we were down may settle a send that a crash
+            // interrupted (its DSN), which must then not be mailed again.
+            await acknowledgements.pollOnce(alerts: acknowledgementAlerts)
+        }
         if let mllp {
             let handler = MLLPHandler(pipeline: pipeline, workers: workers, logger: logger)
             let started = try MLLPListener(settings: mllp, handler: { await handler.handle($0) }, oversize: { handler.oversize(limit: mllp.maxMessageBytes) },
@@ -63,7 +69,12 @@ public final class GatewayService: Sendable {
         }
         let intake = Task { await self.intake() }
         let sending = Task { await workers.run() }
-        let polling = acknowledgements.map { polling in Task { await polling.run() } }
+        let polling = acknowledgements.map { polling in
+            Task {
+                try? await Task.sleep(for: polling.interval)  // the first poll was made above
+                await polling.run(alerts: acknowledgementAlerts)
+            }
+        }
         let inbox = await folder.scanner.inbox.path
         logger.info("passerelle running", metadata: ["inbox": "\(inbox)"])
 

@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import Logging
 import MSSante
 import OpenSSLKit
 import PasserelleCore
@@ -12,6 +13,11 @@ public struct MSSanteTransmissionSender: TransmissionSender {
     public let target: Destination
     public let sender: MSSanteSender
     let journal: any JournalStore
+    let logger = Logger(label: "passerelle.mssante")
+
+    /// Starts the response of an attempt that resent an interrupted mail with no acknowledgement
+    /// of the first: the recipient may hold it twice (same Message-ID).
+    public static let possibleDuplicate = "possible duplicate: resent after an interrupted send that no acknowledgement confirmed; "
 
     public init(target: Destination, sender: MSSanteSender, journal: any JournalStore) {
         self.target = target
@@ -38,9 +44,20 @@ public struct MSSanteTransmissionSender: TransmissionSender {
                     return .failure(.network("cannot record the Message-ID in the journal: \(error.description)"))
                 }
             }
-            return try await StageClock.measure(.send, events, threadCPU: false) { () async throws(MSSanteError) in
+            CrashPoint.reached(.messageIDRecorded)
+            let outcome = try await StageClock.measure(.send, events, threadCPU: false) { () async throws(MSSanteError) in
                 try await sender.send(mail, only: claim.transmission.pendingRecipients)
             }.journalOutcome
+            // The earlier send was interrupted and no acknowledgement settled it within
+            // [mssante] uncertain_grace_seconds: if that mail had reached the relay, this is a
+            // second copy (same Message-ID, so a receiving system can drop it). Said in the attempt.
+            if claim.transmission.needsRecheck, claim.transmission.messageID != nil, case .success(let state, let response) = outcome {
+                logger.warning("interrupted send not confirmed by an acknowledgement in time: resent with the same Message-ID (possible duplicate)",
+                               metadata: ["transmission": "\(claim.transmission.id)", "document": "\(claim.transmission.documentID)",
+                                          "target": "\(target.rawValue)"])
+                return .success(state: state, response: Self.possibleDuplicate + (response ?? ""))
+            }
+            return outcome
         } catch {
             return .failure(error.failureCause, response: error.description)
         }

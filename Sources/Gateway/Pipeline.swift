@@ -130,6 +130,7 @@ public struct Pipeline: Sendable {
                     "document \(earlier.id) version \(earlier.version) is already in the journal (from another file). "
                     + "To change it, send a replacement (action replace, a new version); to send it again, use passerelle resend"))
             case .accepted(let document):
+                CrashPoint.reached(.accepted)
                 logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
                                                              "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
                 let targets = try await StageClock.measure(.journal, events) { () async throws(IngestFailure) in
@@ -338,6 +339,7 @@ public struct Pipeline: Sendable {
                     }
                 }
                 events.documentBuilt(kind: document.kind)
+                CrashPoint.reached(.built)
             }
             if document.state == .built {
                 let queued = try await journal.enqueue(documentID: id, version: version, targets: targets, now: Date())

@@ -118,10 +118,12 @@ public final class TransmissionWorkers: Sendable {
         let started = ContinuousClock.now
         do {
             let document = try StageClock.measure(.journal, events) { () throws(GatewayError) in try OutgoingDocument.load(claim.document, blobs: blobs) }
+            CrashPoint.reached(.beforeSend)
             outcome = await StageClock.$events.withValue(events) { await sender.send(claim, document: document) }
         } catch {
             outcome = .failure(.permanent("cannot read the journaled document: \(error.description)"))
         }
+        CrashPoint.reached(.afterSend)
         let duration = ContinuousClock.now - started
         do {
             let result = try await record(outcome, of: claim, owner: owner, sentFor: duration, meta: meta)

@@ -93,8 +93,17 @@ public protocol JournalStore: Sendable {
     func transmission(messageID: String) async throws(JournalError) -> Transmission?
 
     /// Puts `sending` rows whose lease has expired back to `queued` with `needsRecheck`, and
-    /// marks their open attempt `interrupted`. Returns the recovered transmissions.
+    /// marks their open attempt `interrupted`. Returns the recovered transmissions. A row with a
+    /// recorded Message-ID may have reached the peer: it is due only after the policy's
+    /// ``RetryPolicy/interruptedHold``, the others at once.
     func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission]
+
+    /// An acknowledgement (DSN, MDN) names a transmission whose last send was interrupted: the
+    /// peer did take that mail, so it must not go again. A transmission that waits to be sent
+    /// again after a crash (``Transmission/awaitsInterruptedOutcome(now:)``) becomes `sent`, its
+    /// open attempt closed as `interrupted`; the caller then records the acknowledgement itself.
+    /// Nil (nothing changed) when the transmission is in no such state.
+    func confirmInterruptedSend(transmissionID: Int64, now: Date) async throws(JournalError) -> Transmission?
 
     /// Operator resend: failed transmissions matching `filter` go back to `queued`.
     func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]

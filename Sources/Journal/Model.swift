@@ -196,6 +196,25 @@ public struct Transmission: Sendable, Hashable {
     /// Set after a partial delivery (``TransmissionOutcome/partial(pending:cause:response:)``):
     /// the recipients still to be sent to. Nil: every recipient of the target.
     public var pendingRecipients: [String]? = nil
+
+    /// True when a send of this transmission was interrupted (crash) after its Message-ID was
+    /// recorded and nothing newer is under way: it waits to be sent again (queued or retry-wait
+    /// with ``needsRecheck``), or is still `sending` under a lease that has expired (its sender
+    /// died). An acknowledgement for it proves the interrupted mail went out. Not after a partial
+    /// delivery: one report cannot tell which of the pending recipients the relay took.
+    public func awaitsInterruptedOutcome(now: Date) -> Bool {
+        guard messageID != nil, pendingRecipients == nil else { return false }
+        switch state {
+        case .queued, .retryWait: return needsRecheck
+        case .sending: return leaseExpiresAt.map { $0 <= now } ?? false
+        default: return false
+        }
+    }
+
+    /// True while a live sender holds this transmission (`sending`, lease not expired).
+    public func isBeingSent(now: Date) -> Bool {
+        state == .sending && (leaseExpiresAt.map { $0 > now } ?? false)
+    }
 }
 
 /// What ``JournalStore/claimNext(target:now:lease:owner:)`` hands to a sender.

@@ -90,16 +90,23 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxAttempts: Int
     /// Time from enqueueing (or operator requeue) after which a transient failure becomes final.
     public var deadline: TimeInterval
+    /// How long an interrupted send whose peer-side id (SMTP Message-ID) was recorded waits
+    /// before it may be claimed again: the mail may have been taken by the relay just before
+    /// the crash, and an acknowledgement carrying that id (a DSN) settles it without a second
+    /// mail (``JournalStore/confirmInterruptedSend(transmissionID:now:)``). 0: resend at once.
+    public var interruptedHold: TimeInterval
 
     public init(initialDelay: TimeInterval = 30, multiplier: Double = 2, maxDelay: TimeInterval = 3600,
-                jitter: Double = 0.5, maxAttempts: Int = 20, deadline: TimeInterval = 72 * 3600) {
-        precondition(initialDelay >= 0 && multiplier >= 1 && maxDelay >= initialDelay && (0...1).contains(jitter))
+                jitter: Double = 0.5, maxAttempts: Int = 20, deadline: TimeInterval = 72 * 3600,
+                interruptedHold: TimeInterval = 0) {
+        precondition(initialDelay >= 0 && multiplier >= 1 && maxDelay >= initialDelay && (0...1).contains(jitter) && interruptedHold >= 0)
         self.initialDelay = initialDelay
         self.multiplier = multiplier
         self.maxDelay = maxDelay
         self.jitter = jitter
         self.maxAttempts = maxAttempts
         self.deadline = deadline
+        self.interruptedHold = interruptedHold
     }
 
     /// The capped delay after `attempts` failed attempts (≥ 1), before jitter.

@@ -303,21 +303,41 @@ public final class PostgresJournalStore: JournalStore {
     }
 
     public func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission] {
-        try await run { db in
+        let held = now.addingTimeInterval(policy.interruptedHold)
+        return try await run { db in
             try db.transaction {
                 // One UPDATE: two nodes recovering at once re-check the condition on the locked
                 // rows, so each expired lease is recovered by exactly one of them.
+                // A recorded Message-ID: the mail may be at the relay; give its DSN time to come.
                 let ids = try db.query("""
                     UPDATE transmissions SET state = 'queued', needs_recheck = true, lease_owner = NULL, lease_expires_at = NULL,
-                                             next_attempt_at = $1, updated_at = $1
+                                             next_attempt_at = CASE WHEN message_id IS NULL THEN $1 ELSE $2 END, updated_at = $1
                     WHERE state = 'sending' AND lease_expires_at <= $1
                     RETURNING id
-                    """, [JournalTime.millis(now)]).compactMap { $0["id"].int64 }.sorted()
+                    """, [JournalTime.millis(now), JournalTime.millis(held)])
+                    .compactMap { $0["id"].int64 }.sorted()
                 for id in ids {
                     try db.run("UPDATE attempts SET ended_at = $1, outcome = 'interrupted' WHERE transmission_id = $2 AND ended_at IS NULL",
                                [JournalTime.millis(now), id])
                 }
                 return try ids.map { try Self.requireTransmission(db, id: $0) }
+            }
+        }
+    }
+
+    public func confirmInterruptedSend(transmissionID: Int64, now: Date) async throws(JournalError) -> Transmission? {
+        try await run { db in
+            try db.transaction { () throws -> Transmission? in
+                let t = try Self.requireTransmission(db, id: transmissionID, lock: true)
+                guard t.awaitsInterruptedOutcome(now: now) else { return nil }
+                try db.run("""
+                    UPDATE transmissions SET state = 'sent', needs_recheck = false, lease_owner = NULL, lease_expires_at = NULL,
+                                             next_attempt_at = NULL, alerted = false, updated_at = $1
+                    WHERE id = $2
+                    """, [JournalTime.millis(now), t.id])
+                try db.run("UPDATE attempts SET ended_at = $1, outcome = 'interrupted' WHERE transmission_id = $2 AND ended_at IS NULL",
+                           [JournalTime.millis(now), t.id])
+                return try Self.requireTransmission(db, id: t.id)
             }
         }
     }

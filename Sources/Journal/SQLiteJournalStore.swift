@@ -300,15 +300,34 @@ public final class SQLiteJournalStore: JournalStore {
                 let ids = try db.query("SELECT id FROM transmissions WHERE state = 'sending' AND lease_expires_at <= ? ORDER BY id",
                                        [JournalTime.millis(now)]).compactMap { $0["id"].int64 }
                 for id in ids {
+                    // A recorded Message-ID: the mail may be at the relay; give its DSN time to come.
                     try db.run("""
                         UPDATE transmissions SET state = 'queued', needs_recheck = 1, lease_owner = NULL, lease_expires_at = NULL,
-                                                 next_attempt_at = ?, updated_at = ?
+                                                 next_attempt_at = CASE WHEN message_id IS NULL THEN ? ELSE ? END, updated_at = ?
                         WHERE id = ?
-                        """, [JournalTime.millis(now), JournalTime.millis(now), id])
+                        """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.interruptedHold)),
+                              JournalTime.millis(now), id])
                     try db.run("UPDATE attempts SET ended_at = ?, outcome = 'interrupted' WHERE transmission_id = ? AND ended_at IS NULL",
                                [JournalTime.millis(now), id])
                 }
                 return try ids.map { try Self.requireTransmission(db, id: $0) }
+            }
+        }
+    }
+
+    public func confirmInterruptedSend(transmissionID: Int64, now: Date) async throws(JournalError) -> Transmission? {
+        try locked { db in
+            try db.transaction(.immediate) { () throws -> Transmission? in
+                let t = try Self.requireTransmission(db, id: transmissionID)
+                guard t.awaitsInterruptedOutcome(now: now) else { return nil }
+                try db.run("""
+                    UPDATE transmissions SET state = 'sent', needs_recheck = 0, lease_owner = NULL, lease_expires_at = NULL,
+                                             next_attempt_at = NULL, alerted = 0, updated_at = ?
+                    WHERE id = ?
+                    """, [JournalTime.millis(now), t.id])
+                try db.run("UPDATE attempts SET ended_at = ?, outcome = 'interrupted' WHERE transmission_id = ? AND ended_at IS NULL",
+                           [JournalTime.millis(now), t.id])
+                return try Self.requireTransmission(db, id: t.id)
             }
         }
     }

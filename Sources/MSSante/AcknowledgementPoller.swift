@@ -75,6 +75,8 @@ public struct PollSummary: Sendable, Hashable {
     public var ignored = 0
     /// Not a report, or no transmission with that Message-ID/ENVID: moved to the unmatched folder.
     public var unmatched = 0
+    /// Interrupted sends (crash) that a report showed to have reached the peer: not sent again.
+    public var interruptedConfirmed = 0
     public init() {}
 }
 
@@ -107,19 +109,45 @@ public final class AcknowledgementPoller: Sendable {
         try await imap.ensureFolder(configuration.unmatchedFolder)
         for uid in try await imap.searchInbox() {
             let message = try await imap.fetch(uid: uid)
+            CrashPoint.reached(.ackFetched)
+            let disposition = try await record(MailReport.parse(message), journal: journal, now: now, summary: &summary)
+            CrashPoint.reached(.ackRecorded)
+            switch disposition {
+            case .handled: try await imap.move(uid: uid, to: configuration.processedFolder)
+            case .unmatched: try await imap.move(uid: uid, to: configuration.unmatchedFolder)
+            case .later: continue
+            }
             summary.messages += 1
-            let handled = try await record(MailReport.parse(message), journal: journal, now: now, summary: &summary)
-            try await imap.move(uid: uid, to: handled ? configuration.processedFolder : configuration.unmatchedFolder)
         }
         return summary
     }
 
-    /// Applies one report to the journal; false when it matches no transmission.
+    /// What became of one message of the inbox.
+    enum Disposition {
+        case handled, unmatched
+        /// Its transmission is being sent right now: left in the inbox, read again next poll.
+        case later
+    }
+
+    /// Applies one report to the journal.
     func record(_ report: MailReport?, journal: any JournalStore, now: Date,
-                summary: inout PollSummary) async throws(AcknowledgementError) -> Bool {
-        guard let report, let transmission = try await match(report, journal: journal) else {
+                summary: inout PollSummary) async throws(AcknowledgementError) -> Disposition {
+        guard let report, var transmission = try await match(report, journal: journal) else {
             summary.unmatched += 1
-            return false
+            return .unmatched
+        }
+        // A report can overtake the sender's own record of the send (the relay answered, the
+        // worker has not written `sent` yet): applied now it would be dropped as out of order.
+        if transmission.isBeingSent(now: now) { return .later }
+        if transmission.awaitsInterruptedOutcome(now: now) {
+            // The send was interrupted by a crash, yet the peer reports on the mail: it went out.
+            // Recorded as sent, it is not mailed a second time.
+            do {
+                if let confirmed = try await journal.confirmInterruptedSend(transmissionID: transmission.id, now: now) {
+                    transmission = confirmed
+                    summary.interruptedConfirmed += 1
+                }
+            } catch { throw .journal(error) }
         }
         for entry in report.entries {
             let who = Self.masked(entry.recipient)
@@ -153,7 +181,7 @@ public final class AcknowledgementPoller: Sendable {
                 summary.ignored += 1
             }
         }
-        return true
+        return .handled
     }
 
     /// Finds the transmission by Original-Message-ID / returned Message-ID, then by ENVID.

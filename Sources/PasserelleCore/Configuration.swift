@@ -170,6 +170,10 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var productReference: String
         /// Seconds between two reads of the acknowledgement mailbox.
         public var pollIntervalSeconds: Int = 60
+        /// After a crash interrupted a send (the relay may or may not have taken the mail), how
+        /// long to wait for a DSN naming it before mailing it again (with the same Message-ID).
+        /// Only with `imap_url`: without an acknowledgement mailbox nothing can settle it.
+        public var uncertainGraceSeconds: Int = 3600
         /// PEM CRL of the SMTP/IMAP server certificates' issuer: when set, a revoked server certificate is refused.
         public var crl: String? = nil
     }
@@ -335,7 +339,8 @@ private let schema: [String: [String]] = [
     "structure": ["finess", "name", "oid"],
     "certificates": ["authentication", "signing", "passphrase_file", "passphrase_env", "trust_anchors", "crl", "expiry_warning_days"],
     "dmp": ["enabled", "endpoint", "ca", "crl", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
-    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl"],
+    "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl",
+                "uncertain_grace_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds"],
     "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
@@ -588,6 +593,7 @@ private struct ConfigurationReader {
             enabled: mssEnabled, smtpHost: smtpHost?.0 ?? "", smtpPort: smtpPort ?? 587, smtpTLS: tls,
             imapURL: imap, mailbox: mailbox ?? "", productReference: product?.0 ?? "",
             pollIntervalSeconds: integer("mssante", "poll_interval_seconds", range: 5...86_400, default: 60) ?? 60,
+            uncertainGraceSeconds: integer("mssante", "uncertain_grace_seconds", range: 0...604_800, default: 3600) ?? 3600,
             crl: path("mssante", "crl", required: false))
 
         // [folders]

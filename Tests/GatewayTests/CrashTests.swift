@@ -22,10 +22,12 @@ import TestSupport
         return nil
     }()
 
-    static func start(_ h: Harness, log: FileHandle) throws -> Process {
+    /// Starts `passerelle run` on `h`; `environment` is added to this process's (e.g. PASSERELLE_CRASH_AT).
+    static func start(_ h: Harness, log: FileHandle, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(binary, "passerelle binary not found: swift build, or set PASSERELLE_BIN"))
         process.arguments = ["run", "--config", h.configPath, "--templates", TestPaths.templates.path, "--log-level", "notice"]
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         process.standardOutput = log
         process.standardError = log
         try process.run()

@@ -90,6 +90,41 @@ actor StartGate {
 }
 
 @Suite struct CrashRecoveryTests {
+    /// A mail interrupted by a crash after its Message-ID was recorded may be at the relay: it is
+    /// held for the grace (a DMP row, with no Message-ID, is due at once), and an acknowledgement
+    /// naming it settles it as sent, so it is never claimed again.
+    @Test(arguments: JournalBackend.allCases) func anInterruptedMailIsHeldForItsDSNThenSettledWithoutResend(_ backend: JournalBackend) async throws {
+        var policy = RetryPolicy(initialDelay: 30, multiplier: 2, maxDelay: 600, jitter: 0.5, maxAttempts: 5, deadline: 24 * 3600)
+        policy.interruptedHold = 600
+        let f = try JournalFixture(backend, policy: policy)
+        let rows = try await f.queued(1, targets: [.dmp, .mssantePS])
+        let (dmp, mail) = (rows[0], rows[1])
+        _ = try #require(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0, lease: 60, owner: "A"))
+        _ = try #require(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0, lease: 60, owner: "A"))
+        try await f.store.recordMessageID("<m2@passerelle.test>", transmissionID: mail.id, owner: "A")
+        // A dies. While its lease runs, the mail is being sent as far as anyone knows: not settled.
+        #expect(try await f.store.transmission(id: mail.id)?.isBeingSent(now: JournalFixture.t0.plus(30)) == true)
+        #expect(try await f.store.confirmInterruptedSend(transmissionID: mail.id, now: JournalFixture.t0.plus(30)) == nil)
+
+        let recovered = try await f.store.recoverInterrupted(now: JournalFixture.t0.plus(61))
+        #expect(Set(recovered.map(\.id)) == [dmp.id, mail.id])
+        #expect(recovered.first { $0.id == dmp.id }?.nextAttemptAt == JournalFixture.t0.plus(61))
+        #expect(recovered.first { $0.id == mail.id }?.nextAttemptAt == JournalFixture.t0.plus(661))
+        #expect(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0.plus(120), lease: 60, owner: "B") == nil, "held")
+        #expect(try await f.store.claimNext(target: .dmp, now: JournalFixture.t0.plus(120), lease: 60, owner: "B") != nil)
+
+        // Its DSN arrives: sent, then delivered; nothing left to claim after the hold.
+        let held = try #require(try await f.store.transmission(id: mail.id))
+        #expect(held.awaitsInterruptedOutcome(now: JournalFixture.t0.plus(130)))
+        let settled = try #require(try await f.store.confirmInterruptedSend(transmissionID: mail.id, now: JournalFixture.t0.plus(130)))
+        #expect(settled.state == .sent && !settled.needsRecheck && settled.nextAttemptAt == nil)
+        #expect(try await f.store.confirmInterruptedSend(transmissionID: mail.id, now: JournalFixture.t0.plus(131)) == nil, "once")
+        _ = try await f.store.acknowledge(transmissionID: mail.id, kind: .delivered, detail: "DSN", now: JournalFixture.t0.plus(131))
+        #expect(try await f.store.claimNext(target: .mssantePS, now: JournalFixture.t0.plus(10_000), lease: 60, owner: "B") == nil)
+        #expect(try await f.store.transmission(id: mail.id)?.state == .delivered)
+        #expect(try await f.store.attempts(transmissionID: mail.id).map(\.outcome) == ["interrupted"], "one send only")
+    }
+
     @Test(arguments: JournalBackend.allCases) func aClaimInterruptedByACrashIsRecheckedNotLostNorDoubled(_ backend: JournalBackend) async throws {
         let f = try JournalFixture(backend)
         let t = try await f.queued(1, targets: [.mssantePS])[0]

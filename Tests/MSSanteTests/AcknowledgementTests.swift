@@ -8,73 +8,6 @@ import PasserelleCore
 import TestSupport
 import Testing
 
-/// A real Dovecot on loopback (scripts/endpoints/imap_server.sh): IMAPS only, client certificate from
-/// the test CA required, TLS 1.2+ with the MSSanté suites; its Maildir is in a temp folder.
-final class TestIMAPServer: @unchecked Sendable {
-    let directory: URL
-    let port: UInt16
-    static let user = "passerelle"
-    static let password = "imap-test-secret"
-    static let script = TestPaths.repositoryRoot.appendingPathComponent("scripts/endpoints/imap_server.sh").path
-
-    let process = Process()
-    /// With SASL EXTERNAL: the user the client certificate logs in as.
-    let certificateUser: String?
-
-    init(certificateUser: String? = nil) throws {
-        self.certificateUser = certificateUser
-        directory = try TestPaths.temporaryDirectory("imap")
-        let probe = try ListeningSocket(host: "127.0.0.1", port: 0)  // a free port for dovecot
-        port = probe.port
-        probe.close()
-        process.executableURL = URL(fileURLWithPath: Self.script)
-        process.arguments = [directory.path, String(port), TestPaths.testPKI.path, Self.user, Self.password]
-            + (certificateUser.map { [$0] } ?? [])
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Ready when the listener accepts connections.
-        let deadline = Date().addingTimeInterval(15)
-        while true {
-            if let socket = try? Socket.connect(host: "127.0.0.1", port: port, timeout: 1) {
-                socket.close()
-                break
-            }
-            guard process.isRunning, Date() < deadline else {
-                stop()
-                throw AcknowledgementError.unexpectedResponse(
-                    operation: "test server", detail: "dovecot did not start (dovecot-imapd missing? run scripts/setup.sh)")
-            }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
-    }
-
-    var maildir: URL { directory.appendingPathComponent("mail/\(certificateUser ?? Self.user)/Maildir") }
-
-    /// Delivers `message` into the inbox the way an MTA does (a file in Maildir/new).
-    func deliver(_ message: Data, name: String) throws {
-        let file = maildir.appendingPathComponent("new/\(name).passerelle-test")
-        try message.write(to: file)
-        try FileManager.default.setAttributes([.ownerAccountName: "nobody", .groupOwnerAccountName: "nogroup"], ofItemAtPath: file.path)
-    }
-
-    /// Messages in a folder (Maildir++ layout: `.Folder/{cur,new}`; the inbox is the root).
-    func count(_ folder: String) -> Int {
-        let base = folder == "INBOX" ? maildir : maildir.appendingPathComponent(".\(folder)")
-        return ["cur", "new"].reduce(0) { total, sub in
-            total + ((try? FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent(sub).path))?.count ?? 0)
-        }
-    }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: directory)
-    }
-}
-
 @Suite(.serialized) struct MSSanteAcknowledgementTests {
     static let domain = "hopital.mssante.fr"
     static let mailbox = "passerelle@\(domain)"
@@ -195,6 +128,50 @@ final class TestIMAPServer: @unchecked Sendable {
     /// DSN delivered then MDN displayed → read; DSN failed → failed with the server's reason;
     /// delivered then MDN integration error 902 → failed; an ordinary mail → unmatched folder.
     /// A second poll finds nothing: every message was moved out of the inbox.
+    /// Crash cases: a DSN that overtakes the sender's own record of the send waits in the inbox
+    /// until the worker has written `sent`; a DSN for a send that a crash interrupted (lease
+    /// expired) proves the mail went out: the transmission is settled, not mailed again.
+    @Test func aDSNWaitsForTheSendInProgressAndSettlesAnInterruptedOne() async throws {
+        let server = try TestIMAPServer()
+        defer { server.stop() }
+        let folder = try TestPaths.temporaryDirectory("ack-crash")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let now = Date()
+        let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
+                                             blobs: try BlobStore(root: folder.appendingPathComponent("blobs")), now: now)
+        var claims: [(ClaimedTransmission, String)] = []
+        for n in 1...2 {
+            let document = JournalDocument(id: "1.2.250.1.999.1^CRASH-\(n)", kind: .dischargeLetter, finess: "750803447", receivedAt: now)
+            _ = try await journal.accept(document, content: Data("in \(n)".utf8), input: nil, stay: nil, now: now)
+            _ = try await journal.markBuilt(documentID: document.id, version: 1, built: Data("<ClinicalDocument/>".utf8), now: now)
+            _ = try await journal.enqueue(documentID: document.id, version: 1, targets: [.mssantePS], now: now)
+            // The first lease runs for minutes (a live sender); the second has expired (its sender died).
+            let claim = try #require(try await journal.claimNext(target: .mssantePS, now: now, lease: n == 1 ? 600 : -1, owner: "w\(n)"))
+            let envelopeID = "2.25.2000\(n).1"
+            try await journal.recordMessageID("<\(envelopeID)@\(Self.domain)>", transmissionID: claim.transmission.id, owner: "w\(n)")
+            claims.append((claim, envelopeID))
+            try server.deliver(Self.dsn(envelopeID: envelopeID, recipient: "dr.martin@hopital.mssante.fr", action: "delivered",
+                                        status: "2.0.0"), name: "dsn-\(n)")
+        }
+        let poller = try AcknowledgementPoller(configuration: try Self.configuration(server), mailbox: Self.mailbox)
+        let first = try await poller.poll(journal: journal)
+        #expect(first.messages == 1 && first.delivered == 1 && first.interruptedConfirmed == 1, "\(first)")
+        #expect(server.count("INBOX") == 1, "the DSN of the send in progress is kept for the next poll")
+        let interrupted = try #require(try await journal.transmission(id: claims[1].0.transmission.id))
+        #expect(interrupted.state == .delivered && !interrupted.needsRecheck)
+        #expect(try await journal.attempts(transmissionID: interrupted.id).map(\.outcome) == ["interrupted"])
+        #expect(try await journal.transmission(id: claims[0].0.transmission.id)?.state == .sending)
+
+        // The live sender records its success; the DSN kept in the inbox now moves it on.
+        _ = try await journal.complete(claims[0].0, owner: "w1", outcome: .success(state: .sent), now: Date())
+        let second = try await poller.poll(journal: journal)
+        #expect(second.messages == 1 && second.delivered == 1 && second.interruptedConfirmed == 0, "\(second)")
+        #expect(try await journal.transmission(id: claims[0].0.transmission.id)?.state == .delivered)
+        #expect(server.count("INBOX") == 0)
+        #expect(try await journal.claimNext(target: .mssantePS, now: Date().addingTimeInterval(86_400), lease: 60, owner: "w3") == nil,
+                "nothing is mailed again")
+    }
+
     @Test func reportsMoveTransmissionsAndAreReadOnce() async throws {
         let server = try TestIMAPServer()
         defer { server.stop() }

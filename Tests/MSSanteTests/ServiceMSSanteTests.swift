@@ -20,17 +20,8 @@ import TestSupport
 
         let toml = TestConfiguration.withTestPKI()
             .replacingOccurrences(of: "/tmp/passerelle-test", with: root.path)
-            .replacingOccurrences(of: "[mssante]\nenabled = false", with: """
-                [mssante]
-                enabled = true
-                smtp_host = "127.0.0.1"
-                smtp_port = \(smtp.port)
-                smtp_tls = "starttls"
-                imap_url = "imaps://127.0.0.1:\(imap.port)/INBOX"
-                mailbox = "\(MSSanteAcknowledgementTests.mailbox)"
-                product_reference = "Passerelle/test"
-                poll_interval_seconds = 5
-                """)
+            .replacingOccurrences(of: "[mssante]\nenabled = false", with: TestConfiguration.mssanteSection(
+                smtpPort: smtp.port, imapPort: imap.port, mailbox: MSSanteAcknowledgementTests.mailbox))
         let configuration = try PasserelleConfiguration.parse(toml, file: root.appendingPathComponent("passerelle.toml").path)
         let service = try GatewayService.make(configuration: configuration, templates: TestPaths.templates, pollInterval: 0.1)
         let running = Task { try await service.run() }

@@ -43,4 +43,21 @@ public enum TestConfiguration {
 
         """
     }
+
+    /// `[mssante]` enabled for the test relay (STARTTLS on loopback `smtpPort`) and the test
+    /// Dovecot (`imapPort`), acknowledgements read every 5 s; `extra` lines are appended.
+    public static func mssanteSection(smtpPort: UInt16, imapPort: UInt16, mailbox: String, extra: String = "") -> String {
+        """
+        [mssante]
+        enabled = true
+        smtp_host = "127.0.0.1"
+        smtp_port = \(smtpPort)
+        smtp_tls = "starttls"
+        imap_url = "imaps://127.0.0.1:\(imapPort)/INBOX"
+        mailbox = "\(mailbox)"
+        product_reference = "Passerelle/test"
+        poll_interval_seconds = 5
+        \(extra)
+        """
+    }
 }

@@ -3,6 +3,12 @@ or implicit TLS on loopback, client certificate required from the test CA, TLS 1
 MSSanté suites (or a deliberately wrong setting), DSN (RFC 3461) parameters checked and
 recorded, failures injected on demand.
 
+With --dsn-maildir DIR, the relay also reports success as a real MTA does once it has
+delivered: for each accepted message with a recipient asking NOTIFY=SUCCESS, a DSN (RFC 3464,
+Original-Envelope-Id = the ENVID, the original headers returned) is put into the Maildir DIR
+(tmp/ then new/, owned by nobody as the test Dovecot wants), where the acknowledgement poller
+reads it.
+
 Each accepted message is written to OUT/<n>.json with the envelope, the DSN parameters, the
 TLS session facts and the message (base64) — or, with --eml, to OUT/<n>.eml (0600) as a
 local delivery agent would store it (Return-Path and one Delivered-To per envelope
@@ -65,6 +71,37 @@ class DSNSMTP(SMTP):
         self.session.pending_rcpt_dsn = dsn
         await super().smtp_RCPT(arg)
 
+def success_dsn(envid, recipients, original):
+    """A delivery-status report for `recipients` (delivered), returning the original headers."""
+    headers = (original.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in original else original.split(b"\n\n", 1)[0])
+    stamp = "%d.%d" % (os.getpid(), next(DSN_SEQUENCE))
+    per_recipient = "".join(
+        "\r\nOriginal-Recipient: rfc822;%s\r\nFinal-Recipient: rfc822; %s\r\nAction: delivered\r\nStatus: 2.0.0\r\n" % (r, r)
+        for r in recipients)
+    text = ("From: MAILER-DAEMON@smtp.test\r\nSubject: Delivery Status Notification (Success)\r\n"
+            "Message-ID: <dsn-%s@smtp.test>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"DSN-%s\"\r\n\r\n"
+            "--DSN-%s\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nYour message was delivered.\r\n\r\n"
+            "--DSN-%s\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; smtp.test\r\nOriginal-Envelope-Id: %s\r\n%s\r\n"
+            "--DSN-%s\r\nContent-Type: text/rfc822-headers\r\n\r\n") % (stamp, stamp, stamp, stamp, envid, per_recipient, stamp)
+    return text.encode() + headers + ("\r\n\r\n--DSN-%s--\r\n" % stamp).encode()
+
+DSN_SEQUENCE = iter(range(1, 1 << 62))
+
+def deliver_maildir(maildir, name, data):
+    """Maildir delivery: written in tmp/, then renamed into new/ (readers never see half a file)."""
+    tmp = os.path.join(maildir, "tmp", name)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if os.geteuid() == 0:
+        import pwd, grp
+        os.chown(tmp, pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
+    os.rename(tmp, os.path.join(maildir, "new", name))
+
+
 REPLY_TEXT = {
     421: "4.3.2 Service not available, closing transmission channel",
     450: "4.2.1 Mailbox busy, try again later",
@@ -84,9 +121,10 @@ def parse_replies(specs):
     return replies
 
 class Handler:
-    def __init__(self, out, tempfail, reject, dsn=True, eml=False, replies=None, session_421=0):
+    def __init__(self, out, tempfail, reject, dsn=True, eml=False, replies=None, session_421=0, dsn_maildir=None):
         self.out, self.tempfail, self.reject, self.count, self.dsn, self.eml = out, tempfail, set(reject), 0, dsn, eml
         self.replies, self.session_421 = replies or {}, session_421
+        self.dsn_maildir = dsn_maildir
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         # --session-421 N: the first N transactions are refused as a whole (server going down).
@@ -141,6 +179,13 @@ class Handler:
         with open(path + ".tmp", "w") as f:
             json.dump(record, f)
         os.replace(path + ".tmp", path)
+        if self.dsn_maildir:
+            wanted = [r["address"] for r in getattr(session, "dsn_rcpt", []) if "SUCCESS" in r.get("NOTIFY", "").split(",")]
+            envid = getattr(session, "dsn_mail", {}).get("ENVID")
+            if wanted and envid:
+                content = envelope.original_content or envelope.content
+                deliver_maildir(self.dsn_maildir, "dsn-%d.%d.smtp-test" % (os.getpid(), self.count),
+                                success_dsn(envid, wanted, content if isinstance(content, bytes) else content.encode()))
         return "250 2.0.0 Ok: queued as TEST%d" % self.count
 
     def save_eml(self, envelope):
@@ -167,6 +212,7 @@ def main():
     p.add_argument("--no-dsn", action="store_true")
     p.add_argument("--eml", action="store_true", help="store each message as OUT/<n>.eml (0600) instead of JSON")
     p.add_argument("--max-size", type=int, default=33554432, help="SMTP SIZE limit in bytes (aiosmtpd's default: 32 MiB)")
+    p.add_argument("--dsn-maildir", help="put a success DSN for each accepted message into this Maildir (see above)")
     p.add_argument("--no-starttls", action="store_true", help="plain SMTP only (a misconfigured relay)")
     p.add_argument("--recipient-reply", action="append", default=[], metavar="ADDRESS=CODE[:TIMES]",
                    help="answer RCPT TO for ADDRESS with CODE (e.g. 450, 550, 552), TIMES times (default: always)")
@@ -192,7 +238,7 @@ def main():
     threading.Thread(target=lambda: (sys.stdin.buffer.read(), os._exit(0)), daemon=True).start()
 
     handler = Handler(a.out, a.tempfail, a.reject, dsn=not a.no_dsn, eml=a.eml,
-                      replies=parse_replies(a.recipient_reply), session_421=a.session_421)
+                      replies=parse_replies(a.recipient_reply), session_421=a.session_421, dsn_maildir=a.dsn_maildir)
     loop = asyncio.new_event_loop()
     if a.mode == "starttls" and a.no_starttls:
         factory = lambda: DSNSMTP(handler, hostname="smtp.test", data_size_limit=a.max_size)
