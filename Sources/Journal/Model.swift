@@ -211,6 +211,14 @@ public struct Transmission: Sendable, Hashable {
         }
     }
 
+    /// How far this transmission has gone, for an incoming acknowledgement: its state's success
+    /// rank; a partial delivery (some recipients still waiting for a retry) takes a report for a
+    /// recipient that has the mail but never moves its state (rank above every other). Nil: an
+    /// acknowledgement is not expected in this state.
+    public var acknowledgementRank: Int? {
+        state.successRank ?? (pendingRecipients != nil ? Int.max : nil)
+    }
+
     /// True while a live sender holds this transmission (`sending`, lease not expired).
     public func isBeingSent(now: Date) -> Bool {
         state == .sending && (leaseExpiresAt.map { $0 > now } ?? false)

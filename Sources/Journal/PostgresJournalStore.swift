@@ -262,8 +262,7 @@ public final class PostgresJournalStore: JournalStore {
         try await run { db in
             try db.transaction {
                 let t = try Self.requireTransmission(db, id: transmissionID, lock: true)
-                // Partly delivered, the rest waiting for a retry: see the SQLite store.
-                guard let rank = t.state.successRank ?? (t.pendingRecipients != nil ? Int.max : nil) else {
+                guard let rank = t.acknowledgementRank else {
                     throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: kind.state)
                 }
                 try db.run("INSERT INTO acknowledgements (transmission_id, kind, received_at, detail) VALUES ($1, $2, $3, $4)",

@@ -251,9 +251,7 @@ public final class SQLiteJournalStore: JournalStore {
         try locked { db in
             try db.transaction(.immediate) {
                 let t = try Self.requireTransmission(db, id: transmissionID)
-                // Partly delivered, the rest waiting for a retry: the report of a recipient that
-                // has it is kept; the state moves once every recipient accepted the mail.
-                guard let rank = t.state.successRank ?? (t.pendingRecipients != nil ? Int.max : nil) else {
+                guard let rank = t.acknowledgementRank else {
                     throw JournalError.illegalTransition(transmissionID: t.id, from: t.state, to: kind.state)
                 }
                 try db.run("INSERT INTO acknowledgements (transmission_id, kind, received_at, detail) VALUES (?, ?, ?, ?)",
