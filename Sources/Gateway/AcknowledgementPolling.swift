@@ -49,6 +49,10 @@ public struct AcknowledgementPolling: Sendable {
                     "delivered": "\(summary.delivered)", "read": "\(summary.read)", "failed": "\(summary.failed)",
                     "ignored": "\(summary.ignored)", "unmatched": "\(summary.unmatched)"])
             }
+            if summary.oversized > 0 {
+                logger.warning("messages too large to be acknowledgements moved unread to the unmatched folder",
+                               metadata: ["count": "\(summary.oversized)", "max_bytes": "\(poller.configuration.maxReportBytes)"])
+            }
             if summary.interruptedConfirmed > 0 {
                 logger.notice("interrupted sends confirmed by their acknowledgements: not sent again",
                               metadata: ["count": "\(summary.interruptedConfirmed)"])

@@ -47,11 +47,19 @@ public struct IMAPConfiguration: Sendable {
     /// Where messages that are not reports, or match no transmission, are moved for an operator.
     public var unmatchedFolder: String
     public var timeouts: CurlTimeouts
+    /// Largest message read from the inbox. A DSN (RET=HDRS) or an MDN is a few KB; anyone can
+    /// mail the application mailbox, so a larger message is not downloaded past this size nor
+    /// parsed: it is moved to the unmatched folder for an operator. Without the cap one huge
+    /// message would fail every poll and stop all acknowledgements.
+    public var maxReportBytes: Int
+
+    public static let defaultMaxReportBytes = 4 << 20
 
     public init(host: String, port: UInt16 = 993, username: String, password: TLSPassphrase?, tls: TLSClientOptions,
                 inbox: String = "INBOX", processedFolder: String = "Passerelle-traites",
                 unmatchedFolder: String = "Passerelle-non-reconnus",
-                timeouts: CurlTimeouts = CurlTimeouts(connect: .seconds(10), total: .seconds(60))) {
+                timeouts: CurlTimeouts = CurlTimeouts(connect: .seconds(10), total: .seconds(60)),
+                maxReportBytes: Int = IMAPConfiguration.defaultMaxReportBytes) {
         self.host = host
         self.port = port
         self.username = username
@@ -61,6 +69,7 @@ public struct IMAPConfiguration: Sendable {
         self.processedFolder = processedFolder
         self.unmatchedFolder = unmatchedFolder
         self.timeouts = timeouts
+        self.maxReportBytes = maxReportBytes
     }
 }
 
@@ -77,6 +86,9 @@ public struct PollSummary: Sendable, Hashable {
     public var unmatched = 0
     /// Interrupted sends (crash) that a report showed to have reached the peer: not sent again.
     public var interruptedConfirmed = 0
+    /// Messages larger than ``IMAPConfiguration/maxReportBytes``, moved unread to the unmatched
+    /// folder (also counted in ``unmatched``).
+    public var oversized = 0
     public init() {}
 }
 
@@ -108,7 +120,15 @@ public final class AcknowledgementPoller: Sendable {
         try await imap.ensureFolder(configuration.processedFolder)
         try await imap.ensureFolder(configuration.unmatchedFolder)
         for uid in try await imap.searchInbox() {
-            let message = try await imap.fetch(uid: uid)
+            let message: Data
+            do { message = try await imap.fetch(uid: uid) } catch {
+                guard case .imap(_, let curl) = error, curl.kind == .responseTooLarge else { throw error }
+                try await imap.move(uid: uid, to: configuration.unmatchedFolder)
+                summary.oversized += 1
+                summary.unmatched += 1
+                summary.messages += 1
+                continue
+            }
             CrashPoint.reached(.ackFetched)
             let disposition = try await record(MailReport.parse(message), journal: journal, now: now, summary: &summary)
             CrashPoint.reached(.ackRecorded)
@@ -248,7 +268,7 @@ struct IMAPCommands {
     }
 
     func fetch(uid: Int) async throws(AcknowledgementError) -> Data {
-        try await perform("FETCH", CurlTransfer(url: url(configuration.inbox, uid: uid), download: .collect(limit: 64 << 20))).body
+        try await perform("FETCH", CurlTransfer(url: url(configuration.inbox, uid: uid), download: .collect(limit: configuration.maxReportBytes))).body
     }
 
     func move(uid: Int, to folder: String) async throws(AcknowledgementError) {

@@ -218,6 +218,32 @@ import Testing
         #expect(again == PollSummary())
     }
 
+    /// Anyone can mail the application mailbox: a message far larger than any report must be
+    /// neither downloaded whole nor parsed, and must not stop the reports behind it (it would
+    /// fail every poll and block all acknowledgements).
+    @Test func anOversizedMessageIsSetAsideAndTheReportsBehindItAreRead() async throws {
+        let server = try TestIMAPServer()
+        defer { server.stop() }
+        let (journal, folder, sent) = try await Self.journal(sent: 1)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (a, envA) = sent[0]
+        var huge = Data("From: x@y.fr\r\nTo: \(Self.mailbox)\r\nSubject: big\r\n\r\n".utf8)
+        let line = Data((String(repeating: "A", count: 998) + "\r\n").utf8)
+        for _ in 0..<(2 << 20) / line.count { huge.append(line) }  // ≈ 2 MB
+        try server.deliver(huge, name: "1")
+        try server.deliver(Self.dsn(envelopeID: envA, recipient: "dr.martin@hopital.mssante.fr", action: "delivered", status: "2.0.0"), name: "2")
+
+        var configuration = try Self.configuration(server)
+        configuration.maxReportBytes = 1 << 20
+        let poller = try AcknowledgementPoller(configuration: configuration, mailbox: Self.mailbox)
+        let summary = try await poller.poll(journal: journal)
+        #expect(summary.oversized == 1 && summary.unmatched == 1 && summary.delivered == 1 && summary.messages == 2, "\(summary)")
+        #expect(try #require(try await journal.transmission(id: a.id)).state == .delivered)
+        #expect(server.count("INBOX") == 0)
+        #expect(server.count("Passerelle-non-reconnus") == 1)
+        #expect(server.count("Passerelle-traites") == 1)
+    }
+
     /// The whole loop through the public API: a claimed transmission is mailed (aiosmtpd),
     /// its Message-ID recorded; the DSN and MDN a remote system would build from what the
     /// server received come back through Dovecot and move it to delivered, then read.
