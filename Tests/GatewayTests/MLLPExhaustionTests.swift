@@ -216,6 +216,9 @@ import TestSupport
             return lifetimes
         }
         #expect(slow.count == 20)
+        // Most were closed by the deadline itself, not earlier (the 4 over max_connections and
+        // the one that made room for the legitimate client were evicted before).
+        #expect(slow.filter { ($0 ?? 0) >= deadline - 0.5 }.count >= 10, "\(slow)")
         for t in slow {
             // Closed at the deadline (or earlier, evicted to make room).
             #expect(t != nil && t! < deadline + 2, "slow client lived \(t.map { "\($0)" } ?? "forever") s")
