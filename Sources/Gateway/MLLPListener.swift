@@ -103,6 +103,7 @@ public final class MLLPListener: Sendable {
     private let tlsContext: TLSContext?
     private let table: MLLPConnectionTable
     private let watchStopped = StopSignal()
+    private let throttle = LogThrottle()
     public let settings: MLLPSettings
 
     public var port: UInt16 { server.port }
@@ -130,7 +131,7 @@ public final class MLLPListener: Sendable {
             throw .listener("cannot listen on \(settings.host):\(settings.port): \(error)")
         }
         box.listener = self
-        Self.watchDeadlines(table, timeout: settings.messageTimeout, stopped: watchStopped, onError: onError)
+        Self.watchDeadlines(table, timeout: settings.messageTimeout, stopped: watchStopped, throttle: throttle, onError: onError)
     }
 
     deinit { watchStopped.set() }
@@ -146,12 +147,14 @@ public final class MLLPListener: Sendable {
 
     /// One thread closes the connections whose message is late (checked a few times per deadline).
     private static func watchDeadlines(_ table: MLLPConnectionTable, timeout: TimeInterval, stopped: StopSignal,
-                                       onError: @escaping @Sendable (String) -> Void) {
+                                       throttle: LogThrottle, onError: @escaping @Sendable (String) -> Void) {
         let tick = min(0.5, max(0.05, timeout / 10))
         let thread = Thread {
             while !stopped.wait(tick) {
                 for peer in table.expire() {
-                    onError("connection from \(peer) closed: no complete message within \(Int(timeout)) s ([mllp] message_timeout_seconds)")
+                    throttle.report("deadline", onError) {
+                        "connection from \(peer) closed: no complete message within \(Int(timeout)) s ([mllp] message_timeout_seconds)"
+                    }
                 }
             }
         }
@@ -165,13 +168,15 @@ public final class MLLPListener: Sendable {
         switch table.admit(peer: socket.peer, peerHost: socket.peerHost, interrupt: { interrupter.interrupt() }) {
         case .refused(let decision):
             socket.close()
-            onError("connection from \(socket.peer) refused: " + Self.refusal(decision, settings))
+            throttle.report("refused \(decision)", onError) { "connection from \(socket.peer) refused: " + Self.refusal(decision, settings) }
             return
         case .admitted(let admitted, let evicted):
             id = admitted
             if let evicted {
-                onError("connection from \(evicted.peer) closed (silent for \(evicted.idleSeconds) s) to serve \(socket.peer): "
-                        + "\(settings.maxConnections) connections open ([mllp] max_connections)")
+                throttle.report("evicted", onError) {
+                    "connection from \(evicted.peer) closed (silent for \(evicted.idleSeconds) s) to serve \(socket.peer): "
+                        + "\(settings.maxConnections) connections open ([mllp] max_connections)"
+                }
             }
         }
         defer { table.remove(id) }
@@ -179,7 +184,7 @@ public final class MLLPListener: Sendable {
         let connection: any Connection
         if let tlsContext {
             do { connection = try TLSStream.upgrade(socket, context: tlsContext) } catch {
-                onError("TLS handshake failed: \(error)")
+                throttle.report("tls", onError) { "TLS handshake failed: \(error)" }
                 return
             }
         } else {
@@ -211,7 +216,9 @@ public final class MLLPListener: Sendable {
                 table.answered(id, pending: !buffer.isEmpty)
                 continue
             case .tooLarge:
-                onError("message from \(connection.peer) exceeds \(settings.maxMessageBytes) bytes ([mllp] max_message_bytes); connection closed")
+                throttle.report("oversize", onError) {
+                    "message from \(connection.peer) exceeds \(settings.maxMessageBytes) bytes ([mllp] max_message_bytes); connection closed"
+                }
                 try? connection.write(MLLPFrame.wrap(oversize()))
                 return
             case .incomplete(let discard):
@@ -239,6 +246,26 @@ public final class MLLPListener: Sendable {
         }
         done.wait()
         return result.withLock { $0 ?? Data() }
+    }
+}
+
+/// At most one log line per kind and second: a flood of connections must not flood the log
+/// (nor fill its disk). The next line of the kind says how many were left out.
+final class LogThrottle: Sendable {
+    private let state = Mutex<[String: (last: Date, skipped: Int)]>([:])
+
+    func report(_ kind: String, _ sink: (String) -> Void, now: Date = Date(), _ message: () -> String) {
+        let skipped: Int? = state.withLock { table in
+            if let entry = table[kind], now.timeIntervalSince(entry.last) < 1 {
+                table[kind]!.skipped += 1
+                return nil
+            }
+            let skipped = table[kind]?.skipped ?? 0
+            table[kind] = (now, 0)
+            return skipped
+        }
+        guard let skipped else { return }
+        sink(skipped > 0 ? message() + " (\(skipped) similar lines left out)" : message())
     }
 }
 
