@@ -15,7 +15,7 @@ public struct ClientAddressRange: Sendable, Hashable, CustomStringConvertible {
         let bits = bytes.count * 8
         var length = bits
         if parts.count == 2 {
-            guard let n = Int(parts[1]), (0...bits).contains(n), parts[1].allSatisfy(\.isASCII) else { return nil }
+            guard parts[1].allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(parts[1]), (0...bits).contains(n) else { return nil }
             length = n
         }
         network = Self.mask(bytes, length)

@@ -25,7 +25,7 @@ import TestSupport
         #expect(ClientAddressRange("::1")?.contains("::1") == true && ClientAddressRange("::1")?.contains("::2") == false)
         #expect(ClientAddressRange("2001:db8::/32")?.contains("2001:db8:ffff::5") == true)
         #expect(ClientAddressRange("0.0.0.0/0")?.contains("203.0.113.9") == true)
-        for bad in ["", "10.1.2", "10.1.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/", "host.example", "10.0.0.0/8/8"] {
+        for bad in ["", "10.1.2", "10.1.0.0/33", "10.0.0.0/+8", "::/129", "10.0.0.0/-1", "10.0.0.0/", "host.example", "10.0.0.0/8/8"] {
             #expect(ClientAddressRange(bad) == nil, "\(bad)")
         }
     }
@@ -119,6 +119,29 @@ import TestSupport
         #expect(await MLLPExhaustionTests.closed(third, within: 2), "refused while the only connection is busy")
         release.withLock { $0 = true }
         #expect(try await MLLPServiceTests.readFrame(second) == "ACK for hold")
+    }
+}
+
+extension MLLPListenerPolicyTests {
+    /// The first message's clock starts with the connection: a client that connects and sends
+    /// nothing, or stalls the TLS handshake, is closed at the deadline (not after the idle timeout).
+    @Test(arguments: [false, true])
+    func aSilentNewConnectionIsClosedAtTheMessageDeadline(_ tls: Bool) async throws {
+        var settings = MLLPSettings(idleTimeout: 30, messageTimeout: 1)
+        if tls {
+            let pki = TestPaths.testPKI
+            settings.tls = TLSConfiguration(trustedCAFile: nil, identity: try PKCS12Bundle.load(
+                path: pki.appendingPathComponent("server-localhost.p12"), passphrase: try Passphrase.read(file: TestPaths.testPKIPassphraseFile)))
+        }
+        let listener = try MLLPListener(settings: settings, handler: { _ in Data("ACK".utf8) }, oversize: { Data() })
+        defer { listener.stop() }
+        let started = Date()
+        let silent = try await Socket.connect(host: "127.0.0.1", port: listener.port, timeout: 5)
+        defer { silent.close() }
+        #expect(await MLLPExhaustionTests.closed(silent, within: 4))
+        let lived = Date().timeIntervalSince(started)
+        #expect(lived >= 0.9 && lived < 3, "closed after \(lived) s")
+        #expect(await Harness.waitUntil(timeout: 2) { listener.activeConnections == 0 }, "its thread ended")
     }
 }
 
