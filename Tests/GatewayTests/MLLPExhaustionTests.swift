@@ -102,6 +102,8 @@ import TestSupport
         defer { first.close() }
         try await first.write(MLLPFrame.wrap(Data("one".utf8)))
         #expect(try await MLLPServiceTests.readFrame(first) == "ACK for one")
+        // The listener marks the connection idle just after its ACK is written: let it.
+        try await Task.sleep(for: .milliseconds(200))
         // Full: the idle first connection gives way to the new one.
         let second = try await Socket.connect(host: "127.0.0.1", port: listener.port, timeout: 5)
         defer { second.close() }
