@@ -7,6 +7,9 @@ public enum DMPError: Error, Sendable, Equatable, CustomStringConvertible, Local
     case metadata(String)
     /// The submission set signature or the VIHF could not be produced.
     case signing(String)
+    /// The signing certificate cannot sign now (expired, not yet valid, untrusted, revoked):
+    /// a problem of our installation, not of the document (documents wait, see DMPSender).
+    case signingCertificate(String)
     /// A response could not be read as a RegistryResponse or a SOAP fault.
     case malformedResponse(String)
     /// The authentication certificate cannot work (untrusted issuer, expired, revoked, wrong usage).
@@ -18,6 +21,7 @@ public enum DMPError: Error, Sendable, Equatable, CustomStringConvertible, Local
         switch self {
         case .metadata(let m): "DMP metadata: \(m)"
         case .signing(let m): "DMP signature: \(m)"
+        case .signingCertificate(let m): "DMP signing certificate: \(m)"
         case .malformedResponse(let m): "DMP response unreadable: \(m)"
         case .transport(let m): "DMP transport: \(m)"
         case .certificate(let m): "DMP authentication certificate: \(m)"

@@ -52,10 +52,32 @@ public final class DMPSender: Sendable {
         let client = try DMPClient(configuration: c, passphrase: passphrase)
         let credentials: SigningCredentials, vihfConfiguration: VIHFConfiguration
         do { credentials = try SigningCredentials(source, environment: environment) } catch { throw .signing("\(error)") }
+        try Self.checkSigningCertificate(credentials, file: source.signing?.path ?? "[certificates] signing")
         do { vihfConfiguration = try VIHFConfiguration(keys: c.vihf?.values ?? [:]) } catch { throw .metadata("[vihf]: \(error)") }
         self.init(client: client, mapper: DocumentEntryMapper(settings: DMPSubmissionSettings(c.structure)),
                   requests: ITI41RequestBuilder(endpoint: client.endpoint, signer: SubmissionSetSigner(credentials: credentials)),
                   vihf: VIHFAssertionBuilder(configuration: vihfConfiguration, credentials: credentials))
+    }
+
+    /// Refuses to start with a signing certificate that cannot sign now: every document would
+    /// otherwise wait for a certificate the operator does not know is missing.
+    public static func checkSigningCertificate(_ credentials: SigningCredentials, file: String, at date: Date = Date()) throws(DMPError) {
+        do { try credentials.checkUsable(at: date) } catch {
+            let format = ISO8601DateFormatter()
+            let validity = credentials.certificateValidity
+            throw .signingCertificate("\(file) (\(credentials.certificateSubject), valid from \(format.string(from: validity.lowerBound)) "
+                                      + "to \(format.string(from: validity.upperBound))) cannot sign: \(error.description). "
+                                      + "Install a valid signing certificate in [certificates] signing, then start the service")
+        }
+    }
+
+    /// A signing failure as a DMPError: an unusable certificate is `signingCertificate` (the
+    /// document waits), anything else `signing` (the document is at fault).
+    static func signingError(_ error: any Error, prefix: String = "") -> DMPError {
+        switch error as? SigningError {
+        case .certificateNotValidAt?, .certificateRejected?: .signingCertificate(prefix + "\(error)")
+        default: .signing(prefix + "\(error)")
+        }
     }
 
     /// Sends `document` (built from `metadata`): ITI-41, with RPLC when it replaces another.
@@ -121,7 +143,7 @@ public final class DMPSender: Sendable {
         guard let author = metadata.author else { throw DMPError.metadata("no author: the VIHF names the professional") }
         do { return try vihf.assertion(patient: ins, author: try VIHFAuthor(author), issueInstant: time) } catch let error as DMPError {
             throw error
-        } catch { throw DMPError.signing("VIHF: \(error)") }
+        } catch { throw Self.signingError(error, prefix: "VIHF: ") }
     }
 
     /// The TD0.2 answer when it stops the document (or the question failed), nil to go on.
@@ -136,6 +158,12 @@ public final class DMPSender: Sendable {
 
     static func notPrepared(_ error: any Error) -> SubmissionResult {
         let dmp = error as? DMPError ?? .metadata("\(error)")
+        // A certificate that expired (or was revoked) while the service runs is not the
+        // document's fault: it waits and is retried (the target alert names the certificate)
+        // until a valid certificate is installed and the service restarted.
+        if case .signingCertificate = dmp {
+            return SubmissionResult(outcome: .retry(after: nil, reason: dmp.description), httpStatus: nil, rawResponse: Data(), contentType: nil)
+        }
         return SubmissionResult(outcome: .failed(reason: dmp.description, codes: [dmp.code]), httpStatus: nil, rawResponse: Data(), contentType: nil)
     }
 }
@@ -146,6 +174,7 @@ extension DMPError {
         switch self {
         case .metadata: "metadata"
         case .signing: "signing"
+        case .signingCertificate: "signingCertificate"
         case .malformedResponse: "malformedResponse"
         case .certificate: "certificate"
         case .transport: "transport"

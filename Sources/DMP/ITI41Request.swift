@@ -64,7 +64,7 @@ public struct ITI41RequestBuilder: Sendable {
         do {
             signatureData = try signer.sign(submissionSet: ManifestItem(uniqueId: submission.uniqueId, content: .bytes(Data(package.utf8))),
                                             documents: manifest, signingTime: time)
-        } catch { throw .signing(error.description) }
+        } catch { throw DMPSender.signingError(error) }
         let signature = signatureEntry(for: submission, data: signatureData)
 
         let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"

@@ -127,7 +127,8 @@ extension GatewayService {
             }
         }
         return MLLPSettings(host: m.host, port: UInt16(m.port), maxMessageBytes: m.maxMessageBytes, maxConnections: m.maxConnections,
-                            idleTimeout: TimeInterval(m.idleTimeoutSeconds), tls: tls)
+                            idleTimeout: TimeInterval(m.idleTimeoutSeconds), messageTimeout: TimeInterval(m.messageTimeoutSeconds),
+                            maxConnectionsPerPeer: m.maxConnectionsPerPeer, allowedClients: m.allowedClients, tls: tls)
     }
 }
 

@@ -96,7 +96,7 @@ public struct DMPTransmissionSender: TransmissionSender {
     }
 
     /// The journal's view of a DMP answer: transient causes are retried, the others are final.
-    static func outcome(_ result: SubmissionResult) -> TransmissionOutcome {
+    public static func outcome(_ result: SubmissionResult) -> TransmissionOutcome {
         let response = responseText(result)
         switch result.outcome {
         case .done(let alreadyPresent, let warnings):

@@ -47,11 +47,14 @@ public enum SMTPError: Error, Sendable, Equatable, CustomStringConvertible, Loca
 
     public var errorDescription: String? { description }
 
-    /// True when the same message may succeed later (4xx, network, timeout).
+    /// True when the same message may succeed later (4xx, network, timeout). A relay that
+    /// stops offering STARTTLS is misconfigured, or something in the path strips it (a
+    /// downgrade attack): a fault of the peer, not of the message, retried like the other TLS
+    /// faults (and never sent in clear).
     public var isTransient: Bool {
         switch self {
-        case .transient, .transport, .protocolViolation: true
-        case .permanent, .startTLSNotOffered, .dsnNotOffered: false
+        case .transient, .transport, .protocolViolation, .startTLSNotOffered: true
+        case .permanent, .dsnNotOffered: false
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -153,6 +154,31 @@ extension Connection {
     // synchronous close can be used in `defer`.
 }
 
+/// Wakes a connection's blocked reads and writes from another thread (shutdown(2): the reader
+/// sees end of stream) without closing the descriptor under it. Shared by a ``Socket`` and
+/// the ``TLSStream`` it becomes; after the connection is closed it does nothing, so a
+/// descriptor number reused by another connection is never touched.
+public final class ConnectionInterrupter: Sendable {
+    private let descriptor: Mutex<Int32>
+
+    init(_ descriptor: Int32) { self.descriptor = Mutex(descriptor) }
+
+    /// Ends the connection's I/O now (idempotent; a no-op once closed).
+    public func interrupt() {
+        descriptor.withLock { fd in if fd >= 0 { systemShutdown(fd, Int32(SHUT_RDWR)) } }
+    }
+
+    /// Shuts down and closes the descriptor (idempotent).
+    func close() {
+        descriptor.withLock { fd in
+            guard fd >= 0 else { return }
+            systemShutdown(fd, Int32(SHUT_RDWR))
+            systemClose(fd)
+            fd = -1
+        }
+    }
+}
+
 /// A connected TCP socket with read/write timeouts and line reading.
 ///
 /// One operation at a time: the synchronous methods must not be called concurrently from
@@ -160,25 +186,33 @@ extension Connection {
 public final class Socket: Connection, @unchecked Sendable {
     private(set) var descriptor: Int32
     public let peer: String
+    /// The peer's numeric address alone (no port): what allow-lists and per-client limits use.
+    public let peerHost: String
     public let executor: BlockingExecutor
+    /// Ends this connection's blocked I/O from another thread (also after a TLS upgrade).
+    public let interrupter: ConnectionInterrupter
     var buffer = ReadBuffer()
     private let lock = NSLock()
 
-    init(descriptor: Int32, peer: String) {
+    init(descriptor: Int32, peer: String, peerHost: String? = nil) {
         self.descriptor = descriptor
         self.peer = peer
+        self.peerHost = peerHost ?? peer
+        interrupter = ConnectionInterrupter(descriptor)
         executor = BlockingExecutor(name: "OpenSSLKit.socket.\(peer)")
         _ = ignoreSIGPIPE
     }
 
     deinit {
-        if descriptor >= 0 { systemClose(descriptor) }
+        if descriptor >= 0 { interrupter.close() }
         executor.finish()
     }
 
     /// Connects to `host:port`, trying each resolved address in turn, each attempt bounded by
     /// `timeout`, which then also bounds every read and write (change it with ``setTimeout(_:)``).
-    public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30) throws(SocketError) -> Socket {
+    /// `localAddress` binds the client side to that numeric address first (e.g. another
+    /// loopback address, to look like another client).
+    public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30, localAddress: String? = nil) throws(SocketError) -> Socket {
         _ = ignoreSIGPIPE
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -196,6 +230,13 @@ public final class Socket: Connection, @unchecked Sendable {
             let fd = systemSocket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue),
                                   info.pointee.ai_protocol)
             guard fd >= 0 else { lastError = errnoText(); continue }
+            if let localAddress {
+                guard bindLocal(fd, localAddress, family: info.pointee.ai_family) else {
+                    lastError = "cannot bind to \(localAddress): \(errnoText())"
+                    systemClose(fd)
+                    continue
+                }
+            }
             // Non-blocking connect, so the attempt can be bounded by poll().
             let flags = fcntl(fd, F_GETFL)
             _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
@@ -229,9 +270,23 @@ public final class Socket: Connection, @unchecked Sendable {
         throw .connectFailed(host: host, port: port, reason: lastError)
     }
 
-    /// Async ``connect(host:port:timeout:)``: resolution and connection run off the cooperative pool.
-    public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30) async throws -> Socket {
-        try await BlockingExecutor.once("OpenSSLKit.connect") { () throws(SocketError) in try connect(host: host, port: port, timeout: timeout) }
+    /// Async ``connect(host:port:timeout:localAddress:)``: resolution and connection run off the cooperative pool.
+    public static func connect(host: String, port: UInt16, timeout: TimeInterval = 30, localAddress: String? = nil) async throws -> Socket {
+        try await BlockingExecutor.once("OpenSSLKit.connect") { () throws(SocketError) in
+            try connect(host: host, port: port, timeout: timeout, localAddress: localAddress)
+        }
+    }
+
+    /// Binds `fd` to the numeric `address` (any port) of `family`.
+    private static func bindLocal(_ fd: Int32, _ address: String, family: Int32) -> Bool {
+        var hints = addrinfo()
+        hints.ai_family = family
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(address, "0", &hints, &list) == 0, let list else { return false }
+        defer { freeaddrinfo(list) }
+        return bind(fd, list.pointee.ai_addr, list.pointee.ai_addrlen) == 0
     }
 
     /// Read and write timeout in seconds (0 or nil: none).
@@ -290,8 +345,7 @@ public final class Socket: Connection, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard descriptor >= 0 else { return }
-        systemShutdown(descriptor, Int32(SHUT_RDWR))
-        systemClose(descriptor)
+        interrupter.close()
         descriptor = -1
     }
 
@@ -387,7 +441,8 @@ public final class ListeningSocket: @unchecked Sendable {
                                 NI_NUMERICHOST | NI_NUMERICSERV)
             }
         }
-        return Socket(descriptor: client, peer: "\(cString(hostBuffer)):\(cString(portBuffer))")
+        let peerHost = cString(hostBuffer)
+        return Socket(descriptor: client, peer: "\(peerHost):\(cString(portBuffer))", peerHost: peerHost)
     }
 
     /// Stops listening (idempotent).

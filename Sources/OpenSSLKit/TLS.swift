@@ -175,6 +175,8 @@ public final class TLSStream: Connection, @unchecked Sendable {
     public let peer: String
     public let executor: BlockingExecutor
     public let context: TLSContext
+    /// The underlying socket's interrupter: ends blocked I/O from another thread.
+    public let interrupter: ConnectionInterrupter
     private var buffer = ReadBuffer()
     private var closed = false
     private let lock = NSLock()
@@ -212,7 +214,8 @@ public final class TLSStream: Connection, @unchecked Sendable {
             throw .configuration("SSL_new: \(ErrorQueue.drain())")
         }
         socket.setTimeout(context.configuration.timeout)
-        let stream = TLSStream(ssl: ssl, descriptor: socket.detachDescriptor(), peer: socket.peer, context: context)
+        let stream = TLSStream(ssl: ssl, descriptor: socket.detachDescriptor(), peer: socket.peer, context: context,
+                               interrupter: socket.interrupter)
         SSL_set_fd(ssl, stream.descriptor)
         if context.role == .client {
             guard let serverName, !serverName.isEmpty else {
@@ -241,11 +244,12 @@ public final class TLSStream: Connection, @unchecked Sendable {
         try await socket.executor.run { () throws(TLSError) in try upgrade(socket, context: context, serverName: serverName) }
     }
 
-    private init(ssl: OpaquePointer, descriptor: Int32, peer: String, context: TLSContext) {
+    private init(ssl: OpaquePointer, descriptor: Int32, peer: String, context: TLSContext, interrupter: ConnectionInterrupter) {
         self.ssl = ssl
         self.descriptor = descriptor
         self.peer = peer
         self.context = context
+        self.interrupter = interrupter
         executor = BlockingExecutor(name: "OpenSSLKit.tls.\(peer)")
     }
 
@@ -388,8 +392,7 @@ public final class TLSStream: Connection, @unchecked Sendable {
         if notify { _ = SSL_shutdown(ssl) }
         ErrorQueue.clear()
         if descriptor >= 0 {
-            systemShutdown(descriptor, Int32(SHUT_RDWR))
-            systemClose(descriptor)
+            interrupter.close()
             descriptor = -1
         }
     }

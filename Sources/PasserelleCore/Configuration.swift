@@ -215,8 +215,17 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         /// Larger frames are refused (AE) and the connection closed.
         public var maxMessageBytes: Int = 32 * 1024 * 1024
         public var maxConnections: Int = 16
-        /// A connection silent for this long is closed.
+        /// A connection silent for this long between messages is closed.
         public var idleTimeoutSeconds: Int = 300
+        /// A whole message must arrive within this many seconds of its first byte (the first
+        /// message: of the connection's start, TLS handshake included), or the connection is
+        /// closed (slow senders cannot hold a connection forever).
+        public var messageTimeoutSeconds: Int = 120
+        /// Open connections from one client address at most; more are refused at accept.
+        public var maxConnectionsPerPeer: Int = 8
+        /// When not empty, only these client addresses / CIDR ranges are served (others are
+        /// closed at accept and logged).
+        public var allowedClients: [ClientAddressRange] = []
         /// PKCS#12 of the server certificate: when set, the listener speaks TLS (passphrase from [certificates]).
         public var tlsIdentity: String?
         /// When set with tls_identity, clients must present a certificate from these CAs.
@@ -346,7 +355,7 @@ private let schema: [String: [String]] = [
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
-             "tls_identity", "tls_client_ca"],
+             "tls_identity", "tls_client_ca", "message_timeout_seconds", "max_connections_per_peer", "allowed_clients"],
     "cda": ["schema", "max_pdf_bytes", "default_author_specialty", "default_facility_type", "default_practice_setting"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
@@ -663,6 +672,9 @@ private struct ConfigurationReader {
         mllp.maxMessageBytes = integer("mllp", "max_message_bytes", range: 1024...1_073_741_824, default: 32 * 1024 * 1024) ?? 32 * 1024 * 1024
         mllp.maxConnections = integer("mllp", "max_connections", range: 1...1024, default: 16) ?? 16
         mllp.idleTimeoutSeconds = integer("mllp", "idle_timeout_seconds", range: 1...86_400, default: 300) ?? 300
+        mllp.messageTimeoutSeconds = integer("mllp", "message_timeout_seconds", range: 1...86_400, default: 120) ?? 120
+        mllp.maxConnectionsPerPeer = integer("mllp", "max_connections_per_peer", range: 1...1024, default: 8) ?? 8
+        mllp.allowedClients = addressRanges("mllp", "allowed_clients")
         mllp.tlsIdentity = path("mllp", "tls_identity", required: false)
         mllp.tlsClientCA = path("mllp", "tls_client_ca", required: false)
         if mllp.tlsClientCA != nil && mllp.tlsIdentity == nil, let line = document.table("mllp")?.entry("tls_client_ca")?.line {
@@ -678,6 +690,25 @@ private struct ConfigurationReader {
             file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
             folders: folders, journal: journal, cda: cda, logging: logging, http: http, service: service, mllp: mllp,
             patientKeyFile: patientKeyFile, vihf: vihf, report: report)
+    }
+
+    /// An array of client addresses or CIDR ranges (`[mllp] allowed_clients`); absent: empty.
+    mutating func addressRanges(_ table: String, _ key: String) -> [ClientAddressRange] {
+        guard let entry = value(table, key, required: false) else { return [] }
+        guard case .strings(let texts) = entry.value else {
+            errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "an array of strings", found: entry.value.typeName))
+            return []
+        }
+        var ranges: [ClientAddressRange] = []
+        for text in texts {
+            guard let range = ClientAddressRange(text) else {
+                errors.append(.invalidValue(file: file, line: entry.line, key: "\(table).\(key)",
+                                            reason: "\"\(text)\" is not an IPv4/IPv6 address or CIDR range (e.g. \"10.1.0.0/16\", \"fd00::/8\")"))
+                return []
+            }
+            ranges.append(range)
+        }
+        return ranges
     }
 
     /// An array of document kinds (short names or LOINC codes).

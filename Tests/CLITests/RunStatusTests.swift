@@ -61,4 +61,33 @@ struct RunStatusTests {
         #expect(run.errors.contains("level=error") && run.errors.contains("certificate expiry"), "\(run.errors)")
         #expect(await run.terminate(timeout: 30) == 0)
     }
+    /// With the DMP enabled, a signing certificate that cannot sign stops `passerelle run`
+    /// (exit 1) with the file, the dates and what to do, before anything is queued.
+    @Test(arguments: ["expired-sign", "notyet-sign"])
+    func runRefusesAnUnusableSigningCertificate(_ name: String) throws {
+        let root = try TestPaths.temporaryDirectory("run-signing")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var text = TestConfiguration.withTestPKI(signing: name)
+            .replacingOccurrences(of: "/tmp/passerelle-test/journal.sqlite", with: root.appendingPathComponent("journal/journal.sqlite").path)
+            .replacingOccurrences(of: "/tmp/passerelle-test", with: root.path)
+            .replacingOccurrences(of: "[dmp]\nenabled = false", with: "[dmp]\nenabled = true\nendpoint = \"https://127.0.0.1:9/dmp\"")
+        text += """
+
+            [vihf]
+            identifiant_structure = "1750803447"
+            secteur_activite = "SA01"
+            lps_nom = "Passerelle"
+            lps_version = "1.0.0"
+            lps_homologation_dmp = "HOMOLOGATION-TEST-1"
+            role = "10^1.2.250.1.71.1.2.7^Médecin"
+
+            """
+        let config = root.appendingPathComponent("passerelle.toml")
+        try text.write(to: config, atomically: true, encoding: .utf8)
+        let binary = try #require(CLI.binary)
+        let result = try ProcessRunner.run(binary, ["run", "--config", config.path], currentDirectory: TestPaths.repositoryRoot)
+        #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+        let output = result.stdout + result.stderr
+        #expect(output.contains("\(name).p12") && output.contains("valid from") && output.contains("Install a valid signing certificate"), "\(output)")
+    }
 }

@@ -1,3 +1,4 @@
+import CDA
 import DMP
 import Foundation
 import Gateway
@@ -302,4 +303,64 @@ import Testing
             #expect(text.contains("DMP sender") && text.lowercased().contains(reason), "\(text)")
         }
     }
+    /// Our signing certificate unusable at start (with the DMP enabled): the service refuses
+    /// to start, naming the file, the dates and what to do, instead of failing every document.
+    @Test("our signing certificate expired or not yet valid: the service does not start, naming the file and dates",
+          arguments: [("expired-sign", "valid from"), ("notyet-sign", "valid from")])
+    func ourSigningCertificateUnusableStopsAtStartup(_ name: String, _ reason: String) async throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let pki = TestPaths.testPKI.path
+        var text = try String(contentsOfFile: harness.configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\(pki)/org-sign.p12", with: "\(pki)/\(name).p12")
+        try text.write(toFile: harness.configPath, atomically: true, encoding: .utf8)
+        do {
+            _ = try harness.service()
+            Issue.record("the service started with \(name)")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("DMP signing certificate") && text.contains("\(name).p12") && text.contains(reason)
+                    && text.contains("Install a valid signing certificate"), "\(text)")
+        }
+    }
+
+    /// A signing certificate that stops being usable while the service runs (here: the send
+    /// time is past its notAfter, or before its notBefore) does not fail the document: retry
+    /// (transient cause naming the certificate), one alert for the DMP, nothing sent.
+    @Test("signing certificate no longer valid at send time: retried with one alert naming it, never failed, nothing sent")
+    func signingCertificateExpiredAtSendTimeIsRetried() async throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let sender = try DMPSender(configuration: try harness.configuration())
+        let builder = try CDABuilder(templatesDirectory: TestPaths.templates, options: CDABuilder.Options(documentIDRoot: "1.2.250.1.999.1"))
+        let validity = sender.vihf.credentials.certificateValidity
+        let observer = AlertRecorder()
+        let alerts = FaultAlerts(events: observer)
+        for time in [validity.upperBound.addingTimeInterval(86_400), validity.lowerBound.addingTimeInterval(-86_400)] {
+            let metadata = SampleMetadata.document(kind: .dischargeLetter, id: SampleMetadata.oidDocumentID(root: "1.2.250.1.999.1"))
+            let document = try builder.build(metadata: metadata, pdf: TestPDF.make(text: "Compte rendu"))
+            let result = await sender.submit(sender.prepare(document, metadata: metadata, at: time))
+            guard case .retry(_, let reason) = result.outcome else { Issue.record("\(result.outcome)"); continue }
+            #expect(reason.contains("DMP signing certificate") && reason.contains("refusing to sign"), "\(reason)")
+            let outcome = DMPTransmissionSender.outcome(result)
+            guard case .failure(let cause, _) = outcome else { Issue.record("\(outcome)"); continue }
+            #expect(cause.isTransient, "\(cause)")
+            alerts.record(outcome, target: "dmp")
+        }
+        #expect(observer.count == 1, "two documents, one alert")
+        #expect(alerts.open["dmp"]?.cause.contains("signing certificate") == true, "\(alerts.open)")
+        #expect(harness.endpoint.storedDocuments.isEmpty)
+    }
+}
+
+/// Counts the target alerts raised.
+final class AlertRecorder: GatewayEvents, @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = 0
+    var count: Int { lock.withLock { raised } }
+    func documentReceived(kind: DocumentKind?, source: IntakeSource) {}
+    func documentRefused(reason: String, source: IntakeSource) {}
+    func documentBuilt(kind: DocumentKind) {}
+    func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {}
+    func targetFault(target: String, active: Bool) { if active { lock.withLock { raised += 1 } } }
 }

@@ -22,26 +22,6 @@ import TestSupport
     }
 }
 
-@Suite struct MLLPListenerTests {
-    @Test func connectionsAboveTheLimitAreClosedAndOthersServed() async throws {
-        let listener = try MLLPListener(settings: MLLPSettings(maxConnections: 1, idleTimeout: 10),
-                                        handler: { Data("ACK for ".utf8) + $0 }, oversize: { Data("too big".utf8) })
-        defer { listener.stop() }
-        let first = try await Socket.connect(host: "127.0.0.1", port: listener.port, timeout: 5)
-        defer { first.close() }
-        try await first.write(MLLPFrame.wrap(Data("one".utf8)))
-        #expect(try await MLLPServiceTests.readFrame(first) == "ACK for one")
-        let second = try await Socket.connect(host: "127.0.0.1", port: listener.port, timeout: 5)
-        defer { second.close() }
-        #expect(try await second.read(maxLength: 10).isEmpty, "a second connection over max_connections is closed")
-        // The first one still works, message after message, split across writes.
-        let frame = MLLPFrame.wrap(Data("two".utf8))
-        try await first.write(frame.prefix(2))
-        try await first.write(frame.dropFirst(2))
-        #expect(try await MLLPServiceTests.readFrame(first) == "ACK for two")
-    }
-}
-
 /// The MLLP listener of the running service, with a real client (python-hl7's mllp_send).
 @Suite(.serialized) struct MLLPServiceTests {
     static let mllpSend = TestPaths.testVenv.appendingPathComponent("bin/mllp_send").path

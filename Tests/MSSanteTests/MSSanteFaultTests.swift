@@ -191,6 +191,8 @@ import TestSupport
             ("revoked server certificate ([mssante] crl)", "revoked-server", [], "revoked"),
             ("our client certificate refused (server trusts another CA)", "server-localhost",
              ["--ca", TestPaths.testPKI.appendingPathComponent("unknown-ca.pem").path], "tls"),
+            // Misconfigured relay or a downgrade attack in the path: never sent in clear, retried.
+            ("no STARTTLS offered", "server-localhost", ["--no-starttls"], "does not offer starttls; refusing to send in clear"),
           ])
     func refusedRelayIsRetriedAndAlertedOnce(_ name: String, _ certificate: String, _ extra: [String], _ reason: String) async throws {
         let smtp = try TestSMTPServer(mode: "starttls", serverCertificate: certificate, extra: extra)

@@ -168,7 +168,8 @@ import XMLKit
             Issue.record("sent without STARTTLS")
         } catch {
             guard case .startTLSNotOffered = error else { Issue.record("\(error)"); return }
-            #expect(!error.isTransient)
+            // A fault of the relay (or a downgrade in the path), retried: docs/faults.md.
+            #expect(error.isTransient)
         }
         #expect(try plain.received().isEmpty)
         let noDSN = try TestSMTPServer(mode: "implicit", extra: ["--no-dsn"])
