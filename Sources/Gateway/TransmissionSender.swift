@@ -75,6 +75,15 @@ public protocol TransmissionSender: Sendable {
     /// interrupted (crash): the sender must make a resend harmless (DMP: the same uniqueId is
     /// recognised as already stored; SMTP: reuse `claim.transmission.messageID`).
     func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome
+    /// Why no transmission of this target can be sent right now whatever the document (our own
+    /// signing certificate expired or not yet valid), or nil. While it is non-nil the workers
+    /// claim nothing for the target: transmissions stay queued, never attempted, so none can
+    /// run out of attempts and fail for a fault of ours.
+    func holdReason(at time: Date) -> String?
+}
+
+extension TransmissionSender {
+    public func holdReason(at time: Date) -> String? { nil }
 }
 
 /// The DMP transport: ``DMP/DMPSender`` (ITI-41 for new documents and replacements, TD3.3c
@@ -84,6 +93,16 @@ public struct DMPTransmissionSender: TransmissionSender {
     public let sender: DMP.DMPSender
 
     public init(_ sender: DMP.DMPSender) { self.sender = sender }
+
+    public func holdReason(at time: Date) -> String? {
+        let credentials = sender.vihf.credentials
+        do throws(DMPError) {
+            try DMP.DMPSender.checkSigningCertificate(credentials, file: "[certificates] signing", at: time)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
 
     public func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
         // A resend after a crash needs no special path: the DMP recognises the uniqueId it holds.

@@ -73,6 +73,9 @@ public final class TransmissionWorkers: Sendable {
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
+    /// How often a held target (see ``TransmissionSender/holdReason(at:)``) is looked at again.
+    static let holdRecheckInterval: TimeInterval = 5
+
     /// Takes back transmissions whose sender died (lease expired), periodically.
     func recoveryLoop() async {
         while !isStopping {
@@ -90,7 +93,19 @@ public final class TransmissionWorkers: Sendable {
     }
 
     func loop(_ sender: any TransmissionSender, owner: String) async {
+        var held = false
         while !isStopping {
+            if let reason = sender.holdReason(at: Date()) {
+                // Held, not failed: the alert names the cause; nothing is claimed until it is fixed.
+                alerts.failed(sender.target.rawValue, cause: "transmissions held: \(reason)")
+                held = true
+                await wake.wait(timeout: Self.holdRecheckInterval, until: { self.isStopping })
+                continue
+            }
+            if held {
+                held = false
+                alerts.recovered(sender.target.rawValue)
+            }
             let claim: ClaimedTransmission?
             do {
                 claim = try await StageClock.measure(.journal, events) { () async throws(JournalError) in

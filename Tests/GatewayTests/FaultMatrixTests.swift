@@ -353,6 +353,58 @@ import Testing
     }
 }
 
+extension FaultMatrixTests {
+    /// The DMP sender seen from a clock that can be moved past the signing certificate's
+    /// validity: the real sender, the real hold check, only "now" shifted.
+    final class ShiftedClockSender: TransmissionSender {
+        let inner: DMPTransmissionSender
+        let shift: Mutex<TimeInterval>
+        init(inner: DMPTransmissionSender, shift: TimeInterval) {
+            self.inner = inner
+            self.shift = Mutex(shift)
+        }
+        var target: Destination { inner.target }
+        func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
+            await inner.send(claim, document: document)
+        }
+        func holdReason(at time: Date) -> String? { inner.holdReason(at: time.addingTimeInterval(shift.withLock { $0 })) }
+    }
+
+    /// A signing certificate that stops being usable while the service runs must never fail
+    /// documents (they would run out of attempts over a weekend): the DMP target is held —
+    /// nothing claimed, no attempt counted, one alert naming the certificate — and sends resume
+    /// once the certificate is usable again.
+    @Test("signing certificate unusable while running: the DMP target is held (no attempt, one alert), then resumes")
+    func unusableSigningCertificateHoldsTheTarget() async throws {
+        let harness = try Harness()
+        let service = try harness.service()
+        let dmp = try #require(service.workers.senders.first { $0.0.target == .dmp })
+        let inner = try #require(dmp.0 as? DMPTransmissionSender)
+        let validity = inner.sender.vihf.credentials.certificateValidity
+        let sender = ShiftedClockSender(inner: inner, shift: validity.upperBound.timeIntervalSinceNow + 86_400)
+        let observer = FaultObserver()
+        let workers = TransmissionWorkers(journal: service.workers.journal, blobs: service.workers.blobs, senders: [(sender, 2)],
+                                          settings: WorkerSettings(lease: 30, pollInterval: 0.05), events: observer, logger: observer.logger)
+        let run = Run(harness: harness, service: service, workers: workers, observer: observer, task: Task { await workers.run() })
+        defer { Task { await run.stop() } }
+        let ids = try await run.send(2)
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        for id in ids {
+            let t = try #require(try await run.journal.transmission(id: id))
+            #expect(t.state == .queued && t.attempts == 0, "\(t.state) after \(t.attempts) attempts")
+        }
+        #expect(harness.endpoint.storedDocuments.isEmpty)
+        let alerts = observer.alerts("dmp")
+        #expect(alerts.count == 1 && alerts.first?.metadata["cause"]?.contains("signing certificate") == true, "\(alerts.map(\.metadata))")
+
+        sender.shift.withLock { $0 = 0 }
+        workers.poke()
+        _ = try await run.wait(ids, in: [.acknowledged], seconds: 30)
+        #expect(harness.endpoint.storedDocuments.count == 2 * 2, "each document + its submission-set signature, once")
+        #expect(observer.recoveries("dmp").count == 1)
+    }
+}
+
 /// Counts the target alerts raised.
 final class AlertRecorder: GatewayEvents, @unchecked Sendable {
     private let lock = NSLock()
