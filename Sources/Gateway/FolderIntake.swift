@@ -5,6 +5,9 @@ import Logging
 import OpenSSLKit
 import PasserelleCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The watched folder side of the service: each claimed file (already moved into
 /// `work/<claim id>/`) is loaded and ingested; once the journal holds it, the claim folder moves
@@ -15,6 +18,9 @@ public struct FolderIntake: Sendable {
     public let loader: IntakeLoader
     public let pipeline: Pipeline
     public let done: URL
+    /// A claim that was being processed when the process died this many times goes to error/
+    /// (`[folders] max_processing_attempts`): one poison file can never stop the intake.
+    public let maxProcessingAttempts: Int
     let logger: Logger
     /// Claim folders this process left in work/ (journal unavailable, unreadable file): the
     /// ones a periodic recovery may take again. The others in work/ may still wait in the
@@ -22,7 +28,8 @@ public struct FolderIntake: Sendable {
     let leftBehind = LeftBehind()
 
     public init(scanner: InboxScanner, pipeline: Pipeline, done: URL, loader: IntakeLoader = IntakeLoader(),
-                logger: Logger = Logger(label: "passerelle.inbox")) {
+                maxProcessingAttempts: Int = 3, logger: Logger = Logger(label: "passerelle.inbox")) {
+        self.maxProcessingAttempts = maxProcessingAttempts
         self.scanner = scanner
         self.pipeline = pipeline
         self.done = done
@@ -31,9 +38,31 @@ public struct FolderIntake: Sendable {
     }
 
     /// Processes one claim. Returns the outcome, or nil when the file was refused or must wait.
+    ///
+    /// The claim folder counts the starts that did not finish (``AttemptCounter``): raised here,
+    /// put back when the claim stays in work/ (journal outage), gone with the claim otherwise; a
+    /// count left by a dead process is what ``recoverWorkFolder(leftBehindOnly:)`` checks.
     @discardableResult
     public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
+        guard let dir = claim.files.first?.deletingLastPathComponent() else { return nil }
+        let counter = AttemptCounter(file: dir.appendingPathComponent(AttemptCounter.claimMarkerName))
+        let earlier = counter.read()
+        counter.write(earlier + 1)
         CrashPoint.reached(.claimed)
+        let outcome = await process(claim)
+        if IntakeFile.entryKind(dir) == .directory {
+            let rest = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { !$0.hasPrefix(".") }
+            if rest.isEmpty {
+                counter.remove()
+                rmdir(dir.path)
+            } else {
+                counter.write(earlier)  // finished without dying: this pass does not count
+            }
+        }
+        return outcome
+    }
+
+    private func process(_ claim: ClaimedFile) async -> IngestOutcome? {
         let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
         let item: IntakeItem
         do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(claim) } } catch {
@@ -69,16 +98,32 @@ public struct FolderIntake: Sendable {
     public func recoverWorkFolder(leftBehindOnly: Bool = false) async -> Int {
         let work = await scanner.work
         let fm = FileManager.default
-        guard var dirs = try? fm.contentsOfDirectory(atPath: work.path) else { return 0 }
+        // Hidden entries (the MLLP in-flight markers) are not claims.
+        guard var dirs = (try? fm.contentsOfDirectory(atPath: work.path))?.filter({ !$0.hasPrefix(".") }) else { return 0 }
         if leftBehindOnly { dirs = dirs.filter(leftBehind.take) }
         var count = 0
         for name in dirs.sorted() {
             let dir = work.appendingPathComponent(name)
-            guard let files = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
+            guard let all = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
+            let files = all.filter { !$0.hasPrefix(".") }  // the attempt counter
             if files.isEmpty { try? fm.removeItem(at: dir); continue }
             let urls = files.sorted().map { dir.appendingPathComponent($0) }
+            let counter = AttemptCounter(file: dir.appendingPathComponent(AttemptCounter.claimMarkerName))
             guard let claim = Self.claim(of: urls) else {
+                counter.remove()
                 await putBackOrRefuse(urls, dir: dir)
+                continue
+            }
+            let interrupted = counter.read()
+            if interrupted >= maxProcessingAttempts {
+                // The process died that many times while handling this claim: taking it again would loop.
+                logger.error("a file stopped the gateway repeatedly while being processed; moved to error/",
+                             metadata: ["claim": "\(name)", "attempts": "\(interrupted)"])
+                counter.remove()
+                await refuse(claim, .interruptedTooOften(attempts: interrupted, key: "[folders] max_processing_attempts"),
+                             names: claim.files.map(\.lastPathComponent).joined(separator: " + "))
+                if IntakeFile.entryKind(dir) == .directory { rmdir(dir.path) }
+                count += 1
                 continue
             }
             logger.notice("taking again a file left in work/", metadata: ["claim": "\(name)"])
@@ -141,6 +186,10 @@ public struct FolderIntake: Sendable {
     func moveToDone(_ claim: ClaimedFile, names: String) {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
         let target = done.appendingPathComponent(dir.lastPathComponent)
+        // Finished: the attempt counter does not go to done/ (a crash before the rename below
+        // takes the claim again without it, recognised as a duplicate).
+        AttemptCounter(file: dir.appendingPathComponent(AttemptCounter.claimMarkerName)).remove()
+        for file in claim.files { InboxScanner.restrictMode(file) }  // health data: 0600 in done/ (claimed before this rule too)
         do {
             try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             if rename(dir.path, target.path) != 0 {
@@ -152,6 +201,35 @@ public struct FolderIntake: Sendable {
             leftBehind.insert(claim)
         }
     }
+}
+
+/// How many times an input was started without finishing: a small file holding a decimal
+/// count, written before the input is processed. Not synced: a process crash keeps the page
+/// cache, and a power cut is not a poison loop.
+struct AttemptCounter: Sendable {
+    /// In a claim folder of work/ (hidden: the claim rebuild ignores it).
+    static let claimMarkerName = ".passerelle-attempts"
+    let file: URL
+
+    func read() -> Int {
+        let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let n = Glibc.read(fd, &buffer, buffer.count)
+        guard n > 0 else { return 0 }
+        return Int(String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    func write(_ count: Int) {
+        if count <= 0 { remove(); return }
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = DurableFiles.writeAll(Data("\(count)\n".utf8), to: fd)
+        close(fd)
+    }
+
+    func remove() { unlink(file.path) }
 }
 
 /// The names of claim folders left in work/ by this process.
