@@ -165,7 +165,7 @@ import TestSupport
         try h.drop("long.json", sidecar: m)
         try h.drop("long.pdf", Documents.pdf("long"))
         let legitimate = try Self.dropLegitimate(h, "z-ok")
-        #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(legitimate) != nil && !Self.reason(h, "long.pdf").isEmpty },
+        #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(legitimate) != nil && h.files(in: h.error).contains("long.pdf") },
                 "log: \(run.logText.suffix(2000))")
         let reason = Self.reason(h, "long.pdf")
         #expect(reason.contains("patient.traits.birth_name: 1000000 characters, at most 256 (DMP XDS metadata: ebRIM LongName)"), "\(reason.prefix(600))")
@@ -185,7 +185,7 @@ import TestSupport
         defer { run.stop() }
         let legitimate = try Self.dropLegitimate(h, "ok")  // written 0644 by this (umask 022) producer
         try h.drop("bad.hl7", Data("not HL7".utf8))
-        #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(legitimate) != nil && !Self.reason(h, "bad.hl7").isEmpty },
+        #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(legitimate) != nil && h.files(in: h.error).contains("bad.hl7") },
                 "log: \(run.logText.suffix(2000))")
         #expect(Self.mode(h.inbox.path) == 0o755, "the producer side really runs under umask 022")
         for file in [h.journalPath, h.journalPath + "-wal", h.journalPath + "-shm"] {
@@ -227,7 +227,9 @@ import TestSupport
         // A fourth start, without the hook: the file is set aside, the intake goes on.
         let run = try Run(h)
         defer { run.stop() }
-        #expect(await Harness.waitUntil(timeout: 20) { !Self.reason(h, "poison.pdf").isEmpty }, "log: \(run.logText.suffix(2000))")
+        // The reasons are written first, then the files moved: wait for both.
+        #expect(await Harness.waitUntil(timeout: 20) { Set(h.files(in: h.error)).isSuperset(of: ["poison.json", "poison.pdf"]) && h.files(in: h.work).isEmpty },
+                "log: \(run.logText.suffix(2000))")
         #expect(Self.reason(h, "poison.pdf").contains("stopped (crash or kill) while processing this input 3 times"))
         #expect(Self.reason(h, "poison.pdf").contains("[folders] max_processing_attempts"))
         #expect(Set(h.files(in: h.error)).isSuperset(of: ["poison.json", "poison.pdf"]))
@@ -236,5 +238,73 @@ import TestSupport
         #expect(h.endpoint.stored(DocumentEntryMapper.uniqueId(poison.id!)) == nil)
         #expect(h.files(in: h.work).isEmpty, "work/: \(h.files(in: h.work))")
         #expect(run.process.isRunning)
+    }
+
+    /// A loopback TCP port free right now (the child binds it just after).
+    static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// Sends one MLLP frame; the ACK, or nil when the connection closed first (the process died).
+    static func send(_ message: Data, port: UInt16) async throws -> String? {
+        var connection: Socket?
+        let deadline = Date().addingTimeInterval(15)
+        while connection == nil && Date() < deadline {  // the child may still be starting
+            connection = try? await Socket.connect(host: "127.0.0.1", port: port, timeout: 2)
+            if connection == nil { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        let c = try #require(connection, "MLLP port \(port) never answered")
+        defer { c.close() }
+        try await c.write(MLLPFrame.wrap(message))
+        return try? await MLLPServiceTests.readFrame(c)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func anMLLPMessageThatKillsTheProcessIsAnsweredAEAfterThreeAttempts() async throws {
+        let port = try Self.freePort()
+        let h = try Harness(extra: "[mllp]\nenabled = true\nport = \(port)", quiet: 0)
+        defer { h.cleanUp() }
+        let example = try Data(contentsOf: Harness.fixtures.appendingPathComponent("oru-ex0-biology-new.hl7"))
+        let (poison, poisonID) = try Documents.oru(example)
+        for attempt in 1...3 {
+            let run = try Run(h, environment: ["PASSERELLE_CRASH_AT": "mllp-received"])
+            let ack = try await Self.send(poison, port: port)
+            let exited = await Harness.waitUntil(timeout: 20) { !run.process.isRunning }
+            if !exited { kill(run.process.processIdentifier, SIGKILL) }
+            run.process.waitUntilExit()
+            run.stop()
+            #expect(ack == nil, "attempt \(attempt): no answer from a process that died")
+            #expect(run.process.terminationStatus == 137, "attempt \(attempt): \(run.logText.suffix(1500))")
+        }
+        // A fourth start without the hook: the sender's resend is answered AE with the reason, kept in error/.
+        let run = try Run(h)
+        defer { run.stop() }
+        let ack = try #require(try await Self.send(poison, port: port))
+        #expect(MLLPServiceTests.fields(ack, "MSA")?[1] == "AE", "\(ack)")
+        #expect(ack.contains("max_processing_attempts"), "\(ack)")
+        let kept = h.files(in: h.error).filter { $0.hasPrefix("mllp-") && $0.hasSuffix(".hl7") }
+        #expect(kept.count == 1, "error/: \(h.files(in: h.error))")
+        if let name = kept.first {
+            #expect(try Data(contentsOf: h.error.appendingPathComponent(name)) == poison)
+            #expect(Self.reason(h, name).contains("while processing this input 3 times"))
+        }
+        #expect(h.endpoint.stored(DocumentEntryMapper.uniqueId(poisonID)) == nil)
+        #expect(h.files(in: h.work.appendingPathComponent(".mllp-in-flight")).filter { !$0.hasPrefix("mllp-") }.isEmpty, "marker dropped")
+        // Other messages still flow.
+        let (other, otherID) = try Documents.oru(example)
+        let accepted = try #require(try await Self.send(other, port: port))
+        #expect(MLLPServiceTests.fields(accepted, "MSA")?[1] == "AA", "\(accepted)")
+        #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(DocumentEntryMapper.uniqueId(otherID)) != nil })
     }
 }
