@@ -39,25 +39,22 @@ public struct FolderIntake: Sendable {
 
     /// Processes one claim. Returns the outcome, or nil when the file was refused or must wait.
     ///
-    /// The claim folder counts the starts that did not finish (``AttemptCounter``): raised here,
-    /// put back when the claim stays in work/ (journal outage), gone with the claim otherwise; a
-    /// count left by a dead process is what ``recoverWorkFolder(leftBehindOnly:)`` checks.
+    /// Each claim counts the starts that did not finish (``AttemptCounter``, in
+    /// `work/.claims-in-flight/<claim id>`): raised here, put back when the claim stays in work/
+    /// (journal outage), dropped when it left work/; a count left by a dead process is what
+    /// ``recoverWorkFolder(leftBehindOnly:)`` checks.
     @discardableResult
     public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return nil }
-        let counter = AttemptCounter(file: dir.appendingPathComponent(AttemptCounter.claimMarkerName))
+        let counter = AttemptCounter.forClaim(dir)
         let earlier = counter.read()
         counter.write(earlier + 1)
         CrashPoint.reached(.claimed)
         let outcome = await process(claim)
-        if IntakeFile.entryKind(dir) == .directory {
-            let rest = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { !$0.hasPrefix(".") }
-            if rest.isEmpty {
-                counter.remove()
-                rmdir(dir.path)
-            } else {
-                counter.write(earlier)  // finished without dying: this pass does not count
-            }
+        if ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).isEmpty {
+            counter.remove()  // done/ or error/
+        } else {
+            counter.write(earlier)  // still in work/, finished without dying: this pass does not count
         }
         return outcome
     }
@@ -98,17 +95,23 @@ public struct FolderIntake: Sendable {
     public func recoverWorkFolder(leftBehindOnly: Bool = false) async -> Int {
         let work = await scanner.work
         let fm = FileManager.default
-        // Hidden entries (the MLLP in-flight markers) are not claims.
+        // Hidden entries (the in-flight counters) are not claims.
         guard var dirs = (try? fm.contentsOfDirectory(atPath: work.path))?.filter({ !$0.hasPrefix(".") }) else { return 0 }
+        if !leftBehindOnly {
+            // Counters of claims gone meanwhile (a crash between a claim's move and its counter's removal).
+            let counters = work.appendingPathComponent(AttemptCounter.claimsFolderName)
+            for name in (try? fm.contentsOfDirectory(atPath: counters.path)) ?? [] where !dirs.contains(name) {
+                unlink(counters.appendingPathComponent(name).path)
+            }
+        }
         if leftBehindOnly { dirs = dirs.filter(leftBehind.take) }
         var count = 0
         for name in dirs.sorted() {
             let dir = work.appendingPathComponent(name)
-            guard let all = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
-            let files = all.filter { !$0.hasPrefix(".") }  // the attempt counter
+            guard let files = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
             if files.isEmpty { try? fm.removeItem(at: dir); continue }
             let urls = files.sorted().map { dir.appendingPathComponent($0) }
-            let counter = AttemptCounter(file: dir.appendingPathComponent(AttemptCounter.claimMarkerName))
+            let counter = AttemptCounter.forClaim(dir)
             guard let claim = Self.claim(of: urls) else {
                 counter.remove()
                 await putBackOrRefuse(urls, dir: dir)
@@ -122,7 +125,6 @@ public struct FolderIntake: Sendable {
                 counter.remove()
                 await refuse(claim, .interruptedTooOften(attempts: interrupted, key: "[folders] max_processing_attempts"),
                              names: claim.files.map(\.lastPathComponent).joined(separator: " + "))
-                if IntakeFile.entryKind(dir) == .directory { rmdir(dir.path) }
                 count += 1
                 continue
             }
@@ -186,10 +188,6 @@ public struct FolderIntake: Sendable {
     func moveToDone(_ claim: ClaimedFile, names: String) {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
         let target = done.appendingPathComponent(dir.lastPathComponent)
-        // Finished: the attempt counter does not go to done/ (a crash before the rename below
-        // takes the claim again without it, recognised as a duplicate).
-        AttemptCounter(file: dir.appendingPathComponent(AttemptCounter.claimMarkerName)).remove()
-        for file in claim.files { InboxScanner.restrictMode(file) }  // health data: 0600 in done/ (claimed before this rule too)
         do {
             try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             if rename(dir.path, target.path) != 0 {
@@ -207,9 +205,14 @@ public struct FolderIntake: Sendable {
 /// count, written before the input is processed. Not synced: a process crash keeps the page
 /// cache, and a power cut is not a poison loop.
 struct AttemptCounter: Sendable {
-    /// In a claim folder of work/ (hidden: the claim rebuild ignores it).
-    static let claimMarkerName = ".passerelle-attempts"
+    /// The folder of the claims' counters in work/ (hidden: not a claim), one file per claim
+    /// folder name; kept out of the claim folders, which hold the claimed files only.
+    static let claimsFolderName = ".claims-in-flight"
     let file: URL
+
+    static func forClaim(_ dir: URL) -> AttemptCounter {
+        AttemptCounter(file: dir.deletingLastPathComponent().appendingPathComponent(claimsFolderName).appendingPathComponent(dir.lastPathComponent))
+    }
 
     func read() -> Int {
         let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
@@ -223,13 +226,24 @@ struct AttemptCounter: Sendable {
 
     func write(_ count: Int) {
         if count <= 0 { remove(); return }
-        let fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        // The folder exists only while something is in flight (work/ stays empty when idle):
+        // made again when a concurrent remove() took it away meanwhile.
+        var fd: Int32 = -1
+        for _ in 0..<3 {
+            fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 || errno != ENOENT { break }
+            mkdir(file.deletingLastPathComponent().path, 0o700)
+        }
         guard fd >= 0 else { return }
         _ = DurableFiles.writeAll(Data("\(count)\n".utf8), to: fd)
         close(fd)
     }
 
-    func remove() { unlink(file.path) }
+    /// Drops the count, and its folder when it was the last one.
+    func remove() {
+        unlink(file.path)
+        rmdir(file.deletingLastPathComponent().path)  // fails (ENOTEMPTY) while others are in flight
+    }
 }
 
 /// The names of claim folders left in work/ by this process.

@@ -192,7 +192,6 @@ struct MLLPHandler: Sendable {
     func handle(_ data: Data) async -> Data {
         let work = await folder.scanner.work
         let inFlight = work.appendingPathComponent(Self.inFlightFolderName)
-        if IntakeFile.entryKind(inFlight) == nil { _ = DurableFiles.createDirectory(inFlight) }
         let digest = BlobStore.sha256Hex(data)
         let counter = AttemptCounter(file: inFlight.appendingPathComponent(digest))
         let interrupted = counter.read()
@@ -214,6 +213,7 @@ struct MLLPHandler: Sendable {
         logger.error("an MLLP message stopped the gateway repeatedly while being processed; answered AE, kept in error/",
                      metadata: ["sha256": "\(digest.prefix(16))", "attempts": "\(attempts)"])
         let file = inFlight.appendingPathComponent("mllp-\(digest.prefix(16)).hl7")
+        mkdir(inFlight.path, 0o700)
         unlink(file.path)
         if let failure = DurableFiles.writeNew(data, to: file.path) {
             logger.error("cannot keep the set-aside MLLP message", metadata: ["error": "\(failure)"])

@@ -221,14 +221,18 @@ import TestSupport
             run.process.waitUntilExit()
             run.stop()
             #expect(run.process.terminationStatus == 137, "attempt \(attempt): \(run.logText.suffix(1500))")
-            #expect(h.files(in: h.work).count == 1, "attempt \(attempt): the claim stays in work/")
+            #expect(h.files(in: h.work).filter { !$0.hasPrefix(".") }.count == 1, "attempt \(attempt): the claim stays in work/")
+            let counters = h.work.appendingPathComponent(".claims-in-flight")
+            #expect(h.files(in: counters).map { (try? String(contentsOf: counters.appendingPathComponent($0), encoding: .utf8)) } == ["\(attempt)\n"],
+                    "the claim's counter says \(attempt)")
         }
         #expect(h.files(in: h.inbox).isEmpty)
         // A fourth start, without the hook: the file is set aside, the intake goes on.
         let run = try Run(h)
         defer { run.stop() }
         // The reasons are written first, then the files moved: wait for both.
-        #expect(await Harness.waitUntil(timeout: 20) { Set(h.files(in: h.error)).isSuperset(of: ["poison.json", "poison.pdf"]) && h.files(in: h.work).isEmpty },
+        #expect(await Harness.waitUntil(timeout: 20) { Set(h.files(in: h.error)).isSuperset(of: ["poison.json", "poison.pdf"])
+            && h.files(in: h.work).filter { !$0.hasPrefix(".") }.isEmpty },
                 "log: \(run.logText.suffix(2000))")
         #expect(Self.reason(h, "poison.pdf").contains("stopped (crash or kill) while processing this input 3 times"))
         #expect(Self.reason(h, "poison.pdf").contains("[folders] max_processing_attempts"))
@@ -236,7 +240,8 @@ import TestSupport
         let legitimate = try Self.dropLegitimate(h, "after")
         #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(legitimate) != nil }, "log: \(run.logText.suffix(2000))")
         #expect(h.endpoint.stored(DocumentEntryMapper.uniqueId(poison.id!)) == nil)
-        #expect(h.files(in: h.work).isEmpty, "work/: \(h.files(in: h.work))")
+        #expect(h.files(in: h.work).filter { !$0.hasPrefix(".") }.isEmpty, "work/: \(h.files(in: h.work))")
+        #expect(h.files(in: h.work.appendingPathComponent(".claims-in-flight")).isEmpty, "no counter left")
         #expect(run.process.isRunning)
     }
 
