@@ -188,6 +188,13 @@ public struct FolderIntake: Sendable {
     func moveToDone(_ claim: ClaimedFile, names: String) {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
         let target = done.appendingPathComponent(dir.lastPathComponent)
+        // Claimed files are made 0600 when claimed; one claimed by an older version may not be.
+        // By path (lstat, chmod) rather than opened: work/ is private (0700), and opening the file
+        // again would read as a use after the journal commit.
+        for file in claim.files {
+            var info = stat()
+            if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o777 != 0o600 { chmod(file.path, 0o600) }
+        }
         do {
             try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             if rename(dir.path, target.path) != 0 {
