@@ -164,13 +164,25 @@ import TestSupport
         m.patient.traits.birthName = String(repeating: "N", count: 1_000_000)
         try h.drop("long.json", sidecar: m)
         try h.drop("long.pdf", Documents.pdf("long"))
+        // A producer CDA whose header (authoritative for the ids) carries an overlong id extension.
+        let header = Documents.metadata(.biologyReport)
+        let built = String(decoding: try Documents.builder.build(metadata: header, pdf: Documents.pdf("long id")).data, as: UTF8.self)
+        let documentID = "<id root=\"\(header.id!.root)\""
+        let range = try #require(built.range(of: documentID))
+        let cda = built.replacingCharacters(in: range, with: documentID + " extension=\"" + String(repeating: "E", count: 300) + "\"")
+        try h.drop("longid.json", sidecar: header)
+        try h.drop("longid.xml", Data(cda.utf8))
         let legitimate = try Self.dropLegitimate(h, "z-ok")
-        #expect(await Harness.waitUntil(timeout: 20) { h.endpoint.stored(legitimate) != nil && h.files(in: h.error).contains("long.pdf") },
+        #expect(await Harness.waitUntil(timeout: 20) {
+            h.endpoint.stored(legitimate) != nil && h.files(in: h.error).contains("long.pdf") && h.files(in: h.error).contains("longid.xml")
+        },
                 "log: \(run.logText.suffix(2000))")
         let reason = Self.reason(h, "long.pdf")
         #expect(reason.contains("patient.traits.birth_name: 1000000 characters, at most 256 (DMP XDS metadata: ebRIM LongName)"), "\(reason.prefix(600))")
         #expect(reason.count < 4000, "the value is not quoted back")
         #expect(h.endpoint.stored(DocumentEntryMapper.uniqueId(m.id!)) == nil, "nothing sent")
+        #expect(Self.reason(h, "longid.xml").contains("the CDA header does not fit the DMP metadata: id.extension: 300 characters, at most 128"),
+                "\(Self.reason(h, "longid.xml"))")
         #expect(h.endpoint.rejections.isEmpty, "the DMP never had to refuse it: \(h.endpoint.rejections.prefix(2))")
     }
 
