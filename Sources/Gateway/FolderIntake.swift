@@ -5,6 +5,9 @@ import Logging
 import OpenSSLKit
 import PasserelleCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The watched folder side of the service: each claimed file (already moved into
 /// `work/<claim id>/`) is loaded and ingested; once the journal holds it, the claim folder moves
@@ -15,6 +18,9 @@ public struct FolderIntake: Sendable {
     public let loader: IntakeLoader
     public let pipeline: Pipeline
     public let done: URL
+    /// A claim that was being processed when the process died this many times goes to error/
+    /// (`[folders] max_processing_attempts`): one poison file can never stop the intake.
+    public let maxProcessingAttempts: Int
     let logger: Logger
     /// Claim folders this process left in work/ (journal unavailable, unreadable file): the
     /// ones a periodic recovery may take again. The others in work/ may still wait in the
@@ -22,7 +28,8 @@ public struct FolderIntake: Sendable {
     let leftBehind = LeftBehind()
 
     public init(scanner: InboxScanner, pipeline: Pipeline, done: URL, loader: IntakeLoader = IntakeLoader(),
-                logger: Logger = Logger(label: "passerelle.inbox")) {
+                maxProcessingAttempts: Int = 3, logger: Logger = Logger(label: "passerelle.inbox")) {
+        self.maxProcessingAttempts = maxProcessingAttempts
         self.scanner = scanner
         self.pipeline = pipeline
         self.done = done
@@ -31,9 +38,28 @@ public struct FolderIntake: Sendable {
     }
 
     /// Processes one claim. Returns the outcome, or nil when the file was refused or must wait.
+    ///
+    /// Each claim counts the starts that did not finish (``AttemptCounter``, in
+    /// `work/.claims-in-flight/<claim id>`): raised here, put back when the claim stays in work/
+    /// (journal outage), dropped when it left work/; a count left by a dead process is what
+    /// ``recoverWorkFolder(leftBehindOnly:)`` checks.
     @discardableResult
     public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
+        guard let dir = claim.files.first?.deletingLastPathComponent() else { return nil }
+        let counter = AttemptCounter.forClaim(dir)
+        let earlier = counter.read()
+        counter.write(earlier + 1)
         CrashPoint.reached(.claimed)
+        let outcome = await process(claim)
+        if ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).isEmpty {
+            counter.remove()  // done/ or error/
+        } else {
+            counter.write(earlier)  // still in work/, finished without dying: this pass does not count
+        }
+        return outcome
+    }
+
+    private func process(_ claim: ClaimedFile) async -> IngestOutcome? {
         let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
         let item: IntakeItem
         do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(claim) } } catch {
@@ -69,7 +95,15 @@ public struct FolderIntake: Sendable {
     public func recoverWorkFolder(leftBehindOnly: Bool = false) async -> Int {
         let work = await scanner.work
         let fm = FileManager.default
-        guard var dirs = try? fm.contentsOfDirectory(atPath: work.path) else { return 0 }
+        // Hidden entries (the in-flight counters) are not claims.
+        guard var dirs = (try? fm.contentsOfDirectory(atPath: work.path))?.filter({ !$0.hasPrefix(".") }) else { return 0 }
+        if !leftBehindOnly {
+            // Counters of claims gone meanwhile (a crash between a claim's move and its counter's removal).
+            let counters = work.appendingPathComponent(AttemptCounter.claimsFolderName)
+            for name in (try? fm.contentsOfDirectory(atPath: counters.path)) ?? [] where !dirs.contains(name) {
+                unlink(counters.appendingPathComponent(name).path)
+            }
+        }
         if leftBehindOnly { dirs = dirs.filter(leftBehind.take) }
         var count = 0
         for name in dirs.sorted() {
@@ -77,8 +111,21 @@ public struct FolderIntake: Sendable {
             guard let files = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
             if files.isEmpty { try? fm.removeItem(at: dir); continue }
             let urls = files.sorted().map { dir.appendingPathComponent($0) }
+            let counter = AttemptCounter.forClaim(dir)
             guard let claim = Self.claim(of: urls) else {
+                counter.remove()
                 await putBackOrRefuse(urls, dir: dir)
+                continue
+            }
+            let interrupted = counter.read()
+            if interrupted >= maxProcessingAttempts {
+                // The process died that many times while handling this claim: taking it again would loop.
+                logger.error("a file stopped the gateway repeatedly while being processed; moved to error/",
+                             metadata: ["claim": "\(name)", "attempts": "\(interrupted)"])
+                counter.remove()
+                await refuse(claim, .interruptedTooOften(attempts: interrupted, key: "[folders] max_processing_attempts"),
+                             names: claim.files.map(\.lastPathComponent).joined(separator: " + "))
+                count += 1
                 continue
             }
             logger.notice("taking again a file left in work/", metadata: ["claim": "\(name)"])
@@ -141,6 +188,13 @@ public struct FolderIntake: Sendable {
     func moveToDone(_ claim: ClaimedFile, names: String) {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
         let target = done.appendingPathComponent(dir.lastPathComponent)
+        // Claimed files are made 0600 when claimed; one claimed by an older version may not be.
+        // By path (lstat, chmod) rather than opened: work/ is private (0700), and opening the file
+        // again would read as a use after the journal commit.
+        for file in claim.files {
+            var info = stat()
+            if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o777 != 0o600 { chmod(file.path, 0o600) }
+        }
         do {
             try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             if rename(dir.path, target.path) != 0 {
@@ -151,6 +205,51 @@ public struct FolderIntake: Sendable {
             logger.error("cannot move a journaled file to done/", metadata: ["file": "\(names)", "error": "\(error)"])
             leftBehind.insert(claim)
         }
+    }
+}
+
+/// How many times an input was started without finishing: a small file holding a decimal
+/// count, written before the input is processed. Not synced: a process crash keeps the page
+/// cache, and a power cut is not a poison loop.
+struct AttemptCounter: Sendable {
+    /// The folder of the claims' counters in work/ (hidden: not a claim), one file per claim
+    /// folder name; kept out of the claim folders, which hold the claimed files only.
+    static let claimsFolderName = ".claims-in-flight"
+    let file: URL
+
+    static func forClaim(_ dir: URL) -> AttemptCounter {
+        AttemptCounter(file: dir.deletingLastPathComponent().appendingPathComponent(claimsFolderName).appendingPathComponent(dir.lastPathComponent))
+    }
+
+    func read() -> Int {
+        let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let n = Glibc.read(fd, &buffer, buffer.count)
+        guard n > 0 else { return 0 }
+        return Int(String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    func write(_ count: Int) {
+        if count <= 0 { remove(); return }
+        // The folder exists only while something is in flight (work/ stays empty when idle):
+        // made again when a concurrent remove() took it away meanwhile.
+        var fd: Int32 = -1
+        for _ in 0..<3 {
+            fd = open(file.path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 || errno != ENOENT { break }
+            mkdir(file.deletingLastPathComponent().path, 0o700)
+        }
+        guard fd >= 0 else { return }
+        _ = DurableFiles.writeAll(Data("\(count)\n".utf8), to: fd)
+        close(fd)
+    }
+
+    /// Drops the count, and its folder when it was the last one.
+    func remove() {
+        unlink(file.path)
+        rmdir(file.deletingLastPathComponent().path)  // fails (ENOTEMPTY) while others are in flight
     }
 }
 

@@ -61,7 +61,9 @@ extension GatewayService {
             // Synced into their parent: what is refused into error/ must not lose its folder in a power cut.
             if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) { throw .file(path: folder, reason: failure) }
         }
-        let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done))
+        let limits = IntakeLimits(maxPDFBytes: c.cda.maxPDFBytes, maxSidecarBytes: folders.maxSidecarBytes, maxHL7Bytes: c.mllp.maxMessageBytes)
+        let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done),
+                                  loader: IntakeLoader(limits: limits), maxProcessingAttempts: folders.maxProcessingAttempts)
 
         var senders = extraSenders
         if c.dmp.enabled { senders.append((try dmpSender(c), c.dmp.maxConnections)) }

@@ -68,6 +68,10 @@ extension RefusalReason {
         case .invalidSidecar: "invalid_sidecar"
         case .invalidMessage: "invalid_message"
         case .invalidContent: "invalid_content"
+        case .symbolicLink: "symbolic_link"
+        case .notRegularFile: "not_regular_file"
+        case .tooLarge: "too_large"
+        case .interruptedTooOften: "interrupted_too_often"
         }
     }
 }

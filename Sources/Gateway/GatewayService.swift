@@ -61,7 +61,7 @@ public final class GatewayService: Sendable {
             await acknowledgements.pollOnce(alerts: acknowledgementAlerts)
         }
         if let mllp {
-            let handler = MLLPHandler(pipeline: pipeline, workers: workers, logger: logger)
+            let handler = MLLPHandler(pipeline: pipeline, workers: workers, logger: logger, folder: folder)
             let started = try MLLPListener(settings: mllp, handler: { await handler.handle($0) }, oversize: { handler.oversize(limit: mllp.maxMessageBytes) },
                                            onError: { [logger] in logger.warning("MLLP", metadata: ["error": "\($0)"]) })
             listener.withLock { $0 = started }
@@ -173,14 +173,68 @@ public final class GatewayService: Sendable {
 
 /// Turns one MLLP message into its ACK: AA once journaled, AE (with ERR) when the message
 /// cannot be used, AR when the journal is unavailable (resend later).
+///
+/// Poison guard: the gateway cannot take a message again after a crash (the sender resends it),
+/// so each message in flight has a marker, `work/.mllp-in-flight/<SHA-256 of the bytes>`, holding
+/// how many times it was started without an answer. A message arriving with
+/// `[folders] max_processing_attempts` interrupted starts is not processed again: it is answered
+/// AE with the reason and written to error/ (with its reason file) for a human.
 struct MLLPHandler: Sendable {
     let pipeline: Pipeline
     let workers: TransmissionWorkers
     let logger: Logger
-    let loader = IntakeLoader()
+    let folder: FolderIntake
     let acks = HL7AcknowledgementBuilder()
+    var loader: IntakeLoader { folder.loader }
+
+    static let inFlightFolderName = ".mllp-in-flight"
 
     func handle(_ data: Data) async -> Data {
+        let work = await folder.scanner.work
+        let inFlight = work.appendingPathComponent(Self.inFlightFolderName)
+        let digest = BlobStore.sha256Hex(data)
+        let counter = AttemptCounter(file: inFlight.appendingPathComponent(digest))
+        let interrupted = counter.read()
+        if interrupted >= folder.maxProcessingAttempts {
+            return await setAside(data, digest: digest, attempts: interrupted, counter: counter, folder: inFlight)
+        }
+        counter.write(interrupted + 1)
+        CrashPoint.reached(.mllpReceived)
+        let answer = await process(data)
+        counter.remove()  // answered: a crash before the ACK is written leads to a resend, handled anew
+        return answer
+    }
+
+    /// The message made the process die `attempts` times: not parsed again (only its MSH, for the
+    /// ACK), kept in error/ with its reason, answered AE.
+    func setAside(_ data: Data, digest: String, attempts: Int, counter: AttemptCounter, folder inFlight: URL) async -> Data {
+        let reason = RefusalReason.interruptedTooOften(attempts: attempts, key: "[folders] max_processing_attempts")
+        pipeline.events.documentRefused(reason: reason.code, source: .mllp)
+        logger.error("an MLLP message stopped the gateway repeatedly while being processed; answered AE, kept in error/",
+                     metadata: ["sha256": "\(digest.prefix(16))", "attempts": "\(attempts)"])
+        let file = inFlight.appendingPathComponent("mllp-\(digest.prefix(16)).hl7")
+        mkdir(inFlight.path, 0o700)
+        unlink(file.path)
+        if let failure = DurableFiles.writeNew(data, to: file.path) {
+            logger.error("cannot keep the set-aside MLLP message", metadata: ["error": "\(failure)"])
+        } else {
+            do { try await folder.scanner.refuse([file], reason: reason) } catch {
+                logger.error("cannot move the set-aside MLLP message to error/", metadata: ["error": "\(error)"])
+                unlink(file.path)
+            }
+        }
+        counter.remove()
+        return ack(Self.header(of: data), .error, [HL7ErrorDetail(condition: .applicationInternalError, text: reason.description)])
+    }
+
+    /// The MSH segment alone, parsed to address the ACK (bounded: the rest is never parsed again).
+    static func header(of data: Data) -> HL7Message? {
+        let head = data.prefix(4096)
+        let end = head.firstIndex(where: { $0 == 0x0D || $0 == 0x0A }) ?? head.endIndex
+        return try? HL7Message(data: Data(head[head.startIndex..<end]))
+    }
+
+    func process(_ data: Data) async -> Data {
         let message: HL7Message
         do { message = try HL7Message(data: data) } catch {
             pipeline.events.documentRefused(reason: RefusalReason.invalidMessage(.parse(error)).code, source: .mllp)

@@ -196,6 +196,10 @@ public struct Pipeline: Sendable {
             metadata.versionNumber = cda.versionNumber
             metadata.kind = cda.kind
             if let replaced = cda.replaces { metadata.parentID = replaced }
+            // The header's ids go to the DMP's XDS metadata too: the same length limits as a sidecar's.
+            if let problem = metadata.lengthProblems().first {
+                throw .refused(.invalidContent("the CDA header does not fit the DMP metadata: \(problem.description)"))
+            }
         case .pdf(let pdf):
             // Journaled with the defaults applied, so a rebuild after a crash gives the same CDA.
             metadata = settings.documentDefaults.apply(to: metadata)

@@ -93,6 +93,12 @@ public actor InboxScanner {
             case .refused(let url, let reason):
                 guard stability.isStable(url, now: now) else { continue }
                 refuseLater(url, reason)
+            case .refusedPair(let urls, let reason):
+                // Both halves settled (each starts its quiet period now), then refused together.
+                let stable = urls.map { stability.isStable($0, now: now) }
+                guard !stable.contains(false) else { continue }
+                for url in urls { incompleteSince[url.path] = nil }
+                do { try refuse(urls, reason: reason) } catch { refusalFailure = refusalFailure ?? error }
             case .incomplete(let url, let reason):
                 let since = incompleteSince[url.path] ?? now
                 incompleteSince[url.path] = since
@@ -145,6 +151,8 @@ public actor InboxScanner {
             incompleteSince[file.path] = nil
             for marker in StabilityTracker.markers(for: file) { try? FileManager.default.removeItem(at: marker) }
         }
+        // Health data: 0600 from here on (work/, then done/ or error/), whatever the producer's umask.
+        for (_, target) in moved { Self.restrictMode(target) }
         return moved.map(\.1)
     }
 
@@ -155,12 +163,12 @@ public actor InboxScanner {
     public func refuse(_ files: [URL], reason: RefusalReason, at date: Date = Date()) throws(InboxError) {
         if let failure = DurableFiles.createDirectory(error) { throw .folderUnusable(path: error.path, reason: failure) }
         // Every reason first, then the moves: a pair is refused whole or stays whole where it is.
-        let fm = FileManager.default
         var moves: [(file: URL, target: URL, report: URL)] = []
-        for file in files where fm.fileExists(atPath: file.path) {  // one taken meanwhile is skipped
+        // lstat, not fileExists (which follows links): a link, even dangling, is moved itself.
+        for file in files where IntakeFile.entryKind(file) != nil {  // one taken meanwhile is skipped
             var name = file.lastPathComponent
-            if fm.fileExists(atPath: error.appendingPathComponent(name).path)
-                || fm.fileExists(atPath: error.appendingPathComponent(RefusalReason.reportFileName(for: name)).path) {
+            if IntakeFile.entryKind(error.appendingPathComponent(name)) != nil
+                || IntakeFile.entryKind(error.appendingPathComponent(RefusalReason.reportFileName(for: name))) != nil {
                 // Keep earlier refusals: a producer often resends the same name.
                 name = "\(Self.claimID())-\(name)"
             }
@@ -178,6 +186,7 @@ public actor InboxScanner {
                 if code == ENOENT { continue }
                 throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)))
             }
+            Self.restrictMode(target)
             stability.forget(file)
             incompleteSince[file.path] = nil
             // A marker left behind would sit in the inbox forever (and mark the next file of that name ready).
@@ -193,6 +202,18 @@ public actor InboxScanner {
            (try? FileManager.default.contentsOfDirectory(atPath: parent.path))?.isEmpty == true {
             try? FileManager.default.removeItem(at: parent)
         }
+    }
+
+    /// Makes a regular file 0600 (a link is left as is: its mode means nothing and chmod would
+    /// reach its target). Opened with O_NOFOLLOW so a link swapped in is never followed. A file
+    /// owned by another user (the producer's) cannot be re-moded: the 0700 folders still protect it.
+    public static func restrictMode(_ url: URL) {
+        let fd = open(url.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o7777 != 0o600 else { return }
+        _ = fchmod(fd, 0o600)
     }
 
     /// Sortable and unique: time then random.

@@ -16,13 +16,17 @@ public enum IntakeFile: Sendable, Equatable {
     /// Half of a pair whose other half has not arrived (yet): retry later, refuse after a grace period
     /// with ``refusal``.
     case incomplete(URL, refusal: RefusalReason)
-    /// Not for the intake: hidden, symlink, partial upload, directory, stability marker, paired sidecar.
+    /// Not for the intake: hidden, partial upload, directory, stability marker, paired sidecar.
     case ignored(URL, IgnoreReason)
     /// Never processable as is: move to error/ with the reason.
     case refused(URL, RefusalReason)
+    /// A pair refused whole (one half is a symbolic link or not a regular file): both files go to
+    /// error/ together, so the regular half does not wait in the inbox for ever.
+    case refusedPair([URL], RefusalReason)
 
     /// Why a file is left alone.
     public enum IgnoreReason: String, Sendable, Hashable {
+        /// `symbolicLink` is kept for source compatibility: links are now refused (never followed).
         case hidden, symbolicLink, partial, directory, marker, pairedSidecar, missing
     }
 
@@ -32,8 +36,11 @@ public enum IntakeFile: Sendable, Equatable {
     /// Suffix of the marker a producer may drop to say "NAME is complete" (`NAME.pdf.done` or `NAME.done`).
     public static let markerSuffix = ".done"
 
-    /// Classifies one directory entry. Looks at the entry itself (without following links)
-    /// and at its neighbours; never reads the content.
+    /// Classifies one directory entry. Looks at the entry itself and at its pair (both with
+    /// `lstat`: a symbolic link is never followed) and at its neighbours; never reads the content.
+    ///
+    /// A symbolic link (or a FIFO, socket, device) is refused and moved to error/ itself (the
+    /// link, never its target); when it is one half of a pair, the pair is refused whole.
     /// - Parameter namesakes: the names in the same directory with the same stem (NAME.*), when
     ///   the caller has listed it already; nil lists the directory (once per call: a scan of n
     ///   files must pass them, or it costs n² — minutes for a 100,000-file backlog).
@@ -42,14 +49,8 @@ public enum IntakeFile: Sendable, Equatable {
         if name.hasPrefix(".") { return .ignored(url, .hidden) }
         if partialSuffixes.contains(where: { name.hasSuffix($0) }) { return .ignored(url, .partial) }
         if name.hasSuffix(markerSuffix) { return .ignored(url, .marker) }
-        var info = stat()
-        guard lstat(url.path, &info) == 0 else { return .ignored(url, .missing) }
-        switch info.st_mode & S_IFMT {
-        case S_IFLNK: return .ignored(url, .symbolicLink)
-        case S_IFDIR: return .ignored(url, .directory)
-        case S_IFREG: break
-        default: return .refused(url, .unsupportedFileType(name: name))
-        }
+        guard let kind = entryKind(url) else { return .ignored(url, .missing) }
+        if kind == .directory { return .ignored(url, .directory) }
         let ext = url.pathExtension.lowercased()
         let base = url.deletingPathExtension()
         func sibling(_ extensions: [String]) -> URL? {
@@ -62,13 +63,33 @@ public enum IntakeFile: Sendable, Equatable {
                 return u.deletingPathExtension().lastPathComponent == stem && extensions.contains(u.pathExtension.lowercased())
             }.map { dir.appendingPathComponent($0) }
         }
-        if info.st_size == 0 { return .refused(url, .emptyFile(name: name)) }
+        if let refusal = kind.refusal(name: name) {
+            switch ext {
+            case "pdf", "xml":
+                // The pair goes to error/ whole: its regular half would otherwise wait for ever.
+                return .refusedPair([url] + [sibling(["json"])].compactMap { $0 }, refusal)
+            case "json":
+                // With a document next to it, the document's classification refuses the pair.
+                if ["pdf", "xml"].contains(where: { sibling([$0]) != nil }) { return .ignored(url, .pairedSidecar) }
+                return .refused(url, refusal)
+            default:
+                return .refused(url, refusal)
+            }
+        }
+        if kind.size == 0 { return .refused(url, .emptyFile(name: name)) }
         switch ext {
         case "hl7", "er7":
             return .hl7(url)
         case "pdf", "xml":
             guard let sidecar = sibling(["json"]) else {
                 return .incomplete(url, refusal: .missingSidecar(document: name, expected: base.lastPathComponent + ".json"))
+            }
+            guard let sidecarKind = entryKind(sidecar) else {
+                return .incomplete(url, refusal: .missingSidecar(document: name, expected: base.lastPathComponent + ".json"))
+            }
+            if let refusal = sidecarKind.refusal(name: sidecar.lastPathComponent) ?? (sidecarKind == .directory
+                ? .notRegularFile(name: sidecar.lastPathComponent) : nil) {
+                return .refusedPair([url, sidecar], refusal)
             }
             return ext == "pdf" ? .pdf(document: url, sidecar: sidecar) : .cda(document: url, sidecar: sidecar)
         case "json":
@@ -78,6 +99,34 @@ public enum IntakeFile: Sendable, Equatable {
             return .ignored(url, .pairedSidecar)
         default:
             return .refused(url, .unsupportedFileType(name: name))
+        }
+    }
+
+    /// What an entry is, from `lstat` (a link is seen as a link, never as its target).
+    public enum EntryKind: Sendable, Equatable {
+        case regular(size: Int64), directory, symbolicLink, other
+
+        public var size: Int64? { if case .regular(let s) = self { s } else { nil } }
+
+        /// Why this entry cannot be taken, or nil for a regular file or a directory.
+        public func refusal(name: String) -> RefusalReason? {
+            switch self {
+            case .regular, .directory: nil
+            case .symbolicLink: .symbolicLink(name: name)
+            case .other: .notRegularFile(name: name)
+            }
+        }
+    }
+
+    /// nil when the entry is gone.
+    public static func entryKind(_ url: URL) -> EntryKind? {
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK: return .symbolicLink
+        case S_IFDIR: return .directory
+        case S_IFREG: return .regular(size: Int64(info.st_size))
+        default: return .other
         }
     }
 }
@@ -94,6 +143,15 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
     case invalidMessage(IntakeError)
     /// The document bytes are not what the name says (not a PDF, not XML).
     case invalidContent(String)
+    /// The entry is a symbolic link: links are never followed (the link itself goes to error/).
+    case symbolicLink(name: String)
+    /// The entry is a FIFO, socket, device or folder where a file was expected.
+    case notRegularFile(name: String)
+    /// The file is larger than its limit, found from its size before it is read.
+    case tooLarge(name: String, size: Int64, limit: Int, key: String)
+    /// The input was being processed when the process died `attempts` times: set aside so that a
+    /// crash on one input can never block the intake (`key` is the setting).
+    case interruptedTooOften(attempts: Int, key: String)
 
     public var description: String {
         switch self {
@@ -113,6 +171,16 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
             "the HL7 v2 message cannot be used: \(error.description). Fix it and resend it."
         case .invalidContent(let what):
             "the document content is not usable: \(what)."
+        case .symbolicLink(let name):
+            "\(name) is a symbolic link: links are not followed; drop the file itself."
+        case .notRegularFile(let name):
+            "\(name) is not a regular file (a folder, FIFO, socket or device): drop the file itself."
+        case .tooLarge(let name, let size, let limit, let key):
+            "\(name) is \(size) bytes, more than the limit of \(limit) bytes (\(key)): it was not read. "
+            + "Split or shrink the document, or raise \(key)."
+        case .interruptedTooOften(let attempts, let key):
+            "the gateway stopped (crash or kill) while processing this input \(attempts) times: it is set aside so that it "
+            + "cannot block the intake (\(key)). Report it with the gateway logs of those stops; fix it and drop it again."
         }
     }
 

@@ -1,5 +1,8 @@
 import Foundation
 import PasserelleCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a claimed inbox file turns out to be.
 public enum IntakeItem: Sendable, Hashable {
@@ -9,12 +12,41 @@ public enum IntakeItem: Sendable, Hashable {
     case stay(StayEvent)
 }
 
+/// The size caps of inbox files, checked from `fstat` before a byte is read (a file over its
+/// cap is refused without being read into memory).
+public struct IntakeLimits: Sendable, Hashable {
+    /// A PDF: `[cda] max_pdf_bytes`.
+    public var maxPDFBytes: Int
+    /// A JSON sidecar: `[folders] max_sidecar_bytes`.
+    public var maxSidecarBytes: Int
+    /// An HL7 v2 file: the same cap as a message received over MLLP, `[mllp] max_message_bytes`
+    /// (one rule for one kind of content, whichever way it comes).
+    public var maxHL7Bytes: Int
+
+    public init(maxPDFBytes: Int = 20 * 1024 * 1024, maxSidecarBytes: Int = 1024 * 1024, maxHL7Bytes: Int = 32 * 1024 * 1024) {
+        self.maxPDFBytes = maxPDFBytes
+        self.maxSidecarBytes = maxSidecarBytes
+        self.maxHL7Bytes = maxHL7Bytes
+    }
+
+    /// A producer-built CDA (.xml): derived from `[cda] max_pdf_bytes`, as the CDA carries the PDF
+    /// in base64 (4 bytes per 3, plus a line break every 76 characters) and a header (1 MiB allowed).
+    public var maxCDABytes: Int {
+        let base64 = (maxPDFBytes + 2) / 3 * 4
+        return base64 + (base64 / 76 + 1) * 2 + 1024 * 1024
+    }
+}
+
 /// Reads claimed files into ``IntakeItem`` values; every failure is a ``RefusalReason``
 /// ready for ``InboxScanner/refuse(_:reason:at:)``.
 public struct IntakeLoader: Sendable {
     public var reader: HL7DocumentReader
+    public var limits: IntakeLimits
 
-    public init(reader: HL7DocumentReader = HL7DocumentReader()) { self.reader = reader }
+    public init(reader: HL7DocumentReader = HL7DocumentReader(), limits: IntakeLimits = IntakeLimits()) {
+        self.reader = reader
+        self.limits = limits
+    }
 
     /// Loads one claim. A sidecar must pass `DocumentMetadata.validate()`; an HL7 document's
     /// metadata is not validated here because a CDA carries most of it in its own header.
@@ -22,11 +54,16 @@ public struct IntakeLoader: Sendable {
         switch claim {
         case .pdf(let document, let sidecar), .cda(let document, let sidecar):
             let metadata: DocumentMetadata
-            let json = try read(sidecar)
+            let json = try Self.read(sidecar, limit: limits.maxSidecarBytes, key: "[folders] max_sidecar_bytes")
             do { metadata = try DocumentMetadata.decode(sidecar: json) } catch { throw .invalidSidecar(error) }
             let problems = metadata.validate()
             guard problems.isEmpty else { throw .invalidSidecar(.invalid(problems)) }
-            let data = try read(document)
+            let data: Data
+            if case .pdf = claim {
+                data = try Self.read(document, limit: limits.maxPDFBytes, key: "[cda] max_pdf_bytes")
+            } else {
+                data = try Self.read(document, limit: limits.maxCDABytes, key: "[cda] max_pdf_bytes (a CDA may be 4/3 of it plus 1 MiB)")
+            }
             let content: DocumentContent
             if case .pdf = claim {
                 guard data.starts(with: Array("%PDF-".utf8)) else { throw .invalidContent("\(document.lastPathComponent) is not a PDF (it does not start with %PDF-)") }
@@ -38,7 +75,7 @@ public struct IntakeLoader: Sendable {
             }
             return .document(IncomingDocument(metadata: metadata, content: content, action: metadata.action, controlID: ""))
         case .hl7(let url):
-            return try loadMessage(try read(url))
+            return try loadMessage(try Self.read(url, limit: limits.maxHL7Bytes, key: "[mllp] max_message_bytes"))
         }
     }
 
@@ -52,15 +89,49 @@ public struct IntakeLoader: Sendable {
 
     /// Maps an already parsed message (see ``loadMessage(_:)``).
     public func load(_ message: HL7Message) throws(RefusalReason) -> IntakeItem {
-        do {
+        do throws(IntakeError) {
             if message.messageType.code == "ADT" { return .stay(try StayEvent(message: message, timeZone: reader.timeZone)) }
-            return .document(try reader.read(message))
+            let document = try reader.read(message)
+            // The same field lengths as a sidecar (the DMP refuses longer ones after the send).
+            if let problem = document.metadata.lengthProblems().first {
+                throw IntakeError.invalidField(problem.path + " (mapped from the message)", problem.message)
+            }
+            return .document(document)
         } catch { throw .invalidMessage(error) }
     }
 
-    private func read(_ url: URL) throws(RefusalReason) -> Data {
-        do { return try Data(contentsOf: url) } catch {
-            throw .invalidContent("cannot read \(url.lastPathComponent): \((error as NSError).localizedDescription)")
+    /// Reads a claimed file: opened with O_NOFOLLOW (a link swapped in after classification is
+    /// refused, never followed), checked to be a regular file no larger than `limit` by `fstat`
+    /// before anything is read, then exactly the size `fstat` gave is read (a file still growing
+    /// cannot push it past the limit).
+    public static func read(_ url: URL, limit: Int, key: String) throws(RefusalReason) -> Data {
+        let name = url.lastPathComponent
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+        let fd = open(url.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ELOOP { throw .symbolicLink(name: name) }
+            throw .invalidContent("cannot read \(name): \(String(cString: strerror(code)))")
         }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .invalidContent("cannot read \(name): \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(name: name) }
+        let size = Int(info.st_size)
+        guard size <= limit else { throw .tooLarge(name: name, size: Int64(size), limit: limit, key: key) }
+        var data = Data(count: size)
+        var offset = 0
+        let failure: Int32? = data.withUnsafeMutableBytes { raw -> Int32? in
+            while offset < size {
+                let n = Glibc.read(fd, raw.baseAddress! + offset, size - offset)
+                if n < 0 { if errno == EINTR { continue }; return errno }
+                if n == 0 { break }  // truncated meanwhile: what is there is checked as usual
+                offset += n
+            }
+            return nil
+        }
+        if let failure { throw .invalidContent("cannot read \(name): \(String(cString: strerror(failure)))") }
+        if offset < size { data.count = offset }
+        return data
     }
 }

@@ -188,6 +188,11 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var quietPeriodSeconds: Int = 5
         /// How often the files a journal failure (a full disk) left in work/ are taken again (seconds).
         public var workRetrySeconds: Int = 60
+        /// A JSON sidecar larger than this is refused from its size, unread.
+        public var maxSidecarBytes: Int = 1024 * 1024
+        /// An input (inbox file or MLLP message) that was being processed when the process died this
+        /// many times goes to error/ instead of being taken again: a crash can never loop.
+        public var maxProcessingAttempts: Int = 3
     }
 
     /// `[service]`: how `passerelle run` works the queue.
@@ -350,7 +355,8 @@ private let schema: [String: [String]] = [
     "dmp": ["enabled", "endpoint", "ca", "crl", "timeout_seconds", "max_connections", "registry_endpoint", "status_endpoint"],
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl",
                 "uncertain_grace_seconds"],
-    "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds"],
+    "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds", "max_sidecar_bytes",
+                "max_processing_attempts"],
     "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
@@ -613,7 +619,9 @@ private struct ConfigurationReader {
             if let inbox, let work, let error, let done {
                 folders = .init(inbox: inbox, work: work, error: error, done: done,
                                 quietPeriodSeconds: integer("folders", "quiet_period_seconds", range: 0...3600, default: 5) ?? 5,
-                                workRetrySeconds: integer("folders", "work_retry_seconds", range: 1...3600, default: 60) ?? 60)
+                                workRetrySeconds: integer("folders", "work_retry_seconds", range: 1...3600, default: 60) ?? 60,
+                                maxSidecarBytes: integer("folders", "max_sidecar_bytes", range: 1024...67_108_864, default: 1024 * 1024) ?? 1024 * 1024,
+                                maxProcessingAttempts: integer("folders", "max_processing_attempts", range: 1...100, default: 3) ?? 3)
                 let all = [inbox, work, error, done]
                 if Set(all).count != all.count {
                     errors.append(.invalidValue(file: file, line: document.table("folders")!.line, key: "folders",

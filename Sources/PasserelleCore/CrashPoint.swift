@@ -10,6 +10,8 @@ import Foundation
 public enum CrashPoint: String, Sendable, CaseIterable {
     /// A dropped file was moved into work/ (claimed), before it is read.
     case claimed
+    /// An MLLP message was received (its in-flight marker written), before it is parsed.
+    case mllpReceived = "mllp-received"
     /// The journal holds the document (accept committed), before the CDA is recorded as built.
     case accepted
     /// The built CDA is recorded, before the transmissions are created.

@@ -496,6 +496,9 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
     /// An empty array means the document can go through the pipeline.
     public func validate() -> [MetadataProblem] {
         var p = decodingProblems
+        // A value over its length limit is reported alone: the other checks may quote values.
+        let tooLong = lengthProblems()
+        if !tooLong.isEmpty { return p + tooLong }
         let failed = Set(decodingProblems.map(\.path))
         func require(_ present: Bool, _ path: String, _ message: String = "required") {
             if !present && !failed.contains(path) { p.append(MetadataProblem(path, message)) }

@@ -1,5 +1,8 @@
 import CSQLite
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A value stored in or read from an SQLite column.
 public enum SQLiteValue: Sendable, Hashable {
@@ -83,9 +86,17 @@ public final class SQLiteConnection {
     private var statementCache: [String: SQLiteStatement] = [:]
 
     /// Opens (and by default creates) the database at `path`.
-    /// - Parameter busyTimeout: how long a statement waits for another connection's lock.
-    public init(path: String, mode: Mode = .readWriteCreate, busyTimeout: Duration = .seconds(5)) throws(SQLiteError) {
+    /// - Parameters:
+    ///   - busyTimeout: how long a statement waits for another connection's lock.
+    ///   - fileMode: the mode of the database and its `-wal`/`-shm` files whatever the umask
+    ///     (0600: a journal holds health data). The file is created with it before SQLite opens
+    ///     it (SQLite gives the -wal and -shm it creates the database's mode); existing files
+    ///     with wider modes are narrowed.
+    public init(path: String, mode: Mode = .readWriteCreate, busyTimeout: Duration = .seconds(5),
+                fileMode: mode_t = 0o600) throws(SQLiteError) {
         self.path = path
+        let onDisk = path != ":memory:" && !path.isEmpty && !path.hasPrefix("file:")
+        if onDisk && mode != .readOnly { Self.restrictModes(path, to: fileMode, create: mode == .readWriteCreate) }
         var flags: Int32 = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         switch mode {
         case .readWrite: flags |= SQLITE_OPEN_READWRITE
@@ -116,6 +127,20 @@ public final class SQLiteConnection {
     }
 
     deinit { close() }
+
+    /// Creates `path` with `fileMode` when missing (and allowed), and narrows the database, its
+    /// -wal and -shm to `fileMode`. Best effort: a file owned by someone else keeps its mode.
+    static func restrictModes(_ path: String, to fileMode: mode_t, create: Bool) {
+        if create {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fileMode)
+            if fd >= 0 { _ = fchmod(fd, fileMode); _ = Glibc.close(fd) }  // fchmod: the umask narrowed the creation mode only
+        }
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard lstat(file, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o777 != fileMode else { continue }
+            _ = chmod(file, fileMode)
+        }
+    }
 
     /// Closes the connection (finalising cached statements). Further use throws.
     public func close() {

@@ -120,8 +120,9 @@ final class TmpfsMount: Sendable {
         }
 
         /// The claim folders in work/ and their files.
+        /// The claim folders of work/ (the hidden in-flight counters of the poison-input guard are not claims).
         func claims() -> [[String]] {
-            h.files(in: h.work).map { h.files(in: h.work.appendingPathComponent($0)) }
+            h.files(in: h.work).filter { !$0.hasPrefix(".") }.map { h.files(in: h.work.appendingPathComponent($0)) }
         }
     }
 

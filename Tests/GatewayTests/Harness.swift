@@ -18,12 +18,16 @@ final class Harness: @unchecked Sendable {
     var work: URL { root.appendingPathComponent("work") }
     var journalPath: String { root.appendingPathComponent("journal.sqlite").path }
     var configPath: String { root.appendingPathComponent("passerelle.toml").path }
+    /// More `[folders]` keys (written by ``writeConfiguration(extra:lease:quiet:journal:)``).
+    var folders = ""
 
     /// - Parameter journal: the body of `[journal]` (SQLite beside the configuration by default).
+    /// - Parameter folders: more `[folders]` keys.
     init(endpoint: DMPTestEndpoint? = nil, extra: String = "", lease: Int = 10, quiet: Int = 1,
-         journal: String = "backend = \"sqlite\"\npath = \"journal.sqlite\"") throws {
+         journal: String = "backend = \"sqlite\"\npath = \"journal.sqlite\"", folders: String = "") throws {
         root = try TestPaths.temporaryDirectory("passerelle-gateway")
         self.endpoint = try endpoint ?? Self.endpoint()
+        self.folders = folders
         try writeConfiguration(extra: extra, lease: lease, quiet: quiet, journal: journal)
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
     }
@@ -74,6 +78,7 @@ final class Harness: @unchecked Sendable {
         error = "error"
         done = "done"
         quiet_period_seconds = \(quiet)
+        \(folders)
 
         [journal]
         \(journal)

@@ -56,8 +56,57 @@ import TestSupport
         for p in [part, tmp, tilde] { #expect(IntakeFile.classify(p) == .ignored(p, .partial)) }
         #expect(IntakeFile.classify(marker) == .ignored(marker, .marker))
         #expect(IntakeFile.classify(sub) == .ignored(sub, .directory))
-        #expect(IntakeFile.classify(link) == .ignored(link, .symbolicLink))
+        // Links are never followed: the link itself is refused (moved to error/ with its reason).
+        #expect(IntakeFile.classify(link) == .refused(link, .symbolicLink(name: "link.hl7")))
         #expect(IntakeFile.classify(dir.appendingPathComponent("gone.hl7")) == .ignored(dir.appendingPathComponent("gone.hl7"), .missing))
+    }
+
+    @Test func pairWithALinkOrASpecialFileIsRefusedWhole() throws {
+        let dir = try inbox()
+        let outside = try write(try inbox(), "secret.json", "{}")
+        // A regular PDF whose sidecar is a link to a file outside the inbox.
+        let pdf = try write(dir, "a.pdf")
+        let sidecarLink = dir.appendingPathComponent("a.json")
+        try FileManager.default.createSymbolicLink(at: sidecarLink, withDestinationURL: outside)
+        #expect(IntakeFile.classify(pdf) == .refusedPair([pdf, sidecarLink], .symbolicLink(name: "a.json")))
+        #expect(IntakeFile.classify(sidecarLink) == .ignored(sidecarLink, .pairedSidecar))  // refused with its document
+        // A linked PDF with a regular sidecar: the pair goes, not only the link.
+        let pdfLink = dir.appendingPathComponent("b.pdf")
+        try FileManager.default.createSymbolicLink(at: pdfLink, withDestinationURL: outside)
+        let json = try write(dir, "b.json")
+        #expect(IntakeFile.classify(pdfLink) == .refusedPair([pdfLink, json], .symbolicLink(name: "b.pdf")))
+        #expect(IntakeFile.classify(json) == .ignored(json, .pairedSidecar))
+        // A dangling link without a pair is refused itself.
+        let dangling = dir.appendingPathComponent("c.pdf")
+        try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: "/nonexistent/x.pdf")
+        #expect(IntakeFile.classify(dangling) == .refusedPair([dangling], .symbolicLink(name: "c.pdf")))
+        // A FIFO as sidecar.
+        let xml = try write(dir, "d.xml")
+        let fifo = dir.appendingPathComponent("d.json")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        #expect(IntakeFile.classify(xml) == .refusedPair([xml, fifo], .notRegularFile(name: "d.json")))
+        #expect(RefusalReason.symbolicLink(name: "a.json").description
+                == "a.json is a symbolic link: links are not followed; drop the file itself.")
+    }
+
+    @Test func scannerMovesTheLinkNotItsTarget() async throws {
+        let root = try inbox()
+        let inboxDir = root.appendingPathComponent("inbox"), work = root.appendingPathComponent("work")
+        let error = root.appendingPathComponent("error")
+        try FileManager.default.createDirectory(at: inboxDir, withIntermediateDirectories: true)
+        let outside = try write(root, "target.json", "{\"unique\": \"outside\"}")
+        let pdf = try write(inboxDir, "r.pdf", "%PDF-1.4")
+        try FileManager.default.createSymbolicLink(at: inboxDir.appendingPathComponent("r.json"), withDestinationURL: outside)
+        let scanner = InboxScanner(inbox: inboxDir, work: work, error: error, quietPeriod: 0)
+        #expect(try await scanner.scan(now: 0).isEmpty)
+        #expect(try await scanner.scan(now: 1).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: outside.path), "the target stays where it is")
+        let refused = try FileManager.default.contentsOfDirectory(atPath: error.path).sorted()
+        #expect(refused == ["r.json", "r.json.error.txt", "r.pdf", "r.pdf.error.txt"])
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: error.appendingPathComponent("r.json").path) == outside.path)
+        let reason = try String(contentsOf: error.appendingPathComponent("r.pdf.error.txt"), encoding: .utf8)
+        #expect(reason.contains("r.json is a symbolic link: links are not followed; drop the file itself."))
+        #expect(!FileManager.default.fileExists(atPath: pdf.path))
     }
 
     @Test func refusalReports() {

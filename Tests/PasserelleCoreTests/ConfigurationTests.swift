@@ -79,6 +79,19 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try c.certificates.passphrase.read(environment: [:]) }
     }
 
+    @Test("[folders] intake limits: defaults, values and ranges")
+    func folderLimits() throws {
+        let defaults = try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml").folders
+        #expect(defaults.maxSidecarBytes == 1_048_576 && defaults.maxProcessingAttempts == 3)
+        let example = try PasserelleConfiguration.load(from: Self.examplePath).folders
+        #expect(example.maxSidecarBytes == 1_048_576 && example.maxProcessingAttempts == 3)
+        let set = Self.edit("done = ", "done = \"done\"\nmax_sidecar_bytes = 65536\nmax_processing_attempts = 5")
+        let c = try PasserelleConfiguration.parse(set, file: "/etc/passerelle/p.toml").folders
+        #expect(c.maxSidecarBytes == 65536 && c.maxProcessingAttempts == 5)
+        #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nmax_processing_attempts = 0")).isEmpty)
+        #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nmax_sidecar_bytes = 10")).isEmpty)
+    }
+
     @Test("the config path: --config, then PASSERELLE_CONFIG, then the default")
     func path() {
         #expect(PasserelleConfiguration.resolvePath(explicit: "/x.toml", environment: ["PASSERELLE_CONFIG": "/y.toml"]) == "/x.toml")

@@ -17,6 +17,29 @@ import TestSupport
         #expect(try db.scalar("PRAGMA busy_timeout")?.int == 5000)
     }
 
+    @Test func databaseWALAndSHMAre0600WhateverTheUmask() throws {
+        let dir = try TestPaths.temporaryDirectory("sqlitekit-modes")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func mode(_ path: String) -> mode_t? {
+            var info = stat()
+            return lstat(path, &info) == 0 ? info.st_mode & 0o777 : nil
+        }
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let path = dir.appendingPathComponent("new.sqlite").path
+        let db = try SQLiteConnection(path: path)
+        try db.execute("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        for file in [path, path + "-wal", path + "-shm"] { #expect(mode(file) == 0o600, "\(file): \(String(mode(file) ?? 0, radix: 8))") }
+        db.close()
+        // A journal made 0644 by an older version is narrowed when opened.
+        let old = dir.appendingPathComponent("old.sqlite").path
+        #expect(FileManager.default.createFile(atPath: old, contents: nil, attributes: [.posixPermissions: 0o644]))
+        #expect(mode(old) == 0o644)
+        let reopened = try SQLiteConnection(path: old)
+        try reopened.execute("CREATE TABLE t (x);")
+        for file in [old, old + "-wal", old + "-shm"] { #expect(mode(file) == 0o600, "\(file)") }
+    }
+
     @Test func typedBindingAndColumnReadingRoundTrip() throws {
         let db = try SQLiteConnection(path: try databasePath())
         try db.execute("CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)")
