@@ -65,3 +65,52 @@ public enum ProcessMemory {
         return nil
     }
 }
+
+extension HostileXML {
+    /// An attack spliced into an otherwise valid document: its DOCTYPE goes after the XML
+    /// declaration, its payload (entity references, nested elements) into the first `</title>`.
+    public enum Attack: String, CaseIterable, Sendable {
+        case billionLaughs, quadraticBlowup, externalHTTP, externalFile, parameterEntity, deepNesting
+
+        public var doctype: String {
+            switch self {
+            case .billionLaughs:
+                var dtd = "<!ENTITY lol0 \"lol\">"
+                for level in 1...9 { dtd += "<!ENTITY lol\(level) \"" + String(repeating: "&lol\(level - 1);", count: 10) + "\">" }
+                return "<!DOCTYPE ClinicalDocument [\(dtd)]>"
+            case .quadraticBlowup:
+                return "<!DOCTYPE ClinicalDocument [<!ENTITY a \"" + String(repeating: "a", count: 100_000) + "\">]>"
+            case .externalHTTP: return "<!DOCTYPE ClinicalDocument SYSTEM \"http://127.0.0.1:9/evil.dtd\">"
+            case .externalFile: return "<!DOCTYPE ClinicalDocument SYSTEM \"file:///etc/passwd\">"
+            case .parameterEntity: return "<!DOCTYPE ClinicalDocument [<!ENTITY % ext SYSTEM \"file:///etc/passwd\"> %ext;]>"
+            case .deepNesting: return ""
+            }
+        }
+
+        public var payload: String {
+            switch self {
+            case .billionLaughs: return "&lol9;"
+            case .quadraticBlowup: return String(repeating: "&a;", count: 10_000)
+            case .deepNesting: return String(repeating: "<a>", count: 100_000) + String(repeating: "</a>", count: 100_000)
+            default: return ""
+            }
+        }
+
+        /// `document` (UTF-8 XML starting with an XML declaration) with the attack in it.
+        public func inserted(into document: Data) -> Data {
+            var text = String(decoding: document, as: UTF8.self)
+            if !doctype.isEmpty, let declarationEnd = text.range(of: "?>") {
+                text.insert(contentsOf: "\n" + doctype, at: declarationEnd.upperBound)
+            }
+            if !payload.isEmpty, let title = text.range(of: "</title>") {
+                text.insert(contentsOf: payload, at: title.lowerBound)
+            }
+            return Data(text.utf8)
+        }
+
+        /// What the refusal must name.
+        public var expectedReason: [String] {
+            self == .deepNesting ? ["more than the limit of 256 levels"] : ["DOCTYPE not allowed in a CDA", "entity declarations refused"]
+        }
+    }
+}
