@@ -39,8 +39,8 @@ func textWithinLimit(_ ctx: UnsafeMutableRawPointer?, _ length: Int32, cdata: Bo
         total += cdata ? Int(xmlStrlen(last.pointee.content)) : Int(context.pointee.nodelen)
     }
     guard total > collector.maxTextNodeBytes else { return true }
-    let limit = collector.maxTextNodeBytes, source = collector.budgetSource
-    refuse(ctx) { _ in .limitExceeded(.textNodeBytes, limit: limit, found: nil, source: source) }
+    let limit = collector.maxTextNodeBytes
+    refuse(ctx) { _ in .limitExceeded(.textNodeBytes, limit: limit, found: nil, source: nil) }
     return false
 }
 
@@ -54,8 +54,8 @@ func droppedTextWithinLimit(_ ctx: UnsafeMutableRawPointer?, node: xmlNodePtr, _
     }
     collector.droppedTextBytes += Int(length)
     guard Int(context.pointee.nodelen) + collector.droppedTextBytes > collector.maxTextNodeBytes else { return true }
-    let limit = collector.maxTextNodeBytes, source = collector.budgetSource
-    refuse(ctx) { _ in .limitExceeded(.textNodeBytes, limit: limit, found: nil, source: source) }
+    let limit = collector.maxTextNodeBytes
+    refuse(ctx) { _ in .limitExceeded(.textNodeBytes, limit: limit, found: nil, source: nil) }
     return false
 }
 
@@ -127,8 +127,8 @@ private let depthCheckingStartElementNs: startElementNsSAX2Func = {
         // `nameNr` counts the open ancestors: this element sits one level below.
         let depth = Int(context.pointee.nameNr) + 1
         if depth > collector.maxDepth {
-            let limit = collector.maxDepth, source = collector.budgetSource
-            refuse(ctx) { _ in .limitExceeded(.elementDepth, limit: limit, found: depth, source: source) }
+            let limit = collector.maxDepth
+            refuse(ctx) { _ in .limitExceeded(.elementDepth, limit: limit, found: depth, source: nil) }
             return
         }
     }

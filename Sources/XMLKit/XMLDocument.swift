@@ -40,7 +40,7 @@ public final class XMLDocument {
         public var allowLargeTextNodes: Bool
         /// Drop whitespace-only text nodes. Off by default so the tree keeps the input's bytes.
         public var removeBlankNodes: Bool
-        /// Where the budget comes from (e.g. "[cda] max_pdf_bytes"), named in the limit errors.
+        /// Where ``maxBytes`` comes from (e.g. "[cda] max_pdf_bytes"), named in its error.
         public var budgetSource: String?
 
         public init(maxBytes: Int = ParseOptions.defaultMaxBytes, maxDepth: Int = ParseOptions.defaultMaxDepth,
@@ -114,7 +114,7 @@ public final class XMLDocument {
         if issues.isEmpty { issues = [XMLIssue(severity: .fatal, message: "empty or unreadable document")] }
         let limitMessages = ["huge text node", "XML_PARSE_HUGE", "CData section too big", "Huge input lookup"]
         if !options.allowLargeTextNodes, issues.contains(where: { issue in limitMessages.contains { issue.message.contains($0) } }) {
-            return .limitExceeded(.textNodeBytes, limit: XMLDocument.textNodeLimit, found: nil, source: options.budgetSource)
+            return .limitExceeded(.textNodeBytes, limit: XMLDocument.textNodeLimit, found: nil, source: nil)
         }
         return .parse(issues: issues)
     }

@@ -102,9 +102,9 @@ public enum XMLError: Error, Sendable, CustomStringConvertible, LocalizedError {
             case .documentBytes:
                 return "the XML document has \(found.map { "\($0)" } ?? "more than \(value)") bytes, more than the limit of \(value) bytes\(from)"
             case .elementDepth:
-                return "XML elements nested \(found.map { "\($0)" } ?? "more than \(value)") levels deep, more than the limit of \(value) levels\(from)"
+                return "XML elements nested \(found.map { "\($0)" } ?? "more than \(value)") levels deep, more than the limit of \(value) levels (maximum element depth)\(from)"
             case .textNodeBytes:
-                return "an XML text node is larger than the limit of \(value) bytes for this kind of document\(from)"
+                return "an XML text node is larger than the limit of \(value) bytes (text node limit)\(from)"
             }
         }
     }

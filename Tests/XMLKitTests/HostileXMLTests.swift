@@ -95,7 +95,7 @@ import TestSupport
         let options = XMLDocument.ParseOptions(maxDepth: 10, budgetSource: "[test] depth")
         #expect(throws: Never.self) { try XMLDocument.parse(HostileXML.deepNesting(depth: 10), options: options) }
         for error in try refusals(HostileXML.deepNesting(depth: 11), options: options) {
-            #expect(error.description == "XML elements nested 11 levels deep, more than the limit of 10 levels (from [test] depth)")
+            #expect(error.description == "XML elements nested 11 levels deep, more than the limit of 10 levels (maximum element depth)")
         }
     }
 
