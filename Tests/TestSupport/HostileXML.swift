@@ -44,12 +44,12 @@ public enum ProcessMemory {
     /// VmRSS (current resident set) of `pid` (nil: this process), in bytes.
     public static func resident(pid: Int32? = nil) -> Int? { field("VmRSS", pid: pid) }
 
-    /// Resets the peak (VmHWM) of this process to its current resident set (Linux ≥ 4.0,
+    /// Resets the peak (VmHWM) of `pid` (nil: this process; else a child of the same user) to its current resident set (Linux ≥ 4.0,
     /// `echo 5 > /proc/self/clear_refs`), so a peak measured afterwards belongs to what ran
     /// since. False when the kernel refuses.
     @discardableResult
-    public static func resetPeak() -> Bool {
-        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+    public static func resetPeak(pid: Int32? = nil) -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/\(pid.map { "\($0)" } ?? "self")/clear_refs") else { return false }
         defer { try? handle.close() }
         do { try handle.write(contentsOf: Data("5".utf8)) } catch { return false }
         return true
