@@ -127,8 +127,11 @@ public final class XMLDocument {
         try parse(Data(string.utf8), options: options)
     }
 
-    /// Reads and parses the file at `url`.
+    /// Reads and parses the file at `url` (refused unread when larger than the byte budget).
     public static func parse(contentsOf url: URL, options: ParseOptions = .default) throws -> XMLDocument {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > options.maxBytes {
+            throw XMLError.limitExceeded(.documentBytes, limit: options.maxBytes, found: size, source: options.budgetSource)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

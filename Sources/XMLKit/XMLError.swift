@@ -100,9 +100,11 @@ public enum XMLError: Error, Sendable, CustomStringConvertible, LocalizedError {
             let from = source.map { " (from \($0))" } ?? ""
             switch limit {
             case .documentBytes:
-                return "the XML document has \(found.map { "\($0)" } ?? "more than \(value)") bytes, more than the limit of \(value) bytes\(from)"
+                guard let found else { return "the XML document is larger than the limit of \(value) bytes\(from)" }
+                return "the XML document has \(found) bytes, more than the limit of \(value) bytes\(from)"
             case .elementDepth:
-                return "XML elements nested \(found.map { "\($0)" } ?? "more than \(value)") levels deep, more than the limit of \(value) levels (maximum element depth)\(from)"
+                guard let found else { return "XML elements are nested deeper than the limit of \(value) levels (maximum element depth)\(from)" }
+                return "XML elements nested \(found) levels deep, more than the limit of \(value) levels (maximum element depth)\(from)"
             case .textNodeBytes:
                 return "an XML text node is larger than the limit of \(value) bytes (text node limit)\(from)"
             }

@@ -108,6 +108,17 @@ import TestSupport
             #expect(error.description.contains("more than the limit of 1000 bytes (from [cda] max_pdf_bytes)"))
         }
         #expect(throws: Never.self) { try XMLDocument.parse(text, options: .init(maxBytes: text.utf8.count)) }
+        // A file is refused unread.
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("big.xml")
+        try Data(text.utf8).write(to: file)
+        #expect {
+            _ = try XMLDocument.parse(contentsOf: file, options: options)
+        } throws: { error in
+            guard case XMLError.limitExceeded(.documentBytes, 1000, text.utf8.count, _) = error else { return false }
+            return true
+        }
     }
 
     @Test func textNodeLimitIsKeptUnlessLifted() throws {
