@@ -105,7 +105,9 @@ struct HostileXMLRunTests {
         var refused = false
         for _ in 0..<300 {
             let present = Set((try? FileManager.default.contentsOfDirectory(atPath: errors.path)) ?? [])
-            if names.allSatisfy({ present.contains($0 + ".error.txt") }) { refused = true; break }
+            // The files move in after every reason is written: then the reasons are complete.
+            let expected = names.flatMap { [$0, $0 + ".error.txt"] } + Attack.allCases.map { "\($0.rawValue).json" }
+            if expected.allSatisfy({ present.contains($0) }) { refused = true; break }
             try await Task.sleep(for: .milliseconds(100))
         }
         let growth = try #require(ProcessMemory.peakResident(pid: pid)) - before
