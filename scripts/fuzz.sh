@@ -3,7 +3,13 @@
 #
 #   scripts/fuzz.sh [SECONDS-PER-TARGET] [TARGET…]     (default: 60 s, every target)
 #   targets: hl7 sidecar cda registry-response mail-report
-#   FUZZ_JOBS=2 runs two targets at once; FUZZ_RSS_MB (default 2048) caps each run's memory.
+#   FUZZ_JOBS=2 runs two targets at once; FUZZ_RSS_MB (default 2048) caps each run's memory,
+#   FUZZ_MALLOC_MB (default 512) any single allocation (an entity expansion or a size taken
+#   from the input shows up as one huge malloc): both are reported as crashes (OOM).
+#
+# The XML targets (cda, registry-response) use Fuzz/xml.dict, which holds DOCTYPE / ENTITY /
+# parameter-entity tokens, and their corpus holds the attacks XMLKit refuses (billion laughs,
+# quadratic blow-up, external DTD over http and file, parameter entity, deep nesting).
 #
 # Seeds come from Fuzz/Corpus/<target> (read only); what libFuzzer finds goes to
 # .build/fuzz-corpus/<target>, crashes, leaks, timeouts and OOMs to
@@ -21,6 +27,7 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 jobs=${FUZZ_JOBS:-1}
 rss=${FUZZ_RSS_MB:-2048}
+malloc=${FUZZ_MALLOC_MB:-512}
 
 # target → executable, dictionary, largest input (the harnesses refuse bigger ones too)
 spec() {
@@ -55,7 +62,7 @@ run() {
     echo "fuzz: $t for ${seconds}s (log $log)"
     local status=0
     "$bin/$exe" ".build/fuzz-corpus/$t" "Fuzz/Corpus/$t" -dict="Fuzz/$dict" -max_len="$maxlen" \
-        -max_total_time="$seconds" -rss_limit_mb="$rss" -timeout=10 -artifact_prefix="$artifacts/$t-" \
+        -max_total_time="$seconds" -rss_limit_mb="$rss" -malloc_limit_mb="$malloc" -timeout=10 -artifact_prefix="$artifacts/$t-" \
         -print_final_stats=1 >"$log" 2>&1 || status=$?
     local execs speed
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)

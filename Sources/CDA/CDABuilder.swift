@@ -28,6 +28,9 @@ public struct CDABuilder: Sendable {
             self.defaultStructure = defaultStructure
             self.verify = verify
         }
+
+        /// The parse budget of a CDA under ``maximumPDFBytes`` (producer CDAs, XSD check, verify).
+        public var parseBudget: XMLDocument.ParseOptions { CDAParseBudget.options(maxPDFBytes: maximumPDFBytes) }
     }
 
     /// The file name of the N1 template inside the templates directory.
@@ -69,7 +72,7 @@ public struct CDABuilder: Sendable {
             throw .template(error)
         }
         let data = Data(text.utf8)
-        if options.verify { try Self.verify(data) }
+        if options.verify { try Self.verify(data, budget: options.parseBudget) }
         return CDADocument(
             data: data, origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
             versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
@@ -96,7 +99,7 @@ public struct CDABuilder: Sendable {
         }
         let head = Data(halves[0].utf8), tail = Data(halves[1].utf8)
         // The header does not depend on the body: check it on the document with only the PDF's first bytes.
-        if options.verify { try Self.verify(head + pdf.prefix(48).base64EncodedData() + tail) }
+        if options.verify { try Self.verify(head + pdf.prefix(48).base64EncodedData() + tail, budget: options.parseBudget) }
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .file(path: url.path, reason: String(cString: strerror(errno))) }
         let digests = StreamDigests()
@@ -128,9 +131,9 @@ public struct CDABuilder: Sendable {
     }
 
     /// Parses a built document and checks its header rules (guards against a broken template).
-    static func verify(_ data: Data) throws(CDAError) {
+    static func verify(_ data: Data, budget: XMLDocument.ParseOptions) throws(CDAError) {
         let xml: XMLDocument
-        do { xml = try XMLDocument.parse(data) } catch let error as XMLError { throw .notWellFormed(error) } catch {
+        do { xml = try XMLDocument.parse(data, options: budget) } catch let error as XMLError { throw .notWellFormed(error) } catch {
             throw .notWellFormed(.parse(issues: []))
         }
         let header = CDAHeader.read(xml)

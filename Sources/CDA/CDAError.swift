@@ -41,7 +41,7 @@ public enum CDAError: Error, Sendable, CustomStringConvertible, LocalizedError {
     case identity(IdentityError)
     /// The template cannot be read or rendered (includes values with forbidden characters).
     case template(TemplateError)
-    /// A producer CDA is not well-formed XML.
+    /// A producer CDA is not well-formed XML, carries a DOCTYPE or exceeds its parse budget.
     case notWellFormed(XMLError)
     /// The CDA header breaks CI-SIS / project rules (every problem listed).
     case invalidHeader([CDAProblem])
@@ -72,7 +72,14 @@ public enum CDAError: Error, Sendable, CustomStringConvertible, LocalizedError {
         case .template(let error):
             return error.description
         case .notWellFormed(let error):
-            return "the CDA document is not well-formed XML: \(error.description)"
+            switch error {
+            case .doctypeRefused:
+                return "DOCTYPE not allowed in a CDA: \(error.description)"
+            case .limitExceeded:
+                return "the CDA document is refused: \(error.description)"
+            default:
+                return "the CDA document is not well-formed XML: \(error.description)"
+            }
         case .invalidHeader(let problems):
             return "the CDA header breaks \(problems.count) rule\(problems.count == 1 ? "" : "s"):\n"
                 + problems.map { "  - \($0)" }.joined(separator: "\n")

@@ -33,9 +33,13 @@ public struct CDAValidationReport: Sendable, CustomStringConvertible {
 /// project's header rules. The schema is compiled once and shared by concurrent validations.
 public struct CDAValidator: Sendable {
     public let schema: XMLSchema?
+    /// The parse budget of the documents checked (a DOCTYPE is refused whatever the budget).
+    public var budget: XMLDocument.ParseOptions
 
-    /// `schema`: the CDA XSD (`CDA_extended.xsd`); nil skips the XSD step.
-    public init(schema: URL?) throws(CDAError) {
+    /// `schema`: the CDA XSD (`CDA_extended.xsd`); nil skips the XSD step. The schema is a
+    /// trusted local file: XMLSchema compiles it with libxml2's schema parser (includes allowed).
+    public init(schema: URL?, budget: XMLDocument.ParseOptions = CDAParseBudget.default) throws(CDAError) {
+        self.budget = budget
         if let schema {
             do { self.schema = try XMLSchema(contentsOf: schema) } catch let error as XMLError {
                 throw .schemaUnavailable(error)
@@ -52,7 +56,7 @@ public struct CDAValidator: Sendable {
                                          schemaChecked: schema != nil)
         let document: XMLDocument
         do {
-            document = try XMLDocument.parse(data, url: file)
+            document = try XMLDocument.parse(data, url: file, options: budget)
         } catch let error as XMLError {
             report.parseIssues = error.issues.isEmpty ? [XMLIssue(severity: .fatal, message: error.description)] : error.issues
             return report
@@ -72,7 +76,7 @@ public struct CDAValidator: Sendable {
         var report = CDAValidationReport(file: file, parseIssues: [], schemaIssues: [], headerProblems: [],
                                          schemaChecked: schema != nil)
         do {
-            let result = try XMLDocument.parseStreaming(file: url, schema: schema)
+            let result = try XMLDocument.parseStreaming(file: url, schema: schema, options: budget)
             report.schemaIssues = result.schemaIssues
             report.headerProblems = CDAHeader.read(result.document).problems
         } catch let error as XMLError {

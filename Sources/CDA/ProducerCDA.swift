@@ -11,9 +11,12 @@ public enum ProducerCDA {
     /// - `declared`: the metadata that came with it (sidecar or HL7 v2). The CDA must carry the
     ///   INS the producer declared if and only if the identity is qualified, the declared IPP,
     ///   and the declared kind when one is given.
-    public static func accept(_ data: Data, declared: DocumentMetadata?) throws(CDAError) -> CDADocument {
+    /// - `budget`: the parse budget (``CDAParseBudget/options(maxPDFBytes:)`` from the configuration);
+    ///   a DOCTYPE is refused whatever the budget.
+    public static func accept(_ data: Data, declared: DocumentMetadata?,
+                              budget: XMLDocument.ParseOptions = CDAParseBudget.default) throws(CDAError) -> CDADocument {
         let xml: XMLDocument
-        do { xml = try XMLDocument.parse(data) } catch let error as XMLError { throw .notWellFormed(error) } catch {
+        do { xml = try XMLDocument.parse(data, options: budget) } catch let error as XMLError { throw .notWellFormed(error) } catch {
             throw .notWellFormed(.parse(issues: []))
         }
         return try accept(xml, storage: .memory(data), declared: declared)
@@ -21,9 +24,10 @@ public enum ProducerCDA {
 
     /// ``accept(_:declared:)`` for a document in a file, parsed in one streaming pass (a large
     /// base64 body is never held in memory). `file` is the result of ``CDAFile/measure(_:)``.
-    public static func accept(file: CDAFile, declared: DocumentMetadata?) throws(CDAError) -> CDADocument {
+    public static func accept(file: CDAFile, declared: DocumentMetadata?,
+                              budget: XMLDocument.ParseOptions = CDAParseBudget.default) throws(CDAError) -> CDADocument {
         let xml: XMLDocument
-        do { xml = try XMLDocument.parseStreaming(file: file.url).document } catch let error as XMLError {
+        do { xml = try XMLDocument.parseStreaming(file: file.url, options: budget).document } catch let error as XMLError {
             throw .notWellFormed(error)
         } catch {
             throw .notWellFormed(.parse(issues: []))

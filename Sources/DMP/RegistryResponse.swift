@@ -81,6 +81,10 @@ public enum ITI41Response: Sendable, Hashable {
         "soap": "http://www.w3.org/2003/05/soap-envelope", "rs": "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0",
     ]
 
+    /// The parse budget of a DMP answer (SOAP envelope with a RegistryResponse or a Fault, a
+    /// few KB; 4 MB leaves room for a fault carrying a stack trace). DOCTYPE refused.
+    public static let parseBudget = XMLDocument.ParseOptions(maxBytes: 4 * 1024 * 1024)
+
     /// Parses a response body: a SOAP 1.2 envelope (plain or as the root of an MTOM
     /// multipart when `contentType` says so) holding a RegistryResponse or a Fault, or a
     /// bare RegistryResponse.
@@ -98,7 +102,7 @@ public enum ITI41Response: Sendable, Hashable {
             xml = root.body
         }
         let document: XMLDocument
-        do { document = try XMLDocument.parse(xml, options: .init(huge: false)) } catch {
+        do { document = try XMLDocument.parse(xml, options: Self.parseBudget) } catch {
             throw .malformedResponse("not XML (\(xml.count) bytes): \(error)")
         }
         do {

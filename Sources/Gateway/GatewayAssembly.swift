@@ -48,7 +48,7 @@ extension GatewayService {
         } catch { throw .configuration("CDA templates in \(templates.path): \(error.description)") }
         var validator: CDAValidator?
         if let schema = c.cda.schema {
-            do { validator = try CDAValidator(schema: URL(fileURLWithPath: schema)) } catch {
+            do { validator = try CDAValidator(schema: URL(fileURLWithPath: schema), budget: builder.options.parseBudget) } catch {
                 throw .configuration("[cda] schema: \(error.description)")
             }
         }

@@ -187,7 +187,7 @@ public struct Pipeline: Sendable {
                     "the document given as a CDA (HL7 OBX-5 subtype XML, or NAME.xml) is \(data.count) bytes of text, not an XML document: "
                     + "put the base64 of the CDA R2 document there, or send the PDF with subtype PDF so Passerelle builds the CDA"))
             }
-            do { cda = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try ProducerCDA.accept(data, declared: metadata) } } catch {
+            do { cda = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try ProducerCDA.accept(data, declared: metadata, budget: builder.options.parseBudget) } } catch {
                 throw .refused(.invalidContent("the CDA cannot be used: \(error.description)"))
             }
             // The CDA header is authoritative for what it carries.

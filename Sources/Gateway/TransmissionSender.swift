@@ -44,14 +44,14 @@ public struct OutgoingDocument: Sendable {
                 guard file.sha256.hexString == builtSHA else {
                     throw GatewayError.journal(.blobStore(path: builtURL.path, reason: "content does not match its SHA-256 (disk corruption?)"))
                 }
-                parsed = try ProducerCDA.accept(file: file, declared: nil)
+                parsed = try ProducerCDA.accept(file: file, declared: nil, budget: CDAParseBudget.journaled)
                 if header.isPDF {
                     let recordURL = blobs.url(for: document.blobSHA256)
                     let recordSize = (try FileManager.default.attributesOfItem(atPath: recordURL.path)[.size] as? Int) ?? 0
                     recordPDF = FileSlice(url: recordURL, offset: header.contentOffset, length: recordSize - header.contentOffset)
                 }
             } else {
-                parsed = try ProducerCDA.accept(try blobs.get(builtSHA), declared: nil)
+                parsed = try ProducerCDA.accept(try blobs.get(builtSHA), declared: nil, budget: CDAParseBudget.journaled)
             }
         } catch let error as GatewayError { throw error } catch let error as JournalError { throw .journal(error) } catch let error as CDAError {
             throw .record("the journaled CDA of \(document.id) cannot be read: \(error.description)")

@@ -150,7 +150,8 @@ public struct MSSanteSender: Sendable {
 
     /// The PDF of an N1 CDA (`nonXMLBody/text`, base64, application/pdf), if any.
     static func embeddedPDF(_ cda: Data) -> Data? {
-        guard let xml = try? XMLDocument.parse(cda),
+        // The CDA was accepted at intake and comes from the journal: its own budget, no byte cap.
+        guard let xml = try? XMLDocument.parse(cda, options: CDAParseBudget.journaled),
               let text = try? xml.string("string(/h:ClinicalDocument/h:component/h:nonXMLBody/h:text[@mediaType='application/pdf'])",
                                          namespaces: ["h": "urn:hl7-org:v3"]),
               let pdf = Data(base64Encoded: text, options: .ignoreUnknownCharacters), pdf.starts(with: Array("%PDF-".utf8))

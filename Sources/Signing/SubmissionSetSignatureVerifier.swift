@@ -129,7 +129,7 @@ public struct SubmissionSetSignatureVerifier: Sendable {
         }
         let ns = ["xades": "http://uri.etsi.org/01903/v1.3.2#", "ds": xmlDSigNamespace]
         do {
-            let document = try XMLKit.XMLDocument.parse(signature)
+            let document = try XMLKit.XMLDocument.parse(signature, options: xmlSignatureParseBudget)
             // The element xmlsec digested is the only one carrying this Id (no wrapped copy).
             guard try document.count("//*[@Id='\(id)' or @ID='\(id)']", namespaces: ns) == 1 else {
                 problems.append("Id \(id) appears more than once")

@@ -39,7 +39,7 @@ public struct VIHFVerifier: Sendable {
         let ns = ["saml2": VIHFAssertionBuilder.samlNamespace, "ds": xmlDSigNamespace, "hl7": "urn:hl7-org:v3"]
         var verification = VIHFVerification(problems: [], issuer: nil, subject: nil, attributes: [:])
         do {
-            let document = try XMLKit.XMLDocument.parse(assertion)
+            let document = try XMLKit.XMLDocument.parse(assertion, options: xmlSignatureParseBudget)
             let id = try document.string("string(/saml2:Assertion/@ID)", namespaces: ns)
             // The one reference must designate the root assertion, whose ID is unique, and the
             // signature must be the assertion's own (enveloped) one.

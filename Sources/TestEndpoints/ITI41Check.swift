@@ -78,7 +78,7 @@ struct ITI41Check {
 
         // SOAP 1.2 + WS-Addressing.
         let xml: XMLDocument
-        do { xml = try XMLDocument.parse(rootBody, options: .init(huge: false)) } catch { throw Rejection.sender(nil, "envelope is not well-formed XML") }
+        do { xml = try XMLDocument.parse(rootBody, options: .init(maxBytes: 16 * 1024 * 1024)) } catch { throw Rejection.sender(nil, "envelope is not well-formed XML") }
         guard try xml.count("/soap:Envelope", namespaces: Self.ns) == 1 else { throw Rejection.sender("VersionMismatch", "not a SOAP 1.2 envelope") }
         messageID = try xml.string("normalize-space(/soap:Envelope/soap:Header/wsa:MessageID)", namespaces: Self.ns)
         let requested = try xml.string("normalize-space(/soap:Envelope/soap:Header/wsa:Action)", namespaces: Self.ns)
@@ -249,7 +249,7 @@ struct ITI41Check {
     /// CDA header against the metadata: uniqueId = id, typeCode = code, INS = patientId.
     func checkCDA(_ data: Data, id: String, patientId: String, uniqueId: String, xml: XMLDocument, eo: String) throws {
         let cda: XMLDocument
-        do { cda = try XMLDocument.parse(data, options: .init(huge: true)) } catch { throw Rejection.metadata(code: "InvalidDocumentContent", "\(id): the CDA is not well-formed") }
+        do { cda = try XMLDocument.parse(data, options: .init(maxBytes: Int.max, allowLargeTextNodes: true)) } catch { throw Rejection.metadata(code: "InvalidDocumentContent", "\(id): the CDA is not well-formed") }
         let root = try cda.string("string(/hl7:ClinicalDocument/hl7:id/@root)", namespaces: Self.ns)
         let ext = try cda.string("string(/hl7:ClinicalDocument/hl7:id/@extension)", namespaces: Self.ns)
         guard uniqueId == (ext.isEmpty ? root : "\(root)^\(ext)") else { throw Rejection.metadata("\(id): uniqueId differs from ClinicalDocument/id") }

@@ -19,17 +19,37 @@ public final class XMLDocument {
 
     // MARK: Parsing
 
-    /// Parser behaviour. The defaults are the safe ones; there is no switch to turn entity
-    /// expansion or network access on.
-    public struct ParseOptions: Sendable {
-        /// Lift libxml2's size limits (a CDA carries a base64 PDF that can exceed 10 MB in one text node).
-        public var huge: Bool = true
-        /// Drop whitespace-only text nodes. Off by default so the tree keeps the input's bytes.
-        public var removeBlankNodes: Bool = false
+    /// Parser behaviour and budget. The defaults are the safe ones: no DOCTYPE (hence no DTD
+    /// and no entity declarations: neither XXE nor entity expansion is possible), libxml2's own
+    /// limits kept (10 MB per text node), at most ``defaultMaxBytes`` and ``defaultMaxDepth``.
+    /// There is no switch to accept a DOCTYPE, expand entities or reach the network.
+    public struct ParseOptions: Sendable, Hashable {
+        /// Default ``maxBytes``: room for any SOAP answer, signature or CDA header.
+        public static let defaultMaxBytes = 10 * 1024 * 1024
+        /// Default ``maxDepth``: libxml2's own limit without XML_PARSE_HUGE (a CDA needs ~30).
+        public static let defaultMaxDepth = 256
 
-        public init(huge: Bool = true, removeBlankNodes: Bool = false) {
-            self.huge = huge
+        /// Largest document accepted, in bytes: checked before parsing (for
+        /// ``XMLDocument/parseStreaming(file:schema:options:)``: the file size, then the bytes read).
+        public var maxBytes: Int
+        /// Deepest element nesting accepted (the root is at depth 1).
+        public var maxDepth: Int
+        /// Lifts libxml2's 10 MB text-node limit (XML_PARSE_HUGE): only for a CDA, whose
+        /// base64 PDF body can be one text node of ~4/3 `[cda] max_pdf_bytes`. The byte and
+        /// depth budgets above still apply (XML_PARSE_HUGE would otherwise lift the depth limit too).
+        public var allowLargeTextNodes: Bool
+        /// Drop whitespace-only text nodes. Off by default so the tree keeps the input's bytes.
+        public var removeBlankNodes: Bool
+        /// Where ``maxBytes`` comes from (e.g. "[cda] max_pdf_bytes"), named in its error.
+        public var budgetSource: String?
+
+        public init(maxBytes: Int = ParseOptions.defaultMaxBytes, maxDepth: Int = ParseOptions.defaultMaxDepth,
+                    allowLargeTextNodes: Bool = false, removeBlankNodes: Bool = false, budgetSource: String? = nil) {
+            self.maxBytes = maxBytes
+            self.maxDepth = maxDepth
+            self.allowLargeTextNodes = allowLargeTextNodes
             self.removeBlankNodes = removeBlankNodes
+            self.budgetSource = budgetSource
         }
 
         public static let `default` = ParseOptions()
@@ -39,14 +59,19 @@ public final class XMLDocument {
             // never substituted nor loaded (XXE). BIG_LINES: right line numbers past 65535.
             var o = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_BIG_LINES.rawValue
                 | XML_PARSE_NOWARNING.rawValue)
-            if huge { o |= Int32(XML_PARSE_HUGE.rawValue) }
+            if allowLargeTextNodes { o |= Int32(XML_PARSE_HUGE.rawValue) }
             if removeBlankNodes { o |= Int32(XML_PARSE_NOBLANKS.rawValue) }
             return o
         }
     }
 
-    /// Parses `data`. `url` is only used in messages and as the base URI.
+    /// Parses `data`. `url` is only used in messages and as the base URI. Refuses a DOCTYPE
+    /// (``XMLError/doctypeRefused(declaration:line:)``) and anything over the budget of `options`
+    /// (``XMLError/limitExceeded(_:limit:found:source:)``).
     public static func parse(_ data: Data, url: String? = nil, options: ParseOptions = .default) throws -> XMLDocument {
+        guard data.count <= options.maxBytes else {
+            throw XMLError.limitExceeded(.documentBytes, limit: options.maxBytes, found: data.count, source: options.budgetSource)
+        }
         guard data.count <= Int(Int32.max) else {
             throw XMLError.parse(issues: [XMLIssue(severity: .fatal, message: "document larger than 2 GiB")])
         }
@@ -55,6 +80,10 @@ public final class XMLDocument {
                 throw XMLError.libxml(operation: "xmlNewParserCtxt", issues: collector.issues)
             }
             context.pointee._private = collector.opaque
+            collector.maxDepth = options.maxDepth
+            collector.budgetSource = options.budgetSource
+            collector.maxTextNodeBytes = options.allowLargeTextNodes ? Int.max : XMLDocument.textNodeLimit
+            if let sax = context.pointee.sax { installGuards(&sax.pointee) }
             registerUntrusted(collector.opaque)
             defer {
                 unregisterUntrusted(collector.opaque)
@@ -64,23 +93,45 @@ public final class XMLDocument {
                 guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) else { return nil }
                 return xmlCtxtReadMemory(context, base, Int32(bytes.count), url, nil, options.libxmlOptions)
             }
-            guard let document, context.pointee.wellFormed != 0 else {
+            if let refusal = collector.refusal {
                 if let document { xmlFreeDoc(document) }
-                var issues = collector.errors
-                if issues.isEmpty { issues = [XMLIssue(severity: .fatal, message: "empty or unreadable document")] }
-                throw XMLError.parse(issues: issues)
+                throw refusal
+            }
+            // disableSAX: libxml2 halted the parse (e.g. its text-node limit, reported as out of
+            // memory) yet may leave wellFormed set and return the truncated tree.
+            guard let document, context.pointee.wellFormed != 0, context.pointee.disableSAX == 0 else {
+                if let document { xmlFreeDoc(document) }
+                throw parseFailure(collector, options: options)
             }
             return XMLDocument(adopting: document)
         }
     }
+
+    /// The error of a failed parse: libxml2's own 10 MB limits (text node, CDATA section, push
+    /// parser lookahead) are reported as the named text-node limit.
+    static func parseFailure(_ collector: LibXMLErrorCollector, options: ParseOptions) -> XMLError {
+        var issues = collector.errors
+        if issues.isEmpty { issues = [XMLIssue(severity: .fatal, message: "empty or unreadable document")] }
+        let limitMessages = ["huge text node", "XML_PARSE_HUGE", "CData section too big", "Huge input lookup"]
+        if !options.allowLargeTextNodes, issues.contains(where: { issue in limitMessages.contains { issue.message.contains($0) } }) {
+            return .limitExceeded(.textNodeBytes, limit: XMLDocument.textNodeLimit, found: nil, source: nil)
+        }
+        return .parse(issues: issues)
+    }
+
+    /// libxml2's own text-node limit (XML_MAX_TEXT_LENGTH), kept unless ``ParseOptions/allowLargeTextNodes``.
+    public static let textNodeLimit = 10_000_000
 
     /// Parses the UTF-8 text `string`.
     public static func parse(_ string: String, options: ParseOptions = .default) throws -> XMLDocument {
         try parse(Data(string.utf8), options: options)
     }
 
-    /// Reads and parses the file at `url`.
+    /// Reads and parses the file at `url` (refused unread when larger than the byte budget).
     public static func parse(contentsOf url: URL, options: ParseOptions = .default) throws -> XMLDocument {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > options.maxBytes {
+            throw XMLError.limitExceeded(.documentBytes, limit: options.maxBytes, found: size, source: options.budgetSource)
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -72,6 +72,11 @@ public enum XMLError: Error, Sendable, CustomStringConvertible, LocalizedError {
     case invalidCharacter(scalar: UInt32, context: String)
     /// A libxml2 call failed without saying why (usually out of memory).
     case libxml(operation: String, issues: [XMLIssue])
+    /// The document carries a DOCTYPE (DTD, entity declarations): refused, the parse stopped there.
+    case doctypeRefused(declaration: String, line: Int)
+    /// The document exceeds a limit of its parse budget (`found`: the value seen, when known;
+    /// `source`: the configuration the limit comes from, when any).
+    case limitExceeded(XMLLimit, limit: Int, found: Int?, source: String?)
 
     public var description: String {
         func join(_ issues: [XMLIssue]) -> String {
@@ -88,6 +93,21 @@ public enum XMLError: Error, Sendable, CustomStringConvertible, LocalizedError {
         case .invalidCharacter(let scalar, let context):
             return String(format: "character U+%04X is not allowed in XML (%@)", scalar, context)
         case .libxml(let operation, let issues): return "libxml2 \(operation) failed: \(join(issues))"
+        case .doctypeRefused(let declaration, let line):
+            return "DOCTYPE refused\(line > 0 ? " (line \(line))" : ""): \(declaration): XML received from outside may not "
+                + "carry a DOCTYPE (no DTD, entity declarations refused); remove it where the document is produced"
+        case .limitExceeded(let limit, let value, let found, let source):
+            let from = source.map { " (from \($0))" } ?? ""
+            switch limit {
+            case .documentBytes:
+                guard let found else { return "the XML document is larger than the limit of \(value) bytes\(from)" }
+                return "the XML document has \(found) bytes, more than the limit of \(value) bytes\(from)"
+            case .elementDepth:
+                guard let found else { return "XML elements are nested deeper than the limit of \(value) levels (maximum element depth)\(from)" }
+                return "XML elements nested \(found) levels deep, more than the limit of \(value) levels (maximum element depth)\(from)"
+            case .textNodeBytes:
+                return "an XML text node is larger than the limit of \(value) bytes (text node limit)\(from)"
+            }
         }
     }
 
@@ -99,7 +119,27 @@ public enum XMLError: Error, Sendable, CustomStringConvertible, LocalizedError {
         case .parse(let i), .xpath(_, let i), .canonicalization(let i), .schema(_, let i),
              .serialization(let i), .libxml(_, let i):
             return i
-        case .io, .invalidName, .invalidCharacter: return []
+        case .io, .invalidName, .invalidCharacter, .doctypeRefused, .limitExceeded: return []
+        }
+    }
+}
+
+/// A limit of ``XMLDocument/ParseOptions``.
+public enum XMLLimit: String, Sendable, Hashable {
+    /// ``XMLDocument/ParseOptions/maxBytes``.
+    case documentBytes = "document size"
+    /// ``XMLDocument/ParseOptions/maxDepth``.
+    case elementDepth = "element depth"
+    /// libxml2's 10 MB per text node (kept unless ``XMLDocument/ParseOptions/allowLargeTextNodes``).
+    case textNodeBytes = "text node size"
+}
+
+extension XMLError {
+    /// True for a refusal of the parse guards (DOCTYPE, budget), as opposed to broken XML.
+    public var isRefusal: Bool {
+        switch self {
+        case .doctypeRefused, .limitExceeded: return true
+        default: return false
         }
     }
 }
@@ -119,6 +159,19 @@ package final class LibXMLErrorCollector {
     deinit { genericTarget.deallocate() }
 
     package func append(_ issue: XMLIssue) { issues.append(issue) }
+
+    // The parse guards' state (ParseGuards.swift), for the parse this collector serves.
+    /// Deepest element nesting accepted.
+    var maxDepth = Int.max
+    /// Longest text node accepted (Int.max: no limit).
+    var maxTextNodeBytes = Int.max
+    /// parseStreaming: the text node being truncated and the bytes dropped from it.
+    var truncatedNode: xmlNodePtr?
+    var droppedTextBytes = 0
+    /// Named in limit errors.
+    var budgetSource: String?
+    /// Set by the first guard that stopped the parse; thrown instead of libxml2's issues.
+    var refusal: XMLError?
 
     /// Errors and fatal errors only.
     package var errors: [XMLIssue] { issues.filter { $0.severity != .warning } }

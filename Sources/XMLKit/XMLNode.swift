@@ -43,11 +43,45 @@ public struct XMLNode {
     /// The 1-based source line (0 for nodes built in memory).
     public var line: Int { Int(xmlGetLineNo(rawNode)) }
 
-    /// The text content: for an element, the concatenation of all descendant text.
-    public var text: String {
-        guard let content = xmlNodeGetContent(rawNode) else { return "" }
-        defer { passerelle_xml_free(content) }
-        return String(cString: content)
+    /// The text content: for an element, the concatenation of all descendant text and CDATA.
+    /// Entity references are never substituted (a parsed document has none: its DOCTYPE would
+    /// have been refused); libxml2's xmlNodeGetContent would expand them.
+    public var text: String { Self.text(of: rawNode) }
+
+    /// The text under `node`, walked without recursion, skipping entity references.
+    static func text(of node: xmlNodePtr) -> String {
+        switch node.pointee.type {
+        case XML_TEXT_NODE, XML_CDATA_SECTION_NODE, XML_COMMENT_NODE, XML_PI_NODE:
+            return node.pointee.content.map { String(cString: $0) } ?? ""
+        case XML_ELEMENT_NODE, XML_ATTRIBUTE_NODE, XML_DOCUMENT_NODE, XML_DOCUMENT_FRAG_NODE:
+            break
+        default:
+            return ""
+        }
+        // One text child: the common case, no copy through a buffer.
+        if let only = node.pointee.children, only.pointee.next == nil, only.pointee.type == XML_TEXT_NODE {
+            return only.pointee.content.map { String(cString: $0) } ?? ""
+        }
+        var bytes: [UInt8] = []
+        var current = node.pointee.children
+        while let c = current {
+            let type = c.pointee.type
+            if type == XML_TEXT_NODE || type == XML_CDATA_SECTION_NODE, let content = c.pointee.content {
+                bytes.append(contentsOf: UnsafeBufferPointer(start: content, count: strlen(UnsafeRawPointer(content).assumingMemoryBound(to: CChar.self))))
+            }
+            // Descend into elements only (an entity reference's children belong to its declaration).
+            if type == XML_ELEMENT_NODE, let child = c.pointee.children {
+                current = child
+                continue
+            }
+            var next = c
+            while next.pointee.next == nil {
+                guard let up = next.pointee.parent, up != node else { return String(decoding: bytes, as: UTF8.self) }
+                next = up
+            }
+            current = next.pointee.next
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The parent element (nil at the root or for a detached node).
@@ -95,11 +129,7 @@ public struct XMLNode {
         while let a = attr {
             let name = a.pointee.name.map { String(cString: $0) } ?? ""
             let ns = a.pointee.ns?.pointee.href.map { String(cString: $0) }
-            var value = ""
-            if let v = xmlNodeListGetString(rawNode.pointee.doc, a.pointee.children, 1) {
-                value = String(cString: v)
-                passerelle_xml_free(v)
-            }
+            let value = Self.text(of: UnsafeMutableRawPointer(a).assumingMemoryBound(to: xmlNode.self))
             result.append(Attribute(name: name, namespaceURI: ns, value: value))
             attr = a.pointee.next
         }
@@ -107,11 +137,19 @@ public struct XMLNode {
     }
 
     /// The value of attribute `name` (in `namespaceURI`, or in no namespace when nil).
+    /// Read from the attribute's own text (never entity substitution, never DTD defaults).
     public func attribute(_ name: String, namespaceURI: String? = nil) -> String? {
-        let value = namespaceURI.map { xmlGetNsProp(rawNode, name, $0) } ?? xmlGetNoNsProp(rawNode, name)
-        guard let value else { return nil }
-        defer { passerelle_xml_free(value) }
-        return String(cString: value)
+        guard rawNode.pointee.type == XML_ELEMENT_NODE else { return nil }
+        var attr = rawNode.pointee.properties
+        while let a = attr {
+            let attrName = a.pointee.name.map { String(cString: $0) } ?? ""
+            let attrNS = a.pointee.ns?.pointee.href.map { String(cString: $0) }
+            if attrName == name && attrNS == namespaceURI {
+                return Self.text(of: UnsafeMutableRawPointer(a).assumingMemoryBound(to: xmlNode.self))
+            }
+            attr = a.pointee.next
+        }
+        return nil
     }
 
     // MARK: Building

@@ -9,6 +9,11 @@ public final class XMLSchema: @unchecked Sendable {
     public let path: String
 
     /// Loads the schema at `url`; `xs:include` / `xs:import` are resolved relative to it.
+    ///
+    /// Not under the parse guards of ``XMLDocument/parse(_:url:options:)``: a schema is a trusted
+    /// local file named in the configuration (or shipped with the tests), read by libxml2's
+    /// schema parser, which needs its includes and may meet a DTD (XMLSchema.xsd carries one).
+    /// Documents validated against it are parsed with the guards (``validate(_:url:)``).
     public init(contentsOf url: URL) throws {
         path = url.path
         guard FileManager.default.isReadableFile(atPath: url.path) else {
@@ -56,10 +61,11 @@ public final class XMLSchema: @unchecked Sendable {
         }
     }
 
-    /// Parses and validates `data`: parse errors come back as issues too.
-    public func validate(_ data: Data, url: String? = nil) -> [XMLIssue] {
+    /// Parses (with `options`: DOCTYPE refused, byte and depth budget) and validates `data`:
+    /// parse errors and refusals come back as issues too.
+    public func validate(_ data: Data, url: String? = nil, options: XMLDocument.ParseOptions = .default) -> [XMLIssue] {
         do {
-            return validate(try XMLDocument.parse(data, url: url))
+            return validate(try XMLDocument.parse(data, url: url, options: options))
         } catch let error as XMLError {
             return error.issues.isEmpty ? [XMLIssue(severity: .fatal, message: error.description)] : error.issues
         } catch {

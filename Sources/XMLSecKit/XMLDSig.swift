@@ -41,8 +41,12 @@ public enum XMLDigestAlgorithm: String, Sendable, CaseIterable, Codable {
 /// XML-DSig namespace.
 public let xmlDSigNamespace = "http://www.w3.org/2000/09/xmldsig#"
 
-/// A document parsed by XMLKit (safe options: no network, no entities), seen as a raw
-/// libxml2 tree for xmlsec.
+/// The parse budget of a signed XML document (VIHF assertion, XAdES submission-set signature,
+/// their templates): a few KB with the certificate chain, so 1 MB is ample; DOCTYPE refused.
+public let xmlSignatureParseBudget = XMLKit.XMLDocument.ParseOptions(maxBytes: 1024 * 1024)
+
+/// A document parsed by XMLKit (safe options: no network, no DOCTYPE, no entities), seen as a
+/// raw libxml2 tree for xmlsec.
 final class ParsedXML {
     let document: XMLKit.XMLDocument
     var doc: xmlDocPtr { document.rawDocument }
@@ -50,7 +54,7 @@ final class ParsedXML {
     init(_ data: Data) throws(XMLSecError) {
         try XMLSecLibrary.ensureInitialized()
         do {
-            document = try XMLKit.XMLDocument.parse(data)
+            document = try XMLKit.XMLDocument.parse(data, options: xmlSignatureParseBudget)
         } catch {
             throw .malformedXML("\(error)")
         }

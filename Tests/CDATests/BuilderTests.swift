@@ -9,7 +9,8 @@ import XMLKit
     let builder = Fixtures.templatesBuilder
     let pdf = TestPDF.make()
 
-    func parse(_ document: CDADocument) throws -> XMLDocument { try XMLDocument.parse(document.data) }
+    /// A built CDA, read back as the gateway reads one (its budget: a 20 MB PDF, large text nodes).
+    func parse(_ document: CDADocument) throws -> XMLDocument { try XMLDocument.parse(document.data, options: CDAParseBudget.default) }
 
     @Test(arguments: DocumentKind.allCases)
     func headerContentForEachKind(_ kind: DocumentKind) throws {

@@ -165,10 +165,13 @@ enum Documents {
 
     /// The ANS ORU^R01 example made sendable: a real CDA of its patient in OBX-5, a qualified
     /// identity (PID-32), a valid RPPS for the sender. Returns the message and the document id.
-    static func oru(_ example: Data, kind: DocumentKind = .biologyReport) throws -> (Data, InstanceIdentifier) {
+    /// `transform` changes the CDA before it goes into OBX-5 (hostile variants).
+    static func oru(_ example: Data, kind: DocumentKind = .biologyReport,
+                    transform: (Data) -> Data = { $0 }) throws -> (Data, InstanceIdentifier) {
         var metadata = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID())
         metadata.patient.ipp = LocalIdentifier(value: "123456", authority: "1.2.250.1.999.1.1")
-        let cda = try builder.build(metadata: metadata, pdf: pdf("Biologie HL7"))
+        let built = try builder.build(metadata: metadata, pdf: pdf("Biologie HL7"))
+        let cda = (data: transform(built.data), id: built.id)
         var segments = String(decoding: example, as: UTF8.self).split(separator: "\r", omittingEmptySubsequences: true).map(String.init)
         for i in segments.indices {
             if segments[i].hasPrefix("PID|") {

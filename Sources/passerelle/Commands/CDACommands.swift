@@ -31,7 +31,8 @@ struct CDAOptions: ParsableArguments {
     func validator(_ configuration: PasserelleConfiguration?) throws -> CDAValidator {
         let path = schema ?? configuration?.cda.schema
         do {
-            return try CDAValidator(schema: path.map { URL(fileURLWithPath: $0) })
+            return try CDAValidator(schema: path.map { URL(fileURLWithPath: $0) },
+                                    budget: CDAParseBudget.options(maxPDFBytes: configuration?.cda.maxPDFBytes ?? PDFCheck.defaultMaximumBytes))
         } catch {
             printError(error.description)
             throw ExitCode(1)

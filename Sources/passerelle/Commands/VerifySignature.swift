@@ -72,7 +72,8 @@ struct VerifySignatureCommand: AsyncParsableCommand {
     }
 
     private func isVIHF() throws -> Bool {
-        let root = try XMLDocument.parse(try Self.read(file)).root
+        // Same budget as the verifiers (XMLSecKit's xmlSignatureParseBudget): a signature is a few KB.
+        let root = try XMLDocument.parse(try Self.read(file), options: .init(maxBytes: 1024 * 1024)).root
         return root?.name == "Assertion" && root?.namespaceURI == "urn:oasis:names:tc:SAML:2.0:assertion"
     }
 
