@@ -129,8 +129,10 @@ import XMLKit
         }
     }
 
-    @Test func tenMegabyteValueStaysText() throws {
-        let big = String(repeating: "</given><x>", count: 1_000_000)   // 11 MB
+    /// Markup in a value stays text. (The value is as long as a name may be: 256 characters, the
+    /// XDS LongName; a longer one is refused before any build, see `anOverlongValueIsRefused`.)
+    @Test func markupInAValueStaysText() throws {
+        let big = String(repeating: "</given><x>", count: 23)   // 253 characters
         var metadata = Fixtures.metadata(kind: .prescription)
         metadata.patient.traits.birthGivenNames = big
         let reference = try Self.structure(of: parse(builder.build(metadata: Fixtures.metadata(kind: .prescription), pdf: pdf)))
@@ -138,6 +140,17 @@ import XMLKit
         let xml = try parse(doc)
         #expect(try Self.structure(of: xml) == reference)
         #expect(try xml.string("//hl7:patient/hl7:name/hl7:given[not(@qualifier)]", namespaces: Fixtures.hl7) == big)
+    }
+
+    @Test func anOverlongValueIsRefused() throws {
+        var metadata = Fixtures.metadata(kind: .prescription)
+        metadata.patient.traits.birthGivenNames = String(repeating: "</given><x>", count: 1_000_000)   // 11 MB
+        do {
+            _ = try builder.build(metadata: metadata, pdf: pdf)
+            Issue.record("an 11 MB name was accepted")
+        } catch {
+            #expect("\(error)".contains("birth_given_names") && "\(error)".contains("at most 256"), "\(error)")
+        }
     }
 
     // MARK: Refusals
