@@ -188,7 +188,7 @@ struct MinimalRun {
         let elapsed = end.timeIntervalSince(start)
         return MinimalReport(
             workload: .init(documents: documents, pdfBytesTotal: pdfBytes, pdfMeanKb: Double(pdfBytes) / Double(max(documents, 1)) / 1024,
-                            journal: journal.rawValue, dmpConnections: connections, cdaSchema: configuration.cda.schema != nil,
+                            journal: journal.rawValue, dmpConnections: self.connections, cdaSchema: configuration.cda.schema != nil,
                             generationSeconds: generation, cpus: ProcessInfo.processInfo.activeProcessorCount,
                             wrapper: wrapper.isEmpty ? nil : wrapper.joined(separator: " ")),
             result: .init(succeededTransmissions: succeeded, failedTransmissions: failed, refusedInputs: refused,

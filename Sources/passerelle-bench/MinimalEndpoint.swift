@@ -64,7 +64,7 @@ final class MinimalEndpoint {
             error_log \(p)/error.log warn;
             events { worker_connections 512; }
             http {
-                log_format bench '$msec $connection $connection_requests $ssl_session_reused $status $request_length $request_time';
+                log_format bench '$msec $connection $connection_requests $ssl_session_reused $status $content_length $request_time';
                 access_log \(p)/access.log bench;
                 client_body_temp_path \(p)/temp/body;
                 proxy_temp_path \(p)/temp/proxy;
@@ -134,8 +134,12 @@ final class MinimalEndpoint {
     /// The master's and workers' CPU seconds (utime + stime from /proc).
     var cpuSeconds: Double {
         let master = process.processIdentifier
-        let children = ((try? String(contentsOfFile: "/proc/\(master)/task/\(master)/children", encoding: .utf8)) ?? "")
-            .split(separator: " ").compactMap { Int32($0) }
+        // The workers: processes whose parent is the master (field 4 of /proc/<pid>/stat).
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return false }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == master
+        }
         return ([master] + children).reduce(0) { $0 + ResourceSample.processCPU($1) }
     }
 
@@ -155,6 +159,7 @@ final class MinimalEndpoint {
         var connectionRequests: Int
         var reused: Bool
         var status: Int
+        /// The request's Content-Length (the MTOM body).
         var bytes: Int
     }
 
