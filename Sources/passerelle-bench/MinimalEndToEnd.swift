@@ -192,13 +192,13 @@ struct MinimalRun {
                             generationSeconds: generation, cpus: ProcessInfo.processInfo.activeProcessorCount,
                             wrapper: wrapper.isEmpty ? nil : wrapper.joined(separator: " ")),
             result: .init(succeededTransmissions: succeeded, failedTransmissions: failed, refusedInputs: refused,
-                          requests: requests.count, requestsNot200: requests.filter { $0.status != 200 }.count,
+                          requests: requests.count, requestsNotOK: requests.filter { $0.status != 200 }.count,
                           elapsedSeconds: elapsed, documentsPerSecond: Double(succeeded) / max(elapsed, 1e-9),
                           firstToLastAnswerSeconds: lastAck - firstAck,
                           steadyDocumentsPerSecond: requests.count > 1 ? Double(requests.count - 1) / max(lastAck - firstAck, 1e-9) : 0,
                           gatewayExitStatus: exitStatus),
             tls: .init(connections: connections, handshakes: connections, resumedSessions: reused,
-                       handshakesPer1000Documents: Double(connections) * 1000 / Double(max(documents, 1)),
+                       handshakesPerThousandDocuments: Double(connections) * 1000 / Double(max(documents, 1)),
                        maxRequestsPerConnection: requests.map(\.connectionRequests).max() ?? 0),
             cpu: .init(gatewaySeconds: gatewayCPU, gatewayMsPerDocument: gatewayCPU * 1000 / Double(max(succeeded, 1)),
                        endpointSeconds: endpointCPU, loadAverage: Self.loadAverage()),
@@ -246,7 +246,7 @@ struct MinimalReport: Encodable {
         var refusedInputs: Int
         /// Requests in nginx's access log (a retried document counts twice).
         var requests: Int
-        var requestsNot200: Int
+        var requestsNotOK: Int
         /// From the start of `passerelle run` (its start-up included) to the journal recording the last success.
         var elapsedSeconds: Double
         var documentsPerSecond: Double
@@ -260,7 +260,7 @@ struct MinimalReport: Encodable {
         /// Full handshakes: session cache and tickets are off in nginx, so one per connection.
         var handshakes: Int
         var resumedSessions: Int
-        var handshakesPer1000Documents: Double
+        var handshakesPerThousandDocuments: Double
         var maxRequestsPerConnection: Int
     }
     struct CPU: Encodable {
@@ -296,12 +296,12 @@ struct MinimalReport: Encodable {
         var lines = [
             "passerelle-bench e2e --endpoint minimal — \(w.documents) documents (DMP only, backlog), \(w.cpus) CPUs, load average \(cpu.loadAverage)",
             "  workload      PDF + sidecar, qualified INS, 50–500 KB PDFs (mean \(f(w.pdfMeanKb)) KB, \(f(Double(w.pdfBytesTotal) / 1_048_576)) MB); journal \(w.journal); DMP connections \(w.dmpConnections); CDA XSD \(w.cdaSchema ? "on" : "off")",
-            "  endpoint      nginx (mutual TLS, canned RegistryResponse): \(r.requests) requests, \(r.requestsNot200) not 200",
+            "  endpoint      nginx (mutual TLS, canned RegistryResponse): \(r.requests) requests, \(r.requestsNotOK) not 200",
             "  result        \(r.succeededTransmissions)/\(w.documents) succeeded, failed \(r.failedTransmissions), refused \(r.refusedInputs)",
             "  elapsed       \(f(r.elapsedSeconds, 2)) s from the start of passerelle run (first → last answer \(f(r.firstToLastAnswerSeconds, 2)) s)",
             "  throughput    \(f(r.documentsPerSecond)) documents/s (steady \(f(r.steadyDocumentsPerSecond))) — goal ≥ \(Int(Self.goalDocumentsPerSecond)): \(r.documentsPerSecond >= Self.goalDocumentsPerSecond ? "met" : "not met")",
             "  gateway CPU   \(f(cpu.gatewaySeconds, 2)) s = \(f(cpu.gatewayMsPerDocument, 2)) ms per document — goal ≤ \(Self.goalCPUMsPerDocument): \(cpu.gatewayMsPerDocument <= Self.goalCPUMsPerDocument ? "met" : "not met"); nginx \(f(cpu.endpointSeconds, 2)) s",
-            "  TLS           \(tls.connections) connections = \(tls.handshakes) full handshakes (\(f(tls.handshakesPer1000Documents)) per 1,000 documents), \(tls.resumedSessions) resumed; up to \(tls.maxRequestsPerConnection) requests on one connection",
+            "  TLS           \(tls.connections) connections = \(tls.handshakes) full handshakes (\(f(tls.handshakesPerThousandDocuments)) per 1,000 documents), \(tls.resumedSessions) resumed; up to \(tls.maxRequestsPerConnection) requests on one connection",
             "  memory        gateway peak RSS \(memory.gatewayPeakRssMb) MB",
         ]
         if let wrapper = w.wrapper { lines.append("  wrapper       \(wrapper)") }
