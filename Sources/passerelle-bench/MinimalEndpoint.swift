@@ -178,3 +178,33 @@ final class MinimalEndpoint {
         return data.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
     }
 }
+
+import ArgumentParser
+
+/// `passerelle-bench minimal-endpoint --folder DIR`: the minimal endpoint alone, for other
+/// clients (scripts/bench/compare.sh runs the Python reference against it). Prints `URL <url>`,
+/// serves until its standard input closes, then prints the access log's figures as one JSON line.
+struct MinimalEndpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minimal-endpoint",
+        abstract: "nginx answering every POST with a canned RegistryResponse over mutual TLS (test PKI), until stdin closes.")
+
+    @Option(help: "Folder for nginx's configuration and logs (created).")
+    var folder: String
+
+    func run() throws {
+        let endpoint = try MinimalEndpoint(folder: URL(fileURLWithPath: folder), pki: TestPaths.testPKI)
+        FileHandle.standardOutput.write(Data("URL \(endpoint.url.absoluteString)\n".utf8))
+        while let _ = readLine() {}
+        let cpu = endpoint.cpuSeconds
+        endpoint.stop()
+        let requests = endpoint.requests()
+        let summary: [String: Any] = [
+            "requests": requests.count, "requests_not_ok": requests.filter { $0.status != 200 }.count,
+            "connections": Set(requests.map(\.connection)).count, "resumed_sessions": Set(requests.filter(\.reused).map(\.connection)).count,
+            "endpoint_cpu_seconds": cpu,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+}
