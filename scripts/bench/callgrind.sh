@@ -10,7 +10,9 @@
 # `valgrind --tool=callgrind`. Prints the instructions of the whole `passerelle run` process
 # (start-up and shutdown included) per document for N, and the marginal instructions per
 # document, (I(N) − I(N0)) / (N − N0), which leaves start-up and shutdown out. The top
-# functions (callgrind_annotate, inclusive and exclusive) go to $OUT/top-functions-N.txt.
+# functions (callgrind_annotate: exclusive, and with their callers) go to $OUT/top-functions-N*.txt.
+# Under valgrind, OpenSSL does not see the CPU's SHA extensions (valgrind does not emulate them), so
+# SHA-256 costs several times more instructions than natively: compare counts with counts.
 # Everything under valgrind is ~50× slower: N=200 takes several minutes.
 #
 # Two workarounds for Debian 12's valgrind 3.19 (both only change how valgrind is started):
@@ -75,7 +77,9 @@ demangle=$(command -v swift-demangle || true)
 annotate() {
     if [ -n "$demangle" ]; then callgrind_annotate "$@" | "$demangle" --simplified; else callgrind_annotate "$@"; fi
 }
-annotate --inclusive=yes "$out/callgrind.$n.out" > "$out/top-functions-$n.inclusive.txt" 2>/dev/null || true
+# Inclusive costs are meaningless across Swift's async frames (callgrind sees recursion through
+# swift_task_switch); the caller tree says who calls the hot functions (e.g. SHA256_Update).
+annotate --tree=caller "$out/callgrind.$n.out" > "$out/top-functions-$n.callers.txt" 2>/dev/null || true
 annotate "$out/callgrind.$n.out" > "$out/top-functions-$n.txt" 2>/dev/null || true
 
 python3 - "$n0" "${total[$n0]}" "$n" "${total[$n]}" <<'PY'
@@ -86,5 +90,5 @@ print(f"  per document, whole run of {n}:  {i / n / 1e6:,.1f} M instructions")
 print(f"  per document, marginal:         {(i - i0) / (n - n0) / 1e6:,.1f} M instructions  ((I({n}) - I({n0})) / {n - n0})")
 print(f"  start-up + shutdown (estimate): {(i - n * (i - i0) / (n - n0)) / 1e6:,.1f} M instructions")
 PY
-echo "top functions: $out/top-functions-$n.txt (exclusive), $out/top-functions-$n.inclusive.txt (inclusive); runs: $out/run-$n.txt"
+echo "top functions: $out/top-functions-$n.txt (exclusive), $out/top-functions-$n.callers.txt (with their callers); runs: $out/run-$n.txt"
 head -40 "$out/top-functions-$n.txt" | sed -n '/Ir/,$p' | head -30

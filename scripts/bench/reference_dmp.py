@@ -191,7 +191,8 @@ class Keys:
     def __init__(self, pki, passphrase):
         with open(os.path.join(pki, "org-sign.p12"), "rb") as f:
             key, cert, chain = pkcs12.load_key_and_certificates(f.read(), passphrase)
-        self.key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        # The key object, not PEM: signxml would parse (and check) a PEM key again on every signature.
+        self.key = key
         self.cert_pem = cert.public_bytes(serialization.Encoding.PEM)
         self.cert_der = cert.public_bytes(serialization.Encoding.DER)
         self.cert_digest = base64.b64encode(hashlib.sha256(self.cert_der).digest()).decode()
@@ -228,7 +229,7 @@ def vihf(keys, m, now, until):
            + attr("LPS_Nom", "Reference") + attr("LPS_Version", "1.0") + attr("LPS_ID_HOMOLOGATION_DMP", "HOMOLOGATION-TEST-1")
            + '</saml2:AttributeStatement></saml2:Assertion>')
     root = etree.fromstring(xml.encode())
-    signed = keys.signer.sign(root, key=keys.key_pem, cert=keys.cert_pem, reference_uri=aid, id_attribute="ID")
+    signed = keys.signer.sign(root, key=keys.key, cert=keys.cert_pem, reference_uri=aid, id_attribute="ID")
     # The signature goes after the Issuer, as SAML wants it.
     signature = signed.find("{http://www.w3.org/2000/09/xmldsig#}Signature")
     signed.remove(signature)
@@ -249,7 +250,7 @@ def submission_signature(keys, set_uid, set_digest, doc_uid, doc_digest, now):
            f'<xades:CommitmentTypeId><xades:Identifier>urn:oid:1.2.840.10065.1.12.1.14</xades:Identifier></xades:CommitmentTypeId>'
            f'<xades:AllSignedDataObjects/></xades:CommitmentTypeIndication></xades:SignedDataObjectProperties></xades:SignedProperties>'
            f'</xades:QualifyingProperties></Objects>')
-    signed = keys.enveloping.sign(etree.fromstring(obj.encode()), key=keys.key_pem, cert=keys.cert_pem)
+    signed = keys.enveloping.sign(etree.fromstring(obj.encode()), key=keys.key, cert=keys.cert_pem)
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
