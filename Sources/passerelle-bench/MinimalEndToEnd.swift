@@ -133,6 +133,7 @@ struct MinimalRun {
         process.standardOutput = try FileHandle(forWritingTo: gatewayLog)
         process.standardError = try FileHandle(forWritingTo: gatewayLog)
         let endpointCPUBefore = endpoint.cpuSeconds
+        let databaseCPUBefore = journal == .postgresql ? Self.postgresCPU() : nil
         let start = Date()
         try process.run()
         let pid = process.processIdentifier
@@ -173,6 +174,8 @@ struct MinimalRun {
             end = Date()
         }
         let endpointCPU = endpoint.cpuSeconds - endpointCPUBefore
+        // Before the SIGTERM: the gateway's backends exit with it, and their CPU with them.
+        let databaseCPU = databaseCPUBefore.map { Self.postgresCPU() - $0 }
         // SIGTERM: `passerelle run` stops cleanly (under callgrind: writes its profile).
         kill(pid, SIGTERM)
         let stopDeadline = Date().addingTimeInterval(wrapper.isEmpty ? 30 : 300)
@@ -201,7 +204,7 @@ struct MinimalRun {
                        handshakesPerThousandDocuments: Double(connections) * 1000 / Double(max(documents, 1)),
                        maxRequestsPerConnection: requests.map(\.connectionRequests).max() ?? 0),
             cpu: .init(gatewaySeconds: gatewayCPU, gatewayMsPerDocument: gatewayCPU * 1000 / Double(max(succeeded, 1)),
-                       endpointSeconds: endpointCPU, loadAverage: Self.loadAverage()),
+                       endpointSeconds: endpointCPU, databaseSeconds: databaseCPU, loadAverage: Self.loadAverage()),
             memory: .init(gatewayPeakRssMb: peakRSS / 1024))
     }
 
@@ -212,6 +215,20 @@ struct MinimalRun {
             return Int(line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") ?? 0
         }
         return 0
+    }
+
+    /// CPU seconds of the throwaway PostgreSQL server: the postmaster (first line of
+    /// data/postmaster.pid) and its children (the backends, the WAL writer, the checkpointer…).
+    static func postgresCPU() -> Double {
+        guard let server = try? PostgresTestServer.shared(),
+              let text = try? String(contentsOfFile: server.folder.appendingPathComponent("data/postmaster.pid").path, encoding: .utf8),
+              let master = text.split(separator: "\n").first.flatMap({ Int32($0) }) else { return 0 }
+        let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == master
+        }
+        return ([master] + children).reduce(0) { $0 + ResourceSample.processCPU($1) }
     }
 
     static func loadAverage() -> String {
@@ -269,6 +286,8 @@ struct MinimalReport: Encodable {
         var gatewayMsPerDocument: Double
         /// nginx master + worker.
         var endpointSeconds: Double
+        /// `--journal postgresql`: the PostgreSQL server's processes (nil for SQLite).
+        var databaseSeconds: Double?
         /// /proc/loadavg at the end (1, 5, 15 min): wall-clock figures are only comparable at similar load.
         var loadAverage: String
     }
@@ -300,7 +319,8 @@ struct MinimalReport: Encodable {
             "  result        \(r.succeededTransmissions)/\(w.documents) succeeded, failed \(r.failedTransmissions), refused \(r.refusedInputs)",
             "  elapsed       \(f(r.elapsedSeconds, 2)) s from the start of passerelle run (first → last answer \(f(r.firstToLastAnswerSeconds, 2)) s)",
             "  throughput    \(f(r.documentsPerSecond)) documents/s (steady \(f(r.steadyDocumentsPerSecond))) — goal ≥ \(Int(Self.goalDocumentsPerSecond)): \(r.documentsPerSecond >= Self.goalDocumentsPerSecond ? "met" : "not met")",
-            "  gateway CPU   \(f(cpu.gatewaySeconds, 2)) s = \(f(cpu.gatewayMsPerDocument, 2)) ms per document — goal ≤ \(Self.goalCPUMsPerDocument): \(cpu.gatewayMsPerDocument <= Self.goalCPUMsPerDocument ? "met" : "not met"); nginx \(f(cpu.endpointSeconds, 2)) s",
+            "  gateway CPU   \(f(cpu.gatewaySeconds, 2)) s = \(f(cpu.gatewayMsPerDocument, 2)) ms per document — goal ≤ \(Self.goalCPUMsPerDocument): \(cpu.gatewayMsPerDocument <= Self.goalCPUMsPerDocument ? "met" : "not met"); nginx \(f(cpu.endpointSeconds, 2)) s"
+                + (cpu.databaseSeconds.map { "; PostgreSQL server \(f($0, 2)) s" } ?? ""),
             "  TLS           \(tls.connections) connections = \(tls.handshakes) full handshakes (\(f(tls.handshakesPerThousandDocuments)) per 1,000 documents), \(tls.resumedSessions) resumed; up to \(tls.maxRequestsPerConnection) requests on one connection",
             "  memory        gateway peak RSS \(memory.gatewayPeakRssMb) MB",
         ]
