@@ -103,6 +103,11 @@ struct EndToEndBenchmark: AsyncParsableCommand {
         guard (1...64).contains(dmpConnections) else { throw ValidationError("--dmp-connections: 1–64") }
         guard ["strict", "minimal"].contains(endpoint) else { throw ValidationError("--endpoint: strict or minimal") }
         guard MinimalRun.JournalBackend(rawValue: journal) != nil else { throw ValidationError("--journal: sqlite or postgresql") }
+        if endpoint == "minimal" {
+            guard rate == 0, pdfSizes == nil else {
+                throw ValidationError("--endpoint minimal always drains the DMP-only backlog: --rate and --pdf-sizes do not apply (nor --hl7-percent, --mail-percent)")
+            }
+        }
         if endpoint == "strict" {
             guard journal == "sqlite", passerelle == nil, wrapper == nil, prepareOnly == nil, inboxFrom == nil else {
                 throw ValidationError("--journal, --passerelle, --wrapper, --prepare-only and --inbox-from go with --endpoint minimal")
