@@ -70,13 +70,17 @@ let package = Package(
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
-            dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "TestSupport",
+            dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
                            "Journal", "Indicators", "SQLiteKit", "Gateway",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 
+        // What the bench and the tests share (paths, sample metadata, a process runner, a throwaway
+        // PostgreSQL server): outside Tests/ so that passerelle-bench does not link the test support.
+        .target(name: "BenchSupport", dependencies: ["PasserelleCore", "PostgresKit"]),
+
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["OpenSSLKit", "PasserelleCore", "PostgresKit"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["BenchSupport", "OpenSSLKit", "PasserelleCore", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),

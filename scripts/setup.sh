@@ -14,6 +14,7 @@ apt_packages=(
     systemd
     dovecot-imapd
     strace
+    nginx-light
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passerelle-bench",
         abstract: "Micro-benchmarks of Passerelle's stages.",
-        subcommands: [CDABenchmark.self, SignBenchmark.self, DMPBenchmark.self, DMPEndpointCommand.self, ReportBenchmark.self, LargeBenchmark.self, EndToEndBenchmark.self]
+        subcommands: [CDABenchmark.self, SignBenchmark.self, DMPBenchmark.self, DMPEndpointCommand.self, ReportBenchmark.self, LargeBenchmark.self, EndToEndBenchmark.self, MinimalEndpointCommand.self]
     )
 }
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import CDA
 import Foundation
 import PasserelleCore
-import TestSupport
+import BenchSupport
 import XMLKit
 
 /// Builds one CDA document for a PDF of `--pdf-kb` KB with the example sidecar
@@ -18,7 +18,7 @@ struct CDABenchmark: ParsableCommand {
     func run() throws {
         let sidecar = TestPaths.repositoryRoot.appendingPathComponent("docs/examples/sidecar-ldl.json")
         let metadata = try DocumentMetadata.decode(sidecar: Data(contentsOf: sidecar))
-        let pdf = TestPDF.make(minimumBytes: pdfKb * 1024)
+        let pdf = SamplePDF.make(minimumBytes: pdfKb * 1024)
         var results: [BenchResult] = []
         for verify in [false, true] {
             let builder = try CDABuilder(templatesDirectory: TestPaths.templates, options: .init(verify: verify))

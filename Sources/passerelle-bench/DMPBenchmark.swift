@@ -7,7 +7,7 @@ import OpenSSLKit
 import PasserelleCore
 import Signing
 import TestEndpoints
-import TestSupport
+import BenchSupport
 
 /// ITI-41 throughput to the local DMP-style endpoint over mutual TLS (test PKI): requests
 /// are built and signed first, then sent over one reused connection, then with

@@ -7,7 +7,7 @@ import Logging
 import PasserelleCore
 import Synchronization
 import TestEndpoints
-import TestSupport
+import BenchSupport
 
 /// `passerelle-bench e2e`: the whole product under load on one machine. Starts in this process
 /// the local DMP-style endpoint (mutual TLS, every request checked against the XDS schema and
@@ -25,6 +25,11 @@ struct EndToEndBenchmark: AsyncParsableCommand {
           swift build -c release --product passerelle-bench
           .build/release/passerelle-bench e2e --documents 1000 --json e2e.json
           .build/release/passerelle-bench e2e --backlog 100000 --json backlog.json
+        Against a minimal acknowledging endpoint (nginx, mutual TLS, canned RegistryResponse; the
+        `passerelle run` binary as a child process; issue 17's DMP-only backlog of 50–500 KB PDFs):
+          swift build -c release --product passerelle && swift build -c release --product passerelle-bench
+          .build/release/passerelle-bench e2e --endpoint minimal --documents 1000 --json minimal.json
+          .build/release/passerelle-bench e2e --endpoint minimal --journal postgresql --documents 1000
         Latency is from the drop (the rename into the inbox; for --backlog, the gateway's start)
         to the moment the endpoint stored the document or the relay stored the message.
         """
@@ -69,6 +74,24 @@ struct EndToEndBenchmark: AsyncParsableCommand {
     @Flag(help: "Keep the working folder (journal, done/, the relay's messages).")
     var keep = false
 
+    @Option(help: "strict: the in-process DMP-style endpoint that checks everything (default); minimal: nginx answering a canned RegistryResponse, the gateway as a `passerelle run` child process, the DMP-only backlog.")
+    var endpoint = "strict"
+
+    @Option(help: "Minimal endpoint: the journal, sqlite or postgresql (a throwaway server, as the tests use).")
+    var journal = "sqlite"
+
+    @Option(help: "Minimal endpoint: the passerelle executable (default: beside this one).")
+    var passerelle: String?
+
+    @Option(help: "Minimal endpoint: a command to run the gateway under, e.g. \"valgrind --tool=callgrind --callgrind-out-file=cg.out\" (split on spaces).")
+    var wrapper: String?
+
+    @Option(help: "Minimal endpoint: write the DMP-only backlog of --documents inputs into this folder and exit.")
+    var prepareOnly: String?
+
+    @Option(help: "Minimal endpoint: hard-link the backlog from this folder (made by --prepare-only) instead of generating it.")
+    var inboxFrom: String?
+
     @Option(help: "Gateway log level on stderr (info: about four lines per document, as `passerelle run` logs).")
     var logLevel = "warning"
 
@@ -78,10 +101,23 @@ struct EndToEndBenchmark: AsyncParsableCommand {
         guard pdfSizes.map({ EndToEndWorkload.Sizes(rawValue: $0) != nil }) ?? true else { throw ValidationError("--pdf-sizes: mixed or small") }
         guard (0...100).contains(hl7Percent), (0...100).contains(mailPercent) else { throw ValidationError("percentages are 0–100") }
         guard (1...64).contains(dmpConnections) else { throw ValidationError("--dmp-connections: 1–64") }
+        guard ["strict", "minimal"].contains(endpoint) else { throw ValidationError("--endpoint: strict or minimal") }
+        guard MinimalRun.JournalBackend(rawValue: journal) != nil else { throw ValidationError("--journal: sqlite or postgresql") }
+        if endpoint == "minimal" {
+            guard rate == 0, pdfSizes == nil else {
+                throw ValidationError("--endpoint minimal always drains the DMP-only backlog: --rate and --pdf-sizes do not apply (nor --hl7-percent, --mail-percent)")
+            }
+        }
+        if endpoint == "strict" {
+            guard journal == "sqlite", passerelle == nil, wrapper == nil, prepareOnly == nil, inboxFrom == nil else {
+                throw ValidationError("--journal, --passerelle, --wrapper, --prepare-only and --inbox-from go with --endpoint minimal")
+            }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: trace, debug, info, notice, warning, error or critical") }
     }
 
     func run() async throws {
+        if endpoint == "minimal" { return try await runMinimal() }
         let level = Logger.Level(rawValue: logLevel) ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -110,6 +146,43 @@ struct EndToEndBenchmark: AsyncParsableCommand {
         }
         if keep { print("Working folder kept: \(root.path)") }
         if report.result.acknowledgedTransmissions != report.workload.transmissions { throw ExitCode.failure }
+    }
+}
+
+extension EndToEndBenchmark {
+    /// `--endpoint minimal`: see ``MinimalRun``. `--backlog N` is taken as `--documents N` (the inputs are always a backlog).
+    func runMinimal() async throws {
+        let count = backlog ?? documents
+        if let prepareOnly {
+            let folder = URL(fileURLWithPath: prepareOnly)
+            let (bytes, seconds) = try MinimalRun.writeBacklog(documents: count, into: folder, oid: "1.2.250.1.999.1")
+            print(String(format: "%d DMP-only documents (%.1f MB of PDF, mean %.1f KB) written to %@ in %.1f s", count,
+                         Double(bytes) / 1_048_576, Double(bytes) / Double(count) / 1024, folder.path, seconds))
+            return
+        }
+        let gateway = passerelle.map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("passerelle")
+        guard FileManager.default.isExecutableFile(atPath: gateway.path) else {
+            throw ValidationError("no passerelle executable at \(gateway.path): swift build -c release --product passerelle, or give --passerelle")
+        }
+        let root = folder.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("passerelle-bench-minimal-\(getpid())")
+        if FileManager.default.fileExists(atPath: root.path), !((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).isEmpty {
+            throw ValidationError("\(root.path) is not empty: give an empty or new --folder")
+        }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { if !keep { try? FileManager.default.removeItem(at: root) } }
+        let run = MinimalRun(root: root, documents: count, connections: dmpConnections, journal: MinimalRun.JournalBackend(rawValue: journal) ?? .sqlite,
+                             gateway: gateway, wrapper: wrapper.map { $0.split(separator: " ").map(String.init) } ?? [],
+                             inboxFrom: inboxFrom.map { URL(fileURLWithPath: $0) }, timeout: TimeInterval(timeout), logLevel: logLevel)
+        let report = try await run.measure()
+        print(report.table())
+        if let json {
+            try report.json().write(to: URL(fileURLWithPath: json), options: .atomic)
+            print("JSON written to \(json)")
+        }
+        if keep { print("Working folder kept: \(root.path)") }
+        if report.result.succeededTransmissions != count { throw ExitCode.failure }
     }
 }
 

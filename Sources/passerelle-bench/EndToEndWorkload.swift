@@ -3,13 +3,14 @@ import DMP
 import Foundation
 import PasserelleCore
 import TestEndpoints
-import TestSupport
+import BenchSupport
 
 /// The documents of `passerelle-bench e2e`, decided by a seeded generator so that two runs
 /// with the same options drop the same mix:
 /// - kinds in turn (letter, prescription, operative report, biology, imaging);
 /// - PDF sizes (`mixed`): 70 % uniform in 50–150 KB, 20 % in 150–500 KB, 10 % in 500 KB–2 MB
 ///   (mean ≈ 240 KB); `small`: ~0.6 KB PDFs (the backlog drain, where volume is the point);
+///   `dmp-only`: uniform in 50–500 KB (issue 17's workload, with no HL7 and no mail);
 /// - `hl7Percent` % as HL7 v2 messages carrying a producer CDA (ORU^R01 for biology, MDM^T02
 ///   otherwise), to the DMP;
 /// - the other documents as PDF + sidecar to the DMP; `mailPercent` % of them also to a
@@ -17,6 +18,8 @@ import TestSupport
 struct EndToEndWorkload {
     enum Sizes: String, CaseIterable {
         case mixed, small
+        /// Issue 17's DMP-only workload: uniform in 50–500 KB (mean ≈ 275 KB).
+        case dmpOnly = "dmp-only"
     }
 
     /// One input: its files (written to the staging folder, then renamed into the inbox) and
@@ -52,6 +55,7 @@ struct EndToEndWorkload {
     }
 
     func pdfSize(_ index: Int) -> Int {
+        if sizes == .dmpOnly { return (50 + Int(450 * Self.random(index, 2))) * 1024 }
         guard sizes == .mixed else { return 0 }
         let band = Self.random(index, 1), within = Self.random(index, 2)
         let (low, high) = band < 0.7 ? (50, 150) : band < 0.9 ? (150, 500) : (500, 2048)

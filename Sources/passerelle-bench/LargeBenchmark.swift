@@ -4,7 +4,7 @@ import Foundation
 import Journal
 import PasserelleCore
 import TestEndpoints
-import TestSupport
+import BenchSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,7 +3,7 @@ import Foundation
 import OpenSSLKit
 import PasserelleCore
 import Signing
-import TestSupport
+import BenchSupport
 
 /// Single-thread signature time for the submission set (XAdES over one document of
 /// `--document-kb` KB) and the VIHF, with the test PKI's ORG_SIGN certificate (RSA-2048,

@@ -66,4 +66,50 @@ struct BenchE2ETests {
             if name == "send" { #expect(stage["cpu_seconds"] == nil) } else { #expect(Self.number(stage["cpu_seconds"]) > 0, "\(name): \(stage)") }
         }
     }
+
+    /// `--endpoint minimal`: nginx (installed by scripts/setup.sh) answering over mutual TLS, the
+    /// `passerelle run` binary as a child process, the DMP-only backlog. Every document must be
+    /// answered once, on few connections (keep-alive), and the JSON must carry the figures.
+    @Test(.timeLimit(.minutes(1)))
+    func minimalEndpointTwentyDocumentsOnKeptAliveConnections() throws {
+        let binary = try #require(Self.binary, "passerelle-bench not found: run `swift build` (or set PASSERELLE_BENCH_BIN)")
+        let nginx = ProcessInfo.processInfo.environment["PASSERELLE_NGINX"] ?? "/usr/sbin/nginx"
+        try #require(FileManager.default.isExecutableFile(atPath: nginx), "nginx is not installed: run scripts/setup.sh (nginx-light)")
+        let root = try TestPaths.temporaryDirectory("bench-minimal")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let json = root.appendingPathComponent("minimal.json")
+        let result = try ProcessRunner.run(binary, ["e2e", "--endpoint", "minimal", "--documents", "20", "--dmp-connections", "2", "--json", json.path,
+                                                    "--folder", root.appendingPathComponent("run").path, "--timeout", "45"],
+                                           currentDirectory: TestPaths.repositoryRoot)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("documents/s") && result.stdout.contains("full handshakes"), "\(result.stdout)")
+
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        #expect(Set(object.keys) == ["benchmark", "workload", "result", "tls", "cpu", "memory"])
+        let workload = try #require(object["workload"] as? [String: Any])
+        #expect(workload["documents"] as? Int == 20)
+        #expect(workload["dmp_connections"] as? Int == 2)
+        let meanKB = Self.number(workload["pdf_mean_kb"])
+        #expect(meanKB >= 50 && meanKB <= 500, "the DMP-only workload has 50–500 KB PDFs: \(meanKB)")
+        let outcome = try #require(object["result"] as? [String: Any])
+        #expect(outcome["succeeded_transmissions"] as? Int == 20)
+        #expect(outcome["failed_transmissions"] as? Int == 0)
+        #expect(outcome["refused_inputs"] as? Int == 0)
+        #expect(outcome["requests"] as? Int == 20, "one request per document at the endpoint")
+        #expect(outcome["requests_not_ok"] as? Int == 0)
+        #expect(outcome["gateway_exit_status"] as? Int == 0, "passerelle run stops cleanly on SIGTERM")
+        #expect(Self.number(outcome["documents_per_second"]) > 0)
+
+        // Keep-alive: at most one connection (one handshake) per configured DMP connection.
+        let tls = try #require(object["tls"] as? [String: Any])
+        let connections = try #require(tls["connections"] as? Int)
+        #expect(connections >= 1 && connections <= 2, "\(tls)")
+        #expect(tls["handshakes"] as? Int == connections)
+        #expect(Self.number(tls["handshakes_per_thousand_documents"]) == Double(connections) * 50)
+
+        let cpu = try #require(object["cpu"] as? [String: Any])
+        #expect(Self.number(cpu["gateway_seconds"]) > 0 && Self.number(cpu["gateway_ms_per_document"]) > 0)
+        let memory = try #require(object["memory"] as? [String: Any])
+        #expect(Self.number(memory["gateway_peak_rss_mb"]) > 0)
+    }
 }
