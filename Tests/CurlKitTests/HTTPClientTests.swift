@@ -8,7 +8,7 @@ import Glibc
 
 private func pki(_ file: String) -> URL { TestPaths.testPKI.appendingPathComponent(file) }
 
-private func passphrase() throws -> TLSPassphrase { try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile) }
+private func passphrase() throws -> TLSPassphrase { TLSPassphrase(try TestPaths.testPKIPassphrase()) }
 
 private func p12(_ name: String) throws -> TLSClientIdentity { .pkcs12(pki("\(name).p12"), passphrase: try passphrase()) }
 
