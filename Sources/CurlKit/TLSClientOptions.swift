@@ -7,7 +7,7 @@ import Glibc
 /// A passphrase (PKCS#12 or key file) or password kept out of logs: its description is
 /// redacted. CurlKit never reads one from a file or the environment: the service reads
 /// every secret once with OpenSSLKit's `Passphrase` and hands the value in here.
-public struct TLSPassphrase: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct TLSPassphrase: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     let value: String
 
     /// Wraps a passphrase already in memory.
@@ -15,12 +15,13 @@ public struct TLSPassphrase: Sendable, Hashable, CustomStringConvertible, Custom
 
     public var description: String { "<redacted passphrase>" }
     public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["value": "<redacted>"]) }
 }
 
 /// A client private key in memory (unencrypted PEM), handed to libcurl as
 /// `CURLOPT_SSLKEY_BLOB`. Redacted in descriptions; the bytes are zeroed when released
 /// (libcurl's own per-transfer copy is freed by libcurl).
-public final class TLSKeyBlob: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+public final class TLSKeyBlob: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     // Written once in init, read only afterwards; zeroed in deinit.
     private nonisolated(unsafe) let storage: UnsafeMutableRawBufferPointer
     let count: Int
@@ -49,6 +50,7 @@ public final class TLSKeyBlob: Sendable, Hashable, CustomStringConvertible, Cust
 
     public var description: String { "<redacted private key>" }
     public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["key": "<redacted>"]) }
 }
 
 /// A TLS protocol version bound.
