@@ -100,7 +100,6 @@ final class FileOpenCounter {
             try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 1
         }
         #expect(sent, "the document reached the DMP")
-        #expect(h.endpoint.storedDocuments.count == 1)
         // An MLLP client over TLS: the listener's identity comes from the loaded bundle.
         #expect(await Harness.waitUntil(timeout: 10) { service.mllpPort != nil })
         let client = TLSConfiguration(trustedCAFile: pki.appendingPathComponent("ca.pem"), timeout: 10)
