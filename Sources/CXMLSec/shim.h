@@ -38,4 +38,5 @@
 #include <xmlsec/openssl/app.h>
 #include <xmlsec/openssl/crypto.h>
 #include <xmlsec/openssl/x509.h>
+#include <xmlsec/openssl/evp.h>
 #endif

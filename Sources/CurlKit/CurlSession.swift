@@ -176,6 +176,12 @@ final class EasyHandle {
         try check(ccurl_setopt_string(raw, option, value))
     }
 
+    /// A blob option; libcurl copies the bytes (CURL_BLOB_COPY), so they need only live for the call.
+    private func setBlob(_ option: CURLoption, _ bytes: UnsafeRawBufferPointer) -> CURLcode {
+        var blob = curl_blob(data: UnsafeMutableRawPointer(mutating: bytes.baseAddress), len: bytes.count, flags: UInt32(CURL_BLOB_COPY))
+        return withUnsafeMutablePointer(to: &blob) { ccurl_setopt_pointer(raw, option, $0) }
+    }
+
     private func check(_ code: CURLcode) throws(CurlError) {
         guard code == CURLE_OK else {
             throw CurlError(code: code, detail: "setting a libcurl option failed: \(String(cString: curl_easy_strerror(code)))", host: nil)
@@ -304,6 +310,11 @@ final class EasyHandle {
             try set(CURLOPT_SSLKEY, key.path)
             try set(CURLOPT_SSLKEYTYPE, "PEM")
             if let passphrase { try set(CURLOPT_KEYPASSWD, passphrase.value) }
+        case .memory(let chain, let key)?:
+            try check(chain.withUnsafeBytes { setBlob(CURLOPT_SSLCERT_BLOB, $0) })
+            try set(CURLOPT_SSLCERTTYPE, "PEM")
+            try check(key.withBytes { setBlob(CURLOPT_SSLKEY_BLOB, $0) })
+            try set(CURLOPT_SSLKEYTYPE, "PEM")
         case nil:
             break
         }

@@ -1,35 +1,56 @@
 import Foundation
 
-/// A passphrase (PKCS#12 or key file) kept out of logs: its description is redacted.
-public struct TLSPassphrase: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A passphrase (PKCS#12 or key file) or password kept out of logs: its description is
+/// redacted. CurlKit never reads one from a file or the environment: the service reads
+/// every secret once with OpenSSLKit's `Passphrase` and hands the value in here.
+public struct TLSPassphrase: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     let value: String
 
     /// Wraps a passphrase already in memory.
     public init(_ value: String) { self.value = value }
 
-    /// Reads a passphrase file; one trailing line break (as editors write) is dropped.
-    public init(contentsOf file: URL) throws(CurlError) {
-        let text: String
-        do {
-            text = try String(contentsOf: file, encoding: .utf8)
-        } catch {
-            throw CurlError.configuration("cannot read the passphrase file \(file.path): \(error.localizedDescription)")
-        }
-        var trimmed = Substring(text)
-        if trimmed.hasSuffix("\r\n") { trimmed = trimmed.dropLast(2) } else if trimmed.hasSuffix("\n") { trimmed = trimmed.dropLast() }
-        self.value = String(trimmed)
-    }
-
-    /// Reads a passphrase from an environment variable.
-    public init(environmentVariable name: String) throws(CurlError) {
-        guard let value = ProcessInfo.processInfo.environment[name] else {
-            throw CurlError.configuration("the environment variable \(name) that should hold the passphrase is not set")
-        }
-        self.value = value
-    }
-
     public var description: String { "<redacted passphrase>" }
     public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["value": "<redacted>"]) }
+}
+
+/// A client private key in memory (unencrypted PEM), handed to libcurl as
+/// `CURLOPT_SSLKEY_BLOB`. Redacted in descriptions; the bytes are zeroed when released
+/// (libcurl's own per-transfer copy is freed by libcurl).
+public final class TLSKeyBlob: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    // Written once in init, read only afterwards; zeroed in deinit.
+    private nonisolated(unsafe) let storage: UnsafeMutableRawBufferPointer
+    let count: Int
+
+    public init(pem bytes: UnsafeRawBufferPointer) {
+        count = bytes.count
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        if let base = bytes.baseAddress, count > 0 { storage.baseAddress!.copyMemory(from: base, byteCount: count) }
+    }
+
+    deinit {
+        explicit_bzero(storage.baseAddress!, storage.count)
+        storage.deallocate()
+    }
+
+    func withBytes<T, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> T) throws(E) -> T {
+        try body(UnsafeRawBufferPointer(rebasing: storage[..<count]))
+    }
+
+    public static func == (lhs: TLSKeyBlob, rhs: TLSKeyBlob) -> Bool {
+        lhs === rhs || lhs.withBytes { a in rhs.withBytes { b in a.elementsEqual(b) } }
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(count) }  // never the key bytes
+
+    public var description: String { "<redacted private key>" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["key": "<redacted>"]) }
 }
 
 /// A TLS protocol version bound.
@@ -47,6 +68,10 @@ public enum TLSClientIdentity: Sendable, Hashable {
     case pkcs12(URL, passphrase: TLSPassphrase)
     /// A PEM certificate (optionally followed by its chain) and a PEM private key.
     case pem(certificate: URL, privateKey: URL, keyPassphrase: TLSPassphrase? = nil)
+    /// The certificate (then its chain) and the unencrypted private key, PEM, in memory
+    /// (`CURLOPT_SSLCERT_BLOB` / `CURLOPT_SSLKEY_BLOB`): what the service uses, so that the
+    /// .p12 is parsed once at start (the gateway's `KeyMaterial`) and libcurl never opens it.
+    case memory(certificateChainPEM: Data, privateKeyPEM: TLSKeyBlob)
 }
 
 /// TLS settings shared by every connection of a client.
@@ -110,6 +135,8 @@ public struct TLSClientOptions: Sendable, Hashable {
         case .pem(let certificate, let key, _):
             try readable(certificate, "client certificate")
             try readable(key, "client private key")
+        case .memory(let chain, let key):
+            guard !chain.isEmpty, key.count > 0 else { throw CurlError.configuration("the in-memory client certificate or key is empty") }
         case nil:
             break
         }

@@ -19,6 +19,50 @@ public struct SubmissionResult: Sendable {
     public var responseText: String { String(decoding: rawResponse, as: UTF8.self) }
 }
 
+/// What the DMP client needs, mapped from `[dmp]` in the wiring (``init(_:)``).
+public struct DMPClientSettings: Sendable, Hashable {
+    /// The XDS.b repository (ITI-41).
+    public var endpoint: URL
+    /// The XDS.b registry (ITI-57); nil = `endpoint`.
+    public var registryEndpoint: URL?
+    /// The TD0.2 service; nil = no status check.
+    public var statusEndpoint: URL?
+    /// PEM CAs for the server certificate.
+    public var serverCA: URL
+    /// PEM CRL of the server certificate's issuer.
+    public var crl: URL?
+    public var timeoutSeconds: Int
+    public var maxConnections: Int
+
+    public init(endpoint: URL, registryEndpoint: URL? = nil, statusEndpoint: URL? = nil, serverCA: URL, crl: URL? = nil,
+                timeoutSeconds: Int = 60, maxConnections: Int = 4) {
+        self.endpoint = endpoint
+        self.registryEndpoint = registryEndpoint
+        self.statusEndpoint = statusEndpoint
+        self.serverCA = serverCA
+        self.crl = crl
+        self.timeoutSeconds = timeoutSeconds
+        self.maxConnections = maxConnections
+    }
+
+    /// From the `[dmp]` section.
+    public init(_ dmp: PasserelleConfiguration.DMP) throws(DMPError) {
+        guard let endpoint = dmp.endpoint else { throw .metadata("[dmp] endpoint is not configured") }
+        self.init(endpoint: endpoint, registryEndpoint: dmp.registryEndpoint, statusEndpoint: dmp.statusEndpoint,
+                  serverCA: URL(fileURLWithPath: dmp.ca), crl: dmp.crl.map { URL(fileURLWithPath: $0) },
+                  timeoutSeconds: dmp.timeoutSeconds, maxConnections: dmp.maxConnections)
+    }
+}
+
+extension TLSClientIdentity {
+    /// A loaded PKCS#12 as libcurl's in-memory client identity (certificate chain and key as
+    /// PEM blobs): libcurl never opens the .p12, and no passphrase is handed to it.
+    public static func inMemory(_ bundle: PKCS12Bundle) throws(OpenSSLError) -> TLSClientIdentity {
+        let key = try bundle.privateKeyPEM()
+        return .memory(certificateChainPEM: bundle.certificateChainPEM, privateKeyPEM: key.withUnsafeBytes { TLSKeyBlob(pem: $0) })
+    }
+}
+
 /// Sends ITI-41 requests to the DMP repository over libcurl: TLS 1.2+, the structure's
 /// authentication certificate, the server checked against the configured CA, connections
 /// reused, at most `maxConnections` requests in flight to the endpoint.
@@ -39,18 +83,14 @@ public final class DMPClient: Sendable {
         http = try HTTPClient(tls: tls, timeouts: timeouts, maxConnectionsPerHost: maxConnections, userAgent: "Passerelle-DMP")
     }
 
-    /// From the `[dmp]` and `[certificates]` sections.
-    public convenience init(configuration: PasserelleConfiguration, passphrase: TLSPassphrase) throws(DMPError) {
-        let dmp = configuration.dmp
-        guard let endpoint = dmp.endpoint else { throw .metadata("[dmp] endpoint is not configured") }
-        let certificates = configuration.certificates
-        let tls = TLSClientOptions(caBundle: URL(fileURLWithPath: dmp.ca),
-                                   clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase),
-                                   crlFile: dmp.crl.map { URL(fileURLWithPath: $0) })
-        let timeouts = CurlTimeouts(connect: .seconds(min(15, dmp.timeoutSeconds)), total: .seconds(dmp.timeoutSeconds))
+    /// From its settings, authenticating with `identity` (in the service: the authentication
+    /// bundle loaded once, in memory, see ``TLSClientIdentity/inMemory(_:)``).
+    public convenience init(settings s: DMPClientSettings, identity: TLSClientIdentity) throws(DMPError) {
+        let tls = TLSClientOptions(caBundle: s.serverCA, clientIdentity: identity, crlFile: s.crl)
+        let timeouts = CurlTimeouts(connect: .seconds(min(15, s.timeoutSeconds)), total: .seconds(s.timeoutSeconds))
         do {
-            try self.init(endpoint: endpoint, tls: tls, timeouts: timeouts, maxConnections: dmp.maxConnections,
-                          registryEndpoint: dmp.registryEndpoint, statusEndpoint: dmp.statusEndpoint)
+            try self.init(endpoint: s.endpoint, tls: tls, timeouts: timeouts, maxConnections: s.maxConnections,
+                          registryEndpoint: s.registryEndpoint, statusEndpoint: s.statusEndpoint)
         } catch {
             throw .transport(error.description)
         }

@@ -31,32 +31,36 @@ public final class DMPSender: Sendable {
         self.checksPatientStatus = checksPatientStatus ?? (client.statusEndpoint != nil)
     }
 
-    /// From the `[dmp]`, `[structure]`, `[certificates]` and `[vihf]` sections. Refuses an
-    /// authentication certificate that cannot work (see ``DMPClient/checkAuthenticationCertificate(_:trustStore:at:)``).
-    public convenience init(configuration c: PasserelleConfiguration,
-                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(DMPError) {
-        let source = KeyMaterialSource(c.certificates)
-        let keys: KeyMaterial
-        do { keys = try KeyMaterial.load(source, environment: environment) } catch { throw .certificate("\(error)") }
+    /// From key material already loaded (the service loads it once): refuses an
+    /// authentication certificate that cannot work (see
+    /// ``DMPClient/checkAuthenticationCertificate(_:trustStore:at:)``) and a signing
+    /// certificate that cannot sign now; the client takes the authentication key from memory
+    /// and the signers the signing bundle, neither opens a .p12.
+    public convenience init(settings: DMPClientSettings, keys: KeyMaterial, submission: DMPSubmissionSettings,
+                            vihf vihfConfiguration: VIHFConfiguration) throws(DMPError) {
         guard let authentication = keys.authentication else { throw .certificate("[certificates] authentication is not configured") }
         try DMPClient.checkAuthenticationCertificate(authentication, trustStore: keys.trustStore)
-        let passphrase: TLSPassphrase
-        do {
-            switch c.certificates.passphrase {
-            case .file(let path): passphrase = try TLSPassphrase(contentsOf: URL(fileURLWithPath: path))
-            case .environment(let name):
-                guard let value = environment[name] else { throw DMPError.certificate("environment variable \(name) (the passphrase) is not set") }
-                passphrase = TLSPassphrase(value)
-            }
-        } catch let error as DMPError { throw error } catch { throw .certificate("passphrase: \(error)") }
-        let client = try DMPClient(configuration: c, passphrase: passphrase)
-        let credentials: SigningCredentials, vihfConfiguration: VIHFConfiguration
-        do { credentials = try SigningCredentials(source, environment: environment) } catch { throw .signing("\(error)") }
-        try Self.checkSigningCertificate(credentials, file: source.signing?.path ?? "[certificates] signing")
-        do { vihfConfiguration = try VIHFConfiguration(keys: c.vihf?.values ?? [:]) } catch { throw .metadata("[vihf]: \(error)") }
-        self.init(client: client, mapper: DocumentEntryMapper(settings: DMPSubmissionSettings(c.structure)),
+        let identity: TLSClientIdentity
+        do { identity = try .inMemory(authentication) } catch { throw .certificate("\(authentication.source): \(error)") }
+        let client = try DMPClient(settings: settings, identity: identity)
+        let credentials: SigningCredentials
+        do { credentials = try SigningCredentials(keys) } catch { throw .signing("\(error)") }
+        try Self.checkSigningCertificate(credentials, file: keys.signing?.source ?? "[certificates] signing")
+        self.init(client: client, mapper: DocumentEntryMapper(settings: submission),
                   requests: ITI41RequestBuilder(endpoint: client.endpoint, signer: SubmissionSetSigner(credentials: credentials)),
                   vihf: VIHFAssertionBuilder(configuration: vihfConfiguration, credentials: credentials))
+    }
+
+    /// From the `[dmp]`, `[structure]`, `[certificates]` and `[vihf]` sections, loading the
+    /// key material itself (tests and tools; `passerelle run` maps the configuration in its
+    /// wiring and passes the key material it loaded once).
+    public convenience init(configuration c: PasserelleConfiguration,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(DMPError) {
+        let keys: KeyMaterial
+        do { keys = try KeyMaterial.load(KeyMaterialSource(c.certificates), environment: environment) } catch { throw .certificate("\(error)") }
+        let vihf: VIHFConfiguration
+        do { vihf = try VIHFConfiguration(keys: c.vihf?.values ?? [:]) } catch { throw .metadata("[vihf]: \(error)") }
+        try self.init(settings: try DMPClientSettings(c.dmp), keys: keys, submission: DMPSubmissionSettings(c.structure), vihf: vihf)
     }
 
     /// Refuses to start with a signing certificate that cannot sign now: every document would

@@ -65,11 +65,14 @@ extension GatewayService {
         let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done),
                                   loader: IntakeLoader(limits: limits), maxProcessingAttempts: folders.maxProcessingAttempts)
 
+        // Every key of the run, read once here and handed to each part (nothing else opens a .p12).
+        let keys = try loadKeyMaterial(c)
+        for warning in keys?.warnings ?? [] { logger.warning("\(warning)") }
         var senders = extraSenders
-        if c.dmp.enabled { senders.append((try dmpSender(c), c.dmp.maxConnections)) }
+        if c.dmp.enabled { senders.append((try dmpSender(c, keys: keys), c.dmp.maxConnections)) }
         // MSSanté senders given by the caller (tests) take precedence over the configured ones.
         if !senders.contains(where: { $0.0.target == .mssantePS || $0.0.target == .mssantePatient }) {
-            senders += try mssanteSenders(c, templates: templates, journal: journal)
+            senders += try mssanteSenders(c, keys: keys, templates: templates, journal: journal)
         }
         let served = Set(senders.map(\.0.target))
         for target in enabled.subtracting(served).sorted(by: { $0.rawValue < $1.rawValue }) {
@@ -79,9 +82,10 @@ extension GatewayService {
         let workers = TransmissionWorkers(journal: journal, blobs: blobs, senders: senders,
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events)
-        return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c),
+        return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c, keys: keys),
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: TimeInterval(c.folders.workRetrySeconds),
-                              acknowledgements: try acknowledgementPolling(c, journal: journal, events: events))
+                              acknowledgements: try acknowledgementPolling(c, keys: keys, journal: journal, events: events),
+                              keyMaterial: keys)
     }
 
     /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.
@@ -94,39 +98,44 @@ extension GatewayService {
         return URL(fileURLWithPath: base).deletingPathExtension().appendingPathExtension("patient-key").path
     }
 
-    static func dmpSender(_ c: PasserelleConfiguration) throws(GatewayError) -> DMPTransmissionSender {
-        guard c.vihf != nil else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
-        do { return DMPTransmissionSender(try DMP.DMPSender(configuration: c)) } catch {
+    /// The DMP transport: `[dmp]`, `[structure]` and `[vihf]` mapped to its settings, the
+    /// run's key material for its TLS client and signers.
+    static func dmpSender(_ c: PasserelleConfiguration, keys: KeyMaterial?) throws(GatewayError) -> DMPTransmissionSender {
+        guard let vihfSection = c.vihf else { throw .configuration("[vihf] is required when [dmp] enabled = true (see docs/passerelle.example.toml)") }
+        guard let keys else { throw .configuration("DMP sender: no key material loaded") }
+        let vihf: VIHFConfiguration
+        do { vihf = try VIHFConfiguration(keys: vihfSection.values) } catch { throw .configuration("DMP sender: [vihf]: \(error)") }
+        do {
+            return DMPTransmissionSender(try DMP.DMPSender(settings: try DMPClientSettings(c.dmp), keys: keys,
+                                                           submission: DMPSubmissionSettings(c.structure), vihf: vihf))
+        } catch {
             throw .configuration("DMP sender: \(error.description)")
         }
     }
 
     /// The acknowledgement poller when MSSanté is enabled with an `imap_url` (SASL EXTERNAL:
     /// the authentication certificate is the IMAP credential).
-    static func acknowledgementPolling(_ c: PasserelleConfiguration, journal: any JournalStore,
+    static func acknowledgementPolling(_ c: PasserelleConfiguration, keys: KeyMaterial?, journal: any JournalStore,
                                        events: any GatewayEvents) throws(GatewayError) -> AcknowledgementPolling? {
         guard c.mssante.enabled, c.mssante.imapURL != nil else { return nil }
         do {
-            let poller = try AcknowledgementPoller(configuration: c, passphrase: try c.certificates.passphrase.curlPassphrase())
+            guard let authentication = keys?.authentication else { throw GatewayError.configuration("[certificates] authentication is not loaded") }
+            let poller = try AcknowledgementPoller(configuration: try IMAPConfiguration(c, identity: try .inMemory(authentication)),
+                                                   mailbox: c.mssante.mailbox)
             return AcknowledgementPolling(poller: poller, journal: journal, interval: .seconds(c.mssante.pollIntervalSeconds), events: events)
         } catch {
             throw .configuration("MSSanté acknowledgements ([mssante] imap_url): \(error)")
         }
     }
 
-    static func mllpSettings(_ c: PasserelleConfiguration) throws(GatewayError) -> MLLPSettings? {
+    static func mllpSettings(_ c: PasserelleConfiguration, keys: KeyMaterial?) throws(GatewayError) -> MLLPSettings? {
         let m = c.mllp
         guard m.enabled else { return nil }
         var tls: TLSConfiguration?
-        if let identity = m.tlsIdentity {
-            do {
-                let bundle = try PKCS12Bundle.load(path: URL(fileURLWithPath: identity),
-                                                   passphrase: try c.certificates.passphrase.openSSLPassphrase())
-                tls = TLSConfiguration(trustedCAFile: m.tlsClientCA.map { URL(fileURLWithPath: $0) }, identity: bundle,
-                                       requireClientCertificate: m.tlsClientCA != nil, timeout: TimeInterval(m.idleTimeoutSeconds))
-            } catch {
-                throw .configuration("[mllp] tls_identity: \(error)")
-            }
+        if m.tlsIdentity != nil {
+            guard let bundle = keys?.serverIdentity else { throw .configuration("[mllp] tls_identity: not loaded") }
+            tls = TLSConfiguration(trustedCAFile: m.tlsClientCA.map { URL(fileURLWithPath: $0) }, identity: bundle,
+                                   requireClientCertificate: m.tlsClientCA != nil, timeout: TimeInterval(m.idleTimeoutSeconds))
         }
         return MLLPSettings(host: m.host, port: UInt16(m.port), maxMessageBytes: m.maxMessageBytes, maxConnections: m.maxConnections,
                             idleTimeout: TimeInterval(m.idleTimeoutSeconds), messageTimeout: TimeInterval(m.messageTimeoutSeconds),

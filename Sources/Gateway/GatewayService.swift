@@ -26,6 +26,10 @@ public final class GatewayService: Sendable {
     public let workRetryInterval: TimeInterval
     /// MSSanté acknowledgements read on a timer (nil: no `[mssante] imap_url`).
     public let acknowledgements: AcknowledgementPolling?
+    /// The key material ``make(configuration:templates:extraSenders:pollInterval:events:)``
+    /// loaded once for every part (nil when no part needs a key): the status endpoint's
+    /// certificate checks reuse it instead of opening the .p12 files again.
+    public let keyMaterial: KeyMaterial?
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let stopSignal = WakeSignal()
@@ -33,9 +37,10 @@ public final class GatewayService: Sendable {
 
     public init(pipeline: Pipeline, folder: FolderIntake, workers: TransmissionWorkers, mllp: MLLPSettings?,
                 shutdownTimeout: TimeInterval = 30, rescanInterval: TimeInterval = 1, workRetryInterval: TimeInterval = 60,
-                acknowledgements: AcknowledgementPolling? = nil,
+                acknowledgements: AcknowledgementPolling? = nil, keyMaterial: KeyMaterial? = nil,
                 logger: Logger = Logger(label: "passerelle.service")) {
         self.acknowledgements = acknowledgements
+        self.keyMaterial = keyMaterial
         self.pipeline = pipeline
         self.folder = folder
         self.workers = workers

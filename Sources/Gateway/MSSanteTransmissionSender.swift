@@ -4,6 +4,7 @@ import Logging
 import MSSante
 import OpenSSLKit
 import PasserelleCore
+import Signing
 
 /// The MSSanté transport for one target (`mssante_ps` or `mssante_patient`): routing matrix,
 /// XDM archive, MIME mail, SMTP with DSN (``MSSante/MSSanteSender``). The Message-ID is
@@ -66,13 +67,14 @@ public struct MSSanteTransmissionSender: TransmissionSender {
 
 extension GatewayService {
     /// The two MSSanté senders for `[mssante]` (empty when disabled), `concurrency` each.
-    public static func mssanteSenders(_ c: PasserelleConfiguration, templates: URL, journal: any JournalStore,
+    /// `keys`: the run's key material (its authentication bundle is the SMTP client certificate).
+    public static func mssanteSenders(_ c: PasserelleConfiguration, keys: KeyMaterial?, templates: URL, journal: any JournalStore,
                                       concurrency: Int = 2) throws(GatewayError) -> [(any TransmissionSender, Int)] {
         guard c.mssante.enabled else { return [] }
         let sender: MSSanteSender
         do {
-            sender = try MSSanteSender(configuration: c, passphrase: try c.certificates.passphrase.openSSLPassphrase(),
-                                       templatesDirectory: templates)
+            guard let identity = keys?.authentication else { throw GatewayError.configuration("[certificates] authentication is not loaded") }
+            sender = try MSSanteSender(settings: try MSSanteSenderSettings(c), identity: identity, templatesDirectory: templates)
         } catch {
             throw .configuration("MSSanté sender: \(error)")
         }

@@ -3,35 +3,60 @@ import Foundation
 import OpenSSLKit
 import PasserelleCore
 
+/// What the MSSanté sender needs: the SMTP relay, the structure, the application mailbox.
+/// Mapped from `[structure]`, `[certificates] trust_anchors` and `[mssante]` in the wiring
+/// (Gateway), so the transport does not take the whole configuration.
+public struct MSSanteSenderSettings: Sendable, Hashable {
+    public var smtpHost: String
+    public var smtpPort: UInt16
+    public var security: SMTPConfiguration.Security
+    /// PEM trust anchors for the relay's certificate.
+    public var trustedCAFile: URL
+    /// PEM CRLs of the relay certificate's issuer (a revoked certificate is refused).
+    public var crlFiles: [URL]
+    /// The application mailbox (BAL applicative) address.
+    public var mailbox: String
+    /// Software name and version for X-MSS-NIL.
+    public var productReference: String
+    public var structureOID: String
+    public var structureName: String
+    /// FINESS of the structure.
+    public var structureID: String
+
+    public init(smtpHost: String, smtpPort: UInt16, security: SMTPConfiguration.Security, trustedCAFile: URL, crlFiles: [URL] = [],
+                mailbox: String, productReference: String, structureOID: String, structureName: String, structureID: String) {
+        self.smtpHost = smtpHost
+        self.smtpPort = smtpPort
+        self.security = security
+        self.trustedCAFile = trustedCAFile
+        self.crlFiles = crlFiles
+        self.mailbox = mailbox
+        self.productReference = productReference
+        self.structureOID = structureOID
+        self.structureName = structureName
+        self.structureID = structureID
+    }
+}
+
 extension MSSanteSender {
-    /// From `[structure]`, `[certificates]` (authentication PKCS#12, trust anchors) and
-    /// `[mssante]` (smtp_host, smtp_port, smtp_tls, mailbox, product_reference).
-    public init(configuration: PasserelleConfiguration, passphrase: Passphrase, templatesDirectory: URL,
+    /// The sender for `settings`, authenticating to the relay with `identity` (the
+    /// authentication bundle the service loaded once, see Signing's `KeyMaterial`).
+    public init(settings s: MSSanteSenderSettings, identity: PKCS12Bundle, templatesDirectory: URL,
                 contentTypeCode: CodedValue = CodedValue(code: "03", codeSystem: "1.2.250.1.213.2.2", displayName: "Hospitalisation complète"),
                 cipherList: String = SMTPConfiguration.mssanteCipherList, patientMayReply: Bool = false,
                 timeout: TimeInterval = 60) throws(MSSanteError) {
-        let m = configuration.mssante
-        guard m.enabled, !m.smtpHost.isEmpty, (1...65535).contains(m.smtpPort) else {
-            throw .configuration("[mssante] is not enabled or smtp_host/smtp_port is missing")
-        }
-        let identity: PKCS12Bundle
-        do { identity = try PKCS12Bundle.load(path: configuration.certificates.authentication, passphrase: passphrase) } catch {
-            throw .configuration("[certificates] authentication: \(error.description)")
-        }
-        var smtp = SMTPConfiguration(
-            host: m.smtpHost, port: UInt16(m.smtpPort), security: m.smtpTLS == .implicit ? .implicitTLS : .startTLS,
-            trustedCAFile: URL(fileURLWithPath: configuration.certificates.trustAnchors), clientCertificate: identity,
-            cipherList: cipherList, timeout: timeout)
-        smtp.tls.crlFiles = m.crl.map { [URL(fileURLWithPath: $0)] } ?? []
-        let structure = configuration.structure
+        guard !s.smtpHost.isEmpty, s.smtpPort > 0 else { throw .configuration("[mssante] smtp_host/smtp_port is missing") }
+        var smtp = SMTPConfiguration(host: s.smtpHost, port: s.smtpPort, security: s.security, trustedCAFile: s.trustedCAFile,
+                                     clientCertificate: identity, cipherList: cipherList, timeout: timeout)
+        smtp.tls.crlFiles = s.crlFiles
         do {
             self.init(
                 client: try SMTPClient(configuration: smtp),
                 xdm: try XDMBuilder(templatesDirectory: templatesDirectory, sender: XDMSender(
-                    structureOID: structure.oid, structureName: structure.name, structureID: structure.finess.value,
-                    mailbox: m.mailbox, contentTypeCode: contentTypeCode)),
+                    structureOID: s.structureOID, structureName: s.structureName, structureID: s.structureID,
+                    mailbox: s.mailbox, contentTypeCode: contentTypeCode)),
                 composer: try MSSanteMailComposer(templatesDirectory: templatesDirectory, options: .init(
-                    mailbox: m.mailbox, productReference: m.productReference, structureName: structure.name,
+                    mailbox: s.mailbox, productReference: s.productReference, structureName: s.structureName,
                     patientMayReply: patientMayReply)))
         } catch let error as SMTPError {
             throw .smtp(error)
@@ -42,28 +67,5 @@ extension MSSanteSender {
         } catch {
             throw .configuration(String(describing: error))
         }
-    }
-}
-
-extension AcknowledgementPoller {
-    /// From `[mssante] imap_url` (`imaps://user@host:993/INBOX`) and `[certificates]`. With a
-    /// `password`, LOGIN/PLAIN as the URL's user (default: the mailbox address). Without, SASL
-    /// EXTERNAL: the client certificate is the credential, and the URL's user, if any, is
-    /// sent as the authorization identity.
-    public convenience init(configuration: PasserelleConfiguration, passphrase: TLSPassphrase,
-                            password: TLSPassphrase? = nil) throws(AcknowledgementError) {
-        let m = configuration.mssante
-        guard let url = m.imapURL, let host = url.host, !host.isEmpty else {
-            throw .unexpectedResponse(operation: "configuration", detail: "[mssante] imap_url is not set")
-        }
-        let certificates = configuration.certificates
-        let inbox = url.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        let imap = IMAPConfiguration(
-            host: host, port: UInt16(url.port ?? 993), username: url.user ?? (password == nil ? "" : m.mailbox), password: password,
-            tls: TLSClientOptions(caBundle: URL(fileURLWithPath: certificates.trustAnchors),
-                                  clientIdentity: .pkcs12(URL(fileURLWithPath: certificates.authentication), passphrase: passphrase),
-                                  crlFile: m.crl.map { URL(fileURLWithPath: $0) }),
-            inbox: inbox.isEmpty ? "INBOX" : inbox.removingPercentEncoding ?? inbox)
-        try self.init(configuration: imap, mailbox: m.mailbox)
     }
 }

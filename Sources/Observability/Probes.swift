@@ -72,6 +72,12 @@ public struct CertificateProbe: ReadinessProbe {
 
         public init(source: KeyMaterialSource) { self.source = source }
 
+        /// Key material the service already loaded (``material()`` then never reads the files).
+        public init(loaded keys: KeyMaterial, source: KeyMaterialSource) {
+            self.source = source
+            loaded.withLock { $0 = keys }
+        }
+
         public func material() -> Result<KeyMaterial, KeyMaterialError> {
             if let keys = loaded.withLock({ $0 }) { return .success(keys) }
             do {

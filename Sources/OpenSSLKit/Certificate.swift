@@ -155,6 +155,10 @@ public struct Certificate: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A copy of the X509 for another wrapper of this package (XMLSecKit hands it to xmlsec,
+    /// which frees it). Not for use outside the package.
+    package func duplicatedX509() -> OpaquePointer? { X509_dup(handle.pointer) }
+
     /// Parses a DER certificate.
     public init(der: Data, source: String = "DER data") throws(OpenSSLError) {
         ErrorQueue.clear()

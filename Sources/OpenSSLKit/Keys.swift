@@ -19,12 +19,10 @@ public struct PrivateKey: Sendable, CustomStringConvertible {
     /// Loads a PEM private key (PKCS#8 or traditional), optionally encrypted.
     public init(pem: Data, passphrase: Passphrase? = nil, source: String = "PEM data") throws(OpenSSLError) {
         ErrorQueue.clear()
-        let secret = passphrase.map { Array($0.reveal().utf8CString) } ?? [0]
         let key: OpaquePointer? = try withReadBIO(pem) { bio in
-            secret.withUnsafeBufferPointer { buffer in
-                // A passphrase given as the callback argument is used by the default callback.
-                PEM_read_bio_PrivateKey(bio, nil, nil, UnsafeMutableRawPointer(mutating: buffer.baseAddress))
-            }
+            // A passphrase given as the callback argument is used by the default callback.
+            guard let passphrase else { return PEM_read_bio_PrivateKey(bio, nil, nil, nil) }
+            return passphrase.withCString { PEM_read_bio_PrivateKey(bio, nil, nil, UnsafeMutableRawPointer(mutating: $0)) }
         }
         guard let key else { throw .invalidKey(source: source, detail: ErrorQueue.drain()) }
         self.init(owning: key)
@@ -37,6 +35,13 @@ public struct PrivateKey: Sendable, CustomStringConvertible {
 
     /// Key size in bits.
     public var bits: Int { Int(EVP_PKEY_get_bits(handle.pointer)) }
+
+    /// A new reference to the EVP_PKEY, for another wrapper of this package (XMLSecKit hands
+    /// it to xmlsec, which frees it). Not for use outside the package.
+    package func retainedEVPKey() -> OpaquePointer {
+        EVP_PKEY_up_ref(handle.pointer)
+        return handle.pointer
+    }
 
     /// The matching public key.
     public var publicKey: PublicKey {

@@ -34,7 +34,7 @@ public struct PKCS12Bundle: Sendable {
             throw .invalidPKCS12(file: source, detail: "not a PKCS#12 structure (\(ErrorQueue.drain()))")
         }
         defer { PKCS12_free(p12) }
-        let secret = passphrase.reveal()
+        let secret = passphrase
 
         // The MAC is keyed by the passphrase: checking it first separates "wrong passphrase"
         // from "corrupt content".
@@ -78,6 +78,30 @@ public struct PKCS12Bundle: Sendable {
         certificate = Certificate(handle: X509Handle(owning: cert))
         chain = others
         self.source = source
+    }
+
+    /// The certificate then the rest of the chain, PEM, for a library that takes its client
+    /// identity as bytes (libcurl's `CURLOPT_SSLCERT_BLOB`).
+    public var certificateChainPEM: Data {
+        Data(([certificate] + chain).map { PEM.encode($0.der, label: "CERTIFICATE") }.joined().utf8)
+    }
+
+    /// The private key as unencrypted PKCS#8 PEM, for libcurl's `CURLOPT_SSLKEY_BLOB`: the
+    /// bundle is parsed once and every TLS client takes its key from memory rather than
+    /// opening the .p12 again. Secret: redacted and wiped like a passphrase.
+    public func privateKeyPEM() throws(OpenSSLError) -> SecretBytes {
+        ErrorQueue.clear()
+        guard let bio = BIO_new(BIO_s_mem()) else { throw .operationFailed(operation: "key export", detail: ErrorQueue.drain()) }
+        defer { BIO_free(bio) }
+        guard PEM_write_bio_PrivateKey(bio, privateKey.handle.pointer, nil, nil, 0, nil, nil) == 1 else {
+            throw .operationFailed(operation: "key export", detail: ErrorQueue.drain())
+        }
+        var pointer: UnsafeMutablePointer<CChar>?
+        let length = copenssl_bio_get_mem_data(bio, &pointer)
+        guard length > 0, let pointer else { throw .operationFailed(operation: "key export", detail: "empty PEM") }
+        let secret = SecretBytes(UnsafeRawBufferPointer(start: pointer, count: length))
+        OPENSSL_cleanse(pointer, length)
+        return secret
     }
 
     /// Loads OpenSSL's legacy and default providers once; true if the legacy one is available.

@@ -12,8 +12,6 @@ public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConverti
     case invalidValue(file: String, line: Int, key: String, reason: String)
     case unknownKey(file: String, line: Int, key: String, suggestion: String?)
     case unknownTable(file: String, line: Int, table: String, suggestion: String?)
-    /// The passphrase file or environment variable named in [certificates] cannot be read.
-    case passphraseUnavailable(source: String, reason: String)
     /// Several of the above, in file order.
     case several([ConfigurationError])
 
@@ -35,8 +33,6 @@ public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConverti
             "\(file):\(line): unknown key \(key) (probably a typo\(suggestion.map { "; did you mean \($0)?" } ?? ""))"
         case .unknownTable(let file, let line, let table, let suggestion):
             "\(file):\(line): unknown table [\(table)]\(suggestion.map { "; did you mean [\($0)]?" } ?? "")"
-        case .passphraseUnavailable(let source, let reason):
-            "cannot read the certificate passphrase from \(source): \(reason)"
         case .several(let errors):
             errors.map(\.description).joined(separator: "\n")
         }
@@ -82,7 +78,8 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var oid: String
     }
 
-    /// Where the PKCS#12 passphrase comes from.
+    /// Where the PKCS#12 passphrase comes from. Only where: the gateway reads it once, with
+    /// OpenSSLKit's `Passphrase` (one newline rule, redacted, wiped), never here.
     public enum PassphraseSource: Sendable, Hashable, CustomStringConvertible {
         case file(String)
         case environment(String)
@@ -91,27 +88,6 @@ public struct PasserelleConfiguration: Sendable, Hashable {
             switch self {
             case .file(let path): "file \(path)"
             case .environment(let name): "environment variable \(name)"
-            }
-        }
-
-        /// Reads the passphrase (a trailing newline in the file is dropped). Never log the result.
-        public func read(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> String {
-            switch self {
-            case .file(let path):
-                let data: Data
-                do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                    throw .passphraseUnavailable(source: description, reason: (error as NSError).localizedDescription)
-                }
-                var text = String(decoding: data, as: UTF8.self)
-                // `"\r\n"` is one Character in Swift, so test for any newline, not for "\n" or "\r".
-                while let last = text.last, last.isNewline { text.removeLast() }
-                guard !text.isEmpty else { throw .passphraseUnavailable(source: description, reason: "the file is empty") }
-                return text
-            case .environment(let name):
-                guard let value = environment[name], !value.isEmpty else {
-                    throw .passphraseUnavailable(source: description, reason: "the variable is not set or empty")
-                }
-                return value
             }
         }
     }

@@ -22,12 +22,15 @@ public enum KeyMaterialError: Error, Sendable, Equatable, CustomStringConvertibl
     case bundle(role: CertificateRole, OpenSSLError)
     /// The trust anchors or the CRL could not be read.
     case trust(OpenSSLError)
+    /// The TLS server identity (`[mllp] tls_identity`) could not be read.
+    case serverIdentity(OpenSSLError)
 
     public var description: String {
         switch self {
         case let .passphrase(error): "certificates: \(error)"
         case let .bundle(role, error): "\(role) certificate: \(error)"
         case let .trust(error): "trust anchors / CRL: \(error)"
+        case let .serverIdentity(error): "[mllp] tls_identity: \(error)"
         }
     }
 
@@ -42,13 +45,17 @@ public struct KeyMaterialSource: Sendable, Hashable {
     public var passphrase: Passphrase.Source
     public var trustAnchors: URL
     public var crls: [URL]
+    /// PKCS#12 of a TLS server identity (the MLLP listener's `[mllp] tls_identity`), same passphrase.
+    public var serverIdentity: URL?
 
-    public init(authentication: URL?, signing: URL?, passphrase: Passphrase.Source, trustAnchors: URL, crls: [URL] = []) {
+    public init(authentication: URL?, signing: URL?, passphrase: Passphrase.Source, trustAnchors: URL, crls: [URL] = [],
+                serverIdentity: URL? = nil) {
         self.authentication = authentication
         self.signing = signing
         self.passphrase = passphrase
         self.trustAnchors = trustAnchors
         self.crls = crls
+        self.serverIdentity = serverIdentity
     }
 
     /// The `[certificates]` section (paths there are already absolute).
@@ -67,11 +74,19 @@ public struct KeyMaterialSource: Sendable, Hashable {
 
 /// The structure's certificates and keys, loaded from PKCS#12, with the trust store they
 /// are checked against.
+///
+/// `passerelle run` loads this once (``load(_:environment:)``: one passphrase read, each
+/// .p12 file opened and parsed once) and hands each part what it needs: the DMP client and
+/// the IMAP poller the authentication key as PEM in memory, the SMTP client and the MLLP
+/// listener the parsed bundles, the signers ``SigningCredentials`` built from the signing
+/// bundle. Nothing else in the service opens a .p12.
 public struct KeyMaterial: Sendable {
     /// TLS client certificate and key (nil when the source names none).
     public let authentication: PKCS12Bundle?
     /// Signing certificate and key (nil when the source names none).
     public let signing: PKCS12Bundle?
+    /// TLS server identity (nil when the source names none).
+    public let serverIdentity: PKCS12Bundle?
     public let trustStore: TrustStore
     /// Remarks for the log (e.g. a passphrase file readable by others); never secret.
     public let warnings: [String]
@@ -88,9 +103,21 @@ public struct KeyMaterial: Sendable {
             guard let url else { return nil }
             do { return try PKCS12Bundle.load(path: url, passphrase: passphrase) } catch { throw .bundle(role: role, error) }
         }
+        var server: PKCS12Bundle?
+        if let url = source.serverIdentity {
+            do { server = try PKCS12Bundle.load(path: url, passphrase: passphrase) } catch { throw .serverIdentity(error) }
+        }
         return KeyMaterial(authentication: try bundle(source.authentication, .authentication),
-                           signing: try bundle(source.signing, .signing),
+                           signing: try bundle(source.signing, .signing), serverIdentity: server,
                            trustStore: trustStore, warnings: passphrase.warnings)
+    }
+
+    /// The bundle of `role`, or an error naming the missing `[certificates]` key.
+    public func required(_ role: CertificateRole) throws(KeyMaterialError) -> PKCS12Bundle {
+        guard let bundle = bundle(role) else {
+            throw .bundle(role: role, .fileUnreadable(file: "[certificates] \(role.rawValue)", reason: "not configured"))
+        }
+        return bundle
     }
 
     /// Loads the key material of a configuration.

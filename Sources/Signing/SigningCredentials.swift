@@ -47,21 +47,28 @@ public struct SigningCredentials: Sendable {
         self.trustStore = trustStore
     }
 
-    /// The signing bundle of the configuration's `[certificates]` section (same files,
-    /// passphrase source, trust anchors and CRLs as ``KeyMaterial``).
+    /// From a bundle already loaded (``KeyMaterial``): the .p12 is not read or parsed again.
+    public init(bundle: PKCS12Bundle, trustStore: TrustStore?) throws(SigningError) {
+        do { key = try XMLSecSigningKey(bundle: bundle) } catch { throw .xmlsec(error) }
+        self.trustStore = trustStore
+    }
+
+    /// The signing bundle of loaded key material, checked against its trust store.
+    public init(_ keys: KeyMaterial) throws(SigningError) {
+        guard let bundle = keys.signing else { throw .credentials("no signing PKCS#12 configured ([certificates] signing)") }
+        try self.init(bundle: bundle, trustStore: keys.trustStore)
+    }
+
+    /// The signing bundle of the configuration's `[certificates]` section, loaded on its own
+    /// (tools such as `selfcheck`; the service builds its credentials from the ``KeyMaterial`` it loaded).
     public init(_ source: KeyMaterialSource, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SigningError) {
-        guard let file = source.signing else { throw .credentials("no signing PKCS#12 configured ([certificates] signing)") }
-        let passphrase: Passphrase, bundle: Data, trustStore: TrustStore
-        do {
-            passphrase = try Passphrase.read(from: source.passphrase, environment: environment)
-            trustStore = try TrustStore(anchorsFile: source.trustAnchors, crlFiles: source.crls)
-        } catch {
-            throw .credentials("\(error)")
-        }
-        do { bundle = try Data(contentsOf: file) } catch {
-            throw .credentials("cannot read \(file.path): \(error.localizedDescription)")
-        }
-        try self.init(pkcs12: bundle, passphrase: passphrase, trustStore: trustStore)
+        guard source.signing != nil else { throw .credentials("no signing PKCS#12 configured ([certificates] signing)") }
+        var signingOnly = source
+        signingOnly.authentication = nil
+        signingOnly.serverIdentity = nil
+        let keys: KeyMaterial
+        do { keys = try KeyMaterial.load(signingOnly, environment: environment) } catch { throw .credentials("\(error)") }
+        try self.init(keys)
     }
 
     /// Throws unless the certificate may sign at `time`: within its validity period and,

@@ -20,7 +20,7 @@ public final class XMLSecSigningKey: @unchecked Sendable {
             pkcs12.withUnsafeBytes { buffer in
                 xmlSecOpenSSLAppPkcs12LoadMemory(
                     buffer.bindMemory(to: UInt8.self).baseAddress, UInt32(buffer.count),
-                    passphrase.reveal(), nil, nil)
+                    passphrase.reveal(), nil, nil)  // only in tests and tools: the service uses init(bundle:)
             }
         }
         guard let loaded else {
@@ -42,6 +42,48 @@ public final class XMLSecSigningKey: @unchecked Sendable {
         }
         self.key = loaded
         self.certificate = certificate
+        self.chain = chain
+    }
+
+    /// The key and certificates of a PKCS#12 already loaded (``KeyMaterial``): the bundle is
+    /// not parsed again, and the passphrase is not needed. Builds the same xmlsec key as
+    /// `xmlSecOpenSSLAppPkcs12Load` does: the private key, plus X509 data holding the key's
+    /// certificate and every certificate of the bundle.
+    public init(bundle: PKCS12Bundle) throws(XMLSecError) {
+        try XMLSecLibrary.ensureInitialized()
+        guard let key = xmlSecKeyCreate() else { throw .keyLoad("xmlSecKeyCreate failed") }
+        var owned = true
+        defer { if owned { xmlSecKeyDestroy(key) } }
+        let evp = bundle.privateKey.retainedEVPKey()
+        guard let value = xmlSecOpenSSLEvpKeyAdopt(evp) else {
+            EVP_PKEY_free(evp)
+            throw .keyLoad(ErrorQueue.drain(fallback: "xmlSecOpenSSLEvpKeyAdopt failed"))
+        }
+        guard xmlSecKeySetValue(key, value) == 0 else {
+            xmlSecKeyDataDestroy(value)
+            throw .keyLoad(ErrorQueue.drain(fallback: "xmlSecKeySetValue failed"))
+        }
+        guard let x509 = xmlSecKeyDataCreate(xmlSecOpenSSLKeyDataX509GetKlass()) else {
+            throw .keyLoad(ErrorQueue.drain(fallback: "xmlSecKeyDataCreate failed"))
+        }
+        func adopt(_ certificate: Certificate, asKeyCertificate: Bool) -> Bool {
+            guard let copy = certificate.duplicatedX509() else { return false }
+            let status = asKeyCertificate ? xmlSecOpenSSLKeyDataX509AdoptKeyCert(x509, copy) : xmlSecOpenSSLKeyDataX509AdoptCert(x509, copy)
+            if status != 0 { X509_free(copy) }
+            return status == 0
+        }
+        let chain = [bundle.certificate] + bundle.chain.filter { $0.der != bundle.certificate.der }
+        guard adopt(bundle.certificate, asKeyCertificate: true), chain.allSatisfy({ adopt($0, asKeyCertificate: false) }) else {
+            xmlSecKeyDataDestroy(x509)
+            throw .keyLoad(ErrorQueue.drain(fallback: "cannot hand the certificates of \(bundle.source) to xmlsec"))
+        }
+        guard xmlSecKeyAdoptData(key, x509) == 0 else {
+            xmlSecKeyDataDestroy(x509)
+            throw .keyLoad(ErrorQueue.drain(fallback: "xmlSecKeyAdoptData failed"))
+        }
+        owned = false
+        self.key = key
+        certificate = bundle.certificate
         self.chain = chain
     }
 

@@ -109,7 +109,7 @@ enum BenchDMP {
     }
 
     static func client(url: URL, connections: Int) throws -> (DMPClient, ITI41RequestBuilder) {
-        let tls = TLSClientOptions(caBundle: pki("ca.pem"), clientIdentity: .pkcs12(pki("org-auth.p12"), passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)))
+        let tls = TLSClientOptions(caBundle: pki("ca.pem"), clientIdentity: .pkcs12(pki("org-auth.p12"), passphrase: TLSPassphrase(try Passphrase.read(file: TestPaths.testPKIPassphraseFile).reveal())))
         let client = try DMPClient(endpoint: url, tls: tls, maxConnections: connections)
         let credentials = try SigningCredentials(pkcs12: Data(contentsOf: pki("org-sign.p12")),
                                                  passphrase: Passphrase.read(file: TestPaths.testPKIPassphraseFile), trustStore: nil)

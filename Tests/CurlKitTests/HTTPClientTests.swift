@@ -8,7 +8,7 @@ import Glibc
 
 private func pki(_ file: String) -> URL { TestPaths.testPKI.appendingPathComponent(file) }
 
-private func passphrase() throws -> TLSPassphrase { try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile) }
+private func passphrase() throws -> TLSPassphrase { TLSPassphrase(try TestPaths.testPKIPassphrase()) }
 
 private func p12(_ name: String) throws -> TLSClientIdentity { .pkcs12(pki("\(name).p12"), passphrase: try passphrase()) }
 
@@ -102,6 +102,37 @@ struct HTTPClientTests {
             let response = try await http.send(HTTPRequest(method: "POST", url: server.url("/echo"), body: .data(Data("x".utf8))))
             #expect(response.status == 200)
             #expect(try echo(response).size == 1)
+        }
+    }
+
+    /// The service's form: certificate chain and key handed to libcurl from memory
+    /// (CURLOPT_SSLCERT_BLOB / CURLOPT_SSLKEY_BLOB), no file named to libcurl.
+    @Test func inMemoryCertificateAndKey() async throws {
+        let chain = try Data(contentsOf: pki("org-auth-chain.pem"))
+        let key = try [UInt8](Data(contentsOf: pki("org-auth.key.pem")))
+        let blob = key.withUnsafeBytes { TLSKeyBlob(pem: $0) }
+        try await withServer { server in
+            let http = try client(.memory(certificateChainPEM: chain, privateKeyPEM: blob))
+            for _ in 0..<2 {  // the second request reuses the connection made with the blobs
+                let response = try await http.send(HTTPRequest(method: "POST", url: server.url("/echo"), body: .data(Data("x".utf8))))
+                #expect(response.status == 200)
+                #expect(try echo(response).peerCn?.contains("ORG_AUTH_CLI") == true)
+            }
+            // A key that is not the certificate's: refused on our side, as a client certificate problem.
+            let other = try [UInt8](Data(contentsOf: pki("org-sign.key.pem")))
+            let wrong = try client(.memory(certificateChainPEM: chain, privateKeyPEM: other.withUnsafeBytes { TLSKeyBlob(pem: $0) }))
+            let error = await curlError { _ = try await wrong.send(HTTPRequest(url: server.url("/echo"))) }
+            #expect(error?.kind == .clientCertificate, "\(String(describing: error))")
+        }
+        // The key never shows in a description, and an empty identity is refused before connecting.
+        let keyText = String(decoding: key, as: UTF8.self)
+        #expect("\(blob)" == "<redacted private key>" && !String(reflecting: blob).contains("PRIVATE KEY"))
+        var dumped = ""
+        dump(TLSClientIdentity.memory(certificateChainPEM: chain, privateKeyPEM: blob), to: &dumped)
+        #expect(!dumped.contains(String(keyText.dropFirst(40).prefix(40))))
+        #expect(throws: CurlError.self) {
+            try TLSClientOptions(caBundle: pki("ca.pem"), clientIdentity: .memory(certificateChainPEM: Data(),
+                                                                                  privateKeyPEM: blob)).validate()
         }
     }
 

@@ -20,7 +20,7 @@ import TestSupport
     static func client(_ endpoint: DMPTestEndpoint, identity: String = "org-auth", ca: String = "ca.pem",
                        total: Duration = .seconds(30), connections: Int = 4) throws -> DMPClient {
         let tls = TLSClientOptions(caBundle: Fixtures.pki(ca),
-                                   clientIdentity: .pkcs12(Fixtures.pki("\(identity).p12"), passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)))
+                                   clientIdentity: .pkcs12(Fixtures.pki("\(identity).p12"), passphrase: TLSPassphrase(try TestPaths.testPKIPassphrase())))
         return try DMPClient(endpoint: endpoint.url, tls: tls, timeouts: CurlTimeouts(connect: .seconds(5), total: total), maxConnections: connections)
     }
 
@@ -147,13 +147,13 @@ import TestSupport
         let endpoint = try Self.endpoint()
         defer { endpoint.stop() }
         let tls12 = TLSClientOptions(caBundle: Fixtures.pki("ca.pem"), clientIdentity: .pkcs12(Fixtures.pki("unknown-auth.p12"),
-                                     passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)), maximumVersion: .v1_2)
+                                     passphrase: TLSPassphrase(try TestPaths.testPKIPassphrase())), maximumVersion: .v1_2)
         let client = try DMPClient(endpoint: endpoint.url, tls: tls12)
         let result = await client.send(try Self.request(.dischargeLetter, to: endpoint))
         guard case .failed = result.outcome else { Issue.record("TLS 1.2: \(result.outcome)"); return }
         // An expired certificate of the right CA, too.
         let expired12 = TLSClientOptions(caBundle: Fixtures.pki("ca.pem"), clientIdentity: .pkcs12(Fixtures.pki("expired-auth.p12"),
-                                         passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)), maximumVersion: .v1_2)
+                                         passphrase: TLSPassphrase(try TestPaths.testPKIPassphrase())), maximumVersion: .v1_2)
         let expired = await (try DMPClient(endpoint: endpoint.url, tls: expired12)).send(try Self.request(.dischargeLetter, to: endpoint))
         guard case .failed = expired.outcome else { Issue.record("expired, TLS 1.2: \(expired.outcome)"); return }
         // TLS 1.3: refused after the handshake; never accepted either way.

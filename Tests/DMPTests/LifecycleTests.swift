@@ -14,7 +14,7 @@ import TestSupport
 @Suite(.serialized) struct LifecycleTests {
     static func sender(_ endpoint: DMPTestEndpoint, statusCheck: Bool = false) throws -> DMPSender {
         let tls = TLSClientOptions(caBundle: Fixtures.pki("ca.pem"),
-                                   clientIdentity: .pkcs12(Fixtures.pki("org-auth.p12"), passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)))
+                                   clientIdentity: .pkcs12(Fixtures.pki("org-auth.p12"), passphrase: TLSPassphrase(try TestPaths.testPKIPassphrase())))
         let client = try DMPClient(endpoint: endpoint.url, tls: tls, timeouts: CurlTimeouts(connect: .seconds(5), total: .seconds(20)),
                                    registryEndpoint: endpoint.registryURL, statusEndpoint: statusCheck ? endpoint.statusURL : nil)
         var requests = try Fixtures.requestBuilder()

@@ -1,4 +1,6 @@
 import CurlKit
+import Signing
+import DMP
 import Foundation
 import Gateway
 import Journal
@@ -14,7 +16,7 @@ import Testing
 
     static func configuration(_ server: TestIMAPServer, certificate: String? = "org-auth") throws -> IMAPConfiguration {
         let pki = TestPaths.testPKI
-        let passphrase = try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile)
+        let passphrase = TLSPassphrase(try TestPaths.testPKIPassphrase())
         return IMAPConfiguration(
             host: "127.0.0.1", port: server.port, username: TestIMAPServer.user, password: TLSPassphrase(TestIMAPServer.password),
             tls: TLSClientOptions(caBundle: pki.appendingPathComponent("ca.pem"),
@@ -376,8 +378,11 @@ import Testing
             product_reference = "Passerelle/test"
             """)
         let configuration = try PasserelleConfiguration.parse(toml, file: "/tmp/passerelle-test.toml")
-        let passphrase = try Passphrase.read(file: TestPaths.testPKIPassphraseFile)
-        let sender = try MSSanteSender(configuration: configuration, passphrase: passphrase, templatesDirectory: TestPaths.templates)
+        // As `passerelle run` wires it: the key material loaded once, each part given its share.
+        let keys = try KeyMaterial.load(try #require(GatewayService.keyMaterialSource(configuration)))
+        let identity = try #require(keys.authentication)
+        let sender = try MSSanteSender(settings: try MSSanteSenderSettings(configuration), identity: identity,
+                                       templatesDirectory: TestPaths.templates)
         let metadata = Fixtures.metadata()
         let pdf = TestPDF.make()
         let document = try XDMTests.cdaBuilder.build(metadata: metadata, pdf: pdf)
@@ -391,9 +396,9 @@ import Testing
         #expect(parsed.attachments.map(\.filename) == ["IHE_XDM.zip", "LDL.pdf"])
         #expect(parsed.attachments.last?.sha1 == Digest.sha1(pdf).hexString)
 
-        let poller = try AcknowledgementPoller(configuration: configuration,
-                                               passphrase: try TLSPassphrase(contentsOf: TestPaths.testPKIPassphraseFile),
-                                               password: TLSPassphrase(TestIMAPServer.password))
+        let poller = try AcknowledgementPoller(configuration: try IMAPConfiguration(configuration, identity: try .inMemory(identity),
+                                                                                   password: TLSPassphrase(TestIMAPServer.password)),
+                                               mailbox: configuration.mssante.mailbox)
         let folder = try TestPaths.temporaryDirectory("ack-config")
         defer { try? FileManager.default.removeItem(at: folder) }
         let journal = try SQLiteJournalStore(path: folder.appendingPathComponent("journal.db").path,
@@ -401,9 +406,7 @@ import Testing
         #expect(try await poller.poll(journal: journal) == PollSummary())
         // [mssante] disabled: refused with a message naming the section.
         let disabled = try PasserelleConfiguration.parse(TestConfiguration.withTestPKI(), file: "/tmp/passerelle-test.toml")
-        #expect(throws: MSSanteError.self) {
-            try MSSanteSender(configuration: disabled, passphrase: passphrase, templatesDirectory: TestPaths.templates)
-        }
+        #expect { try MSSanteSenderSettings(disabled) } throws: { "\($0)".contains("[mssante]") }
     }
 }
 

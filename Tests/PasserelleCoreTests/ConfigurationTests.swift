@@ -75,8 +75,6 @@ struct ConfigurationTests {
         #expect(c.journal == .sqlite(path: "/etc/passerelle/journal.sqlite"))
         #expect(c.certificates.passphrase == .environment("P12_PASS"))
         #expect(c.http.metricsPort == nil)
-        #expect(try c.certificates.passphrase.read(environment: ["P12_PASS": "secret"]) == "secret")
-        #expect(throws: ConfigurationError.self) { try c.certificates.passphrase.read(environment: [:]) }
     }
 
     @Test("[folders] intake limits: defaults, values and ranges")

@@ -74,9 +74,16 @@ final class ServiceMonitor: Sendable {
     var port: UInt16? { running.withLock { $0?.server.port } }
 
     /// Opens the status endpoint on 127.0.0.1:`port` (0: any free port) and starts sampling.
-    func start(configuration c: PasserelleConfiguration, journal: any JournalStore, port: UInt16,
+    /// `loaded`: the service's key material; reused when it holds both certificates, so the
+    /// .p12 files are opened once per run (else the probe loads them itself, once).
+    func start(configuration c: PasserelleConfiguration, journal: any JournalStore, port: UInt16, loaded: KeyMaterial? = nil,
                sampleInterval: Duration = .seconds(5)) throws(StatusServer.StartError) {
-        let keys = CertificateProbe.Keys(source: KeyMaterialSource(c.certificates))
+        let source = KeyMaterialSource(c.certificates)
+        let keys = if let loaded, loaded.authentication != nil, loaded.signing != nil {
+            CertificateProbe.Keys(loaded: loaded, source: source)
+        } else {
+            CertificateProbe.Keys(source: source)
+        }
         let probes: [any ReadinessProbe] = [JournalProbe(journal: journal, configuration: c.journal,
                                                                     minimumFreeBytes: 3 * Int64(c.cda.maxPDFBytes))]
             + CertificateRole.allCases.map { CertificateProbe(role: $0, keys: keys, warningDays: c.certificates.expiryWarningDays) }
