@@ -4,6 +4,7 @@ import Journal
 import Logging
 import OpenSSLKit
 import PasserelleCore
+import TestHooks
 import Synchronization
 
 /// The watched folder side of the service: each claimed file (already moved into

@@ -4,6 +4,7 @@ import Logging
 import MSSante
 import OpenSSLKit
 import PasserelleCore
+import TestHooks
 
 /// The MSSanté transport for one target (`mssante_ps` or `mssante_patient`): routing matrix,
 /// XDM archive, MIME mail, SMTP with DSN (``MSSante/MSSanteSender``). The Message-ID is
