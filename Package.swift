@@ -4,6 +4,9 @@
 // Layout: the C libraries (libcurl, libxml2, OpenSSL, xmlsec1) sit behind thin Swift
 // wrappers (`CurlKit`, `XMLKit`, `OpenSSLKit`, `XMLSecKit`); no other target imports a
 // C module. Pipeline stages are small targets that talk through protocols.
+// Product vs test code: the production executable `passerelle` links no test endpoint
+// (`TestEndpoints`); `passerelle-testbed` holds the local DMP-style endpoint, the MSSanté
+// relay launcher and the demo, and `passerelle demo` hands over to it when it is installed.
 import PackageDescription
 
 let package = Package(
@@ -12,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "passerelle", targets: ["passerelle"]),
         .executable(name: "passerelle-bench", targets: ["passerelle-bench"]),
+        // Demo and test only: the local DMP-style endpoint and `passerelle-testbed demo`; never installed in production.
+        .executable(name: "passerelle-testbed", targets: ["passerelle-testbed"]),
         // For the libFuzzer harnesses in Fuzz/ (a separate package, so `swift build` here never builds them).
         .library(name: "PasserelleParsers", targets: ["PasserelleCore", "Intake", "CDA", "DMP", "MSSante"]),
     ],
@@ -40,10 +45,14 @@ let package = Package(
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
+        // The crash suite's hook (`PASSERELLE_CRASH_AT`), off unless that variable is set; only the stages with crash points import it.
+        .target(name: "TestHooks"),
+        // Generated sample PDFs: `passerelle selfcheck`, the demo, the tests and the bench.
+        .target(name: "SampleDocuments"),
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
-        .target(name: "MSSante", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
@@ -52,26 +61,38 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
-        .target(name: "Gateway", dependencies: ["PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
+        .target(name: "Gateway", dependencies: ["PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
                                                 .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
         .executableTarget(
             name: "passerelle",
             dependencies: [
-                "PasserelleCore", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "TestEndpoints", "Observability", "Gateway",
+                // Never TestEndpoints: CLITests/ProductionBinaryTests checks the built binary holds none of it.
+                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "Gateway",
                 "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
+        // MARK: Demo and test only (never in a production install)
+        // The strict DMP-style ITI-41 endpoint, the local MSSanté relay launcher, sample HL7 and
+        // the configuration of a gateway wired to them: the testbed, the bench and the tests.
+        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        // `passerelle-testbed demo` (what `passerelle demo` runs: the endpoints here, the real
+        // `passerelle run` as a child process) and `passerelle-testbed dmp-endpoint`.
+        .executableTarget(
+            name: "passerelle-testbed",
+            dependencies: ["PasserelleCore", "SampleDocuments", "TestEndpoints", "CDA", "DMP", "Journal", "Indicators", "OpenSSLKit",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
-                           "Journal", "Indicators", "SQLiteKit", "Gateway",
+                           "Journal", "Indicators", "SQLiteKit", "Gateway", "SampleDocuments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 
@@ -80,7 +101,7 @@ let package = Package(
         .target(name: "BenchSupport", dependencies: ["PasserelleCore", "PostgresKit"]),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["BenchSupport", "OpenSSLKit", "PasserelleCore", "PostgresKit"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["BenchSupport", "OpenSSLKit", "PasserelleCore", "SampleDocuments", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
@@ -96,7 +117,7 @@ let package = Package(
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "SQLiteKit", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),

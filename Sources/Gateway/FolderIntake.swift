@@ -4,6 +4,7 @@ import Journal
 import Logging
 import OpenSSLKit
 import PasserelleCore
+import TestHooks
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -7,6 +7,7 @@ import Journal
 import Logging
 import OpenSSLKit
 import PasserelleCore
+import TestHooks
 import Signing
 import Synchronization
 

@@ -5,6 +5,7 @@ import MSSante
 import OpenSSLKit
 import PasserelleCore
 import Signing
+import TestHooks
 
 /// The MSSanté transport for one target (`mssante_ps` or `mssante_patient`): routing matrix,
 /// XDM archive, MIME mail, SMTP with DSN (``MSSante/MSSanteSender``). The Message-ID is

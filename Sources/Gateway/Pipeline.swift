@@ -6,6 +6,7 @@ import Journal
 import Logging
 import OpenSSLKit
 import PasserelleCore
+import TestHooks
 
 /// What ``Pipeline/ingest(_:input:)`` did with one intake item.
 public enum IngestOutcome: Sendable, Hashable {

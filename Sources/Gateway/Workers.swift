@@ -2,6 +2,7 @@ import Foundation
 import Journal
 import Logging
 import PasserelleCore
+import TestHooks
 import Synchronization
 
 /// How the workers use the queue.

@@ -2,6 +2,7 @@ import CurlKit
 import Foundation
 import Journal
 import PasserelleCore
+import TestHooks
 
 /// Errors of an acknowledgement poll. Messages not yet handled stay in the mailbox and are
 /// read again by the next poll.

@@ -2,8 +2,8 @@ import Foundation
 import PasserelleCore
 
 /// The `passerelle.toml` of a gateway wired to the local endpoints (the DMP-style endpoint,
-/// the MSSanté-style relay) with the test PKI: what `passerelle demo` and `passerelle-bench
-/// e2e` run. The folders and the SQLite journal live under `root`.
+/// the MSSanté-style relay) with the test PKI: what `passerelle-testbed demo` (`passerelle demo`)
+/// and `passerelle-bench e2e` run. The folders and the SQLite journal live under `root`.
 public struct LocalGatewayConfiguration: Sendable {
     public var writtenBy: String
     public var pki: URL
@@ -23,6 +23,8 @@ public struct LocalGatewayConfiguration: Sendable {
     public var maxPDFBytes: Int?
     /// The SQLite journal; under `root/journal/` when nil.
     public var journalPath: String?
+    /// `[http] metrics_port` (the status endpoint of `passerelle run`); none when nil.
+    public var metricsPort: UInt16?
 
     public init(writtenBy: String, pki: URL, root: URL, dmpURL: URL, registryURL: URL?, smtpPort: UInt16?, cdaSchema: URL?) {
         self.writtenBy = writtenBy
@@ -98,7 +100,7 @@ public struct LocalGatewayConfiguration: Sendable {
         retry_initial_seconds = 1
         retry_max_seconds = 2
         retry_max_attempts = 3
-
+        \(metricsPort.map { "\n[http]\nmetrics_port = \($0)\n" } ?? "")
         """
     }
 }

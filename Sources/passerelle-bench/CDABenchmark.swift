@@ -2,6 +2,7 @@ import ArgumentParser
 import CDA
 import Foundation
 import PasserelleCore
+import SampleDocuments
 import BenchSupport
 import XMLKit
 

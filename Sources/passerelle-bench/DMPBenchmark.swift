@@ -5,6 +5,7 @@ import DMP
 import Foundation
 import OpenSSLKit
 import PasserelleCore
+import SampleDocuments
 import Signing
 import TestEndpoints
 import BenchSupport

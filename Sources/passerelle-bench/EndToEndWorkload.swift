@@ -2,6 +2,7 @@ import CDA
 import DMP
 import Foundation
 import PasserelleCore
+import SampleDocuments
 import TestEndpoints
 import BenchSupport
 

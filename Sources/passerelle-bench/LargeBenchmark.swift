@@ -3,6 +3,7 @@ import DMP
 import Foundation
 import Journal
 import PasserelleCore
+import SampleDocuments
 import TestEndpoints
 import BenchSupport
 #if canImport(Glibc)

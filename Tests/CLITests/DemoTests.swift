@@ -2,9 +2,11 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `passerelle demo` end to end, as `scripts/run.sh` runs it: a real local DMP endpoint over
-/// mutual TLS, the real aiosmtpd relay (scripts/endpoints/smtp_server.py, STARTTLS, client
-/// certificate), the gateway, the journal, and the status endpoint scraped with the real curl.
+/// `passerelle demo` end to end, as `scripts/run.sh` runs it: `passerelle` hands over to the
+/// demo-only `passerelle-testbed demo`, which holds a real local DMP endpoint over mutual TLS,
+/// starts the real aiosmtpd relay (scripts/endpoints/smtp_server.py, STARTTLS, client
+/// certificate) and the production gateway — `passerelle run`, a child process — with its
+/// journal; the status endpoint (that of `passerelle run`) is scraped with the real curl.
 @Suite("passerelle demo", .serialized)
 struct DemoTests {
     static let labels = [
@@ -29,6 +31,11 @@ struct DemoTests {
         #expect(Date().timeIntervalSince(started) < 30)
 
         let out = result.stdout
+        // The gateway is the production executable, a child process stopped with the demo.
+        #expect(out.contains("/passerelle run --config \(folder.path)/passerelle.toml"), "\(out)")
+        let statusLine = try #require(out.split(separator: "\n").first { $0.contains("/health, /ready, /metrics") }, "\(out)")
+        let statusPort = try #require(statusLine.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        #expect(try Curl.get("http://127.0.0.1:\(statusPort)/health").code != 200, "passerelle run still answers after the demo")
         #expect(out.contains("SAMPLE") && out.contains("DOCUMENT") && out.contains("KIND") && out.contains("INS") && out.contains("STATE"))
         #expect(out.contains("15 of 15 outcomes as expected"), "\(out)")
         let lines = out.split(separator: "\n").map(String.init)

@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Journal
 import PasserelleCore
+import TestHooks
 import Testing
 import TestSupport
 

@@ -1,206 +1,50 @@
 import ArgumentParser
-import CDA
 import Foundation
-import PasserelleCore
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `passerelle demo` — the whole product on one machine: a local DMP-style endpoint, the
-/// gateway with its journal, a set of sample documents, their outcomes and the month's report.
-struct DemoCommand: AsyncParsableCommand {
+/// `passerelle demo` — hands over to `passerelle-testbed demo`. The demo needs a local
+/// DMP-style endpoint and sample documents, which are test code: they live in the separate
+/// demo-only `passerelle-testbed` executable, never in this one. The testbed then runs this
+/// executable's `passerelle run` as the gateway.
+struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the gateway against local DMP-style and MSSanté-style endpoints with sample documents, and check every outcome.",
+        abstract: "Run the demo: the gateway against local DMP-style and MSSanté-style endpoints with sample documents (needs passerelle-testbed).",
         discussion: """
-        From the repository root, after scripts/setup.sh: makes the test PKI if missing, writes \
-        a demo configuration in the demo folder (replaced on each run), starts a local \
-        DMP-style endpoint (loopback, mutual TLS, test CA) and the gateway (SQLite journal in \
-        the folder) in this process, and a local MSSanté-style SMTP relay (loopback, STARTTLS, \
-        client certificate from the test CA; .venv/bin/python with aiosmtpd, made by \
-        scripts/setup.sh) that stores each message it receives in mssante-sent/. It drops \
-        samples into the inbox — one PDF + sidecar per document kind (the letter also to a \
-        doctor's mailbox, the prescription also to the doctor and the patient's mailbox), a \
-        replacement, a deletion, an unqualified identity (to the doctor only, without INS), a \
-        truncated PDF, an HL7 v2 ORU^R01 and MDM^T02 carrying CDAs, an ADT^A03 — waits until \
-        each has reached its final state, checks it at the DMP endpoint or at the relay, and \
-        prints one line per (document, target) (document id, kind, masked INS, target, \
-        state), the month's usage report and where the journal, the endpoint's requests, the \
-        sent messages and the HTML report are. MSSanté transmissions end as `sent`: the demo \
-        has no acknowledgement mailbox. While it runs, /health, /ready and /metrics answer on \
-        the status port it prints.
+        Runs `passerelle-testbed demo` with the same arguments; passerelle-testbed is a \
+        demo-only executable found beside this one (swift build makes both; a production \
+        install has none). Its options: `passerelle-testbed demo --help`. From the \
+        repository root, scripts/run.sh builds both and runs the demo.
 
         Example:
           passerelle demo --folder /tmp/passerelle-demo
 
-        Exit codes: 0 every sample ended as expected, 1 a sample did not (the line says why) \
-        or the demo could not run.
+        Exit codes: those of passerelle-testbed demo (0 every sample ended as expected, 1 not, \
+        or the demo could not run); 1 when passerelle-testbed is absent.
         """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Demo folder (created 0700; replaced on each run).", valueName: "dir"))
-    var folder = "demo-run"
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for passerelle-testbed demo.")
+    var arguments: [String] = []
 
-    @OptionGroup var material: SampleMaterialOptions
+    static let testbedName = "passerelle-testbed"
 
-    @Option(name: .long, help: ArgumentHelp("Script that makes the test PKI.", valueName: "file"))
-    var pkiScript = "Certificates/make-test-pki.sh"
-
-    @Option(name: .long, help: ArgumentHelp("IHE XDS.b repository schema the local endpoint checks requests with.", valueName: "file"))
-    var xdsSchema = "../shared/conformance/xds/XDS.b_DocumentRepository.xsd"
-
-    @Option(name: .long, help: ArgumentHelp("Python with aiosmtpd that runs the local MSSanté relay (made by scripts/setup.sh).", valueName: "file"))
-    var python = ".venv/bin/python"
-
-    @Option(name: .long, help: ArgumentHelp("The local MSSanté-style SMTP relay script.", valueName: "file"))
-    var smtpRelay = "scripts/endpoints/smtp_server.py"
-
-    @Option(name: .long, help: ArgumentHelp("CDA schema every document must pass before it is journaled ([cda] schema); skipped when absent.", valueName: "file"))
-    var cdaSchema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
-
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for every sample to reach its final state.", valueName: "s"))
-    var timeout: Int = 120
-
-    @Option(name: .long, help: ArgumentHelp("Status endpoint port on 127.0.0.1 (0: any free port).", valueName: "port"))
-    var metricsPort: Int = 0
-
-    @Flag(name: .long, help: "After the outcomes, keep the gateway, the endpoint and the status port running until Ctrl-C / SIGTERM.")
-    var keepRunning = false
-
-    @OptionGroup var logging: LogOptions
-
-    func validate() throws {
-        guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be between 0 and 65535") }
-        guard (5...3600).contains(timeout) else { throw ValidationError("--timeout must be between 5 and 3600 seconds") }
-    }
-
-    func run() async throws {
-        LogSetup.bootstrap(level: logging.logLevel ?? .error)
-        let started = Date()
-        let settings = DemoSettings(
-            folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: material.pki).standardizedFileURL,
-            pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: material.templates),
-            sidecar: URL(fileURLWithPath: material.sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
-            python: URL(fileURLWithPath: python).standardizedFileURL, smtpRelay: URL(fileURLWithPath: smtpRelay).standardizedFileURL,
-            cdaSchema: FileManager.default.fileExists(atPath: cdaSchema) ? URL(fileURLWithPath: cdaSchema).standardizedFileURL : nil,
-            timeout: TimeInterval(timeout), metricsPort: UInt16(metricsPort))
-        let demo: DemoEnvironment
-        let samples: [DemoSample]
-        do {
-            demo = try DemoEnvironment(settings)
-            let base = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: settings.sidecar))
-            let builder = try CDABuilder(templatesDirectory: settings.templates, options: CDABuilder.Options(documentIDRoot: demo.configuration.structure.oid))
-            samples = try DemoSamples(base: base, builder: builder, root: demo.configuration.structure.oid).make()
-            try demo.start()
-        } catch {
-            printError("passerelle demo: \(error)")
+    func run() throws {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let folder = URL(fileURLWithPath: me).deletingLastPathComponent()
+        let testbed = folder.appendingPathComponent(Self.testbedName).path
+        guard FileManager.default.isExecutableFile(atPath: testbed) else {
+            printError("passerelle demo needs the passerelle-testbed executable (demo-only package), not found in \(folder.path): "
+                       + "from the repository, `swift build --product passerelle-testbed` (scripts/run.sh does it)")
             throw ExitCode.failure
         }
-        print("Passerelle demo in \(settings.folder.path)")
-        print("  local DMP endpoint  \(demo.endpoint.url.absoluteString) (mutual TLS, test CA)")
-        print("  local MSSanté relay smtp://127.0.0.1:\(demo.relay.port) (STARTTLS, client certificate from the test CA)")
-        if let port = demo.monitor.port { print("  status endpoint     http://127.0.0.1:\(port)/health, /ready, /metrics") }
-        fflush(nil)  // a supervisor or a test may be reading the file as the demo runs
-
-        let results: [DemoResult]
-        do {
-            let deadline = started.addingTimeInterval(settings.timeout)
-            let first = samples.filter { $0.phase == 1 }, second = samples.filter { $0.phase == 2 }
-            for sample in first { try demo.drop(sample) }
-            print("  dropped \(first.count) samples; \(second.count) more (a replacement, a deletion) once their originals are in the DMP")
-            _ = try await demo.settle(first, until: deadline)
-            for sample in second { try demo.drop(sample) }
-            results = try await demo.settle(samples, until: deadline)
-        } catch {
-            printError("passerelle demo: \(error)")
-            await demo.stop()
-            throw ExitCode.failure
-        }
-        let elapsed = Date().timeIntervalSince(started)
-        print("")
-        print(DemoTable.render(results))
-        let wrong = results.filter { !$0.ok }
-        for r in wrong {
-            print("  ✗ \(r.sample.label) → \(r.check.target?.rawValue ?? "-"): \(r.problem ?? "not as expected") (expected \(r.check.expected.text))")
-        }
-        print(String(format: "%d of %d outcomes as expected (%.1f s)", results.count - wrong.count, results.count, elapsed))
-
-        do {
-            print("")
-            print("Usage report for this month (passerelle report):")
-            print(try await demo.usageReport())
-            let stored = try demo.writeStoredList()
-            let config = settings.folder.appendingPathComponent("passerelle.toml").path
-            print("Where to look:")
-            print("  configuration        \(config)")
-            print("  journal (SQLite)     \(demo.journalPath)   e.g. passerelle report --config \(config) --month \(DemoEnvironment.month(Date(), timeZone: demo.configuration.report.timeZone))")
-            print("  refused files        \(demo.errorFolder.path)/ (each with NAME.error.txt)")
-            print("  journaled inputs     \(demo.doneFolder.path)/")
-            print("  DMP requests         \(demo.endpointFolder.path)/requests/ (each ITI-41 / ITI-57 exchange as received)")
-            print("  DMP stored entries   \(stored.path)")
-            print("  sent MSSanté mails   \(demo.sentFolder.path)/ (each message as the relay received it, .eml; log in mssante-relay.log)")
-            print("  HTML report          \(demo.reportPath.path)")
-        } catch {
-            printError("passerelle demo: report: \(error)")
-            await demo.stop()
-            throw ExitCode.failure
-        }
-
-        if keepRunning {
-            print("Running until Ctrl-C / SIGTERM (drop more files into \(demo.inbox.path)).")
-            fflush(nil)
-            await Self.waitForSignal()
-        }
-        await demo.stop()
-        if !wrong.isEmpty { throw ExitCode.failure }
-    }
-
-    /// Returns on SIGINT or SIGTERM.
-    static func waitForSignal() async {
-        let signalled = WakeOnce()
-        let sources = StopSignals.install { signalled.fire() }
-        await signalled.wait()
-        sources.forEach { $0.cancel() }
-    }
-}
-
-/// A one-shot event an async caller can wait for.
-final class WakeOnce: Sendable {
-    private let state = Mutex<(fired: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-
-    func fire() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.fired = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume()
-    }
-
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.fired { return true }
-                s.waiter = c
-                return false
-            }
-            if now { c.resume() }
-        }
-    }
-}
-
-/// The outcome table, one row per (sample, target): ids, kinds, masked INS, targets, states and
-/// what the endpoint holds — no names, no NIR (a patient's address is shown masked).
-enum DemoTable {
-    static func render(_ results: [DemoResult]) -> String {
-        let header = ["SAMPLE", "DOCUMENT", "KIND", "INS", "TARGET", "STATE", "AT THE ENDPOINT", "CHECK"]
-        let rows = results.map { r in
-            [r.sample.label, r.sample.documentID ?? "-", r.sample.kind?.shortName ?? "-", r.sample.maskedINS ?? "-",
-             r.check.target?.rawValue ?? "-", r.state, r.entry, r.ok ? "ok" : "WRONG"]
-        }
-        let widths = header.indices.map { i in ([header] + rows).map { $0[i].count }.max() ?? 0 }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ")
-        }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+        // exec, not a child: signals and the exit status are the testbed's own.
+        let argv = [testbed, "demo", "--passerelle", me] + arguments
+        var cArgs = argv.map { strdup($0) } + [nil]
+        execv(testbed, &cArgs)
+        printError("passerelle demo: cannot run \(testbed): \(String(cString: strerror(errno)))")
+        throw ExitCode.failure
     }
 }

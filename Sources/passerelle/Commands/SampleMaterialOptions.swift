@@ -2,8 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 
-/// The repository material `selfcheck` and `demo` run on: the test PKI, the CDA templates and
-/// the sample sidecar (paths relative to the repository root, where scripts/run.sh runs them).
+/// The repository material `selfcheck` runs on: the test PKI, the CDA templates and the sample
+/// sidecar (paths relative to the repository root; `passerelle-testbed demo` has the same defaults).
 struct SampleMaterialOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Test PKI folder.", valueName: "dir"))
     var pki = "Certificates/test-pki"

@@ -4,6 +4,7 @@ import CurlKit
 import Foundation
 import OpenSSLKit
 import PasserelleCore
+import SampleDocuments
 import Signing
 
 /// `passerelle selfcheck` — proves, on embedded defaults, that this installation works end to

@@ -43,7 +43,7 @@ struct MetricsEvents: GatewayEvents {
     }
 }
 
-/// `[http] metrics_port` for `passerelle run` and `passerelle demo`: the Prometheus registry
+/// `[http] metrics_port` for `passerelle run` (the demo's gateway too): the Prometheus registry
 /// fed by the gateway's events, the loopback status endpoint (`/health`, `/ready`, `/metrics`),
 /// a sampler for the queue gauges and the certificate days left, and the daily certificate
 /// expiry log line.

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Writes small, structurally valid PDF files: the demo's sample documents and the tests'
-/// (the repository holds no binary PDF of unknown origin).
+/// Writes small, structurally valid PDF files: `passerelle selfcheck`'s, the demo's sample
+/// documents, the tests' and the benchmarks' (the repository holds no binary PDF of unknown
+/// origin). Its own target, outside the domain core: only those users link it.
 public enum SamplePDF {
     /// A one-page PDF showing `text`, padded with an extra stream object to at least
     /// `minimumBytes` (for size-dependent tests and benchmarks). Offsets in the xref table are exact.

@@ -7,6 +7,8 @@ import Foundation
 /// `PASSERELLE_CRASH_AT=after-send:0.2,ack-fetched:0.5` makes the process `_exit(137)` (no
 /// cleanup, no flush: as a SIGKILL) at `after-send` with probability 0.2, and so on; `*:0.05`
 /// arms every point. Never set it in production. Unset, ``reached(_:)`` is one load and a branch.
+/// Its own target (`TestHooks`), outside the domain core: only the stages with crash points
+/// (Gateway, MSSante) import it.
 public enum CrashPoint: String, Sendable, CaseIterable {
     /// A dropped file was moved into work/ (claimed), before it is read.
     case claimed

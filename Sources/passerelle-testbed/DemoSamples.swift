@@ -2,6 +2,7 @@ import CDA
 import DMP
 import Foundation
 import PasserelleCore
+import SampleDocuments
 import TestEndpoints
 
 /// What a demo sample must end as; the demo fails when any sample ends otherwise.

@@ -1,7 +1,6 @@
 import CDA
 import DMP
 import Foundation
-import Gateway
 import Indicators
 import Journal
 import OpenSSLKit
@@ -22,7 +21,11 @@ struct DemoSettings: Sendable {
     /// The CDA XSD every document must pass before it is journaled (`[cda] schema`), when present.
     var cdaSchema: URL?
     var timeout: TimeInterval
+    /// The status endpoint's port (0: a free one).
     var metricsPort: UInt16
+    /// The production executable the demo runs (`passerelle run`), and its log level.
+    var passerelle: URL
+    var logLevel: String
 }
 
 /// Why the demo cannot run at all (as opposed to a sample ending wrong).
@@ -44,16 +47,18 @@ struct DemoResult: Sendable {
     var problem: String?
 }
 
-/// The demo folder, a local DMP-style endpoint, a local MSSanté-style SMTP relay (a child
-/// Python process) and the gateway.
+/// The demo folder, a local DMP-style endpoint (in this process), a local MSSanté-style SMTP
+/// relay (a child Python process) and the gateway: the production `passerelle run` executable
+/// (a child process), whose journal the demo reads to check the outcomes.
 final class DemoEnvironment: @unchecked Sendable {
     let settings: DemoSettings
     let endpoint: DMPTestEndpoint
     let relay: LocalSMTPRelay
     let configuration: PasserelleConfiguration
-    let service: GatewayService
-    let monitor: ServiceMonitor
-    private var running: Task<Void, Never>?
+    /// `[http] metrics_port` of the gateway: /health, /ready, /metrics.
+    let statusPort: UInt16
+    private var gateway: GatewayProcess?
+    private var openJournal: (any JournalStore)?
 
     var inbox: URL { settings.folder.appendingPathComponent("inbox") }
     var errorFolder: URL { settings.folder.appendingPathComponent("error") }
@@ -62,10 +67,14 @@ final class DemoEnvironment: @unchecked Sendable {
     var endpointFolder: URL { settings.folder.appendingPathComponent("endpoint") }
     var reportPath: URL { settings.folder.appendingPathComponent("report.html") }
     var sentFolder: URL { settings.folder.appendingPathComponent("mssante-sent") }
-    var journal: any JournalStore { service.pipeline.journal }
+    /// The gateway's journal, opened by ``start()`` once `passerelle run` has made it.
+    var journal: any JournalStore {
+        guard let openJournal else { preconditionFailure("the demo journal is read after start()") }
+        return openJournal
+    }
 
-    /// Makes the test PKI if missing, a fresh demo folder (0700), starts the endpoint, writes
-    /// the configuration and assembles the gateway (not yet running).
+    /// Makes the test PKI if missing, a fresh demo folder (0700), starts the endpoint and the
+    /// relay, and writes the gateway's configuration (the gateway is not yet running).
     init(_ settings: DemoSettings) throws {
         self.settings = settings
         try Self.ensurePKI(settings)
@@ -88,28 +97,38 @@ final class DemoEnvironment: @unchecked Sendable {
             endpoint.stop()
             throw error
         }
-        let file = settings.folder.appendingPathComponent("passerelle.toml")
-        try Self.configurationText(settings, endpoint: endpoint, smtpPort: relay.port).write(to: file, atomically: true, encoding: .utf8)
-        chmod(file.path, 0o600)
-        do { configuration = try PasserelleConfiguration.load(from: file.path) } catch {
-            throw DemoError("the demo configuration \(file.path) is invalid: \(error.problems.map(\.description).joined(separator: "; "))")
+        do {
+            statusPort = settings.metricsPort != 0 ? settings.metricsPort : try GatewayProcess.freePort()
+            let file = settings.folder.appendingPathComponent("passerelle.toml")
+            try Self.configurationText(settings, endpoint: endpoint, smtpPort: relay.port, statusPort: statusPort)
+                .write(to: file, atomically: true, encoding: .utf8)
+            chmod(file.path, 0o600)
+            do { configuration = try PasserelleConfiguration.load(from: file.path) } catch {
+                throw DemoError("the demo configuration \(file.path) is invalid: \(error.problems.map(\.description).joined(separator: "; "))")
+            }
+        } catch {
+            endpoint.stop()
+            relay.stop()
+            throw error
         }
-        monitor = ServiceMonitor()
-        service = try GatewayService.make(configuration: configuration, templates: settings.templates, pollInterval: 0.2, events: monitor.events)
     }
 
+    var configurationFile: URL { settings.folder.appendingPathComponent("passerelle.toml") }
+
+    /// Starts `passerelle run` on the demo configuration, waits until it is ready and opens its journal.
     func start() throws {
-        try monitor.start(configuration: configuration, journal: journal, port: settings.metricsPort, sampleInterval: .seconds(1))
-        let service = self.service
-        running = Task {
-            do { try await service.run() } catch { printError("passerelle demo: the gateway stopped: \(error)") }
+        gateway = try GatewayProcess(executable: settings.passerelle, configuration: configurationFile,
+                                     templates: settings.templates.standardizedFileURL, logLevel: settings.logLevel, statusPort: statusPort)
+        do { openJournal = try Journals.open(configuration.journal) } catch {
+            throw DemoError("cannot open the gateway's journal: \(error)")
         }
     }
 
-    func stop() async {
-        service.stop()
-        await running?.value
-        monitor.stop()
+    /// Whether `passerelle run` is still running (it stops only when told to, or on a fatal error).
+    var gatewayRunning: Bool { gateway?.isRunning ?? false }
+
+    func stop() {
+        gateway?.stop()
         endpoint.stop()
         relay.stop()
     }
@@ -155,9 +174,11 @@ final class DemoEnvironment: @unchecked Sendable {
         try Data("passerelle demo folder: replaced by each `passerelle demo` run\n".utf8).write(to: marker)
     }
 
-    static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint, smtpPort: UInt16) -> String {
-        LocalGatewayConfiguration(writtenBy: "passerelle demo", pki: s.pki, root: s.folder, dmpURL: endpoint.url,
-                                  registryURL: endpoint.registryURL, smtpPort: smtpPort, cdaSchema: s.cdaSchema).text
+    static func configurationText(_ s: DemoSettings, endpoint: DMPTestEndpoint, smtpPort: UInt16, statusPort: UInt16) -> String {
+        var c = LocalGatewayConfiguration(writtenBy: "passerelle demo", pki: s.pki, root: s.folder, dmpURL: endpoint.url,
+                                          registryURL: endpoint.registryURL, smtpPort: smtpPort, cdaSchema: s.cdaSchema)
+        c.metricsPort = statusPort
+        return c.text
     }
 
     // MARK: Outcomes
@@ -264,6 +285,7 @@ final class DemoEnvironment: @unchecked Sendable {
             // One more pass once all are final: an earlier row of the pass that saw the last one
             // final (an original whose deletion was still in flight) may have been read too early.
             if (allFinal && finalBefore) || Date() >= deadline { return results }
+            guard gatewayRunning else { throw DemoError("passerelle run stopped during the demo (its log is above)") }
             if !allFinal { try await Task.sleep(for: .milliseconds(200)) }
             finalBefore = allFinal
         }
@@ -292,11 +314,7 @@ final class DemoEnvironment: @unchecked Sendable {
     /// The endpoint's stored entries (no patient id: it carries the INS), one per line.
     func writeStoredList() throws -> URL {
         let file = endpointFolder.appendingPathComponent("stored.tsv")
-        var text = "uniqueId\tstatus\tmimeType\tsize\tsha1\n"
-        for d in endpoint.storedDocuments.sorted(by: { $0.uniqueId < $1.uniqueId }) {
-            text += "\(d.uniqueId)\t\(d.status.shortName)\t\(d.mimeType)\t\(d.size)\t\(d.sha1)\n"
-        }
-        try Data(text.utf8).write(to: file, options: .atomic)
+        try Data(endpoint.storedTable.utf8).write(to: file, options: .atomic)
         return file
     }
 }
