@@ -63,20 +63,34 @@ public struct CDABuilder: Sendable {
     public func build(metadata: DocumentMetadata, pdf: Data) throws(CDAError) -> CDADocument {
         try PDFCheck.check(pdf, maximumBytes: options.maximumPDFBytes)
         let resolved = try resolve(metadata)
-        var values = resolved.values
-        values["pdf.base64"] = pdf.base64EncodedString()
-        let text: String
-        do {
-            text = try template.render(values)
-        } catch {
-            throw .template(error)
-        }
-        let data = Data(text.utf8)
-        if options.verify { try Self.verify(data, budget: options.parseBudget) }
+        let (head, tail) = try renderAround(resolved, pdfStart: pdf)
+        // The body is base64 of a checked PDF: appended as bytes, never through a String, and
+        // never parsed again (the header is checked with a short body, as for a file).
+        var data = Data(capacity: head.count + (pdf.count + 2) / 3 * 4 + tail.count)
+        data.append(head)
+        data.append(pdf.base64EncodedData())
+        data.append(tail)
         return CDADocument(
             data: data, origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
             versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
             ins: resolved.ins)
+    }
+
+    /// The rendered template before and after the base64 body, the header checked on a
+    /// document whose body is the PDF's first bytes (the header does not depend on the body).
+    private func renderAround(_ resolved: Resolved, pdfStart: Data) throws(CDAError) -> (head: Data, tail: Data) {
+        var values = resolved.values
+        let marker = "PASSERELLE-PDF-BASE64-\(UInt64.random(in: 1...UInt64.max))"
+        values["pdf.base64"] = marker
+        let text: String
+        do { text = try template.render(values) } catch { throw .template(error) }
+        let halves = text.components(separatedBy: marker)
+        guard halves.count == 2 else {
+            throw .template(.missingValue(template: Self.templatePath, name: "pdf.base64 (exactly once)"))
+        }
+        let head = Data(halves[0].utf8), tail = Data(halves[1].utf8)
+        if options.verify { try Self.verify(head + pdfStart.prefix(48).base64EncodedData() + tail, budget: options.parseBudget) }
+        return (head, tail)
     }
 
     /// The same document as ``build(metadata:pdf:)``, byte for byte, written to a new file at
@@ -88,18 +102,7 @@ public struct CDABuilder: Sendable {
     public func build(metadata: DocumentMetadata, pdf: Data, to url: URL) throws(CDAError) -> CDADocument {
         try PDFCheck.check(pdf, maximumBytes: options.maximumPDFBytes)
         let resolved = try resolve(metadata)
-        var values = resolved.values
-        let marker = "PASSERELLE-PDF-BASE64-\(UInt64.random(in: 1...UInt64.max))"
-        values["pdf.base64"] = marker
-        let text: String
-        do { text = try template.render(values) } catch { throw .template(error) }
-        let halves = text.components(separatedBy: marker)
-        guard halves.count == 2 else {
-            throw .template(.missingValue(template: Self.templatePath, name: "pdf.base64 (exactly once)"))
-        }
-        let head = Data(halves[0].utf8), tail = Data(halves[1].utf8)
-        // The header does not depend on the body: check it on the document with only the PDF's first bytes.
-        if options.verify { try Self.verify(head + pdf.prefix(48).base64EncodedData() + tail, budget: options.parseBudget) }
+        let (head, tail) = try renderAround(resolved, pdfStart: pdf)
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .file(path: url.path, reason: String(cString: strerror(errno))) }
         let digests = StreamDigests()

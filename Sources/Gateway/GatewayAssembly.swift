@@ -52,7 +52,10 @@ extension GatewayService {
                 throw .configuration("[cda] schema: \(error.description)")
             }
         }
-        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, validator: validator, events: events)
+        // Admission hands a document to the workers in memory: its first send reads nothing back.
+        let admitted = AdmittedDocuments()
+        let pipeline = Pipeline(journal: journal, blobs: blobs, settings: settings, builder: builder, validator: validator, events: events,
+                                admitted: admitted)
 
         let folders = c.folders
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
@@ -81,7 +84,7 @@ extension GatewayService {
         }
         let workers = TransmissionWorkers(journal: journal, blobs: blobs, senders: senders,
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
-                                          events: events)
+                                          events: events, admitted: admitted)
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c, keys: keys),
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: TimeInterval(c.folders.workRetrySeconds),
                               acknowledgements: try acknowledgementPolling(c, keys: keys, journal: journal, events: events),

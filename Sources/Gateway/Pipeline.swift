@@ -80,11 +80,15 @@ public struct Pipeline: Sendable {
     public let validator: CDAValidator?
     /// Told about journaled, built and refused documents (metrics).
     public let events: any GatewayEvents
+    /// Where an admitted document waits in memory for its first send (shared with the workers).
+    public let admitted: AdmittedDocuments
     let logger: Logger
 
     public init(journal: any JournalStore, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
                 validator: CDAValidator? = nil, events: any GatewayEvents = NoGatewayEvents(),
+                admitted: AdmittedDocuments = AdmittedDocuments(),
                 logger: Logger = Logger(label: "passerelle.pipeline")) {
+        self.admitted = admitted
         self.journal = journal
         self.blobs = blobs
         self.settings = settings
@@ -114,30 +118,40 @@ public struct Pipeline: Sendable {
             do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encodedParts() } catch {
                 throw .unavailable(error)
             }
-            let result: AcceptResult
+            let built: Admission.Built = if let file = prepared.cda.file {
+                .file(file.url, sha256: file.sha256.hexString)
+            } else {
+                .data(prepared.metadata.action == .delete ? Deletion.marker : prepared.cda.data)
+            }
+            let admission = Admission(document: prepared.journalDocument, record: record, built: built, targets: prepared.targets,
+                                      input: input, stay: prepared.stay)
+            let result: AdmitResult
             do {
+                // One transaction: record, built CDA and queued transmissions (group-committed
+                // with the other documents in flight).
                 result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
-                    try await journal.accept(prepared.journalDocument, contentParts: record, input: input, stay: prepared.stay, now: now)
+                    try await journal.admit(admission, now: now)
                 }
             } catch { throw .unavailable(.journal(error)) }
             switch result {
             case .duplicateInput(let id, let version):
                 logger.notice("input already journaled; not sent again", metadata: ["document": "\(id ?? "-")"])
-                // A crash may have left that document half-way (accepted, not queued).
+                // A journal written by an older passerelle may hold that document half-way (accepted, not queued).
                 if let id, let version { try await finish(id: id, version: version) }
                 return .duplicateInput(documentID: id)
             case .duplicateDocument(let earlier):
                 throw .refused(.invalidContent(
                     "document \(earlier.id) version \(earlier.version) is already in the journal (from another file). "
                     + "To change it, send a replacement (action replace, a new version); to send it again, use passerelle resend"))
-            case .accepted(let document):
+            case .admitted(let document, let transmissions):
                 CrashPoint.reached(.accepted)
-                logger.info("document journaled", metadata: ["document": "\(document.id)", "version": "\(document.version)",
-                                                             "kind": "\(document.kind.rawValue)", "ins": "\(document.maskedINS ?? "-")"])
-                let targets = try await StageClock.measure(.journal, events) { () async throws(IngestFailure) in
-                    try await finish(id: document.id, version: document.version, built: prepared.cda)
-                }
-                return .accepted(documentID: document.id, version: document.version, targets: targets)
+                events.documentBuilt(kind: document.kind)
+                admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.cda, journal: document),
+                                targets: transmissions.map(\.target))
+                logger.info("document journaled and queued", metadata: [
+                    "document": "\(document.id)", "version": "\(document.version)", "kind": "\(document.kind.rawValue)",
+                    "ins": "\(document.maskedINS ?? "-")", "targets": "\(transmissions.map(\.target.rawValue).joined(separator: ","))"])
+                return .accepted(documentID: document.id, version: document.version, targets: prepared.targets)
             }
         }
     }
@@ -344,7 +358,6 @@ public struct Pipeline: Sendable {
                     }
                 }
                 events.documentBuilt(kind: document.kind)
-                CrashPoint.reached(.built)
             }
             if document.state == .built {
                 let queued = try await journal.enqueue(documentID: id, version: version, targets: targets, now: Date())

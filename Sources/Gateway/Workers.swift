@@ -34,6 +34,8 @@ public final class TransmissionWorkers: Sendable {
     public let events: any GatewayEvents
     /// One alert per outage of a target, not one per transmission.
     public let alerts: FaultAlerts
+    /// Documents admission left in memory for their first send (else read from the journal).
+    public let admitted: AdmittedDocuments
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let wake = WakeSignal()
@@ -41,7 +43,9 @@ public final class TransmissionWorkers: Sendable {
     /// - Parameter senders: each sender with its number of concurrent loops (≥ 1).
     public init(journal: any JournalStore, blobs: BlobStore, senders: [(any TransmissionSender, Int)],
                 settings: WorkerSettings, events: any GatewayEvents = NoGatewayEvents(),
+                admitted: AdmittedDocuments = AdmittedDocuments(),
                 logger: Logger = Logger(label: "passerelle.workers")) {
+        self.admitted = admitted
         self.journal = journal
         self.blobs = blobs
         self.senders = senders
@@ -133,7 +137,10 @@ public final class TransmissionWorkers: Sendable {
         let outcome: TransmissionOutcome
         let started = ContinuousClock.now
         do {
-            let document = try StageClock.measure(.journal, events) { () throws(GatewayError) in try OutgoingDocument.load(claim.document, blobs: blobs) }
+            let document: OutgoingDocument
+            if let held = admitted.take(claim) { document = held } else {
+                document = try StageClock.measure(.journal, events) { () throws(GatewayError) in try OutgoingDocument.load(claim.document, blobs: blobs) }
+            }
             CrashPoint.reached(.beforeSend)
             outcome = await StageClock.$events.withValue(events) { await sender.send(claim, document: document) }
         } catch {

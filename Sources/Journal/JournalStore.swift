@@ -58,6 +58,11 @@ public protocol JournalStore: Sendable {
     func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
                 now: Date) async throws(JournalError) -> AcceptResult
 
+    /// Stores an accepted, built document and queues its transmissions in one transaction (the
+    /// two blobs are fsynced first). Concurrent admissions share the commit's fsync where the
+    /// store can (SQLite: group commit on the journal's thread).
+    func admit(_ admission: Admission, now: Date) async throws(JournalError) -> AdmitResult
+
     /// Marks a received document as built, pointing it at the built CDA (stored as a blob).
     func markBuilt(documentID: String, version: Int, built: Data, now: Date) async throws(JournalError) -> JournalDocument
 

@@ -263,6 +263,55 @@ public enum AcceptResult: Sendable, Hashable {
     case duplicateDocument(JournalDocument)
 }
 
+/// An accepted document with everything the journal stores for it at once: the intake record,
+/// the built (or received) CDA and one queued transmission per target. ``JournalStore/admit(_:now:)``
+/// writes the two blobs, then one transaction: a document is never half-admitted.
+public struct Admission: Sendable {
+    /// The CDA to store: bytes in memory, or a file already written (0600) in the blob folder
+    /// whose SHA-256 was computed while writing it (moved in by a rename, never read again).
+    public enum Built: Sendable {
+        case data(Data)
+        case file(URL, sha256: String)
+    }
+
+    /// The journal's view of the document (ids, kind, masked INS…); blob digests and state are set by the store.
+    public var document: JournalDocument
+    /// The intake record (``Gateway/IntakeRecord``), as parts so a large PDF is not copied to store it.
+    public var record: [Data]
+    public var built: Built
+    public var targets: [Destination]
+    /// The file or MLLP message it came from, so the same bytes arriving again are recognised.
+    public var input: InputFile?
+    public var stay: JournalStay?
+
+    public init(document: JournalDocument, record: [Data], built: Built, targets: [Destination], input: InputFile?, stay: JournalStay?) {
+        self.document = document
+        self.record = record
+        self.built = built
+        self.targets = targets
+        self.input = input
+        self.stay = stay
+    }
+}
+
+/// What ``JournalStore/admit(_:now:)`` did.
+public enum AdmitResult: Sendable, Hashable {
+    /// Stored and queued: the document as journaled and its transmissions.
+    case admitted(JournalDocument, [Transmission])
+    /// The same input (same SHA-256) was journaled before; nothing stored.
+    case duplicateInput(documentID: String?, version: Int?)
+    /// This document id and version is already in the journal (from a different input).
+    case duplicateDocument(JournalDocument)
+
+    init(_ duplicate: AcceptResult) {
+        switch duplicate {
+        case .accepted(let d): self = .admitted(d, [])
+        case .duplicateInput(let id, let version): self = .duplicateInput(documentID: id, version: version)
+        case .duplicateDocument(let d): self = .duplicateDocument(d)
+        }
+    }
+}
+
 /// Counts for `passerelle status`.
 public struct StateCount: Sendable, Hashable {
     public var target: Destination

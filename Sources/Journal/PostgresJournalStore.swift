@@ -85,6 +85,72 @@ public final class PostgresJournalStore: JournalStore {
         }
     }
 
+    public func admit(_ admission: Admission, now: Date) async throws(JournalError) -> AdmitResult {
+        // The database keeps a copy of every blob (shared by the nodes): a file-backed CDA is
+        // read once here to be stored there.
+        let record = admission.record.count == 1 ? admission.record[0] : admission.record.reduce(into: Data()) { $0.append($1) }
+        let recordSHA = try blobs.put(record)
+        let built: Data, builtSHA: String
+        switch admission.built {
+        case .data(let data): built = data; builtSHA = try blobs.put(data)
+        case .file(let url, let sha): builtSHA = try blobs.put(file: url, sha256: sha); built = try blobs.get(sha)
+        }
+        var stored = admission.document
+        stored.blobSHA256 = recordSHA
+        stored.builtSHA256 = builtSHA
+        stored.receivedAt = now
+        stored.state = .queued
+        let document = stored, input = admission.input, stay = admission.stay, targets = admission.targets
+        let deadline = now.addingTimeInterval(policy.deadline)
+        return try await run { db -> AdmitResult in
+            do {
+                return try db.transaction { () throws -> AdmitResult in
+                    if let earlier = try Self.duplicate(db, of: document, input: input) { return AdmitResult(earlier) }
+                    try Self.storeBlob(db, sha: recordSHA, content: record, now: now)
+                    try Self.storeBlob(db, sha: builtSHA, content: built, now: now)
+                    if let input {
+                        try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES ($1, $2, $3, $4, $5)",
+                                   [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
+                    }
+                    if let stay { try Self.upsertStay(db, stay) }
+                    try db.run("""
+                        INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
+                                               blob_sha256, built_sha256, state, received_at, received_month, updated_at, action)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $13, $12, $14)
+                        """, [document.id, document.version, document.setID, document.kind.rawValue, document.maskedINS,
+                              document.patientKey, document.identityStatus, document.finess, document.stayID, recordSHA, builtSHA,
+                              JournalTime.millis(now), JournalTime.month(now), document.action.rawValue])
+                    let transmissions = try Self.insertTransmissions(db, documentID: document.id, version: document.version,
+                                                                     targets: targets, deadline: deadline, now: now)
+                    return .admitted(document, transmissions)
+                }
+            } catch let error as PostgresError where error.isUniqueViolation {
+                // Another node admitted the same input or document between our check and our insert.
+                guard let earlier = try Self.duplicate(db, of: document, input: input) else { throw error }
+                return AdmitResult(earlier)
+            }
+        }
+    }
+
+    /// One queued transmission per target (the UNIQUE key makes a second one for the same
+    /// document, version and target impossible); returns them as stored.
+    private static func insertTransmissions(_ db: PostgresConnection, documentID: String, version: Int, targets: [Destination],
+                                            deadline: Date, now: Date) throws -> [Transmission] {
+        for target in targets {
+            try db.run("""
+                INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at,
+                                           deadline_at, next_attempt_at)
+                VALUES ($1, $2, $3, 'queued', $4, $5, $4, $6, $4)
+                ON CONFLICT (document_id, version, target) DO NOTHING
+                """, [documentID, version, target.rawValue, JournalTime.millis(now), JournalTime.month(now),
+                      JournalTime.millis(deadline)])
+        }
+        return try targets.compactMap { target in
+            try db.query("SELECT * FROM transmissions WHERE document_id = $1 AND version = $2 AND target = $3",
+                         [documentID, version, target.rawValue]).first.map(decodeTransmission)
+        }
+    }
+
     private static func duplicate(_ db: PostgresConnection, of document: JournalDocument, input: InputFile?) throws -> AcceptResult? {
         if let input, let row = try db.query("SELECT document_id, version FROM inputs WHERE sha256 = $1", [input.sha256]).first {
             return .duplicateInput(documentID: row["document_id"].string, version: row["version"].int)
@@ -170,22 +236,11 @@ public final class PostgresJournalStore: JournalStore {
                     throw JournalError.documentState(id: documentID, version: version, state: document.state,
                                                      expected: [.built, .queued])
                 }
-                for target in targets {
-                    // The UNIQUE key makes a second transmission of the same (document, version, target) impossible.
-                    try db.run("""
-                        INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at,
-                                                   deadline_at, next_attempt_at)
-                        VALUES ($1, $2, $3, 'queued', $4, $5, $4, $6, $4)
-                        ON CONFLICT (document_id, version, target) DO NOTHING
-                        """, [documentID, version, target.rawValue, JournalTime.millis(now), JournalTime.month(now),
-                              JournalTime.millis(deadline)])
-                }
+                let queued = try Self.insertTransmissions(db, documentID: documentID, version: version, targets: targets,
+                                                          deadline: deadline, now: now)
                 try db.run("UPDATE documents SET state = 'queued', updated_at = $1 WHERE id = $2 AND version = $3",
                            [JournalTime.millis(now), documentID, version])
-                return try targets.compactMap { target in
-                    try db.query("SELECT * FROM transmissions WHERE document_id = $1 AND version = $2 AND target = $3",
-                                 [documentID, version, target.rawValue]).first.map(Self.decodeTransmission)
-                }
+                return queued
             }
         }
     }

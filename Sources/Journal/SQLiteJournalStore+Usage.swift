@@ -5,7 +5,7 @@ import SQLiteKit
 extension SQLiteJournalStore {
     public func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts] {
         try UsageSQL.validate(query)
-        return try locked { db in
+        return try await onThread { db in
             // One read transaction: both aggregates see the same journal.
             try db.transaction(.deferred) {
                 func rows(_ statement: UsageSQL.Statement) throws -> [SQLiteColumns] {

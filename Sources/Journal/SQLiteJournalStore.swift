@@ -11,9 +11,9 @@ public final class SQLiteJournalStore: JournalStore {
     public let blobs: BlobStore
     public let policy: RetryPolicy
     private let random: @Sendable () -> Double
-    // Only touched under `lock`: SQLite connections must not be used from two threads at once.
-    private nonisolated(unsafe) let connection: SQLiteConnection
-    private let lock = NSLock()
+    /// The connection's own thread: statements and commit fsyncs never run on the cooperative
+    /// pool, and concurrent writers share one commit (group commit).
+    let queue: SQLiteCommitQueue
 
     /// Opens (creating and migrating if needed) the journal at `path`.
     /// - Parameter random: jitter source in [0, 1); injectable for deterministic tests.
@@ -36,8 +36,14 @@ public final class SQLiteJournalStore: JournalStore {
         // created just before a power cut could otherwise vanish with everything committed to it.
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if let failure = DurableFiles.syncDirectory(folder) { throw .database("\(folder): \(failure)") }
-        connection = db
+        queue = SQLiteCommitQueue(connection: db, name: "passerelle-sqlite")
     }
+
+    deinit { queue.finish() }
+
+    /// Transactions committed and units of work they carried since opening (units / commits:
+    /// how much the group commit batched).
+    public var commitStatistics: (commits: Int, units: Int) { queue.statistics }
 
     /// The schema version in the file.
     public func schemaVersion() throws(JournalError) -> Int {
@@ -54,13 +60,14 @@ public final class SQLiteJournalStore: JournalStore {
     public func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
                        now: Date) async throws(JournalError) -> AcceptResult {
         // Cheap checks first, so a file dropped twice does not even rewrite its blob.
-        if let earlier = try duplicate(of: document, input: input) { return earlier }
+        if let earlier = try await onThread({ db in try Self.duplicate(db, of: document, input: input) }) { return earlier }
         let sha = try blobs.put(parts: contentParts)
         var stored = document
         stored.blobSHA256 = sha
         stored.receivedAt = now
         stored.state = .received
-        return try locked { db in
+        let accepted = stored
+        return try await onThread { db in
             try db.transaction(.immediate) { () throws -> AcceptResult in
                 // Again inside the write lock: another process may have accepted it meanwhile.
                 if let earlier = try Self.duplicate(db, of: document, input: input) { return earlier }
@@ -73,16 +80,72 @@ public final class SQLiteJournalStore: JournalStore {
                     INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
                                            blob_sha256, state, received_at, received_month, updated_at, action)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)
-                    """, [stored.id, stored.version, stored.setID, stored.kind.rawValue, stored.maskedINS, stored.patientKey,
-                          stored.identityStatus, stored.finess, stored.stayID, sha, JournalTime.millis(now),
-                          JournalTime.month(now), JournalTime.millis(now), stored.action.rawValue])
-                return .accepted(stored)
+                    """, [accepted.id, accepted.version, accepted.setID, accepted.kind.rawValue, accepted.maskedINS, accepted.patientKey,
+                          accepted.identityStatus, accepted.finess, accepted.stayID, sha, JournalTime.millis(now),
+                          JournalTime.month(now), JournalTime.millis(now), accepted.action.rawValue])
+                return .accepted(accepted)
             }
         }
     }
 
+    public func admit(_ admission: Admission, now: Date) async throws(JournalError) -> AdmitResult {
+        // Blobs first, fsynced: the row that points at them must never outlive them. A duplicate
+        // found below leaves them unreferenced (content-addressed: harmless, and rare).
+        let recordSHA = try blobs.put(parts: admission.record)
+        let builtSHA = switch admission.built {
+        case .data(let data): try blobs.put(data)
+        case .file(let url, let sha): try blobs.put(file: url, sha256: sha)
+        }
+        var stored = admission.document
+        stored.blobSHA256 = recordSHA
+        stored.builtSHA256 = builtSHA
+        stored.receivedAt = now
+        stored.state = .queued
+        let document = stored, input = admission.input, stay = admission.stay, targets = admission.targets
+        let deadline = now.addingTimeInterval(policy.deadline)
+        return try await onThread { db in
+            try db.transaction(.immediate) { () throws -> AdmitResult in
+                if let earlier = try Self.duplicate(db, of: document, input: input) { return AdmitResult(earlier) }
+                if let input {
+                    try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
+                               [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
+                }
+                if let stay { try Self.upsertStay(db, stay) }
+                try db.run("""
+                    INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
+                                           blob_sha256, built_sha256, state, received_at, received_month, updated_at, action)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
+                    """, [document.id, document.version, document.setID, document.kind.rawValue, document.maskedINS, document.patientKey,
+                          document.identityStatus, document.finess, document.stayID, recordSHA, builtSHA, JournalTime.millis(now),
+                          JournalTime.month(now), JournalTime.millis(now), document.action.rawValue])
+                let transmissions = try Self.insertTransmissions(db, documentID: document.id, version: document.version,
+                                                                 targets: targets, deadline: deadline, now: now)
+                return .admitted(document, transmissions)
+            }
+        }
+    }
+
+    /// One queued transmission per target (the UNIQUE key makes a second one for the same
+    /// document, version and target impossible); returns them as stored.
+    private static func insertTransmissions(_ db: SQLiteConnection, documentID: String, version: Int, targets: [Destination],
+                                            deadline: Date, now: Date) throws -> [Transmission] {
+        for target in targets {
+            try db.run("""
+                INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at,
+                                           deadline_at, next_attempt_at)
+                VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                ON CONFLICT (document_id, version, target) DO NOTHING
+                """, [documentID, version, target.rawValue, JournalTime.millis(now), JournalTime.month(now),
+                      JournalTime.millis(now), JournalTime.millis(deadline), JournalTime.millis(now)])
+        }
+        return try targets.compactMap { target in
+            try db.query("SELECT * FROM transmissions WHERE document_id = ? AND version = ? AND target = ?",
+                         [documentID, version, target.rawValue]).first.map(decodeTransmission)
+        }
+    }
+
     public func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay? {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT * FROM stays WHERE finess = ? AND stay_id = ?", [finess, stayID]).first.map { row in
                 JournalStay(stayID: stayID, finess: finess, admittedAt: JournalTime.date(row["admitted_at"]),
                             dischargedAt: JournalTime.date(row["discharged_at"]))
@@ -91,7 +154,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError) {
-        try locked { db in try db.transaction(.immediate) { try Self.upsertStay(db, stay) } }
+        try await onThread { db in try db.transaction(.immediate) { try Self.upsertStay(db, stay) } }
     }
 
     /// Inserts or completes a stay: a date already known is kept when the new record lacks it.
@@ -104,10 +167,6 @@ public final class SQLiteJournalStore: JournalStore {
                 discharged_month = COALESCE(excluded.discharged_month, discharged_month)
             """, [stay.finess, stay.stayID, JournalTime.millis(stay.admittedAt), JournalTime.millis(stay.dischargedAt),
                   stay.dischargedAt.map(JournalTime.month)])
-    }
-
-    private func duplicate(of document: JournalDocument, input: InputFile?) throws(JournalError) -> AcceptResult? {
-        try locked { db in try Self.duplicate(db, of: document, input: input) }
     }
 
     private static func duplicate(_ db: SQLiteConnection, of document: JournalDocument, input: InputFile?) throws -> AcceptResult? {
@@ -125,7 +184,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func markBuilt(documentID: String, version: Int, builtBlob sha: String, now: Date) async throws(JournalError) -> JournalDocument {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 let document = try Self.requireDocument(db, id: documentID, version: version)
                 guard document.state == .received else {
@@ -139,13 +198,13 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func document(id: String, version: Int) async throws(JournalError) -> JournalDocument? {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT * FROM documents WHERE id = ? AND version = ?", [id, version]).first.map(Self.decodeDocument)
         }
     }
 
     public func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument] {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT * FROM documents WHERE state = ? ORDER BY received_at, id", [state.rawValue]).map(Self.decodeDocument)
         }
     }
@@ -153,36 +212,24 @@ public final class SQLiteJournalStore: JournalStore {
     // MARK: - Transmissions
 
     public func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission] {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 let document = try Self.requireDocument(db, id: documentID, version: version)
                 guard document.state == .built || document.state == .queued else {
                     throw JournalError.documentState(id: documentID, version: version, state: document.state,
                                                      expected: [.built, .queued])
                 }
-                let deadline = now.addingTimeInterval(policy.deadline)
-                for target in targets {
-                    // The UNIQUE key makes a second transmission of the same (document, version, target) impossible.
-                    try db.run("""
-                        INSERT INTO transmissions (document_id, version, target, state, created_at, created_month, updated_at,
-                                                   deadline_at, next_attempt_at)
-                        VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)
-                        ON CONFLICT (document_id, version, target) DO NOTHING
-                        """, [documentID, version, target.rawValue, JournalTime.millis(now), JournalTime.month(now),
-                              JournalTime.millis(now), JournalTime.millis(deadline), JournalTime.millis(now)])
-                }
+                let queued = try Self.insertTransmissions(db, documentID: documentID, version: version, targets: targets,
+                                                          deadline: now.addingTimeInterval(self.policy.deadline), now: now)
                 try db.run("UPDATE documents SET state = 'queued', updated_at = ? WHERE id = ? AND version = ?",
                            [JournalTime.millis(now), documentID, version])
-                return try targets.compactMap { target in
-                    try db.query("SELECT * FROM transmissions WHERE document_id = ? AND version = ? AND target = ?",
-                                 [documentID, version, target.rawValue]).first.map(Self.decodeTransmission)
-                }
+                return queued
             }
         }
     }
 
     public func claimNext(target: Destination, now: Date, lease: TimeInterval, owner: String) async throws(JournalError) -> ClaimedTransmission? {
-        try locked { db in
+        try await onThread { db in
             // BEGIN IMMEDIATE takes the write lock before the SELECT: no other connection can
             // pick the same row between our SELECT and UPDATE (PostgreSQL: FOR UPDATE SKIP LOCKED).
             try db.transaction(.immediate) { () throws -> ClaimedTransmission? in
@@ -207,7 +254,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func recordMessageID(_ messageID: String, transmissionID: Int64, owner: String) async throws(JournalError) {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 _ = try Self.requireLease(db, id: transmissionID, owner: owner)
                 try db.run("UPDATE transmissions SET message_id = ? WHERE id = ?", [messageID, transmissionID])
@@ -218,10 +265,10 @@ public final class SQLiteJournalStore: JournalStore {
     public func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
                          now: Date) async throws(JournalError) -> CompletionResult {
         let jitter = random()
-        return try locked { db in
+        return try await onThread { db in
             try db.transaction(.immediate) { () throws -> CompletionResult in
                 let t = try Self.requireLease(db, id: claim.transmission.id, owner: owner)
-                let plan = try CompletionPlan(t, outcome: outcome, policy: policy, jitter: jitter, now: now)
+                let plan = try CompletionPlan(t, outcome: outcome, policy: self.policy, jitter: jitter, now: now)
                 if let lastError = plan.lastError {
                     try db.run("""
                         UPDATE transmissions SET state = ?, next_attempt_at = ?, lease_owner = NULL, lease_expires_at = NULL,
@@ -248,7 +295,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 let t = try Self.requireTransmission(db, id: transmissionID)
                 guard let rank = t.acknowledgementRank else {
@@ -267,7 +314,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func acknowledgeFailure(transmissionID: Int64, reason: String, now: Date) async throws(JournalError) -> Transmission {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 let t = try Self.requireTransmission(db, id: transmissionID)
                 if t.state == .failed { return t }
@@ -286,14 +333,14 @@ public final class SQLiteJournalStore: JournalStore {
     public func transmission(messageID: String) async throws(JournalError) -> Transmission? {
         // Few rows carry a message id and acknowledgements are rare: a scan is acceptable
         // until an index comes with the next schema migration.
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT * FROM transmissions WHERE message_id = ? ORDER BY id DESC LIMIT 1", [messageID])
                 .first.map(Self.decodeTransmission)
         }
     }
 
     public func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission] {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 let ids = try db.query("SELECT id FROM transmissions WHERE state = 'sending' AND lease_expires_at <= ? ORDER BY id",
                                        [JournalTime.millis(now)]).compactMap { $0["id"].int64 }
@@ -303,7 +350,7 @@ public final class SQLiteJournalStore: JournalStore {
                         UPDATE transmissions SET state = 'queued', needs_recheck = 1, lease_owner = NULL, lease_expires_at = NULL,
                                                  next_attempt_at = CASE WHEN message_id IS NULL THEN ? ELSE ? END, updated_at = ?
                         WHERE id = ?
-                        """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.interruptedHold)),
+                        """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(self.policy.interruptedHold)),
                               JournalTime.millis(now), id])
                     try db.run("UPDATE attempts SET ended_at = ?, outcome = 'interrupted' WHERE transmission_id = ? AND ended_at IS NULL",
                                [JournalTime.millis(now), id])
@@ -314,7 +361,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func confirmInterruptedSend(transmissionID: Int64, now: Date) async throws(JournalError) -> Transmission? {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) { () throws -> Transmission? in
                 let t = try Self.requireTransmission(db, id: transmissionID)
                 guard t.awaitsInterruptedOutcome(now: now) else { return nil }
@@ -335,7 +382,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission] {
-        try locked { db in
+        try await onThread { db in
             try db.transaction(.immediate) {
                 let allowed: Set<TransmissionState> = includingSucceeded ? TransmissionState.succeeded.union([.failed]) : [.failed]
                 var eligible = filter
@@ -354,7 +401,7 @@ public final class SQLiteJournalStore: JournalStore {
                                                  pending_recipients = CASE WHEN state = 'failed' THEN pending_recipients ELSE NULL END,
                                                  next_attempt_at = ?, deadline_at = ?, updated_at = ?
                         WHERE id = ? AND state = ?
-                        """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(policy.deadline)),
+                        """, [JournalTime.millis(now), JournalTime.millis(now.addingTimeInterval(self.policy.deadline)),
                               JournalTime.millis(now), t.id, t.state.rawValue])
                 }
                 return try selected.map { try Self.requireTransmission(db, id: $0.id) }
@@ -365,15 +412,15 @@ public final class SQLiteJournalStore: JournalStore {
     // MARK: - Queries
 
     public func transmission(id: Int64) async throws(JournalError) -> Transmission? {
-        try locked { db in try db.query("SELECT * FROM transmissions WHERE id = ?", [id]).first.map(Self.decodeTransmission) }
+        try await onThread { db in try db.query("SELECT * FROM transmissions WHERE id = ?", [id]).first.map(Self.decodeTransmission) }
     }
 
     public func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission] {
-        try locked { db in try Self.select(db, filter) }
+        try await onThread { db in try Self.select(db, filter) }
     }
 
     public func attempts(transmissionID: Int64) async throws(JournalError) -> [Attempt] {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT * FROM attempts WHERE transmission_id = ? ORDER BY id", [transmissionID]).map { row in
                 Attempt(id: row["id"].int64 ?? 0, transmissionID: row["transmission_id"].int64 ?? 0,
                         startedAt: JournalTime.date(row["started_at"]) ?? .distantPast, endedAt: JournalTime.date(row["ended_at"]),
@@ -383,7 +430,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func acknowledgements(transmissionID: Int64) async throws(JournalError) -> [Acknowledgement] {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT * FROM acknowledgements WHERE transmission_id = ? ORDER BY id", [transmissionID]).compactMap { row in
                 guard let kind = row["kind"].string.flatMap(AcknowledgementKind.init(rawValue:)) else { return nil }
                 return Acknowledgement(transmissionID: transmissionID, kind: kind,
@@ -393,7 +440,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func stateCounts() async throws(JournalError) -> [StateCount] {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT target, state, count(*) AS n FROM transmissions GROUP BY target, state ORDER BY target, state")
                 .compactMap { row in
                     guard let target = row["target"].string.flatMap(Destination.init(rawValue:)),
@@ -404,7 +451,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func oldestWaiting(target: Destination) async throws(JournalError) -> Date? {
-        try locked { db in
+        try await onThread { db in
             try db.scalar("""
                 SELECT MIN(created_at) FROM transmissions WHERE target = ? AND state IN ('queued', 'retry-wait', 'sending')
                 """, [target.rawValue]).flatMap(JournalTime.date)
@@ -412,7 +459,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func lastErrors() async throws(JournalError) -> [TargetError] {
-        try locked { db in
+        try await onThread { db in
             try Destination.allCases.compactMap { target in
                 guard let row = try db.query("""
                     SELECT id, document_id, last_error, last_error_at FROM transmissions
@@ -425,7 +472,7 @@ public final class SQLiteJournalStore: JournalStore {
     }
 
     public func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount] {
-        try locked { db in
+        try await onThread { db in
             try db.query("SELECT received_month, kind, count(*) AS n FROM documents GROUP BY received_month, kind ORDER BY 1, 2")
                 .compactMap { row in
                     guard let month = row["received_month"].string,
@@ -437,14 +484,14 @@ public final class SQLiteJournalStore: JournalStore {
 
     // MARK: - Helpers
 
+    /// Synchronous access (schema checks): runs on the calling thread between two batches.
     func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
-        do {
-            lock.lock()
-            defer { lock.unlock() }
-            return try body(connection)
-        } catch {
-            throw Self.journalError(error)
-        }
+        do { return try queue.withConnection(body) } catch { throw Self.journalError(error) }
+    }
+
+    /// Runs `body` on the journal's thread; it commits with whatever else is in flight.
+    func onThread<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(JournalError) -> T {
+        do { return try await queue.run(body) } catch { throw Self.journalError(error) }
     }
 
     private static func journalError(_ error: any Error) -> JournalError {

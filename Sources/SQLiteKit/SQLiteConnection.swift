@@ -219,9 +219,23 @@ public final class SQLiteConnection {
     /// True while a transaction is open.
     public var isInTransaction: Bool { handle.map { sqlite3_get_autocommit($0) == 0 } ?? false }
 
-    /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws.
+    /// Runs `body` in a transaction: COMMIT if it returns, ROLLBACK if it throws. Inside an
+    /// open transaction (a ``SQLiteCommitQueue`` batch) it is a savepoint: a throw undoes only
+    /// `body`'s writes, and the enclosing COMMIT makes them durable.
     @discardableResult
     public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
+        if isInTransaction {
+            try execute("SAVEPOINT nested")
+            do {
+                let result = try body()
+                try execute("RELEASE nested")
+                return result
+            } catch {
+                try? execute("ROLLBACK TO nested")
+                try? execute("RELEASE nested")
+                throw error
+            }
+        }
         try execute("BEGIN \(kind.rawValue)")
         let result: T
         do {

@@ -14,10 +14,9 @@ public enum CrashPoint: String, Sendable, CaseIterable {
     case claimed
     /// An MLLP message was received (its in-flight marker written), before it is parsed.
     case mllpReceived = "mllp-received"
-    /// The journal holds the document (accept committed), before the CDA is recorded as built.
+    /// The journal holds the document, its CDA and its queued transmissions (one transaction),
+    /// before the input is removed.
     case accepted
-    /// The built CDA is recorded, before the transmissions are created.
-    case built
     /// A transmission was claimed (lease taken), before the sender starts.
     case beforeSend = "before-send"
     /// MSSanté: the Message-ID is in the journal, before the SMTP session starts.

@@ -30,7 +30,7 @@ import TestSupport
     /// where the point is reached rarely (once per document or per mail), lower where it is
     /// reached in bursts, so that the run gets somewhere before it dies.
     static let armed: [(CrashPoint, Double)] = [
-        (.claimed, 0.5), (.accepted, 0.6), (.built, 0.6), (.beforeSend, 0.3),
+        (.claimed, 0.5), (.accepted, 0.6), (.beforeSend, 0.3),
         (.messageIDRecorded, 0.4), (.afterSend, 0.3), (.ackFetched, 0.5), (.ackRecorded, 0.5),
     ]
 
