@@ -75,6 +75,9 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
         }
     }
 
+    /// Units waiting for the thread (tests: a batch can be formed deterministically).
+    var waiting: Int { condition.withLock { units.count } }
+
     /// Runs `body` on the calling thread, between two batches (synchronous callers: opening,
     /// schema checks). Never call it from the cooperative pool for long work.
     public func withConnection<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T {
