@@ -36,12 +36,14 @@ let package = Package(
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // MARK: Swift wrappers, the only importers of the C modules
-        .target(name: "CurlKit", dependencies: ["CCurl"]),
+        // The one executor for blocking calls (serial lanes and bounded pools); no C, no other dependency.
+        .target(name: "BlockingIO"),
+        .target(name: "CurlKit", dependencies: ["CCurl", "BlockingIO"]),
         .target(name: "XMLKit", dependencies: ["CLibXML2"]),
-        .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
+        .target(name: "OpenSSLKit", dependencies: ["COpenSSL", "BlockingIO"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
         .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
-        .target(name: "PostgresKit", dependencies: ["CPostgres"]),
+        .target(name: "PostgresKit", dependencies: ["CPostgres", "BlockingIO"]),
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
@@ -52,7 +54,7 @@ let package = Package(
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
-        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
@@ -103,6 +105,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["BenchSupport", "OpenSSLKit", "PasserelleCore", "SampleDocuments", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
+        .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
         .testTarget(name: "OpenSSLKitTests", dependencies: ["OpenSSLKit", "TestSupport"]),
