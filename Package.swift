@@ -45,6 +45,10 @@ let package = Package(
         .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
         .target(name: "PostgresKit", dependencies: ["CPostgres", "BlockingIO"]),
 
+        // HTTP/1.1 request reader (size and time budgets) and response writer over an OpenSSLKit
+        // connection: the status endpoint and the test endpoints.
+        .target(name: "HTTPWire", dependencies: ["OpenSSLKit"]),
+
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
         // The crash suite's hook (`PASSERELLE_CRASH_AT`), off unless that variable is set; only the stages with crash points import it.
@@ -59,7 +63,7 @@ let package = Package(
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
-            "OpenSSLKit", "PasserelleCore", "Journal", "Signing",
+            "OpenSSLKit", "HTTPWire", "PasserelleCore", "Journal", "Signing",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -81,7 +85,7 @@ let package = Package(
         // MARK: Demo and test only (never in a production install)
         // The strict DMP-style ITI-41 endpoint, the local MSSanté relay launcher, sample HL7 and
         // the configuration of a gateway wired to them: the testbed, the bench and the tests.
-        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "HTTPWire"]),
         // `passerelle-testbed demo` (what `passerelle demo` runs: the endpoints here, the real
         // `passerelle run` as a child process) and `passerelle-testbed dmp-endpoint`.
         .executableTarget(
@@ -106,6 +110,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["BenchSupport", "OpenSSLKit", "PasserelleCore", "SampleDocuments", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
         .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
+        .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "OpenSSLKit"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
         .testTarget(name: "OpenSSLKitTests", dependencies: ["OpenSSLKit", "TestSupport"]),
