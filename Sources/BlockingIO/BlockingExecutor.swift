@@ -67,7 +67,8 @@ public final class BlockingExecutor: Sendable {
     }
 
     /// The synchronous form, for callers that are on a thread of their own (never from async
-    /// code: it parks the calling thread until `body` has run on the executor).
+    /// code: it parks the calling thread until `body` has run on the executor; never from the
+    /// executor's own threads either: on a lane the call would wait behind itself).
     public func runAndWait<T>(_ body: @escaping () throws -> T) throws -> T {
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var outcome: Result<T, any Error>?
@@ -91,19 +92,22 @@ public final class BlockingExecutor: Sendable {
             s.threads += 1
             return true
         }
-        if startThread {
-            let name = self.name
-            let thread = Thread { [self] in
-                // Named from inside: on Linux a name set before start() does not reach the OS thread.
-                Thread.current.name = name
-                work()
-            }
-            thread.start()
-        } else {
-            wakeUp.lock()
-            wakeUp.signal()
-            wakeUp.unlock()
+        if startThread { start() }
+        // Also when a thread was started: an idle one may take the job first.
+        wakeUp.lock()
+        wakeUp.signal()
+        wakeUp.unlock()
+    }
+
+    /// Starts one more thread (already counted in `threads`).
+    private func start() {
+        let name = self.name
+        let thread = Thread { [self] in
+            // Named from inside: on Linux a name set before start() does not reach the OS thread.
+            Thread.current.name = name
+            work()
         }
+        thread.start()
     }
 
     /// Refuses new calls, lets the queued ones run, then runs `finally` last (on an executor
@@ -117,10 +121,7 @@ public final class BlockingExecutor: Sendable {
             s.threads += 1
             return true
         }
-        if startThread {
-            let thread = Thread { [self] in work() }
-            thread.start()
-        }
+        if startThread { start() }
         wakeUp.lock()
         wakeUp.broadcast()
         wakeUp.unlock()

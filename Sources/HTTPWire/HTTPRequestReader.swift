@@ -261,6 +261,7 @@ public final class HTTPRequestReader: @unchecked Sendable {
 
     /// Exactly `count` body bytes.
     private func take(_ count: Int) throws(HTTPReadError) -> Data {
+        if buffer.count < count { buffer.reserveCapacity(count) }
         while buffer.count < count {
             guard try fill(startingRequest: false, wanted: count - buffer.count) else {
                 throw .connectionLost("closed inside the request body")
