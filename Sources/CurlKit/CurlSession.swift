@@ -70,6 +70,9 @@ final class HandlePool: @unchecked Sendable {
 
     func take() -> EasyHandle { lock.withLock { idle.popLast() } ?? EasyHandle() }
     func put(_ handle: EasyHandle) { lock.withLock { idle.append(handle) } }
+
+    // The handles point at the share: clean them up first.
+    deinit { idle.removeAll() }
 }
 
 /// A CURLSH sharing the TLS session cache and DNS cache between a session's handles.
