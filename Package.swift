@@ -36,12 +36,18 @@ let package = Package(
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         // MARK: Swift wrappers, the only importers of the C modules
-        .target(name: "CurlKit", dependencies: ["CCurl"]),
+        // The one executor for blocking calls (serial lanes and bounded pools); no C, no other dependency.
+        .target(name: "BlockingIO"),
+        .target(name: "CurlKit", dependencies: ["CCurl", "BlockingIO"]),
         .target(name: "XMLKit", dependencies: ["CLibXML2"]),
-        .target(name: "OpenSSLKit", dependencies: ["COpenSSL"]),
+        .target(name: "OpenSSLKit", dependencies: ["COpenSSL", "BlockingIO"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
         .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
-        .target(name: "PostgresKit", dependencies: ["CPostgres"]),
+        .target(name: "PostgresKit", dependencies: ["CPostgres", "BlockingIO"]),
+
+        // HTTP/1.1 request reader (size and time budgets) and response writer over an OpenSSLKit
+        // connection: the status endpoint and the test endpoints.
+        .target(name: "HTTPWire", dependencies: ["OpenSSLKit"]),
 
         // MARK: Domain and pipeline stages
         .target(name: "PasserelleCore"),
@@ -52,12 +58,12 @@ let package = Package(
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
-        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
-            "OpenSSLKit", "PasserelleCore", "Journal", "Signing",
+            "OpenSSLKit", "HTTPWire", "PasserelleCore", "Journal", "Signing",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -79,7 +85,7 @@ let package = Package(
         // MARK: Demo and test only (never in a production install)
         // The strict DMP-style ITI-41 endpoint, the local MSSanté relay launcher, sample HL7 and
         // the configuration of a gateway wired to them: the testbed, the bench and the tests.
-        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
+        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "HTTPWire"]),
         // `passerelle-testbed demo` (what `passerelle demo` runs: the endpoints here, the real
         // `passerelle run` as a child process) and `passerelle-testbed dmp-endpoint`.
         .executableTarget(
@@ -103,6 +109,8 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["BenchSupport", "OpenSSLKit", "PasserelleCore", "SampleDocuments", "PostgresKit"], path: "Tests/TestSupport"),
         .testTarget(name: "PasserelleCoreTests", dependencies: ["PasserelleCore", "TestSupport"]),
+        .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
+        .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "OpenSSLKit"]),
         .testTarget(name: "CurlKitTests", dependencies: ["CurlKit", "TestSupport"], exclude: ["Resources"]),
         .testTarget(name: "XMLKitTests", dependencies: ["XMLKit", "TestSupport"]),
         .testTarget(name: "OpenSSLKitTests", dependencies: ["OpenSSLKit", "TestSupport"]),

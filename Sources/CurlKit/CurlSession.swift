@@ -1,3 +1,4 @@
+import BlockingIO
 import CCurl
 import Foundation
 
@@ -22,20 +23,22 @@ public struct CurlSessionConfiguration: Sendable {
 /// connections and TLS sessions alive between transfers.
 ///
 /// `curl_easy_perform` blocks, so it never runs on Swift's cooperative pool: each transfer
-/// goes to one of at most `maxConnections` threads of this session and resumes the caller
-/// when done. Easy handles are reused most-recently-used first, so back-to-back transfers
-/// land on the handle that holds the open connection.
+/// goes to the session's bounded ``BlockingExecutor`` (at most `maxConnections` threads) and
+/// resumes the caller when done. Easy handles are reused most-recently-used first, so
+/// back-to-back transfers land on the handle that holds the open connection.
 public final class CurlSession: Sendable {
     public let configuration: CurlSessionConfiguration
-    private let executor: CurlExecutor
+    private let executor: BlockingExecutor
+    private let handles = HandlePool()
 
     public init(configuration: CurlSessionConfiguration) throws(CurlError) {
         _ = CurlGlobal.initialized
         try configuration.tls.validate()
         self.configuration = configuration
-        self.executor = CurlExecutor(workers: configuration.maxConnections)
+        self.executor = BlockingExecutor(name: "CurlKit transfer", threads: configuration.maxConnections)
     }
 
+    /// Lets the threads finish queued transfers and exit; the handles go with the last one.
     deinit { executor.shutdown() }
 
     /// Runs one transfer. Throws `CurlError`, or `CancellationError` when the task is cancelled
@@ -43,15 +46,15 @@ public final class CurlSession: Sendable {
     public func perform(_ transfer: CurlTransfer) async throws -> TransferResult {
         let cancel = CancelFlag()
         let configuration = self.configuration
+        let handles = self.handles
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TransferResult, Error>) in
-                executor.submit { handle, share in
-                    if cancel.isSet { return { continuation.resume(throwing: CancellationError()) } }
-                    let result = Result {
-                        try handle.perform(transfer, configuration: configuration, share: share, cancel: cancel)
-                    }
-                    return { continuation.resume(with: result) }
-                }
+            try await executor.run {
+                if cancel.isSet { throw CancellationError() }
+                let handle = handles.take()
+                // Back in the idle pool before the caller resumes, so a request sent right after
+                // finds the open connection instead of making a new one.
+                defer { handles.put(handle) }
+                return try handle.perform(transfer, configuration: configuration, share: handles.share, cancel: cancel)
             }
         } onCancel: {
             cancel.set()
@@ -59,71 +62,17 @@ public final class CurlSession: Sendable {
     }
 }
 
-/// The worker threads, the job queue and the idle easy handles of one session.
-final class CurlExecutor: @unchecked Sendable {
-    /// Runs a transfer on the handle and returns how to resume its caller. The caller is
-    /// resumed only once the handle is back in the idle pool, so a request sent right after
-    /// finds the open connection instead of making a new one.
-    typealias Job = (EasyHandle, CurlShare) -> () -> Void
-    private let condition = NSCondition()
-    private var jobs: [Job] = []
-    private var idleHandles: [EasyHandle] = []
-    private var workers = 0
-    private var idleWorkers = 0
-    private var closed = false
-    private let maxWorkers: Int
-    private let share = CurlShare()
+/// The idle easy handles of one session (most recently used last) and their shared caches.
+final class HandlePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [EasyHandle] = []
+    let share = CurlShare()
 
-    init(workers: Int) { maxWorkers = workers }
+    func take() -> EasyHandle { lock.withLock { idle.popLast() } ?? EasyHandle() }
+    func put(_ handle: EasyHandle) { lock.withLock { idle.append(handle) } }
 
-    func submit(_ job: @escaping Job) {
-        condition.lock()
-        jobs.append(job)
-        // Idle workers only leave the count when they wake, so compare with the queue length: a
-        // burst of submissions must not all wait for the single idle thread.
-        if jobs.count > idleWorkers && workers < maxWorkers {
-            workers += 1
-            let thread = Thread { [self] in work() }
-            thread.name = "CurlKit transfer"
-            thread.start()
-        }
-        condition.signal()
-        condition.unlock()
-    }
-
-    /// Lets the threads finish queued transfers and exit; the handles go with the last one.
-    func shutdown() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    private func work() {
-        while true {
-            condition.lock()
-            while jobs.isEmpty && !closed {
-                idleWorkers += 1
-                condition.wait()
-                idleWorkers -= 1
-            }
-            if jobs.isEmpty {
-                workers -= 1
-                condition.unlock()
-                return
-            }
-            let job = jobs.removeFirst()
-            let handle = idleHandles.popLast() ?? EasyHandle()
-            condition.unlock()
-
-            let resume = job(handle, share)
-
-            condition.lock()
-            idleHandles.append(handle)
-            condition.unlock()
-            resume()
-        }
-    }
+    // The handles point at the share: clean them up first.
+    deinit { idle.removeAll() }
 }
 
 /// A CURLSH sharing the TLS session cache and DNS cache between a session's handles.

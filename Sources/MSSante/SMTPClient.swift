@@ -1,3 +1,4 @@
+import BlockingIO
 import Foundation
 import OpenSSLKit
 
@@ -197,12 +198,13 @@ public struct SMTPClient: Sendable {
     func send(sources batch: [(Source, SMTPEnvelope)]) async throws(SMTPError) -> [Result<SMTPDelivery, SMTPError>] {
         // The session blocks on socket I/O: run it on a thread of its own, never on the
         // cooperative pool or Dispatch's small worker pool.
-        let outcome: Result<[Result<SMTPDelivery, SMTPError>], SMTPError> = await withCheckedContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(returning: Result { () throws(SMTPError) in try self.sendBlocking(sources: batch) })
+        let outcome: Result<[Result<SMTPDelivery, SMTPError>], SMTPError>
+        do {
+            outcome = try await BlockingExecutor.once("MSSante.smtp") {
+                Result { () throws(SMTPError) in try self.sendBlocking(sources: batch) }
             }
-            thread.name = "MSSante.smtp"
-            thread.start()
+        } catch {
+            throw .transport("\(error)")  // only if the executor refused the call: a fresh one never does
         }
         return try outcome.get()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPWire
 import OpenSSLKit
 
 /// One readiness condition (`journal`, `certificate authentication`, `dmp endpoint`…).
@@ -58,8 +59,8 @@ public final class StatusServer: Sendable {
                 probes: [any ReadinessProbe], probeTimeout: Duration = .seconds(5)) throws(StartError) {
         guard host == "127.0.0.1" || host == "::1" || host == "localhost" else { throw .notLoopback(host) }
         do {
-            server = try SocketServer(host: host == "localhost" ? "127.0.0.1" : host, port: port) { socket in
-                StatusServer.serve(socket, metrics: metrics, probes: probes, probeTimeout: probeTimeout)
+            server = try SocketServer.serving(host: host == "localhost" ? "127.0.0.1" : host, port: port) { socket in
+                await StatusServer.serve(socket, metrics: metrics, probes: probes, probeTimeout: probeTimeout)
             }
         } catch {
             throw .listen(error.description)
@@ -94,69 +95,50 @@ public final class StatusServer: Sendable {
 
     // MARK: - HTTP (one request per connection; this is a scrape endpoint, not a web server)
 
+    /// A scrape is a short GET: small budgets, a client that takes longer is cut off.
+    static let limits = HTTPLimits(maxRequestLineBytes: 8192, maxHeaderBytes: 16 << 10, maxHeaderCount: 100,
+                                   maxBodyBytes: 4096, requestDeadline: .seconds(10))
+
+    /// Serves one connection in a task; its reads and writes run on the connection's lane, the
+    /// probes on the cooperative pool (nothing blocks a thread waiting for them).
     private static func serve(_ socket: Socket, metrics: MetricsRegistry, probes: [any ReadinessProbe],
-                              probeTimeout: Duration) {
+                              probeTimeout: Duration) async {
         defer { socket.close() }
         socket.setTimeout(5)
-        guard let requestLine = try? socket.readLine(maxLength: 8192) else { return }
-        // Headers are read and ignored (bounded), so the client sees a clean close.
-        var headerCount = 0
-        while let line = try? socket.readLine(maxLength: 8192), !line.isEmpty, headerCount < 100 { headerCount += 1 }
+        let request: HTTPRequest
+        do throws(HTTPReadError) {
+            guard let next = try await HTTPRequestReader(socket, limits: limits).next() else { return }
+            request = next
+        } catch {
+            if let response = error.response { try? await response.write(to: socket) }
+            return
+        }
+        let response = await answer(request, metrics: metrics, probes: probes, probeTimeout: probeTimeout)
+        try? await response.write(to: socket, omitBody: request.method == "HEAD")
+    }
 
-        let parts = requestLine.split(separator: " ")
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else {
-            respond(socket, 400, "text/plain", "bad request\n")
-            return
+    private static func answer(_ request: HTTPRequest, metrics: MetricsRegistry, probes: [any ReadinessProbe],
+                               probeTimeout: Duration) async -> HTTPResponse {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return respond(405, "text/plain", "only GET and HEAD\n", extra: [("Allow", "GET, HEAD")])
         }
-        let method = String(parts[0]), path = String(parts[1].split(separator: "?", maxSplits: 1).first ?? "")
-        guard method == "GET" || method == "HEAD" else {
-            respond(socket, 405, "text/plain", "only GET and HEAD\n", extra: ["Allow: GET, HEAD"], head: false)
-            return
-        }
-        let head = method == "HEAD"
-        switch path {
+        switch request.path {
         case "/health":
-            respond(socket, 200, "text/plain", "ok\n", head: head)
+            return respond(200, "text/plain", "ok\n")
         case "/metrics":
-            respond(socket, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition(), head: head)
+            return respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics.exposition())
         case "/ready":
-            let checks = blocking { await readiness(probes, timeout: probeTimeout) }
+            let checks = await readiness(probes, timeout: probeTimeout)
             let ready = checks.allSatisfy(\.ready)
             let lines = checks.map { "\($0.ready ? "ok  " : "FAIL") \($0.name)\($0.detail.isEmpty ? "" : ": \($0.detail)")" }
-            respond(socket, ready ? 200 : 503, "text/plain; charset=utf-8",
-                    (ready ? "ready\n" : "not ready\n") + lines.joined(separator: "\n") + "\n", head: head)
+            return respond(ready ? 200 : 503, "text/plain; charset=utf-8",
+                           (ready ? "ready\n" : "not ready\n") + lines.joined(separator: "\n") + "\n")
         default:
-            respond(socket, 404, "text/plain", "not found: use /health, /ready or /metrics\n", head: head)
+            return respond(404, "text/plain", "not found: use /health, /ready or /metrics\n")
         }
     }
 
-    /// Runs async work from the connection's own thread (never a cooperative-pool thread).
-    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            box.set(await body())
-            done.signal()
-        }
-        done.wait()
-        return box.get()!
+    private static func respond(_ status: Int, _ type: String, _ body: String, extra: [(name: String, value: String)] = []) -> HTTPResponse {
+        HTTPResponse(status: status, contentType: type, body: Data(body.utf8), headers: [("Cache-Control", "no-store")] + extra, close: true)
     }
-
-    private static func respond(_ socket: Socket, _ status: Int, _ type: String, _ body: String,
-                                extra: [String] = [], head: Bool = false) {
-        let reason = [200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"][status] ?? ""
-        let bytes = Data(body.utf8)
-        var header = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\n"
-        header += "Cache-Control: no-store\r\nConnection: close\r\n"
-        for line in extra { header += line + "\r\n" }
-        header += "\r\n"
-        try? socket.write(Data(header.utf8) + (head ? Data() : bytes))
-    }
-}
-
-private final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T?
-    func set(_ v: T) { lock.withLock { value = v } }
-    func get() -> T? { lock.withLock { value } }
 }

@@ -1,3 +1,4 @@
+import BlockingIO
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -131,8 +132,10 @@ public protocol Connection: AnyObject, Sendable {
     func close()
     /// "host:port" of the peer, for messages.
     var peer: String { get }
-    /// The dedicated thread the async overloads run on, one call at a time.
+    /// The connection's serial lane: the async overloads run on it, one call at a time, in order.
     var executor: BlockingExecutor { get }
+    /// Ends the connection's blocked I/O from another thread (a deadline, a shutdown).
+    var interrupter: ConnectionInterrupter { get }
 }
 
 extension Connection {
@@ -205,7 +208,7 @@ public final class Socket: Connection, @unchecked Sendable {
 
     deinit {
         if descriptor >= 0 { interrupter.close() }
-        executor.finish()
+        executor.shutdown()
     }
 
     /// Connects to `host:port`, trying each resolved address in turn, each attempt bounded by

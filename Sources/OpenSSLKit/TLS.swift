@@ -1,3 +1,4 @@
+import BlockingIO
 import COpenSSL
 import Foundation
 #if canImport(Glibc)
@@ -256,7 +257,7 @@ public final class TLSStream: Connection, @unchecked Sendable {
     deinit {
         close(notify: false)
         SSL_free(ssl)
-        executor.finish()
+        executor.shutdown()
     }
 
     static func isIPAddress(_ text: String) -> Bool {

@@ -1,5 +1,6 @@
 import DMP
 import Foundation
+import HTTPWire
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -149,8 +150,19 @@ public final class DMPTestEndpoint: Sendable {
         state.withLock { $0.connections += 1 }
         var cpu = Self.threadCPU()
         defer { let now = Self.threadCPU(); state.withLock { $0.cpu += now - cpu } }
+        let reader = HTTPRequestReader(stream, limits: endpointLimits)
         while true {
-            guard let request = try? HTTPMessage.read(from: stream) else { return }
+            let request: HTTPRequest
+            do throws(HTTPReadError) {
+                guard let next = try reader.next() else { return }
+                request = next
+            } catch {
+                if let response = error.response {  // a bad request; a client gone quiet or away is no rejection
+                    reject("HTTP: \(error)")
+                    try? response.write(to: stream)
+                }
+                return
+            }
             let response = handle(request)
             guard (try? response.write(to: stream)) != nil, !response.close, !request.wantsClose else { return }
             let now = Self.threadCPU()
@@ -159,7 +171,7 @@ public final class DMPTestEndpoint: Sendable {
         }
     }
 
-    func handle(_ request: HTTPMessage) -> HTTPResponseMessage {
+    func handle(_ request: HTTPRequest) -> HTTPResponseMessage {
         let number = state.withLock { s -> Int in
             s.requests += 1
             return s.requests
@@ -168,7 +180,7 @@ public final class DMPTestEndpoint: Sendable {
             let base = dir.appendingPathComponent(String(format: "%04d", number))
             FileManager.default.createFile(atPath: base.appendingPathExtension("mime").path, contents: request.body, attributes: [.posixPermissions: 0o600])
             FileManager.default.createFile(atPath: base.appendingPathExtension("content-type").path,
-                                           contents: Data((request.headers["content-type"] ?? "").utf8), attributes: [.posixPermissions: 0o600])
+                                           contents: Data((request.header("content-type") ?? "").utf8), attributes: [.posixPermissions: 0o600])
         }
         let failure = state.withLock { s -> Failure? in s.failures.isEmpty ? nil : s.failures.removeFirst() }
         switch failure {
@@ -190,10 +202,10 @@ public final class DMPTestEndpoint: Sendable {
             return r
         case nil: break
         }
-        if request.method == "GET", request.path.hasPrefix("/dmp/status/Patient") { return patientStatusAnswer(request.path) }
+        if request.method == "GET", request.path.hasPrefix("/dmp/status/Patient") { return patientStatusAnswer(request.target) }
         guard request.method == "POST" else { return HTTPResponseMessage(status: 405, contentType: "text/plain", body: Data("POST only\n".utf8)) }
         let check = ITI41Check(endpoint: self)
-        let (response, messageID, action) = check.process(body: request.body, contentType: request.headers["content-type"] ?? "")
+        let (response, messageID, action) = check.process(body: request.body, contentType: request.header("content-type") ?? "")
         if case .fault(let fault) = response {
             reject(fault.description)
             return .soap(status: 500, Self.fault(code: fault.code, subcode: fault.subcodes.first, reason: fault.reason))

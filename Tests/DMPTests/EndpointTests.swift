@@ -133,6 +133,29 @@ import TestSupport
         #expect(endpoint.rejections.count == 3)
     }
 
+    /// The endpoint reads HTTP with HTTPWire's budgets: oversized headers and bodies are
+    /// answered (431, 413), recorded as rejections, and never processed.
+    @Test func oversizedHTTPIsAnsweredAndRecorded() async throws {
+        let endpoint = try Self.endpoint()
+        defer { endpoint.stop() }
+        let identity = try PKCS12Bundle.load(path: Fixtures.pki("org-auth.p12"), passphrase: Passphrase.read(file: TestPaths.testPKIPassphraseFile))
+        let tls = TLSConfiguration(trustedCAFile: Fixtures.pki("ca.pem"), identity: identity, timeout: 10)
+        func exchange(_ raw: String) async throws -> String {
+            let stream = try await TLSStream.connect(host: "localhost", port: endpoint.port, configuration: tls)
+            defer { stream.close() }
+            try await stream.write(raw)
+            var answer = Data()
+            while let chunk = try? await stream.read(maxLength: 65_536), !chunk.isEmpty { answer.append(chunk) }
+            return String(decoding: answer, as: UTF8.self)
+        }
+        let headers = try await exchange("POST /dmp/repository HTTP/1.1\r\nHost: localhost\r\nX-Big: \(String(repeating: "a", count: 70_000))\r\n\r\n")
+        #expect(headers.hasPrefix("HTTP/1.1 431 "))
+        let body = try await exchange("POST /dmp/repository HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000000\r\n\r\n")
+        #expect(body.hasPrefix("HTTP/1.1 413 "))
+        #expect(endpoint.requestCount == 0)
+        #expect(endpoint.rejections == ["HTTP: request headers larger than 65536 bytes", "HTTP: request body larger than 268435456 bytes"])
+    }
+
     @Test func wrongClientCertificateIsAPermanentFailure() async throws {
         // Caught before sending: the certificate does not chain to the configured anchors.
         let passphrase = try Passphrase.read(file: TestPaths.testPKIPassphraseFile)

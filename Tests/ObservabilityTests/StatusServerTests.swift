@@ -127,6 +127,33 @@ struct StatusServerTests {
         #expect(body.contains(#"passerelle_alerts_total{target="dmp"} 1"#), "a recovery is not an alert")
     }
 
+    /// The status port takes short GETs only: oversized headers and bodies are answered and
+    /// closed, and a health check still works right after.
+    @Test func hostileRequestsAreRefused() async throws {
+        let server = try StatusServer(metrics: MetricsRegistry(), probes: [])
+        defer { server.stop() }
+        func send(_ raw: String) async throws -> String {
+            let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 5)
+            defer { socket.close() }
+            try await socket.write(raw)
+            var response = Data()
+            while true {
+                let chunk = try await socket.read(maxLength: 65_536)
+                if chunk.isEmpty { break }
+                response.append(chunk)
+            }
+            return String(decoding: response, as: UTF8.self)
+        }
+        let bigHeader = try await send("GET /health HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n")
+        #expect(bigHeader.hasPrefix("HTTP/1.1 431 "))
+        let manyHeaders = try await send("GET /health HTTP/1.1\r\n" + (0..<101).map { "X-\($0): v\r\n" }.joined() + "\r\n")
+        #expect(manyHeaders.hasPrefix("HTTP/1.1 431 "))
+        let bigBody = try await send("GET /health HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
+        #expect(bigBody.hasPrefix("HTTP/1.1 413 "))
+        #expect(try await send("GARBAGE\r\n\r\n").hasPrefix("HTTP/1.1 400 "))
+        #expect(try await get(server, "/health") == (200, "ok\n"))
+    }
+
     @Test func refusesANonLoopbackAddress() {
         #expect(throws: StatusServer.StartError.self) {
             try StatusServer(host: "0.0.0.0", metrics: MetricsRegistry(), probes: [])
