@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "XMLKit", dependencies: ["CLibXML2"]),
         .target(name: "OpenSSLKit", dependencies: ["COpenSSL", "BlockingIO"]),
         .target(name: "XMLSecKit", dependencies: ["CXMLSec", "CLibXML2", "XMLKit", "OpenSSLKit"]),
-        .target(name: "SQLiteKit", dependencies: ["CSQLite"]),
+        .target(name: "SQLiteKit", dependencies: ["CSQLite", "BlockingIO"]),
         .target(name: "PostgresKit", dependencies: ["CPostgres", "BlockingIO"]),
 
         // HTTP/1.1 request reader (size and time budgets) and response writer over an OpenSSLKit

@@ -1,7 +1,9 @@
+import BlockingIO
 import Foundation
 
-/// The thread that owns one SQLite connection: every async unit of work runs there, never on
-/// Swift's cooperative pool (a statement or a commit's fsync blocks its thread).
+/// The lane (one thread of the shared ``BlockingIO/BlockingExecutor``) that owns one SQLite
+/// connection: every async unit of work runs there, never on Swift's cooperative pool (a
+/// statement or a commit's fsync blocks its thread).
 ///
 /// Group commit: units that arrive while the thread is busy are run together in one
 /// transaction, each in its own savepoint (a unit that throws undoes only its own writes), and
@@ -15,6 +17,9 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var units: [Unit] = []
     private var finished = false
+    /// A drain job is queued or running on the lane (only one at a time: it takes every batch).
+    private var draining = false
+    private let lane: BlockingExecutor
     private let connection: SQLiteConnection
     /// Also taken by synchronous callers of the same connection (``withConnection(_:)``).
     private let lock = NSLock()
@@ -35,9 +40,7 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
     /// Takes `connection` over: use it only through this queue from now on.
     public init(connection: SQLiteConnection, name: String) {
         self.connection = connection
-        let thread = Thread { [self] in loop() }
-        thread.name = name
-        thread.start()
+        lane = BlockingExecutor(name: name, threads: 1)
     }
 
     /// Lets the thread end once the queued units are done (the connection stays open until
@@ -45,8 +48,8 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
     public func finish() {
         condition.lock()
         finished = true
-        condition.signal()
         condition.unlock()
+        lane.shutdown()
     }
 
     /// Runs `body` on the connection's thread, possibly in a transaction shared with other
@@ -70,8 +73,12 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
                 return
             }
             units.append(unit)
-            condition.signal()
+            let schedule = !draining
+            draining = true
             condition.unlock()
+            guard schedule else { return }
+            // The lane refuses work only once finish() ran concurrently: finish these units here.
+            do { try lane.submit { [self] in drain() } } catch { drain() }
         }
     }
 
@@ -86,11 +93,12 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
         return try body(connection)
     }
 
-    private func loop() {
+    /// Runs batches until none is waiting: what queued during one commit forms the next batch.
+    private func drain() {
         while true {
             condition.lock()
-            while units.isEmpty && !finished { condition.wait() }
             if units.isEmpty {
+                draining = false
                 condition.unlock()
                 return
             }
@@ -99,9 +107,8 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
             condition.unlock()
             lock.lock()
             let completions = batch.count == 1 ? [runAlone(batch[0])] : runTogether(batch)
-            let committed: Result<Void, any Error> = .success(())
             lock.unlock()
-            for completion in completions { completion(committed) }
+            for completion in completions { completion(.success(())) }
         }
     }
 
