@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
-        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
