@@ -1,5 +1,6 @@
 import CurlKit
 import Foundation
+import IHE
 import XMLKit
 
 /// One `rs:RegistryError`.

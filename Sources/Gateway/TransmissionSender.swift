@@ -2,6 +2,7 @@ import CDA
 import CurlKit
 import DMP
 import Foundation
+import IHE
 import Journal
 import MSSante
 import OpenSSLKit

@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 import PasserelleCore
 import XMLKit
 
