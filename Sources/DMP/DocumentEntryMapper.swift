@@ -172,7 +172,7 @@ public struct DocumentEntryMapper: Sendable {
     }
 
     /// `<INS>^^^&<OID>&ISO^NH`.
-    public static func patientId(_ ins: INS) -> String { "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+    public static func patientId(_ ins: INS) -> String { XDS.patientId(ins) }
 
     /// The entryUUID Passerelle gives the DocumentEntry of `uniqueId`: a name-based UUID
     /// (RFC 4122 version 5, OID namespace), so the same document always gets the same one.

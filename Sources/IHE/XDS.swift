@@ -39,6 +39,9 @@ public enum XDS {
         public static let updateAvailabilityStatus = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
     }
 
+    /// The patientId (HL7 v2 CX) of an INS: `<INS>^^^&<OID>&ISO^NH`, in the DMP and in XDM alike.
+    public static func patientId(_ ins: INS) -> String { "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+
     /// formatCode of a CDA N1 with a PDF body (IHE XDS-SD), in the DMP and in XDM alike.
     public static let pdfFormat = CodedValue(code: "urn:ihe:iti:xds-sd:pdf:2008", codeSystem: CodeSystem.iheFormat,
                                              displayName: "Document à corps non structuré en Pdf/A-1")

@@ -156,7 +156,7 @@ struct EbRIMWriter {
 
     /// patientId: the INS for a qualified identity, otherwise the IPP.
     static func patientID(_ patient: PatientInfo) -> String? {
-        if let ins = patient.shareableINS { return "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+        if let ins = patient.shareableINS { return XDS.patientId(ins) }
         if let ipp = patient.ipp { return "\(ipp.value)^^^&\(ipp.authority)&ISO^PI" }
         return nil
     }
