@@ -57,8 +57,10 @@ let package = Package(
         .target(name: "SampleDocuments"),
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
-        .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
-        .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
+        // IHE content shared by the DMP (ITI-41/57) and MSSanté (XDM): XDS schemes and metadata, MTOM, the body type.
+        .target(name: "IHE", dependencies: ["PasserelleCore"]),
+        .target(name: "DMP", dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
+        .target(name: "MSSante", dependencies: ["PasserelleCore", "IHE", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         .target(name: "Intake", dependencies: ["PasserelleCore"]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
@@ -67,7 +69,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "Gateway", dependencies: ["PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
+        .target(name: "Gateway", dependencies: ["IHE", "PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
                                                 .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
@@ -85,12 +87,12 @@ let package = Package(
         // MARK: Demo and test only (never in a production install)
         // The strict DMP-style ITI-41 endpoint, the local MSSanté relay launcher, sample HL7 and
         // the configuration of a gateway wired to them: the testbed, the bench and the tests.
-        .target(name: "TestEndpoints", dependencies: ["PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "HTTPWire"]),
+        .target(name: "TestEndpoints", dependencies: ["IHE", "PasserelleCore", "SampleDocuments", "CDA", "DMP", "Signing", "XMLKit", "OpenSSLKit", "XMLSecKit", "HTTPWire"]),
         // `passerelle-testbed demo` (what `passerelle demo` runs: the endpoints here, the real
         // `passerelle run` as a child process) and `passerelle-testbed dmp-endpoint`.
         .executableTarget(
             name: "passerelle-testbed",
-            dependencies: ["PasserelleCore", "SampleDocuments", "TestEndpoints", "CDA", "DMP", "Journal", "Indicators", "OpenSSLKit",
+            dependencies: ["IHE", "PasserelleCore", "SampleDocuments", "TestEndpoints", "CDA", "DMP", "Journal", "Indicators", "OpenSSLKit",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -118,7 +120,7 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "MSSanteTests", dependencies: ["MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Gateway", "TestSupport"]),
+        .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
@@ -129,7 +131,7 @@ let package = Package(
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "SQLiteKit", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),
-        .testTarget(name: "DMPTests", dependencies: ["DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
+        .testTarget(name: "DMPTests", dependencies: ["IHE", "DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import CurlKit
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -14,6 +15,12 @@ public struct SubmissionResult: Sendable {
     public var contentType: String?
     /// The patient's DMP status when the TD0.2 check ran (``DMPSender``).
     public var patientStatus: DMPPatientStatus? = nil
+
+    /// How long the server asked to wait before the next attempt (HTTP 429/503 `Retry-After`,
+    /// capped at ``RetryAfter/maximum``), nil when it said nothing.
+    public var retryAfter: Duration? {
+        if case .retry(let after?, _) = outcome { after } else { nil }
+    }
 
     /// The raw response as text for the journal (empty when nothing came back).
     public var responseText: String { String(decoding: rawResponse, as: UTF8.self) }

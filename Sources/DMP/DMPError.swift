@@ -1,4 +1,5 @@
 import Foundation
+import IHE
 
 /// Why a DMP submission could not be prepared or sent. Messages name document ids and masked
 /// INS only, never patient traits.
@@ -29,4 +30,14 @@ public enum DMPError: Error, Sendable, Equatable, CustomStringConvertible, Local
     }
 
     public var errorDescription: String? { description }
+}
+
+extension DMPError {
+    /// IHE content that could not be written is a metadata problem of the document.
+    init(_ error: IHEError) { self = .metadata(error.description) }
+
+    /// XML-escaped (``IHE/ProvideAndRegisterWriter/e(_:)``), refusals as a DMP error.
+    static func escaped(_ text: String) throws(DMPError) -> String {
+        do { return try ProvideAndRegisterWriter.e(text) } catch { throw DMPError(error) }
+    }
 }

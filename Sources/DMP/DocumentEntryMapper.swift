@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 
@@ -44,7 +45,7 @@ public struct DocumentEntryMapper: Sendable {
     /// body from a producer gets its kind's CI-SIS / IHE format code.
     public static func formatCode(kind: DocumentKind, origin: CDADocument.Origin) -> CodedValue {
         if origin == .built {
-            return CodedValue(code: "urn:ihe:iti:xds-sd:pdf:2008", codeSystem: XDS.CodeSystem.iheFormat, displayName: "Document à corps non structuré en Pdf/A-1")
+            return XDS.pdfFormat
         }
         switch kind {
         case .dischargeLetter:
@@ -171,7 +172,7 @@ public struct DocumentEntryMapper: Sendable {
     }
 
     /// `<INS>^^^&<OID>&ISO^NH`.
-    public static func patientId(_ ins: INS) -> String { "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+    public static func patientId(_ ins: INS) -> String { XDS.patientId(ins) }
 
     /// The entryUUID Passerelle gives the DocumentEntry of `uniqueId`: a name-based UUID
     /// (RFC 4122 version 5, OID namespace), so the same document always gets the same one.

@@ -1,4 +1,5 @@
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -48,16 +49,19 @@ public struct ITI41RequestBuilder: Sendable {
     /// - Parameters:
     ///   - vihf: the signed VIHF `saml2:Assertion` (``VIHFAssertionBuilder``), placed as is in `wsse:Security`.
     public func build(_ submission: SubmissionSetMetadata, vihf: Data, at time: Date = Date()) throws(DMPError) -> ITI41Request {
-        let package = try ProvideAndRegisterWriter.registryPackage(submission)
+        let package: String
+        do { package = try ProvideAndRegisterWriter.registryPackage(submission) } catch { throw DMPError(error) }
         var manifest: [ManifestItem] = []
         for entry in submission.entries {
             switch entry.content {
             case .data(let d): manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: .bytes(d)))
-            case .file(let url, _):
+            case .file(let slice):
+                // Hashed as a whole file: an XDS document is always a whole file (the built CDA).
+                guard slice.offset == 0 else { throw .metadata("\(slice.url.lastPathComponent): an XDS document must be a whole file") }
                 let algorithm: DigestAlgorithm = signer.digestAlgorithm == .sha1 ? .sha1 : .sha256
                 do {
-                    manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: .digest(try Digest.hash(fileAt: url, algorithm: algorithm))))
-                } catch { throw .metadata("cannot read \(url.lastPathComponent): \(error)") }
+                    manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: .digest(try Digest.hash(fileAt: slice.url, algorithm: algorithm))))
+                } catch { throw .metadata("cannot read \(slice.url.lastPathComponent): \(error)") }
             }
         }
         let signatureData: Data
@@ -68,7 +72,8 @@ public struct ITI41RequestBuilder: Sendable {
         let signature = signatureEntry(for: submission, data: signatureData)
 
         let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
-        let request = try ProvideAndRegisterWriter.request(submission, registryPackage: package, signature: signature)
+        let request: String
+        do { request = try ProvideAndRegisterWriter.request(submission, registryPackage: package, signature: signature) } catch { throw DMPError(error) }
         let envelope = try Self.envelope(request: request, vihf: vihf, action: ITI41Request.action, to: endpoint.absoluteString, messageID: messageID)
         let attachments = (submission.entries + [signature]).map {
             MTOMMessage.Attachment(contentID: ProvideAndRegisterWriter.contentID(of: $0), contentType: $0.mimeType, content: $0.content)
@@ -97,14 +102,15 @@ public struct ITI41RequestBuilder: Sendable {
     /// (no document travels), the same WS-Addressing and VIHF header as ITI-41.
     public func build(_ update: StatusUpdateMetadata, vihf: Data, registry: URL? = nil) throws(DMPError) -> ITI57Request {
         let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
-        let body = try ProvideAndRegisterWriter.updateRequest(update)
+        let body: String
+        do { body = try ProvideAndRegisterWriter.updateRequest(update) } catch { throw DMPError(error) }
         let envelope = try Self.envelope(request: body, vihf: vihf, action: ITI57Request.action,
                                          to: (registry ?? endpoint).absoluteString, messageID: messageID)
         return ITI57Request(messageID: messageID, update: update, envelope: envelope)
     }
 
     static func envelope(request: String, vihf: Data, action: String, to: String, messageID: String) throws(DMPError) -> Data {
-        let e = ProvideAndRegisterWriter.e
+        let e = DMPError.escaped
         var assertion = String(decoding: vihf, as: UTF8.self)
         if assertion.hasPrefix("<?xml"), let end = assertion.range(of: "?>") {
             assertion = String(assertion[end.upperBound...])  // the assertion's signature does not cover the declaration

@@ -50,7 +50,7 @@ public enum DMPPatientStatus: Sendable, Hashable, CustomStringConvertible {
             return (.refused(text.isEmpty ? "HTTP 403" : text), readable)
         }
         guard (200...299).contains(status) else {
-            let after = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { Duration.seconds($0) }
+            let after = RetryAfter.parse(retryAfter)
             switch status {
             case 408, 429, 500...599: return (nil, .retry(after: after, reason: "TD0.2: HTTP \(status)"))
             default: return (nil, .failed(reason: "TD0.2: HTTP \(status)", codes: ["HTTP\(status)"]))

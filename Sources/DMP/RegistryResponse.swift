@@ -1,5 +1,6 @@
 import CurlKit
 import Foundation
+import IHE
 import XMLKit
 
 /// One `rs:RegistryError`.
@@ -185,9 +186,10 @@ public enum SubmissionDecision {
         }
     }
 
-    /// An HTTP exchange: status, headers and body.
-    public static func decide(status: Int, contentType: String?, retryAfter: String?, body: Data) -> SubmissionOutcome {
-        let after = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { Duration.seconds($0) }
+    /// An HTTP exchange: status, headers and body. `retryAfter`: the header as received
+    /// (seconds or an HTTP-date, ``RetryAfter``), read relative to `now`.
+    public static func decide(status: Int, contentType: String?, retryAfter: String?, body: Data, now: Date = Date()) -> SubmissionOutcome {
+        let after = RetryAfter.parse(retryAfter, now: now)
         if let parsed = try? ITI41Response.parse(body, contentType: contentType) {
             switch (decide(parsed), status) {
             case (.retry(_, let reason), _): return .retry(after: after, reason: reason)

@@ -62,3 +62,71 @@ public struct AcknowledgementPolling: Sendable {
         }
     }
 }
+
+/// Records the reports the MSSanté poller reads in the journal: the transmission found by
+/// Message-ID, then delivered / read / failed. The journal side of ``MSSante/AcknowledgementPoller``.
+public struct JournalAcknowledgementRecorder: AcknowledgementRecorder {
+    public let journal: any JournalStore
+
+    public init(journal: any JournalStore) { self.journal = journal }
+
+    public func record(_ report: ParsedReport, now: Date, summary: inout PollSummary) async throws(AcknowledgementError) -> ReportDisposition {
+        guard var transmission = try await match(report) else {
+            summary.unmatched += 1
+            return .unmatched
+        }
+        // A report can overtake the sender's own record of the send (the relay answered, the
+        // worker has not written `sent` yet): applied now it would be dropped as out of order.
+        if transmission.isBeingSent(now: now) { return .later }
+        if transmission.awaitsInterruptedOutcome(now: now) {
+            // The send was interrupted by a crash, yet the peer reports on the mail: it went out.
+            // Recorded as sent, it is not mailed a second time.
+            do {
+                if let confirmed = try await journal.confirmInterruptedSend(transmissionID: transmission.id, now: now) {
+                    transmission = confirmed
+                    summary.interruptedConfirmed += 1
+                }
+            } catch { throw .notRecorded(error.description) }
+        }
+        for acknowledgement in report.acknowledgements {
+            do {
+                switch acknowledgement.kind {
+                case .delivered:
+                    _ = try await journal.acknowledge(transmissionID: transmission.id, kind: .delivered, detail: acknowledgement.detail, now: now)
+                    summary.delivered += 1
+                case .read:
+                    _ = try await journal.acknowledge(transmissionID: transmission.id, kind: .read, detail: acknowledgement.detail, now: now)
+                    summary.read += 1
+                case .failed:
+                    _ = try await journal.acknowledgeFailure(transmissionID: transmission.id, reason: acknowledgement.detail, now: now)
+                    summary.failed += 1
+                case .ignored:
+                    summary.ignored += 1
+                }
+            } catch {
+                // A late report that would move the transmission backwards (delivered after a
+                // failure, a second failure) is kept out of the journal but still handled.
+                guard case .illegalTransition = error else { throw .notRecorded(error.description) }
+                summary.ignored += 1
+            }
+        }
+        return .handled
+    }
+
+    /// The transmission of the first of the report's Message-IDs the journal knows.
+    func match(_ report: ParsedReport) async throws(AcknowledgementError) -> Transmission? {
+        for id in report.messageIDs {
+            do {
+                if let found = try await journal.transmission(messageID: id) { return found }
+            } catch { throw .notRecorded(error.description) }
+        }
+        return nil
+    }
+}
+
+extension AcknowledgementPoller {
+    /// One pass over the inbox, each report recorded in `journal`.
+    public func poll(journal: any JournalStore, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
+        try await poll(recorder: JournalAcknowledgementRecorder(journal: journal), now: now)
+    }
+}

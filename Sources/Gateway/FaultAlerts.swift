@@ -74,12 +74,12 @@ public final class FaultAlerts: Sendable {
     /// Server texts are left out (a reply may quote a recipient address); codes stay.
     static func targetFault(_ outcome: TransmissionOutcome) -> String? {
         guard case .failure(let cause, _) = outcome else { return nil }
-        switch cause {
+        switch cause.underlying {
         case .network(let message): return "network: \(message.prefix(300))"
         case .httpServerError(let status, _): return "HTTP \(status)"
         case .dmpServiceUnavailable: return "DMP service unavailable (temporary registry error)"
         case .smtpTemporary(let code, _): return "SMTP \(code) (temporary)"
-        case .schema, .identity, .smtpPermanent, .dmpBusinessRefusal, .permanent: return nil
+        case .schema, .identity, .smtpPermanent, .dmpBusinessRefusal, .permanent, .retryAfter: return nil
         }
     }
 }

@@ -84,3 +84,53 @@ extension GatewayService {
         }
     }
 }
+
+// The transport's results in the journal's terms: MSSante knows nothing of the journal.
+extension MSSanteError {
+    /// How the journal should file this error: SMTP 4xx and network are retried, the rest is final.
+    public var failureCause: FailureCause {
+        switch self {
+        case let .smtp(.transient(_, reply)): .smtpTemporary(code: reply.code, reply.text)
+        case let .smtp(.permanent(_, reply)): .smtpPermanent(code: reply.code, reply.text)
+        case let .smtp(error) where error.isTransient: .network(error.description)
+        case .routing(.patientRequiresQualifiedINS): .identity(description)
+        default: .permanent(description)
+        }
+    }
+}
+
+extension MSSanteSendResult {
+    /// The journal outcome, per recipient: all accepted → `sent`; some accepted, or some 4xx
+    /// beside 5xx → `partial` (the 4xx ones are retried later, alone; the 5xx ones are
+    /// reported as the transmission's error); every recipient 4xx → retry them all; every
+    /// recipient 5xx → a permanent failure with the server's text. A patient mail has one recipient, so the
+    /// pending list (kept in the journal) only ever holds professionals' addresses.
+    public var journalOutcome: TransmissionOutcome {
+        let refusals = recipients.compactMap { result -> String? in
+            switch result.outcome {
+            case .accepted: nil
+            case let .retryLater(reply), let .rejected(reply): "\(result.address): \(reply)"
+            }
+        }
+        let replies = recipients.compactMap { result -> SMTPReply? in
+            switch result.outcome {
+            case .accepted: nil
+            case let .retryLater(reply), let .rejected(reply): reply
+            }
+        }
+        let text = refusals.joined(separator: "; ")
+        let transient = replies.first(where: \.isTransient)
+        if refusals.isEmpty { return .success(state: .sent, response: "accepted by the server (\(tlsVersion) \(cipher))") }
+        let pending = recipients.filter { if case .retryLater = $0.outcome { true } else { false } }.map(\.address)
+        // Some recipients are done (accepted, or refused for good): retry only the 4xx ones.
+        // Every recipient 4xx is left a plain temporary failure (more likely the relay's trouble).
+        if !accepted.isEmpty || (!pending.isEmpty && pending.count < refusals.count) {
+            let cause: FailureCause = if let transient { .smtpTemporary(code: transient.code, text) }
+                else { .smtpPermanent(code: replies.first?.code ?? 550, text) }
+            return .partial(pending: pending, cause: cause,
+                            response: "accepted for \(accepted.count) recipient(s); refused: " + text)
+        }
+        if let transient { return .failure(.smtpTemporary(code: transient.code, text)) }
+        return .failure(.smtpPermanent(code: replies.first?.code ?? 550, text))
+    }
+}

@@ -2,6 +2,7 @@ import CDA
 import CurlKit
 import DMP
 import Foundation
+import IHE
 import Journal
 import MSSante
 import OpenSSLKit
@@ -123,10 +124,13 @@ public struct DMPTransmissionSender: TransmissionSender {
             if !warnings.isEmpty { text += "; warnings: " + warnings.map(\.description).joined(separator: "; ") }
             // A registration is final at once: no later acknowledgement to wait for.
             return .success(state: .acknowledged, response: text)
-        case .retry(_, let reason):
-            if let status = result.httpStatus, status >= 500 { return .failure(.httpServerError(status: status, reason), response: response) }
-            if result.httpStatus == nil { return .failure(.network(reason), response: response) }
-            return .failure(.dmpServiceUnavailable(reason), response: response)
+        case .retry(let after, let reason):
+            let cause: FailureCause = if let status = result.httpStatus, status >= 500 { .httpServerError(status: status, reason) }
+                else if result.httpStatus == nil { .network(reason) }
+                else { .dmpServiceUnavailable(reason) }
+            // The DMP's Retry-After (already capped by the client): the journal waits at least that long.
+            guard let after, after > .zero else { return .failure(cause, response: response) }
+            return .failure(.retryAfter(seconds: TimeInterval(after.components.seconds), cause), response: response)
         case .failed(let reason, let codes):
             // A TLS or certificate disagreement with the DMP is about the connection, not the
             // document: retried with backoff (and alerted once) until the operator fixes the

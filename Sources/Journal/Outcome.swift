@@ -20,13 +20,27 @@ public enum FailureCause: Sendable, Hashable, CustomStringConvertible {
     case dmpBusinessRefusal(code: String, String)
     /// Anything else the sender knows to be final (HTTP 4xx, bad configuration).
     case permanent(String)
+    /// `cause`, for which the peer named the earliest retry (HTTP `Retry-After`, capped by the
+    /// transport): the next attempt waits at least `seconds`, and at least the backoff.
+    indirect case retryAfter(seconds: TimeInterval, FailureCause)
 
     /// Transient causes are retried with backoff; the others fail at once.
     public var isTransient: Bool {
         switch self {
         case .network, .httpServerError, .smtpTemporary, .dmpServiceUnavailable: true
         case .schema, .identity, .smtpPermanent, .dmpBusinessRefusal, .permanent: false
+        case .retryAfter(_, let cause): cause.isTransient
         }
+    }
+
+    /// The wait the peer asked for (``retryAfter(seconds:_:)``), nil when it named none.
+    public var requestedDelay: TimeInterval? {
+        if case .retryAfter(let seconds, _) = self { seconds } else { nil }
+    }
+
+    /// The cause without the peer's requested delay.
+    public var underlying: FailureCause {
+        if case .retryAfter(_, let cause) = self { cause.underlying } else { self }
     }
 
     public var description: String {
@@ -40,6 +54,7 @@ public enum FailureCause: Sendable, Hashable, CustomStringConvertible {
         case .smtpPermanent(let c, let m): "SMTP \(c) (permanent): \(m)"
         case .dmpBusinessRefusal(let code, let m): "DMP refusal \(code): \(m)"
         case .permanent(let m): m
+        case .retryAfter(let seconds, let cause): "\(cause.description) (the server asks to wait \(Int(seconds)) s)"
         }
     }
 }
@@ -123,9 +138,11 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// When to try again after `attempts` failures, or nil when the transient failure must
     /// become final (attempts exhausted, or the next try would fall after `deadline`).
-    public func nextAttempt(afterAttempts attempts: Int, deadline: Date, now: Date, random: Double) -> Date? {
+    /// `notBefore`: the least wait the peer asked for (Retry-After); the later of it and the backoff wins.
+    public func nextAttempt(afterAttempts attempts: Int, deadline: Date, now: Date, random: Double,
+                            notBefore: TimeInterval = 0) -> Date? {
         guard attempts < maxAttempts else { return nil }
-        let next = now.addingTimeInterval(delay(afterAttempts: attempts, random: random))
+        let next = now.addingTimeInterval(max(delay(afterAttempts: attempts, random: random), notBefore))
         guard next <= deadline else { return nil }
         return next
     }

@@ -83,7 +83,8 @@ struct CompletionPlan {
         case .failure(let cause, let text):
             let deadline = t.deadline ?? t.createdAt.addingTimeInterval(policy.deadline)
             let next = cause.isTransient
-                ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter) : nil
+                ? policy.nextAttempt(afterAttempts: t.attempts, deadline: deadline, now: now, random: jitter,
+                                     notBefore: cause.requestedDelay ?? 0) : nil
             var message = cause.description
             if cause.isTransient && next == nil {
                 message = "gave up after \(t.attempts) attempt\(t.attempts == 1 ? "" : "s") (retry limit or deadline): " + message
@@ -102,7 +103,7 @@ struct CompletionPlan {
 /// registry error code), a permanent error, or transient errors until the retries ran out.
 enum FailureClass {
     static func of(_ cause: FailureCause) -> (failure: String, code: String?) {
-        switch cause {
+        switch cause.underlying {
         case .dmpBusinessRefusal(let code, _): ("refused", code)
         case .smtpPermanent(let code, _): ("permanent", String(code))
         case _ where cause.isTransient: ("exhausted", nil)

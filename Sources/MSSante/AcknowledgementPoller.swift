@@ -1,6 +1,5 @@
 import CurlKit
 import Foundation
-import Journal
 import PasserelleCore
 import TestHooks
 
@@ -12,13 +11,14 @@ public enum AcknowledgementError: Error, Sendable, CustomStringConvertible, Loca
     case imap(operation: String, CurlError)
     /// The server's answer could not be understood.
     case unexpectedResponse(operation: String, detail: String)
-    case journal(JournalError)
+    /// The gateway could not record a report (journal unavailable): the poll stops there.
+    case notRecorded(String)
 
     public var description: String {
         switch self {
         case let .imap(operation, error): "IMAP \(operation) failed: \(error.description)"
         case let .unexpectedResponse(operation, detail): "IMAP \(operation): unexpected answer (\(detail))"
-        case let .journal(error): "acknowledgement not recorded: \(error.description)"
+        case let .notRecorded(reason): "acknowledgement not recorded: \(reason)"
         }
     }
 
@@ -93,8 +93,66 @@ public struct PollSummary: Sendable, Hashable {
     public init() {}
 }
 
-/// Reads DSNs and MDNs from the application mailbox, records them in the journal
-/// (delivered / read / failed) and moves each handled message out of the inbox.
+/// One acknowledgement a report carries, in MSSanté terms: what it says of one recipient.
+public struct ParsedAcknowledgement: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        /// DSN `delivered` (or relayed, expanded).
+        case delivered
+        /// MDN displayed or processed.
+        case read
+        /// DSN `failed`, or an MDN integration error.
+        case failed
+        /// Changes nothing (DSN delayed, MDN deleted or another disposition).
+        case ignored
+    }
+    public var kind: Kind
+    /// For the journal: status codes and the recipient, the patient's address (it holds the
+    /// INS) masked, diagnostics redacted.
+    public var detail: String
+
+    public init(kind: Kind, detail: String) {
+        self.kind = kind
+        self.detail = detail
+    }
+}
+
+/// A report read from the application mailbox: which mail it concerns and what it says.
+public struct ParsedReport: Sendable, Hashable {
+    /// DSN or MDN.
+    public var kind: MailReport.Kind
+    /// The Message-IDs that may name the reported mail, most reliable first: the
+    /// Original-Message-ID (or returned Message-ID), then the DSN's ENVID as `<ENVID@domain>`.
+    public var messageIDs: [String]
+    /// One a recipient, in the report's order.
+    public var acknowledgements: [ParsedAcknowledgement]
+
+    public init(kind: MailReport.Kind, messageIDs: [String], acknowledgements: [ParsedAcknowledgement]) {
+        self.kind = kind
+        self.messageIDs = messageIDs
+        self.acknowledgements = acknowledgements
+    }
+}
+
+/// What the recorder made of one report; the poller moves the message accordingly.
+public enum ReportDisposition: Sendable, Hashable {
+    /// Recorded: moved to the processed folder.
+    case handled
+    /// No mail of ours has that Message-ID: moved to the unmatched folder for an operator.
+    case unmatched
+    /// Its mail is being sent right now: left in the inbox, read again next poll.
+    case later
+}
+
+/// Where the poller hands each report: the gateway records it in the journal. A transport
+/// never touches the journal itself.
+public protocol AcknowledgementRecorder: Sendable {
+    /// Records `report` and counts what it did in `summary` (delivered, read, failed, ignored,
+    /// unmatched, interruptedConfirmed). Throwing stops the poll: the message stays in the inbox.
+    func record(_ report: ParsedReport, now: Date, summary: inout PollSummary) async throws(AcknowledgementError) -> ReportDisposition
+}
+
+/// Reads DSNs and MDNs from the application mailbox, hands each to an ``AcknowledgementRecorder``
+/// (the gateway: delivered / read / failed in the journal) and moves each handled message out of the inbox.
 public final class AcknowledgementPoller: Sendable {
     public let configuration: IMAPConfiguration
     /// Domain of our Message-IDs (the application mailbox's), to turn a DSN's ENVID back into one.
@@ -106,9 +164,9 @@ public final class AcknowledgementPoller: Sendable {
         do { try configuration.tls.validate() } catch { throw .imap(operation: "configuration", error) }
     }
 
-    /// One pass over the inbox. A message is moved only after the journal has recorded it; if
-    /// the journal fails, the poll stops and the message is read again next time.
-    public func poll(journal: any JournalStore, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
+    /// One pass over the inbox. A message is moved only after `recorder` has recorded it; if
+    /// it fails, the poll stops and the message is read again next time.
+    public func poll(recorder: some AcknowledgementRecorder, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
         // A connection per poll: on a kept connection libcurl does not SELECT the inbox again,
         // and the server need not report mail that arrived in between.
         let session: CurlSession
@@ -131,7 +189,13 @@ public final class AcknowledgementPoller: Sendable {
                 continue
             }
             CrashPoint.reached(.ackFetched)
-            let disposition = try await record(MailReport.parse(message), journal: journal, now: now, summary: &summary)
+            let disposition: ReportDisposition
+            if let report = parse(message) {
+                disposition = try await recorder.record(report, now: now, summary: &summary)
+            } else {
+                summary.unmatched += 1
+                disposition = .unmatched
+            }
             CrashPoint.reached(.ackRecorded)
             switch disposition {
             case .handled: try await imap.move(uid: uid, to: configuration.processedFolder)
@@ -143,79 +207,34 @@ public final class AcknowledgementPoller: Sendable {
         return summary
     }
 
-    /// What became of one message of the inbox.
-    enum Disposition {
-        case handled, unmatched
-        /// Its transmission is being sent right now: left in the inbox, read again next poll.
-        case later
+    /// A DSN or MDN in MSSanté terms, or nil when the message is not a report.
+    public func parse(_ message: Data) -> ParsedReport? {
+        MailReport.parse(message).map(parsed)
     }
 
-    /// Applies one report to the journal.
-    func record(_ report: MailReport?, journal: any JournalStore, now: Date,
-                summary: inout PollSummary) async throws(AcknowledgementError) -> Disposition {
-        guard let report, var transmission = try await match(report, journal: journal) else {
-            summary.unmatched += 1
-            return .unmatched
-        }
-        // A report can overtake the sender's own record of the send (the relay answered, the
-        // worker has not written `sent` yet): applied now it would be dropped as out of order.
-        if transmission.isBeingSent(now: now) { return .later }
-        if transmission.awaitsInterruptedOutcome(now: now) {
-            // The send was interrupted by a crash, yet the peer reports on the mail: it went out.
-            // Recorded as sent, it is not mailed a second time.
-            do {
-                if let confirmed = try await journal.confirmInterruptedSend(transmissionID: transmission.id, now: now) {
-                    transmission = confirmed
-                    summary.interruptedConfirmed += 1
-                }
-            } catch { throw .journal(error) }
-        }
-        for entry in report.entries {
-            let who = Self.masked(entry.recipient)
-            do {
-                switch entry.outcome {
-                case let .delivered(status):
-                    _ = try await journal.acknowledge(transmissionID: transmission.id, kind: .delivered,
-                                                      detail: "DSN delivered to \(who) (\(status ?? "no status"))", now: now)
-                    summary.delivered += 1
-                case let .failed(status, diagnostic):
-                    _ = try await journal.acknowledgeFailure(
-                        transmissionID: transmission.id,
-                        reason: "DSN failed for \(who): \(status ?? "no status") \(Self.masked(text: diagnostic ?? ""))"
-                            .trimmingCharacters(in: .whitespaces), now: now)
-                    summary.failed += 1
-                case let .read(disposition):
-                    _ = try await journal.acknowledge(transmissionID: transmission.id, kind: .read,
-                                                      detail: "MDN \(disposition) by \(who)", now: now)
-                    summary.read += 1
-                case let .integrationError(code, label):
-                    _ = try await journal.acknowledgeFailure(
-                        transmissionID: transmission.id, reason: "MDN error \(code)^\(label) from \(who)", now: now)
-                    summary.failed += 1
-                case .delayed, .other:
-                    summary.ignored += 1
-                }
-            } catch {
-                // A late report that would move the transmission backwards (delivered after a
-                // failure, a second failure) is kept out of the journal but still handled.
-                guard case .illegalTransition = error else { throw .journal(error) }
-                summary.ignored += 1
-            }
-        }
-        return .handled
-    }
-
-    /// Finds the transmission by Original-Message-ID / returned Message-ID, then by ENVID.
-    func match(_ report: MailReport, journal: any JournalStore) async throws(AcknowledgementError) -> Transmission? {
+    func parsed(_ report: MailReport) -> ParsedReport {
         var candidates: [String] = []
         if let id = report.originalMessageID { candidates.append(id.hasPrefix("<") ? id : "<\(id)>") }
         if let envelopeID = report.envelopeID { candidates.append("<\(envelopeID)@\(messageIDDomain)>") }
-        for id in candidates {
-            do {
-                if let found = try await journal.transmission(messageID: id) { return found }
-            } catch { throw .journal(error) }
+        let acknowledgements = report.entries.map { entry -> ParsedAcknowledgement in
+            let who = Self.masked(entry.recipient)
+            switch entry.outcome {
+            case let .delivered(status):
+                return ParsedAcknowledgement(kind: .delivered, detail: "DSN delivered to \(who) (\(status ?? "no status"))")
+            case let .failed(status, diagnostic):
+                return ParsedAcknowledgement(kind: .failed, detail: "DSN failed for \(who): \(status ?? "no status") \(Self.masked(text: diagnostic ?? ""))"
+                    .trimmingCharacters(in: .whitespaces))
+            case let .read(disposition):
+                return ParsedAcknowledgement(kind: .read, detail: "MDN \(disposition) by \(who)")
+            case let .integrationError(code, label):
+                return ParsedAcknowledgement(kind: .failed, detail: "MDN error \(code)^\(label) from \(who)")
+            case .delayed:
+                return ParsedAcknowledgement(kind: .ignored, detail: "DSN delayed for \(who)")
+            case let .other(disposition):
+                return ParsedAcknowledgement(kind: .ignored, detail: "MDN \(disposition) by \(who)")
+            }
         }
-        return nil
+        return ParsedReport(kind: report.kind, messageIDs: candidates, acknowledgements: acknowledgements)
     }
 
     /// Addresses in the patient domain carry the INS: never written to the journal or logs.

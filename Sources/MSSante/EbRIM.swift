@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 import PasserelleCore
 
 /// Writes the ebRIM 3.0 `lcm:SubmitObjectsRequest` of an XDM subset: one DocumentEntry
@@ -7,34 +8,6 @@ import PasserelleCore
 /// replacement. Element order follows rim.xsd (Slot, Name, Description, VersionInfo,
 /// Classification, ExternalIdentifier).
 struct EbRIMWriter {
-    // XDS scheme UUIDs (IHE ITI TF-3 4.2.5).
-    enum Scheme {
-        static let documentEntry = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
-        static let entryAuthor = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
-        static let classCode = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
-        static let confidentialityCode = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
-        static let eventCode = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
-        static let formatCode = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
-        static let facilityType = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
-        static let practiceSetting = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
-        static let typeCode = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-        static let entryPatientID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
-        static let entryUniqueID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
-        static let submissionSet = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
-        static let setAuthor = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
-        static let contentType = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
-        static let setPatientID = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
-        static let setSourceID = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
-        static let setUniqueID = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
-    }
-
-    static let hasMember = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
-    static let replace = "urn:ihe:iti:2007:AssociationType:RPLC"
-    static let approved = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
-    /// IHE format code of a CDA N1 with a PDF body (and its coding scheme).
-    static let pdfFormat = CodedValue(code: "urn:ihe:iti:xds-sd:pdf:2008", codeSystem: "1.3.6.1.4.1.19376.1.2.3",
-                                      displayName: "Document à corps non structuré en Pdf/A-1")
-
     let document: CDADocument
     let metadata: DocumentMetadata
     let sender: XDMSender
@@ -75,7 +48,7 @@ struct EbRIMWriter {
             + #"xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0">"# + "\n<rim:RegistryObjectList>\n"
 
         // DocumentEntry
-        out += "<rim:ExtrinsicObject id=\(q(entryUUID)) mimeType=\"text/xml\" objectType=\(q(Scheme.documentEntry)) status=\(q(Self.approved))>\n"
+        out += "<rim:ExtrinsicObject id=\(q(entryUUID)) mimeType=\"text/xml\" objectType=\(q(XDS.stableDocumentEntry)) status=\(q(AvailabilityStatus.approved.rawValue))>\n"
         slot("creationTime", [creation.hl7UTC])
         slot("hash", [sha1])
         slot("languageCode", ["fr-FR"])
@@ -87,37 +60,37 @@ struct EbRIMWriter {
         slot("URI", [fileName])
         if metadata.action == .delete { slot(XDMBuilder.deletionSlotName, [XDMBuilder.deletionActionCode]) }
         name(metadata.effectiveTitle ?? document.kind.defaultTitle)
-        author(scheme: Scheme.entryAuthor, object: entryUUID)
-        classification(Scheme.classCode, entryUUID, document.kind.classCode)
+        author(scheme: XDS.DocumentEntry.author, object: entryUUID)
+        classification(XDS.DocumentEntry.classCode, entryUUID, document.kind.classCode)
         var confidentiality = [metadata.confidentiality.code]
         confidentiality += metadata.restrictionFlags.compactMap(\.confidentialityCode)
-        for code in confidentiality { classification(Scheme.confidentialityCode, entryUUID, code) }
-        if let event = metadata.serviceEvent?.code { classification(Scheme.eventCode, entryUUID, event) }
-        classification(Scheme.formatCode, entryUUID, Self.pdfFormat)
-        classification(Scheme.facilityType, entryUUID, facility)
-        classification(Scheme.practiceSetting, entryUUID, practice)
-        classification(Scheme.typeCode, entryUUID, document.kind.code)
-        externalIdentifier(Scheme.entryPatientID, entryUUID, patientID, "XDSDocumentEntry.patientId")
-        externalIdentifier(Scheme.entryUniqueID, entryUUID, id, "XDSDocumentEntry.uniqueId")
+        for code in confidentiality { classification(XDS.DocumentEntry.confidentialityCode, entryUUID, code) }
+        if let event = metadata.serviceEvent?.code { classification(XDS.DocumentEntry.eventCode, entryUUID, event) }
+        classification(XDS.DocumentEntry.formatCode, entryUUID, XDS.pdfFormat)
+        classification(XDS.DocumentEntry.healthcareFacilityTypeCode, entryUUID, facility)
+        classification(XDS.DocumentEntry.practiceSettingCode, entryUUID, practice)
+        classification(XDS.DocumentEntry.typeCode, entryUUID, document.kind.code)
+        externalIdentifier(XDS.DocumentEntry.patientId, entryUUID, patientID, "XDSDocumentEntry.patientId")
+        externalIdentifier(XDS.DocumentEntry.uniqueId, entryUUID, id, "XDSDocumentEntry.uniqueId")
         out += "</rim:ExtrinsicObject>\n"
 
         // SubmissionSet
         out += "<rim:RegistryPackage id=\(q(setUUID))>\n"
         slot("submissionTime", [ZonedDateTime(date: submissionTime, utcOffsetSeconds: 0).hl7UTC])
         name(metadata.effectiveTitle ?? document.kind.defaultTitle)
-        author(scheme: Scheme.setAuthor, object: setUUID)
-        classification(Scheme.contentType, setUUID, sender.contentTypeCode)
-        externalIdentifier(Scheme.setUniqueID, setUUID, submissionSetUniqueID, "XDSSubmissionSet.uniqueId")
-        externalIdentifier(Scheme.setSourceID, setUUID, sender.structureOID, "XDSSubmissionSet.sourceId")
-        externalIdentifier(Scheme.setPatientID, setUUID, patientID, "XDSSubmissionSet.patientId")
+        author(scheme: XDS.SubmissionSet.author, object: setUUID)
+        classification(XDS.SubmissionSet.contentTypeCode, setUUID, sender.contentTypeCode)
+        externalIdentifier(XDS.SubmissionSet.uniqueId, setUUID, submissionSetUniqueID, "XDSSubmissionSet.uniqueId")
+        externalIdentifier(XDS.SubmissionSet.sourceId, setUUID, sender.structureOID, "XDSSubmissionSet.sourceId")
+        externalIdentifier(XDS.SubmissionSet.patientId, setUUID, patientID, "XDSSubmissionSet.patientId")
         out += "</rim:RegistryPackage>\n"
-        out += "<rim:Classification id=\(q(newID())) classifiedObject=\(q(setUUID)) classificationNode=\(q(Scheme.submissionSet))/>\n"
-        out += "<rim:Association id=\(q(newID())) associationType=\(q(Self.hasMember)) sourceObject=\(q(setUUID)) targetObject=\(q(entryUUID))>\n"
+        out += "<rim:Classification id=\(q(newID())) classifiedObject=\(q(setUUID)) classificationNode=\(q(XDS.submissionSetNode))/>\n"
+        out += "<rim:Association id=\(q(newID())) associationType=\(q(XDS.AssociationType.hasMember)) sourceObject=\(q(setUUID)) targetObject=\(q(entryUUID))>\n"
         slot("SubmissionSetStatus", ["Original"])
         out += "</rim:Association>\n"
         if metadata.action == .replace {
             let parent = try require(document.replaces ?? metadata.parentID, "parent_id (the replaced document)")
-            out += "<rim:Association id=\(q(newID())) associationType=\(q(Self.replace)) sourceObject=\(q(entryUUID)) "
+            out += "<rim:Association id=\(q(newID())) associationType=\(q(XDS.AssociationType.replace)) sourceObject=\(q(entryUUID)) "
                 + "targetObject=\(q(XDMBuilder.entryUUID(for: parent)))/>\n"
         }
         out += "</rim:RegistryObjectList>\n</lcm:SubmitObjectsRequest>\n"
@@ -183,7 +156,7 @@ struct EbRIMWriter {
 
     /// patientId: the INS for a qualified identity, otherwise the IPP.
     static func patientID(_ patient: PatientInfo) -> String? {
-        if let ins = patient.shareableINS { return "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+        if let ins = patient.shareableINS { return XDS.patientId(ins) }
         if let ipp = patient.ipp { return "\(ipp.value)^^^&\(ipp.authority)&ISO^PI" }
         return nil
     }

@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 import PasserelleCore
 
 /// Errors while composing a mail.
@@ -30,7 +31,7 @@ public struct MailAttachment: Sendable, Hashable {
     /// The content (empty when it is streamed from files, see ``isStreamed``).
     public var data: Data
     /// Content read from files while the mail is sent (a large document), instead of `data`.
-    var pieces: [BytePiece]?
+    var pieces: [ContentBytes]?
 
     public init(fileName: String, contentType: String, data: Data) {
         self.fileName = fileName
@@ -43,7 +44,7 @@ public struct MailAttachment: Sendable, Hashable {
         self.init(fileName: fileName, contentType: contentType, pieces: [.file(file)])
     }
 
-    init(fileName: String, contentType: String, pieces: [BytePiece]) {
+    init(fileName: String, contentType: String, pieces: [ContentBytes]) {
         self.fileName = fileName
         self.contentType = contentType
         self.data = Data()
@@ -60,7 +61,7 @@ public struct MailAttachment: Sendable, Hashable {
 public struct MailBody: Sendable {
     enum Part: Sendable {
         case text(Data)
-        case base64([BytePiece])
+        case base64([ContentBytes])
     }
 
     let parts: [Part]
@@ -92,7 +93,7 @@ public struct MailBody: Sendable {
                     index += 1
                     if !d.isEmpty { return d }
                 case .base64(let pieces):
-                    current = Base64Lines(PieceChunks(pieces))
+                    current = Base64Lines(ContentReader(pieces))
                 }
             }
             return nil

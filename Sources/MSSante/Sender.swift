@@ -1,6 +1,6 @@
 import CDA
 import Foundation
-import Journal
+import IHE
 import PasserelleCore
 import XMLKit
 
@@ -29,16 +29,6 @@ public enum MSSanteError: Error, Sendable, CustomStringConvertible, LocalizedErr
 
     public var errorDescription: String? { description }
 
-    /// How the journal should file this error: SMTP 4xx and network are retried, the rest is final.
-    public var failureCause: FailureCause {
-        switch self {
-        case let .smtp(.transient(_, reply)): .smtpTemporary(code: reply.code, reply.text)
-        case let .smtp(.permanent(_, reply)): .smtpPermanent(code: reply.code, reply.text)
-        case let .smtp(error) where error.isTransient: .network(error.description)
-        case .routing(.patientRequiresQualifiedINS): .identity(description)
-        default: .permanent(description)
-        }
-    }
 }
 
 /// One recipient's fate in an SMTP transaction.
@@ -47,11 +37,12 @@ public struct MSSanteRecipientResult: Sendable, Hashable {
     public var outcome: SMTPRecipientOutcome
 }
 
-/// What happened to one mail (one journal transmission).
+/// What happened to one mail: the transport's own result, mapped to a journal outcome by the gateway.
 public struct MSSanteSendResult: Sendable, Hashable {
     public var audience: MailAudience
-    /// `<ENVID@domain>`: record it in the journal (``JournalStore/recordMessageID(_:transmissionID:owner:)``)
-    /// so acknowledgements find the transmission.
+    /// `<ENVID@domain>`, the same as the prepared mail's (``MSSanteMail``): the caller keeps it
+    /// before sending (``MSSanteSender/prepare(document:metadata:pdf:pdfFile:target:messageID:now:)``
+    /// gives it back first) so acknowledgements, and a resend after a crash, find the mail.
     public var messageID: String
     public var envelopeID: String
     /// In envelope order.
@@ -62,39 +53,6 @@ public struct MSSanteSendResult: Sendable, Hashable {
     /// Recipients the server took responsibility for.
     public var accepted: [String] { recipients.filter { if case .accepted = $0.outcome { true } else { false } }.map(\.address) }
 
-    /// The journal outcome, per recipient: all accepted → `sent`; some accepted, or some 4xx
-    /// beside 5xx → `partial` (the 4xx ones are retried later, alone; the 5xx ones are
-    /// reported as the transmission's error); every recipient 4xx → retry them all; every
-    /// recipient 5xx → a permanent failure with the server's text. A patient mail has one recipient, so the
-    /// pending list (kept in the journal) only ever holds professionals' addresses.
-    public var journalOutcome: TransmissionOutcome {
-        let refusals = recipients.compactMap { result -> String? in
-            switch result.outcome {
-            case .accepted: nil
-            case let .retryLater(reply), let .rejected(reply): "\(result.address): \(reply)"
-            }
-        }
-        let replies = recipients.compactMap { result -> SMTPReply? in
-            switch result.outcome {
-            case .accepted: nil
-            case let .retryLater(reply), let .rejected(reply): reply
-            }
-        }
-        let text = refusals.joined(separator: "; ")
-        let transient = replies.first(where: \.isTransient)
-        if refusals.isEmpty { return .success(state: .sent, response: "accepted by the server (\(tlsVersion) \(cipher))") }
-        let pending = recipients.filter { if case .retryLater = $0.outcome { true } else { false } }.map(\.address)
-        // Some recipients are done (accepted, or refused for good): retry only the 4xx ones.
-        // Every recipient 4xx is left a plain temporary failure (more likely the relay's trouble).
-        if !accepted.isEmpty || (!pending.isEmpty && pending.count < refusals.count) {
-            let cause: FailureCause = if let transient { .smtpTemporary(code: transient.code, text) }
-                else { .smtpPermanent(code: replies.first?.code ?? 550, text) }
-            return .partial(pending: pending, cause: cause,
-                            response: "accepted for \(accepted.count) recipient(s); refused: " + text)
-        }
-        if let transient { return .failure(.smtpTemporary(code: transient.code, text)) }
-        return .failure(.smtpPermanent(code: replies.first?.code ?? 550, text))
-    }
 }
 
 /// Sends a built CDA over MSSanté: routing matrix, XDM archive, MIME mail, SMTP with DSN.

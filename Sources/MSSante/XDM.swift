@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 
@@ -54,9 +55,9 @@ public struct XDMSender: Sendable, Hashable {
 /// A built archive.
 public struct XDMPackage: Sendable {
     /// `IHE_XDM.ZIP` (read whole from its pieces: for small archives and tests).
-    public var zip: Data { (try? BytePiece.joined(archive)) ?? Data() }
+    public var zip: Data { (try? ContentBytes.joined(archive)) ?? Data() }
     /// The archive as pieces: a file-backed CDA stays in its file until the mail is streamed.
-    let archive: [BytePiece]
+    let archive: [ContentBytes]
     /// True when part of the archive is read from a file while sending.
     public var isFileBacked: Bool { archive.contains { if case .file = $0 { true } else { false } } }
     /// Size of the archive in bytes.

@@ -1,4 +1,5 @@
 import Foundation
+import IHE
 
 /// A minimal ZIP writer: stored (uncompressed) entries with CRC-32, enough for an IHE XDM
 /// archive (the CDA and PDF inside are small and the mail is base64 anyway). No ZIP64, no
@@ -33,7 +34,7 @@ public struct ZipWriter: Sendable {
     }
 
     /// Headers in memory, large contents as file slices read when the archive is streamed.
-    private var output: [BytePiece] = []
+    private var output: [ContentBytes] = []
     private var length = 0
     private var entries: [Entry] = []
     /// MS-DOS time and date of every entry.
@@ -57,13 +58,13 @@ public struct ZipWriter: Sendable {
     /// Adds a file entry whose content is read from `file` (its CRC now, in one streaming
     /// pass; its bytes when the archive is streamed): a large CDA is never held in memory.
     public mutating func add(_ name: String, file: FileSlice) throws(ZipError) {
-        let chunks = PieceChunks([.file(file)], chunkSize: 1 << 20)
+        let chunks = ContentReader([.file(file)], chunkSize: 1 << 20)
         var crc = CRC32()
         do { while let chunk = try chunks.next() { crc.update(chunk) } } catch { throw .unreadable(name, "\(error)") }
         try add(name, crc: crc.value, content: .file(file))
     }
 
-    private mutating func add(_ name: String, crc: UInt32, content: BytePiece) throws(ZipError) {
+    private mutating func add(_ name: String, crc: UInt32, content: ContentBytes) throws(ZipError) {
         guard !name.isEmpty, !name.hasPrefix("/"), name.allSatisfy({ $0.isASCII && $0 != "\\" }),
               !name.split(separator: "/").contains("..") else { throw .invalidName(name) }
         guard !entries.contains(where: { $0.name == Array(name.utf8) }) else { throw .duplicateName(name) }
@@ -91,11 +92,11 @@ public struct ZipWriter: Sendable {
     /// The finished archive: entries, central directory, end record.
     public func finish() throws(ZipError) -> Data {
         let pieces = try finishPieces()
-        do { return try BytePiece.joined(pieces) } catch { throw .unreadable("archive", "\(error)") }
+        do { return try ContentBytes.joined(pieces) } catch { throw .unreadable("archive", "\(error)") }
     }
 
     /// The finished archive as pieces: file contents stay in their files until streamed.
-    func finishPieces() throws(ZipError) -> [BytePiece] {
+    func finishPieces() throws(ZipError) -> [ContentBytes] {
         var data = Data()
         let directoryOffset = length
         for entry in entries {

@@ -1,6 +1,7 @@
 import DMP
 import Foundation
 import HTTPWire
+import IHE
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -19,6 +20,8 @@ public final class DMPTestEndpoint: Sendable {
         case soapFault(code: String, reason: String)
         /// A bare HTTP status (e.g. 503), with an optional Retry-After.
         case httpStatus(Int, retryAfter: Int?)
+        /// A bare HTTP status with this Retry-After header as given (an HTTP-date, a wrong value).
+        case httpStatusRetryAfter(Int, header: String)
         /// Process normally but wait this long before answering.
         case slow(seconds: Double)
         /// A Failure RegistryResponse with this error code.
@@ -189,6 +192,10 @@ public final class DMPTestEndpoint: Sendable {
         case .httpStatus(let status, let retryAfter)?:
             var r = HTTPResponseMessage(status: status, contentType: "text/html", body: Data("<html><body>\(status)</body></html>".utf8))
             if let retryAfter { r.extraHeaders["Retry-After"] = String(retryAfter) }
+            return r
+        case .httpStatusRetryAfter(let status, let header)?:
+            var r = HTTPResponseMessage(status: status, contentType: "text/html", body: Data("<html><body>\(status)</body></html>".utf8))
+            r.extraHeaders["Retry-After"] = header
             return r
         case .slow(let seconds)?:
             Thread.sleep(forTimeInterval: seconds)

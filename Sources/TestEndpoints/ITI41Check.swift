@@ -1,5 +1,6 @@
 import DMP
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 import XMLKit

@@ -1,6 +1,7 @@
 import CDA
 import DMP
 import Foundation
+import IHE
 import Indicators
 import Journal
 import OpenSSLKit

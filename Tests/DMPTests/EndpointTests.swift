@@ -204,6 +204,17 @@ import TestSupport
         endpoint.fail(.httpStatus(503, retryAfter: 7))
         #expect(try await send() == .retry(after: .seconds(7), reason: "HTTP 503 without a readable SOAP body"))
 
+        // The HTTP-date form, read against the clock: a wait of about 90 s, surfaced on the result.
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        endpoint.fail(.httpStatusRetryAfter(429, header: formatter.string(from: Date().addingTimeInterval(90))))
+        let dated = await client.send(try Self.request(.imagingReport, to: endpoint))
+        let wait = try #require(dated.retryAfter, "\(dated.outcome)")
+        #expect(wait >= .seconds(85) && wait <= .seconds(91), "\(wait)")
+        #expect(dated.httpStatus == 429)
+
         endpoint.fail(.soapFault(code: "Receiver", reason: "maintenance"))
         #expect(try await send() == .retry(after: nil, reason: "SOAP fault Receiver: maintenance"))
 

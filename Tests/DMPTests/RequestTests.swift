@@ -1,6 +1,7 @@
 import CDA
 @testable import DMP
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 import Signing

@@ -94,6 +94,27 @@ import TestSupport
                 == .failed(reason: "HTTP 404 without a readable SOAP body", codes: ["HTTP404"]))
     }
 
+    /// Retry-After in both RFC 9110 forms, capped at an hour; nothing to honour when unreadable or past.
+    @Test func retryAfterSecondsOrHTTPDateCapped() {
+        let now = Date(timeIntervalSince1970: 784_111_777)  // Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(RetryAfter.parse("120", now: now) == .seconds(120))
+        #expect(RetryAfter.parse(" 5 ", now: now) == .seconds(5))
+        #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:51:37 GMT", now: now) == .seconds(120))
+        #expect(RetryAfter.parse("Sunday, 06-Nov-94 08:50:37 GMT", now: now) == .seconds(60))
+        #expect(RetryAfter.parse("Sun Nov  6 08:49:47 1994", now: now) == .seconds(10))
+        #expect(RetryAfter.parse("86400", now: now) == RetryAfter.maximum)
+        #expect(RetryAfter.parse("99999999999999999999999", now: now) == RetryAfter.maximum)
+        #expect(RetryAfter.parse("Mon, 06 Nov 2095 08:49:37 GMT", now: now) == RetryAfter.maximum)
+        for ignored in [nil, "", "0", "-5", "soon", "1.5", "Sun, 06 Nov 1994 08:40:00 GMT"] {
+            #expect(RetryAfter.parse(ignored, now: now) == nil, "\(ignored ?? "nil")")
+        }
+        let html = Data("<html><body>Too Many Requests</body></html>".utf8)
+        #expect(SubmissionDecision.decide(status: 429, contentType: "text/html", retryAfter: "Sun, 06 Nov 1994 08:50:07 GMT", body: html, now: now)
+                == .retry(after: .seconds(30), reason: "HTTP 429 without a readable SOAP body"))
+        #expect(SubmissionDecision.decide(status: 503, contentType: "text/html", retryAfter: "7200", body: html, now: now)
+                == .retry(after: .seconds(3600), reason: "HTTP 503 without a readable SOAP body"))
+    }
+
     @Test func mtomResponse() throws {
         let boundary = "uuid:resp-boundary"
         let root = Self.envelope("<rs:RegistryResponse \(Self.rs) status=\"urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success\"/>")

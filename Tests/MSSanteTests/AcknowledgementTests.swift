@@ -358,6 +358,37 @@ import Testing
                 == .other(disposition: "deleted"))
         #expect(MailReport.parse(Data("Subject: x\r\n\r\nbody\r\n".utf8)) == nil)
     }
+
+    /// The transport's side alone: a report becomes acknowledgements in MSSanté terms (kind,
+    /// the Message-IDs to match, a detail with the patient's address masked), no journal involved.
+    @Test func reportsBecomeParsedAcknowledgements() throws {
+        let pki = TestPaths.testPKI
+        let poller = try AcknowledgementPoller(configuration: IMAPConfiguration(
+            host: "127.0.0.1", port: 1, username: "nobody", password: nil,
+            tls: TLSClientOptions(caBundle: pki.appendingPathComponent("ca.pem"))), mailbox: Self.mailbox)
+        let patient = "279035121518989@\(MSSanteRouting.patientDomain)"
+        let failed = try #require(poller.parse(Self.dsn(envelopeID: "E+1", recipient: patient, action: "failed", status: "5.2.2",
+                                                        diagnostic: "552 mailbox of 279035121518989 full")))
+        #expect(failed.kind == .deliveryStatus)
+        #expect(failed.messageIDs == ["<E+1@\(Self.domain)>"])
+        #expect(failed.acknowledgements.map(\.kind) == [.failed])
+        let detail = try #require(failed.acknowledgements.first?.detail)
+        #expect(detail.hasPrefix("DSN failed for the patient mailbox: 5.2.2"), "\(detail)")
+        #expect(!detail.contains("279035121518989"), "the INS must not reach the journal: \(detail)")
+
+        let read = try #require(poller.parse(Self.mdn(messageID: "m@d", recipient: "dr@hopital.mssante.fr", disposition: "displayed")))
+        #expect(read.kind == .disposition)
+        #expect(read.messageIDs == ["<m@d>"])
+        #expect(read.acknowledgements == [ParsedAcknowledgement(kind: .read, detail: "MDN displayed by dr@hopital.mssante.fr")])
+
+        let delivered = try #require(poller.parse(Self.dsn(envelopeID: "E2", recipient: "a@b.fr", action: "delivered", status: "2.0.0")))
+        #expect(delivered.acknowledgements == [ParsedAcknowledgement(kind: .delivered, detail: "DSN delivered to a@b.fr (2.0.0)")])
+        let delayed = try #require(poller.parse(Self.dsn(envelopeID: "E3", recipient: "a@b.fr", action: "delayed", status: "4.4.1")))
+        #expect(delayed.acknowledgements.map(\.kind) == [.ignored])
+        let error = try #require(poller.parse(Self.mdn(messageID: "<m@d>", recipient: "a@b.fr", disposition: "processed/Error: 901^Libellé")))
+        #expect(error.acknowledgements == [ParsedAcknowledgement(kind: .failed, detail: "MDN error 901^Libellé from a@b.fr")])
+        #expect(poller.parse(Data("Subject: x\r\n\r\nbody\r\n".utf8)) == nil)
+    }
 }
 
 /// The factories the service calls, fed from a real `passerelle.toml`.

@@ -1,5 +1,7 @@
 import CDA
 import Foundation
+import Gateway
+import Journal
 import MSSante
 import OpenSSLKit
 import PasserelleCore

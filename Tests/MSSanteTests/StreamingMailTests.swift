@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 @testable import MSSante
 import PasserelleCore
 import TestSupport

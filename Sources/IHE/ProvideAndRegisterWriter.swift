@@ -4,7 +4,7 @@ import PasserelleCore
 /// Writes the ebRIM 3.0 `xdsb:ProvideAndRegisterDocumentSetRequest` of a submission set.
 /// Each `xdsb:Document` holds an `xop:Include` to the MIME part whose Content-ID
 /// ``contentID(of:)`` gives: documents never go through base64.
-enum ProvideAndRegisterWriter {
+public enum ProvideAndRegisterWriter {
     static let ns = """
     xmlns:xdsb="urn:ihe:iti:xds-b:2007" xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0" \
     xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
@@ -12,7 +12,7 @@ enum ProvideAndRegisterWriter {
 
     /// The `rim:RegistryPackage` of the submission set alone (also what the submission set
     /// signature's Manifest digests for the submission set).
-    static func registryPackage(_ s: SubmissionSetMetadata) throws(DMPError) -> String {
+    public static func registryPackage(_ s: SubmissionSetMetadata) throws(IHEError) -> String {
         let id = s.entryID
         var x = "<rim:RegistryPackage id=\"\(try e(id))\" objectType=\"\(XDS.registryPackageType)\">"
         x += try slot("submissionTime", [s.submissionTime])
@@ -26,15 +26,15 @@ enum ProvideAndRegisterWriter {
     }
 
     /// The whole request element (namespace declarations on it, so it can sit in any envelope).
-    static func request(_ s: SubmissionSetMetadata, registryPackage package: String,
-                        signature: DocumentEntryMetadata?) throws(DMPError) -> String {
+    public static func request(_ s: SubmissionSetMetadata, registryPackage package: String,
+                        signature: DocumentEntryMetadata?) throws(IHEError) -> String {
         var x = "<xdsb:ProvideAndRegisterDocumentSetRequest \(ns)><lcm:SubmitObjectsRequest><rim:RegistryObjectList>"
         x += package
         x += "<rim:Classification id=\"\(try e(s.entryID))-node\" classifiedObject=\"\(try e(s.entryID))\" classificationNode=\"\(XDS.submissionSetNode)\"/>"
         let all = s.entries + (signature.map { [$0] } ?? [])
         for entry in all { x += try extrinsicObject(entry) }
         var n = 0
-        func association(_ type: String, _ source: String, _ target: String, original: Bool) throws(DMPError) -> String {
+        func association(_ type: String, _ source: String, _ target: String, original: Bool) throws(IHEError) -> String {
             n += 1
             var a = "<rim:Association id=\"\(try e(s.entryID))-as\(n)\" associationType=\"\(type)\" sourceObject=\"\(try e(source))\" targetObject=\"\(try e(target))\">"
             if original { a += try slot("SubmissionSetStatus", ["Original"]) }
@@ -60,7 +60,7 @@ enum ProvideAndRegisterWriter {
 
     /// The ITI-57 `lcm:SubmitObjectsRequest` of a status update: the SubmissionSet and one
     /// UpdateAvailabilityStatus association from it to the entry.
-    static func updateRequest(_ u: StatusUpdateMetadata) throws(DMPError) -> String {
+    public static func updateRequest(_ u: StatusUpdateMetadata) throws(IHEError) -> String {
         let s = u.submission
         var x = "<lcm:SubmitObjectsRequest xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" "
             + "xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\"><rim:RegistryObjectList>"
@@ -73,12 +73,12 @@ enum ProvideAndRegisterWriter {
     }
 
     /// MIME Content-ID (without `<>`) of an entry's document part: RFC 2392 safe characters only.
-    static func contentID(of entry: DocumentEntryMetadata) -> String {
+    public static func contentID(of entry: DocumentEntryMetadata) -> String {
         let safe = entry.entryID.replacingOccurrences(of: "urn:uuid:", with: "").filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }
         return "doc-\(safe)@passerelle"
     }
 
-    static func extrinsicObject(_ d: DocumentEntryMetadata) throws(DMPError) -> String {
+    public static func extrinsicObject(_ d: DocumentEntryMetadata) throws(IHEError) -> String {
         let id = d.entryID
         var x = "<rim:ExtrinsicObject id=\"\(try e(id))\" mimeType=\"\(try e(d.mimeType))\" objectType=\"\(XDS.stableDocumentEntry)\">"
         x += try slot("creationTime", [d.creationTime])
@@ -110,22 +110,22 @@ enum ProvideAndRegisterWriter {
 
     // MARK: Pieces
 
-    static func slot(_ name: String, _ values: [String]) throws(DMPError) -> String {
+    static func slot(_ name: String, _ values: [String]) throws(IHEError) -> String {
         var x = "<rim:Slot name=\"\(try e(name))\"><rim:ValueList>"
         for v in values { x += "<rim:Value>\(try e(v))</rim:Value>" }
         return x + "</rim:ValueList></rim:Slot>"
     }
 
-    static func name(_ text: String) throws(DMPError) -> String {
+    static func name(_ text: String) throws(IHEError) -> String {
         "<rim:Name><rim:LocalizedString value=\"\(try e(text))\"/></rim:Name>"
     }
 
-    static func classification(_ c: CodedValue, scheme: String, object: String, id: String) throws(DMPError) -> String {
+    static func classification(_ c: CodedValue, scheme: String, object: String, id: String) throws(IHEError) -> String {
         "<rim:Classification id=\"\(try e(id))\" classificationScheme=\"\(scheme)\" classifiedObject=\"\(try e(object))\" nodeRepresentation=\"\(try e(c.code))\">"
             + (try slot("codingScheme", [c.codeSystem])) + (try name(c.displayName)) + "</rim:Classification>"
     }
 
-    static func author(_ a: XDSAuthor, scheme: String, object: String, n: Int) throws(DMPError) -> String {
+    static func author(_ a: XDSAuthor, scheme: String, object: String, n: Int) throws(IHEError) -> String {
         var x = "<rim:Classification id=\"\(try e(object))-author\(n)\" classificationScheme=\"\(scheme)\" classifiedObject=\"\(try e(object))\" nodeRepresentation=\"\">"
         if let p = a.person { x += try slot("authorPerson", [p]) }
         if !a.institutions.isEmpty { x += try slot("authorInstitution", a.institutions) }
@@ -134,18 +134,30 @@ enum ProvideAndRegisterWriter {
         return x + "</rim:Classification>"
     }
 
-    static func external(_ value: String, scheme: String, object: String, id: String, name text: String) throws(DMPError) -> String {
+    static func external(_ value: String, scheme: String, object: String, id: String, name text: String) throws(IHEError) -> String {
         "<rim:ExternalIdentifier id=\"\(try e(id))\" identificationScheme=\"\(scheme)\" registryObject=\"\(try e(object))\" value=\"\(try e(value))\">"
             + (try name(text)) + "</rim:ExternalIdentifier>"
     }
 
     /// XML-escaped through PasserelleCore's template renderer (the project's single
     /// implementation of the escaping rules); characters XML cannot carry are refused.
-    static func e(_ text: String) throws(DMPError) -> String {
-        do { return try xmlValue.render(["v": text]) } catch { throw .metadata("value not representable in XML: \(error)") }
+    public static func e(_ text: String) throws(IHEError) -> String {
+        do { return try xmlValue.render(["v": text]) } catch { throw .notRepresentable("\(error)") }
     }
 
     private static let xmlValue: Template = {
         do { return try Template("{{v}}", name: "XML value") } catch { fatalError("constant template: \(error)") }
     }()
+}
+
+/// Why IHE content could not be written.
+public enum IHEError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A metadata value holds characters XML cannot carry (control characters): fix the value.
+    case notRepresentable(String)
+
+    public var description: String {
+        switch self {
+        case .notRepresentable(let detail): "value not representable in XML: \(detail)"
+        }
+    }
 }

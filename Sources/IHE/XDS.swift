@@ -8,25 +8,27 @@ public enum XDS {
     public static let submissionSetNode = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
     public static let registryPackageType = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:RegistryPackage"
 
-    enum DocumentEntry {
-        static let author = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
-        static let classCode = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
-        static let confidentialityCode = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
-        static let eventCode = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
-        static let formatCode = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
-        static let healthcareFacilityTypeCode = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
-        static let practiceSettingCode = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
-        static let typeCode = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-        static let patientId = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
-        static let uniqueId = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+    /// Classification and identification schemes of a DocumentEntry (ITI TF-3 §4.2.5).
+    public enum DocumentEntry {
+        public static let author = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+        public static let classCode = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+        public static let confidentialityCode = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+        public static let eventCode = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
+        public static let formatCode = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
+        public static let healthcareFacilityTypeCode = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
+        public static let practiceSettingCode = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
+        public static let typeCode = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+        public static let patientId = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+        public static let uniqueId = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
     }
 
-    enum SubmissionSet {
-        static let author = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
-        static let contentTypeCode = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
-        static let patientId = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
-        static let uniqueId = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
-        static let sourceId = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
+    /// Classification and identification schemes of a SubmissionSet.
+    public enum SubmissionSet {
+        public static let author = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
+        public static let contentTypeCode = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
+        public static let patientId = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
+        public static let uniqueId = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
+        public static let sourceId = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
     }
 
     public enum AssociationType {
@@ -36,6 +38,13 @@ public enum XDS {
         /// ITI-57: changes the availabilityStatus of the target (slots OriginalStatus, NewStatus).
         public static let updateAvailabilityStatus = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
     }
+
+    /// The patientId (HL7 v2 CX) of an INS: `<INS>^^^&<OID>&ISO^NH`, in the DMP and in XDM alike.
+    public static func patientId(_ ins: INS) -> String { "\(ins.value)^^^&\(ins.oid)&ISO^NH" }
+
+    /// formatCode of a CDA N1 with a PDF body (IHE XDS-SD), in the DMP and in XDM alike.
+    public static let pdfFormat = CodedValue(code: "urn:ihe:iti:xds-sd:pdf:2008", codeSystem: CodeSystem.iheFormat,
+                                             displayName: "Document à corps non structuré en Pdf/A-1")
 
     /// OIDs of the code systems used in the DMP metadata.
     public enum CodeSystem {
@@ -66,20 +75,6 @@ public struct XDSAuthor: Sendable, Hashable {
         self.institutions = institutions
         self.roles = roles
         self.specialties = specialties
-    }
-}
-
-/// The bytes of one XDS document: they travel as a binary MIME part, never base64-inlined.
-public enum DocumentContent: Sendable, Hashable {
-    case data(Data)
-    /// A file read in chunks while sending (size and hash must then be given by the caller).
-    case file(URL, size: Int)
-
-    public var size: Int {
-        switch self {
-        case .data(let d): d.count
-        case .file(_, let size): size
-        }
     }
 }
 
@@ -114,9 +109,11 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
     public var size: Int?
     public var hash: String?
     /// For a replacement: the `targetObject` of the RPLC association, the previous entry's
-    /// entryUUID (``DocumentEntryMapper/entryUUID(uniqueId:)`` for documents Passerelle sent).
+    /// entryUUID (`DocumentEntryMapper.entryUUID(uniqueId:)` for documents Passerelle sent).
     public var replaces: String?
-    public var content: DocumentContent
+    /// The document's bytes: they travel as a binary MIME part, never base64-inlined (a file
+    /// is read in chunks while sending; size and hash must then be given by the caller).
+    public var content: ContentBytes
 
     public init(entryID: String = "urn:uuid:\(UUID().uuidString.lowercased())", uniqueId: String, patientId: String,
                 sourcePatientId: String, sourcePatientInfo: [String] = [], mimeType: String, title: String? = nil,
@@ -125,7 +122,7 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
                 classCode: CodedValue, typeCode: CodedValue, formatCode: CodedValue,
                 healthcareFacilityTypeCode: CodedValue, practiceSettingCode: CodedValue,
                 confidentialityCodes: [CodedValue], eventCodes: [CodedValue] = [],
-                size: Int? = nil, hash: String? = nil, replaces: String? = nil, content: DocumentContent) {
+                size: Int? = nil, hash: String? = nil, replaces: String? = nil, content: ContentBytes) {
         self.entryID = entryID
         self.uniqueId = uniqueId
         self.patientId = patientId
