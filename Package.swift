@@ -53,7 +53,8 @@ let package = Package(
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "TestHooks", "CDA", "OpenSSLKit", "CurlKit", "XMLKit", "Journal"]),
-        .target(name: "Intake", dependencies: ["PasserelleCore"]),
+        // The sources: the watched folder and the MLLP listener (IntakeSource), the HL7 v2 and sidecar readers.
+        .target(name: "Intake", dependencies: ["PasserelleCore", "OpenSSLKit", "TestHooks", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [

@@ -57,6 +57,9 @@ public actor InboxScanner {
     public let incompleteGrace: TimeInterval
     private var stability: StabilityTracker
     private var incompleteSince: [String: TimeInterval] = [:]
+    /// Until the first pass has listed the inbox: what it finds settled is the backlog left
+    /// while the gateway was down, taken without waiting a quiet period.
+    private var firstPass = true
 
     public init(inbox: URL, work: URL, error: URL, quietPeriod: TimeInterval = 5, incompleteGrace: TimeInterval = 300) {
         self.inbox = inbox
@@ -75,6 +78,8 @@ public actor InboxScanner {
         }
         var claimed: [ClaimedFile] = []
         var present = Set<String>()
+        let settledAt: TimeInterval? = firstPass ? Date().timeIntervalSince1970 : nil
+        firstPass = false
         // Pairs are found by stem: group the listing once rather than list it again per file.
         let stems = names.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         var namesakes: [String: [String]] = [:]
@@ -91,28 +96,28 @@ public actor InboxScanner {
             case .ignored:
                 continue
             case .refused(let url, let reason):
-                guard stability.isStable(url, now: now) else { continue }
+                guard stability.isStable(url, now: now, settledAt: settledAt) else { continue }
                 refuseLater(url, reason)
             case .refusedPair(let urls, let reason):
                 // Both halves settled (each starts its quiet period now), then refused together.
-                let stable = urls.map { stability.isStable($0, now: now) }
+                let stable = urls.map { stability.isStable($0, now: now, settledAt: settledAt) }
                 guard !stable.contains(false) else { continue }
                 for url in urls { incompleteSince[url.path] = nil }
                 do { try refuse(urls, reason: reason) } catch { refusalFailure = refusalFailure ?? error }
             case .incomplete(let url, let reason):
                 let since = incompleteSince[url.path] ?? now
                 incompleteSince[url.path] = since
-                let stable = stability.isStable(url, now: now)  // tracked on every pass, like the others
+                let stable = stability.isStable(url, now: now, settledAt: settledAt)  // tracked on every pass, like the others
                 if now - since >= incompleteGrace && stable {
                     refuseLater(url, reason)
                 }
             case .hl7(let url):
-                guard stability.isStable(url, now: now) else { continue }
+                guard stability.isStable(url, now: now, settledAt: settledAt) else { continue }
                 if let c = try claim([url]) { claimed.append(.hl7(c[0])) }
             case .pdf(let d, let s), .cda(let d, let s):
                 // Both halves must be stable; evaluate both so each starts its quiet period.
-                let documentStable = stability.isStable(d, now: now)
-                let sidecarStable = stability.isStable(s, now: now)
+                let documentStable = stability.isStable(d, now: now, settledAt: settledAt)
+                let sidecarStable = stability.isStable(s, now: now, settledAt: settledAt)
                 guard documentStable && sidecarStable else { continue }
                 incompleteSince[s.path] = nil
                 guard let c = try claim([d, s]) else { continue }
