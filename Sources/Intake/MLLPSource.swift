@@ -174,8 +174,14 @@ public final class MLLPSource: IntakeSource {
         return try? HL7Message(data: Data(head[head.startIndex..<end]))
     }
 
+    /// The ERR of a refusal: its text is the reason's, word for word what a refused file's
+    /// `NAME.error.txt` says; a message error also names its HL7 condition and location.
     static func detail(_ reason: RefusalReason) -> HL7ErrorDetail {
-        if case .invalidMessage(let e) = reason { return HL7ErrorDetail(e) }
+        if case .invalidMessage(let e) = reason {
+            var detail = HL7ErrorDetail(e)
+            detail.text = reason.description
+            return detail
+        }
         return HL7ErrorDetail(condition: .applicationInternalError, text: reason.description)
     }
 

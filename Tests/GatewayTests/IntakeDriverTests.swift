@@ -1,0 +1,163 @@
+import Foundation
+import Gateway
+import Intake
+import Journal
+import OpenSSLKit
+import PasserelleCore
+import Synchronization
+import Testing
+import TestSupport
+
+/// The one intake adapter: both sources through it, claims in flight at once, the start-up backlog.
+@Suite(.serialized) struct IntakeDriverTests {
+    /// Counts the claims between ``IntakeSource/begin(_:)`` and ``IntakeSource/acknowledge(_:_:)``.
+    final class Probe: Sendable {
+        struct State { var current = 0, peak = 0, entered = 0; var outcomes: [Int: String] = [:] }
+        let state = Mutex(State())
+
+        func enter() { state.withLock { $0.entered += 1; $0.current += 1; $0.peak = max($0.peak, $0.current) } }
+        func leave(_ claim: Int, _ outcome: IntakeOutcome) {
+            state.withLock {
+                $0.current -= 1
+                $0.outcomes[claim] = switch outcome {
+                case .accepted: "accepted"
+                case .duplicate: "duplicate"
+                case .refused(let r): "refused \(r.code)"
+                case .unavailable: "unavailable"
+                }
+            }
+        }
+        var snapshot: State { state.withLock { $0 } }
+    }
+
+    /// A source of ADT messages whose ``begin(_:)`` holds every claim until `barrier` claims have
+    /// begun: a serial driver never gets past the first one (the barrier then gives up, and the
+    /// peak says 1); a driver running `barrier` claims at once opens it.
+    struct BarrierSource: IntakeSource {
+        let messages: [Data]
+        let barrier: Int
+        let probe: Probe
+        let loader = IntakeLoader()
+        var origin: IntakeOrigin { .mllp }
+
+        func claims() -> AsyncStream<Int> {
+            AsyncStream { continuation in
+                for i in messages.indices { continuation.yield(i) }
+                continuation.finish()
+            }
+        }
+        func label(_ claim: Int) -> String { "probe-\(claim)" }
+        func begin(_ claim: Int) async -> RefusalReason? {
+            probe.enter()
+            // Not a timing assertion: the wait only bounds how long a wrong (serial) driver hangs.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while probe.snapshot.entered < barrier && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+            return nil
+        }
+        func load(_ claim: Int) throws(ClaimLoadFailure) -> LoadedClaim {
+            do { return LoadedClaim(item: try loader.loadMessage(messages[claim]), sha256: Digest.sha256(messages[claim]).hexString, name: "probe-\(claim)") } catch {
+                throw .refused(error)
+            }
+        }
+        func acknowledge(_ claim: Int, _ outcome: IntakeOutcome) async { probe.leave(claim, outcome) }
+    }
+
+    static func adt(_ i: Int) -> Data {
+        Data(Harness.adtA01.replacingOccurrences(of: "V100^", with: "V\(i)^").replacingOccurrences(of: "|ADT1|", with: "|ADT\(i)|").utf8)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func runsUpToTheConfiguredNumberOfClaimsAtOnceThroughTheRealPipeline() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        let service = try h.service()
+        let n = 4
+        let probe = Probe()
+        let source = BarrierSource(messages: (0..<(3 * n)).map(Self.adt), barrier: n, probe: probe)
+        await IntakeDriver(source: source, pipeline: service.pipeline, workers: service.workers, concurrency: n).run()
+
+        let state = probe.snapshot
+        #expect(state.peak == n, "claims in flight at once: \(state.peak), expected \(n)")
+        #expect(state.current == 0 && state.entered == 3 * n)
+        #expect(state.outcomes.count == 3 * n && state.outcomes.values.allSatisfy { $0 == "accepted" }, "\(state.outcomes)")
+        let journal = try h.journal()
+        for i in 0..<(3 * n) {
+            #expect(try await journal.stay(finess: "750803447", stayID: "V\(i)") != nil, "stay V\(i) journaled before its acknowledgement")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aRefusedFileAndARefusedMLLPMessageSayTheSame() async throws {
+        let h = try Harness(extra: """
+            [mllp]
+            enabled = true
+            port = 0
+            """)
+        defer { h.cleanUp() }
+        let events = RecordingEvents()
+        let service = try GatewayService.make(configuration: try h.configuration(), templates: TestPaths.templates,
+                                              pollInterval: 0.1, events: events)
+        let running = Task { try await service.run() }
+        defer { service.stop() }
+        #expect(await Harness.waitUntil(timeout: 10) { service.mllpPort != nil })
+        let port = try #require(service.mllpPort)
+
+        // A wrong INS key, as a file and as an MLLP message.
+        let example = try Data(contentsOf: Harness.fixtures.appendingPathComponent("oru-ex0-biology-new.hl7"))
+        let wrong = Data(String(decoding: example, as: UTF8.self).replacingOccurrences(of: "279035121518989", with: "279035121518988").utf8)
+        try h.drop("wrong.hl7", wrong)
+        let socket = try await Socket.connect(host: "127.0.0.1", port: port, timeout: 10)
+        defer { socket.close() }
+        try await socket.write(MLLPFrame.wrap(wrong))
+        let ack = try await MLLPServiceTests.readFrame(socket)
+        #expect(MLLPServiceTests.fields(ack, "MSA")?[1] == "AE", "\(ack)")
+        let err = try #require(MLLPServiceTests.fields(ack, "ERR"))
+        #expect(err[2].hasPrefix("PID^1^3"), "the message error keeps its HL7 location")
+        let ackText = err[8].replacingOccurrences(of: "\\.br\\", with: "\n").replacingOccurrences(of: "\\F\\", with: "|")
+            .replacingOccurrences(of: "\\S\\", with: "^").replacingOccurrences(of: "\\T\\", with: "&")
+            .replacingOccurrences(of: "\\R\\", with: "~").replacingOccurrences(of: "\\E\\", with: "\\")
+
+        let reasonFile = h.error.appendingPathComponent("wrong.hl7.error.txt")
+        #expect(await Harness.waitUntil(timeout: 20) { FileManager.default.fileExists(atPath: reasonFile.path) })
+        let report = try String(contentsOf: reasonFile, encoding: .utf8)
+        // The report is "Passerelle refused NAME on DATE.\n\n<reason>\n": the reason is the ACK's text.
+        let reason = try #require(report.components(separatedBy: "\n\n").dropFirst().first).trimmingCharacters(in: .newlines)
+        #expect(!reason.isEmpty)
+        #expect(ackText == reason, "ACK: \(ackText)\nfile: \(reason)")
+        #expect(!ack.contains("279035121518988") && !report.contains("279035121518988"), "the INS is never quoted")
+        #expect(events.events.contains("refused invalid_message inbox") && events.events.contains("refused invalid_message mllp"), "\(events.events)")
+        service.stop()
+        try await running.value
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aBacklogPresentAtStartIsClaimedWithoutWaitingTheQuietPeriod() async throws {
+        // A long quiet period: had the backlog waited for it, the claim could not come before 30 s.
+        let h = try Harness(quiet: 30)
+        defer { h.cleanUp() }
+        let old = Date().addingTimeInterval(-600)
+        try h.drop("backlog.json", sidecar: Documents.metadata())
+        try h.drop("backlog.pdf", Documents.pdf())
+        try h.drop("stay.hl7", Data(Harness.adtA01.utf8))
+        for name in ["backlog.json", "backlog.pdf", "stay.hl7"] {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: h.inbox.appendingPathComponent(name).path)
+        }
+        // Written just now: it may still be growing, so it waits for its quiet period.
+        try h.drop("fresh.hl7", Self.adt(7))
+        let service = try h.service()
+        let start = ContinuousClock.now
+        let running = Task { try await service.run() }
+        defer { service.stop() }
+        let claimed = await Harness.waitUntil(timeout: 20) {
+            !h.files(in: h.inbox).contains("backlog.pdf") && !h.files(in: h.inbox).contains("stay.hl7")
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(claimed)
+        #expect(elapsed < .seconds(5), "first claims \(elapsed) after the start: the 30 s quiet period was waited")
+        #expect(h.files(in: h.inbox) == ["fresh.hl7"], "a file written just before the start still waits")
+        let journal = try h.journal()
+        #expect(await Harness.waitUntil(timeout: 20) { (try? await journal.stay(finess: "750803447", stayID: "V100")) != nil })
+        service.stop()
+        try await running.value
+    }
+}
