@@ -160,4 +160,42 @@ import TestSupport
         service.stop()
         try await running.value
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func mllpMessagesLeftWhenIntakeStopsAreAnsweredARNotLeftHanging() async throws {
+        let root = try TestPaths.temporaryDirectory("mllp-stop")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folders = ["inbox", "work", "error"].map { root.appendingPathComponent($0) }
+        for folder in folders { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let source = MLLPSource(settings: MLLPSettings(idleTimeout: 30), scanner: InboxScanner(inbox: folders[0], work: folders[1], error: folders[2]))
+        let port = try source.start()
+        defer { source.stop() }
+        // A consumer that takes the first claim and never processes it (nor the ones queued behind it).
+        let (taken, tookOne) = AsyncStream.makeStream(of: Void.self)
+        let consumer = Task {
+            for await _ in source.claims() {
+                tookOne.yield()
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+        let first = try await Socket.connect(host: "127.0.0.1", port: port, timeout: 10)
+        defer { first.close() }
+        try await first.write(MLLPFrame.wrap(Data(Self.adt(1))))
+        var takenIterator = taken.makeAsyncIterator()
+        _ = await takenIterator.next()
+        let second = try await Socket.connect(host: "127.0.0.1", port: port, timeout: 10)
+        defer { second.close() }
+        try await second.write(MLLPFrame.wrap(Data(Self.adt(2))))
+        // The second message is queued once its connection thread handed it over; then intake stops.
+        try await Task.sleep(for: .milliseconds(300))
+        consumer.cancel()
+        for (socket, id) in [(first, "ADT1"), (second, "ADT2")] {
+            let ack = try await MLLPServiceTests.readFrame(socket)
+            #expect(MLLPServiceTests.fields(ack, "MSA")?[1] == "AR" && MLLPServiceTests.fields(ack, "MSA")?[2] == id, "\(ack)")
+            #expect(ack.contains("stopping"), "\(ack)")
+        }
+        // After the stop, a message on an open connection is answered AR at once.
+        try await first.write(MLLPFrame.wrap(Data(Self.adt(3))))
+        #expect(MLLPServiceTests.fields(try await MLLPServiceTests.readFrame(first), "MSA")?[1] == "AR")
+    }
 }
