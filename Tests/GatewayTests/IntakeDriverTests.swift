@@ -1,4 +1,5 @@
 import Foundation
+import DMP
 import Gateway
 import Intake
 import Journal
@@ -12,11 +13,11 @@ import TestSupport
 @Suite(.serialized) struct IntakeDriverTests {
     /// Counts the claims between ``IntakeSource/begin(_:)`` and ``IntakeSource/acknowledge(_:_:)``.
     final class Probe: Sendable {
-        struct State { var current = 0, peak = 0, entered = 0; var outcomes: [Int: String] = [:] }
+        struct State { var current = 0, peak = 0, entered = 0; var outcomes: [String: String] = [:] }
         let state = Mutex(State())
 
         func enter() { state.withLock { $0.entered += 1; $0.current += 1; $0.peak = max($0.peak, $0.current) } }
-        func leave(_ claim: Int, _ outcome: IntakeOutcome) {
+        func leave(_ claim: String, _ outcome: IntakeOutcome) {
             state.withLock {
                 $0.current -= 1
                 $0.outcomes[claim] = switch outcome {
@@ -30,13 +31,34 @@ import TestSupport
         var snapshot: State { state.withLock { $0 } }
     }
 
-    /// A source of ADT messages whose ``begin(_:)`` holds every claim until `barrier` claims have
-    /// begun: a serial driver never gets past the first one (the barrier then gives up, and the
-    /// peak says 1); a driver running `barrier` claims at once opens it.
-    struct BarrierSource: IntakeSource {
-        let messages: [Data]
+    /// Wraps a source: its ``begin(_:)`` holds every claim until `barrier` claims have begun. A
+    /// serial driver never gets past the first one (the barrier then gives up, and the peak says
+    /// 1); a driver running `barrier` claims at once opens it.
+    struct Barrier<Inner: IntakeSource>: IntakeSource {
+        let inner: Inner
         let barrier: Int
         let probe: Probe
+        var origin: IntakeOrigin { inner.origin }
+
+        func claims() -> AsyncStream<Inner.Claim> { inner.claims() }
+        func label(_ claim: Inner.Claim) -> String { inner.label(claim) }
+        func begin(_ claim: Inner.Claim) async -> RefusalReason? {
+            probe.enter()
+            // Not a timing assertion: the wait only bounds how long a wrong (serial) driver hangs.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while probe.snapshot.entered < barrier && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+            return await inner.begin(claim)
+        }
+        func load(_ claim: Inner.Claim) throws(ClaimLoadFailure) -> LoadedClaim { try inner.load(claim) }
+        func acknowledge(_ claim: Inner.Claim, _ outcome: IntakeOutcome) async {
+            await inner.acknowledge(claim, outcome)
+            probe.leave(inner.label(claim), outcome)
+        }
+    }
+
+    /// ADT messages, one claim each.
+    struct MessageList: IntakeSource {
+        let messages: [Data]
         let loader = IntakeLoader()
         var origin: IntakeOrigin { .mllp }
 
@@ -46,20 +68,14 @@ import TestSupport
                 continuation.finish()
             }
         }
-        func label(_ claim: Int) -> String { "probe-\(claim)" }
-        func begin(_ claim: Int) async -> RefusalReason? {
-            probe.enter()
-            // Not a timing assertion: the wait only bounds how long a wrong (serial) driver hangs.
-            let deadline = ContinuousClock.now + .seconds(20)
-            while probe.snapshot.entered < barrier && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
-            return nil
-        }
+        func label(_ claim: Int) -> String { "message-\(claim)" }
+        func begin(_ claim: Int) async -> RefusalReason? { nil }
         func load(_ claim: Int) throws(ClaimLoadFailure) -> LoadedClaim {
-            do { return LoadedClaim(item: try loader.loadMessage(messages[claim]), sha256: Digest.sha256(messages[claim]).hexString, name: "probe-\(claim)") } catch {
+            do { return LoadedClaim(item: try loader.loadMessage(messages[claim]), sha256: Digest.sha256(messages[claim]).hexString, name: "message-\(claim)") } catch {
                 throw .refused(error)
             }
         }
-        func acknowledge(_ claim: Int, _ outcome: IntakeOutcome) async { probe.leave(claim, outcome) }
+        func acknowledge(_ claim: Int, _ outcome: IntakeOutcome) async {}
     }
 
     static func adt(_ i: Int) -> Data {
@@ -73,7 +89,7 @@ import TestSupport
         let service = try h.service()
         let n = 4
         let probe = Probe()
-        let source = BarrierSource(messages: (0..<(3 * n)).map(Self.adt), barrier: n, probe: probe)
+        let source = Barrier(inner: MessageList(messages: (0..<(3 * n)).map(Self.adt)), barrier: n, probe: probe)
         await IntakeDriver(source: source, pipeline: service.pipeline, workers: service.workers, concurrency: n).run()
 
         let state = probe.snapshot
@@ -84,6 +100,43 @@ import TestSupport
         for i in 0..<(3 * n) {
             #expect(try await journal.stay(finess: "750803447", stayID: "V\(i)") != nil, "stay V\(i) journaled before its acknowledgement")
         }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theWatchedFolderRunsItsClaimsAtOnceEachLeavingWorkOnlyOnceJournaled() async throws {
+        let h = try Harness(folders: "intake_concurrency = 3")
+        defer { h.cleanUp() }
+        let service = try h.service()
+        #expect(service.intakeConcurrency == 3)
+        // A backlog: two PDF pairs and four stays, all settled (taken on the first pass).
+        var ids: [String] = []
+        for i in 0..<2 {
+            let metadata = Documents.metadata()
+            ids.append(DocumentEntryMapper.uniqueId(try #require(metadata.id)))
+            try h.drop("doc\(i).json", sidecar: metadata)
+            try h.drop("doc\(i).pdf", Documents.pdf())
+        }
+        for i in 0..<4 { try h.drop("stay\(i).hl7", Self.adt(20 + i)) }
+        for name in h.files(in: h.inbox) {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-600)], ofItemAtPath: h.inbox.appendingPathComponent(name).path)
+        }
+        let probe = Probe()
+        let driver = IntakeDriver(source: Barrier(inner: service.folder, barrier: 3, probe: probe), pipeline: service.pipeline,
+                                  workers: service.workers, concurrency: service.intakeConcurrency)
+        let running = Task { await driver.run() }
+        let settled = await Harness.waitUntil(timeout: 40) { probe.snapshot.outcomes.count == 6 }
+        running.cancel()
+        await running.value
+        let state = probe.snapshot
+        #expect(settled, "\(state.outcomes)")
+        #expect(state.peak == 3, "claims in flight at once: \(state.peak)")
+        #expect(state.outcomes.values.allSatisfy { $0 == "accepted" }, "\(state.outcomes)")
+        #expect(h.files(in: h.inbox).isEmpty && h.files(in: h.error).isEmpty)
+        #expect(h.files(in: h.work).isEmpty, "every claim left work/, no in-flight counter left: \(h.files(in: h.work))")
+        #expect(h.files(in: h.done).count == 6)
+        let journal = try h.journal()
+        for id in ids { #expect(try await journal.document(id: id, version: 1) != nil) }
+        for i in 0..<4 { #expect(try await journal.stay(finess: "750803447", stayID: "V\(20 + i)") != nil) }
     }
 
     @Test(.timeLimit(.minutes(1)))
