@@ -1,6 +1,7 @@
 import Foundation
 import Dispatch
 import PasserelleCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -72,11 +73,21 @@ public actor InboxScanner {
     /// Scans once. `now` is a monotonic time in seconds (``InboxWatcher`` uses the system uptime).
     /// - Returns: the files claimed during this pass, in name order.
     public func scan(now: TimeInterval) throws(InboxError) -> [ClaimedFile] {
+        let claimed = Mutex<[ClaimedFile]>([])
+        try scan(now: now) { claim in claimed.withLock { $0.append(claim) } }
+        return claimed.withLock { $0 }
+    }
+
+    /// Scans once, handing each claim to `onClaim` as soon as it is made: with a large backlog the
+    /// first claims are processed while the pass goes on claiming the others.
+    /// - Returns: how many files (or pairs) were claimed.
+    @discardableResult
+    public func scan(now: TimeInterval, onClaim: @Sendable (ClaimedFile) -> Void) throws(InboxError) -> Int {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: inbox.path).sorted() } catch {
             throw .folderUnusable(path: inbox.path, reason: (error as NSError).localizedDescription)
         }
-        var claimed: [ClaimedFile] = []
+        var claimed = 0
         var present = Set<String>()
         let settledAt: TimeInterval? = firstPass ? Date().timeIntervalSince1970 : nil
         firstPass = false
@@ -113,7 +124,7 @@ public actor InboxScanner {
                 }
             case .hl7(let url):
                 guard stability.isStable(url, now: now, settledAt: settledAt) else { continue }
-                if let c = try claim([url]) { claimed.append(.hl7(c[0])) }
+                if let c = try claim([url]) { onClaim(.hl7(c[0])); claimed += 1 }
             case .pdf(let d, let s), .cda(let d, let s):
                 // Both halves must be stable; evaluate both so each starts its quiet period.
                 let documentStable = stability.isStable(d, now: now, settledAt: settledAt)
@@ -121,14 +132,15 @@ public actor InboxScanner {
                 guard documentStable && sidecarStable else { continue }
                 incompleteSince[s.path] = nil
                 guard let c = try claim([d, s]) else { continue }
-                claimed.append(d.pathExtension.lowercased() == "pdf" ? .pdf(document: c[0], sidecar: c[1]) : .cda(document: c[0], sidecar: c[1]))
+                onClaim(d.pathExtension.lowercased() == "pdf" ? .pdf(document: c[0], sidecar: c[1]) : .cda(document: c[0], sidecar: c[1]))
+                claimed += 1
             }
         }
         // Forget files that left the inbox by other means.
         incompleteSince = incompleteSince.filter { present.contains($0.key) }
         // Reported when nothing else came of this pass; the file is still there, so the next
         // pass meets (and reports) it again.
-        if let refusalFailure, claimed.isEmpty { throw refusalFailure }
+        if let refusalFailure, claimed == 0 { throw refusalFailure }
         return claimed
     }
 
@@ -251,9 +263,7 @@ public struct InboxWatcher: Sendable {
                 defer { wakeups?.close() }
                 do {
                     while !Task.isCancelled {
-                        for claim in try await scanner.scan(now: ProcessInfo.processInfo.systemUptime) {
-                            continuation.yield(claim)
-                        }
+                        try await scanner.scan(now: ProcessInfo.processInfo.systemUptime) { continuation.yield($0) }
                         if let wakeups { await wakeups.wait(timeout: interval) }
                         else { try? await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
                     }
