@@ -1,13 +1,7 @@
-import CDA
-import CurlKit
-import DMP
 import Foundation
 import Intake
-import Journal
 import Logging
-import OpenSSLKit
 import PasserelleCore
-import TestHooks
 import Signing
 import Synchronization
 
