@@ -61,7 +61,8 @@ let package = Package(
         .target(name: "IHE", dependencies: ["PasserelleCore"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "IHE", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
-        .target(name: "Intake", dependencies: ["PasserelleCore"]),
+        // The sources: the watched folder and the MLLP listener (IntakeSource), the HL7 v2 and sidecar readers.
+        .target(name: "Intake", dependencies: ["PasserelleCore", "OpenSSLKit", "TestHooks", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [

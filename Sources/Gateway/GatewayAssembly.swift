@@ -65,8 +65,9 @@ extension GatewayService {
             if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) { throw .file(path: folder, reason: failure) }
         }
         let limits = IntakeLimits(maxPDFBytes: c.cda.maxPDFBytes, maxSidecarBytes: folders.maxSidecarBytes, maxHL7Bytes: c.mllp.maxMessageBytes)
-        let folder = FolderIntake(scanner: scanner, pipeline: pipeline, done: URL(fileURLWithPath: folders.done),
-                                  loader: IntakeLoader(limits: limits), maxProcessingAttempts: folders.maxProcessingAttempts)
+        let loader = IntakeLoader(limits: limits)
+        let folder = FolderSource(scanner: scanner, done: URL(fileURLWithPath: folders.done), loader: loader,
+                                  maxProcessingAttempts: folders.maxProcessingAttempts, workRetryInterval: TimeInterval(folders.workRetrySeconds))
 
         // Every key of the run, read once here and handed to each part (nothing else opens a .p12).
         let keys = try loadKeyMaterial(c)
@@ -85,8 +86,11 @@ extension GatewayService {
         let workers = TransmissionWorkers(journal: journal, blobs: blobs, senders: senders,
                                           settings: WorkerSettings(lease: TimeInterval(s.leaseSeconds), pollInterval: pollInterval),
                                           events: events, admitted: admitted)
-        return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: try mllpSettings(c, keys: keys),
-                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds), workRetryInterval: TimeInterval(c.folders.workRetrySeconds),
+        let mllp = try mllpSettings(c, keys: keys).map {
+            MLLPSource(settings: $0, scanner: scanner, loader: loader, maxProcessingAttempts: folders.maxProcessingAttempts)
+        }
+        return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: mllp, intakeConcurrency: folders.intakeConcurrency,
+                              shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
                               acknowledgements: try acknowledgementPolling(c, keys: keys, journal: journal, events: events),
                               keyMaterial: keys)
     }

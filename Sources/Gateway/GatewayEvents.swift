@@ -3,12 +3,6 @@ import Intake
 import Journal
 import PasserelleCore
 
-/// Where an accepted document came from.
-public enum IntakeSource: String, Sendable, Hashable {
-    case inbox
-    case mllp
-}
-
 /// How one send ended, as the journal recorded it.
 public enum SendResult: String, Sendable, Hashable {
     /// Accepted by the peer (sent, acknowledged…).
@@ -25,9 +19,9 @@ public enum SendResult: String, Sendable, Hashable {
 public protocol GatewayEvents: Sendable {
     /// A document was journaled (not a duplicate input, not a stay). `kind` is nil for a
     /// producer CDA whose sidecar leaves the kind to the CDA header.
-    func documentReceived(kind: DocumentKind?, source: IntakeSource)
+    func documentReceived(kind: DocumentKind?, source: IntakeOrigin)
     /// An input was refused (moved to error/ or answered AE); `reason` is a stable code.
-    func documentRefused(reason: String, source: IntakeSource)
+    func documentRefused(reason: String, source: IntakeOrigin)
     /// A journaled document's CDA was built (or the producer's CDA checked) and recorded.
     func documentBuilt(kind: DocumentKind)
     /// A send finished and its outcome was recorded.
@@ -50,8 +44,8 @@ extension GatewayEvents {
 /// The default observer: ignores everything.
 public struct NoGatewayEvents: GatewayEvents {
     public init() {}
-    public func documentReceived(kind: DocumentKind?, source: IntakeSource) {}
-    public func documentRefused(reason: String, source: IntakeSource) {}
+    public func documentReceived(kind: DocumentKind?, source: IntakeOrigin) {}
+    public func documentRefused(reason: String, source: IntakeOrigin) {}
     public func documentBuilt(kind: DocumentKind) {}
     public func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {}
 }

@@ -148,10 +148,12 @@ public final class TransmissionWorkers: Sendable {
         }
         CrashPoint.reached(.afterSend)
         let duration = ContinuousClock.now - started
+        // What the peer's answer says of the target is known now, before the journal records it:
+        // whoever sees the new state in the journal also sees the alert or the recovery.
+        alerts.record(outcome, target: t.target.rawValue)
         do {
             let result = try await record(outcome, of: claim, owner: owner, sentFor: duration, meta: meta)
             events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
-            alerts.record(outcome, target: t.target.rawValue)
             switch outcome {
             case .success:
                 logger.info("sent", metadata: meta.merging(["state": "\(result.state.rawValue)"]) { $1 })

@@ -1,6 +1,7 @@
 import Foundation
 import Dispatch
 import PasserelleCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -57,6 +58,9 @@ public actor InboxScanner {
     public let incompleteGrace: TimeInterval
     private var stability: StabilityTracker
     private var incompleteSince: [String: TimeInterval] = [:]
+    /// Until the first pass has listed the inbox: what it finds settled is the backlog left
+    /// while the gateway was down, taken without waiting a quiet period.
+    private var firstPass = true
 
     public init(inbox: URL, work: URL, error: URL, quietPeriod: TimeInterval = 5, incompleteGrace: TimeInterval = 300) {
         self.inbox = inbox
@@ -69,12 +73,24 @@ public actor InboxScanner {
     /// Scans once. `now` is a monotonic time in seconds (``InboxWatcher`` uses the system uptime).
     /// - Returns: the files claimed during this pass, in name order.
     public func scan(now: TimeInterval) throws(InboxError) -> [ClaimedFile] {
+        let claimed = Mutex<[ClaimedFile]>([])
+        try scan(now: now) { claim in claimed.withLock { $0.append(claim) } }
+        return claimed.withLock { $0 }
+    }
+
+    /// Scans once, handing each claim to `onClaim` as soon as it is made: with a large backlog the
+    /// first claims are processed while the pass goes on claiming the others.
+    /// - Returns: how many files (or pairs) were claimed.
+    @discardableResult
+    public func scan(now: TimeInterval, onClaim: @Sendable (ClaimedFile) -> Void) throws(InboxError) -> Int {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: inbox.path).sorted() } catch {
             throw .folderUnusable(path: inbox.path, reason: (error as NSError).localizedDescription)
         }
-        var claimed: [ClaimedFile] = []
+        var claimed = 0
         var present = Set<String>()
+        let settledAt: TimeInterval? = firstPass ? Date().timeIntervalSince1970 : nil
+        firstPass = false
         // Pairs are found by stem: group the listing once rather than list it again per file.
         let stems = names.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
         var namesakes: [String: [String]] = [:]
@@ -91,39 +107,40 @@ public actor InboxScanner {
             case .ignored:
                 continue
             case .refused(let url, let reason):
-                guard stability.isStable(url, now: now) else { continue }
+                guard stability.isStable(url, now: now, settledAt: settledAt) else { continue }
                 refuseLater(url, reason)
             case .refusedPair(let urls, let reason):
                 // Both halves settled (each starts its quiet period now), then refused together.
-                let stable = urls.map { stability.isStable($0, now: now) }
+                let stable = urls.map { stability.isStable($0, now: now, settledAt: settledAt) }
                 guard !stable.contains(false) else { continue }
                 for url in urls { incompleteSince[url.path] = nil }
                 do { try refuse(urls, reason: reason) } catch { refusalFailure = refusalFailure ?? error }
             case .incomplete(let url, let reason):
                 let since = incompleteSince[url.path] ?? now
                 incompleteSince[url.path] = since
-                let stable = stability.isStable(url, now: now)  // tracked on every pass, like the others
+                let stable = stability.isStable(url, now: now, settledAt: settledAt)  // tracked on every pass, like the others
                 if now - since >= incompleteGrace && stable {
                     refuseLater(url, reason)
                 }
             case .hl7(let url):
-                guard stability.isStable(url, now: now) else { continue }
-                if let c = try claim([url]) { claimed.append(.hl7(c[0])) }
+                guard stability.isStable(url, now: now, settledAt: settledAt) else { continue }
+                if let c = try claim([url]) { onClaim(.hl7(c[0])); claimed += 1 }
             case .pdf(let d, let s), .cda(let d, let s):
                 // Both halves must be stable; evaluate both so each starts its quiet period.
-                let documentStable = stability.isStable(d, now: now)
-                let sidecarStable = stability.isStable(s, now: now)
+                let documentStable = stability.isStable(d, now: now, settledAt: settledAt)
+                let sidecarStable = stability.isStable(s, now: now, settledAt: settledAt)
                 guard documentStable && sidecarStable else { continue }
                 incompleteSince[s.path] = nil
                 guard let c = try claim([d, s]) else { continue }
-                claimed.append(d.pathExtension.lowercased() == "pdf" ? .pdf(document: c[0], sidecar: c[1]) : .cda(document: c[0], sidecar: c[1]))
+                onClaim(d.pathExtension.lowercased() == "pdf" ? .pdf(document: c[0], sidecar: c[1]) : .cda(document: c[0], sidecar: c[1]))
+                claimed += 1
             }
         }
         // Forget files that left the inbox by other means.
         incompleteSince = incompleteSince.filter { present.contains($0.key) }
         // Reported when nothing else came of this pass; the file is still there, so the next
         // pass meets (and reports) it again.
-        if let refusalFailure, claimed.isEmpty { throw refusalFailure }
+        if let refusalFailure, claimed == 0 { throw refusalFailure }
         return claimed
     }
 
@@ -246,9 +263,7 @@ public struct InboxWatcher: Sendable {
                 defer { wakeups?.close() }
                 do {
                     while !Task.isCancelled {
-                        for claim in try await scanner.scan(now: ProcessInfo.processInfo.systemUptime) {
-                            continuation.yield(claim)
-                        }
+                        try await scanner.scan(now: ProcessInfo.processInfo.systemUptime) { continuation.yield($0) }
                         if let wakeups { await wakeups.wait(timeout: interval) }
                         else { try? await Task.sleep(nanoseconds: UInt64(interval * 1e9)) }
                     }

@@ -210,7 +210,11 @@ public struct StabilityTracker: Sendable {
     }
 
     /// True when `url` is ready. Call on every scan; `now` is a monotonic or wall-clock time in seconds.
-    public mutating func isStable(_ url: URL, now: TimeInterval) -> Bool {
+    /// With `settledAt` (the wall-clock time, seconds since 1970), a file seen for the first time
+    /// whose modification time is at least one quiet period (and one second) older is ready at once: a backlog
+    /// found at start-up has long finished arriving, while a file still being written has a
+    /// recent modification time and waits as usual.
+    public mutating func isStable(_ url: URL, now: TimeInterval, settledAt wallClock: TimeInterval? = nil) -> Bool {
         if Self.markers(for: url).contains(where: { FileManager.default.fileExists(atPath: $0.path) }) { return true }
         var info = stat()
         guard lstat(url.path, &info) == 0 else { seen[url.path] = nil; return false }
@@ -219,7 +223,10 @@ public struct StabilityTracker: Sendable {
         if let previous = seen[url.path], previous.size == size, previous.mtime == mtime {
             return now - previous.since >= quietPeriod
         }
+        let firstSight = seen[url.path] == nil
         seen[url.path] = (size, mtime, now)
+        // At least one second even with no quiet period: a file is never taken on first sight while it may still grow.
+        if firstSight, let wallClock, wallClock - mtime >= max(quietPeriod, 1) { return true }
         return false
     }
 

@@ -169,6 +169,9 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         /// An input (inbox file or MLLP message) that was being processed when the process died this
         /// many times goes to error/ instead of being taken again: a crash can never loop.
         public var maxProcessingAttempts: Int = 3
+        /// Inbox claims processed at once (`intake_concurrency`): while one waits on the journal's
+        /// fsync, the others are parsed and built, so the senders are kept fed.
+        public var intakeConcurrency: Int = 4
     }
 
     /// `[service]`: how `passerelle run` works the queue.
@@ -332,7 +335,7 @@ private let schema: [String: [String]] = [
     "mssante": ["enabled", "smtp_host", "smtp_port", "smtp_tls", "imap_url", "mailbox", "product_reference", "poll_interval_seconds", "crl",
                 "uncertain_grace_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds", "max_sidecar_bytes",
-                "max_processing_attempts"],
+                "max_processing_attempts", "intake_concurrency"],
     "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
@@ -597,7 +600,8 @@ private struct ConfigurationReader {
                                 quietPeriodSeconds: integer("folders", "quiet_period_seconds", range: 0...3600, default: 5) ?? 5,
                                 workRetrySeconds: integer("folders", "work_retry_seconds", range: 1...3600, default: 60) ?? 60,
                                 maxSidecarBytes: integer("folders", "max_sidecar_bytes", range: 1024...67_108_864, default: 1024 * 1024) ?? 1024 * 1024,
-                                maxProcessingAttempts: integer("folders", "max_processing_attempts", range: 1...100, default: 3) ?? 3)
+                                maxProcessingAttempts: integer("folders", "max_processing_attempts", range: 1...100, default: 3) ?? 3,
+                                intakeConcurrency: integer("folders", "intake_concurrency", range: 1...64, default: 4) ?? 4)
                 let all = [inbox, work, error, done]
                 if Set(all).count != all.count {
                     errors.append(.invalidValue(file: file, line: document.table("folders")!.line, key: "folders",

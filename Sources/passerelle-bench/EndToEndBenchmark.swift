@@ -2,6 +2,7 @@ import ArgumentParser
 import CDA
 import Foundation
 import Gateway
+import Intake
 import Journal
 import Logging
 import PasserelleCore
@@ -202,8 +203,8 @@ final class StageCollector: GatewayEvents {
     }
     let state = Mutex(State())
 
-    func documentReceived(kind: DocumentKind?, source: IntakeSource) { state.withLock { $0.received += 1 } }
-    func documentRefused(reason: String, source: IntakeSource) { state.withLock { $0.refused[reason, default: 0] += 1 } }
+    func documentReceived(kind: DocumentKind?, source: IntakeOrigin) { state.withLock { $0.received += 1 } }
+    func documentRefused(reason: String, source: IntakeOrigin) { state.withLock { $0.refused[reason, default: 0] += 1 } }
     func documentBuilt(kind: DocumentKind) {}
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {
         state.withLock { $0.sends[result, default: 0] += 1 }

@@ -410,8 +410,8 @@ final class AlertRecorder: GatewayEvents, @unchecked Sendable {
     private let lock = NSLock()
     private var raised = 0
     var count: Int { lock.withLock { raised } }
-    func documentReceived(kind: DocumentKind?, source: IntakeSource) {}
-    func documentRefused(reason: String, source: IntakeSource) {}
+    func documentReceived(kind: DocumentKind?, source: IntakeOrigin) {}
+    func documentRefused(reason: String, source: IntakeOrigin) {}
     func documentBuilt(kind: DocumentKind) {}
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {}
     func targetFault(target: String, active: Bool) { if active { lock.withLock { raised += 1 } } }

@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Intake
 import Journal
 import Logging
 import PasserelleCore
@@ -55,8 +56,8 @@ final class FaultObserver: GatewayEvents, Sendable {
         }
     }
 
-    func documentReceived(kind: DocumentKind?, source: IntakeSource) {}
-    func documentRefused(reason: String, source: IntakeSource) {}
+    func documentReceived(kind: DocumentKind?, source: IntakeOrigin) {}
+    func documentRefused(reason: String, source: IntakeOrigin) {}
     func documentBuilt(kind: DocumentKind) {}
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {}
     func targetFault(target: String, active: Bool) { faults.withLock { $0.append((target, active)) } }

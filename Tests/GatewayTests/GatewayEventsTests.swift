@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Intake
 import Journal
 import PasserelleCore
 import Synchronization
@@ -9,8 +10,8 @@ import TestSupport
 /// Records what the gateway reports, for the metrics wiring.
 final class RecordingEvents: GatewayEvents {
     let log = Mutex<[String]>([])
-    func documentReceived(kind: DocumentKind?, source: IntakeSource) { log.withLock { $0.append("received \(kind?.shortName ?? "-") \(source.rawValue)") } }
-    func documentRefused(reason: String, source: IntakeSource) { log.withLock { $0.append("refused \(reason) \(source.rawValue)") } }
+    func documentReceived(kind: DocumentKind?, source: IntakeOrigin) { log.withLock { $0.append("received \(kind?.shortName ?? "-") \(source.rawValue)") } }
+    func documentRefused(reason: String, source: IntakeOrigin) { log.withLock { $0.append("refused \(reason) \(source.rawValue)") } }
     func documentBuilt(kind: DocumentKind) { log.withLock { $0.append("built \(kind.shortName)") } }
     func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {
         log.withLock { $0.append("\(result.rawValue) \(target.rawValue) \(kind.shortName)") }

@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Intake
 import Journal
 import OpenSSLKit
 import PasserelleCore

@@ -1,6 +1,7 @@
 import DMP
 import Foundation
 import Gateway
+import Intake
 import Journal
 import OpenSSLKit
 import PasserelleCore

@@ -141,3 +141,40 @@ import TestSupport
         #expect(claim?.files.map(\.lastPathComponent) == ["y.hl7"])
     }
 }
+
+/// The start-up backlog: what waited in the inbox while the gateway was down is taken on the
+/// first pass, without a quiet period; a file changed recently is still waited for.
+@Suite struct StartupBacklogTests {
+    static func age(_ url: URL, seconds: TimeInterval) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)], ofItemAtPath: url.path)
+    }
+
+    @Test func settledFilesAreClaimedOnTheFirstPassOnly() async throws {
+        let f = try InboxWatcherTests.Folders()
+        // A pair and a message left long ago; a pair whose PDF was written just now (maybe still growing).
+        for url in [try f.drop("old.pdf", "%PDF-1.4"), try f.drop("old.json", "{}"), try f.drop("m.hl7", "MSH|^~\\&|"),
+                    try f.drop("fresh.json", "{}")] {
+            try Self.age(url, seconds: 120)
+        }
+        try f.drop("fresh.pdf", "%PDF-1.4")
+        let scanner = InboxScanner(inbox: f.inbox, work: f.work, error: f.error, quietPeriod: 60)
+        let first = try await scanner.scan(now: 0)
+        #expect(Set(first.map { $0.files.map(\.lastPathComponent) }) == [["old.pdf", "old.json"], ["m.hl7"]])
+        #expect(f.list(f.inbox) == ["fresh.json", "fresh.pdf"], "a half-settled pair waits for its quiet period")
+
+        // After start-up, an old file dropped in (renamed from elsewhere) waits like any other.
+        try Self.age(try f.drop("later.hl7", "MSH|^~\\&|"), seconds: 120)
+        #expect(try await scanner.scan(now: 1).isEmpty)
+        #expect(try await scanner.scan(now: 30).isEmpty)
+        let settled = try await scanner.scan(now: 62)
+        #expect(Set(settled.map { $0.files.map(\.lastPathComponent) }) == [["fresh.pdf", "fresh.json"], ["later.hl7"]])
+    }
+
+    @Test func aFileJustWrittenIsNotTakenOnFirstSightEvenWithoutQuietPeriod() async throws {
+        let f = try InboxWatcherTests.Folders()
+        try f.drop("m.hl7", "MSH|^~\\&|")
+        let scanner = InboxScanner(inbox: f.inbox, work: f.work, error: f.error, quietPeriod: 0)
+        #expect(try await scanner.scan(now: 0).isEmpty, "its size is checked twice first")
+        #expect(try await scanner.scan(now: 0.5).count == 1)
+    }
+}

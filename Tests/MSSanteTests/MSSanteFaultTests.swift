@@ -16,8 +16,8 @@ import TestSupport
     final class Faults: GatewayEvents, Sendable {
         let events = Mutex<[(target: String, active: Bool)]>([])
         func of(_ target: String) -> [Bool] { events.withLock { $0.filter { $0.target == target }.map(\.active) } }
-        func documentReceived(kind: DocumentKind?, source: IntakeSource) {}
-        func documentRefused(reason: String, source: IntakeSource) {}
+        func documentReceived(kind: DocumentKind?, source: IntakeOrigin) {}
+        func documentRefused(reason: String, source: IntakeOrigin) {}
         func documentBuilt(kind: DocumentKind) {}
         func sendFinished(target: Destination, kind: DocumentKind, result: SendResult, duration: Duration) {}
         func targetFault(target: String, active: Bool) { events.withLock { $0.append((target, active)) } }

@@ -90,6 +90,16 @@ struct ConfigurationTests {
         #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nmax_sidecar_bytes = 10")).isEmpty)
     }
 
+    @Test("[folders] intake_concurrency: default 4, the example's value, range 1–64")
+    func intakeConcurrency() throws {
+        #expect(try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml").folders.intakeConcurrency == 4)
+        #expect(try PasserelleConfiguration.load(from: Self.examplePath).folders.intakeConcurrency == 4)
+        let set = Self.edit("done = ", "done = \"done\"\nintake_concurrency = 8")
+        #expect(try PasserelleConfiguration.parse(set, file: "/etc/passerelle/p.toml").folders.intakeConcurrency == 8)
+        #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nintake_concurrency = 0")).isEmpty)
+        #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nintake_concurrency = 65")).isEmpty)
+    }
+
     @Test("the config path: --config, then PASSERELLE_CONFIG, then the default")
     func path() {
         #expect(PasserelleConfiguration.resolvePath(explicit: "/x.toml", environment: ["PASSERELLE_CONFIG": "/y.toml"]) == "/x.toml")

@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Intake
 import Journal
 import Logging
 import Observability
@@ -12,11 +13,11 @@ import Synchronization
 struct MetricsEvents: GatewayEvents {
     let metrics: GatewayMetrics
 
-    func documentReceived(kind: DocumentKind?, source: IntakeSource) {
+    func documentReceived(kind: DocumentKind?, source: IntakeOrigin) {
         metrics.documentReceived(kind: kind?.shortName ?? "cda", source: source.rawValue)
     }
 
-    func documentRefused(reason: String, source: IntakeSource) {
+    func documentRefused(reason: String, source: IntakeOrigin) {
         metrics.documentRefused(reason: reason)
     }
 

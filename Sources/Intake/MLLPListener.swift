@@ -47,6 +47,13 @@ public enum MLLPFrame {
     }
 }
 
+/// Why the MLLP listener cannot start (what to change).
+public struct MLLPListenerError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { "MLLP listener: \(message)" }
+}
+
 /// Settings of the MLLP listener.
 public struct MLLPSettings: Sendable {
     public var host: String
@@ -109,14 +116,14 @@ public final class MLLPListener: Sendable {
     public var port: UInt16 { server.port }
 
     public init(settings: MLLPSettings, handler: @escaping Handler, oversize: @escaping OversizeHandler,
-                onError: @escaping @Sendable (String) -> Void = { _ in }) throws(GatewayError) {
+                onError: @escaping @Sendable (String) -> Void = { _ in }) throws(MLLPListenerError) {
         self.settings = settings
         let table = MLLPConnectionTable(policy: settings.policy)
         self.table = table
         if var tls = settings.tls {
             tls.timeout = settings.idleTimeout
             do { tlsContext = try TLSContext(role: .server, configuration: tls) } catch {
-                throw .listener("[mllp] TLS: \(error)")
+                throw MLLPListenerError(message: "[mllp] TLS: \(error)")
             }
         } else {
             tlsContext = nil
@@ -128,7 +135,7 @@ public final class MLLPListener: Sendable {
                 listener.accepted(socket, handler: handler, oversize: oversize, onError: onError)
             }
         } catch {
-            throw .listener("cannot listen on \(settings.host):\(settings.port): \(error)")
+            throw MLLPListenerError(message: "cannot listen on \(settings.host):\(settings.port): \(error)")
         }
         box.listener = self
         Self.watchDeadlines(table, timeout: settings.messageTimeout, stopped: watchStopped, throttle: throttle, onError: onError)
@@ -158,7 +165,7 @@ public final class MLLPListener: Sendable {
                 }
             }
         }
-        thread.name = "Gateway.mllp.deadlines"
+        thread.name = "Intake.mllp.deadlines"
         thread.start()
     }
 

@@ -1,103 +1,140 @@
 import Foundation
-import Intake
-import Journal
 import Logging
 import OpenSSLKit
 import PasserelleCore
-import TestHooks
 import Synchronization
+import TestHooks
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The watched folder side of the service: each claimed file (already moved into
-/// `work/<claim id>/`) is loaded and ingested; once the journal holds it, the claim folder moves
-/// to `done/`; a refused one goes to `error/` with its reason; when the journal is unavailable
-/// it stays in `work/` and is taken again by ``recoverWorkFolder()``.
-public struct FolderIntake: Sendable {
+/// The watched folder as an ``IntakeSource``. Its claims (already moved into `work/<claim id>/`)
+/// are, in order: what a previous process left in work/ (taken again at start), then the inbox
+/// as ``InboxWatcher`` claims it, and every ``workRetryInterval`` the claims this process left in
+/// work/ (journal outage, unreadable file). Settling a claim: accepted or duplicate → the claim
+/// folder moves to `done/` (one rename, once the journal holds it); refused → `error/` with its
+/// reason file; unavailable → it stays in work/ for the retry pass.
+public struct FolderSource: IntakeSource {
     public let scanner: InboxScanner
     public let loader: IntakeLoader
-    public let pipeline: Pipeline
     public let done: URL
     /// A claim that was being processed when the process died this many times goes to error/
     /// (`[folders] max_processing_attempts`): one poison file can never stop the intake.
     public let maxProcessingAttempts: Int
+    /// Seconds between two inbox rescans when nothing wakes the watcher.
+    public let rescanInterval: TimeInterval
+    /// Seconds between two passes over work/ for the claims a journal failure left there.
+    public let workRetryInterval: TimeInterval
     let logger: Logger
     /// Claim folders this process left in work/ (journal unavailable, unreadable file): the
-    /// ones a periodic recovery may take again. The others in work/ may still wait in the
-    /// watcher's queue — taking them too would handle them twice.
+    /// ones the retry pass may take again. The others in work/ may still wait in the claims'
+    /// queue or be in flight — taking them too would handle them twice.
     let leftBehind = LeftBehind()
 
-    public init(scanner: InboxScanner, pipeline: Pipeline, done: URL, loader: IntakeLoader = IntakeLoader(),
-                maxProcessingAttempts: Int = 3, logger: Logger = Logger(label: "passerelle.inbox")) {
-        self.maxProcessingAttempts = maxProcessingAttempts
+    public var origin: IntakeOrigin { .inbox }
+
+    public init(scanner: InboxScanner, done: URL, loader: IntakeLoader = IntakeLoader(), maxProcessingAttempts: Int = 3,
+                rescanInterval: TimeInterval = 1, workRetryInterval: TimeInterval = 60,
+                logger: Logger = Logger(label: "passerelle.inbox")) {
         self.scanner = scanner
-        self.pipeline = pipeline
         self.done = done
         self.loader = loader
+        self.maxProcessingAttempts = maxProcessingAttempts
+        self.rescanInterval = rescanInterval
+        self.workRetryInterval = workRetryInterval
         self.logger = logger
     }
 
-    /// Processes one claim. Returns the outcome, or nil when the file was refused or must wait.
-    ///
-    /// Each claim counts the starts that did not finish (``AttemptCounter``, in
-    /// `work/.claims-in-flight/<claim id>`): raised here, put back when the claim stays in work/
-    /// (journal outage), dropped when it left work/; a count left by a dead process is what
-    /// ``recoverWorkFolder(leftBehindOnly:)`` checks.
-    @discardableResult
-    public func handle(_ claim: ClaimedFile) async -> IngestOutcome? {
+    public func claims() -> AsyncStream<ClaimedFile> {
+        let (stream, feed) = AsyncStream.makeStream(of: ClaimedFile.self)
+        let task = Task { [self] in
+            for claim in await workClaims(leftBehindOnly: false) { feed.yield(claim) }
+            let watcher = InboxWatcher(scanner: scanner, rescanInterval: rescanInterval)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // A folder failure (full disk, folder gone) is logged and the inbox watched
+                    // again a little later: intake never stops for good while the service runs.
+                    while !Task.isCancelled {
+                        do {
+                            for try await claim in watcher.claims() { feed.yield(claim) }
+                        } catch {
+                            logger.error("cannot scan the inbox; trying again", metadata: ["error": "\(error)"])
+                        }
+                        try? await Task.sleep(nanoseconds: UInt64(max(rescanInterval, 5) * 1e9))
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(nanoseconds: UInt64(workRetryInterval * 1e9))
+                        if Task.isCancelled { break }
+                        for claim in await workClaims(leftBehindOnly: true) { feed.yield(claim) }
+                    }
+                }
+            }
+            feed.finish()
+        }
+        feed.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    public func label(_ claim: ClaimedFile) -> String { claim.files.map(\.lastPathComponent).joined(separator: " + ") }
+
+    /// Raises the claim's count of starts that did not finish (``AttemptCounter``, in
+    /// `work/.claims-in-flight/<claim id>`); a count left by dead processes that reached
+    /// ``maxProcessingAttempts`` sets the claim aside instead.
+    public func begin(_ claim: ClaimedFile) async -> RefusalReason? {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return nil }
         let counter = AttemptCounter.forClaim(dir)
-        let earlier = counter.read()
-        counter.write(earlier + 1)
+        let interrupted = counter.read()
+        if interrupted >= maxProcessingAttempts {
+            // The process died that many times while handling this claim: taking it again would loop.
+            logger.error("a file stopped the gateway repeatedly while being processed; moved to error/",
+                         metadata: ["claim": "\(dir.lastPathComponent)", "attempts": "\(interrupted)"])
+            counter.remove()
+            return .interruptedTooOften(attempts: interrupted, key: "[folders] max_processing_attempts")
+        }
+        counter.write(interrupted + 1)
         CrashPoint.reached(.claimed)
-        let outcome = await process(claim)
+        return nil
+    }
+
+    public func load(_ claim: ClaimedFile) throws(ClaimLoadFailure) -> LoadedClaim {
+        let item: IntakeItem
+        do { item = try loader.load(claim) } catch { throw .refused(error) }
+        do {
+            return LoadedClaim(item: item, sha256: try Self.inputDigest(claim), name: claim.files[0].lastPathComponent)
+        } catch {
+            throw .unreadable("\(error)")
+        }
+    }
+
+    public func acknowledge(_ claim: ClaimedFile, _ outcome: IntakeOutcome) async {
+        guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
+        switch outcome {
+        case .accepted, .duplicate: moveToDone(claim)
+        case .refused(let reason):
+            do { try await scanner.refuse(claim.files, reason: reason) } catch {
+                logger.error("cannot move a refused file to error/", metadata: ["file": "\(label(claim))", "error": "\(error)"])
+                leftBehind.insert(claim)
+            }
+        case .unavailable: leftBehind.insert(claim)
+        }
+        let counter = AttemptCounter.forClaim(dir)
         if ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).isEmpty {
             counter.remove()  // done/ or error/
         } else {
-            counter.write(earlier)  // still in work/, finished without dying: this pass does not count
-        }
-        return outcome
-    }
-
-    private func process(_ claim: ClaimedFile) async -> IngestOutcome? {
-        let names = claim.files.map(\.lastPathComponent).joined(separator: " + ")
-        let item: IntakeItem
-        do { item = try StageClock.measure(.parse, pipeline.events) { () throws(RefusalReason) in try loader.load(claim) } } catch {
-            await refuse(claim, error, names: names)
-            return nil
-        }
-        let input: InputFile
-        do { input = try StageClock.measure(.parse, pipeline.events) { try Self.inputFile(claim) } } catch {
-            logger.error("cannot read a claimed file; left in work/", metadata: ["file": "\(names)", "error": "\(error)"])
-            leftBehind.insert(claim)
-            return nil
-        }
-        do {
-            let outcome = try await pipeline.ingest(item, input: input)
-            if case .accepted = outcome, case .document(let d) = item { pipeline.events.documentReceived(kind: d.metadata.kind, source: .inbox) }
-            moveToDone(claim, names: names)
-            return outcome
-        } catch {
-            switch error {
-            case .refused(let reason): await refuse(claim, reason, names: names)
-            case .unavailable(let failure):
-                logger.error("journal unavailable; the file stays in work/ and is taken again later",
-                             metadata: ["file": "\(names)", "error": "\(failure)"])
-                leftBehind.insert(claim)
-            }
-            return nil
+            counter.write(counter.read() - 1)  // still in work/, finished without dying: this pass does not count
         }
     }
 
-    /// Takes again the claims a crash or a journal failure left in `work/`; with
-    /// `leftBehindOnly`, only those this process left there (the others may be queued).
-    @discardableResult
-    public func recoverWorkFolder(leftBehindOnly: Bool = false) async -> Int {
-        let work = await scanner.work
+    /// The claims a crash or a journal failure left in `work/`; with `leftBehindOnly`, only
+    /// those this process left there (the others may be queued or in flight). Half-claimed
+    /// pairs are put back into the inbox; the poison check is ``begin(_:)``'s.
+    func workClaims(leftBehindOnly: Bool) async -> [ClaimedFile] {
+        let work = scanner.work
         let fm = FileManager.default
         // Hidden entries (the in-flight counters) are not claims.
-        guard var dirs = (try? fm.contentsOfDirectory(atPath: work.path))?.filter({ !$0.hasPrefix(".") }) else { return 0 }
+        guard var dirs = (try? fm.contentsOfDirectory(atPath: work.path))?.filter({ !$0.hasPrefix(".") }) else { return [] }
         if !leftBehindOnly {
             // Counters of claims gone meanwhile (a crash between a claim's move and its counter's removal).
             let counters = work.appendingPathComponent(AttemptCounter.claimsFolderName)
@@ -106,40 +143,27 @@ public struct FolderIntake: Sendable {
             }
         }
         if leftBehindOnly { dirs = dirs.filter(leftBehind.take) }
-        var count = 0
+        var claims: [ClaimedFile] = []
         for name in dirs.sorted() {
             let dir = work.appendingPathComponent(name)
             guard let files = try? fm.contentsOfDirectory(atPath: dir.path) else { continue }
             if files.isEmpty { try? fm.removeItem(at: dir); continue }
             let urls = files.sorted().map { dir.appendingPathComponent($0) }
-            let counter = AttemptCounter.forClaim(dir)
             guard let claim = Self.claim(of: urls) else {
-                counter.remove()
+                AttemptCounter.forClaim(dir).remove()
                 await putBackOrRefuse(urls, dir: dir)
                 continue
             }
-            let interrupted = counter.read()
-            if interrupted >= maxProcessingAttempts {
-                // The process died that many times while handling this claim: taking it again would loop.
-                logger.error("a file stopped the gateway repeatedly while being processed; moved to error/",
-                             metadata: ["claim": "\(name)", "attempts": "\(interrupted)"])
-                counter.remove()
-                await refuse(claim, .interruptedTooOften(attempts: interrupted, key: "[folders] max_processing_attempts"),
-                             names: claim.files.map(\.lastPathComponent).joined(separator: " + "))
-                count += 1
-                continue
-            }
             logger.notice("taking again a file left in work/", metadata: ["claim": "\(name)"])
-            await handle(claim)
-            count += 1
+            claims.append(claim)
         }
-        return count
+        return claims
     }
 
     /// A claim interrupted half-way (one file of a pair moved, the process killed): the moved
     /// file goes back next to its other half in the inbox, to be claimed again as a pair.
     func putBackOrRefuse(_ urls: [URL], dir: URL) async {
-        let inbox = await scanner.inbox
+        let inbox = scanner.inbox
         let waiting = (try? FileManager.default.contentsOfDirectory(atPath: inbox.path)) ?? []
         for url in urls {
             let stem = url.deletingPathExtension().lastPathComponent
@@ -166,27 +190,17 @@ public struct FolderIntake: Sendable {
         return nil
     }
 
-    /// The input's identity: SHA-256 of its bytes (of both files for a pair), so the same drop
-    /// is recognised.
-    static func inputFile(_ claim: ClaimedFile) throws -> InputFile {
+    /// The input's identity: SHA-256 of its bytes (for a pair, of both files' digests), so the
+    /// same drop is recognised.
+    static func inputDigest(_ claim: ClaimedFile) throws -> String {
         var combined = Data()
         // Streamed: a large PDF is not read into memory a second time for its digest.
         for file in claim.files { combined.append(Data(try Digest.hash(fileAt: file).hexString.utf8)) }
-        let sha = claim.files.count == 1 ? String(decoding: combined, as: UTF8.self) : BlobStore.sha256Hex(combined)
-        return InputFile(sha256: sha, fileName: claim.files[0].lastPathComponent)
-    }
-
-    func refuse(_ claim: ClaimedFile, _ reason: RefusalReason, names: String) async {
-        pipeline.events.documentRefused(reason: reason.code, source: .inbox)
-        logger.warning("file refused, moved to error/", metadata: ["file": "\(names)", "reason": "\(reason.description.prefix(300))"])
-        do { try await scanner.refuse(claim.files, reason: reason) } catch {
-            logger.error("cannot move a refused file to error/", metadata: ["file": "\(names)", "error": "\(error)"])
-            leftBehind.insert(claim)
-        }
+        return claim.files.count == 1 ? String(decoding: combined, as: UTF8.self) : Digest.sha256(combined).hexString
     }
 
     /// The journal holds the document: the claim folder leaves work/ for done/ (one rename).
-    func moveToDone(_ claim: ClaimedFile, names: String) {
+    func moveToDone(_ claim: ClaimedFile) {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
         let target = done.appendingPathComponent(dir.lastPathComponent)
         // Claimed files are made 0600 when claimed; one claimed by an older version may not be.
@@ -196,14 +210,16 @@ public struct FolderIntake: Sendable {
             var info = stat()
             if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o777 != 0o600 { chmod(file.path, 0o600) }
         }
+        var failure: String?
         do {
             try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            if rename(dir.path, target.path) != 0 {
-                throw GatewayError.file(path: target.path, reason: String(cString: strerror(errno)))
-            }
+            if rename(dir.path, target.path) != 0 { failure = "\(target.path): \(String(cString: strerror(errno)))" }
         } catch {
+            failure = "\(error)"
+        }
+        if let failure {
             // The journal already has it: a leftover in work/ is recognised as a duplicate later.
-            logger.error("cannot move a journaled file to done/", metadata: ["file": "\(names)", "error": "\(error)"])
+            logger.error("cannot move a journaled file to done/", metadata: ["file": "\(label(claim))", "error": "\(failure)"])
             leftBehind.insert(claim)
         }
     }
@@ -212,17 +228,19 @@ public struct FolderIntake: Sendable {
 /// How many times an input was started without finishing: a small file holding a decimal
 /// count, written before the input is processed. Not synced: a process crash keeps the page
 /// cache, and a power cut is not a poison loop.
-struct AttemptCounter: Sendable {
+public struct AttemptCounter: Sendable {
     /// The folder of the claims' counters in work/ (hidden: not a claim), one file per claim
     /// folder name; kept out of the claim folders, which hold the claimed files only.
-    static let claimsFolderName = ".claims-in-flight"
-    let file: URL
+    public static let claimsFolderName = ".claims-in-flight"
+    public let file: URL
 
-    static func forClaim(_ dir: URL) -> AttemptCounter {
+    public init(file: URL) { self.file = file }
+
+    public static func forClaim(_ dir: URL) -> AttemptCounter {
         AttemptCounter(file: dir.deletingLastPathComponent().appendingPathComponent(claimsFolderName).appendingPathComponent(dir.lastPathComponent))
     }
 
-    func read() -> Int {
+    public func read() -> Int {
         let fd = open(file.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
@@ -232,7 +250,7 @@ struct AttemptCounter: Sendable {
         return Int(String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
 
-    func write(_ count: Int) {
+    public func write(_ count: Int) {
         if count <= 0 { remove(); return }
         // The folder exists only while something is in flight (work/ stays empty when idle):
         // made again when a concurrent remove() took it away meanwhile.
@@ -248,7 +266,7 @@ struct AttemptCounter: Sendable {
     }
 
     /// Drops the count, and its folder when it was the last one.
-    func remove() {
+    public func remove() {
         unlink(file.path)
         rmdir(file.deletingLastPathComponent().path)  // fails (ENOTEMPTY) while others are in flight
     }

@@ -1,0 +1,233 @@
+import Foundation
+import Logging
+import OpenSSLKit
+import PasserelleCore
+import Synchronization
+import TestHooks
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The MLLP listener as an ``IntakeSource``: each received message is a claim; its ACK, built by
+/// ``acknowledge(_:_:)``, goes back on its connection before the next message of that
+/// connection is read (one message at a time per connection; connections run side by side).
+/// AA once journaled, AE with the reason when refused, AR when the journal is unavailable.
+///
+/// Poison guard: the gateway cannot take a message again after a crash (the sender resends it),
+/// so each message in flight has a marker, `work/.mllp-in-flight/<SHA-256 of the bytes>`, holding
+/// how many times it was started without an answer. A message arriving with
+/// `[folders] max_processing_attempts` interrupted starts is not processed again: it is answered
+/// AE with the reason and written to error/ (with its reason file) for a human.
+public final class MLLPSource: IntakeSource {
+    public let settings: MLLPSettings
+    /// Its work/ holds the in-flight markers, its error/ the set-aside messages.
+    public let scanner: InboxScanner
+    public let loader: IntakeLoader
+    public let maxProcessingAttempts: Int
+    let logger: Logger
+    let acks = HL7AcknowledgementBuilder()
+    private let listener = Mutex<MLLPListener?>(nil)
+    private let stream: AsyncStream<Claim>
+    private let feed: AsyncStream<Claim>.Continuation
+    /// Claims handed to the stream and not yet begun: answered AR when the stream ends (stop).
+    private let waiting = Waiting()
+
+    static let inFlightFolderName = ".mllp-in-flight"
+
+    /// One received message and the slot its ACK goes into.
+    public final class Claim: Sendable {
+        public let data: Data
+        /// SHA-256 (hex) of the message bytes.
+        public let digest: String
+        /// The message as parsed by ``MLLPSource/load(_:)`` (or its MSH alone when set aside): addresses the ACK.
+        let message = Mutex<HL7Message?>(nil)
+        let answer = Reply()
+
+        init(data: Data) {
+            self.data = data
+            digest = Digest.sha256(data).hexString
+        }
+    }
+
+    public var origin: IntakeOrigin { .mllp }
+
+    public init(settings: MLLPSettings, scanner: InboxScanner, loader: IntakeLoader = IntakeLoader(), maxProcessingAttempts: Int = 3,
+                logger: Logger = Logger(label: "passerelle.mllp")) {
+        self.settings = settings
+        self.scanner = scanner
+        self.loader = loader
+        self.maxProcessingAttempts = maxProcessingAttempts
+        self.logger = logger
+        (stream, feed) = AsyncStream.makeStream(of: Claim.self)
+        feed.onTermination = { [waiting, acks] _ in
+            // Nobody will process these any more: the sender resends them later.
+            for claim in waiting.takeAll() {
+                claim.answer.send(Self.stoppingACK(acks, claim))
+            }
+        }
+    }
+
+    /// Starts listening; returns the port actually bound (useful with port 0).
+    public func start() throws(MLLPListenerError) -> UInt16 {
+        let started = try MLLPListener(settings: settings, handler: { [weak self] data in
+            guard let self else { return Data() }
+            return await self.received(data)
+        }, oversize: { [acks, settings] in
+            Self.ack(acks, nil, .error, [HL7ErrorDetail(condition: .applicationInternalError,
+                                                         text: "message larger than \(settings.maxMessageBytes) bytes ([mllp] max_message_bytes); split it or raise the limit")])
+        }, onError: { [logger] in logger.warning("MLLP", metadata: ["error": "\($0)"]) })
+        listener.withLock { $0 = started }
+        return started.port
+    }
+
+    /// The port bound, once started.
+    public var port: UInt16? { listener.withLock { $0?.port } }
+
+    /// Stops accepting; connections in progress end after their current message.
+    public func stop() {
+        listener.withLock { $0?.stop(); $0 = nil }
+    }
+
+    /// One stream per source: the listener feeds it from its connection threads.
+    public func claims() -> AsyncStream<Claim> { stream }
+
+    /// From a connection thread (through the listener's bridge): queues the message and waits for its ACK.
+    func received(_ data: Data) async -> Data {
+        let claim = Claim(data: data)
+        waiting.insert(claim)
+        if case .terminated = feed.yield(claim) {
+            waiting.remove(claim)
+            return Self.stoppingACK(acks, claim)
+        }
+        return await claim.answer.wait()
+    }
+
+    public func label(_ claim: Claim) -> String {
+        if let id = claim.message.withLock({ $0?.controlID }) { return "mllp:\(id)" }
+        return "mllp:sha256:\(claim.digest.prefix(16))"
+    }
+
+    public func begin(_ claim: Claim) async -> RefusalReason? {
+        waiting.remove(claim)
+        let inFlight = scanner.work.appendingPathComponent(Self.inFlightFolderName)
+        let counter = AttemptCounter(file: inFlight.appendingPathComponent(claim.digest))
+        let interrupted = counter.read()
+        if interrupted >= maxProcessingAttempts {
+            let reason = RefusalReason.interruptedTooOften(attempts: interrupted, key: "[folders] max_processing_attempts")
+            await setAside(claim, reason: reason, attempts: interrupted, folder: inFlight)
+            counter.remove()
+            return reason
+        }
+        counter.write(interrupted + 1)
+        CrashPoint.reached(.mllpReceived)
+        return nil
+    }
+
+    /// The message made the process die `attempts` times: not parsed again (only its MSH, for the
+    /// ACK), kept in error/ with its reason.
+    func setAside(_ claim: Claim, reason: RefusalReason, attempts: Int, folder inFlight: URL) async {
+        logger.error("an MLLP message stopped the gateway repeatedly while being processed; answered AE, kept in error/",
+                     metadata: ["sha256": "\(claim.digest.prefix(16))", "attempts": "\(attempts)"])
+        claim.message.withLock { $0 = Self.header(of: claim.data) }
+        let file = inFlight.appendingPathComponent("mllp-\(claim.digest.prefix(16)).hl7")
+        mkdir(inFlight.path, 0o700)
+        unlink(file.path)
+        if let failure = DurableFiles.writeNew(claim.data, to: file.path) {
+            logger.error("cannot keep the set-aside MLLP message", metadata: ["error": "\(failure)"])
+        } else {
+            do { try await scanner.refuse([file], reason: reason) } catch {
+                logger.error("cannot move the set-aside MLLP message to error/", metadata: ["error": "\(error)"])
+                unlink(file.path)
+            }
+        }
+    }
+
+    public func load(_ claim: Claim) throws(ClaimLoadFailure) -> LoadedClaim {
+        let message: HL7Message
+        do { message = try HL7Message(data: claim.data) } catch { throw .refused(.invalidMessage(.parse(error))) }
+        claim.message.withLock { $0 = message }
+        do {
+            return LoadedClaim(item: try loader.load(message), sha256: claim.digest, name: "mllp:\(message.controlID)")
+        } catch {
+            throw .refused(error)
+        }
+    }
+
+    public func acknowledge(_ claim: Claim, _ outcome: IntakeOutcome) async {
+        let message = claim.message.withLock { $0 }
+        let ack: Data = switch outcome {
+        case .accepted, .duplicate: Self.ack(acks, message, .accept, [])
+        case .refused(let reason): Self.ack(acks, message, .error, [Self.detail(reason)])
+        case .unavailable:
+            Self.ack(acks, message, .reject, [HL7ErrorDetail(condition: .applicationInternalError,
+                                                             text: "the gateway journal is unavailable; resend the message later")])
+        }
+        // Answered: a crash before the ACK is written leads to a resend, handled anew.
+        AttemptCounter(file: scanner.work.appendingPathComponent(Self.inFlightFolderName).appendingPathComponent(claim.digest)).remove()
+        claim.answer.send(ack)
+    }
+
+    /// The MSH segment alone, parsed to address the ACK (bounded: the rest is never parsed again).
+    static func header(of data: Data) -> HL7Message? {
+        let head = data.prefix(4096)
+        let end = head.firstIndex(where: { $0 == 0x0D || $0 == 0x0A }) ?? head.endIndex
+        return try? HL7Message(data: Data(head[head.startIndex..<end]))
+    }
+
+    /// The ERR of a refusal: its text is the reason's, word for word what a refused file's
+    /// `NAME.error.txt` says; a message error also names its HL7 condition and location.
+    static func detail(_ reason: RefusalReason) -> HL7ErrorDetail {
+        if case .invalidMessage(let e) = reason {
+            var detail = HL7ErrorDetail(e)
+            detail.text = reason.description
+            return detail
+        }
+        return HL7ErrorDetail(condition: .applicationInternalError, text: reason.description)
+    }
+
+    static func stoppingACK(_ acks: HL7AcknowledgementBuilder, _ claim: Claim) -> Data {
+        ack(acks, header(of: claim.data), .reject, [HL7ErrorDetail(condition: .applicationInternalError,
+                                                                   text: "the gateway is stopping; resend the message later")])
+    }
+
+    static func ack(_ acks: HL7AcknowledgementBuilder, _ message: HL7Message?, _ code: HL7AckCode, _ errors: [HL7ErrorDetail]) -> Data {
+        let id = "ACK" + String(UInt64(Date().timeIntervalSince1970 * 1000)) + String(UInt16.random(in: 0...UInt16.max))
+        return Data(acks.acknowledgement(for: message, code: code, errors: errors, controlID: id).utf8)
+    }
+}
+
+extension MLLPSource {
+    /// The claims queued and not begun yet.
+    final class Waiting: Sendable {
+        private let table = Mutex<[ObjectIdentifier: Claim]>([:])
+        func insert(_ claim: Claim) { table.withLock { $0[ObjectIdentifier(claim)] = claim } }
+        func remove(_ claim: Claim) { table.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(claim)) } }
+        func takeAll() -> [Claim] { table.withLock { t in defer { t = [:] }; return Array(t.values) } }
+    }
+}
+
+/// A one-shot answer: the first ``send(_:)`` wins; ``wait()`` returns it.
+final class Reply: Sendable {
+    private let state = Mutex<(value: Data?, waiter: CheckedContinuation<Data, Never>?)>((nil, nil))
+
+    func send(_ data: Data) {
+        let waiter: CheckedContinuation<Data, Never>? = state.withLock { s in
+            guard s.value == nil else { return nil }
+            s.value = data
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: data)
+    }
+
+    func wait() async -> Data {
+        await withCheckedContinuation { (c: CheckedContinuation<Data, Never>) in
+            let ready: Data? = state.withLock { s in
+                if let value = s.value { return value }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+}
