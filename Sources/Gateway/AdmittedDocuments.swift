@@ -74,7 +74,4 @@ public final class AdmittedDocuments: Sendable {
         document.journal = claim.document  // the journal's current view (attempts, state)
         return document
     }
-
-    /// How many documents are held (tests).
-    var count: Int { state.withLock { $0.entries.count } }
 }

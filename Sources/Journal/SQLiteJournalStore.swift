@@ -41,9 +41,6 @@ public final class SQLiteJournalStore: JournalStore {
 
     deinit { queue.finish() }
 
-    /// Transactions committed and units of work they carried since opening (units / commits:
-    /// how much the group commit batched).
-    public var commitStatistics: (commits: Int, units: Int) { queue.statistics }
 
     /// The schema version in the file.
     public func schemaVersion() throws(JournalError) -> Int {
@@ -71,18 +68,7 @@ public final class SQLiteJournalStore: JournalStore {
             try db.transaction(.immediate) { () throws -> AcceptResult in
                 // Again inside the write lock: another process may have accepted it meanwhile.
                 if let earlier = try Self.duplicate(db, of: document, input: input) { return earlier }
-                if let input {
-                    try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
-                               [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
-                }
-                if let stay { try Self.upsertStay(db, stay) }
-                try db.run("""
-                    INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
-                                           blob_sha256, state, received_at, received_month, updated_at, action)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)
-                    """, [accepted.id, accepted.version, accepted.setID, accepted.kind.rawValue, accepted.maskedINS, accepted.patientKey,
-                          accepted.identityStatus, accepted.finess, accepted.stayID, sha, JournalTime.millis(now),
-                          JournalTime.month(now), JournalTime.millis(now), accepted.action.rawValue])
+                try Self.insertDocument(db, accepted, input: input, stay: stay, now: now)
                 return .accepted(accepted)
             }
         }
@@ -106,23 +92,31 @@ public final class SQLiteJournalStore: JournalStore {
         return try await onThread { db in
             try db.transaction(.immediate) { () throws -> AdmitResult in
                 if let earlier = try Self.duplicate(db, of: document, input: input) { return AdmitResult(earlier) }
-                if let input {
-                    try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
-                               [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
-                }
-                if let stay { try Self.upsertStay(db, stay) }
-                try db.run("""
-                    INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
-                                           blob_sha256, built_sha256, state, received_at, received_month, updated_at, action)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
-                    """, [document.id, document.version, document.setID, document.kind.rawValue, document.maskedINS, document.patientKey,
-                          document.identityStatus, document.finess, document.stayID, recordSHA, builtSHA, JournalTime.millis(now),
-                          JournalTime.month(now), JournalTime.millis(now), document.action.rawValue])
+                try Self.insertDocument(db, document, input: input, stay: stay, now: now)
                 let transmissions = try Self.insertTransmissions(db, documentID: document.id, version: document.version,
                                                                  targets: targets, deadline: deadline, now: now)
                 return .admitted(document, transmissions)
             }
         }
+    }
+
+    /// The input that brought `document` (so the same bytes are recognised), its stay, and its
+    /// row, in the state, blob digests and times `document` carries.
+    private static func insertDocument(_ db: SQLiteConnection, _ document: JournalDocument, input: InputFile?, stay: JournalStay?,
+                                       now: Date) throws {
+        if let input {
+            try db.run("INSERT INTO inputs (sha256, file_name, received_at, document_id, version) VALUES (?, ?, ?, ?, ?)",
+                       [input.sha256, input.fileName, JournalTime.millis(now), document.id, document.version])
+        }
+        if let stay { try upsertStay(db, stay) }
+        try db.run("""
+            INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id,
+                                   blob_sha256, built_sha256, state, received_at, received_month, updated_at, action)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [document.id, document.version, document.setID, document.kind.rawValue, document.maskedINS, document.patientKey,
+                  document.identityStatus, document.finess, document.stayID, document.blobSHA256, document.builtSHA256,
+                  document.state.rawValue, JournalTime.millis(now), JournalTime.month(now), JournalTime.millis(now),
+                  document.action.rawValue])
     }
 
     /// One queued transmission per target (the UNIQUE key makes a second one for the same
