@@ -63,7 +63,7 @@ public struct CDABuilder: Sendable {
     public func build(metadata: DocumentMetadata, pdf: Data) throws(CDAError) -> CDADocument {
         try PDFCheck.check(pdf, maximumBytes: options.maximumPDFBytes)
         let resolved = try resolve(metadata)
-        let (head, tail) = try renderAround(resolved, pdfStart: pdf)
+        let (head, tail, view) = try renderAround(resolved, pdfStart: pdf)
         // The body is base64 of a checked PDF: appended as bytes, never through a String, and
         // never parsed again (the header is checked with a short body, as for a file).
         var data = Data(capacity: head.count + (pdf.count + 2) / 3 * 4 + tail.count)
@@ -73,12 +73,12 @@ public struct CDABuilder: Sendable {
         return CDADocument(
             data: data, origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
             versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
-            ins: resolved.ins)
+            ins: resolved.ins, checkView: view)
     }
 
     /// The rendered template before and after the base64 body, the header checked on a
     /// document whose body is the PDF's first bytes (the header does not depend on the body).
-    private func renderAround(_ resolved: Resolved, pdfStart: Data) throws(CDAError) -> (head: Data, tail: Data) {
+    private func renderAround(_ resolved: Resolved, pdfStart: Data) throws(CDAError) -> (head: Data, tail: Data, view: Data) {
         var values = resolved.values
         let marker = "PASSERELLE-PDF-BASE64-\(UInt64.random(in: 1...UInt64.max))"
         values["pdf.base64"] = marker
@@ -89,8 +89,9 @@ public struct CDABuilder: Sendable {
             throw .template(.missingValue(template: Self.templatePath, name: "pdf.base64 (exactly once)"))
         }
         let head = Data(halves[0].utf8), tail = Data(halves[1].utf8)
-        if options.verify { try Self.verify(head + pdfStart.prefix(48).base64EncodedData() + tail, budget: options.parseBudget) }
-        return (head, tail)
+        let view = head + pdfStart.prefix(48).base64EncodedData() + tail
+        if options.verify { try Self.verify(view, budget: options.parseBudget) }
+        return (head, tail, view)
     }
 
     /// The same document as ``build(metadata:pdf:)``, byte for byte, written to a new file at
@@ -102,7 +103,7 @@ public struct CDABuilder: Sendable {
     public func build(metadata: DocumentMetadata, pdf: Data, to url: URL) throws(CDAError) -> CDADocument {
         try PDFCheck.check(pdf, maximumBytes: options.maximumPDFBytes)
         let resolved = try resolve(metadata)
-        let (head, tail) = try renderAround(resolved, pdfStart: pdf)
+        let (head, tail, view) = try renderAround(resolved, pdfStart: pdf)
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .file(path: url.path, reason: String(cString: strerror(errno))) }
         let digests = StreamDigests()
@@ -130,7 +131,7 @@ public struct CDABuilder: Sendable {
         return CDADocument(
             storage: .file(digests.file(url)), origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
             versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
-            ins: resolved.ins)
+            ins: resolved.ins, checkView: view)
     }
 
     /// Parses a built document and checks its header rules (guards against a broken template).

@@ -44,6 +44,13 @@ final class StreamDigests {
     }
 
     func file(_ url: URL) -> CDAFile { CDAFile(url: url, size: size, sha1: sha1.finalize(), sha256: sha256.finalize()) }
+
+    /// SHA-1 and SHA-256 of `data`, in one pass.
+    static func of(_ data: Data) -> (sha1: Data, sha256: Data) {
+        let pass = StreamDigests()
+        pass.update(data)
+        return (pass.sha1.finalize(), pass.sha256.finalize())
+    }
 }
 
 /// A CDA R2 document ready to travel: its exact bytes plus the header facts the later stages
@@ -86,12 +93,12 @@ public struct CDADocument: Sendable, Hashable {
     }
 
     /// SHA-1 of the bytes (the XDS DocumentEntry `hash`).
-    public var sha1: Data {
-        switch storage {
-        case .memory(let data): Digest.sha1(data)
-        case .file(let file): file.sha1
-        }
-    }
+    public var sha1: Data { digests.sha1 }
+    /// SHA-256 of the bytes (the journal's blob name, the submission set signature's manifest).
+    public var sha256: Data { digests.sha256 }
+    /// Both computed once, in one pass, when the document is made: every send path needs both.
+    private let digests: Digests
+    private struct Digests: Sendable, Hashable { let sha1: Data, sha256: Data }
     public let origin: Origin
     public let kind: DocumentKind
     /// `ClinicalDocument/id`.
@@ -105,16 +112,28 @@ public struct CDADocument: Sendable, Hashable {
     public let effectiveTime: String
     /// The INS written in `recordTarget` (nil when the identity is not qualified).
     public let ins: INS?
+    /// For a built document: the same document with its body cut to the base64 of the PDF's
+    /// first bytes. It differs from the real one only inside the body's text node (base64
+    /// characters in an `ED`, which the schema does not type), so the schema and header checks
+    /// give the same answer on it, and a 400 KB body is not parsed again to find that out.
+    public let checkView: Data?
 
     public init(data: Data, origin: Origin, kind: DocumentKind, id: InstanceIdentifier, setID: InstanceIdentifier,
-                versionNumber: Int, replaces: InstanceIdentifier?, effectiveTime: String, ins: INS?) {
+                versionNumber: Int, replaces: InstanceIdentifier?, effectiveTime: String, ins: INS?, checkView: Data? = nil) {
         self.init(storage: .memory(data), origin: origin, kind: kind, id: id, setID: setID, versionNumber: versionNumber,
-                  replaces: replaces, effectiveTime: effectiveTime, ins: ins)
+                  replaces: replaces, effectiveTime: effectiveTime, ins: ins, checkView: checkView)
     }
 
     public init(storage: Storage, origin: Origin, kind: DocumentKind, id: InstanceIdentifier, setID: InstanceIdentifier,
-                versionNumber: Int, replaces: InstanceIdentifier?, effectiveTime: String, ins: INS?) {
+                versionNumber: Int, replaces: InstanceIdentifier?, effectiveTime: String, ins: INS?, checkView: Data? = nil) {
         self.storage = storage
+        self.checkView = checkView
+        switch storage {
+        case .memory(let data):
+            let both = StreamDigests.of(data)
+            digests = Digests(sha1: both.sha1, sha256: both.sha256)
+        case .file(let file): digests = Digests(sha1: file.sha1, sha256: file.sha256)
+        }
         self.origin = origin
         self.kind = kind
         self.id = id

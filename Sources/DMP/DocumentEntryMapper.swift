@@ -101,7 +101,7 @@ public struct DocumentEntryMapper: Sendable {
             healthcareFacilityTypeCode: metadata.stay?.facilityType ?? settings.defaultFacilityType,
             practiceSettingCode: metadata.stay?.practiceSetting ?? settings.defaultPracticeSetting,
             confidentialityCodes: confidentiality,
-            size: cda.size, hash: Self.hex(cda.sha1),
+            size: cda.size, hash: Self.hex(cda.sha1), sha256: cda.sha256,
             replaces: cda.replaces.map { Self.entryUUID(uniqueId: Self.uniqueId($0)) },
             // A file-backed CDA goes into the MTOM body chunk by chunk, straight from its file.
             content: cda.file.map { .file($0.url, size: $0.size) } ?? .data(cda.data))

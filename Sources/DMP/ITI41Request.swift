@@ -52,13 +52,21 @@ public struct ITI41RequestBuilder: Sendable {
         let package: String
         do { package = try ProvideAndRegisterWriter.registryPackage(submission) } catch { throw DMPError(error) }
         var manifest: [ManifestItem] = []
+        let algorithm: DigestAlgorithm = signer.digestAlgorithm == .sha1 ? .sha1 : .sha256
         for entry in submission.entries {
+            // A digest the caller already has (SHA-256 of the built CDA, SHA-1 as the XDS hash)
+            // is taken as is: the document is not hashed a second time.
+            let known: Data? = algorithm == .sha256 ? entry.sha256 : entry.hash.flatMap { Data(hexString: $0) }
             switch entry.content {
-            case .data(let d): manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: .bytes(d)))
+            case .data(let d):
+                manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: known.map { .digest($0) } ?? .bytes(d)))
             case .file(let slice):
                 // Hashed as a whole file: an XDS document is always a whole file (the built CDA).
                 guard slice.offset == 0 else { throw .metadata("\(slice.url.lastPathComponent): an XDS document must be a whole file") }
-                let algorithm: DigestAlgorithm = signer.digestAlgorithm == .sha1 ? .sha1 : .sha256
+                if let known {
+                    manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: .digest(known)))
+                    continue
+                }
                 do {
                     manifest.append(ManifestItem(uniqueId: entry.uniqueId, content: .digest(try Digest.hash(fileAt: slice.url, algorithm: algorithm))))
                 } catch { throw .metadata("cannot read \(slice.url.lastPathComponent): \(error)") }
@@ -71,7 +79,7 @@ public struct ITI41RequestBuilder: Sendable {
         } catch { throw DMPSender.signingError(error) }
         let signature = signatureEntry(for: submission, data: signatureData)
 
-        let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
+        let messageID = "urn:uuid:\(UUID.random().uuidString.lowercased())"
         let request: String
         do { request = try ProvideAndRegisterWriter.request(submission, registryPackage: package, signature: signature) } catch { throw DMPError(error) }
         let envelope = try Self.envelope(request: request, vihf: vihf, action: ITI41Request.action, to: endpoint.absoluteString, messageID: messageID)
@@ -101,7 +109,7 @@ public struct ITI41RequestBuilder: Sendable {
     /// ``DocumentEntryMapper/deletion(metadata:at:)``), addressed to `registry`: plain SOAP 1.2
     /// (no document travels), the same WS-Addressing and VIHF header as ITI-41.
     public func build(_ update: StatusUpdateMetadata, vihf: Data, registry: URL? = nil) throws(DMPError) -> ITI57Request {
-        let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
+        let messageID = "urn:uuid:\(UUID.random().uuidString.lowercased())"
         let body: String
         do { body = try ProvideAndRegisterWriter.updateRequest(update) } catch { throw DMPError(error) }
         let envelope = try Self.envelope(request: body, vihf: vihf, action: ITI57Request.action,

@@ -250,9 +250,11 @@ public struct Pipeline: Sendable {
         if metadata.action != .delete { try Self.checkDMPIdentifier(cda.id, targets: targets) }
         if let validator, metadata.action != .delete {  // a deletion has no CDA to check
             let name = DocumentEntryMapper.uniqueId(cda.id)
-            // A large document is validated as it is read from its file (libxml2 SAX + XSD).
+            // A built document through its short view (see CDADocument.checkView); a producer's
+            // large document as it is read from its file (libxml2 SAX + XSD).
             let report = StageClock.measure(.validate, events) {
-                cda.file.map { validator.validate(streaming: $0.url, file: name) } ?? validator.validate(cda.data, file: name)
+                if let view = cda.checkView { return validator.validate(view, file: name) }
+                return cda.file.map { validator.validate(streaming: $0.url, file: name) } ?? validator.validate(cda.data, file: name)
             }
             if !report.isValid {
                 // libxml2 messages name elements and lines, not values.

@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// An MTOM/XOP `multipart/related` body: the SOAP envelope as the root
 /// `application/xop+xml` part, then one binary part per document. The parts are kept by
@@ -26,9 +27,9 @@ public struct MTOMMessage: Sendable {
 
     /// - Parameter action: the SOAP action, repeated as the `action` parameter (SOAP 1.2 media type).
     public init(envelope: Data, attachments: [Attachment], action: String) {
-        let boundary = "MIMEBoundary_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        let boundary = "MIMEBoundary_\(UUID.random().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
         self.boundary = boundary
-        let rootContentID = "root.\(UUID().uuidString.lowercased())@passerelle"
+        let rootContentID = "root.\(UUID.random().uuidString.lowercased())@passerelle"
         contentType = "multipart/related; boundary=\"\(boundary)\"; type=\"application/xop+xml\"; "
             + "start=\"<\(rootContentID)>\"; start-info=\"application/soap+xml\"; action=\"\(action)\""
         self.rootContentID = rootContentID

@@ -108,6 +108,9 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
     /// Bytes, and lowercase hex SHA-1.
     public var size: Int?
     public var hash: String?
+    /// SHA-256 of the bytes when the caller already has it (the built CDA's journal digest): the
+    /// submission set signature's manifest takes it instead of hashing the document again.
+    public var sha256: Data?
     /// For a replacement: the `targetObject` of the RPLC association, the previous entry's
     /// entryUUID (`DocumentEntryMapper.entryUUID(uniqueId:)` for documents Passerelle sent).
     public var replaces: String?
@@ -115,14 +118,14 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
     /// is read in chunks while sending; size and hash must then be given by the caller).
     public var content: ContentBytes
 
-    public init(entryID: String = "urn:uuid:\(UUID().uuidString.lowercased())", uniqueId: String, patientId: String,
+    public init(entryID: String = "urn:uuid:\(UUID.random().uuidString.lowercased())", uniqueId: String, patientId: String,
                 sourcePatientId: String, sourcePatientInfo: [String] = [], mimeType: String, title: String? = nil,
                 creationTime: String, serviceStartTime: String? = nil, serviceStopTime: String? = nil,
                 languageCode: String = "fr-FR", legalAuthenticator: String? = nil, authors: [XDSAuthor],
                 classCode: CodedValue, typeCode: CodedValue, formatCode: CodedValue,
                 healthcareFacilityTypeCode: CodedValue, practiceSettingCode: CodedValue,
                 confidentialityCodes: [CodedValue], eventCodes: [CodedValue] = [],
-                size: Int? = nil, hash: String? = nil, replaces: String? = nil, content: ContentBytes) {
+                size: Int? = nil, hash: String? = nil, sha256: Data? = nil, replaces: String? = nil, content: ContentBytes) {
         self.entryID = entryID
         self.uniqueId = uniqueId
         self.patientId = patientId
@@ -145,6 +148,7 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
         self.eventCodes = eventCodes
         self.size = size
         self.hash = hash
+        self.sha256 = sha256
         self.replaces = replaces
         self.content = content
     }
@@ -165,7 +169,7 @@ public struct SubmissionSetMetadata: Sendable, Hashable {
     public var patientId: String
     public var entries: [DocumentEntryMetadata]
 
-    public init(entryID: String = "urn:uuid:\(UUID().uuidString.lowercased())", uniqueId: String, sourceId: String,
+    public init(entryID: String = "urn:uuid:\(UUID.random().uuidString.lowercased())", uniqueId: String, sourceId: String,
                 submissionTime: String, title: String? = nil, contentTypeCode: CodedValue, author: XDSAuthor,
                 patientId: String, entries: [DocumentEntryMetadata]) {
         self.entryID = entryID

@@ -99,13 +99,10 @@ public struct FolderSource: IntakeSource {
     }
 
     public func load(_ claim: ClaimedFile) throws(ClaimLoadFailure) -> LoadedClaim {
-        let item: IntakeItem
-        do { item = try loader.load(claim) } catch { throw .refused(error) }
         do {
-            return LoadedClaim(item: item, sha256: try Self.inputDigest(claim), name: claim.files[0].lastPathComponent)
-        } catch {
-            throw .unreadable("\(error)")
-        }
+            let loaded = try loader.loadWithDigest(claim)
+            return LoadedClaim(item: loaded.item, sha256: loaded.sha256, name: claim.files[0].lastPathComponent)
+        } catch { throw .refused(error) }
     }
 
     public func acknowledge(_ claim: ClaimedFile, _ outcome: IntakeOutcome) async {
@@ -188,15 +185,6 @@ public struct FolderSource: IntakeSource {
         if let pdf = ext("pdf") { return .pdf(document: pdf, sidecar: sidecar) }
         if let xml = ext("xml") { return .cda(document: xml, sidecar: sidecar) }
         return nil
-    }
-
-    /// The input's identity: SHA-256 of its bytes (for a pair, of both files' digests), so the
-    /// same drop is recognised.
-    static func inputDigest(_ claim: ClaimedFile) throws -> String {
-        var combined = Data()
-        // Streamed: a large PDF is not read into memory a second time for its digest.
-        for file in claim.files { combined.append(Data(try Digest.hash(fileAt: file).hexString.utf8)) }
-        return claim.files.count == 1 ? String(decoding: combined, as: UTF8.self) : Digest.sha256(combined).hexString
     }
 
     /// The journal holds the document: the claim folder leaves work/ for done/ (one rename).

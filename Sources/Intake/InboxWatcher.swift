@@ -236,7 +236,7 @@ public actor InboxScanner {
     /// Sortable and unique: time then random.
     private static func claimID() -> String {
         let ms = UInt64(Date().timeIntervalSince1970 * 1000)
-        return String(format: "%013llu-", ms) + UUID().uuidString.prefix(8).lowercased()
+        return String(format: "%013llu-", ms) + UUID.random().uuidString.prefix(8).lowercased()
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import PasserelleCore
+import OpenSSLKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,7 +51,12 @@ public struct IntakeLoader: Sendable {
 
     /// Loads one claim. A sidecar must pass `DocumentMetadata.validate()`; an HL7 document's
     /// metadata is not validated here because a CDA carries most of it in its own header.
-    public func load(_ claim: ClaimedFile) throws(RefusalReason) -> IntakeItem {
+    public func load(_ claim: ClaimedFile) throws(RefusalReason) -> IntakeItem { try loadWithDigest(claim).item }
+
+    /// Loads one claim and gives the input's identity from the bytes just read (no second read
+    /// of the files): the SHA-256 of a lone file, or for a pair the SHA-256 of both files'
+    /// hexadecimal digests, document first (the value journaled since the first version).
+    public func loadWithDigest(_ claim: ClaimedFile) throws(RefusalReason) -> (item: IntakeItem, sha256: String) {
         switch claim {
         case .pdf(let document, let sidecar), .cda(let document, let sidecar):
             let metadata: DocumentMetadata
@@ -73,9 +79,12 @@ public struct IntakeLoader: Sendable {
                 guard head.hasPrefix("<") else { throw .invalidContent("\(document.lastPathComponent) is not XML") }
                 content = .cda(data)
             }
-            return .document(IncomingDocument(metadata: metadata, content: content, action: metadata.action, controlID: ""))
+            let pair = Data((Digest.sha256(data).hexString + Digest.sha256(json).hexString).utf8)
+            return (.document(IncomingDocument(metadata: metadata, content: content, action: metadata.action, controlID: "")),
+                    Digest.sha256(pair).hexString)
         case .hl7(let url):
-            return try loadMessage(try Self.read(url, limit: limits.maxHL7Bytes, key: "[mllp] max_message_bytes"))
+            let data = try Self.read(url, limit: limits.maxHL7Bytes, key: "[mllp] max_message_bytes")
+            return (try loadMessage(data), Digest.sha256(data).hexString)
         }
     }
 

@@ -41,7 +41,7 @@ struct EbRIMWriter {
         let facility = try require(metadata.stay?.facilityType, "stay.facility_type (healthcareFacilityTypeCode)")
         let practice = try require(metadata.stay?.practiceSetting, "stay.practice_setting (practiceSettingCode)")
         let patientID = try require(Self.patientID(metadata.patient), "a qualified INS or an IPP (patientId)")
-        let setUUID = "urn:uuid:" + UUID().uuidString.lowercased()
+        let setUUID = "urn:uuid:" + UUID.random().uuidString.lowercased()
 
         out = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
         out += #"<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0" "#
@@ -180,5 +180,5 @@ struct EbRIMWriter {
 
     private func esc(_ text: String) -> String { XMLText.escape(text) }
 
-    private func newID() -> String { "urn:uuid:" + UUID().uuidString.lowercased() }
+    private func newID() -> String { "urn:uuid:" + UUID.random().uuidString.lowercased() }
 }

@@ -135,7 +135,7 @@ public struct MailMessage: Sendable, Hashable {
         self.body = body
         self.attachments = attachments
         let domain = from.split(separator: "@").last.map(String.init) ?? "localhost"
-        self.messageID = messageID ?? "<\(UUID().uuidString.lowercased())@\(domain)>"
+        self.messageID = messageID ?? "<\(UUID.random().uuidString.lowercased())@\(domain)>"
         self.date = date
         extra = []
     }
@@ -171,7 +171,7 @@ public struct MailMessage: Sendable, Hashable {
             guard header.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
                   !header.value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) else { throw .invalidHeader(name: header.name) }
         }
-        let boundary = "=_passerelle_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let boundary = "=_passerelle_" + UUID.random().uuidString.replacingOccurrences(of: "-", with: "")
         var parts: [MailBody.Part] = []
         var lines: [String] = []
         lines.append("Date: " + Self.rfc5322Date(date))

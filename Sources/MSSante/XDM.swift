@@ -106,7 +106,7 @@ public struct XDMBuilder: Sendable {
         let fileName = Self.isoFileName(index: 1, extension: "XML")
         let sha1 = document.sha1.hexString
         let entryUUID = Self.entryUUID(for: document.id)
-        let submissionSetID = "2.25." + Self.decimal(UUID())
+        let submissionSetID = "2.25." + Self.decimal(UUID.random())
         var writer = EbRIMWriter(document: document, metadata: metadata, sender: sender, fileName: fileName, sha1: sha1,
                                   entryUUID: entryUUID, submissionSetUniqueID: submissionSetID,
                                  submissionTime: submissionTime)

@@ -75,7 +75,7 @@ public struct InstanceIdentifier: Sendable, Hashable, Codable, CustomStringConve
     /// A fresh identifier under `root`: the extension is a random UUID (upper case, as
     /// commonly used in CDA ids). Use when the sidecar does not supply a document id.
     public static func generated(root: String) -> InstanceIdentifier {
-        InstanceIdentifier(root: root, extension: UUID().uuidString)
+        InstanceIdentifier(root: root, extension: UUID.random().uuidString)
     }
 
     public var description: String {

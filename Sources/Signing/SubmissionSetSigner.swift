@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 import XMLSecKit
 
 /// What a `ds:Manifest` reference stands for: the object's bytes, or their digest when the
@@ -49,7 +50,7 @@ public struct SubmissionSetSigner: Sendable {
     /// - Returns: the signature document (UTF-8 XML), to be sent as its own XDS document.
     public func sign(
         submissionSet: ManifestItem, documents: [ManifestItem],
-        signatureId: String = "IHESignature-\(UUID().uuidString.lowercased())", signingTime: Date = Date()
+        signatureId: String = "IHESignature-\(UUID.random().uuidString.lowercased())", signingTime: Date = Date()
     ) throws(SigningError) -> Data {
         guard Identifiers.isNCName(signatureId) else {
             throw .invalidInput("signature Id '\(signatureId)' is not an XML NCName")

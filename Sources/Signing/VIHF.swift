@@ -151,7 +151,7 @@ public struct VIHFAssertionBuilder: Sendable {
     /// placed as is in the `wsse:Security` header: the exclusive C14N signature does not depend
     /// on the enclosing elements).
     public func assertion(patient: INS, author: VIHFAuthor, issueInstant: Date = Date(),
-                          assertionID: String = "VIHF-\(UUID().uuidString.lowercased())") throws(SigningError) -> Data {
+                          assertionID: String = "VIHF-\(UUID.random().uuidString.lowercased())") throws(SigningError) -> Data {
         guard Identifiers.isNCName(assertionID) else { throw .invalidInput("assertion ID '\(assertionID)' is not an XML NCName") }
         guard !author.identifier.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw .invalidInput("the VIHF needs the author's identifier (Subject/NameID)")

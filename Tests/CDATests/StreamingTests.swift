@@ -72,6 +72,37 @@ import XMLKit
         #expect(!truncated.isValid && !truncated.parseIssues.isEmpty)
     }
 
+    /// The pipeline checks a built document through its short view: the schema and header
+    /// checks must give the same answer there as on the whole document, valid or not.
+    @Test func checkViewValidationAgreesWithTheWholeDocument() throws {
+        let folder = try TestPaths.temporaryDirectory("cda-view")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let pdf = TestPDF.make(minimumBytes: 200_000)
+        let document = try builder.build(metadata: Fixtures.metadata(kind: .operativeReport), pdf: pdf)
+        let view = try #require(document.checkView)
+        #expect(view.count < 20_000 && document.size > 250_000)
+        let whole = Fixtures.validator.validate(document.data, file: "built")
+        let short = Fixtures.validator.validate(view, file: "built")
+        #expect(whole.isValid && short.isValid, "\(whole) \(short)")
+        let file = try builder.build(metadata: Fixtures.metadata(kind: .operativeReport), pdf: pdf,
+                                     to: folder.appendingPathComponent("built.xml"))
+        #expect(file.checkView.map { Fixtures.validator.validate($0, file: "file").isValid } == true)
+
+        // A template broken for the XSD: the view fails with the same schema issue as the whole.
+        let templates = folder.appendingPathComponent("templates")
+        let path = templates.appendingPathComponent(CDABuilder.templatePath)
+        try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let original = try String(contentsOf: TestPaths.templates.appendingPathComponent(CDABuilder.templatePath), encoding: .utf8)
+        try original.replacingOccurrences(of: "<title>", with: "<bogus/><title>").write(to: path, atomically: true, encoding: .utf8)
+        let broken = try CDABuilder(templatesDirectory: templates, options: builder.options)
+            .build(metadata: Fixtures.metadata(kind: .operativeReport), pdf: pdf)
+        let brokenWhole = Fixtures.validator.validate(broken.data, file: "broken")
+        let brokenView = Fixtures.validator.validate(try #require(broken.checkView), file: "broken")
+        #expect(!brokenWhole.isValid && !brokenView.isValid)
+        #expect(brokenView.schemaIssues.map(\.message) == brokenWhole.schemaIssues.map(\.message))
+        #expect(brokenView.schemaIssues.contains { $0.message.contains("bogus") }, "\(brokenView)")
+    }
+
     @Test func headerReadFromTheFileMatchesTheParsedDocument() throws {
         let url = try temporaryFile()
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
