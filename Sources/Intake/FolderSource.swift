@@ -81,11 +81,17 @@ public struct FolderSource: IntakeSource {
 
     /// Raises the claim's count of starts that did not finish (``AttemptCounter``, in
     /// `work/.claims-in-flight/<claim id>`); a count left by dead processes that reached
-    /// ``maxProcessingAttempts`` sets the claim aside instead.
+    /// ``maxProcessingAttempts`` sets the claim aside instead. A claim this process made has no
+    /// counter: if the process dies, the start-up pass over work/ counts that start
+    /// (``workClaims(leftBehindOnly:)``), so the common case writes no file at all.
     public func begin(_ claim: ClaimedFile) async -> RefusalReason? {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return nil }
         let counter = AttemptCounter.forClaim(dir)
         let interrupted = counter.read()
+        if interrupted == 0 {
+            CrashPoint.reached(.claimed)
+            return nil
+        }
         if interrupted >= maxProcessingAttempts {
             // The process died that many times while handling this claim: taking it again would loop.
             logger.error("a file stopped the gateway repeatedly while being processed; moved to error/",
@@ -117,10 +123,12 @@ public struct FolderSource: IntakeSource {
         case .unavailable: leftBehind.insert(claim)
         }
         let counter = AttemptCounter.forClaim(dir)
+        let count = counter.read()
+        guard count > 0 else { return }  // a claim of this process's: no counter to settle
         if ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).isEmpty {
             counter.remove()  // done/ or error/
         } else {
-            counter.write(counter.read() - 1)  // still in work/, finished without dying: this pass does not count
+            counter.write(count - 1)  // still in work/, finished without dying: this pass does not count
         }
     }
 
@@ -150,6 +158,11 @@ public struct FolderSource: IntakeSource {
                 AttemptCounter.forClaim(dir).remove()
                 await putBackOrRefuse(urls, dir: dir)
                 continue
+            }
+            // Left by a process that died while handling it: that start counts (see begin(_:)).
+            if !leftBehindOnly {
+                let counter = AttemptCounter.forClaim(dir)
+                if counter.read() == 0 { counter.write(1) }
             }
             logger.notice("taking again a file left in work/", metadata: ["claim": "\(name)"])
             claims.append(claim)

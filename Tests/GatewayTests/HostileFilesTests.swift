@@ -234,9 +234,11 @@ import TestSupport
             run.stop()
             #expect(run.process.terminationStatus == 137, "attempt \(attempt): \(run.logText.suffix(1500))")
             #expect(h.files(in: h.work).filter { !$0.hasPrefix(".") }.count == 1, "attempt \(attempt): the claim stays in work/")
+            // The first start writes no counter (the claim folder left in work/ is that start's
+            // trace); the start-up pass counts it, so from the second start on the counter says N.
             let counters = h.work.appendingPathComponent(".claims-in-flight")
-            #expect(h.files(in: counters).map { (try? String(contentsOf: counters.appendingPathComponent($0), encoding: .utf8)) } == ["\(attempt)\n"],
-                    "the claim's counter says \(attempt)")
+            let written = h.files(in: counters).map { (try? String(contentsOf: counters.appendingPathComponent($0), encoding: .utf8)) }
+            #expect(written == (attempt == 1 ? [] : ["\(attempt)\n"]), "after start \(attempt) the claim's counter says \(written)")
         }
         #expect(h.files(in: h.inbox).isEmpty)
         // A fourth start, without the hook: the file is set aside, the intake goes on.
