@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "MSSante", dependencies: ["PasserelleCore", "IHE", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         // The sources: the watched folder and the MLLP listener (IntakeSource), the HL7 v2 and sidecar readers.
         .target(name: "Intake", dependencies: ["PasserelleCore", "OpenSSLKit", "TestHooks", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit"]),
+        .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit", "BlockingIO"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
             "OpenSSLKit", "HTTPWire", "PasserelleCore", "Journal", "Signing",

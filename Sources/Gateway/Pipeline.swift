@@ -121,7 +121,7 @@ public struct Pipeline: Sendable {
             let built: Admission.Built = if let file = prepared.cda.file {
                 .file(file.url, sha256: file.sha256.hexString)
             } else {
-                .data(prepared.metadata.action == .delete ? Deletion.marker : prepared.cda.data)
+                prepared.metadata.action == .delete ? .data(Deletion.marker) : .data(prepared.cda.data, sha256: prepared.cda.sha256.hexString)
             }
             let admission = Admission(document: prepared.journalDocument, record: record, built: built, targets: prepared.targets,
                                       input: input, stay: prepared.stay)

@@ -1,4 +1,5 @@
 import Foundation
+import BlockingIO
 import OpenSSLKit
 import PasserelleCore
 import Synchronization
@@ -50,12 +51,18 @@ public struct BlobStore: Sendable {
     }
 
     /// Stores the concatenation of `parts` without building it in memory (a record header
-    /// followed by a large PDF) and returns its SHA-256.
+    /// followed by a large PDF) and returns its SHA-256. `sha256`, when given, is the digest the
+    /// caller computed from these very bytes (it names the file; it is not checked again).
     @discardableResult
-    public func put(parts: [Data]) throws(JournalError) -> String {
-        let context = DigestContext(.sha256)
-        for part in parts { context.update(part) }
-        let digest = context.finalize().hexString
+    public func put(parts: [Data], sha256 known: String? = nil) throws(JournalError) -> String {
+        let digest: String
+        if let known {
+            digest = known
+        } else {
+            let context = DigestContext(.sha256)
+            for part in parts { context.update(part) }
+            digest = context.finalize().hexString
+        }
         let final = url(for: digest)
         let folder = final.deletingLastPathComponent()
         if FileManager.default.fileExists(atPath: final.path) {
@@ -77,6 +84,30 @@ public struct BlobStore: Sendable {
         try moveIntoPlace(temporary, final)
         return digest
     }
+
+    /// An admission's two blobs (intake record, built CDA), written and fsynced on the blob
+    /// writers' threads: file writes and fsyncs never hold a thread of Swift's cooperative pool.
+    public func store(_ admission: Admission) async throws(JournalError) -> (record: String, built: String) {
+        let record = admission.record, built = admission.built, store = self
+        do {
+            let digests: [String] = try await Self.writers.run {
+                let recordSHA = try store.put(parts: record)
+                switch built {
+                case .data(let data, let sha256): return [recordSHA, try store.put(parts: [data], sha256: sha256)]
+                case .file(let url, let sha256): return [recordSHA, try store.put(file: url, sha256: sha256)]
+                }
+            }
+            return (digests[0], digests[1])
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .blobStore(path: root.path, reason: "\(error)")
+        }
+    }
+
+    /// Threads for blob writes: as many as documents admitted at once by default
+    /// (`[folders] intake_concurrency`), each mostly waiting on its fsync.
+    static let writers = BlockingExecutor(name: "passerelle.blobs", threads: 4, idleTimeout: .seconds(30))
 
     /// Renames a written, fsynced file to its blob name and syncs both folders (the file is
     /// removed if that fails).

@@ -269,8 +269,10 @@ public enum AcceptResult: Sendable, Hashable {
 public struct Admission: Sendable {
     /// The CDA to store: bytes in memory, or a file already written (0600) in the blob folder
     /// whose SHA-256 was computed while writing it (moved in by a rename, never read again).
+    /// The digest of bytes in memory may be given when the caller has it (a built CDA's is
+    /// computed once, when it is made): the store does not hash them again.
     public enum Built: Sendable {
-        case data(Data)
+        case data(Data, sha256: String? = nil)
         case file(URL, sha256: String)
     }
 

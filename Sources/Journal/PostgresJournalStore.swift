@@ -89,11 +89,11 @@ public final class PostgresJournalStore: JournalStore {
         // The database keeps a copy of every blob (shared by the nodes): a file-backed CDA is
         // read once here to be stored there.
         let record = admission.record.count == 1 ? admission.record[0] : admission.record.reduce(into: Data()) { $0.append($1) }
-        let recordSHA = try blobs.put(record)
-        let built: Data, builtSHA: String
+        let (recordSHA, builtSHA) = try await blobs.store(admission)
+        let built: Data
         switch admission.built {
-        case .data(let data): built = data; builtSHA = try blobs.put(data)
-        case .file(let url, let sha): builtSHA = try blobs.put(file: url, sha256: sha); built = try blobs.get(sha)
+        case .data(let data, _): built = data
+        case .file: built = try blobs.get(builtSHA)
         }
         var stored = admission.document
         stored.blobSHA256 = recordSHA

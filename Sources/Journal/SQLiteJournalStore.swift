@@ -77,11 +77,7 @@ public final class SQLiteJournalStore: JournalStore {
     public func admit(_ admission: Admission, now: Date) async throws(JournalError) -> AdmitResult {
         // Blobs first, fsynced: the row that points at them must never outlive them. A duplicate
         // found below leaves them unreferenced (content-addressed: harmless, and rare).
-        let recordSHA = try blobs.put(parts: admission.record)
-        let builtSHA = switch admission.built {
-        case .data(let data): try blobs.put(data)
-        case .file(let url, let sha): try blobs.put(file: url, sha256: sha)
-        }
+        let (recordSHA, builtSHA) = try await blobs.store(admission)
         var stored = admission.document
         stored.blobSHA256 = recordSHA
         stored.builtSHA256 = builtSHA
