@@ -115,7 +115,12 @@ public struct Pipeline: Sendable {
             // A file-backed CDA not taken by the journal (duplicate, failure) is removed.
             defer { if let file = prepared.cda.file { try? FileManager.default.removeItem(at: file.url) } }
             let record: [Data]
-            do { record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content).encodedParts() } catch {
+            // A CDA in memory holds the content whole: stored once, in the built CDA's blob.
+            let contentInBuiltCDA = prepared.cda.file == nil && prepared.metadata.action != .delete
+            do {
+                record = try IntakeRecord(metadata: prepared.metadata, content: incoming.content)
+                    .encodedParts(contentInBuiltCDA: contentInBuiltCDA)
+            } catch {
                 throw .unavailable(error)
             }
             let built: Admission.Built = if let file = prepared.cda.file {

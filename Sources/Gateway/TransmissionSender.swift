@@ -46,7 +46,7 @@ public struct OutgoingDocument: Sendable {
                     throw GatewayError.journal(.blobStore(path: builtURL.path, reason: "content does not match its SHA-256 (disk corruption?)"))
                 }
                 parsed = try ProducerCDA.accept(file: file, declared: nil, budget: CDAParseBudget.journaled)
-                if header.isPDF {
+                if header.isPDF && header.hasContent {
                     let recordURL = blobs.url(for: document.blobSHA256)
                     let recordSize = (try FileManager.default.attributesOfItem(atPath: recordURL.path)[.size] as? Int) ?? 0
                     recordPDF = FileSlice(url: recordURL, offset: header.contentOffset, length: recordSize - header.contentOffset)

@@ -107,7 +107,7 @@ public struct MSSanteSender: Sendable {
     }
 
     /// The PDF of an N1 CDA (`nonXMLBody/text`, base64, application/pdf), if any.
-    static func embeddedPDF(_ cda: Data) -> Data? {
+    public static func embeddedPDF(_ cda: Data) -> Data? {
         // The CDA was accepted at intake and comes from the journal: its own budget, no byte cap.
         guard let xml = try? XMLDocument.parse(cda, options: CDAParseBudget.journaled),
               let text = try? xml.string("string(/h:ClinicalDocument/h:component/h:nonXMLBody/h:text[@mediaType='application/pdf'])",
