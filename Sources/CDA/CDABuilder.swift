@@ -66,10 +66,7 @@ public struct CDABuilder: Sendable {
         let (head, tail, view) = try renderAround(resolved, pdfStart: pdf)
         // The body is base64 of a checked PDF: appended as bytes, never through a String, and
         // never parsed again (the header is checked with a short body, as for a file).
-        var data = Data(capacity: head.count + (pdf.count + 2) / 3 * 4 + tail.count)
-        data.append(head)
-        data.append(pdf.base64EncodedData())
-        data.append(tail)
+        let data = Base64Body.document(head: head, body: pdf, tail: tail)
         return CDADocument(
             data: data, origin: .built, kind: resolved.kind, id: resolved.id, setID: resolved.setID,
             versionNumber: resolved.version, replaces: resolved.parent, effectiveTime: resolved.effectiveTime,
@@ -119,7 +116,7 @@ public struct CDABuilder: Sendable {
         var offset = pdf.startIndex
         while offset < pdf.endIndex && failure == nil {
             let end = pdf.index(offset, offsetBy: chunk, limitedBy: pdf.endIndex) ?? pdf.endIndex
-            put(pdf[offset..<end].base64EncodedData())
+            put(Base64Body.encode(pdf[offset..<end]))
             offset = end
         }
         put(tail)
