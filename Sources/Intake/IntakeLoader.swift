@@ -128,19 +128,20 @@ public struct IntakeLoader: Sendable {
         guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(name: name) }
         let size = Int(info.st_size)
         guard size <= limit else { throw .tooLarge(name: name, size: Int64(size), limit: limit, key: key) }
-        var data = Data(count: size)
+        // Not zero-filled first (Data(count:) would write every byte once more before read does).
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
         var offset = 0
-        let failure: Int32? = data.withUnsafeMutableBytes { raw -> Int32? in
-            while offset < size {
-                let n = Glibc.read(fd, raw.baseAddress! + offset, size - offset)
-                if n < 0 { if errno == EINTR { continue }; return errno }
-                if n == 0 { break }  // truncated meanwhile: what is there is checked as usual
-                offset += n
-            }
-            return nil
+        var failure: Int32?
+        while offset < size {
+            let n = Glibc.read(fd, buffer + offset, size - offset)
+            if n < 0 { if errno == EINTR { continue }; failure = errno; break }
+            if n == 0 { break }  // truncated meanwhile: what is there is checked as usual
+            offset += n
         }
-        if let failure { throw .invalidContent("cannot read \(name): \(String(cString: strerror(failure)))") }
-        if offset < size { data.count = offset }
-        return data
+        if let failure {
+            buffer.deallocate()
+            throw .invalidContent("cannot read \(name): \(String(cString: strerror(failure)))")
+        }
+        return Data(bytesNoCopy: buffer, count: offset, deallocator: .custom { pointer, _ in pointer.deallocate() })
     }
 }
