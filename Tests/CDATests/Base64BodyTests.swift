@@ -26,3 +26,21 @@ import Testing
         #expect(Base64Body.document(head: Data(), body: Data(), tail: Data()).isEmpty)
     }
 }
+
+/// The template is rendered around a marker and cut there: exactly one occurrence, or nothing.
+@Suite struct MarkerSplitTests {
+    @Test func cutsAtTheOneMarkerOnly() throws {
+        func split(_ text: String) -> (String, String)? {
+            CDABuilder.split(Array(text.utf8), around: Array("MARK".utf8)).map {
+                (String(decoding: $0.head, as: UTF8.self), String(decoding: $0.tail, as: UTF8.self))
+            }
+        }
+        #expect(split("<a>MARK</a>")! == ("<a>", "</a>"))
+        #expect(split("MARK")! == ("", ""))
+        #expect(split("éMARKà")! == ("é", "à"))
+        #expect(split("MAR K") == nil)
+        #expect(split("MARKMARK") == nil)
+        #expect(split("xMARKyMARKz") == nil)
+        #expect(split("") == nil)
+    }
+}
