@@ -47,7 +47,7 @@ public struct MSSanteTransmissionSender: TransmissionSender {
                 }
             }
             CrashPoint.reached(.messageIDRecorded)
-            let outcome = try await StageClock.measure(.send, events, threadCPU: false) { () async throws(MSSanteError) in
+            let outcome = try await StageClock.measure(.send, events) { () async throws(MSSanteError) in
                 try await sender.send(mail, only: claim.transmission.pendingRecipients)
             }.journalOutcome
             // The earlier send was interrupted and no acknowledgement settled it within

@@ -52,16 +52,14 @@ enum StageClock {
         return try body()
     }
 
-    /// Async `body`: the CPU time counts only when `threadCPU` (the body does its work on the
-    /// calling thread, e.g. the SQLite journal) and it ended on the thread it started on.
-    static func measure<T, E: Error>(_ stage: GatewayStage, _ events: (any GatewayEvents)?, threadCPU counted: Bool = true,
+    /// Async `body`: wall time only. Its work runs on other threads (the journal on its SQLite
+    /// lane or PostgreSQL connection, transports on their executors), so the calling thread's
+    /// CPU time says nothing about it; that CPU shows in the "other" line.
+    static func measure<T, E: Error>(_ stage: GatewayStage, _ events: (any GatewayEvents)?,
                                      _ body: () async throws(E) -> T) async throws(E) -> T {
         guard let events else { return try await body() }
-        let start = ContinuousClock.now, cpu = threadCPU(), thread = pthread_self()
-        defer {
-            let sameThread = counted && pthread_equal(thread, pthread_self()) != 0
-            events.stageFinished(stage, timing: StageTiming(wall: ContinuousClock.now - start, cpu: sameThread ? threadCPU() - cpu : nil))
-        }
+        let start = ContinuousClock.now
+        defer { events.stageFinished(stage, timing: StageTiming(wall: ContinuousClock.now - start, cpu: nil)) }
         return try await body()
     }
 }

@@ -111,7 +111,7 @@ public struct DMPTransmissionSender: TransmissionSender {
         let prepared = StageClock.measure(.sign, events) {
             document.metadata.action == .delete ? sender.prepareDeletion(document.metadata) : sender.prepare(document.cda, metadata: document.metadata)
         }
-        let result = await StageClock.measure(.send, events, threadCPU: false) { await sender.submit(prepared) }
+        let result = await StageClock.measure(.send, events) { await sender.submit(prepared) }
         return Self.outcome(result)
     }
 

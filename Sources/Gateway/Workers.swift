@@ -139,7 +139,13 @@ public final class TransmissionWorkers: Sendable {
         do {
             let document: OutgoingDocument
             if let held = admitted.take(claim) { document = held } else {
-                document = try StageClock.measure(.journal, events) { () throws(GatewayError) in try OutgoingDocument.load(claim.document, blobs: blobs) }
+                // Read back and verified on the blob threads: file reads never hold the cooperative pool.
+                let (stored, blobs) = (claim.document, blobs)
+                document = try await StageClock.measure(.journal, events) { () async throws(GatewayError) in
+                    do { return try await blobs.onBlobThreads { try OutgoingDocument.load(stored, blobs: blobs) } } catch let error as GatewayError {
+                        throw error
+                    } catch { throw .record("\(error)") }
+                }
             }
             CrashPoint.reached(.beforeSend)
             outcome = await StageClock.$events.withValue(events) { await sender.send(claim, document: document) }

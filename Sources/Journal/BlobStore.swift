@@ -86,11 +86,11 @@ public struct BlobStore: Sendable {
     }
 
     /// An admission's two blobs (intake record, built CDA), written and fsynced on the blob
-    /// writers' threads: file writes and fsyncs never hold a thread of Swift's cooperative pool.
+    /// threads: file writes and fsyncs never hold a thread of Swift's cooperative pool.
     public func store(_ admission: Admission) async throws(JournalError) -> (record: String, built: String) {
         let record = admission.record, built = admission.built, store = self
         do {
-            let digests: [String] = try await Self.writers.run {
+            let digests: [String] = try await Self.threads.run {
                 let recordSHA = try store.put(parts: record)
                 switch built {
                 case .data(let data, let sha256): return [recordSHA, try store.put(parts: [data], sha256: sha256)]
@@ -105,9 +105,15 @@ public struct BlobStore: Sendable {
         }
     }
 
-    /// Threads for blob writes: as many as documents admitted at once by default
+    /// Runs blocking blob work of the caller's (reading a journaled document back to send it)
+    /// on the blob threads, off Swift's cooperative pool.
+    public func onBlobThreads<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await Self.threads.run(body)
+    }
+
+    /// Threads for blob files: as many as documents admitted at once by default
     /// (`[folders] intake_concurrency`), each mostly waiting on its fsync.
-    static let writers = BlockingExecutor(name: "passerelle.blobs", threads: 4, idleTimeout: .seconds(30))
+    static let threads = BlockingExecutor(name: "passerelle.blobs", threads: 4, idleTimeout: .seconds(30))
 
     /// Renames a written, fsynced file to its blob name and syncs both folders (the file is
     /// removed if that fails).
