@@ -109,23 +109,21 @@ struct PostgresSQL: JournalConnection {
     let db: PostgresConnection
     var dialect: SQLDialect { .postgresql }
 
-    func rows(_ sql: String, _ values: [SQLValue]) throws -> [PostgresColumns] {
-        try db.query(sql, values.map(Self.binding)).map(PostgresColumns.init)
-    }
-
-    func run(_ sql: String, _ values: [SQLValue]) throws -> Int { try db.run(sql, values.map(Self.binding)) }
-
+    func rows(_ sql: String, _ values: [SQLValue]) throws -> [PostgresColumns] { try db.query(sql, values).map(PostgresColumns.init) }
+    func run(_ sql: String, _ values: [SQLValue]) throws -> Int { try db.run(sql, values) }
     func storeBlob(sha256: String, content: Data, now: Date) throws {
         try db.run("INSERT INTO blobs (sha256, content, stored_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
                    [sha256, content, JournalTime.millis(now)])
     }
+}
 
-    private static func binding(_ value: SQLValue) -> any PostgresBindable {
-        switch value {
-        case .integer(let v): v
-        case .text(let v): v
-        case .bytes(let v): v
-        case .null: PostgresValue.null
+extension SQLValue: PostgresBindable {
+    var postgresValue: PostgresValue {
+        switch self {
+        case .integer(let v): .text(String(v))
+        case .text(let v): .text(v)
+        case .bytes(let v): .bytes(v)
+        case .null: .null
         }
     }
 }

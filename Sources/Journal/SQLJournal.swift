@@ -375,13 +375,13 @@ extension JournalConnection {
                     JournalTime.millis(deadline))
         }
         return try targets.compactMap { target in
-            try rows(.transmissionForTarget, documentID, version, target.rawValue).first.map(JournalRowDecoder.transmission)
+            try rows(.transmissionForTarget, documentID, version, target.rawValue).first.map { try JournalRowDecoder.transmission($0) }
         }
     }
 
     func transmissions(matching filter: TransmissionFilter, lock: Bool) throws -> [Transmission] {
         let statement = JournalStatement.transmissions(matching: filter, lock: lock, dialect)
-        return try rows(statement.sql, statement.values).map(JournalRowDecoder.transmission)
+        return try rows(statement.sql, statement.values).map { try JournalRowDecoder.transmission($0) }
     }
 
     func requireDocument(id: String, version: Int, lock: Bool = false) throws -> JournalDocument {

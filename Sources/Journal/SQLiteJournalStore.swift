@@ -101,22 +101,20 @@ struct SQLiteSQL: JournalConnection {
     let db: SQLiteConnection
     var dialect: SQLDialect { .sqlite }
 
-    func rows(_ sql: String, _ values: [SQLValue]) throws -> [SQLiteColumns] {
-        try db.query(sql, values.map(Self.binding)).map(SQLiteColumns.init)
-    }
-
-    func run(_ sql: String, _ values: [SQLValue]) throws -> Int { try db.run(sql, values.map(Self.binding)) }
-
+    func rows(_ sql: String, _ values: [SQLValue]) throws -> [SQLiteColumns] { try db.query(sql, values).map(SQLiteColumns.init) }
+    func run(_ sql: String, _ values: [SQLValue]) throws -> Int { try db.run(sql, values) }
     func storeBlob(sha256: String, content: Data, now: Date) throws {
         throw JournalError.blobStore(path: sha256, reason: "an SQLite journal keeps its blobs as files, not in the database")
     }
+}
 
-    private static func binding(_ value: SQLValue) -> any SQLiteBindable {
-        switch value {
-        case .integer(let v): v
-        case .text(let v): v
-        case .bytes(let v): v
-        case .null: SQLiteValue.null
+extension SQLValue: SQLiteBindable {
+    var sqliteValue: SQLiteValue {
+        switch self {
+        case .integer(let v): .integer(v)
+        case .text(let v): .text(v)
+        case .bytes(let v): .blob(v)
+        case .null: .null
         }
     }
 }
