@@ -1,5 +1,7 @@
 import Foundation
 import PasserelleCore
+import PostgresKit
+import SQLiteKit
 
 /// The two SQL dialects the journal speaks. Statements are written once; what differs is the
 /// parameter mark and the row locks, decided here.
@@ -36,9 +38,18 @@ enum SQLDialect: Sendable, CaseIterable {
     }
 }
 
-/// A parameter value, converted to each backend's own binding by its ``JournalConnection``.
+/// A parameter value, bound by each kit as it binds the Swift value itself.
 enum SQLValue: Sendable, Equatable {
     case integer(Int64), text(String), bytes(Data), null
+
+    var bound: (sqlite: any SQLiteBindable, postgres: any PostgresBindable) {
+        switch self {
+        case .integer(let v): (v, v)
+        case .text(let v): (v, v)
+        case .bytes(let v): (v, v)
+        case .null: (SQLiteValue.null, PostgresValue.null)
+        }
+    }
 }
 
 protocol SQLBindable: Sendable { var sqlValue: SQLValue { get } }
@@ -65,23 +76,20 @@ struct SQLParameters {
 
 /// The executor seam: one connection of either backend, running a statement already in its
 /// dialect. Backend errors pass through; the store turns them into ``JournalError``.
-protocol JournalConnection {
-    associatedtype Row: JournalColumns
-    var dialect: SQLDialect { get }
-    func rows(_ sql: String, _ values: [SQLValue]) throws -> [Row]
-    /// The number of rows changed.
-    @discardableResult func run(_ sql: String, _ values: [SQLValue]) throws -> Int
-    /// Keeps a blob's bytes in the database, in the current transaction (PostgreSQL: any node
-    /// reads any document). SQLite keeps blobs as files (``BlobStore``) and is never asked.
-    func storeBlob(sha256: String, content: Data, now: Date) throws
+struct JournalConnection<Row: JournalColumns> {
+    let dialect: SQLDialect
+    /// Every row a statement returns.
+    let query: (_ sql: String, _ values: [SQLValue]) throws -> [Row]
+    /// Runs a statement; the number of rows it changed.
+    let change: (_ sql: String, _ values: [SQLValue]) throws -> Int
 }
 
 extension JournalConnection {
     func rows(_ statement: JournalStatement, _ values: any SQLBindable...) throws -> [Row] {
-        try rows(dialect.render(statement.sql(dialect)), values.map(\.sqlValue))
+        try query(dialect.render(statement.sql(dialect)), values.map(\.sqlValue))
     }
     @discardableResult func run(_ statement: JournalStatement, _ values: any SQLBindable...) throws -> Int {
-        try run(dialect.render(statement.sql(dialect)), values.map(\.sqlValue))
+        try change(dialect.render(statement.sql(dialect)), values.map(\.sqlValue))
     }
 }
 
@@ -95,6 +103,8 @@ enum JournalStatement: Sendable {
     case completeFailure, completeSuccess, endAttempt, insertAcknowledgement, setState, failAfterSuccess
     case transmissionByMessageID, recoverExpired, interruptAttempts, confirmSent, requeue
     case attempts, acknowledgements, stateCounts, oldestWaiting, lastError, documentCountsByMonth
+    /// PostgreSQL only: an SQLite journal keeps its blobs as files (``BlobStore``).
+    case storeBlob
 
     static let all: [JournalStatement] = [
         .insertInput, .insertDocument, .insertTransmission, .transmissionForTarget, .stay, .upsertStay, .inputBySHA,
@@ -104,6 +114,7 @@ enum JournalStatement: Sendable {
         .recoverExpired, .interruptAttempts, .confirmSent, .requeue, .attempts, .acknowledgements, .stateCounts,
         .oldestWaiting, .lastError, .documentCountsByMonth,
     ]
+    static let postgresqlOnly: [JournalStatement] = [.storeBlob]
 
     func sql(_ d: SQLDialect) -> String {
         switch self {
@@ -221,6 +232,7 @@ enum JournalStatement: Sendable {
             """
         case .documentCountsByMonth:
             "SELECT received_month, kind, count(*) AS n FROM documents GROUP BY received_month, kind ORDER BY 1, 2"
+        case .storeBlob: "INSERT INTO blobs (sha256, content, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING"
         }
     }
 

@@ -29,7 +29,7 @@ public final class PostgresJournalStore: SQLJournalBackend {
             client = try PostgresClient(configuration)
             try client.withConnectionBlocking { db in try PostgresJournalSchema.migrate(db, now: now) }
         } catch {
-            throw Self.journalError(error)
+            throw JournalError.wrapping(error)
         }
         blobs = try BlobStore(root: cache, source: DatabaseBlobs(client: client))
         self.policy = policy
@@ -46,43 +46,50 @@ public final class PostgresJournalStore: SQLJournalBackend {
 
     // MARK: - Backend
 
+    typealias Row = PostgresColumns
     func jitter() -> Double { random() }
+
+    /// `db` as the shared operations use it.
+    private static func connection(_ db: PostgresConnection) -> Connection {
+        Connection(dialect: .postgresql, query: { try db.query($0, $1.map(\.bound.postgres)).map(PostgresColumns.init) },
+                   change: { try db.run($0, $1.map(\.bound.postgres)) })
+    }
 
     /// Runs `body` on the connection's own thread, errors as ``JournalError``.
     private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws(JournalError) -> T {
         do {
             return try await client.withConnection(body)
         } catch {
-            throw Self.journalError(error)
+            throw JournalError.wrapping(error)
         }
     }
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresSQL) throws -> T) async throws(JournalError) -> T {
-        try await run { db in try body(PostgresSQL(db: db)) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await run { db in try body(Self.connection(db)) }
     }
 
     /// READ COMMITTED; the rows a transaction reads before writing them are locked (``SQLDialect/forUpdate(of:)``).
-    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresSQL) throws -> T) async throws(JournalError) -> T {
-        try await run { db in try db.transaction { try body(PostgresSQL(db: db)) } }
+    func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await run { db in try db.transaction { try body(Self.connection(db)) } }
     }
 
     /// Another node may insert the same input or document between our check and our insert
     /// (both committed after our snapshot): the unique key refuses ours, and we report what it stored.
-    func insert<T: Sendable>(_ body: @escaping @Sendable (PostgresSQL) throws -> T,
-                             raced: @escaping @Sendable (PostgresSQL) throws -> T?) async throws(JournalError) -> T {
+    func insert<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T,
+                             raced: @escaping @Sendable (Connection) throws -> T?) async throws(JournalError) -> T {
         try await run { db in
             do {
-                return try db.transaction { try body(PostgresSQL(db: db)) }
+                return try db.transaction { try body(Self.connection(db)) }
             } catch let error as PostgresError where error.isUniqueViolation {
-                guard let earlier = try raced(PostgresSQL(db: db)) else { throw error }
+                guard let earlier = try raced(Self.connection(db)) else { throw error }
                 return earlier
             }
         }
     }
 
     /// One REPEATABLE READ transaction: its statements see the same snapshot of the journal.
-    func snapshot<T: Sendable>(_ body: @escaping @Sendable (PostgresSQL) throws -> T) async throws(JournalError) -> T {
-        try await run { db in try db.transaction(isolation: "REPEATABLE READ READ ONLY") { try body(PostgresSQL(db: db)) } }
+    func snapshot<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await run { db in try db.transaction(isolation: "REPEATABLE READ READ ONLY") { try body(Self.connection(db)) } }
     }
 
     /// The database keeps a copy of every blob (shared by the nodes), stored with the row that
@@ -96,36 +103,6 @@ public final class PostgresJournalStore: SQLJournalBackend {
         return StoredBlob(sha256: stored, inDatabase: try blobs.get(sha256))
     }
     func storedBlob(_ sha256: String) throws(JournalError) -> StoredBlob { try storeBlob(parts: [try blobs.get(sha256)]) }
-
-    static func journalError(_ error: any Error) -> JournalError {
-        if let error = error as? JournalError { return error }
-        if let error = error as? PostgresError { return .database(error.description) }
-        return .database(String(describing: error))
-    }
-}
-
-/// A PostgreSQL connection as the shared operations use it.
-struct PostgresSQL: JournalConnection {
-    let db: PostgresConnection
-    var dialect: SQLDialect { .postgresql }
-
-    func rows(_ sql: String, _ values: [SQLValue]) throws -> [PostgresColumns] { try db.query(sql, values).map(PostgresColumns.init) }
-    func run(_ sql: String, _ values: [SQLValue]) throws -> Int { try db.run(sql, values) }
-    func storeBlob(sha256: String, content: Data, now: Date) throws {
-        try db.run("INSERT INTO blobs (sha256, content, stored_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
-                   [sha256, content, JournalTime.millis(now)])
-    }
-}
-
-extension SQLValue: PostgresBindable {
-    var postgresValue: PostgresValue {
-        switch self {
-        case .integer(let v): .text(String(v))
-        case .text(let v): .text(v)
-        case .bytes(let v): .bytes(v)
-        case .null: .null
-        }
-    }
 }
 
 /// Reads blobs missing from a node's cache folder out of the `blobs` table.
@@ -138,7 +115,7 @@ struct DatabaseBlobs: BlobSource {
                 try db.scalar("SELECT content FROM blobs WHERE sha256 = $1", [sha256])?.data
             }
         } catch {
-            throw PostgresJournalStore.journalError(error)
+            throw JournalError.wrapping(error)
         }
     }
 }

@@ -15,7 +15,8 @@ struct StoredBlob: Sendable {
 ///   group commit); PostgreSQL on its connection's thread, with row locks (``SQLDialect``).
 /// - Where blobs live: SQLite in ``BlobStore`` files; PostgreSQL also in the `blobs` table.
 protocol SQLJournalBackend: JournalStore {
-    associatedtype Connection: JournalConnection
+    associatedtype Row: JournalColumns
+    typealias Connection = JournalConnection<Row>
     var policy: RetryPolicy { get }
     /// The retry jitter, in [0, 1).
     func jitter() -> Double
@@ -327,7 +328,7 @@ extension SQLJournalBackend {
         try UsageSQL.validate(query)
         return try await snapshot { db in
             let sets = UsageSQL.sets(query, db.dialect), stays = UsageSQL.stays(query, db.dialect)
-            return UsageSQL.counts(sets: try db.rows(sets.sql, sets.values), stays: try db.rows(stays.sql, stays.values))
+            return UsageSQL.counts(sets: try db.query(sets.sql, sets.values), stays: try db.query(stays.sql, stays.values))
         }
     }
 }
@@ -346,7 +347,7 @@ extension JournalConnection {
     }
 
     func keep(_ blobs: [StoredBlob], now: Date) throws {
-        for blob in blobs { if let content = blob.inDatabase { try storeBlob(sha256: blob.sha256, content: content, now: now) } }
+        for blob in blobs { if let content = blob.inDatabase { try run(.storeBlob, blob.sha256, content, JournalTime.millis(now)) } }
     }
 
     /// The input that brought `document` (so the same bytes are recognised), its stay, and its
@@ -381,7 +382,7 @@ extension JournalConnection {
 
     func transmissions(matching filter: TransmissionFilter, lock: Bool) throws -> [Transmission] {
         let statement = JournalStatement.transmissions(matching: filter, lock: lock, dialect)
-        return try rows(statement.sql, statement.values).map { try JournalRowDecoder.transmission($0) }
+        return try query(statement.sql, statement.values).map { try JournalRowDecoder.transmission($0) }
     }
 
     func requireDocument(id: String, version: Int, lock: Bool = false) throws -> JournalDocument {
@@ -399,5 +400,13 @@ extension JournalConnection {
         let t = try requireTransmission(id: id, lock: true)
         guard t.state == .sending, t.leaseOwner == owner else { throw JournalError.leaseLost(transmissionID: id, owner: owner) }
         return t
+    }
+}
+
+extension JournalError {
+    /// A failure as the journal reports it: its own errors unchanged, a backend's (SQLiteError,
+    /// PostgreSQL's) with the backend's message.
+    static func wrapping(_ error: any Error) -> JournalError {
+        error as? JournalError ?? .database(String(describing: error))
     }
 }

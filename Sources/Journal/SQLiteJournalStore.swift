@@ -30,7 +30,7 @@ public final class SQLiteJournalStore: SQLJournalBackend {
             db = try SQLiteConnection(path: path, busyTimeout: busyTimeout)
             try JournalSchema.migrate(db, now: now)
         } catch {
-            throw Self.journalError(error)
+            throw JournalError.wrapping(error)
         }
         // SQLite syncs the folder when it creates the -wal file, not the database file: a journal
         // created just before a power cut could otherwise vanish with everything committed to it.
@@ -49,37 +49,44 @@ public final class SQLiteJournalStore: SQLJournalBackend {
 
     // MARK: - Backend
 
+    typealias Row = SQLiteColumns
     func jitter() -> Double { random() }
+
+    /// `db` as the shared operations use it.
+    private static func connection(_ db: SQLiteConnection) -> Connection {
+        Connection(dialect: .sqlite, query: { try db.query($0, $1.map(\.bound.sqlite)).map(SQLiteColumns.init) },
+                   change: { try db.run($0, $1.map(\.bound.sqlite)) })
+    }
 
     /// Synchronous access (schema checks): runs on the calling thread between two batches.
     func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
-        do { return try queue.withConnection(body) } catch { throw Self.journalError(error) }
+        do { return try queue.withConnection(body) } catch { throw JournalError.wrapping(error) }
     }
 
     /// Runs `body` on the journal's thread; it commits with whatever else is in flight.
     func onThread<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(JournalError) -> T {
-        do { return try await queue.run(body) } catch { throw Self.journalError(error) }
+        do { return try await queue.run(body) } catch { throw JournalError.wrapping(error) }
     }
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteSQL) throws -> T) async throws(JournalError) -> T {
-        try await onThread { db in try body(SQLiteSQL(db: db)) }
+    func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await onThread { db in try body(Self.connection(db)) }
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock before the first read: no other connection writes
     /// between this transaction's checks and its writes. Inside a commit-queue batch it is a
     /// savepoint, and the batch's one COMMIT makes it durable (group commit).
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteSQL) throws -> T) async throws(JournalError) -> T {
-        try await onThread { db in try db.transaction(.immediate) { try body(SQLiteSQL(db: db)) } }
+    func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await onThread { db in try db.transaction(.immediate) { try body(Self.connection(db)) } }
     }
 
     /// Under the write lock the duplicate check inside `body` is final: no insert can race it.
-    func insert<T: Sendable>(_ body: @escaping @Sendable (SQLiteSQL) throws -> T,
-                             raced: @escaping @Sendable (SQLiteSQL) throws -> T?) async throws(JournalError) -> T {
+    func insert<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T,
+                             raced: @escaping @Sendable (Connection) throws -> T?) async throws(JournalError) -> T {
         try await write(body)
     }
 
-    func snapshot<T: Sendable>(_ body: @escaping @Sendable (SQLiteSQL) throws -> T) async throws(JournalError) -> T {
-        try await onThread { db in try db.transaction(.deferred) { try body(SQLiteSQL(db: db)) } }
+    func snapshot<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await onThread { db in try db.transaction(.deferred) { try body(Self.connection(db)) } }
     }
 
     /// Blobs are files beside the database, written and fsynced before the row that points at them.
@@ -88,35 +95,6 @@ public final class SQLiteJournalStore: SQLJournalBackend {
         StoredBlob(sha256: try blobs.put(file: file, sha256: sha256))
     }
     func storedBlob(_ sha256: String) throws(JournalError) -> StoredBlob { StoredBlob(sha256: sha256) }
-
-    private static func journalError(_ error: any Error) -> JournalError {
-        if let error = error as? JournalError { return error }
-        if let error = error as? SQLiteError { return .database(error.description) }
-        return .database(String(describing: error))
-    }
-}
-
-/// An SQLite connection as the shared operations use it.
-struct SQLiteSQL: JournalConnection {
-    let db: SQLiteConnection
-    var dialect: SQLDialect { .sqlite }
-
-    func rows(_ sql: String, _ values: [SQLValue]) throws -> [SQLiteColumns] { try db.query(sql, values).map(SQLiteColumns.init) }
-    func run(_ sql: String, _ values: [SQLValue]) throws -> Int { try db.run(sql, values) }
-    func storeBlob(sha256: String, content: Data, now: Date) throws {
-        throw JournalError.blobStore(path: sha256, reason: "an SQLite journal keeps its blobs as files, not in the database")
-    }
-}
-
-extension SQLValue: SQLiteBindable {
-    var sqliteValue: SQLiteValue {
-        switch self {
-        case .integer(let v): .integer(v)
-        case .text(let v): .text(v)
-        case .bytes(let v): .blob(v)
-        case .null: .null
-        }
-    }
 }
 
 /// SQLite rows as the shared decoder reads them.
