@@ -41,7 +41,6 @@ public final class SQLiteJournalStore: SQLJournalBackend {
 
     deinit { queue.finish() }
 
-
     /// The schema version in the file.
     public func schemaVersion() throws(JournalError) -> Int {
         try locked { db in try db.scalar("SELECT MAX(version) FROM schema_migrations")?.int ?? 0 }
@@ -59,12 +58,12 @@ public final class SQLiteJournalStore: SQLJournalBackend {
     }
 
     /// Synchronous access (schema checks): runs on the calling thread between two batches.
-    func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
+    private func locked<T>(_ body: (SQLiteConnection) throws -> T) throws(JournalError) -> T {
         do { return try queue.withConnection(body) } catch { throw JournalError.wrapping(error) }
     }
 
     /// Runs `body` on the journal's thread; it commits with whatever else is in flight.
-    func onThread<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(JournalError) -> T {
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws(JournalError) -> T {
         do { return try await queue.run(body) } catch { throw JournalError.wrapping(error) }
     }
 
@@ -85,6 +84,7 @@ public final class SQLiteJournalStore: SQLJournalBackend {
         try await write(body)
     }
 
+    /// One DEFERRED transaction: its reads see the same journal (WAL snapshot).
     func snapshot<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
         try await onThread { db in try db.transaction(.deferred) { try body(Self.connection(db)) } }
     }
