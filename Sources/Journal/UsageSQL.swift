@@ -8,27 +8,9 @@ import PasserelleCore
 /// Portable SQL: flags are `CASE WHEN … THEN 1 ELSE 0 END` (PostgreSQL has no MAX/SUM over
 /// booleans), parameters are numbered (`?N` in SQLite, `$N` in PostgreSQL).
 enum UsageSQL {
-    enum Dialect { case sqlite, postgresql }
-
-    enum Value: Sendable { case integer(Int64), text(String) }
-
     struct Statement: Sendable {
         var sql: String
-        var values: [Value]
-    }
-
-    /// Numbered parameters in the order they are added, whatever their place in the text.
-    struct Parameters {
-        let dialect: Dialect
-        var values: [Value] = []
-
-        mutating func add(_ value: Value) -> String {
-            values.append(value)
-            return (dialect == .sqlite ? "?" : "$") + String(values.count)
-        }
-        mutating func list(_ texts: [String]) -> String {
-            texts.isEmpty ? "(NULL)" : "(" + texts.map { add(.text($0)) }.joined(separator: ", ") + ")"
-        }
+        var values: [SQLValue]
     }
 
     static let succeeded = "('sent', 'acknowledged', 'delivered', 'read')"
@@ -42,19 +24,19 @@ enum UsageSQL {
     }
 
     /// `CASE WHEN col < b1 THEN 0 WHEN col < b2 THEN 1 … END`.
-    static func period(_ column: String, _ boundaries: [Date], _ p: inout Parameters) -> String {
+    static func period(_ column: String, _ boundaries: [Date], _ p: inout SQLParameters) -> String {
         let inner = boundaries.dropFirst().dropLast()
         if inner.isEmpty { return "0" }
-        let whens = inner.enumerated().map { i, b in "WHEN \(column) < \(p.add(.integer(JournalTime.millis(b)))) THEN \(i)" }
+        let whens = inner.enumerated().map { i, b in "WHEN \(column) < \(p.add(JournalTime.millis(b))) THEN \(i)" }
         return "CASE \(whens.joined(separator: " ")) ELSE \(inner.count) END"
     }
 
     /// One row per (period, FINESS, kind, refusal code) over the document sets first received in the range.
-    static func sets(_ q: UsageQuery, _ dialect: Dialect) -> Statement {
-        var p = Parameters(dialect: dialect)
+    static func sets(_ q: UsageQuery, _ dialect: SQLDialect) -> Statement {
+        var p = SQLParameters(dialect: dialect)
         let periodSQL = period("d.received_at", q.boundaries, &p)
-        let from = p.add(.integer(JournalTime.millis(q.boundaries.first!)))
-        let until = p.add(.integer(JournalTime.millis(q.boundaries.last!)))
+        let from = p.add(JournalTime.millis(q.boundaries.first!))
+        let until = p.add(JournalTime.millis(q.boundaries.last!))
         let finessFilter = q.finess.isEmpty ? "" : "AND d.finess IN \(p.list(q.finess))"
         let qualified = p.list(q.qualifiedStatuses)
         // MSSanté progress of a set: 1 sent (or acknowledged), 2 delivered (DSN), 3 read (MDN).
@@ -107,13 +89,13 @@ enum UsageSQL {
     }
 
     /// One row per (period, FINESS) over the stays discharged in the range.
-    static func stays(_ q: UsageQuery, _ dialect: Dialect) -> Statement {
-        var p = Parameters(dialect: dialect)
+    static func stays(_ q: UsageQuery, _ dialect: SQLDialect) -> Statement {
+        var p = SQLParameters(dialect: dialect)
         let periodSQL = period("s.discharged_at", q.boundaries, &p)
         let kinds = p.list(q.dischargeLetterKinds.map(\.rawValue))
         let qualified = p.list(q.qualifiedStatuses)
-        let from = p.add(.integer(JournalTime.millis(q.boundaries.first!)))
-        let until = p.add(.integer(JournalTime.millis(q.boundaries.last!)))
+        let from = p.add(JournalTime.millis(q.boundaries.first!))
+        let until = p.add(JournalTime.millis(q.boundaries.last!))
         let finessFilter = q.finess.isEmpty ? "" : "AND s.finess IN \(p.list(q.finess))"
         let sql = """
             SELECT \(periodSQL) AS period, s.finess, count(*) AS discharged,
