@@ -130,7 +130,7 @@ struct EndToEndReport: Encodable {
         for s in stages {
             let cpuText = s.cpuSeconds.map { f($0, 2) } ?? "-"
             let perDoc = s.cpuMsPerDocument.map { f($0, 3) } ?? "-"
-            let share = s.cpuSeconds.map { f(100 * $0 / max(c.gatewaySeconds, 1e-9)) + " %" } ?? "(on transport threads)"
+            let share = s.cpuSeconds.map { f(100 * $0 / max(c.gatewaySeconds, 1e-9)) + " %" } ?? "(on other threads: transports, journal lane)"
             attributed += s.cpuSeconds ?? 0
             lines.append("  " + [s.stage.padding(toLength: 10, withPad: " ", startingAt: 0), String(s.calls).leftPad(7), f(s.wallSeconds, 2).leftPad(10),
                                  f(s.wallMsPerCall, 3).leftPad(14), cpuText.leftPad(8), perDoc.leftPad(12), "  " + share].joined(separator: " "))
@@ -138,7 +138,7 @@ struct EndToEndReport: Encodable {
         let rest = c.gatewaySeconds - attributed
         lines.append("  " + ["other".padding(toLength: 10, withPad: " ", startingAt: 0), "".leftPad(7), "".leftPad(10), "".leftPad(14), f(rest, 2).leftPad(8),
                              f(rest * 1000 / Double(max(r.acknowledgedDocuments, 1)), 3).leftPad(12),
-                             "  " + f(100 * rest / max(c.gatewaySeconds, 1e-9)) + " % (TLS client + curl, inbox watcher, runtime)"].joined(separator: " "))
+                             "  " + f(100 * rest / max(c.gatewaySeconds, 1e-9)) + " % (journal lane and blob threads, TLS client + curl, inbox watcher, runtime)"].joined(separator: " "))
         return lines.joined(separator: "\n")
     }
 }

@@ -42,18 +42,19 @@ struct RunCommand: AsyncParsableCommand {
     var templates: String?
 
     func run() async throws {
-        let c = try JournalAccess.configuration(global)
-        LogSetup.bootstrap(level: global.logLevel ?? c.logging.level, format: c.logging.format)
-        // [http] metrics_port: Prometheus metrics, /health and /ready on 127.0.0.1.
-        let monitor = c.http.metricsPort.map { _ in ServiceMonitor() }
         // One set of signal sources for the whole run: installing a second one after cancelling
         // the first leaves the signal ignored on Linux (libdispatch installs its handler once).
+        // First thing: a SIGTERM while the configuration and journal are opened is a clean stop too.
         let state = RunState()
         let sources = StopSignals.install {
             state.stopping.store(true, ordering: .releasing)
             state.service.withLock { $0 }?.stop()
         }
         defer { sources.forEach { $0.cancel() } }
+        let c = try JournalAccess.configuration(global)
+        LogSetup.bootstrap(level: global.logLevel ?? c.logging.level, format: c.logging.format)
+        // [http] metrics_port: Prometheus metrics, /health and /ready on 127.0.0.1.
+        let monitor = c.http.metricsPort.map { _ in ServiceMonitor() }
         let service: GatewayService
         do {
             guard let made = try await Self.makeWaitingForSpace(c, templates: BuildCommand.templatesDirectory(templates),
