@@ -26,7 +26,6 @@ public struct CDAHeader: Sendable {
     /// Rule violations, in document order.
     public var problems: [CDAProblem] = []
 
-    /// Reads the header of `document` and checks it.
     /// `^[0-9]{12,14}(\.[0-9]+)?[+-][0-9]{4}$`, by hand: Foundation's regular expressions cost
     /// about 3 M instructions a call here, 4 % of a document's whole processing.
     static func isTimeWithOffset(_ text: String) -> Bool {
@@ -40,6 +39,7 @@ public struct CDAHeader: Sendable {
         return whole == stamp || (stamp - whole >= 2 && digits(whole + 1..<stamp))
     }
 
+    /// Reads the header of `document` and checks it.
     public static func read(_ document: XMLDocument) -> CDAHeader {
         var reader = Reader()
         reader.run(document)
