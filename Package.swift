@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CDA", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit"], resources: []),
         .target(name: "Signing", dependencies: ["PasserelleCore", "XMLKit", "OpenSSLKit", "XMLSecKit"]),
         // IHE content shared by the DMP (ITI-41/57) and MSSanté (XDM): XDS schemes and metadata, MTOM, the body type.
-        .target(name: "IHE", dependencies: ["PasserelleCore"]),
+        .target(name: "IHE", dependencies: ["PasserelleCore", "CDA", "OpenSSLKit"]),
         .target(name: "DMP", dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "XMLKit", "CurlKit", "OpenSSLKit"]),
         .target(name: "MSSante", dependencies: ["PasserelleCore", "IHE", "TestHooks", "BlockingIO", "CDA", "OpenSSLKit", "CurlKit", "XMLKit"]),
         // The sources: the watched folder and the MLLP listener (IntakeSource), the HL7 v2 and sidecar readers.
@@ -100,7 +100,7 @@ let package = Package(
         // MARK: Benchmarks (`swift run -c release passerelle-bench`)
         .executableTarget(
             name: "passerelle-bench",
-            dependencies: ["PasserelleCore", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
+            dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
                            "Journal", "Indicators", "SQLiteKit", "Gateway", "SampleDocuments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "IHE", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "SQLiteKit", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),

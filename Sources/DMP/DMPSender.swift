@@ -1,6 +1,7 @@
 import CDA
 import CurlKit
 import Foundation
+import IHE
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -36,7 +37,7 @@ public final class DMPSender: Sendable {
     /// ``DMPClient/checkAuthenticationCertificate(_:trustStore:at:)``) and a signing
     /// certificate that cannot sign now; the client takes the authentication key from memory
     /// and the signers the signing bundle, neither opens a .p12.
-    public convenience init(settings: DMPClientSettings, keys: KeyMaterial, submission: DMPSubmissionSettings,
+    public convenience init(settings: DMPClientSettings, keys: KeyMaterial, submission: SubmissionSettings,
                             vihf vihfConfiguration: VIHFConfiguration) throws(DMPError) {
         guard let authentication = keys.authentication else { throw .certificate("[certificates] authentication is not configured") }
         try DMPClient.checkAuthenticationCertificate(authentication, trustStore: keys.trustStore)
@@ -60,7 +61,7 @@ public final class DMPSender: Sendable {
         do { keys = try KeyMaterial.load(KeyMaterialSource(c.certificates), environment: environment) } catch { throw .certificate("\(error)") }
         let vihf: VIHFConfiguration
         do { vihf = try VIHFConfiguration(keys: c.vihf?.values ?? [:]) } catch { throw .metadata("[vihf]: \(error)") }
-        try self.init(settings: try DMPClientSettings(c.dmp), keys: keys, submission: DMPSubmissionSettings(c.structure), vihf: vihf)
+        try self.init(settings: try DMPClientSettings(c.dmp), keys: keys, submission: SubmissionSettings(c.structure), vihf: vihf)
     }
 
     /// Refuses to start with a signing certificate that cannot sign now: every document would
@@ -161,7 +162,7 @@ public final class DMPSender: Sendable {
     }
 
     static func notPrepared(_ error: any Error) -> SubmissionResult {
-        let dmp = error as? DMPError ?? .metadata("\(error)")
+        let dmp = error as? DMPError ?? (error as? IHEError).map(DMPError.init) ?? .metadata("\(error)")
         // A certificate that expired (or was revoked) while the service runs is not the
         // document's fault: it waits and is retried (the target alert names the certificate)
         // until a valid certificate is installed and the service restarted.

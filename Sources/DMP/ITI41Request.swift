@@ -102,7 +102,7 @@ public struct ITI41RequestBuilder: Sendable {
             formatCode: SignatureDocumentMetadata.formatCode,
             healthcareFacilityTypeCode: first.healthcareFacilityTypeCode, practiceSettingCode: first.practiceSettingCode,
             confidentialityCodes: SignatureDocumentMetadata.confidentialityCodes, eventCodes: [SignatureDocumentMetadata.eventCode],
-            size: data.count, hash: DocumentEntryMapper.hex(Digest.sha1(data)), content: .data(data))
+            size: data.count, hash: Digest.sha1(data).hexString, content: .data(data))
     }
 
     /// An ITI-57 Update Document Set (e.g. the TD3.3c deletion from

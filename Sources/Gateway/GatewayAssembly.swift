@@ -1,3 +1,4 @@
+import IHE
 import CDA
 import CurlKit
 import DMP
@@ -114,7 +115,7 @@ extension GatewayService {
         do { vihf = try VIHFConfiguration(keys: vihfSection.values) } catch { throw .configuration("DMP sender: [vihf]: \(error)") }
         do {
             return DMPTransmissionSender(try DMP.DMPSender(settings: try DMPClientSettings(c.dmp), keys: keys,
-                                                           submission: DMPSubmissionSettings(c.structure), vihf: vihf))
+                                                           submission: SubmissionSettings(c.structure), vihf: vihf))
         } catch {
             throw .configuration("DMP sender: \(error.description)")
         }

@@ -28,8 +28,28 @@ public enum ProvideAndRegisterWriter {
     /// The whole request element (namespace declarations on it, so it can sit in any envelope).
     public static func request(_ s: SubmissionSetMetadata, registryPackage package: String,
                         signature: DocumentEntryMetadata?) throws(IHEError) -> String {
-        var x = "<xdsb:ProvideAndRegisterDocumentSetRequest \(ns)><lcm:SubmitObjectsRequest><rim:RegistryObjectList>"
-        x += package
+        var x = "<xdsb:ProvideAndRegisterDocumentSetRequest \(ns)><lcm:SubmitObjectsRequest>"
+        x += try registryObjects(s, registryPackage: package, signature: signature)
+        x += "</lcm:SubmitObjectsRequest>"
+        for entry in s.entries + (signature.map { [$0] } ?? []) {
+            x += "<xdsb:Document id=\"\(try e(entry.entryID))\"><xop:Include xmlns:xop=\"http://www.w3.org/2004/08/xop/include\" href=\"cid:\(contentID(of: entry))\"/></xdsb:Document>"
+        }
+        return x + "</xdsb:ProvideAndRegisterDocumentSetRequest>"
+    }
+
+    /// The `METADATA.XML` of an XDM subset (ITI-32): the same SubmitObjectsRequest as ITI-41's,
+    /// standalone; each entry names its file in the subset (``DocumentEntryMetadata/uri``).
+    public static func submitObjectsRequest(_ s: SubmissionSetMetadata) throws(IHEError) -> String {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            + "<lcm:SubmitObjectsRequest xmlns:lcm=\"urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0\" "
+            + "xmlns:rim=\"urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0\">"
+            + (try registryObjects(s, registryPackage: try registryPackage(s), signature: nil)) + "</lcm:SubmitObjectsRequest>\n"
+    }
+
+    /// The `rim:RegistryObjectList`: the package, its entries and their associations.
+    static func registryObjects(_ s: SubmissionSetMetadata, registryPackage package: String,
+                                signature: DocumentEntryMetadata?) throws(IHEError) -> String {
+        var x = "<rim:RegistryObjectList>" + package
         x += "<rim:Classification id=\"\(try e(s.entryID))-node\" classifiedObject=\"\(try e(s.entryID))\" classificationNode=\"\(XDS.submissionSetNode)\"/>"
         let all = s.entries + (signature.map { [$0] } ?? [])
         for entry in all { x += try extrinsicObject(entry) }
@@ -51,11 +71,7 @@ public enum ProvideAndRegisterWriter {
         if let signature {
             x += try association(XDS.AssociationType.signs, signature.entryID, s.entryID, original: false)
         }
-        x += "</rim:RegistryObjectList></lcm:SubmitObjectsRequest>"
-        for entry in all {
-            x += "<xdsb:Document id=\"\(try e(entry.entryID))\"><xop:Include xmlns:xop=\"http://www.w3.org/2004/08/xop/include\" href=\"cid:\(contentID(of: entry))\"/></xdsb:Document>"
-        }
-        return x + "</xdsb:ProvideAndRegisterDocumentSetRequest>"
+        return x + "</rim:RegistryObjectList>"
     }
 
     /// The ITI-57 `lcm:SubmitObjectsRequest` of a status update: the SubmissionSet and one
@@ -90,6 +106,8 @@ public enum ProvideAndRegisterWriter {
         if let size = d.size { x += try slot("size", [String(size)]) }
         x += try slot("sourcePatientId", [d.sourcePatientId])
         if !d.sourcePatientInfo.isEmpty { x += try slot("sourcePatientInfo", d.sourcePatientInfo) }
+        if let uri = d.uri { x += try slot("URI", [uri]) }
+        for (name, values) in d.extraSlots.sorted(by: { $0.key < $1.key }) { x += try slot(name, values) }
         if let title = d.title { x += try name(title) }
         for (i, a) in d.authors.enumerated() { x += try author(a, scheme: XDS.DocumentEntry.author, object: id, n: i + 1) }
         x += try classification(d.classCode, scheme: XDS.DocumentEntry.classCode, object: id, id: "\(id)-class")
@@ -150,14 +168,20 @@ public enum ProvideAndRegisterWriter {
     }()
 }
 
-/// Why IHE content could not be written.
+/// Why IHE content could not be mapped or written.
 public enum IHEError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A metadata value holds characters XML cannot carry (control characters): fix the value.
     case notRepresentable(String)
+    /// A field XDS requires is missing from the document's metadata (which one, and its XDS name).
+    case missingMetadata(documentID: String, field: String)
+    /// The document cannot go to this channel as it is (the message says what to fix).
+    case metadata(String)
 
     public var description: String {
         switch self {
         case .notRepresentable(let detail): "value not representable in XML: \(detail)"
+        case let .missingMetadata(id, field): "document \(id): XDS metadata needs \(field)"
+        case .metadata(let message): message
         }
     }
 }

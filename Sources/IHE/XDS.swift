@@ -114,6 +114,10 @@ public struct DocumentEntryMetadata: Sendable, Hashable {
     /// For a replacement: the `targetObject` of the RPLC association, the previous entry's
     /// entryUUID (`DocumentEntryMapper.entryUUID(uniqueId:)` for documents Passerelle sent).
     public var replaces: String?
+    /// The document's file name inside an XDM subset (the `URI` slot, ITI-32); none in ITI-41.
+    public var uri: String?
+    /// Extra metadata slots (ITI TF-3 §4.1.14), e.g. the ANS deletion action of an XDM archive.
+    public var extraSlots: [String: [String]] = [:]
     /// The document's bytes: they travel as a binary MIME part, never base64-inlined (a file
     /// is read in chunks while sending; size and hash must then be given by the caller).
     public var content: ContentBytes

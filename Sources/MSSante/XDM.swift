@@ -8,12 +8,19 @@ import PasserelleCore
 public enum XDMError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
     /// A metadata field the XDS DocumentEntry requires is missing.
     case missingMetadata(documentID: String, field: String)
+    /// The document's metadata cannot be written as XDS metadata (IHE's message says why).
+    case content(IHEError)
     case template(TemplateError)
     case zip(ZipWriter.ZipError)
+
+    init(_ error: IHEError) {
+        if case let .missingMetadata(id, field) = error { self = .missingMetadata(documentID: id, field: field) } else { self = .content(error) }
+    }
 
     public var description: String {
         switch self {
         case let .missingMetadata(id, field): "document \(id): XDM metadata needs \(field)"
+        case let .content(error): "XDM metadata: \(error)"
         case let .template(error): "XDM template: \(error)"
         case let .zip(error): "XDM archive: \(error)"
         }
@@ -90,7 +97,18 @@ public struct XDMBuilder: Sendable {
 
     let index: Template
     let readme: Template
-    public var sender: XDMSender
+    public var sender: XDMSender {
+        didSet { mapper = Self.mapper(sender) }
+    }
+    private var mapper: DocumentEntryMapper
+
+    /// XDM's rules: the IPP stands for a non-qualified identity, the structure may author, and
+    /// the stay must give its facility type and practice setting (no structure-wide default).
+    static func mapper(_ sender: XDMSender) -> DocumentEntryMapper {
+        DocumentEntryMapper(settings: SubmissionSettings(
+            sourceId: sender.structureOID, structure: HealthStructure(finess: sender.structureID, name: sender.structureName),
+            contentTypeCode: sender.contentTypeCode, defaultFacilityType: nil, defaultPracticeSetting: nil, rules: .xdm))
+    }
 
     /// Loads `xdm/INDEX.HTM` and `xdm/README.TXT` from the templates directory.
     public init(templatesDirectory: URL, sender: XDMSender) throws(XDMError) {
@@ -99,24 +117,29 @@ public struct XDMBuilder: Sendable {
             readme = try Template(contentsOf: templatesDirectory.appendingPathComponent("xdm/README.TXT"), escaping: .none)
         } catch { throw .template(error) }
         self.sender = sender
+        mapper = Self.mapper(sender)
     }
 
     /// Packages `document` with its `metadata`. `submissionTime` is the SubmissionSet time.
     public func build(document: CDADocument, metadata: DocumentMetadata, submissionTime: Date = Date()) throws(XDMError) -> XDMPackage {
         let fileName = Self.isoFileName(index: 1, extension: "XML")
-        let sha1 = document.sha1.hexString
-        let entryUUID = Self.entryUUID(for: document.id)
-        let submissionSetID = "2.25." + Self.decimal(UUID.random())
-        var writer = EbRIMWriter(document: document, metadata: metadata, sender: sender, fileName: fileName, sha1: sha1,
-                                  entryUUID: entryUUID, submissionSetUniqueID: submissionSetID,
-                                 submissionTime: submissionTime)
-        let xml = try writer.write()
+        let xml: Data
+        let submission: SubmissionSetMetadata
+        do {
+            // The same DocumentEntry as the DMP's (IHE's mapper), with the XDM subset's file name.
+            var s = try mapper.submission(cda: document, metadata: metadata, at: submissionTime)
+            s.entries[0].uri = fileName
+            if metadata.action == .delete { s.entries[0].extraSlots[Self.deletionSlotName] = [Self.deletionActionCode] }
+            xml = Data(try ProvideAndRegisterWriter.submitObjectsRequest(s).utf8)
+            submission = s
+        } catch { throw XDMError(error) }
+        let entry = submission.entries[0]
         let date = ZonedDateTime(date: submissionTime, utcOffsetSeconds: 0).iso
         var values: [String: String] = [
             "structureName": sender.structureName, "structureID": sender.structureID,
             "applicationName": sender.applicationName, "applicationVersion": sender.applicationVersion,
             "applicationVendor": sender.applicationVendor, "submissionDate": date, "documentFile": fileName,
-            "documentTitle": metadata.effectiveTitle ?? document.kind.defaultTitle,
+            "documentTitle": entry.title ?? document.kind.defaultTitle,
         ]
         if let mailbox = sender.mailbox { values["senderMailbox"] = mailbox }
         var zip = ZipWriter(modified: submissionTime)
@@ -129,8 +152,9 @@ public struct XDMBuilder: Sendable {
             } else {
                 try zip.add("\(Self.subsetPath)/\(fileName)", data: document.data)
             }
-            return XDMPackage(archive: try zip.finishPieces(), metadataXML: xml, documentFileName: fileName, documentEntryUUID: entryUUID,
-                              submissionSetUniqueID: submissionSetID, documentSize: document.size, documentSHA1: sha1)
+            return XDMPackage(archive: try zip.finishPieces(), metadataXML: xml, documentFileName: fileName, documentEntryUUID: entry.entryID,
+                              submissionSetUniqueID: submission.uniqueId, documentSize: document.size,
+                              documentSHA1: entry.hash ?? document.sha1.hexString)
         } catch let error as TemplateError {
             throw .template(error)
         } catch let error as ZipWriter.ZipError {
@@ -143,36 +167,5 @@ public struct XDMBuilder: Sendable {
     /// ISO 9660 level 1 name: `DOC00001.XML`.
     static func isoFileName(index: Int, extension ext: String) -> String {
         String(format: "DOC%05d.%@", index, ext)
-    }
-
-    /// A name-based (version 5, SHA-1) UUID of the document id, as `urn:uuid:…`: the same
-    /// document always gets the same entryUUID, so a replacement's RPLC association can
-    /// target the entry of the previous version.
-    public static func entryUUID(for id: InstanceIdentifier) -> String {
-        // Namespace: a fixed random UUID for Passerelle document entries.
-        let namespace = UUID(uuidString: "6f1c2b1e-7d7a-4f4e-9a51-3c2f0d6a8e21")!
-        var bytes = withUnsafeBytes(of: namespace.uuid) { Data($0) }
-        bytes.append(Data(id.description.utf8))
-        var hash = Array(Digest.sha1(bytes).prefix(16))
-        hash[6] = (hash[6] & 0x0F) | 0x50
-        hash[8] = (hash[8] & 0x3F) | 0x80
-        let uuid = hash.withUnsafeBytes { UUID(uuid: $0.load(as: uuid_t.self)) }
-        return "urn:uuid:" + uuid.uuidString.lowercased()
-    }
-
-    /// The 128 bits of `uuid` as a decimal number (the arc under 2.25, ITU-T X.667).
-    static func decimal(_ uuid: UUID) -> String {
-        var digits = withUnsafeBytes(of: uuid.uuid) { Array($0) }
-        var result: [Character] = []
-        while digits.contains(where: { $0 != 0 }) {
-            var remainder = 0
-            for i in digits.indices {
-                let value = remainder << 8 | Int(digits[i])
-                digits[i] = UInt8(value / 10)
-                remainder = value % 10
-            }
-            result.append(Character(String(remainder)))
-        }
-        return result.isEmpty ? "0" : String(result.reversed())
     }
 }

@@ -1,3 +1,4 @@
+import IHE
 import ArgumentParser
 import CDA
 import CurlKit
@@ -136,7 +137,7 @@ enum BenchDMP {
     static func request(_ requestBuilder: ITI41RequestBuilder, kind: DocumentKind, pdfBytes: Int = 0) throws -> ITI41Request {
         let metadata = SampleMetadata.document(kind: kind, id: SampleMetadata.oidDocumentID())
         let cda = try builder.build(metadata: metadata, pdf: SamplePDF.make(text: "Benchmark", minimumBytes: pdfBytes))
-        let mapper = DocumentEntryMapper(settings: DMPSubmissionSettings(sourceId: "1.2.250.1.999.1", structure: structure))
+        let mapper = DocumentEntryMapper(settings: SubmissionSettings(sourceId: "1.2.250.1.999.1", structure: structure))
         return try requestBuilder.build(try mapper.submission(cda: cda, metadata: metadata),
                                         vihf: try vihf.assertion(patient: cda.ins!, author: VIHFAuthor(author)))
     }

@@ -1,3 +1,4 @@
+import IHE
 import ArgumentParser
 import DMP
 import Foundation

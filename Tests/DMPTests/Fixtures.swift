@@ -1,3 +1,4 @@
+import IHE
 import CDA
 import DMP
 import Foundation
@@ -29,7 +30,7 @@ enum Fixtures {
         try cdaBuilder.build(metadata: metadata, pdf: TestPDF.make(text: "Compte rendu de test", minimumBytes: pdfBytes))
     }
 
-    static let mapper = DocumentEntryMapper(settings: DMPSubmissionSettings(sourceId: structureOID, structure: structure))
+    static let mapper = DocumentEntryMapper(settings: SubmissionSettings(sourceId: structureOID, structure: structure))
 
     static func pki(_ name: String) -> URL { TestPaths.testPKI.appendingPathComponent(name) }
 

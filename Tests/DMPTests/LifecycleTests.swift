@@ -1,3 +1,4 @@
+import IHE
 import CDA
 import CurlKit
 import DMP
@@ -110,7 +111,7 @@ import TestSupport
         let document = try Fixtures.cda(m)
         #expect(await sender.send(document, metadata: m).outcome == Self.done)
         let other = DMPSender(client: sender.client,
-                              mapper: DocumentEntryMapper(settings: DMPSubmissionSettings(sourceId: "1.2.250.1.999.2", structure: Fixtures.structure)),
+                              mapper: DocumentEntryMapper(settings: SubmissionSettings(sourceId: "1.2.250.1.999.2", structure: Fixtures.structure)),
                               requests: sender.requests, vihf: sender.vihf)
         #expect(Self.failureCodes(await other.delete(Self.deletion(of: document.id)).outcome) == ["XDSMetadataUpdateError"])
         #expect(endpoint.stored(document.id.description)?.status == .approved)

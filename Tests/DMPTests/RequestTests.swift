@@ -1,7 +1,7 @@
 import CDA
 @testable import DMP
 import Foundation
-import IHE
+@testable import IHE
 import OpenSSLKit
 import PasserelleCore
 import Signing
@@ -59,7 +59,7 @@ import XMLKit
         #expect(try slot("creationTime") == "20261120133000")
         #expect(try slot("serviceStartTime") == "20261115080000")
         #expect(try slot("sourcePatientId") == "IPP-000123^^^&1.2.250.1.999.1.2&ISO^PI")
-        #expect(try slot("hash") == DocumentEntryMapper.hex(Digest.sha1(document.data)))
+        #expect(try slot("hash") == Digest.sha1(document.data).hexString)
         #expect(try slot("size") == String(document.data.count))
         #expect(try slot("legalAuthenticator") == "801234567897^MEDECIN^Jean^^^Dr^^^&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS")
         #expect(try xml.string("string(\(entry)/rim:ExternalIdentifier[rim:Name/rim:LocalizedString/@value='XDSDocumentEntry.patientId']/@value)", namespaces: ns)
@@ -126,7 +126,7 @@ import XMLKit
         #expect(issues.isEmpty, "\(issues)")
         // An unqualified identity cannot be deleted from the DMP either.
         m.patient.identityStatus = .validated
-        #expect(throws: DMPError.self) { try Fixtures.mapper.deletion(metadata: m) }
+        #expect(throws: IHEError.metadata("deletion of \(m.parentID!): the DMP only accepts a qualified (QUAL) identity with its INS")) { try Fixtures.mapper.deletion(metadata: m) }
     }
 
     @Test func signaturesVerify() throws {
@@ -186,6 +186,6 @@ import XMLKit
         #expect(try DocumentEntryMapper.utc(hl7: "20261120143000+0100", field: "t") == "20261120133000")
         #expect(try DocumentEntryMapper.utc(hl7: "20260101003000+0200", field: "t") == "20251231223000")
         #expect(try DocumentEntryMapper.utc(hl7: "20261120", field: "t") == "20261120")
-        #expect(throws: DMPError.self) { try DocumentEntryMapper.utc(hl7: "2026-11-20", field: "t") }
+        #expect(throws: IHEError.metadata("t '2026-11-20' is not an HL7 timestamp")) { try DocumentEntryMapper.utc(hl7: "2026-11-20", field: "t") }
     }
 }

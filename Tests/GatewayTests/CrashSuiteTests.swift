@@ -1,3 +1,4 @@
+import IHE
 import DMP
 import Foundation
 import Gateway

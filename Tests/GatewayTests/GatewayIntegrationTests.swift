@@ -1,3 +1,4 @@
+import IHE
 import CDA
 import DMP
 import Foundation

@@ -1,3 +1,4 @@
+import IHE
 import Foundation
 import DMP
 import Gateway

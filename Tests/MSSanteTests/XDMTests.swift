@@ -1,5 +1,6 @@
 import CDA
 import Foundation
+import IHE
 import MSSante
 import OpenSSLKit
 import PasserelleCore
@@ -175,6 +176,35 @@ import XMLKit
                                                  field: "stay.practice_setting (practiceSettingCode)")) {
             try Self.builder.build(document: document, metadata: metadata)
         }
+    }
+
+    /// One mapping for both channels (IHE's DocumentEntryMapper): the archive's entry and the
+    /// DMP's describe the same document alike, and differ only where the channels' rules do.
+    @Test func xdmAndDMPDescribeTheSameDocumentAlike() throws {
+        let metadata = Fixtures.metadata()
+        let document = try Self.document(metadata)
+        let package = try Self.builder.build(document: document, metadata: metadata)
+        let dmp = DocumentEntryMapper(settings: SubmissionSettings(
+            sourceId: Fixtures.structureOID, structure: HealthStructure(finess: "750803447", name: "Hôpital de démonstration")))
+        let entry = try dmp.documentEntry(cda: document, metadata: metadata)
+        #expect(package.documentEntryUUID == entry.entryID, "a later RPLC names the same entry on both channels")
+        #expect(package.documentSHA1 == entry.hash)
+        let xml = String(decoding: package.metadataXML, as: UTF8.self)
+        for value in [entry.uniqueId, entry.patientId, entry.creationTime, entry.typeCode.code, entry.classCode.code, entry.formatCode.code]
+            + entry.sourcePatientInfo {
+            let escaped = XMLText.escape(value)
+            #expect(xml.contains(">\(escaped)<") || xml.contains("\"\(escaped)\""), "\(value) in METADATA.XML")
+        }
+        // PID-8 in HL7 v2 (table 0001), as the DMP's entry has it.
+        #expect(entry.sourcePatientInfo.contains { $0.hasPrefix("PID-8|") })
+
+        // A non-qualified identity: XDM names the patient by the IPP, the DMP refuses the document.
+        let unqualified = Fixtures.metadata(status: .validated)
+        let plain = try Self.document(unqualified)
+        let archive = try Self.builder.build(document: plain, metadata: unqualified)
+        let ipp = try #require(unqualified.patient.ipp)
+        #expect(String(decoding: archive.metadataXML, as: UTF8.self).contains("value=\"\(ipp.value)^^^&amp;\(ipp.authority)&amp;ISO^PI\""))
+        #expect(throws: IHEError.self) { try dmp.documentEntry(cda: plain, metadata: unqualified) }
     }
 
     @Test func zipWriterMatchesKnownCRCAndRefusesBadNames() throws {
