@@ -80,7 +80,7 @@ public struct BlobStore: Sendable {
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
         // A failed write (a full disk) removes the temporary file: no half-written blob stays.
-        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path) { throw .blobStore(path: temporary.path, reason: failure) }
+        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path, direct: true) { throw .blobStore(path: temporary.path, reason: failure) }
         try moveIntoPlace(temporary, final)
         return digest
     }
