@@ -70,15 +70,28 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "Gateway", dependencies: ["IHE", "PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante", "CurlKit", "OpenSSLKit",
-                                                .product(name: "Logging", package: "swift-log")]),
+        // The seam between admission and delivery, below both so neither imports the other: the
+        // journaled record format (admission writes it, delivery reads it back), the document
+        // admission leaves in memory for its first send, and what both report (events, stage timing, errors).
+        .target(name: "Handoff", dependencies: ["IHE", "PasserelleCore", "Intake", "Journal", "CDA", "OpenSSLKit"]),
+        // From a claim to a journaled document: the pipeline (route, CDA build, XSD, one journal
+        // transaction) and the intake driver that feeds it from any IntakeSource.
+        .target(name: "Admission", dependencies: ["Handoff", "PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "DMP", "OpenSSLKit",
+                                                  .product(name: "Logging", package: "swift-log")]),
+        // From the queue to the peers: the workers, the sender adapters (transport results mapped to
+        // journal outcomes), MSSanté acknowledgement polling, fault alerts.
+        .target(name: "Delivery", dependencies: ["Handoff", "IHE", "PasserelleCore", "TestHooks", "Journal", "CDA", "Signing", "DMP", "MSSante",
+                                                 "CurlKit", "OpenSSLKit", .product(name: "Logging", package: "swift-log")]),
+        // The service lifecycle and the composition: the one place PasserelleConfiguration is mapped to each part's settings.
+        .target(name: "Gateway", dependencies: ["Admission", "Delivery", "Handoff", "PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante",
+                                                "CurlKit", "OpenSSLKit", .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
         .executableTarget(
             name: "passerelle",
             dependencies: [
                 // Never TestEndpoints: CLITests/ProductionBinaryTests checks the built binary holds none of it.
-                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "Gateway",
+                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "Handoff", "Admission", "Delivery", "Gateway",
                 "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
-                           "Journal", "Indicators", "SQLiteKit", "Gateway", "SampleDocuments",
+                           "Journal", "Indicators", "SQLiteKit", "Handoff", "Admission", "Delivery", "Gateway", "SampleDocuments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 
@@ -121,14 +134,14 @@ let package = Package(
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Gateway", "TestSupport"]),
+        .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Handoff", "Delivery", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "IHE", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
+        .testTarget(name: "GatewayTests", dependencies: ["Handoff", "Admission", "Delivery", "Gateway", "IHE", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "SQLiteKit", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),

@@ -1,8 +1,11 @@
-import IHE
+import Admission
 import CDA
 import CurlKit
+import Delivery
 import DMP
 import Foundation
+import Handoff
+import IHE
 import Intake
 import Journal
 import Logging
@@ -118,6 +121,23 @@ extension GatewayService {
                                                            submission: SubmissionSettings(c.structure), vihf: vihf))
         } catch {
             throw .configuration("DMP sender: \(error.description)")
+        }
+    }
+
+    /// The two MSSanté senders for `[mssante]` (empty when disabled), `concurrency` each.
+    /// `keys`: the run's key material (its authentication bundle is the SMTP client certificate).
+    public static func mssanteSenders(_ c: PasserelleConfiguration, keys: KeyMaterial?, templates: URL, journal: any JournalStore,
+                                      concurrency: Int = 2) throws(GatewayError) -> [(any TransmissionSender, Int)] {
+        guard c.mssante.enabled else { return [] }
+        let sender: MSSanteSender
+        do {
+            guard let identity = keys?.authentication else { throw GatewayError.configuration("[certificates] authentication is not loaded") }
+            sender = try MSSanteSender(settings: try MSSanteSenderSettings(c), identity: identity, templatesDirectory: templates)
+        } catch {
+            throw .configuration("MSSanté sender: \(error)")
+        }
+        return [Destination.mssantePS, .mssantePatient].map {
+            (MSSanteTransmissionSender(target: $0, sender: sender, journal: journal), concurrency)
         }
     }
 

@@ -1,6 +1,9 @@
+import Admission
 import CurlKit
 import DMP
+import Delivery
 import Foundation
+import Handoff
 import MSSante
 import OpenSSLKit
 import PasserelleCore

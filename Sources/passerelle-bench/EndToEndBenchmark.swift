@@ -1,14 +1,15 @@
 import ArgumentParser
+import BenchSupport
 import CDA
 import Foundation
 import Gateway
+import Handoff
 import Intake
 import Journal
 import Logging
 import PasserelleCore
 import Synchronization
 import TestEndpoints
-import BenchSupport
 
 /// `passerelle-bench e2e`: the whole product under load on one machine. Starts in this process
 /// the local DMP-style endpoint (mutual TLS, every request checked against the XDS schema and

@@ -1,7 +1,7 @@
-import IHE
+import Delivery
 import DMP
 import Foundation
-import Gateway
+import IHE
 import Journal
 import PasserelleCore
 import TestHooks

@@ -1,7 +1,7 @@
 import IHE
 import DMP
 import Foundation
-import Gateway
+import Handoff
 import Journal
 import PasserelleCore
 import Testing

@@ -1,15 +1,17 @@
 import CDA
+import Delivery
 import DMP
 import Foundation
 import Gateway
+import Handoff
 import Intake
-import Synchronization
 import Journal
 import OpenSSLKit
 import PasserelleCore
+import Synchronization
 import TestEndpoints
-import TestSupport
 import Testing
+import TestSupport
 
 /// The DMP side of the fault matrix (docs/faults.md): the real gateway (pipeline, workers,
 /// journal, DMP sender) against the DMP-style endpoint on loopback made to misbehave, and what

@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+import Handoff
 import Intake
 import Journal
 import Logging

@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Handoff
 import Intake
 import Journal
 import PasserelleCore

@@ -2,7 +2,6 @@ import IHE
 import CDA
 import DMP
 import Foundation
-import Gateway
 import Intake
 import Journal
 import PasserelleCore

@@ -1,7 +1,6 @@
 import CDA
 import DMP
 import Foundation
-import Gateway
 import Journal
 import OpenSSLKit
 import PasserelleCore

@@ -1,7 +1,6 @@
 import IHE
 import DMP
 import Foundation
-import Gateway
 import Intake
 import Journal
 import OpenSSLKit

@@ -1,7 +1,8 @@
-import IHE
-import Foundation
+import Admission
 import DMP
+import Foundation
 import Gateway
+import IHE
 import Intake
 import Journal
 import OpenSSLKit
@@ -91,7 +92,7 @@ import TestSupport
         let n = 4
         let probe = Probe()
         let source = Barrier(inner: MessageList(messages: (0..<(3 * n)).map(Self.adt)), barrier: n, probe: probe)
-        await IntakeDriver(source: source, pipeline: service.pipeline, workers: service.workers, concurrency: n).run()
+        await IntakeDriver(source: source, pipeline: service.pipeline, wake: service.workers.poke, concurrency: n).run()
 
         let state = probe.snapshot
         #expect(state.peak == n, "claims in flight at once: \(state.peak), expected \(n)")
@@ -123,7 +124,7 @@ import TestSupport
         }
         let probe = Probe()
         let driver = IntakeDriver(source: Barrier(inner: service.folder, barrier: 3, probe: probe), pipeline: service.pipeline,
-                                  workers: service.workers, concurrency: service.intakeConcurrency)
+                                  wake: service.workers.poke, concurrency: service.intakeConcurrency)
         let running = Task { await driver.run() }
         let settled = await Harness.waitUntil(timeout: 40) { probe.snapshot.outcomes.count == 6 }
         running.cancel()

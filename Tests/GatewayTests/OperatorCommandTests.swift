@@ -1,7 +1,6 @@
 import IHE
 import DMP
 import Foundation
-import Gateway
 import Journal
 import PasserelleCore
 import Testing

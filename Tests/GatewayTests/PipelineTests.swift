@@ -1,8 +1,9 @@
-import IHE
+import Admission
 import CDA
 import DMP
 import Foundation
-import Gateway
+import Handoff
+import IHE
 import Intake
 import Journal
 import PasserelleCore

@@ -1,10 +1,9 @@
 import DMP
 import Foundation
-import Gateway
 import Journal
 import PasserelleCore
-import Testing
 import TestEndpoints
+import Testing
 import TestSupport
 
 /// The DMP's Retry-After, through the real service, endpoint and journal: the next attempt is

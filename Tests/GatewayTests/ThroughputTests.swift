@@ -1,5 +1,4 @@
 import Foundation
-import Gateway
 import Journal
 import PasserelleCore
 import Testing

@@ -1,5 +1,5 @@
 import CurlKit
-import Signing
+import Delivery
 import DMP
 import Foundation
 import Gateway
@@ -7,8 +7,9 @@ import Journal
 import MSSante
 import OpenSSLKit
 import PasserelleCore
-import TestSupport
+import Signing
 import Testing
+import TestSupport
 
 @Suite(.serialized) struct MSSanteAcknowledgementTests {
     static let domain = "hopital.mssante.fr"

@@ -1,5 +1,7 @@
+import Delivery
 import Foundation
 import Gateway
+import Handoff
 import Intake
 import Journal
 import MSSante

@@ -1,5 +1,6 @@
+import Delivery
 import Foundation
-import Gateway
+import Handoff
 import Journal
 import MSSante
 import PasserelleCore

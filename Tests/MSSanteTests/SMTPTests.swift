@@ -1,12 +1,12 @@
 import CDA
+import Delivery
 import Foundation
-import Gateway
 import Journal
 import MSSante
 import OpenSSLKit
 import PasserelleCore
-import TestSupport
 import Testing
+import TestSupport
 import XMLKit
 
 // Serialized: timing checks (timeout, messages/s) must not wait behind the slow validation chain.

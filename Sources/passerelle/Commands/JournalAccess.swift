@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Gateway
 import Journal
 import PasserelleCore
 

@@ -2,8 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Gateway
-import Observability
+import Handoff
 import Logging
+import Observability
 import PasserelleCore
 import Synchronization
 

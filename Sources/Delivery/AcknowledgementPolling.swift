@@ -1,4 +1,5 @@
 import Foundation
+import Handoff
 import Journal
 import Logging
 import MSSante
@@ -26,10 +27,10 @@ public struct AcknowledgementPolling: Sendable {
     public static let target = "mssante_imap"
 
     /// The alert episodes of this mailbox (one per outage, shared by every poll).
-    func makeAlerts() -> FaultAlerts { FaultAlerts(events: events, logger: logger) }
+    package func makeAlerts() -> FaultAlerts { FaultAlerts(events: events, logger: logger) }
 
     /// Polls until the task is cancelled.
-    func run(alerts: FaultAlerts? = nil) async {
+    package func run(alerts: FaultAlerts? = nil) async {
         let alerts = alerts ?? makeAlerts()
         while !Task.isCancelled {
             await pollOnce(alerts: alerts)

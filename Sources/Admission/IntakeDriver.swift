@@ -1,4 +1,5 @@
 import Foundation
+import Handoff
 import Intake
 import Journal
 import Logging
@@ -6,8 +7,8 @@ import PasserelleCore
 
 /// The one adapter between an ``IntakeSource`` (the watched folder, the MLLP listener) and the
 /// pipeline: for every claim, the poison guard (``IntakeSource/begin(_:)``), load, ingest, then
-/// the source's acknowledgement, with the same refusal events, log lines and worker wake-up
-/// whatever the source.
+/// the source's acknowledgement, with the same refusal events, log lines and wake-up of
+/// delivery whatever the source.
 ///
 /// Up to ``concurrency`` claims are in flight at once (``Pipeline/ingest(_:input:now:)`` may be
 /// called concurrently): while one waits on the journal's fsync, the next ones are parsed and
@@ -16,16 +17,18 @@ import PasserelleCore
 public struct IntakeDriver<Source: IntakeSource>: Sendable {
     public let source: Source
     public let pipeline: Pipeline
-    public let workers: TransmissionWorkers
+    /// Called after each accepted document: the gateway wakes the idle workers
+    /// (``Delivery/TransmissionWorkers/poke()``); admission knows nothing of delivery.
+    public let wake: @Sendable () -> Void
     /// Claims processed at once (at least 1).
     public let concurrency: Int
     let logger: Logger
 
-    public init(source: Source, pipeline: Pipeline, workers: TransmissionWorkers, concurrency: Int,
+    public init(source: Source, pipeline: Pipeline, wake: @escaping @Sendable () -> Void, concurrency: Int,
                 logger: Logger = Logger(label: "passerelle.intake")) {
         self.source = source
         self.pipeline = pipeline
-        self.workers = workers
+        self.wake = wake
         self.concurrency = max(1, concurrency)
         self.logger = logger
     }
@@ -83,7 +86,7 @@ public struct IntakeDriver<Source: IntakeSource>: Sendable {
         case .accepted:
             if case .document(let d) = loaded.item { pipeline.events.documentReceived(kind: d.metadata.kind, source: source.origin) }
             await source.acknowledge(claim, .accepted)
-            workers.poke()
+            wake()
         case .stay:
             await source.acknowledge(claim, .accepted)
         case .duplicateInput:

@@ -32,20 +32,20 @@ public struct StageTiming: Sendable, Hashable {
 }
 
 /// Times stages for ``GatewayEvents``: wall clock plus `CLOCK_THREAD_CPUTIME_ID`.
-enum StageClock {
+package enum StageClock {
     /// The observer of the transmission being sent, for code that has no `events` at hand (the
     /// transport senders); set by the workers around each send.
-    @TaskLocal static var events: (any GatewayEvents)?
+    @TaskLocal package static var events: (any GatewayEvents)?
 
-    static func threadCPU() -> Duration {
+    package static func threadCPU() -> Duration {
         var t = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
         return .seconds(t.tv_sec) + .nanoseconds(t.tv_nsec)
     }
 
     /// Runs `body` and reports its wall and thread CPU time as `stage`.
-    static func measure<T, E: Error>(_ stage: GatewayStage, _ events: (any GatewayEvents)?,
-                                     _ body: () throws(E) -> T) throws(E) -> T {
+    package static func measure<T, E: Error>(_ stage: GatewayStage, _ events: (any GatewayEvents)?,
+                                             _ body: () throws(E) -> T) throws(E) -> T {
         guard let events else { return try body() }
         let start = ContinuousClock.now, cpu = threadCPU()
         defer { events.stageFinished(stage, timing: StageTiming(wall: ContinuousClock.now - start, cpu: threadCPU() - cpu)) }
@@ -55,8 +55,8 @@ enum StageClock {
     /// Async `body`: wall time only. Its work runs on other threads (the journal on its SQLite
     /// lane or PostgreSQL connection, transports on their executors), so the calling thread's
     /// CPU time says nothing about it; that CPU shows in the "other" line.
-    static func measure<T, E: Error>(_ stage: GatewayStage, _ events: (any GatewayEvents)?,
-                                     _ body: () async throws(E) -> T) async throws(E) -> T {
+    package static func measure<T, E: Error>(_ stage: GatewayStage, _ events: (any GatewayEvents)?,
+                                             _ body: () async throws(E) -> T) async throws(E) -> T {
         guard let events else { return try await body() }
         let start = ContinuousClock.now
         defer { events.stageFinished(stage, timing: StageTiming(wall: ContinuousClock.now - start, cpu: nil)) }

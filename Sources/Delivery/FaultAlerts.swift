@@ -1,4 +1,5 @@
 import Foundation
+import Handoff
 import Journal
 import Logging
 import PasserelleCore

@@ -2,6 +2,7 @@ import IHE
 import CDA
 import DMP
 import Foundation
+import Handoff
 import Intake
 import Journal
 import Logging
@@ -52,7 +53,7 @@ public struct PipelineSettings: Sendable {
 
     /// 4 MB: below, a CDA and its copies cost little memory; above, the file path keeps the
     /// process's peak flat (a 50 MB PDF: about 100 MB instead of 900 MB).
-    public static let fileBackedDefault = 4 << 20
+    public static let fileBackedDefault = OutgoingDocument.fileBackedDefault
 
     public init(structureOID: String, finess: String, enabledTargets: Set<Destination>, patientKeySecret: Data,
                 documentDefaults: DocumentDefaults = DocumentDefaults(), fileBackedBytes: Int = fileBackedDefault) {

@@ -1,4 +1,5 @@
 import Foundation
+import Handoff
 import Journal
 import Logging
 import MSSante
@@ -62,25 +63,6 @@ public struct MSSanteTransmissionSender: TransmissionSender {
             return outcome
         } catch {
             return .failure(error.failureCause, response: error.description)
-        }
-    }
-}
-
-extension GatewayService {
-    /// The two MSSanté senders for `[mssante]` (empty when disabled), `concurrency` each.
-    /// `keys`: the run's key material (its authentication bundle is the SMTP client certificate).
-    public static func mssanteSenders(_ c: PasserelleConfiguration, keys: KeyMaterial?, templates: URL, journal: any JournalStore,
-                                      concurrency: Int = 2) throws(GatewayError) -> [(any TransmissionSender, Int)] {
-        guard c.mssante.enabled else { return [] }
-        let sender: MSSanteSender
-        do {
-            guard let identity = keys?.authentication else { throw GatewayError.configuration("[certificates] authentication is not loaded") }
-            sender = try MSSanteSender(settings: try MSSanteSenderSettings(c), identity: identity, templatesDirectory: templates)
-        } catch {
-            throw .configuration("MSSanté sender: \(error)")
-        }
-        return [Destination.mssantePS, .mssantePatient].map {
-            (MSSanteTransmissionSender(target: $0, sender: sender, journal: journal), concurrency)
         }
     }
 }

@@ -72,7 +72,7 @@ extension RefusalReason {
 
 extension SendResult {
     /// The result of a transmission that just left `sending` for `state`.
-    init(_ state: TransmissionState) {
+    package init(_ state: TransmissionState) {
         if TransmissionState.succeeded.contains(state) { self = .sent } else if state == .failed { self = .failed } else { self = .retry }
     }
 }

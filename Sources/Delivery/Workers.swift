@@ -1,9 +1,10 @@
 import Foundation
+import Handoff
 import Journal
 import Logging
 import PasserelleCore
-import TestHooks
 import Synchronization
+import TestHooks
 
 /// How the workers use the queue.
 public struct WorkerSettings: Sendable {
@@ -215,7 +216,7 @@ public final class TransmissionWorkers: Sendable {
 
 /// A wake-up for idle loops: `signal()` wakes every current waiter; each wait is also bounded
 /// by its own timeout (which wakes only that waiter).
-final class WakeSignal: Sendable {
+package final class WakeSignal: Sendable {
     private struct State {
         var generation = 0
         var nextID: UInt64 = 0
@@ -225,7 +226,9 @@ final class WakeSignal: Sendable {
     }
     private let state = Mutex(State())
 
-    func signal() {
+    package init() {}
+
+    package func signal() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.generation += 1
             defer { s.waiters = [:] }
@@ -235,7 +238,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Waits for a signal or `timeout` seconds; returns at once when `until()` is already true.
-    func wait(timeout: TimeInterval, until: @Sendable () -> Bool) async {
+    package func wait(timeout: TimeInterval, until: @Sendable () -> Bool) async {
         if until() { return }
         let (start, id) = state.withLock { s -> (Int, UInt64) in
             s.nextID += 1

@@ -35,7 +35,7 @@ public final class AdmittedDocuments: Sendable {
     }
 
     /// Keeps `document` for `targets` (a file-backed CDA is not kept: its file moved into the journal).
-    func insert(_ document: OutgoingDocument, targets: [Destination]) {
+    package func insert(_ document: OutgoingDocument, targets: [Destination]) {
         guard document.cda.file == nil, !targets.isEmpty else { return }
         let bytes = document.cda.size
         guard bytes <= maxBytes else { return }
@@ -56,7 +56,7 @@ public final class AdmittedDocuments: Sendable {
     }
 
     /// The document of `claim` for its target, if still held; forgotten once every target took it.
-    func take(_ claim: ClaimedTransmission) -> OutgoingDocument? {
+    package func take(_ claim: ClaimedTransmission) -> OutgoingDocument? {
         let t = claim.transmission
         let key = Key(documentID: t.documentID, version: t.version)
         let found: OutgoingDocument? = state.withLock { state in
