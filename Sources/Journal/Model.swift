@@ -278,7 +278,7 @@ public struct Admission: Sendable {
 
     /// The journal's view of the document (ids, kind, masked INS…); blob digests and state are set by the store.
     public var document: JournalDocument
-    /// The intake record (``Gateway/IntakeRecord``), as parts so a large PDF is not copied to store it.
+    /// The intake record (``Handoff/IntakeRecord``), as parts so a large PDF is not copied to store it.
     public var record: [Data]
     public var built: Built
     public var targets: [Destination]

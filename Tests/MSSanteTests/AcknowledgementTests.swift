@@ -442,7 +442,7 @@ import TestSupport
     }
 }
 
-/// The service's transport (Gateway) over the real SMTP server.
+/// The service's transport (Delivery's MSSanteTransmissionSender) over the real SMTP server.
 @Suite(.serialized) struct MSSanteTransmissionSenderTests {
     @Test func recordsTheMessageIDThenSendsAndReusesItAfterACrash() async throws {
         let smtp = try TestSMTPServer(mode: "starttls")
