@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "Handoff", dependencies: ["IHE", "PasserelleCore", "Intake", "Journal", "CDA", "OpenSSLKit"]),
         // From a claim to a journaled document: the pipeline (route, CDA build, XSD, one journal
         // transaction) and the intake driver that feeds it from any IntakeSource.
-        .target(name: "Admission", dependencies: ["Handoff", "PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "DMP", "OpenSSLKit",
+        .target(name: "Admission", dependencies: ["Handoff", "IHE", "PasserelleCore", "TestHooks", "Intake", "Journal", "CDA", "OpenSSLKit",
                                                   .product(name: "Logging", package: "swift-log")]),
         // From the queue to the peers: the workers, the sender adapters (transport results mapped to
         // journal outcomes), MSSanté acknowledgement polling, fault alerts.

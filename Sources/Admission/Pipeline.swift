@@ -1,8 +1,7 @@
-import IHE
 import CDA
-import DMP
 import Foundation
 import Handoff
+import IHE
 import Intake
 import Journal
 import Logging
