@@ -70,9 +70,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        // The seam between admission and delivery, below both so neither imports the other: the
-        // journaled record format (admission writes it, delivery reads it back), the document
-        // admission leaves in memory for its first send, and what both report (events, stage timing, errors).
+        // Below Admission and Delivery so neither imports the other: what admission writes and delivery reads back (IntakeRecord, OutgoingDocument, AdmittedDocuments), events, stage timing, errors.
         .target(name: "Handoff", dependencies: ["IHE", "PasserelleCore", "Intake", "Journal", "CDA", "OpenSSLKit"]),
         // From a claim to a journaled document: the pipeline (route, CDA build, XSD, one journal
         // transaction) and the intake driver that feeds it from any IntakeSource.
@@ -83,7 +81,7 @@ let package = Package(
         .target(name: "Delivery", dependencies: ["Handoff", "IHE", "PasserelleCore", "TestHooks", "Journal", "CDA", "Signing", "DMP", "MSSante",
                                                  "CurlKit", "OpenSSLKit", .product(name: "Logging", package: "swift-log")]),
         // The service lifecycle and the composition: the one place PasserelleConfiguration is mapped to each part's settings.
-        .target(name: "Gateway", dependencies: ["Admission", "Delivery", "Handoff", "PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante",
+        .target(name: "Gateway", dependencies: ["Admission", "Delivery", "Handoff", "IHE", "PasserelleCore", "Intake", "Journal", "CDA", "Signing", "DMP", "MSSante",
                                                 "CurlKit", "OpenSSLKit", .product(name: "Logging", package: "swift-log")]),
 
         // MARK: CLI and daemon wiring
@@ -91,7 +89,7 @@ let package = Package(
             name: "passerelle",
             dependencies: [
                 // Never TestEndpoints: CLITests/ProductionBinaryTests checks the built binary holds none of it.
-                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "Handoff", "Admission", "Delivery", "Gateway",
+                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "Handoff", "Gateway",
                 "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
-                           "Journal", "Indicators", "SQLiteKit", "Handoff", "Admission", "Delivery", "Gateway", "SampleDocuments",
+                           "Journal", "Indicators", "SQLiteKit", "Handoff", "Gateway", "SampleDocuments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 
