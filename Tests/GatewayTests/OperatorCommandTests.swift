@@ -157,25 +157,19 @@ import TestSupport
         let service = try h.service()
         let running = Task { try await service.run() }
 
-        // A test document the DMP refuses: a dead letter.
-        h.endpoint.fail(.registryError(code: "XDSPatientIdDoesNotMatch"))
-        try h.drop("test.json", sidecar: Documents.metadata())
-        try h.drop("test.pdf", Documents.pdf())
-        #expect(try await Harness.waitUntil(timeout: 20) {
-            try await journal.transmissions(matching: TransmissionFilter(states: [.failed])).count == 1
-        })
-        let dead = try #require(try await journal.transmissions(matching: TransmissionFilter(states: [.failed])).first)
-
-        // The DMP goes down: three documents wait.
+        // The DMP is down (stopped before anything is sent: a kept-alive connection could
+        // otherwise still take a request): three documents wait.
         let port = h.endpoint.port
         h.endpoint.stop()
         for n in 1...3 {
             try h.drop("d\(n).json", sidecar: Documents.metadata())
-            try h.drop("d\(n).pdf", Documents.pdf())
+            try h.drop("d\(n).pdf", Documents.pdf("Compte rendu \(n)"))
         }
-        #expect(try await Harness.waitUntil(timeout: 30) {
+        let allWait = try await Harness.waitUntil(timeout: 30) {
             try await journal.transmissions(matching: TransmissionFilter(states: [.retryWait])).count == 3
-        })
+        }
+        let states = try await journal.transmissions(matching: TransmissionFilter()).map { "\($0.id) \($0.state.rawValue) \($0.lastError ?? "")" }
+        #expect(allWait, "refused: \(h.files(in: h.error)); states: \(states)")
         let waiting = try await journal.transmissions(matching: TransmissionFilter(states: [.retryWait]))
         let queue = try await passerelle(h, ["queue"])
         #expect(queue.status == 0, "\(queue.stderr)")
@@ -188,7 +182,6 @@ import TestSupport
             #expect(line.range(of: #"retry-wait +dmp +\S+ \S+ [+-]\d\d:\d\d +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d"#,
                                options: .regularExpression) != nil, "\(line)")
         }
-        #expect(lines.contains { $0.hasPrefix("\(dead.id) ") && $0.contains("failed") })
         let json = try await passerelle(h, ["queue", "--status", "retry-wait", "--json"])
         let listed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json.stdout)")
         #expect(listed.map { $0["id"] as? Int } == waiting.map { Int($0.id) }, "oldest first")
@@ -218,6 +211,17 @@ import TestSupport
         let release = try await passerelle(h, ["release", "--id", "\(held.id)"])
         #expect(release.status == 0 && release.stdout.contains("1 transmission released"), "\(release.stdout)\(release.stderr)")
         #expect(try await Harness.waitUntil(timeout: 10) { try await journal.transmission(id: held.id)?.state == .acknowledged })
+
+        // A test document the DMP refuses: a dead letter, listed by `queue`.
+        back.fail(.registryError(code: "XDSPatientIdDoesNotMatch"))
+        try h.drop("test.json", sidecar: Documents.metadata())
+        try h.drop("test.pdf", Documents.pdf("Document de test"))
+        #expect(try await Harness.waitUntil(timeout: 20) {
+            try await journal.transmissions(matching: TransmissionFilter(states: [.failed])).count == 1
+        })
+        let dead = try #require(try await journal.transmissions(matching: TransmissionFilter(states: [.failed])).first)
+        let failedQueue = try await passerelle(h, ["queue"])
+        #expect(failedQueue.stdout.split(separator: "\n").contains { $0.hasPrefix("\(dead.id) ") && $0.contains("failed") }, "\(failedQueue.stdout)")
 
         // The dead letter keeps `status` at 3 until it is set aside.
         #expect(try await passerelle(h, ["status"]).status == 3)
