@@ -136,6 +136,7 @@ public enum IndicatorCalculator {
             ("Q-ECHEC-RETRY", "Échecs après épuisement des nouvelles tentatives", c.failedAfterRetries, produced),
             ("Q-ECHEC-DEF", "Échecs définitifs (hors refus DMP)", c.failedPermanently, produced),
             ("Q-ATTENTE", "Documents en attente d'envoi", c.waiting, produced),
+            ("Q-ECARTE", "Documents écartés par un opérateur (hors échecs)", c.discarded, produced),
             ("Q-REMPL", "Documents remplacés (comptés une fois)", c.replaced, produced),
             ("Q-SUPPR", "Documents supprimés (comptés une fois, hors taux)", c.deleted, produced + c.deleted),
         ]

@@ -103,6 +103,9 @@ enum JournalStatement: Sendable {
     case completeFailure, completeSuccess, endAttempt, insertAcknowledgement, setState, failAfterSuccess
     case transmissionByMessageID, recoverExpired, interruptAttempts, confirmSent, requeue
     case attempts, acknowledgements, stateCounts, oldestWaiting, lastError, documentCountsByMonth
+    /// Operator commands (``OperatorQueue``): one transmission each, guarded by its state.
+    case flush, hold, release, discard
+    case insertOperatorAction, insertOperatorActionTransmission, operatorActionsOfTransmission
     /// PostgreSQL only: an SQLite journal keeps its blobs as files (``BlobStore``).
     case storeBlob
 
@@ -112,7 +115,8 @@ enum JournalStatement: Sendable {
         .documentsInState, .markBuilt, .markQueued, .claim, .insertAttempt, .setMessageID, .completeFailure,
         .completeSuccess, .endAttempt, .insertAcknowledgement, .setState, .failAfterSuccess, .transmissionByMessageID,
         .recoverExpired, .interruptAttempts, .confirmSent, .requeue, .attempts, .acknowledgements, .stateCounts,
-        .oldestWaiting, .lastError, .documentCountsByMonth,
+        .oldestWaiting, .lastError, .documentCountsByMonth, .flush, .hold, .release, .discard, .insertOperatorAction,
+        .insertOperatorActionTransmission, .operatorActionsOfTransmission,
     ]
     static let postgresqlOnly: [JournalStatement] = [.storeBlob]
 
@@ -232,6 +236,30 @@ enum JournalStatement: Sendable {
             """
         case .documentCountsByMonth:
             "SELECT received_month, kind, count(*) AS n FROM documents GROUP BY received_month, kind ORDER BY 1, 2"
+        case .flush:
+            // Due now: the next claim takes it (attempts and deadline unchanged).
+            "UPDATE transmissions SET next_attempt_at = ?1, updated_at = ?1 WHERE id = ?2 AND state = 'retry-wait'"
+        case .hold: "UPDATE transmissions SET state = 'held', updated_at = ?1 WHERE id = ?2 AND state IN ('queued', 'retry-wait')"
+        case .release:
+            // Due now, with a fresh deadline: the time spent held is not counted against it.
+            """
+            UPDATE transmissions SET state = 'queued', next_attempt_at = ?1, deadline_at = ?2, updated_at = ?1
+            WHERE id = ?3 AND state = 'held'
+            """
+        case .discard:
+            "UPDATE transmissions SET state = 'discarded', next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND state IN ('failed', 'held')"
+        case .insertOperatorAction:
+            """
+            INSERT INTO operator_actions (acted_at, os_user, action, selection, transmission_count, reason)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id
+            """
+        case .insertOperatorActionTransmission:
+            "INSERT INTO operator_action_transmissions (action_id, transmission_id) VALUES (?1, ?2)"
+        case .operatorActionsOfTransmission:
+            """
+            SELECT a.* FROM operator_actions a JOIN operator_action_transmissions x ON x.action_id = a.id
+            WHERE x.transmission_id = ?1 ORDER BY a.acted_at, a.id
+            """
         case .storeBlob: "INSERT INTO blobs (sha256, content, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING"
         }
     }
@@ -254,5 +282,19 @@ enum JournalStatement: Sendable {
         if let limit = filter.limit { sql += " LIMIT \(p.add(limit))" }
         if lock { sql += dialect.forUpdate(of: "t") }
         return (sql, p.values)
+    }
+
+    /// Operator actions, oldest first; with a limit, the most recent ones.
+    static func operatorActions(_ query: OperatorActionQuery, _ dialect: SQLDialect) -> (sql: String, values: [SQLValue]) {
+        var p = SQLParameters(dialect: dialect)
+        var clauses: [String] = []
+        if let from = query.from { clauses.append("acted_at >= \(p.add(JournalTime.millis(from)))") }
+        if let until = query.until { clauses.append("acted_at < \(p.add(JournalTime.millis(until)))") }
+        if !query.actions.isEmpty { clauses.append("action IN \(p.list(query.actions.map(\.rawValue).sorted()))") }
+        var sql = "SELECT * FROM operator_actions"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY acted_at DESC, id DESC"
+        if let limit = query.limit { sql += " LIMIT \(p.add(limit))" }
+        return ("SELECT * FROM (\(sql)) recent ORDER BY acted_at, id", p.values)
     }
 }

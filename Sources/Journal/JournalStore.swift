@@ -18,6 +18,8 @@ public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedErr
     /// The document is not in a state that allows the operation (e.g. enqueue before build).
     case documentState(id: String, version: Int, state: DocumentState, expected: [DocumentState])
     case unknownDocument(id: String, version: Int)
+    /// An operator command asked for something the journal refuses (``OperatorQueue``).
+    case operatorRequest(String)
 
     public var description: String {
         switch self {
@@ -34,6 +36,7 @@ public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedErr
         case .documentState(let id, let version, let state, let expected):
             "document \(id) version \(version) is \(state.rawValue); this needs it \(expected.map(\.rawValue).joined(separator: " or "))"
         case .unknownDocument(let id, let version): "no document \(id) version \(version) in the journal"
+        case .operatorRequest(let message): message
         }
     }
 

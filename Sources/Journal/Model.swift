@@ -17,6 +17,8 @@ public enum DocumentState: String, Sendable, Hashable, CaseIterable, Codable {
 /// queued → sending → sent → acknowledged → delivered → read
 ///            │  ↑ └→ retry-wait ─┘ (claim again when the time has come)
 ///            └→ failed (dead letter; an operator may requeue it)
+/// queued / retry-wait → held (operator: kept out of sending) → queued (released)
+/// failed / held → discarded (operator: set aside for good, kept in the journal)
 /// ```
 ///
 /// Operator resend (`passerelle resend`): failed → queued, and, only when asked explicitly
@@ -32,11 +34,20 @@ public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable
     case read
     case retryWait = "retry-wait"
     case failed
+    /// Kept out of sending by an operator (`passerelle hold`) until released: never claimed.
+    case held
+    /// Set aside for good by an operator (`passerelle discard --reason`): final, kept in the
+    /// journal, out of the report's failure lines and of `status`'s failed count.
+    case discarded
 
     /// States in which the transmission waits to be claimed by a sender.
     public static let waiting: Set<TransmissionState> = [.queued, .retryWait]
     /// States reached once the peer accepted the document.
     public static let succeeded: Set<TransmissionState> = [.sent, .acknowledged, .delivered, .read]
+    /// States an operator may hold (`passerelle hold`): waiting, not yet in a sender's hands.
+    public static let holdable: Set<TransmissionState> = [.queued, .retryWait]
+    /// States an operator may discard (`passerelle discard`).
+    public static let discardable: Set<TransmissionState> = [.failed, .held]
 
     /// How far a successful transmission has got (for acknowledgements arriving out of order).
     var successRank: Int? {
@@ -52,8 +63,8 @@ public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable
     /// The states this one may move to.
     public var allowedNext: Set<TransmissionState> {
         switch self {
-        case .queued: [.sending]
-        case .retryWait: [.sending]
+        case .queued: [.sending, .held]
+        case .retryWait: [.sending, .held]
         // .queued: a crashed sender's lease expired (recovery). Synchronous success may
         // skip straight to acknowledged/delivered (a DMP registration is final at once).
         case .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued]
@@ -64,8 +75,10 @@ public enum TransmissionState: String, Sendable, Hashable, CaseIterable, Codable
         // An MDN reporting an integration error (ANS codes 900–906) arrives after the DSN.
         case .delivered: [.read, .failed, .queued]
         case .read: [.queued]
-        // Operator resend (`passerelle resend`) of a dead letter.
-        case .failed: [.queued]
+        // Operator resend (`passerelle resend`) of a dead letter, or set aside.
+        case .failed: [.queued, .discarded]
+        case .held: [.queued, .discarded]
+        case .discarded: []
         }
     }
 

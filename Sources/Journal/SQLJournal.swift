@@ -240,19 +240,7 @@ extension SQLJournalBackend {
 
     public func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission] {
         let deadline = now.addingTimeInterval(policy.deadline)
-        return try await write { db in
-            let allowed: Set<TransmissionState> = includingSucceeded ? TransmissionState.succeeded.union([.failed]) : [.failed]
-            var eligible = filter
-            // filter.states narrows the choice (e.g. only acknowledged ones), never widens it.
-            eligible.states = filter.states.isEmpty || !includingSucceeded ? allowed : filter.states.intersection(allowed)
-            let selected = eligible.states.isEmpty ? [] : try db.transmissions(matching: eligible, lock: true)
-            for t in selected {
-                // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
-                // Attempts and acknowledgements are never touched: the new attempt is appended.
-                try db.run(.requeue, JournalTime.millis(now), JournalTime.millis(deadline), t.id, t.state.rawValue)
-            }
-            return try selected.map { try db.requireTransmission(id: $0.id) }
-        }
+        return try await write { db in try db.requeue(filter, includingSucceeded: includingSucceeded, deadline: deadline, now: now) }
     }
 
     // MARK: - Queries
@@ -376,6 +364,21 @@ extension JournalConnection {
         return try targets.compactMap { target in
             try rows(.transmissionForTarget, documentID, version, target.rawValue).first.map { try JournalRowDecoder.transmission($0) }
         }
+    }
+
+    /// Operator resend, inside the caller's transaction: see ``JournalStore/requeue(_:includingSucceeded:now:)``.
+    func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, deadline: Date, now: Date) throws -> [Transmission] {
+        let allowed: Set<TransmissionState> = includingSucceeded ? TransmissionState.succeeded.union([.failed]) : [.failed]
+        var eligible = filter
+        // filter.states narrows the choice (e.g. only acknowledged ones), never widens it.
+        eligible.states = filter.states.isEmpty || !includingSucceeded ? allowed : filter.states.intersection(allowed)
+        let selected = eligible.states.isEmpty ? [] : try transmissions(matching: eligible, lock: true)
+        for t in selected {
+            // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
+            // Attempts and acknowledgements are never touched: the new attempt is appended.
+            try run(.requeue, JournalTime.millis(now), JournalTime.millis(deadline), t.id, t.state.rawValue)
+        }
+        return try selected.map { try requireTransmission(id: $0.id) }
     }
 
     func transmissions(matching filter: TransmissionFilter, lock: Bool) throws -> [Transmission] {

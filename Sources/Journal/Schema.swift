@@ -10,7 +10,10 @@ enum JournalSchema {
     /// The column types where the two backends differ; everything else in the DDL is shared.
     struct Types {
         var text, int64, flag, id: String
-        static let sqlite = Types(text: "TEXT", int64: "INTEGER", flag: "INTEGER NOT NULL DEFAULT 0", id: "INTEGER PRIMARY KEY")
+        /// SQLite cannot alter a CHECK constraint: a migration that changes one rebuilds the table.
+        var rebuildsToAlterChecks = false
+        static let sqlite = Types(text: "TEXT", int64: "INTEGER", flag: "INTEGER NOT NULL DEFAULT 0", id: "INTEGER PRIMARY KEY",
+                                  rebuildsToAlterChecks: true)
         /// The "C" collation: ordering and comparison are byte-wise as in SQLite, whatever
         /// locale the server's database was created with.
         static let postgresql = Types(text: "TEXT COLLATE \"C\"", int64: "BIGINT", flag: "BOOLEAN NOT NULL DEFAULT false",
@@ -120,20 +123,105 @@ enum JournalSchema {
         (3, """
         ALTER TABLE transmissions ADD COLUMN pending_recipients \(t.text);
         """),
+        // Operator queue commands: `held` (kept out of sending) and `discarded` (set aside for
+        // good) transmission states, and the audit trail of operator actions, each with the
+        // transmissions it changed (so `show` lists them in a document's history).
+        (4, transmissionStates(t) + """
+
+        CREATE TABLE operator_actions (
+            id                  \(t.id),
+            acted_at            \(t.int64) NOT NULL,
+            os_user             \(t.text) NOT NULL,
+            action              \(t.text) NOT NULL CHECK (action IN ('resend', 'flush', 'hold', 'release', 'discard', 'purge')),
+            selection           \(t.text) NOT NULL,
+            transmission_count  INTEGER NOT NULL,
+            reason              \(t.text)
+        );
+        CREATE INDEX operator_actions_time ON operator_actions (acted_at);
+        CREATE TABLE operator_action_transmissions (
+            action_id        \(t.int64) NOT NULL REFERENCES operator_actions (id),
+            transmission_id  \(t.int64) NOT NULL REFERENCES transmissions (id),
+            PRIMARY KEY (action_id, transmission_id)
+        );
+        CREATE INDEX operator_action_transmissions_transmission ON operator_action_transmissions (transmission_id);
+        """),
     ] }
+
+    /// Every transmission state the journal accepts, as of migration 4.
+    static let transmissionStateCheck = "state IN ('queued', 'sending', 'sent', 'acknowledged', 'delivered', 'read', 'retry-wait', 'failed', 'held', 'discarded')"
+
+    /// Migration 4's new state CHECK. PostgreSQL alters the constraint in place. SQLite cannot:
+    /// the table is rebuilt (the procedure of sqlite.org/lang_altertable.html §7): every row
+    /// copied with every column, the old table dropped, the new one renamed, its indexes made
+    /// again. ``JournalSchema/migrate(_:now:)`` turns foreign keys off around it (the other
+    /// tables keep pointing at `transmissions` by name) and checks them before committing.
+    static func transmissionStates(_ t: Types) -> String {
+        guard t.rebuildsToAlterChecks else {
+            return """
+            ALTER TABLE transmissions DROP CONSTRAINT transmissions_state_check;
+            ALTER TABLE transmissions ADD CONSTRAINT transmissions_state_check CHECK (\(transmissionStateCheck));
+            """
+        }
+        let columns = """
+            id, document_id, version, target, state, attempts, created_at, created_month, updated_at, deadline_at,
+            next_attempt_at, lease_owner, lease_expires_at, needs_recheck, alerted, last_error, last_error_at, message_id,
+            failure, error_code, pending_recipients
+            """
+        return """
+        CREATE TABLE transmissions_v4 (
+            id                \(t.id),
+            document_id       \(t.text) NOT NULL,
+            version           INTEGER NOT NULL,
+            target            \(t.text) NOT NULL CHECK (target IN ('dmp', 'mssante_ps', 'mssante_patient')),
+            state             \(t.text) NOT NULL CHECK (\(transmissionStateCheck)),
+            attempts          INTEGER NOT NULL DEFAULT 0,
+            created_at        \(t.int64) NOT NULL,
+            created_month     \(t.text) NOT NULL,
+            updated_at        \(t.int64) NOT NULL,
+            deadline_at       \(t.int64),
+            next_attempt_at   \(t.int64),
+            lease_owner       \(t.text),
+            lease_expires_at  \(t.int64),
+            needs_recheck     \(t.flag),
+            alerted           \(t.flag),
+            last_error        \(t.text),
+            last_error_at     \(t.int64),
+            message_id        \(t.text),
+            failure           \(t.text) CHECK (failure IN ('refused', 'permanent', 'exhausted')),
+            error_code        \(t.text),
+            pending_recipients \(t.text),
+            FOREIGN KEY (document_id, version) REFERENCES documents (id, version),
+            UNIQUE (document_id, version, target)
+        );
+        INSERT INTO transmissions_v4 (\(columns)) SELECT \(columns) FROM transmissions;
+        DROP TABLE transmissions;
+        ALTER TABLE transmissions_v4 RENAME TO transmissions;
+        CREATE INDEX transmissions_due ON transmissions (target, state, next_attempt_at);
+        CREATE INDEX transmissions_lease ON transmissions (state, lease_expires_at);
+        CREATE INDEX transmissions_report ON transmissions (created_month, target, state);
+        """
+    }
 
     static var latestVersion: Int { migrations.last!.version }
 
     /// Applies the missing migrations, each in its own IMMEDIATE transaction (two processes
     /// starting at once: the second waits, then finds the work done).
+    ///
+    /// Foreign keys are off meanwhile (a table rebuild drops and renames a table others point
+    /// at; SQLite ignores the pragma inside a transaction) and checked before each commit.
     static func migrate(_ db: SQLiteConnection, now: Date) throws {
         try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        try db.execute("PRAGMA foreign_keys=OFF")
+        defer { try? db.execute("PRAGMA foreign_keys=ON") }
         for migration in migrations {
             try db.transaction(.immediate) {
                 let current = try db.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")?.int ?? 0
                 if current > latestVersion { throw JournalError.schemaTooNew(found: current, supported: latestVersion) }
                 guard current < migration.version else { return }
                 try db.execute(migration.sql)
+                if let broken = try db.query("PRAGMA foreign_key_check").first {
+                    throw JournalError.database("migration \(migration.version) would break a foreign key (table \(broken["table"].string ?? "?")): nothing was changed; keep this journal and report it")
+                }
                 try db.run("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                            [migration.version, JournalTime.millis(now)])
             }

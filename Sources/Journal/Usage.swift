@@ -77,8 +77,11 @@ public struct UsageCounts: Sendable, Hashable, Codable {
     public var failedAfterRetries = 0
     /// Sets with a transmission that failed for good at once (other than a DMP refusal).
     public var failedPermanently = 0
-    /// Sets with a transmission still waiting (queued, retry-wait, sending).
+    /// Sets with a transmission still waiting (queued, retry-wait, sending, or held by an operator).
     public var waiting = 0
+    /// Sets with a transmission an operator discarded (`passerelle discard`) and none failed:
+    /// set aside on purpose, so out of the failure lines.
+    public var discarded = 0
 
     public init(period: Int, finess: String) {
         self.period = period
@@ -104,5 +107,6 @@ public struct UsageCounts: Sendable, Hashable, Codable {
         failedAfterRetries += other.failedAfterRetries
         failedPermanently += other.failedPermanently
         waiting += other.waiting
+        discarded += other.discarded
     }
 }

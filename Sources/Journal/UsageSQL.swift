@@ -60,7 +60,9 @@ enum UsageSQL {
                     COALESCE(MAX(CASE WHEN t.target = 'mssante_ps' THEN \(rank) END), 0) AS ps,
                     MAX(\(flag("t.state = 'failed' AND t.failure = 'exhausted'"))) AS exhausted,
                     MAX(\(flag("t.state = 'failed' AND t.failure = 'permanent'"))) AS permanent,
-                    MAX(\(flag("t.state IN ('queued', 'retry-wait', 'sending')"))) AS waiting
+                    MAX(\(flag("t.state IN ('queued', 'retry-wait', 'sending', 'held')"))) AS waiting,
+                    MAX(\(flag("t.state = 'discarded'"))) AS discarded,
+                    MAX(\(flag("t.state = 'failed'"))) AS failed
                 FROM firsts f
                 JOIN documents v ON v.set_id = f.set_id
                 LEFT JOIN transmissions t ON t.document_id = v.id AND t.version = v.version
@@ -81,7 +83,8 @@ enum UsageSQL {
                 SUM(\(flag("\(live) AND ps >= 3"))) AS ps_read,
                 SUM(\(flag("\(live) AND exhausted = 1"))) AS exhausted,
                 SUM(\(flag("\(live) AND permanent = 1"))) AS permanent,
-                SUM(\(flag("\(live) AND waiting = 1"))) AS waiting
+                SUM(\(flag("\(live) AND waiting = 1"))) AS waiting,
+                SUM(\(flag("\(live) AND discarded = 1 AND failed = 0"))) AS discarded
             FROM sets
             GROUP BY period, finess, kind, refusal
             """
@@ -140,6 +143,7 @@ enum UsageSQL {
             cells[key]!.failedAfterRetries += n("exhausted")
             cells[key]!.failedPermanently += n("permanent")
             cells[key]!.waiting += n("waiting")
+            cells[key]!.discarded += n("discarded")
             if let code = row.text("refusal"), n("refused") > 0 {
                 cells[key]!.dmpRefusals[code, default: 0] += n("refused")
             }

@@ -37,7 +37,7 @@ extension PasserelleConfiguration {
             "V1-D1-SEJ", "V1-D1-DOC", "V1-D2-SEJ", "V1-D2-DOC", "V1-D3-SEJ", "V1-D3-DOC",
             "V2-PAT", "V2-PAT-DSN", "V2-PAT-MDN", "V2-PS", "V2-PS-DSN", "V2-PS-MDN",
             "HN-D2-LDL",
-            "Q-INS", "Q-REFUS-DMP", "Q-ECHEC-RETRY", "Q-ECHEC-DEF", "Q-ATTENTE", "Q-REMPL", "Q-SUPPR",
+            "Q-INS", "Q-REFUS-DMP", "Q-ECHEC-RETRY", "Q-ECHEC-DEF", "Q-ATTENTE", "Q-ECARTE", "Q-REMPL", "Q-SUPPR",
         ]
 
         /// The built-in definitions. The percentages are working values, not the official

@@ -36,6 +36,12 @@ struct PasserelleCommand: AsyncParsableCommand {
             StatusCommand.self,
             ShowCommand.self,
             ResendCommand.self,
+            QueueCommand.self,
+            FlushCommand.self,
+            HoldCommand.self,
+            ReleaseCommand.self,
+            DiscardCommand.self,
+            AuditCommand.self,
             DemoCommand.self,
         ]
     )

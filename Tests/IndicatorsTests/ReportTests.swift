@@ -38,6 +38,7 @@ struct ReportTests {
         Expected("Q-ECHEC-RETRY", 1, 9, "11,1", "≤ 1", "N"),
         Expected("Q-ECHEC-DEF", 1, 9, "11,1", "≤ 1", "N"),
         Expected("Q-ATTENTE", 1, 9, "11,1"),
+        Expected("Q-ECARTE", 0, 9, "0,0"),                   // nothing discarded (OperatorQueueTests counts one)
         Expected("Q-REMPL", 1, 9, "11,1"),                    // ldl-1 replaced twice: once
         Expected("Q-SUPPR", 1, 10, "10,0"),
     ]

@@ -7,14 +7,16 @@ import Testing
 @Suite struct StateMachineTests {
     /// The full transition table: every pair not listed here must be refused.
     static let legal: [TransmissionState: Set<TransmissionState>] = [
-        .queued: [.sending],
-        .retryWait: [.sending],
+        .queued: [.sending, .held],
+        .retryWait: [.sending, .held],
         .sending: [.sent, .acknowledged, .delivered, .retryWait, .failed, .queued],
         .sent: [.acknowledged, .delivered, .read, .failed, .queued],
         .acknowledged: [.delivered, .read, .failed, .queued],
         .delivered: [.read, .failed, .queued],
         .read: [.queued],
-        .failed: [.queued],
+        .failed: [.queued, .discarded],
+        .held: [.queued, .discarded],
+        .discarded: [],
     ]
 
     @Test(arguments: TransmissionState.allCases)

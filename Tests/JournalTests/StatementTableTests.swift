@@ -28,6 +28,8 @@ struct StatementTableTests {
                                finess: [JournalFixture.finess])
         all.append(("usage sets", UsageSQL.sets(usage, dialect).sql))
         all.append(("usage stays", UsageSQL.stays(usage, dialect).sql))
+        let audit = OperatorActionQuery(from: JournalFixture.t0, until: JournalFixture.t0.plus(60), actions: [.flush, .discard], limit: 5)
+        all.append(("operatorActions", JournalStatement.operatorActions(audit, dialect).sql))
         return all
     }
 

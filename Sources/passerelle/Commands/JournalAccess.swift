@@ -25,6 +25,33 @@ enum JournalAccess {
         }
     }
 
+    /// The journal with its operator commands (both stores have them).
+    static func operatorQueue(_ c: PasserelleConfiguration) throws -> any OperatorQueue {
+        guard let queue = try journal(c) as? any OperatorQueue else {
+            printError("this journal backend has no operator commands")
+            throw ExitCode.failure
+        }
+        return queue
+    }
+
+    /// `--patient`: the INS (or - to read it from stdin, out of shell history and process
+    /// lists), hashed with the journal's patient key; never printed or stored.
+    static func patientKey(_ option: String, _ c: PasserelleConfiguration) throws -> String {
+        var value = option
+        if option == "-" { value = readLine(strippingNewline: true) ?? "" }
+        value = value.trimmingCharacters(in: .whitespaces)
+        guard value.count == 15, value.allSatisfy(\.isASCII) else {
+            printError("--patient: an INS matricule has 15 characters (NIR or NIA)")
+            throw ExitCode.failure
+        }
+        let secret: Data
+        do { secret = try PatientKeySecret.load(GatewayService.patientKeyFile(c)) } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        return PatientKey.derive(matricule: value, secret: secret)
+    }
+
     /// `2026-11-23T10:15:00Z` style, UTC, for operators' terminals and scripts alike.
     static func stamp(_ date: Date?) -> String {
         guard let date else { return "-" }

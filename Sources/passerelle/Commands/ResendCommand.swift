@@ -30,8 +30,8 @@ struct ResendCommand: AsyncParsableCommand {
         journal's patient key, never printed or stored.
 
         Above --confirm-above transmissions the command asks for confirmation on a terminal \
-        and refuses otherwise, unless --yes is given. On a terminal a progress bar shows \
-        counts and the time left; otherwise one line per batch.
+        and refuses otherwise, unless --yes is given. The change is one transaction, recorded \
+        in the audit trail with the OS user and the selection (`passerelle audit`).
 
         Examples:
           passerelle resend --target dmp --from 2026-11-01 --dry-run
@@ -87,22 +87,8 @@ struct ResendCommand: AsyncParsableCommand {
                                         states: status.isEmpty ? eligible : Set(status))
         filter.from = try from.map { try Self.date($0, option: "--from") }
         filter.until = try until.map { try Self.date($0, option: "--until") }
-        if let patient {
-            var value = patient
-            if patient == "-" { value = readLine(strippingNewline: true) ?? "" }
-            value = value.trimmingCharacters(in: .whitespaces)
-            guard value.count == 15, value.allSatisfy(\.isASCII) else {
-                printError("--patient: an INS matricule has 15 characters (NIR or NIA)")
-                throw ExitCode.failure
-            }
-            let secret: Data
-            do { secret = try PatientKeySecret.load(GatewayService.patientKeyFile(c)) } catch {
-                printError(error.description)
-                throw ExitCode.failure
-            }
-            filter.patientKey = PatientKey.derive(matricule: value, secret: secret)
-        }
-        let journal = try JournalAccess.journal(c)
+        if let patient { filter.patientKey = try JournalAccess.patientKey(patient, c) }
+        let journal = try JournalAccess.operatorQueue(c)
         let selected: [Transmission]
         do { selected = try await journal.transmissions(matching: filter) } catch {
             printError(error.description)
@@ -130,7 +116,6 @@ struct ResendCommand: AsyncParsableCommand {
             print("\(failed.count) transmission\(failed.count == 1 ? "" : "s") would be queued again\(Self.sentNote(alreadySent.count)) (dry run: nothing changed).")
             return
         }
-        let tty = isatty(STDOUT_FILENO) == 1
         // Sending a success again is never a side effect of a broad filter: always confirmed.
         if (failed.count > confirmAbove || !alreadySent.isEmpty) && !yes {
             let why = alreadySent.isEmpty ? "more than --confirm-above \(confirmAbove)" : "\(alreadySent.count) already sent, to be sent again"
@@ -144,22 +129,18 @@ struct ResendCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
-        let started = Date()
-        var done = 0
-        var progress = Progress(total: failed.count, tty: tty)
-        for batch in stride(from: 0, to: failed.count, by: 50).map({ Array(failed[$0..<min($0 + 50, failed.count)]) }) {
-            do {
-                var ids = TransmissionFilter(transmissionIDs: batch.map(\.id))
-                ids.states = Set(batch.map(\.state))
-                done += try await journal.requeue(ids, includingSucceeded: includeSent, now: Date()).count
-            } catch {
-                progress.finish()
-                printError(error.description)
-                throw ExitCode.failure
-            }
-            progress.update(done: done, started: started)
+        // One transaction with its audit row (the OS user, the selection, the count): the
+        // trail can neither miss a resend nor record one that did not happen.
+        let done: Int
+        do {
+            var ids = TransmissionFilter(transmissionIDs: failed.map(\.id))
+            ids.states = Set(failed.map(\.state))
+            done = try await journal.resend(ids, includingSucceeded: includeSent,
+                                            OperatorRequest(selection: filter.selectionText), now: Date()).transmissions.count
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
         }
-        progress.finish()
         print("\(done) transmission\(done == 1 ? "" : "s") queued again; `passerelle run` sends them (see `passerelle status`).")
     }
 
@@ -177,27 +158,5 @@ struct ResendCommand: AsyncParsableCommand {
         if let d = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return d }
         printError("\(option): \"\(text)\" is not a date; use YYYY-MM-DD or 2026-11-23T10:00:00Z")
         throw ExitCode.failure
-    }
-
-    /// A progress bar with counts and time left on a terminal; plain lines elsewhere.
-    struct Progress {
-        let total: Int
-        let tty: Bool
-
-        mutating func update(done: Int, started: Date) {
-            let elapsed = Date().timeIntervalSince(started)
-            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            if tty {
-                let width = 30
-                let filled = total == 0 ? width : width * done / total
-                let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-                print("\r[\(bar)] \(done)/\(total) ETA \(Int(eta.rounded())) s", terminator: "")
-                fflush(nil)  // all output streams: `stdout` itself is not concurrency-safe to name
-            } else {
-                print("requeued \(done)/\(total)")
-            }
-        }
-
-        func finish() { if tty { print("") } }
     }
 }

@@ -3,33 +3,45 @@ import Foundation
 import Journal
 import PasserelleCore
 
-/// `passerelle show <document id>` — everything the journal knows about one document.
+/// `passerelle show <document id | transmission id>` — everything the journal knows about one document.
 struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Show the full history of one document: versions, transmissions, attempts, acknowledgements.",
+        abstract: "Show the full history of one document: versions, transmissions, attempts, acknowledgements, operator actions.",
         discussion: """
         The document id is the CDA ClinicalDocument/id as the journal and the DMP know it \
         (`root^extension`, or the OID alone), as printed in logs and by `passerelle status`. \
-        Patient identity is shown as the masked INS only.
+        A transmission id (digits only, as listed by `passerelle queue`) shows the document \
+        it belongs to. Patient identity is shown as the masked INS only.
 
-        Example:
+        Examples:
           passerelle show 1.2.250.1.999.1.4.1732350000000.12345
+          passerelle show 42
 
-        Exit codes: 0 shown, 1 unknown document or unreadable journal.
+        Exit codes: 0 shown, 1 unknown document or transmission, or unreadable journal.
         """
     )
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: ArgumentHelp("Document id.", valueName: "document-id"))
+    @Argument(help: ArgumentHelp("Document id, or transmission id.", valueName: "id"))
     var documentID: String
 
     func run() async throws {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
-        let journal = try JournalAccess.journal(c)
+        let journal = try JournalAccess.operatorQueue(c)
+        var documentID = self.documentID
         do {
+            // Document ids are OIDs (with dots); digits alone name a transmission.
+            if !documentID.isEmpty, documentID.allSatisfy(\.isASCII), documentID.allSatisfy(\.isNumber), let id = Int64(documentID) {
+                guard let t = try await journal.transmission(id: id) else {
+                    printError("no transmission \(id) in the journal (ids are listed by `passerelle queue`)")
+                    throw ExitCode.failure
+                }
+                print("transmission \(id) belongs to document \(t.documentID) version \(t.version)")
+                documentID = t.documentID
+            }
             let transmissions = try await journal.transmissions(matching: TransmissionFilter(documentID: documentID))
             var versions = Set(transmissions.map(\.version))
             // A document not queued yet has no transmission: look at the first versions directly.
@@ -55,6 +67,9 @@ struct ShowCommand: AsyncParsableCommand {
                     }
                     for k in try await journal.acknowledgements(transmissionID: t.id) {
                         print("    acknowledgement \(k.kind.rawValue) \(JournalAccess.stamp(k.receivedAt))\(k.detail.map { ": \($0)" } ?? "")")
+                    }
+                    for a in try await journal.operatorActions(transmissionID: t.id) {
+                        print("    operator \(a.action.rawValue) \(JournalAccess.stamp(a.at)) by \(a.user) [\(a.selection)]\(a.reason.map { ": \($0)" } ?? "")")
                     }
                 }
             }

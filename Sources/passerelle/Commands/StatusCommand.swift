@@ -13,16 +13,30 @@ struct StatusCommand: AsyncParsableCommand {
         taken back when its lease expires), retry-wait (a transient failure; retried \
         automatically), sent (MSSanté mail accepted by the relay), acknowledged (DMP: stored; \
         mail: receipt), delivered, read, failed (dead letter: fix the cause, then \
-        `passerelle resend`).
+        `passerelle resend`), held (kept out of sending by an operator: `passerelle release`), \
+        discarded (set aside by an operator: final, not counted as failed).
 
-        Example:
+        --json prints the same as one object: counts (target, state, count), oldest_waiting \
+        per target, last_errors, and failed (the total behind exit code 3); times in ISO 8601 \
+        with their offset ([report] time_zone).
+
+        Examples:
           passerelle status --config /etc/passerelle/passerelle.toml
+          passerelle status --json
 
         Exit codes: 0 nothing failed, 3 at least one transmission is failed, 1 cannot read the journal.
         """
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: JSONOutputOption
+
+    struct StatusJSON: Encodable {
+        struct Count: Encodable { var target: String, state: String, count: Int }
+        struct Oldest: Encodable { var target: String, since: String? }
+        struct LastError: Encodable { var target: String, at: String?, transmissionId: Int64, documentId: String, message: String }
+        var counts: [Count], oldestWaiting: [Oldest], lastErrors: [LastError], failed: Int
+    }
 
     func run() async throws {
         let c = try JournalAccess.configuration(global)
@@ -38,6 +52,20 @@ struct StatusCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let targets = Destination.allCases.filter { t in counts.contains { $0.target == t } }
+        let failed = counts.filter { $0.state == .failed }.reduce(0) { $0 + $1.count }
+        if output.json {
+            let out = QueueOutput(c)
+            var oldest: [StatusJSON.Oldest] = []
+            for t in targets { oldest.append(.init(target: t.rawValue, since: out.iso((try? await journal.oldestWaiting(target: t)) ?? nil))) }
+            try QueueOutput.print(json: StatusJSON(
+                counts: counts.map { .init(target: $0.target.rawValue, state: $0.state.rawValue, count: $0.count) },
+                oldestWaiting: oldest,
+                lastErrors: errors.map { .init(target: $0.target.rawValue, at: out.iso($0.at), transmissionId: $0.transmissionID,
+                                               documentId: $0.documentID, message: QueueOutput.redacted($0.message)) },
+                failed: failed))
+            if failed > 0 { throw ExitCode(3) }
+            return
+        }
         if targets.isEmpty { print("No transmissions in the journal.") }
         let states = TransmissionState.allCases
         let width = max(12, states.map(\.rawValue.count).max() ?? 0)
