@@ -115,7 +115,7 @@ struct CLITests {
 
     @Test("config check: the example file is valid (exit 0) with a summary")
     func configExample() throws {
-        let r = try CLI.run(["config", "check", "--config", Self.example])
+        let r = try CLI.run(["config", "check", "--file-only", "--config", Self.example])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("is valid"))
         #expect(r.stdout.contains("FINESS 750803447"))
@@ -124,7 +124,7 @@ struct CLITests {
 
     @Test("config check: PASSERELLE_CONFIG is used when --config is absent")
     func configFromEnvironment() throws {
-        let r = try CLI.run(["config", "check"], environment: ["PASSERELLE_CONFIG": Self.example])
+        let r = try CLI.run(["config", "check", "--file-only"], environment: ["PASSERELLE_CONFIG": Self.example])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains(Self.example))
     }
@@ -140,7 +140,7 @@ struct CLITests {
         try text.write(to: file, atomically: true, encoding: .utf8)
         let lineOf = { (needle: String) in text.components(separatedBy: "\n").firstIndex { $0.hasPrefix(needle) }! + 1 }
 
-        let r = try CLI.run(["config", "check", "--config", file.path])
+        let r = try CLI.run(["config", "check", "--file-only", "--config", file.path])
         #expect(r.status == 1)
         #expect(r.stderr.contains("invalid (2 problems)"))
         #expect(r.stderr.contains("\(file.path):\(lineOf("timeout_seconds")): dmp.timeout_seconds must be an integer, found a string"))
@@ -149,7 +149,7 @@ struct CLITests {
 
     @Test("logs go to stderr as logfmt, or JSON when [logging] format says so")
     func logFormats() throws {
-        let logfmt = try CLI.run(["config", "check", "--config", Self.example, "--log-level", "debug"])
+        let logfmt = try CLI.run(["config", "check", "--file-only", "--config", Self.example, "--log-level", "debug"])
         #expect(logfmt.status == 0)
         let line = try #require(logfmt.stderr.split(separator: "\n").first { $0.contains("configuration loaded") })
         #expect(line.hasPrefix("ts=20"))
@@ -163,7 +163,7 @@ struct CLITests {
             .replacingOccurrences(of: "format = \"logfmt\"", with: "format = \"json\"")
             .replacingOccurrences(of: "level = \"info\"", with: "level = \"debug\"")
         try text.write(to: file, atomically: true, encoding: .utf8)
-        let json = try CLI.run(["config", "check", "--config", file.path])
+        let json = try CLI.run(["config", "check", "--file-only", "--config", file.path])
         #expect(json.status == 0, "\(json.stderr)")
         let jsonLine = try #require(json.stderr.split(separator: "\n").first { $0.contains("configuration loaded") })
         let object = try JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: String]
@@ -171,7 +171,7 @@ struct CLITests {
         #expect(object?["msg"] == "configuration loaded")
         #expect(object?["file"] == file.path)
         // Default level info: the debug line is not printed.
-        let quiet = try CLI.run(["config", "check", "--config", Self.example])
+        let quiet = try CLI.run(["config", "check", "--file-only", "--config", Self.example])
         #expect(!quiet.stderr.contains("configuration loaded"))
     }
 

@@ -15,7 +15,7 @@ struct VIHFConfigCheckTests {
     }
 
     @Test func theExampleHasAValidVIHFSection() throws {
-        let result = try CLI.run(["config", "check", "--config", Self.example.path])
+        let result = try CLI.run(["config", "check", "--file-only", "--config", Self.example.path])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("vihf") && result.stdout.contains("ok: Passerelle"))
     }
@@ -26,7 +26,7 @@ struct VIHFConfigCheckTests {
         let text = try String(contentsOf: file, encoding: .utf8)
         let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false)
             .firstIndex { $0.hasPrefix("secteur_activite") }) + 1
-        let result = try CLI.run(["config", "check", "--config", file.path])
+        let result = try CLI.run(["config", "check", "--file-only", "--config", file.path])
         #expect(result.status == 1)
         #expect(result.stdout.contains("\(file.path):\(line): vihf.secteur_activite: 'XX01' is not a TRE_R02 code"), "\(result.stdout)")
     }
@@ -34,7 +34,7 @@ struct VIHFConfigCheckTests {
     @Test func anUnknownKeyIsRefused() throws {
         let (directory, file) = try variant { $0.replacingOccurrences(of: "lps_nom = ", with: "lps_name = ") }
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try CLI.run(["config", "check", "--config", file.path])
+        let result = try CLI.run(["config", "check", "--file-only", "--config", file.path])
         #expect(result.status == 1)
         #expect(result.stdout.contains("vihf.lps_name: unknown key"), "\(result.stdout)")
     }
@@ -46,7 +46,7 @@ struct VIHFConfigCheckTests {
             return String(text[..<start.lowerBound] + text[end.lowerBound...])
         }
         defer { try? FileManager.default.removeItem(at: directory) }
-        let result = try CLI.run(["config", "check", "--config", file.path])
+        let result = try CLI.run(["config", "check", "--file-only", "--config", file.path])
         #expect(result.status == 1)
         #expect(result.stdout.contains("[vihf] is missing; the DMP is enabled"), "\(result.stdout)")
     }

@@ -24,6 +24,9 @@ struct CheckFinding: Sendable {
 protocol ConfigurationCheck: Sendable {
     /// Short name shown before each finding (e.g. "certificates").
     var name: String { get }
+    /// True for checks that open what the service will open (certificates, folders): skipped
+    /// by `--file-only`.
+    var isPreflight: Bool { get }
     func run(_ configuration: PasserelleConfiguration) async -> [CheckFinding]
 }
 
@@ -36,14 +39,25 @@ struct ConfigCheckCommand: AsyncParsableCommand {
         Every problem is reported with the file, the line and the key, e.g.
           /etc/passerelle/passerelle.toml:12: dmp.endpoint: "http://x" is not a valid https:// URL with a host
 
-        Exit codes: 0 the configuration is valid, 1 it is not (or cannot be read).
+        Then the pre-flight (what the service will open, skipped with --file-only): each PKCS#12 \
+        with its passphrase, its chain to trust_anchors (and crl), key usage and expiry (a warning \
+        within expiry_warning_days, an error once expired), the FINESS in the certificate's \
+        subject OU against [structure] finess (a warning); the folders exist, are writable by the \
+        user running the check, and inbox/work/error are on one file system. Every problem is \
+        reported in one run, each with its key and the fix.
+
+        Exit codes: 0 the configuration is valid (warnings are printed), 1 it is not (or cannot be read).
         """
     )
 
     /// Checks run after the file parsed; an `.error` finding makes the command fail.
-    static let checks: [any ConfigurationCheck] = [VIHFConfigurationCheck()]
+    static let checks: [any ConfigurationCheck] = [VIHFConfigurationCheck(), CertificatesConfigurationCheck(),
+                                                    FoldersConfigurationCheck()]
 
     @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Check the file only (syntax, values, [vihf]); do not open the certificates and folders it names.")
+    var fileOnly = false
 
     func run() async throws {
         let path = global.configPath
@@ -62,7 +76,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
 
         var failed = false
         var lines = summary(configuration)
-        for check in Self.checks {
+        for check in Self.checks where !(fileOnly && check.isPreflight) {
             for finding in await check.run(configuration) {
                 lines.append((check.name, "\(finding.severity.rawValue): \(finding.message)"))
                 if finding.severity == .error { failed = true }

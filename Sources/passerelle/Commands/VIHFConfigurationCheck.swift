@@ -5,6 +5,7 @@ import Signing
 /// (every DMP request carries one), and must be valid whenever it is present.
 struct VIHFConfigurationCheck: ConfigurationCheck {
     let name = "vihf"
+    let isPreflight = false
 
     func run(_ configuration: PasserelleConfiguration) async -> [CheckFinding] {
         guard let section = configuration.vihf else {
