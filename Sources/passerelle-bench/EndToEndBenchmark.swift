@@ -434,12 +434,18 @@ struct ResourceSample {
 
     /// utime + stime of another process, from /proc/<pid>/stat (after the command name).
     static func processCPU(_ pid: Int32) -> Double {
+        processStat(pid).map { $0.user + $0.system } ?? 0
+    }
+
+    /// utime, stime (seconds) and minor page faults of another process, from /proc/<pid>/stat.
+    static func processStat(_ pid: Int32) -> (user: Double, system: Double, minorFaults: Int)? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
+              let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
-        // Fields after the name start at field 3 (state): utime is field 14, stime 15.
-        guard fields.count > 12, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return 0 }
-        return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        // Fields after the name start at field 3 (state): minflt is field 10, utime 14, stime 15.
+        guard fields.count > 12, let faults = Int(fields[7]), let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return (utime / tick, stime / tick, faults)
     }
 
     /// ru_maxrss: the peak since the process started (generation included), in MB.

@@ -146,6 +146,7 @@ struct MinimalRun {
         let deadline = start.addingTimeInterval(timeout)
         var succeeded = 0, failed = 0
         var gatewayCPU = 0.0, peakRSS = 0
+        var gatewayStat: (user: Double, system: Double, minorFaults: Int)?
         var end = Date()
         var store: (any JournalStore)?
         while Date() < deadline {
@@ -160,7 +161,8 @@ struct MinimalRun {
                 failed = counts.filter { $0.state == .failed }.reduce(0) { $0 + $1.count }
                 if succeeded + failed >= documents {
                     end = Date()
-                    gatewayCPU = ResourceSample.processCPU(pid)
+                    gatewayStat = ResourceSample.processStat(pid)
+                    gatewayCPU = gatewayStat.map { $0.user + $0.system } ?? 0
                     peakRSS = Self.status(pid, "VmHWM")
                     break
                 }
@@ -169,7 +171,8 @@ struct MinimalRun {
             try await Task.sleep(for: .milliseconds(wrapper.isEmpty ? 20 : 500))
         }
         if gatewayCPU == 0 {
-            gatewayCPU = ResourceSample.processCPU(pid)
+            gatewayStat = ResourceSample.processStat(pid)
+            gatewayCPU = gatewayStat.map { $0.user + $0.system } ?? 0
             peakRSS = Self.status(pid, "VmHWM")
             end = Date()
         }
@@ -204,6 +207,8 @@ struct MinimalRun {
                        handshakesPerThousandDocuments: Double(connections) * 1000 / Double(max(documents, 1)),
                        maxRequestsPerConnection: requests.map(\.connectionRequests).max() ?? 0),
             cpu: .init(gatewaySeconds: gatewayCPU, gatewayMsPerDocument: gatewayCPU * 1000 / Double(max(succeeded, 1)),
+                       gatewaySystemSeconds: gatewayStat?.system ?? 0,
+                       gatewayMinorFaultsPerDocument: Double(gatewayStat?.minorFaults ?? 0) / Double(max(succeeded, 1)),
                        endpointSeconds: endpointCPU, databaseSeconds: databaseCPU, loadAverage: Self.loadAverage()),
             memory: .init(gatewayPeakRssMb: peakRSS / 1024))
     }
@@ -284,6 +289,10 @@ struct MinimalReport: Encodable {
         /// utime + stime of the `passerelle run` process (start-up included) up to the last success.
         var gatewaySeconds: Double
         var gatewayMsPerDocument: Double
+        /// stime alone: the kernel's share (file and socket copies, page faults, fsyncs).
+        var gatewaySystemSeconds: Double
+        /// Minor page faults (first touches of fresh memory: zeroed pages) per document.
+        var gatewayMinorFaultsPerDocument: Double
         /// nginx master + worker.
         var endpointSeconds: Double
         /// `--journal postgresql`: the PostgreSQL server's processes (nil for SQLite).
@@ -321,6 +330,7 @@ struct MinimalReport: Encodable {
             "  throughput    \(f(r.documentsPerSecond)) documents/s (steady \(f(r.steadyDocumentsPerSecond))) — goal ≥ \(Int(Self.goalDocumentsPerSecond)): \(r.documentsPerSecond >= Self.goalDocumentsPerSecond ? "met" : "not met")",
             "  gateway CPU   \(f(cpu.gatewaySeconds, 2)) s = \(f(cpu.gatewayMsPerDocument, 2)) ms per document — goal ≤ \(Self.goalCPUMsPerDocument): \(cpu.gatewayMsPerDocument <= Self.goalCPUMsPerDocument ? "met" : "not met"); nginx \(f(cpu.endpointSeconds, 2)) s"
                 + (cpu.databaseSeconds.map { "; PostgreSQL server \(f($0, 2)) s" } ?? ""),
+            "  kernel        \(f(cpu.gatewaySystemSeconds, 2)) s of it in the kernel (\(f(100 * cpu.gatewaySystemSeconds / max(cpu.gatewaySeconds, 1e-9), 0)) %); \(f(cpu.gatewayMinorFaultsPerDocument, 0)) minor page faults per document",
             "  TLS           \(tls.connections) connections = \(tls.handshakes) full handshakes (\(f(tls.handshakesPerThousandDocuments)) per 1,000 documents), \(tls.resumedSessions) resumed; up to \(tls.maxRequestsPerConnection) requests on one connection",
             "  memory        gateway peak RSS \(memory.gatewayPeakRssMb) MB",
         ]
