@@ -273,14 +273,15 @@ struct PreflightTests {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
             process.arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.appendingPathComponent("\(certificate)-chain.pem").path,
                                  "-key", pki.appendingPathComponent("\(certificate).key.pem").path, "-Verify", "2",
-                                 "-CAfile", pki.appendingPathComponent("ca.pem").path, "-www", "-quiet"]
+                                 "-CAfile", pki.appendingPathComponent("ca.pem").path, "-www"]
             let out = Pipe()
             process.standardOutput = out
             process.standardError = FileHandle.nullDevice
             process.standardInput = Pipe()
             try process.run()
             var text = ""
-            while !text.contains("\n") {
+            // "ACCEPT 127.0.0.1:PORT" follows a line or two about its parameters.
+            while !(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().contains { $0.hasPrefix("ACCEPT ") }) {
                 let chunk = out.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
@@ -293,7 +294,8 @@ struct PreflightTests {
             self.port = port
         }
 
-        func stop() { process.terminate(); process.waitUntilExit() }
+        // s_server ignores SIGTERM while it waits on its socket.
+        func stop() { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
     }
 
     static let vihf = """
