@@ -50,7 +50,7 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
             case ENOSPC, EDQUOT: text += "; the disk holding the journal is full: free space there"
             case EROFS: text += "; the journal's file system is mounted read-only: check the disk, remount it read-write"
             case EACCES, EPERM: text += "; the passerelle user may not write the journal's folder: fix its owner and permissions"
-            case ENOENT, ENOTDIR: text += "; the journal's folder does not exist: mount its volume or create it"
+            case ENOENT, ENOTDIR: text += "; the journal's folder does not exist: mount its volume or create it, writable by the passerelle user"
             default: text += "; check the disk holding the journal and the system log"
             }
             return text
