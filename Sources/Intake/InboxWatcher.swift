@@ -23,27 +23,37 @@ public enum ClaimedFile: Sendable, Hashable {
 
 /// Why the watcher itself failed (folders unusable).
 public enum InboxError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
-    /// A folder cannot be listed or written.
-    case folderUnusable(path: String, reason: String)
+    /// A folder cannot be listed or written; `cause` (from the folder's state, see
+    /// ``FileSystemCause``) says whether it is full, read-only, not permitted or missing.
+    case folderUnusable(path: String, reason: String, cause: FileSystemCause? = nil, key: String = "[folders]")
     /// Moving a file failed (e.g. inbox and work on different file systems: rename is not atomic there).
     case moveFailed(from: String, to: String, reason: String)
     /// A refused file's `NAME.error.txt` cannot be written (a full disk): the file stays where it
     /// is and its refusal is tried again on a later pass.
-    case reasonUnwritable(file: String, path: String, reason: String)
+    case reasonUnwritable(file: String, path: String, reason: String, cause: FileSystemCause? = nil)
 
     public var description: String {
         switch self {
-        case .folderUnusable(let path, let reason):
+        case .folderUnusable(let path, let reason, let cause?, let key):
+            "folder \(path) is unusable: \(reason): \(cause): \(cause.fix(folder: path, key: key))."
+        case .folderUnusable(let path, let reason, nil, _):
             "folder \(path) is unusable: \(reason). Create it and give the passerelle user read/write access."
         case .moveFailed(let from, let to, let reason):
             "cannot move \(from) to \(to): \(reason). Keep [folders] inbox, work and error on the same file system."
-        case .reasonUnwritable(let file, let path, let reason):
+        case .reasonUnwritable(let file, let path, let reason, let cause):
             "cannot write \(path) (\(reason)): the refused file \(file) stays where it is until its reason can be written. "
-            + "Free space in the error folder ([folders] error)."
+            + Self.advice(cause, folder: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         }
     }
 
     public var errorDescription: String? { description }
+
+    /// A full disk (or no cause found) is waited for: the refusal is tried again on a later pass.
+    /// The other causes will not pass by themselves: say which, and the fix.
+    static func advice(_ cause: FileSystemCause?, folder: String) -> String {
+        guard let cause, !cause.waitingHelps else { return "Free space in the error folder ([folders] error)." }
+        return "\(cause): \(cause.fix(folder: folder, key: "[folders] error"))."
+    }
 }
 
 /// One pass over the inbox at a time: classify, wait for stability, claim by atomic rename
@@ -85,7 +95,8 @@ public actor InboxScanner {
     public func scan(now: TimeInterval, onClaim: @Sendable (ClaimedFile) -> Void) throws(InboxError) -> Int {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: inbox.path).sorted() } catch {
-            throw .folderUnusable(path: inbox.path, reason: (error as NSError).localizedDescription)
+            throw .folderUnusable(path: inbox.path, reason: (error as NSError).localizedDescription,
+                                  cause: FileSystemCause.probe(folder: inbox.path), key: "[folders] inbox")
         }
         var claimed = 0
         var present = Set<String>()
@@ -149,7 +160,8 @@ public actor InboxScanner {
     private func claim(_ files: [URL]) throws(InboxError) -> [URL]? {
         let dir = work.appendingPathComponent(Self.claimID())
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
-            throw .folderUnusable(path: work.path, reason: (error as NSError).localizedDescription)
+            throw .folderUnusable(path: work.path, reason: (error as NSError).localizedDescription,
+                                  cause: FileSystemCause.probe(folder: work.path), key: "[folders] work")
         }
         var moved: [(URL, URL)] = []
         for file in files {
@@ -178,7 +190,9 @@ public actor InboxScanner {
     /// file stays where it is, so every file in error/ has its reason. The error folder is
     /// synced at the end, so a refusal is not undone by a power cut.
     public func refuse(_ files: [URL], reason: RefusalReason, at date: Date = Date()) throws(InboxError) {
-        if let failure = DurableFiles.createDirectory(error) { throw .folderUnusable(path: error.path, reason: failure) }
+        if let failure = DurableFiles.createDirectory(error) {
+            throw .folderUnusable(path: error.path, reason: failure, cause: FileSystemCause.probe(folder: error.path), key: "[folders] error")
+        }
         // Every reason first, then the moves: a pair is refused whole or stays whole where it is.
         var moves: [(file: URL, target: URL, report: URL)] = []
         // lstat, not fileExists (which follows links): a link, even dangling, is moved itself.
@@ -192,7 +206,8 @@ public actor InboxScanner {
             let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
             if let failure = DurableFiles.writeNew(Data(reason.report(for: file.lastPathComponent, at: date).utf8), to: report.path) {
                 for written in moves { unlink(written.report.path) }
-                throw .reasonUnwritable(file: file.lastPathComponent, path: report.path, reason: failure)
+                throw .reasonUnwritable(file: file.lastPathComponent, path: report.path, reason: failure,
+                                        cause: FileSystemCause.probe(folder: error.path))
             }
             moves.append((file, error.appendingPathComponent(name), report))
         }
@@ -211,7 +226,9 @@ public actor InboxScanner {
                 for marker in StabilityTracker.markers(for: file) { try? FileManager.default.removeItem(at: marker) }
             }
         }
-        if let failure = DurableFiles.syncDirectory(error.path) { throw .folderUnusable(path: error.path, reason: failure) }
+        if let failure = DurableFiles.syncDirectory(error.path) {
+            throw .folderUnusable(path: error.path, reason: failure, cause: FileSystemCause.probe(folder: error.path), key: "[folders] error")
+        }
         // A claim directory emptied by the refusal goes away.
         let parent = files.first?.deletingLastPathComponent()
         // Compare paths: a directory URL may or may not end with a slash, and URL equality sees that.

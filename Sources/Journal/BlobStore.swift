@@ -31,7 +31,9 @@ public struct BlobStore: Sendable {
         self.source = source
         // Synced into its parent: a blob fsynced into a folder whose own entry a power cut
         // loses would be lost with it.
-        if let failure = DurableFiles.createDirectory(root) { throw .blobStore(path: root.path, reason: failure) }
+        if let failure = DurableFiles.createDirectory(root) {
+            throw .blobStore(path: root.path, reason: failure, cause: FileSystemCause.probe(folder: root.deletingLastPathComponent().path))
+        }
     }
 
     /// The lowercase hex SHA-256 of `data`.
@@ -75,12 +77,16 @@ public struct BlobStore: Sendable {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
-            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
+            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)",
+                             cause: FileSystemCause.probe(folder: root.path))
         }  // its entry in root is synced below, after the rename
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
         // A failed write (a full disk) removes the temporary file: no half-written blob stays.
-        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path, direct: true) { throw .blobStore(path: temporary.path, reason: failure) }
+        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path, direct: true) {
+            // Why, from the folder's state: only a full disk is worth waiting for.
+            throw .blobStore(path: temporary.path, reason: failure, cause: FileSystemCause.probe(folder: folder.path))
+        }
         try moveIntoPlace(temporary, final)
         return digest
     }
@@ -165,7 +171,8 @@ public struct BlobStore: Sendable {
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
             unlink(file.path)
-            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)")
+            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)",
+                             cause: FileSystemCause.probe(folder: root.path))
         }
         if FileManager.default.fileExists(atPath: final.path) {
             unlink(file.path)

@@ -5,8 +5,9 @@ import PasserelleCore
 public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedError {
     /// The database refused or failed (message from the backend itself).
     case database(String)
-    /// The blob folder or a blob file could not be written or read.
-    case blobStore(path: String, reason: String)
+    /// The blob folder or a blob file could not be written or read; `cause` when the folder's
+    /// state says why (full, read-only, permission, missing), see ``FileSystemCause``.
+    case blobStore(path: String, reason: String, cause: FileSystemCause? = nil)
     /// The database was written by a newer Passerelle.
     case schemaTooNew(found: Int, supported: Int)
     /// The requested state change is not allowed from the current state.
@@ -24,7 +25,9 @@ public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedErr
     public var description: String {
         switch self {
         case .database(let m): "journal database error: \(m)"
-        case .blobStore(let path, let reason):
+        case .blobStore(let path, let reason, let cause?):
+            "journal blob store error at \(path): \(reason): \(cause): \(cause.fix(folder: URL(fileURLWithPath: path).deletingLastPathComponent().path, key: "[journal] path"))"
+        case .blobStore(let path, let reason, nil):
             "journal blob store error at \(path): \(reason); check the folder's owner, permissions and free space"
         case .schemaTooNew(let found, let supported):
             "the journal schema is version \(found) but this passerelle supports up to \(supported): upgrade passerelle or restore a matching backup"

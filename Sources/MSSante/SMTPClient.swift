@@ -260,6 +260,29 @@ public struct SMTPClient: Sendable {
         return results
     }
 
+    /// Connects as a send does — greeting, STARTTLS (or TLS from the first byte), the handshake
+    /// with the client certificate and the server checked against the CA, EHLO over TLS — then
+    /// QUIT: nothing is sent. `passerelle config check --connect` uses it. Returns the session's
+    /// TLS version and cipher.
+    public func checkConnection() async throws(SMTPError) -> (tlsVersion: String, cipher: String) {
+        let outcome: Result<(tlsVersion: String, cipher: String), SMTPError>
+        do {
+            outcome = try await BlockingExecutor.once("MSSante.smtp-check") {
+                Result { () throws(SMTPError) in
+                    let (tls, _) = try self.open()
+                    defer { tls.close() }
+                    let session = (tlsVersion: tls.protocolVersion, cipher: tls.cipher)
+                    try? self.command(tls, "QUIT")
+                    _ = try? self.reply(tls)
+                    return session
+                }
+            }
+        } catch {
+            throw .transport("\(error)")
+        }
+        return try outcome.get()
+    }
+
     private static func wrap(_ error: any Error) -> SMTPError {
         (error as? SMTPError) ?? .transport(String(describing: error))
     }

@@ -108,8 +108,9 @@ public final class SQLiteConnection {
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
             let code = db.map { sqlite3_extended_errcode($0) } ?? rc
+            let systemErrno = db.map { sqlite3_system_errno($0) } ?? 0
             sqlite3_close_v2(db)
-            throw SQLiteError(extendedCode: code, message: message, context: "open \(path)")
+            throw SQLiteError(extendedCode: code, message: message, context: "open \(path)", systemErrno: systemErrno)
         }
         handle = db
         sqlite3_extended_result_codes(db, 1)
@@ -158,7 +159,7 @@ public final class SQLiteConnection {
     func error(_ context: String, code: Int32? = nil) -> SQLiteError {
         guard let handle else { return SQLiteError(extendedCode: code ?? SQLITE_MISUSE, message: "connection closed", context: context) }
         return SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: String(cString: sqlite3_errmsg(handle)),
-                           context: context)
+                           context: context, systemErrno: sqlite3_system_errno(handle))
     }
 
     /// Runs one or more statements separated by `;`, without parameters (schema, pragmas).
@@ -169,7 +170,8 @@ public final class SQLiteConnection {
         if rc != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
             sqlite3_free(errorMessage)
-            throw SQLiteError(extendedCode: sqlite3_extended_errcode(db), message: message, context: "execute")
+            throw SQLiteError(extendedCode: sqlite3_extended_errcode(db), message: message, context: "execute",
+                              systemErrno: sqlite3_system_errno(db))
         }
     }
 

@@ -9,8 +9,16 @@ struct PreflightTests {
     /// A test-PKI configuration whose folders are fresh folders of `directory` (each one
     /// replaceable), written to `directory/passerelle.toml`.
     func configuration(in directory: URL, authentication: String = "org-auth", signing: String = "org-sign",
-                       passphraseEnv: String? = nil, folders: [String: String] = [:]) throws -> String {
+                       passphraseEnv: String? = nil, folders: [String: String] = [:], journal: String? = nil,
+                       extra: String = "") throws -> String {
         var text = TestConfiguration.withTestPKI(authentication: authentication, signing: signing, passphraseEnv: passphraseEnv)
+        // The journal in the test's folder (or the given [journal] section); then the extra sections.
+        let journalSection = journal ?? "[journal]\nbackend = \"sqlite\"\npath = \"\(directory.appendingPathComponent("journal.sqlite").path)\"\n"
+        text = text.replacingOccurrences(of: "[journal]\nbackend = \"sqlite\"\npath = \"/tmp/passerelle-test/journal.sqlite\"\n", with: journalSection)
+        for section in ["[dmp]\nenabled = false\n", "[mssante]\nenabled = false\n"] where extra.contains(section.prefix(6)) {
+            text = text.replacingOccurrences(of: section, with: "")
+        }
+        text += extra
         for name in ["inbox", "work", "error", "done"] {
             let path = folders[name] ?? directory.appendingPathComponent(name).path
             if folders[name] == nil {
@@ -133,5 +141,231 @@ struct PreflightTests {
         #expect(r.status == 1)
         #expect(r.stdout.contains("folders.inbox, folders.work and folders.error are on different file systems"))
         #expect(r.stdout.contains("work \(shm.path)"))
+    }
+
+    // MARK: - Journal
+
+    /// An SQLite journal whose schema_migrations holds `version` (made with the sqlite3 tool).
+    func journalFile(in dir: URL, version: Int) throws -> URL {
+        let file = dir.appendingPathComponent("journal.sqlite")
+        let r = try ProcessRunner.run("/usr/bin/sqlite3", [file.path, """
+            CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+            INSERT INTO schema_migrations VALUES (\(version), 0);
+            """])
+        try #require(r.status == 0, "\(r.stderr)")
+        return file
+    }
+
+    @Test("no journal yet: a note (created at start), exit 0; a journal the service made: ok, its current version")
+    func journalNewAndCurrent() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try configuration(in: dir)
+        let r = try CLI.run(["config", "check", "--config", config])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("note: journal.path: sqlite \(dir.path)/journal.sqlite: no journal yet: created (schema version"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("journal.sqlite").path), "config check creates nothing")
+        // The service's own journal: `passerelle status` opens (creates and migrates) it.
+        _ = try CLI.run(["status", "--config", config])
+        try #require(FileManager.default.fileExists(atPath: dir.appendingPathComponent("journal.sqlite").path))
+        let again = try CLI.run(["config", "check", "--config", config])
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(again.stdout.contains("ok: journal.path: sqlite \(dir.path)/journal.sqlite: opens, schema version"), "\(again.stdout)")
+        #expect(again.stdout.contains("(current)"))
+    }
+
+    @Test("an older journal schema: a note (migrated at start), exit 0; a newer one: an error, exit 1")
+    func journalSchemaVersions() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try journalFile(in: dir, version: 1)
+        let config = try configuration(in: dir)
+        let older = try CLI.run(["config", "check", "--config", config])
+        #expect(older.status == 0, "\(older.stdout)\(older.stderr)")
+        #expect(older.stdout.contains("note: journal.path:") && older.stdout.contains("schema version 1, will be migrated to"), "\(older.stdout)")
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("journal.sqlite"))
+        _ = try journalFile(in: dir, version: 9999)
+        let newer = try CLI.run(["config", "check", "--config", config])
+        #expect(newer.status == 1, "\(newer.stdout)\(newer.stderr)")
+        #expect(newer.stdout.contains("error: journal.path:") && newer.stdout.contains("schema version 9999 is newer than this passerelle's"),
+                "\(newer.stdout)")
+        #expect(newer.stdout.contains("restore a backup made with this one"))
+    }
+
+    @Test("the journal's folder is missing: exit 1 naming journal.path and how to create it")
+    func journalFolderMissing() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = dir.appendingPathComponent("no-such-folder")
+        let config = try configuration(in: dir, journal: "[journal]\nbackend = \"sqlite\"\npath = \"\(missing.path)/journal.sqlite\"\n")
+        let r = try CLI.run(["config", "check", "--config", config])
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("error: journal.path: \(missing.path) (the journal's folder): No such file or directory"), "\(r.stdout)")
+        #expect(r.stdout.contains("install -d -o passerelle -m 0700 \(missing.path)"))
+    }
+
+    @Test("PostgreSQL that does not answer: exit 1 naming journal.url; the test cluster: a note (no tables yet), exit 0")
+    func journalPostgreSQL() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Port 1 on loopback: nothing listens there.
+        let down = try configuration(in: dir, journal: "[journal]\nbackend = \"postgresql\"\nurl = \"postgresql://passerelle@127.0.0.1:1/passerelle\"\n")
+        let r = try CLI.run(["config", "check", "--config", down])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("error: journal.url: cannot open the journal:"), "\(r.stdout)")
+        #expect(r.stdout.contains("check that PostgreSQL runs and answers at journal.url"))
+
+        guard PostgresTestServer.binaries != nil else {
+            print("skipped the PostgreSQL success case: no PostgreSQL server binaries installed")
+            return
+        }
+        let url = try PostgresTestServer.createDatabase(prefix: "preflight")
+        let up = try configuration(in: dir, journal: """
+            [journal]
+            backend = "postgresql"
+            url = "\(url)"
+            password_file = "\(try PostgresTestServer.shared().passwordFile.path)"
+            blob_cache = "\(dir.appendingPathComponent("blob-cache").path)"
+
+            """)
+        let ok = try CLI.run(["config", "check", "--config", up])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("note: journal.url: postgresql") && ok.stdout.contains("no journal tables yet"), "\(ok.stdout)")
+    }
+
+    // MARK: - JSON
+
+    @Test("--json: snake_case keys, each finding with check, severity, key, message and fix; exit code as the table's")
+    func json() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CLI.run(["config", "check", "--json", "--config", try configuration(in: dir, signing: "expired-sign")])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        #expect(Set(object.keys) == ["file", "valid", "errors", "warnings", "findings"])
+        #expect(object["valid"] as? Bool == false)
+        let findings = try #require(object["findings"] as? [[String: Any]])
+        for finding in findings { #expect(Set(finding.keys) == ["check", "severity", "key", "message", "fix"], "\(finding)") }
+        let expired = try #require(findings.first { $0["key"] as? String == "certificates.signing" && $0["severity"] as? String == "error" })
+        #expect((expired["message"] as? String)?.contains("certificate has expired") == true)
+        #expect(expired["fix"] as? String == "install the renewed certificate")
+        #expect(findings.contains { $0["check"] as? String == "journal" && $0["severity"] as? String == "note" })
+        #expect(object["errors"] as? Int == findings.filter { $0["severity"] as? String == "error" }.count)
+
+        let broken = dir.appendingPathComponent("broken.toml")
+        try "[structure]\nfiness = 12\n".write(to: broken, atomically: true, encoding: .utf8)
+        let invalid = try CLI.run(["config", "check", "--json", "--config", broken.path])
+        #expect(invalid.status == 1)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(invalid.stdout.utf8)) as? [String: Any], "\(invalid.stdout)")
+        #expect(parsed["valid"] as? Bool == false && (parsed["findings"] as? [Any])?.isEmpty == false)
+    }
+
+    // MARK: - --connect
+
+    /// `openssl s_server` on a free loopback port with `certificate` of the test PKI, demanding a
+    /// client certificate of the test CA: a DMP-style TLS endpoint (any GET gets a status page).
+    final class TLSServer: @unchecked Sendable {
+        let process = Process()
+        let port: Int
+
+        init(certificate: String) throws {
+            let pki = TestPaths.testPKI
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", pki.appendingPathComponent("\(certificate)-chain.pem").path,
+                                 "-key", pki.appendingPathComponent("\(certificate).key.pem").path, "-Verify", "2",
+                                 "-CAfile", pki.appendingPathComponent("ca.pem").path, "-www"]
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            process.standardInput = Pipe()
+            try process.run()
+            var text = ""
+            // "ACCEPT 127.0.0.1:PORT" follows a line or two about its parameters.
+            while !(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().contains { $0.hasPrefix("ACCEPT ") }) {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT ") }),
+                  let port = Int(line.split(separator: ":").last ?? "") else {
+                process.terminate()
+                throw TestServerError("openssl s_server did not start: \(text)")
+            }
+            self.port = port
+        }
+
+        // s_server ignores SIGTERM while it waits on its socket.
+        func stop() { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+
+    static let vihf = """
+        [vihf]
+        identifiant_structure = "1750803447"
+        secteur_activite = "SA01"
+        lps_nom = "Passerelle"
+        lps_version = "1.0.0"
+        lps_homologation_dmp = "HOMOLOGATION-TEST-1"
+        role = "10^1.2.250.1.71.1.2.7^Médecin"
+
+        """
+
+    func dmpSection(port: Int) -> String {
+        "[dmp]\nenabled = true\nendpoint = \"https://localhost:\(port)/repository\"\ntimeout_seconds = 8\n\n" + Self.vihf
+    }
+
+    @Test("--connect, DMP: mutual TLS handshake with the test endpoint ok (exit 0); a server of an unknown CA: exit 1 naming dmp.endpoint and dmp.ca")
+    func connectDMP() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = try TLSServer(certificate: "server-localhost")
+        defer { good.stop() }
+        let ok = try CLI.run(["config", "check", "--connect", "--config", try configuration(in: dir, extra: dmpSection(port: good.port))])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("ok: dmp.endpoint: TLS handshake with localhost:\(good.port) done (client certificate sent"), "\(ok.stdout)")
+        // Without --connect nothing is tried.
+        let quiet = try CLI.run(["config", "check", "--config", try configuration(in: dir, extra: dmpSection(port: good.port))])
+        #expect(quiet.status == 0 && !quiet.stdout.contains("dmp.endpoint: TLS handshake"), "\(quiet.stdout)")
+
+        let wrong = try TLSServer(certificate: "unknown-server")
+        defer { wrong.stop() }
+        let r = try CLI.run(["config", "check", "--connect", "--config", try configuration(in: dir, extra: dmpSection(port: wrong.port))])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("error: dmp.endpoint: TLS handshake with localhost:\(wrong.port) failed"), "\(r.stdout)")
+        #expect(r.stdout.contains("dmp.ca must hold the CA that issued the DMP server's certificate"))
+    }
+
+    @Test("--connect, SMTP relay: STARTTLS handshake with the test relay ok (exit 0); nothing listening: exit 1 naming mssante.smtp_host")
+    func connectSMTP() throws {
+        let dir = try TestPaths.temporaryDirectory("preflight")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let smtp = try TestSMTPServer(mode: "starttls")
+        defer { smtp.stop() }
+        let section = TestConfiguration.mssanteSection(smtpPort: smtp.port, imapPort: 1, mailbox: "passerelle@hopital.mssante.fr")
+        let ok = try CLI.run(["config", "check", "--connect", "--config", try configuration(in: dir, extra: section)])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("ok: mssante.smtp_host: STARTTLS handshake with 127.0.0.1:\(smtp.port) done"), "\(ok.stdout)")
+        #expect(ok.stdout.contains("TLSv1.2"))
+        #expect(try smtp.received().isEmpty, "nothing was sent")
+
+        let closed = try RunStatusTests.freePort()
+        let down = TestConfiguration.mssanteSection(smtpPort: UInt16(closed), imapPort: 1, mailbox: "passerelle@hopital.mssante.fr")
+        let r = try CLI.run(["config", "check", "--connect", "--config", try configuration(in: dir, extra: down)])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("error: mssante.smtp_host: STARTTLS handshake with 127.0.0.1:\(closed) failed"), "\(r.stdout)")
+        #expect(r.stdout.contains("that the relay is reachable from this host"))
+
+        let wrongCA = try TestSMTPServer(mode: "starttls", serverCertificate: "unknown-server")
+        defer { wrongCA.stop() }
+        let untrusted = TestConfiguration.mssanteSection(smtpPort: wrongCA.port, imapPort: 1, mailbox: "passerelle@hopital.mssante.fr")
+        let u = try CLI.run(["config", "check", "--connect", "--config", try configuration(in: dir, extra: untrusted)])
+        #expect(u.status == 1, "\(u.stdout)\(u.stderr)")
+        #expect(u.stdout.contains("error: mssante.smtp_host: STARTTLS handshake with 127.0.0.1:\(wrongCA.port) failed"), "\(u.stdout)")
+    }
+
+    @Test("--connect with --file-only is refused (exit 64)")
+    func connectNeedsCertificates() throws {
+        let r = try CLI.run(["config", "check", "--connect", "--file-only", "--config", CLITests.example])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--connect needs the certificates"))
     }
 }

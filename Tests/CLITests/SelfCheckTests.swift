@@ -29,4 +29,62 @@ struct SelfCheckTests {
         #expect(result.stdout.contains("FAIL certificates"))
         #expect(result.stdout.contains("FAIL signature"))
     }
+
+    /// The test PKI configuration (folders and journal are not touched by selfcheck).
+    func configFile(in dir: URL) throws -> URL {
+        let file = dir.appendingPathComponent("passerelle.toml")
+        try TestConfiguration.withTestPKI().write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    @Test("--config from any folder: the configuration's certificates, the templates found as run finds them ($PASSERELLE_TEMPLATES)")
+    func withConfigFromATemporaryFolder() throws {
+        let dir = try TestPaths.temporaryDirectory("selfcheck-cwd")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = try #require(CLI.binary)
+        let config = try configFile(in: dir)
+        let templates = TestPaths.repositoryRoot.appendingPathComponent("Templates").path
+        let r = try ProcessRunner.run(binary, ["selfcheck", "--config", config.path], environment: ["PASSERELLE_TEMPLATES": templates],
+                                      currentDirectory: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("selfcheck: all 9 checks passed"))
+        #expect(!r.stdout.contains("279035121518989"))
+
+        // The configuration's certificates are the ones checked: an expired signing certificate fails.
+        let expired = dir.appendingPathComponent("expired.toml")
+        try TestConfiguration.withTestPKI(signing: "expired-sign").write(to: expired, atomically: true, encoding: .utf8)
+        let bad = try ProcessRunner.run(binary, ["selfcheck", "--config", expired.path], environment: ["PASSERELLE_TEMPLATES": templates],
+                                        currentDirectory: dir)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("FAIL certificates") && bad.stdout.contains("signing"), "\(bad.stdout)")
+    }
+
+    @Test("installed layout (bin/passerelle, share/passerelle/Templates), run from another folder: passes without any path option")
+    func installedLayout() throws {
+        let root = try TestPaths.temporaryDirectory("selfcheck-install")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let binary = try #require(CLI.binary)
+        let bin = root.appendingPathComponent("bin"), share = root.appendingPathComponent("share/passerelle")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: share, withIntermediateDirectories: true)
+        let installed = bin.appendingPathComponent("passerelle")
+        // A hard link (same file system) or a copy: the binary resolves share/ from its own path.
+        if link(binary, installed.path) != 0 { try FileManager.default.copyItem(atPath: binary, toPath: installed.path) }
+        try FileManager.default.copyItem(at: TestPaths.repositoryRoot.appendingPathComponent("Templates"),
+                                         to: share.appendingPathComponent("Templates"))
+        let elsewhere = root.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        let config = try configFile(in: root)
+        let r = try ProcessRunner.run(installed.path, ["selfcheck", "--config", config.path], environment: ["PASSERELLE_TEMPLATES": ""],
+                                      currentDirectory: elsewhere)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("selfcheck: all 9 checks passed"))
+
+        // Without templates anywhere: the CDA line says where they were looked for.
+        try FileManager.default.removeItem(at: share.appendingPathComponent("Templates"))
+        let missing = try ProcessRunner.run(installed.path, ["selfcheck", "--config", config.path], environment: ["PASSERELLE_TEMPLATES": ""],
+                                            currentDirectory: elsewhere)
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("FAIL CDA") && missing.stdout.contains("share/passerelle/Templates"), "\(missing.stdout)")
+    }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Gateway
 import Handoff
+import Journal
 import Logging
 import Observability
 import PasserelleCore
@@ -78,6 +79,10 @@ struct RunCommand: AsyncParsableCommand {
     /// The service; but while its journal cannot be opened because the journal's disk is full,
     /// waits in the process (an error logged each minute) rather than exit and be restarted by
     /// systemd every few seconds. Documents wait in the inbox meanwhile. Nil: stopped by a signal.
+    ///
+    /// Only a full disk is waited for: a read-only file system, a permission or a missing folder
+    /// (told apart by the errno of a probe write, see ``FileSystemCause``) ends the start with
+    /// the cause, the folder and the fix, as waiting would not help and would hide them.
     static func makeWaitingForSpace(_ c: PasserelleConfiguration, templates: URL,
                                     events: any GatewayEvents, state: RunState) async throws(GatewayError) -> GatewayService? {
         let logger = Logger(label: "passerelle.service")
@@ -86,12 +91,24 @@ struct RunCommand: AsyncParsableCommand {
             do { return try GatewayService.make(configuration: c, templates: templates, events: events) } catch {
                 guard case .journal = error, case .sqlite(let path) = c.journal else { throw error }
                 let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+                let blobs = Journals.blobFolder(forDatabase: path).path
+                var cause = FileSystemCause.probe(folder: folder)
+                if cause == nil, FileManager.default.fileExists(atPath: blobs) { cause = FileSystemCause.probe(folder: blobs) }
+                if let cause, !cause.waitingHelps {
+                    let fix = cause.fix(folder: folder, key: "[journal] path")
+                    logger.error("cannot open the journal: \(cause)",
+                                 metadata: ["folder": "\(folder)", "cause": "\(cause)", "fix": "\(fix)", "error": "\(error)"])
+                    throw .file(path: folder, reason: "cannot open the journal: \(cause): \(fix) (\(error))")
+                }
                 let needed = 3 * Int64(c.cda.maxPDFBytes)  // as /ready: room for one large document
-                guard let free = JournalProbe.freeBytes(folder), free < needed else { throw error }
+                let free = JournalProbe.freeBytes(folder)
+                // A page fits but not a document counts as full too.
+                guard cause == .noSpace || free.map({ $0 < needed }) == true else { throw error }
                 if lastLog.map({ Date().timeIntervalSince($0) >= 60 }) ?? true {
                     lastLog = Date()
                     logger.error("cannot open the journal: its disk is full; waiting for space (documents wait in the inbox)",
-                                 metadata: ["folder": "\(folder)", "free_kib": "\(free / 1024)", "error": "\(error)"])
+                                 metadata: ["folder": "\(folder)", "free_kib": "\((free ?? 0) / 1024)", "cause": "disk full",
+                                            "fix": "\(FileSystemCause.noSpace.fix(folder: folder, key: "[journal] path"))", "error": "\(error)"])
                 }
                 for _ in 0..<5 {
                     if state.stopping.load(ordering: .acquiring) { return nil }

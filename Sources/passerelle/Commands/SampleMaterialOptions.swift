@@ -2,17 +2,21 @@ import ArgumentParser
 import Dispatch
 import Foundation
 
-/// The repository material `selfcheck` runs on: the test PKI, the CDA templates and the sample
-/// sidecar (paths relative to the repository root; `passerelle-testbed demo` has the same defaults).
+/// The material `selfcheck` runs on without `--config`: the test PKI (relative to the current
+/// folder: the repository root), the CDA templates (found as `run` finds them) and the sample
+/// sidecar (built in).
 struct SampleMaterialOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Test PKI folder.", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Test PKI folder (without --config).", valueName: "dir"))
     var pki = "Certificates/test-pki"
 
-    @Option(name: .long, help: ArgumentHelp("Templates folder.", valueName: "dir"))
-    var templates = "Templates"
+    @Option(name: .long, help: ArgumentHelp(
+        "Templates folder. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates beside the executable.",
+        valueName: "dir"))
+    var templates: String?
 
-    @Option(name: .long, help: ArgumentHelp("Sample sidecar the documents are made from (one per kind).", valueName: "file"))
-    var sidecar = "docs/examples/sidecar-ldl.json"
+    @Option(name: .long, help: ArgumentHelp("Sample sidecar the documents are made from (one per kind); defaults to the built-in sample.",
+                                            valueName: "file"))
+    var sidecar: String?
 }
 
 /// SIGTERM and SIGINT for the long-running commands, taken on dispatch sources rather than in

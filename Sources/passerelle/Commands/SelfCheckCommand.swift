@@ -15,19 +15,31 @@ struct SelfCheckCommand: AsyncParsableCommand {
         commandName: "selfcheck",
         abstract: "Check this installation: libraries, certificates, CDA build and validation, signatures.",
         discussion: """
-        Runs on embedded defaults, from the repository root: the test PKI made by \
-        Certificates/make-test-pki.sh, the sample sidecar docs/examples/sidecar-ldl.json, \
-        generated sample PDFs, the templates in Templates/ and, when present, the official CDA \
-        schema in ../shared/conformance/cda/xsd/cda/CDA_extended.xsd. Nothing is sent anywhere.
+        Without --config, runs on embedded defaults from the repository root: the test PKI made \
+        by Certificates/make-test-pki.sh (--pki), the built-in sample sidecar, generated sample \
+        PDFs, the templates and, when present, the official CDA schema in \
+        ../shared/conformance/cda/xsd/cda/CDA_extended.xsd.
+
+        With --config FILE (from any folder, e.g. once installed): the certificates of \
+        [certificates] (their passphrase as the service reads it) and the schema of [cda] schema. \
+        The templates are found as `passerelle run` finds them: --templates, \
+        $PASSERELLE_TEMPLATES, ./Templates, then share/passerelle/Templates beside the executable. \
+        Nothing is sent anywhere.
 
         Exit codes: 0 every check passed, 1 a check failed (the line says which and why).
         """
     )
 
+    @Option(name: .long, help: ArgumentHelp("Check this configuration's certificates and CDA schema instead of the test PKI's.",
+                                            valueName: "file"))
+    var config: String?
+
     @OptionGroup var material: SampleMaterialOptions
 
-    @Option(name: .long, help: ArgumentHelp("CDA XSD; the XSD step is skipped when the file is absent.", valueName: "file"))
-    var schema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+    @Option(name: .long, help: ArgumentHelp(
+        "CDA XSD; the XSD step is skipped when the file is absent. Defaults to [cda] schema with --config, else the official schema in ../shared.",
+        valueName: "file"))
+    var schema: String?
 
     @OptionGroup var logging: LogOptions
 
@@ -46,6 +58,18 @@ struct SelfCheckCommand: AsyncParsableCommand {
         }
         let pkiURL = URL(fileURLWithPath: material.pki)
         func pkiFile(_ name: String) -> URL { pkiURL.appendingPathComponent(name) }
+        var configuration: PasserelleConfiguration?
+        if let config {
+            do { configuration = try PasserelleConfiguration.load(from: config) } catch {
+                printError("Configuration \(config) is invalid:")
+                for problem in error.problems { printError("  \(problem)") }
+                throw ExitCode.failure
+            }
+        }
+        let schema: String? = if let explicit = self.schema { explicit } else if let configuration { configuration.cda.schema } else {
+            "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+        }
+        let templates = BuildCommand.templatesDirectory(material.templates)
 
         record("libraries") { "libcurl \(CurlLibrary.version)" }
 
@@ -56,11 +80,11 @@ struct SelfCheckCommand: AsyncParsableCommand {
             return "ANS test INS \(ins.masked) valid, consistent with its traits"
         }
 
-        let keys = KeyMaterialSource(
+        let keys = configuration.map { KeyMaterialSource($0.certificates) } ?? KeyMaterialSource(
             authentication: pkiFile("org-auth.p12"), signing: pkiFile("org-sign.p12"),
             passphrase: .file(pkiFile("passphrase.txt")), trustAnchors: pkiFile("ca.pem"), crls: [pkiFile("ca.crl.pem")])
         record("certificates") {
-            let summary = CertificateCheck.run(keys, warningDays: 30)
+            let summary = CertificateCheck.run(keys, warningDays: configuration?.certificates.expiryWarningDays ?? 30)
             let line = summary.reports.map { "\($0.label) \($0.state)" }.joined(separator: ", ")
             guard summary.state == .ok else {
                 throw SelfCheckFailure(summary.reports.map { "\($0.label): \($0.status)" }.joined(separator: "; "))
@@ -70,9 +94,14 @@ struct SelfCheckCommand: AsyncParsableCommand {
 
         var built: [CDADocument] = []
         do {
-            let sample = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: URL(fileURLWithPath: material.sidecar)))
-            let builder = try CDABuilder(templatesDirectory: URL(fileURLWithPath: material.templates))
-            let schemaURL = FileManager.default.fileExists(atPath: schema) ? URL(fileURLWithPath: schema) : nil
+            let sidecar = try material.sidecar.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? SampleSidecar.ldl
+            let sample = try DocumentMetadata.decodeValidated(sidecar: sidecar)
+            let builder: CDABuilder
+            do { builder = try CDABuilder(templatesDirectory: templates) } catch {
+                throw SelfCheckFailure("templates \(templates.path): \(error): give --templates or $PASSERELLE_TEMPLATES, "
+                                       + "or install them in share/passerelle/Templates beside the executable")
+            }
+            let schemaURL = schema.flatMap { FileManager.default.fileExists(atPath: $0) ? URL(fileURLWithPath: $0) : nil }
             let validator = try CDAValidator(schema: schemaURL)
             for kind in DocumentKind.allCases {
                 record("CDA \(kind.shortName)") {
@@ -104,7 +133,7 @@ struct SelfCheckCommand: AsyncParsableCommand {
             let signature = try SubmissionSetSigner(credentials: credentials).sign(submissionSet: submissionSet, documents: documents)
             var contents: [String: Data] = [:]
             for item in [submissionSet] + documents { if case .bytes(let data) = item.content { contents[item.uniqueId] = data } }
-            let report = try SubmissionSetSignatureVerifier(trustAnchorFiles: [pkiFile("ca.pem")])
+            let report = try SubmissionSetSignatureVerifier(trustAnchorFiles: [keys.trustAnchors])
                 .verify(signature, documents: contents)
             guard report.isValid else { throw SelfCheckFailure(report.problems.joined(separator: "; ")) }
             return "XAdES submission set over \(documents.count) documents signed and verified"
