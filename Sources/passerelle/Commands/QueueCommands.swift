@@ -60,6 +60,16 @@ struct QueueOutput {
         return f.string(from: date)
     }
 
+    /// `YYYY-MM-DD` (midnight in [report] time_zone) or ISO 8601 with its offset.
+    func date(_ text: String, option: String) throws -> Date {
+        if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
+        var style = Date.ISO8601FormatStyle().year().month().day()
+        style.timeZone = zone
+        if let d = try? style.parse(text) { return d }
+        printError("\(option): \"\(text)\" is not a date; use YYYY-MM-DD or 2026-11-23T10:00:00+01:00")
+        throw ExitCode.failure
+    }
+
     /// ISO 8601 with the zone's offset (`2026-11-23T11:15:00+01:00`).
     func iso(_ date: Date?) -> String? {
         guard let date else { return nil }

@@ -40,7 +40,8 @@ struct ResendCommand: AsyncParsableCommand {
           passerelle resend --document 1.2.250.1.999.1.4.1732350000000.12345 --target mssante_ps --include-sent --dry-run
           echo 279035121518989 | passerelle resend --patient - --yes
 
-        Exit codes: 0 done (or nothing to do), 1 invalid option, journal error or confirmation refused.
+        Exit codes: 0 done (or nothing to do), 1 invalid option, journal error, confirmation refused, \
+        or nothing to resend because the selected content was purged (retention).
         """
     )
 
@@ -94,12 +95,30 @@ struct ResendCommand: AsyncParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
-        let failed = selected.filter { eligible.contains($0.state) }
+        // Retention deleted the content of some: nothing to send, said with the purge date.
+        var purged: [Int64: Date] = [:]
+        do {
+            for t in selected where eligible.contains(t.state) {
+                if let date = try await journal.document(id: t.documentID, version: t.version)?.purgedAt { purged[t.id] = date }
+            }
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let human = QueueOutput(c)
+        for t in selected where purged[t.id] != nil {
+            print("skip \(t.id) \(t.target.rawValue) \(t.documentID): its content was purged on \(human.human(purged[t.id])) (retention); it cannot be sent again")
+        }
+        let failed = selected.filter { eligible.contains($0.state) && purged[$0.id] == nil }
         let alreadySent = failed.filter { $0.state != .failed }
         for t in selected where !eligible.contains(t.state) {
             let why = TransmissionState.succeeded.contains(t.state)
                 ? "already \(t.state.rawValue); add --include-sent to send it again" : "\(t.state.rawValue), not a dead letter"
             print("skip \(t.id) \(t.target.rawValue) \(t.documentID): \(why)")
+        }
+        if failed.isEmpty && !purged.isEmpty {
+            printError("Nothing to resend: the content of the selected document\(purged.count == 1 ? " was" : "s was") purged (retention).")
+            throw ExitCode.failure
         }
         if failed.isEmpty {
             print("Nothing to resend (\(selected.count) transmission\(selected.count == 1 ? "" : "s") selected, none \(includeSent ? "failed or sent" : "failed")).")

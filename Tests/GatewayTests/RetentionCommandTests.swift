@@ -1,0 +1,206 @@
+import IHE
+import Foundation
+import Journal
+import PasserelleCore
+import Testing
+import TestSupport
+
+/// `passerelle purge`, `backup` and `restore` through the binary, on a journal filled by the
+/// running gateway (issue 18, item 4).
+@Suite(.serialized) struct RetentionCommandTests {
+    func passerelle(_ h: Harness, _ arguments: [String], config: String? = nil, stdin: Data? = nil) async throws -> ProcessResult {
+        let binary = try #require(CrashTests.binary, "passerelle binary not found")
+        return try await Harness.runOffPool(binary, arguments + ["--config", config ?? h.configPath], stdin: stdin)
+    }
+
+    static func mode(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil
+    }
+
+    /// The month's report table and CSV (the JSON and HTML carry the generation time).
+    func report(_ h: Harness, config: String? = nil) async throws -> [String] {
+        let f = Date.ISO8601FormatStyle().year().month().day()
+        let range = ["--from", f.format(Date().addingTimeInterval(-86_400)), "--to", f.format(Date().addingTimeInterval(86_400))]
+        var out: [String] = []
+        for format in ["table", "csv"] {
+            let r = try await passerelle(h, ["report"] + range + ["--format", format], config: config)
+            #expect(r.status == 0, "\(r.stderr)")
+            out.append(r.stdout)
+        }
+        return out
+    }
+
+    @Test func purgeThenShowAndResendSayTheContentWasPurged() async throws {
+        let h = try Harness()
+        defer { h.cleanUp() }
+        h.endpoint.fail(.registryError(code: "XDSPatientIdDoesNotMatch"))
+        let refusedDoc = Documents.metadata()
+        let journal = try h.journal()
+        do {
+            let service = try h.service()
+            let running = Task { try await service.run() }
+            try h.drop("refused.json", sidecar: refusedDoc)
+            try h.drop("refused.pdf", Documents.pdf())
+            #expect(try await Harness.waitUntil(timeout: 20) {
+                try await journal.transmissions(matching: TransmissionFilter(states: [.failed])).count == 1
+            })
+            try h.drop("ok.json", sidecar: Documents.metadata(.biologyReport))
+            try h.drop("ok.pdf", Documents.pdf())
+            #expect(try await Harness.waitUntil(timeout: 20) {
+                try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 1
+            })
+            service.stop()
+            try await running.value
+        }
+        let failedID = DocumentEntryMapper.uniqueId(refusedDoc.id!)
+        let blobFolder = Journals.blobFolder(forDatabase: h.journalPath)
+        func blobFiles() -> [String] {
+            (FileManager.default.enumerator(atPath: blobFolder.path)?.allObjects as? [String] ?? []).filter { $0.count == 67 }
+        }
+        #expect(blobFiles().count == 4, "two documents, each an intake record and a CDA: \(blobFiles())")
+
+        let none = try await passerelle(h, ["purge"])
+        #expect(none.status == 1 && none.stderr.contains("no [journal] retention_days"), "\(none.stderr)")
+        let future = try await passerelle(h, ["purge", "--before", "2999-01-01"])
+        #expect(future.status == 1 && future.stderr.contains("in the future"), "\(future.stderr)")
+        let reportBefore = try await report(h)
+
+        try await Task.sleep(for: .seconds(1.1))
+        let cutoff = Date.ISO8601FormatStyle().format(Date())
+        let dry = try await passerelle(h, ["purge", "--before", cutoff, "--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("Would purge the content of 2 document sets (2 documents, 2 transmissions)"), "\(dry.stdout)")
+        #expect(blobFiles().count == 4, "a dry run changes nothing")
+
+        let purge = try await passerelle(h, ["purge", "--before", cutoff, "--json"])
+        #expect(purge.status == 0, "\(purge.stderr)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(purge.stdout.utf8)) as? [String: Any], "\(purge.stdout)")
+        #expect(result["sets"] as? Int == 2 && result["documents"] as? Int == 2 && result["blobs"] as? Int == 4)
+        #expect((result["bytes_freed"] as? Int ?? 0) > 1000, "\(result)")
+        #expect(result["dry_run"] as? Bool == false && result["audit_id"] is Int)
+        #expect(blobFiles().isEmpty, "the content is gone from the disk: \(blobFiles())")
+
+        // The report of the period: unchanged.
+        #expect(try await report(h) == reportBefore)
+
+        let show = try await passerelle(h, ["show", failedID])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdout.range(of: #"content purged on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d \(retention\)"#,
+                                  options: .regularExpression) != nil, "\(show.stdout)")
+        #expect(show.stdout.contains("patient INS none"), "the masked INS went with the content: \(show.stdout)")
+        #expect(show.stdout.contains("operator purge"), "\(show.stdout)")
+
+        let resend = try await passerelle(h, ["resend", "--document", failedID, "--yes"])
+        #expect(resend.status == 1, "\(resend.stdout)")
+        #expect(resend.stdout.contains("its content was purged on") && resend.stderr.contains("purged (retention)"), "\(resend.stdout)\(resend.stderr)")
+        #expect(try await journal.transmissions(matching: TransmissionFilter(documentID: failedID)).first?.state == .failed)
+
+        let audit = try await passerelle(h, ["audit", "--json"])
+        let actions = try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]], "\(audit.stdout)")
+        #expect(actions.map { $0["action"] as? String } == ["purge"])
+        #expect(actions.first?["user"] as? String == OperatorRequest.currentUser())
+        #expect(actions.first?["count"] as? Int == 2)
+    }
+
+    /// A backup taken while `passerelle run` works, restored into a new folder: same status,
+    /// same report; every file 0600 and folder 0700 under umask 022.
+    @Test func backupWhileRunningThenRestoreIntoANewFolder() async throws {
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let h = try Harness()
+        defer { h.cleanUp() }
+        let log = try FileHandle(forWritingTo: {
+            let url = h.root.appendingPathComponent("run.log")
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+            return url
+        }())
+        let process = try CrashTests.start(h, log: log)
+        defer { if process.isRunning { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() } }
+        let journal = try h.journal()
+        for n in 1...3 {
+            try h.drop("d\(n).json", sidecar: Documents.metadata())
+            try h.drop("d\(n).pdf", Documents.pdf("Compte rendu \(n)"))
+        }
+        #expect(try await Harness.waitUntil(timeout: 30) {
+            try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 3
+        })
+        // The journal the gateway created, under umask 022.
+        for file in [h.journalPath, h.journalPath + "-wal", h.journalPath + "-shm"] {
+            #expect(Self.mode(file) == 0o600, "\(file): \(String(Self.mode(file) ?? 0, radix: 8))")
+        }
+        let liveBlobs = Journals.blobFolder(forDatabase: h.journalPath)
+        #expect(Self.mode(liveBlobs.path) == 0o700)
+
+        // While it runs (and takes a fourth document).
+        try h.drop("d4.json", sidecar: Documents.metadata())
+        try h.drop("d4.pdf", Documents.pdf("Compte rendu 4"))
+        let backups = h.root.appendingPathComponent("backups")
+        let file = backups.appendingPathComponent("journal-backup.sqlite").path
+        let backup = try await passerelle(h, ["backup", file])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stdout.contains("Backed up"), "\(backup.stdout)")
+        #expect(try await Harness.waitUntil(timeout: 30) {
+            try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 4
+        })
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+
+        let backupBlobs = backups.appendingPathComponent("journal-backup.blobs")
+        #expect(Self.mode(file) == 0o600 && Self.mode(backups.path) == 0o700 && Self.mode(backupBlobs.path) == 0o700)
+        #expect(Self.mode(backups.appendingPathComponent("journal-backup.patient-key").path) == 0o600)
+        let copied = FileManager.default.enumerator(atPath: backupBlobs.path)?.allObjects as? [String] ?? []
+        #expect(copied.count >= 3 * 2 + 3, "3 documents' blobs at least, in their folders: \(copied)")
+        for name in copied {
+            let mode = Self.mode(backupBlobs.appendingPathComponent(name).path)
+            #expect(mode == (name.count == 2 ? 0o700 : 0o600), "\(name): \(String(mode ?? 0, radix: 8))")
+        }
+        let again = try await passerelle(h, ["backup", file])
+        #expect(again.status == 1 && again.stderr.contains("exists"), "never overwritten: \(again.stderr)")
+
+        // The state the backup saw, to compare with: the live journal now has the fourth
+        // document too, so compare the restored journal with the backup file itself.
+        let restoredConfig = h.root.appendingPathComponent("restored.toml").path
+        let text = try String(contentsOfFile: h.configPath, encoding: .utf8)
+        let moved = text.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "path = \"restored/journal.sqlite\"")
+        #expect(moved != text)
+        try moved.write(toFile: restoredConfig, atomically: true, encoding: .utf8)
+        let restore = try await passerelle(h, ["restore", file], config: restoredConfig)
+        #expect(restore.status == 0, "\(restore.stdout)\(restore.stderr)")
+        let restoredPath = h.root.appendingPathComponent("restored/journal.sqlite").path
+        #expect(Self.mode(restoredPath) == 0o600)
+        #expect(Self.mode(Journals.blobFolder(forDatabase: restoredPath).path) == 0o700)
+        let twice = try await passerelle(h, ["restore", file], config: restoredConfig)
+        #expect(twice.status == 1 && twice.stderr.contains("never overwrites"), "\(twice.stderr)")
+
+        // The backup as a journal of its own (a third configuration pointing at the file).
+        let asJournal = h.root.appendingPathComponent("backup-as-journal.toml").path
+        try text.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "path = \"backups/journal-backup.sqlite\"")
+            .write(toFile: asJournal, atomically: true, encoding: .utf8)
+        // JSON: the table's ages ("3 s") move with the clock between two runs.
+        let restoredStatus = try await passerelle(h, ["status", "--json"], config: restoredConfig)
+        let backupStatus = try await passerelle(h, ["status", "--json"], config: asJournal)
+        #expect(restoredStatus.status == 0 && restoredStatus.stdout == backupStatus.stdout, "\(restoredStatus.stdout)\n---\n\(backupStatus.stdout)")
+        #expect(restoredStatus.stdout.contains("\"acknowledged\""))
+        #expect(try await report(h, config: restoredConfig) == (try await report(h, config: asJournal)))
+        // Every document of the restored journal can be read back (its blobs came along).
+        let restored = try SQLiteJournalStore(path: restoredPath, blobs: BlobStore(root: Journals.blobFolder(forDatabase: restoredPath)))
+        let documents = try await restored.documents(in: .queued)
+        #expect(documents.count >= 3)
+        for d in documents {
+            _ = try restored.blobs.get(d.blobSHA256)
+            _ = try restored.blobs.get(try #require(d.builtSHA256))
+        }
+        // And `resend --patient` still finds the patient: the patient key came along.
+        let patient = try await passerelle(h, ["resend", "--patient", "-", "--include-sent", "--dry-run"], config: restoredConfig,
+                                           stdin: Data("279035121518989\n".utf8))
+        #expect(patient.stdout.contains("would send again"), "\(patient.stdout)\(patient.stderr)")
+    }
+
+    @Test func aPostgreSQLJournalIsBackedUpWithPgDump() async throws {
+        let h = try Harness(journal: "backend = \"postgresql\"\nurl = \"postgresql://passerelle@127.0.0.1:1/passerelle\"")
+        defer { h.cleanUp() }
+        let r = try await passerelle(h, ["backup", h.root.appendingPathComponent("dump").path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("pg_dump --format=custom") && r.stderr.contains("pg_restore"), "\(r.stderr)")
+    }
+}
