@@ -100,6 +100,50 @@ import TestSupport
         #expect(actions.map { $0["action"] as? String } == ["purge"])
         #expect(actions.first?["user"] as? String == OperatorRequest.currentUser())
         #expect(actions.first?["count"] as? Int == 2)
+
+        // Item 5 of issue 18 on the same journal: human times in [report] time_zone (Europe/Paris
+        // by default) with their offset, in every table; every --json with snake_case keys.
+        let paris = TimeZone(identifier: "Europe/Paris")!.secondsFromGMT(for: Date())
+        let offset = String(format: "%@%02d:%02d", paris < 0 ? "-" : "+", abs(paris) / 3600, abs(paris) % 3600 / 60)
+        let stamp = #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "# + NSRegularExpression.escapedPattern(for: offset)
+        let status = try await passerelle(h, ["status"])
+        #expect(status.stdout.range(of: "last error " + stamp, options: .regularExpression) != nil, "\(status.stdout)")
+        #expect(!status.stdout.contains("Z transmission"), "no UTC stamp left: \(status.stdout)")
+        #expect(show.stdout.range(of: "received " + stamp, options: .regularExpression) != nil, "\(show.stdout)")
+        #expect(show.stdout.range(of: "operator purge " + stamp, options: .regularExpression) != nil, "\(show.stdout)")
+        let auditTable = try await passerelle(h, ["audit"])
+        #expect(auditTable.stdout.range(of: stamp, options: .regularExpression) != nil, "\(auditTable.stdout)")
+        let queue = try await passerelle(h, ["queue"])
+        #expect(queue.stdout.range(of: stamp, options: .regularExpression) != nil, "\(queue.stdout)")
+
+        let f = Date.ISO8601FormatStyle().year().month().day()
+        let range = ["--from", f.format(Date().addingTimeInterval(-86_400)), "--to", f.format(Date().addingTimeInterval(86_400))]
+        let commands: [[String]] = [["status", "--json"], ["queue", "--json"], ["audit", "--json"], ["flush", "--json"],
+                                    ["purge", "--dry-run", "--before", cutoff, "--json"], ["report"] + range + ["--format", "json"],
+                                    ["certs", "check", "--format", "json"]]
+        for command in commands {
+            let r = try await passerelle(h, command)
+            let object = try #require(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)), "\(command): \(r.stdout)\(r.stderr)")
+            var keys: [String] = []
+            func walk(_ value: Any) {
+                if let d = value as? [String: Any] { for (k, v) in d { keys.append(k); walk(v) } }
+                if let a = value as? [Any] { a.forEach(walk) }
+            }
+            walk(object)
+            #expect(!keys.isEmpty, "\(command)")
+            let camel = keys.filter { $0.range(of: "^[a-z0-9_]+$", options: .regularExpression) == nil }
+            #expect(camel.isEmpty, "\(command.joined(separator: " ")): \(Set(camel).sorted())")
+            // Times: ISO 8601 with an offset (or Z).
+            for case let text as String in Self.strings(object) where text.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d"#, options: .regularExpression) != nil {
+                #expect(text.range(of: #"(Z|[+-]\d\d:\d\d)$"#, options: .regularExpression) != nil, "\(command): \(text)")
+            }
+        }
+    }
+
+    static func strings(_ value: Any) -> [Any] {
+        if let d = value as? [String: Any] { return d.values.flatMap(strings) }
+        if let a = value as? [Any] { return a.flatMap(strings) }
+        return [value]
     }
 
     /// A backup taken while `passerelle run` works, restored into a new folder: same status,

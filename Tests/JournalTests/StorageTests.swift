@@ -147,7 +147,7 @@ import TestSupport
         let f = try JournalFixture(backend)
         try await f.queued(1)
         let raw = try f.raw()
-        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4])
+        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5])
         _ = try f.secondStore()
         #expect(try raw.scalar("SELECT count(*) FROM schema_migrations")?.int == 5)
         #expect(try raw.scalar("SELECT count(*) FROM transmissions")?.int == 1)
