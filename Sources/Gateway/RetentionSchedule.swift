@@ -12,17 +12,22 @@ public struct RetentionSchedule: Sendable {
     public let days: Int
     public let firstDelay: Duration
     public let interval: Duration
+    /// The time each purge counts from (injectable for tests).
+    let clock: @Sendable () -> Date
 
-    public init(journal: any JournalRetention, days: Int, firstDelay: Duration = .seconds(300), interval: Duration = .seconds(86_400)) {
+    public init(journal: any JournalRetention, days: Int, firstDelay: Duration = .seconds(300), interval: Duration = .seconds(86_400),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.journal = journal
         self.days = days
         self.firstDelay = firstDelay
         self.interval = interval
+        self.clock = clock
     }
 
     /// Purges what ended more than ``days`` before `now`; failures are logged and retried next time.
     @discardableResult
-    public func purgeOnce(now: Date = Date(), logger: Logger) async -> PurgeResult? {
+    public func purgeOnce(now: Date? = nil, logger: Logger) async -> PurgeResult? {
+        let now = now ?? clock()
         let cutoff = now.addingTimeInterval(-Double(days) * 86_400)
         do {
             let result = try await journal.purge(endedBefore: cutoff, dryRun: false,
@@ -41,7 +46,7 @@ public struct RetentionSchedule: Sendable {
     }
 
     /// Until cancelled.
-    func run(logger: Logger) async {
+    public func run(logger: Logger) async {
         do { try await Task.sleep(for: firstDelay) } catch { return }
         while !Task.isCancelled {
             await purgeOnce(logger: logger)

@@ -1,6 +1,8 @@
 import IHE
 import Foundation
+import Gateway
 import Journal
+import Logging
 import PasserelleCore
 import Testing
 import TestSupport
@@ -238,6 +240,44 @@ import TestSupport
         let patient = try await passerelle(h, ["resend", "--patient", "-", "--include-sent", "--dry-run"], config: restoredConfig,
                                            stdin: Data("279035121518989\n".utf8))
         #expect(patient.stdout.contains("would send again"), "\(patient.stdout)\(patient.stderr)")
+    }
+
+    /// `[journal] retention_days` makes `passerelle run` purge by itself: the schedule the
+    /// service is assembled with, and its loop (with a clock 31 days ahead) purging once, audited.
+    @Test func theServicePurgesOnItsOwnWhenRetentionIsSet() async throws {
+        let h = try Harness(journal: "backend = \"sqlite\"\npath = \"journal.sqlite\"\nretention_days = 30")
+        defer { h.cleanUp() }
+        let service = try h.service()
+        let schedule = try #require(service.retention, "retention_days set: the service has a schedule")
+        #expect(schedule.days == 30 && schedule.interval == .seconds(86_400) && schedule.firstDelay == .seconds(300))
+        let journal = try h.journal()
+        do {
+            let running = Task { try await service.run() }
+            try h.drop("a.json", sidecar: Documents.metadata())
+            try h.drop("a.pdf", Documents.pdf())
+            #expect(try await Harness.waitUntil(timeout: 20) {
+                try await journal.transmissions(matching: TransmissionFilter(states: [.acknowledged])).count == 1
+            })
+            service.stop()
+            try await running.value
+        }
+        let logger = Logger(label: "test.retention")
+        // Today nothing is 30 days old.
+        #expect(await schedule.purgeOnce(logger: logger)?.sets == 0)
+        let later = RetentionSchedule(journal: schedule.journal, days: 30, firstDelay: .milliseconds(10), interval: .seconds(3600),
+                                      clock: { Date().addingTimeInterval(31 * 86_400) })
+        let loop = Task { await later.run(logger: logger) }
+        defer { loop.cancel() }
+        #expect(try await Harness.waitUntil(timeout: 10) {
+            try await journal.documents(in: .queued).allSatisfy { $0.purgedAt != nil }
+        })
+        let trail = try await journal.operatorActions(OperatorActionQuery(actions: [.purge]))
+        #expect(trail.count == 1 && trail[0].selection.contains("automatic retention_days=30") && trail[0].user == OperatorRequest.currentUser(),
+                "\(trail)")
+        // Without the key: no schedule.
+        let plain = try Harness()
+        defer { plain.cleanUp() }
+        #expect(try plain.service().retention == nil)
     }
 
     @Test func aPostgreSQLJournalIsBackedUpWithPgDump() async throws {
