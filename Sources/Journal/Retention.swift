@@ -81,6 +81,12 @@ enum RetentionSQL {
     /// report and retention read it as the time the transmission ended.
     static let forgetRecipients =
         "UPDATE transmissions SET pending_recipients = NULL WHERE document_id = ?1 AND version = ?2 AND pending_recipients IS NOT NULL"
+    static let lastError = "SELECT id, last_error FROM transmissions WHERE id = ?1 AND last_error IS NOT NULL"
+    static let setLastError = "UPDATE transmissions SET last_error = ?1 WHERE id = ?2"
+    static let attemptResponses = "SELECT id, response FROM attempts WHERE transmission_id = ?1 AND response IS NOT NULL"
+    static let setAttemptResponse = "UPDATE attempts SET response = ?1 WHERE id = ?2"
+    static let acknowledgementDetails = "SELECT id, detail FROM acknowledgements WHERE transmission_id = ?1 AND detail IS NOT NULL"
+    static let setAcknowledgementDetail = "UPDATE acknowledgements SET detail = ?1 WHERE id = ?2"
     /// The sets of the rows whose content is kept that point at a blob.
     static let blobUsers = """
         SELECT DISTINCT set_id FROM documents WHERE purged_at IS NULL AND (blob_sha256 = ?1 OR built_sha256 = ?1)
@@ -96,6 +102,16 @@ enum RetentionSQL {
 }
 
 extension SQLJournalBackend {
+    /// Rewrites `column` of the rows `select` returns for transmission `t` with ``LogRedaction``
+    /// where that changes it.
+    static func redact(_ db: Connection, select: String, update: String, column: String, _ t: Int64) throws {
+        for row in try db.query(db.dialect.render(select), [.integer(t)]) {
+            guard let id = row.integer("id"), let text = row.text(column) else { continue }
+            let masked = LogRedaction.redact(text)
+            if masked != text { _ = try db.change(db.dialect.render(update), [.text(masked), .integer(id)]) }
+        }
+    }
+
     public func purge(endedBefore cutoff: Date, dryRun: Bool, _ request: OperatorRequest,
                       now: Date) async throws(JournalError) -> PurgeResult {
         let blobs = self.blobs
@@ -129,6 +145,17 @@ extension SQLJournalBackend {
                     _ = try db.change(db.dialect.render(RetentionSQL.markPurged), [.integer(stamp), .text(id), .integer(version)])
                     _ = try db.change(db.dialect.render(RetentionSQL.forgetInputName), [.text(id), .integer(version)])
                     _ = try db.change(db.dialect.render(RetentionSQL.forgetRecipients), [.text(id), .integer(version)])
+                }
+                // Peers' texts may quote a patient mailbox (its local part is the INS) or a NIR:
+                // masked as in the logs. Codes and document ids stay (the report counts codes).
+                if !dryRun {
+                    for row in transmissions {
+                        guard let t = row.integer("id") else { continue }
+                        try Self.redact(db, select: RetentionSQL.lastError, update: RetentionSQL.setLastError, column: "last_error", t)
+                        try Self.redact(db, select: RetentionSQL.attemptResponses, update: RetentionSQL.setAttemptResponse, column: "response", t)
+                        try Self.redact(db, select: RetentionSQL.acknowledgementDetails, update: RetentionSQL.setAcknowledgementDetail,
+                                        column: "detail", t)
+                    }
                 }
             }
             result.transmissions = transmissionIDs.count

@@ -1,0 +1,47 @@
+import Foundation
+@testable import Journal
+import PasserelleCore
+import Testing
+import TestSupport
+
+/// Retention on real SQLite and PostgreSQL: what a purge clears beyond the blobs, and what it
+/// never touches (report counts in ``RetentionReportTests``, IndicatorsTests).
+@Suite("journal: retention purge")
+struct RetentionTests {
+    static let t0 = JournalFixture.t0
+    static let address = "279035121518989@patient.mssante.fr"
+
+    @Test("a purge masks patient mailboxes and NIRs in peers' texts, clears input file names; an active set is kept",
+          arguments: JournalBackend.allCases)
+    func purgeClearsPatientData(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
+        let store = try #require(f.store as? any JournalRetention)
+        try await f.queued(1, targets: [.mssantePatient])
+        try await f.queued(2, targets: [.mssantePatient])
+        let claim = try #require(try await f.store.claimNext(target: .mssantePatient, now: Self.t0.plus(1), lease: 60, owner: "w"))
+        let failed = try await f.store.complete(claim, owner: "w",
+                                                outcome: .failure(.smtpPermanent(code: 550, "5.1.1 <\(Self.address)> unknown; NIR 279035121518989")),
+                                                now: Self.t0.plus(2))
+        #expect(failed.state == .failed)
+        let transmission = claim.transmission.id
+        let raw = try f.raw()
+        func texts(_ sql: String) throws -> String {
+            try raw.query(sql).flatMap { $0.values.values.compactMap(\.string) }.sorted().joined(separator: "\n")
+        }
+        #expect(try texts("SELECT last_error FROM transmissions WHERE id = \(transmission)").contains(Self.address))
+        try raw.run("INSERT INTO acknowledgements (transmission_id, kind, received_at, detail) VALUES (\(transmission), 'delivered', 1, 'DSN for \(Self.address)')")
+
+        let result = try await store.purge(endedBefore: Self.t0.plus(3600), dryRun: false, OperatorRequest(user: "ops", selection: ""),
+                                           now: Self.t0.plus(7200))
+        #expect(result.sets == 1 && result.documents == 1 && result.blobs == 2, "document 2 is still queued: \(result)")
+        let peers = try texts("SELECT last_error FROM transmissions WHERE id = \(transmission)")
+            + (try texts("SELECT response FROM attempts WHERE transmission_id = \(transmission)"))
+            + (try texts("SELECT detail FROM acknowledgements WHERE transmission_id = \(transmission)"))
+        #expect(!peers.contains("279035121518989"), "\(peers)")
+        #expect(peers.contains(LogRedaction.patientMailboxPlaceholder) && peers.contains("550"), "\(peers)")
+        #expect(try texts("SELECT file_name FROM inputs") == "(purged)\nin2.pdf", "the active set keeps its file name")
+        let kept = try #require(try await f.store.document(id: JournalFixture.document(2).id, version: 1))
+        #expect(kept.purgedAt == nil && kept.patientKey == "pk-1")
+        #expect(try texts("SELECT failure FROM transmissions WHERE id = \(transmission)") == "permanent", "what the report counts stays")
+    }
+}
