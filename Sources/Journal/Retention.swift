@@ -56,6 +56,9 @@ enum RetentionSQL {
            AND NOT EXISTS (SELECT 1 FROM documents x WHERE x.set_id = d.set_id AND x.state <> 'queued')
         ORDER BY MIN(d.received_at), d.set_id
         """
+    /// Sets per write transaction: a first purge of a year of documents must not hold the
+    /// journal's write lock (SQLite) for long while intake and senders wait on it.
+    static let batch = 500
 
     /// The set's transmissions (locked in PostgreSQL unless a dry run, which only reads: a
     /// resend or a sender waits for the purge, or the purge sees what they changed).
@@ -114,10 +117,40 @@ extension SQLJournalBackend {
 
     public func purge(endedBefore cutoff: Date, dryRun: Bool, _ request: OperatorRequest,
                       now: Date) async throws(JournalError) -> PurgeResult {
+        try await purge(endedBefore: cutoff, dryRun: dryRun, request, now: now, batch: RetentionSQL.batch)
+    }
+
+    func purge(endedBefore cutoff: Date, dryRun: Bool, _ request: OperatorRequest, now: Date,
+               batch size: Int) async throws(JournalError) -> PurgeResult {
+        // A dry run reads everything in one snapshot (readers block no one).
+        if dryRun { return try await snapshot(purgeBatch(cutoff, dryRun: true, limit: nil, sweep: false, request, now: now)).result }
+        // Batches, each one transaction with its own audit row, until a batch finds fewer
+        // candidates than it may take (or purges none: a set that became active is skipped).
+        var total = PurgeResult(cutoff: cutoff, dryRun: false, sets: 0, documents: 0, transmissions: 0, blobs: 0, bytes: 0)
+        var first = true
+        while true {
+            let batch = try await write(purgeBatch(cutoff, dryRun: false, limit: size, sweep: first, request, now: now))
+            first = false
+            // After the commit: a crash before this leaves files the next purge deletes (the
+            // sweep of recent purges); deleting first could lose content the journal still has.
+            for digest in batch.files { blobs.remove(digest) }
+            total.sets += batch.result.sets
+            total.documents += batch.result.documents
+            total.transmissions += batch.result.transmissions
+            total.blobs += batch.result.blobs
+            total.bytes += batch.result.bytes
+            total.action = batch.result.action ?? total.action
+            if batch.candidates < size || batch.result.sets == 0 { return total }
+        }
+    }
+
+    /// One purge transaction's work: at most `limit` candidate sets.
+    func purgeBatch(_ cutoff: Date, dryRun: Bool, limit: Int?, sweep: Bool, _ request: OperatorRequest,
+                    now: Date) -> @Sendable (Connection) throws -> (result: PurgeResult, files: [String], candidates: Int) {
         let blobs = self.blobs
         let cut = JournalTime.millis(cutoff)
         let stamp = JournalTime.millis(now)
-        let body: @Sendable (Connection) throws -> (PurgeResult, [String]) = { db in
+        return { db in
             func q(_ sql: String, _ values: any SQLBindable...) throws -> [Row] {
                 try db.query(db.dialect.render(sql), values.map(\.sqlValue))
             }
@@ -125,7 +158,8 @@ extension SQLJournalBackend {
             var transmissionIDs: [Int64] = []
             var digests: [String] = []
             var purgedSets: Set<String> = []
-            for set in try q(RetentionSQL.candidateSets, cut).compactMap({ $0.text("set_id") }) {
+            let candidates = try q(RetentionSQL.candidateSets + (limit.map { " LIMIT \($0)" } ?? ""), cut).compactMap { $0.text("set_id") }
+            for set in candidates {
                 // Checked again under the locks: the candidate query took none.
                 let transmissions = try q(RetentionSQL.setTransmissions(db.dialect, lock: !dryRun), set)
                 let ended = transmissions.allSatisfy { row in
@@ -185,7 +219,7 @@ extension SQLJournalBackend {
             }
             // Files of recent purges a crash left behind (deleted after this commit too).
             var leftovers: [String] = []
-            if !dryRun {
+            if !dryRun && sweep {
                 let week = JournalTime.millis(now.addingTimeInterval(-7 * 86_400))
                 for row in try q(RetentionSQL.recentlyPurgedBlobs, week) {
                     for digest in [row.text("blob_sha256"), row.text("built_sha256")].compactMap({ $0 })
@@ -194,13 +228,8 @@ extension SQLJournalBackend {
                     }
                 }
             }
-            return (result, dryRun ? [] : deletable + leftovers)
+            return (result, dryRun ? [] : deletable + leftovers, candidates.count)
         }
-        let (result, files) = dryRun ? try await snapshot(body) : try await write(body)
-        // After the commit: a crash before this leaves files the next purge deletes (above);
-        // deleting first could lose content the journal still says it has.
-        for digest in files { blobs.remove(digest) }
-        return result
     }
 }
 

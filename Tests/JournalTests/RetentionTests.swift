@@ -44,4 +44,29 @@ struct RetentionTests {
         #expect(kept.purgedAt == nil && kept.patientKey == "pk-1")
         #expect(try texts("SELECT failure FROM transmissions WHERE id = \(transmission)") == "permanent", "what the report counts stays")
     }
+
+    @Test("a large purge goes in batches, each one transaction with its own audit row", arguments: JournalBackend.allCases)
+    func batches(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
+        let purge: (Date, OperatorRequest, Date) async throws -> PurgeResult
+        switch f.store {
+        case let s as SQLiteJournalStore: purge = { try await s.purge(endedBefore: $0, dryRun: false, $1, now: $2, batch: 2) }
+        case let s as PostgresJournalStore: purge = { try await s.purge(endedBefore: $0, dryRun: false, $1, now: $2, batch: 2) }
+        default: throw FixtureError.notAccepted("unknown store")
+        }
+        try await check(f, purge: purge)
+    }
+
+    func check(_ f: JournalFixture, purge: (Date, OperatorRequest, Date) async throws -> PurgeResult) async throws {
+        for n in 1...5 {
+            try await f.queued(n)
+            let claim = try #require(try await f.store.claimNext(target: .dmp, now: Self.t0.plus(1), lease: 60, owner: "w"))
+            _ = try await f.store.complete(claim, owner: "w", outcome: .success(state: .acknowledged), now: Self.t0.plus(2))
+        }
+        let result = try await purge(Self.t0.plus(3600), OperatorRequest(user: "ops", selection: ""), Self.t0.plus(7200))
+        #expect(result.sets == 5 && result.documents == 5 && result.blobs == 10 && result.transmissions == 5, "\(result)")
+        let trail = try await (f.store as! any OperatorQueue).operatorActions(OperatorActionQuery(actions: [.purge]))
+        #expect(trail.map(\.count) == [2, 2, 1], "three transactions of at most two sets: \(trail)")
+        for n in 1...5 { #expect(try await f.store.document(id: JournalFixture.document(n).id, version: 1)?.purgedAt != nil) }
+    }
 }
