@@ -69,4 +69,29 @@ struct RetentionTests {
         #expect(trail.map(\.count) == [2, 2, 1], "three transactions of at most two sets: \(trail)")
         for n in 1...5 { #expect(try await f.store.document(id: JournalFixture.document(n).id, version: 1)?.purgedAt != nil) }
     }
+
+    /// Issue 18: the journal, its WAL/SHM and blob files 0600, its folders 0700, whatever the umask.
+    @Test func aNewJournalIsPrivateUnderUmask022() async throws {
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let root = try TestPaths.temporaryDirectory("journal-modes")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let path = root.appendingPathComponent("var/lib/passerelle/journal.sqlite").path
+        let (store, blobs) = try Journals.openWithBlobs(.sqlite(path: path))
+        let doc = JournalFixture.document(1)
+        _ = try await store.accept(doc, content: Data("input".utf8), input: nil, stay: nil, now: Self.t0)
+        _ = try await store.markBuilt(documentID: doc.id, version: 1, built: Data("<cda/>".utf8), now: Self.t0)
+        func mode(_ path: String) -> Int? { (try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? nil }
+        for file in [path, path + "-wal", path + "-shm"] { #expect(mode(file) == 0o600, "\(file): \(String(mode(file) ?? 0, radix: 8))") }
+        for folder in ["var", "var/lib", "var/lib/passerelle", "var/lib/passerelle/journal.blobs"] {
+            let p = root.appendingPathComponent(folder).path
+            #expect(mode(p) == 0o700, "\(folder): \(String(mode(p) ?? 0, radix: 8))")
+        }
+        let stored = try #require(try await store.document(id: doc.id, version: 1))
+        for digest in [stored.blobSHA256, try #require(stored.builtSHA256)] {
+            let file = blobs.url(for: digest)
+            #expect(mode(file.path) == 0o600, "blob: \(String(mode(file.path) ?? 0, radix: 8))")
+            #expect(mode(file.deletingLastPathComponent().path) == 0o700, "blob folder")
+        }
+    }
 }
