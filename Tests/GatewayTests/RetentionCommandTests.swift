@@ -65,6 +65,10 @@ import TestSupport
         #expect(none.status == 1 && none.stderr.contains("no [journal] retention_days"), "\(none.stderr)")
         let future = try await passerelle(h, ["purge", "--before", "2999-01-01"])
         #expect(future.status == 1 && future.stderr.contains("in the future"), "\(future.stderr)")
+        // A day is midnight in [report] time_zone (Europe/Paris: +01:00 in January).
+        let january = try await passerelle(h, ["purge", "--before", "2026-01-01", "--dry-run"])
+        #expect(january.stdout.contains("ended before 2026-01-01 00:00:00 +01:00"), "\(january.stdout)\(january.stderr)")
+        #expect(january.stdout.contains("Would purge the content of 0 document sets"), "\(january.stdout)")
         let reportBefore = try await report(h)
 
         try await Task.sleep(for: .seconds(1.1))

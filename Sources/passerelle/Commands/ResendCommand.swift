@@ -65,10 +65,10 @@ struct ResendCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Also queue again transmissions already sent, acknowledged, delivered or read (a new attempt: MSSanté mails are sent again).")
     var includeSent = false
 
-    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var from: String?
 
-    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var until: String?
 
     @Flag(name: .long, help: "List what would be queued again; change nothing.")
@@ -86,8 +86,8 @@ struct ResendCommand: AsyncParsableCommand {
         let eligible: Set<TransmissionState> = includeSent ? TransmissionState.succeeded.union([.failed]) : [.failed]
         var filter = TransmissionFilter(transmissionIDs: ids, documentID: document, target: target,
                                         states: status.isEmpty ? eligible : Set(status))
-        filter.from = try from.map { try Self.date($0, option: "--from") }
-        filter.until = try until.map { try Self.date($0, option: "--until") }
+        filter.from = try from.map { try QueueOutput(c).date($0, option: "--from") }
+        filter.until = try until.map { try QueueOutput(c).date($0, option: "--until") }
         if let patient { filter.patientKey = try JournalAccess.patientKey(patient, c) }
         let journal = try JournalAccess.operatorQueue(c)
         let selected: [Transmission]
@@ -172,10 +172,4 @@ struct ResendCommand: AsyncParsableCommand {
         count == 0 ? "" : ", \(count) of them already sent (sent again: MSSanté mails go out again)"
     }
 
-    static func date(_ text: String, option: String) throws -> Date {
-        if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
-        if let d = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return d }
-        printError("\(option): \"\(text)\" is not a date; use YYYY-MM-DD or 2026-11-23T10:00:00Z")
-        throw ExitCode.failure
-    }
 }
