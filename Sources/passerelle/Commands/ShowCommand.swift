@@ -67,13 +67,13 @@ struct ShowCommand: AsyncParsableCommand {
                     if let owner = t.leaseOwner { print("    held by \(owner) until \(out.human(t.leaseExpiresAt))") }
                     if t.needsRecheck { print("    interrupted earlier: the next send checks with the peer (resend recognised)") }
                     if let m = t.messageID { print("    Message-ID \(m)") }
-                    if let e = t.lastError { print("    last error \(out.human(t.lastErrorAt)): \(e)") }
+                    if let e = t.lastError { print("    last error \(out.human(t.lastErrorAt)): \(QueueOutput.redacted(e))") }
                     for a in try await journal.attempts(transmissionID: t.id) {
-                        let response = a.response.map { " — " + $0.replacingOccurrences(of: "\n", with: " ").prefix(300) } ?? ""
+                        let response = a.response.map { " — " + QueueOutput.redacted($0).prefix(300) } ?? ""
                         print("    attempt \(a.id) \(out.human(a.startedAt)) → \(out.human(a.endedAt)): \(a.outcome ?? "running")\(response)")
                     }
                     for k in try await journal.acknowledgements(transmissionID: t.id) {
-                        print("    acknowledgement \(k.kind.rawValue) \(out.human(k.receivedAt))\(k.detail.map { ": \($0)" } ?? "")")
+                        print("    acknowledgement \(k.kind.rawValue) \(out.human(k.receivedAt))\(k.detail.map { ": \(QueueOutput.redacted($0))" } ?? "")")
                     }
                     for a in try await journal.operatorActions(transmissionID: t.id) {
                         print("    operator \(a.action.rawValue) \(out.human(a.at)) by \(a.user) [\(a.selection)]\(a.reason.map { ": \($0)" } ?? "")")

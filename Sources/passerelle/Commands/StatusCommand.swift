@@ -84,7 +84,7 @@ struct StatusCommand: AsyncParsableCommand {
             print("\(t.rawValue): oldest waiting \(oldest.map { "since \(human.human($0)) (\(JournalAccess.age(since: $0)))" } ?? "none")")
         }
         for e in errors {
-            print("\(e.target.rawValue): last error \(human.human(e.at)) transmission \(e.transmissionID) document \(e.documentID): \(e.message)")
+            print("\(e.target.rawValue): last error \(human.human(e.at)) transmission \(e.transmissionID) document \(e.documentID): \(QueueOutput.redacted(e.message))")
         }
         if counts.contains(where: { $0.state == .failed && $0.count > 0 }) { throw ExitCode(3) }
     }
