@@ -96,7 +96,10 @@ extension GatewayService {
         return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: mllp, intakeConcurrency: folders.intakeConcurrency,
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
                               acknowledgements: try acknowledgementPolling(c, keys: keys, journal: journal, events: events),
-                              keyMaterial: keys)
+                              keyMaterial: keys,
+                              retention: c.retentionDays.flatMap { days in
+                                  (journal as? any JournalRetention).map { RetentionSchedule(journal: $0, days: days) }
+                              })
     }
 
     /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.

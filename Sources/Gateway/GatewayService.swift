@@ -31,13 +31,16 @@ public final class GatewayService: Sendable {
     /// loaded once for every part (nil when no part needs a key): the status endpoint's
     /// certificate checks reuse it instead of opening the .p12 files again.
     public let keyMaterial: KeyMaterial?
+    /// The daily purge (nil: no `[journal] retention_days`, content kept for ever).
+    public let retention: RetentionSchedule?
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let stopSignal = WakeSignal()
 
     public init(pipeline: Pipeline, folder: FolderSource, workers: TransmissionWorkers, mllp: MLLPSource?, intakeConcurrency: Int = 4,
                 shutdownTimeout: TimeInterval = 30, acknowledgements: AcknowledgementPolling? = nil, keyMaterial: KeyMaterial? = nil,
-                logger: Logger = Logger(label: "passerelle.service")) {
+                retention: RetentionSchedule? = nil, logger: Logger = Logger(label: "passerelle.service")) {
+        self.retention = retention
         self.acknowledgements = acknowledgements
         self.keyMaterial = keyMaterial
         self.pipeline = pipeline
@@ -83,6 +86,7 @@ public final class GatewayService: Sendable {
                 await polling.run(alerts: acknowledgementAlerts)
             }
         }
+        let purging = retention.map { schedule in Task { [logger] in await schedule.run(logger: logger) } }
         let inbox = await folder.scanner.inbox.path
         logger.info("passerelle running", metadata: ["inbox": "\(inbox)"])
 
@@ -95,6 +99,7 @@ public final class GatewayService: Sendable {
         intake.cancel()
         _ = await intake.value
         polling?.cancel()
+        purging?.cancel()
         workers.stop()
         let finished = await Self.wait(for: sending, timeout: shutdownTimeout)
         if finished {

@@ -79,6 +79,8 @@ enum TextReport {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
+        // snake_case, as every command's JSON (format version 2; version 1 was camelCase).
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         return String(decoding: try encoder.encode(report), as: UTF8.self) + "\n"
     }
 

@@ -75,7 +75,8 @@ public struct TrendMonth: Sendable, Hashable, Codable {
 /// The usage report: the JSON format is this structure (docs/report.md).
 public struct UsageReport: Sendable, Hashable, Codable {
     /// Bumped when a field changes meaning or disappears (additions keep it).
-    public var formatVersion = 1
+    /// 2: snake_case keys (1 had camelCase ones).
+    public var formatVersion = 2
     public var title: String
     public var period: ReportPeriod
     public var generatedAt: Date

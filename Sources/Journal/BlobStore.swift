@@ -220,6 +220,18 @@ public struct BlobStore: Sendable {
         }
     }
 
+    /// The size of blob `sha256`'s file, nil when the folder has none.
+    public func size(_ sha256: String) -> Int64? {
+        var info = stat()
+        guard lstat(url(for: sha256).path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int64(info.st_size)
+    }
+
+    /// Deletes blob `sha256`'s file (retention); a missing file is not an error.
+    public func remove(_ sha256: String) {
+        unlink(url(for: sha256).path)
+    }
+
     /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error).
     /// A blob missing from the folder is read from ``source`` and kept in the folder.
     public func get(_ sha256: String) throws(JournalError) -> Data {

@@ -130,6 +130,9 @@ public struct JournalDocument: Sendable, Hashable {
     /// version) or a deletion request (``setID`` of the deleted document). The usage report
     /// counts each set once and leaves deleted sets out of the rates.
     public var action: DocumentAction
+    /// When retention purged its content (``JournalRetention``): the intake record and built
+    /// CDA are gone, as are the masked INS and patient hash; nil while the content is kept.
+    public var purgedAt: Date? = nil
 
     public init(id: String, setID: String? = nil, version: Int = 1, kind: DocumentKind, maskedINS: String? = nil,
                 patientKey: String? = nil, identityStatus: String? = nil, finess: String, stayID: String? = nil,

@@ -17,13 +17,15 @@ enum JournalRowDecoder {
               let state = row.text("state").flatMap(DocumentState.init(rawValue:)) else {
             throw JournalError.database("unreadable documents row (id \(row.text("id") ?? "?"))")
         }
-        return JournalDocument(id: id, setID: row.text("set_id"), version: row.integer("version").map { Int($0) } ?? 1, kind: kind,
+        var document = JournalDocument(id: id, setID: row.text("set_id"), version: row.integer("version").map { Int($0) } ?? 1, kind: kind,
                                maskedINS: row.text("ins_masked"), patientKey: row.text("patient_key"),
                                identityStatus: row.text("identity_status"), finess: row.text("finess") ?? "",
                                stayID: row.text("stay_id"), blobSHA256: row.text("blob_sha256") ?? "",
                                builtSHA256: row.text("built_sha256"),
                                receivedAt: JournalTime.date(millis: row.integer("received_at")) ?? .distantPast, state: state,
                                action: row.text("action").flatMap(DocumentAction.init(rawValue:)) ?? .new)
+        document.purgedAt = JournalTime.date(millis: row.integer("purged_at"))
+        return document
     }
 
     static func transmission(_ row: some JournalColumns) throws -> Transmission {

@@ -18,6 +18,8 @@ protocol SQLJournalBackend: JournalStore {
     associatedtype Row: JournalColumns
     typealias Connection = JournalConnection<Row>
     var policy: RetryPolicy { get }
+    /// The blob files (SQLite: the only copy; PostgreSQL: this node's cache).
+    var blobs: BlobStore { get }
     /// The retry jitter, in [0, 1).
     func jitter() -> Double
     /// Statements outside any transaction (each one atomic by itself).
@@ -372,7 +374,11 @@ extension JournalConnection {
         var eligible = filter
         // filter.states narrows the choice (e.g. only acknowledged ones), never widens it.
         eligible.states = filter.states.isEmpty || !includingSucceeded ? allowed : filter.states.intersection(allowed)
-        let selected = eligible.states.isEmpty ? [] : try transmissions(matching: eligible, lock: true)
+        // A document whose content retention purged has nothing left to send: never queued
+        // again (`passerelle resend` names them with their purge date).
+        let selected = eligible.states.isEmpty ? [] : try transmissions(matching: eligible, lock: true).filter {
+            try requireDocument(id: $0.documentID, version: $0.version).purgedAt == nil
+        }
         for t in selected {
             // A new incident: fresh attempt budget and deadline, and a new alert if it fails again.
             // Attempts and acknowledgements are never touched: the new attempt is appended.

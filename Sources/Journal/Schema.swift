@@ -145,6 +145,15 @@ enum JournalSchema {
         );
         CREATE INDEX operator_action_transmissions_transmission ON operator_action_transmissions (transmission_id);
         """),
+        // Retention (`[journal] retention_days`, `passerelle purge`): when a document's content
+        // was purged. The blob indexes find whether another, unpurged row still points at a
+        // blob before it is deleted.
+        (5, """
+        ALTER TABLE documents ADD COLUMN purged_at \(t.int64);
+        CREATE INDEX documents_purged ON documents (purged_at);
+        CREATE INDEX documents_blob ON documents (blob_sha256);
+        CREATE INDEX documents_built ON documents (built_sha256);
+        """),
     ] }
 
     /// Every transmission state the journal accepts, as of migration 4.

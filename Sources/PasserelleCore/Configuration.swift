@@ -278,6 +278,10 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     /// `[journal] patient_key_file`: the secret that keys the patient hashes (created 0600 on
     /// first use); defaults to `<journal path without extension>.patient-key`.
     public var patientKeyFile: String?
+    /// `[journal] retention_days`: a document set's content (intake record, built CDA, masked INS,
+    /// patient hash, input file name) is purged this many days after its last transmission
+    /// ended; its transmission rows and the report's counts are kept. Nil: kept for ever.
+    public var retentionDays: Int?
     /// `[vihf]`: attributes of the VIHF assertion sent with every DMP request (see
     /// docs/passerelle.example.toml); checked by `VIHFConfiguration(keys:)` in `Signing`.
     public var vihf: Section?
@@ -336,7 +340,7 @@ private let schema: [String: [String]] = [
                 "uncertain_grace_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds", "max_sidecar_bytes",
                 "max_processing_attempts", "intake_concurrency"],
-    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache"],
+    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache", "retention_days"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
@@ -669,6 +673,9 @@ private struct ConfigurationReader {
             errors.append(.invalidValue(file: file, line: line, key: "mllp.tls_client_ca", reason: "needs mllp.tls_identity (client certificates only exist with TLS)"))
         }
         let patientKeyFile = path("journal", "patient_key_file", required: false)
+        // Up to 100 years: a hospital keeps its records 20 years and more; the gateway's copy is
+        // transit, so a few months is usual. 0 is refused: it would purge as soon as a send ends.
+        let retentionDays = integer("journal", "retention_days", range: 1...36_500, default: nil)
 
         let vihf = section("vihf")
         let report = readReport()
@@ -677,7 +684,7 @@ private struct ConfigurationReader {
         return PasserelleConfiguration(
             file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
             folders: folders, journal: journal, cda: cda, logging: logging, http: http, service: service, mllp: mllp,
-            patientKeyFile: patientKeyFile, vihf: vihf, report: report)
+            patientKeyFile: patientKeyFile, retentionDays: retentionDays, vihf: vihf, report: report)
     }
 
     /// An array of client addresses or CIDR ranges (`[mllp] allowed_clients`); absent: empty.

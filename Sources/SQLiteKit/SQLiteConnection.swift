@@ -358,3 +358,56 @@ public final class SQLiteStatement {
         return SQLiteRow(columns: (0..<n).map(columnName), values: (0..<n).map(column))
     }
 }
+
+extension SQLiteConnection {
+    /// Copies the whole database to a new file at `destination` with SQLite's online backup
+    /// API (sqlite.org/backup.html), in one step: one consistent snapshot of the committed
+    /// database, taken under a read transaction, so writers (WAL) go on meanwhile.
+    ///
+    /// The copy is written to a temporary file beside `destination` (created `fileMode`
+    /// whatever the umask), closed (its WAL checkpointed into the file), fsynced, then renamed:
+    /// `destination` is either absent or complete. An existing `destination` is refused.
+    public func backup(to destination: String, fileMode: mode_t = 0o600) throws(SQLiteError) {
+        let source = try requireHandle("backup")
+        if FileManager.default.fileExists(atPath: destination) {
+            throw SQLiteError(extendedCode: SQLITE_CANTOPEN, message: "\(destination) exists; choose a new file name",
+                              context: "backup")
+        }
+        let temporary = destination + ".partial"
+        for leftover in [temporary, temporary + "-wal", temporary + "-shm"] { unlink(leftover) }
+        do throws(SQLiteError) {
+            let copy = try SQLiteConnection(path: temporary, mode: .readWriteCreate, fileMode: fileMode)
+            let target = try copy.requireHandle("backup")
+            guard let backup = sqlite3_backup_init(target, "main", source, "main") else { throw copy.error("backup init") }
+            let rc = sqlite3_backup_step(backup, -1)
+            sqlite3_backup_finish(backup)
+            guard rc == SQLITE_DONE else {
+                throw SQLiteError(extendedCode: rc, message: String(cString: sqlite3_errstr(rc)), context: "backup step")
+            }
+            // A single file: no -wal to carry along.
+            _ = try copy.scalar("PRAGMA journal_mode=DELETE")
+            copy.close()
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        let fd = open(temporary, O_RDONLY | O_CLOEXEC)
+        let synced = fd >= 0 && fsync(fd) == 0
+        if fd >= 0 { _ = Glibc.close(fd) }
+        guard synced, rename(temporary, destination) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw SQLiteError(extendedCode: SQLITE_IOERR, message: "cannot write \(destination): \(reason)", context: "backup")
+        }
+        let folder = (destination as NSString).deletingLastPathComponent
+        let dir = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 { _ = fsync(dir); _ = Glibc.close(dir) }
+    }
+
+    /// `PRAGMA integrity_check`: nil when the database is sound, else SQLite's first findings.
+    public func integrityProblems() throws(SQLiteError) -> String? {
+        let rows = try query("PRAGMA integrity_check")
+        let lines = rows.compactMap { $0[0].string }
+        return lines == ["ok"] ? nil : lines.prefix(5).joined(separator: "; ")
+    }
+}

@@ -42,6 +42,9 @@ struct PasserelleCommand: AsyncParsableCommand {
             ReleaseCommand.self,
             DiscardCommand.self,
             AuditCommand.self,
+            PurgeCommand.self,
+            BackupCommand.self,
+            RestoreCommand.self,
             DemoCommand.self,
         ]
     )

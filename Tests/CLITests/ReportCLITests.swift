@@ -30,7 +30,7 @@ struct ReportCLITests {
                                 "--format", "json", "--finess", "750712184"])
         #expect(json.status == 0, "\(json.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        #expect(object["finessFilter"] as? [String] == ["750712184"])
+        #expect(object["finess_filter"] as? [String] == ["750712184"])
         #expect((object["title"] as? String)?.isEmpty == false)
 
         let table = try CLI.run(["report", "--journal", journal, "--month", "2026-10"])

@@ -30,7 +30,9 @@ struct KnownJournal {
 
     let folder: URL
     let path: String
-    let store: any JournalStore
+    var store: any JournalStore
+    /// The database's URL (PostgreSQL; no password in it).
+    var postgresURL: String?
 
     static func date(_ iso: String) -> Date {
         let f = ISO8601DateFormatter()
@@ -46,7 +48,9 @@ struct KnownJournal {
         let policy = RetryPolicy(initialDelay: 1, multiplier: 1, maxDelay: 1, jitter: 0, maxAttempts: 2, deadline: 3600)
         let created = Self.date("2026-09-01T00:00:00Z")
         if postgresql {
-            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(PostgresTestServer.createDatabase(prefix: "indicators")),
+            let url = try PostgresTestServer.createDatabase(prefix: "indicators")
+            postgresURL = url
+            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(url),
                                              cache: folder.appendingPathComponent("blobs"), policy: policy, random: { 0 }, now: created)
         } else {
             store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")), policy: policy,

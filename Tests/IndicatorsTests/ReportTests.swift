@@ -141,23 +141,23 @@ struct ReportTests {
         let report = try await Self.report(j)
         let text = try ReportFormat.json.render(report)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["formatVersion", "title", "period", "generatedAt", "finessFilter", "total", "byFiness", "trend"])
-        #expect(object["formatVersion"] as? Int == 1)
-        #expect(object["generatedAt"] as? String == "2026-11-02T08:00:00Z")
+        #expect(Set(object.keys) == ["format_version", "title", "period", "generated_at", "finess_filter", "total", "by_finess", "trend"])
+        #expect(object["format_version"] as? Int == 2)
+        #expect(object["generated_at"] as? String == "2026-11-02T08:00:00Z")
         let period = try #require(object["period"] as? [String: Any])
         #expect(period["start"] as? String == "2026-09-30T22:00:00Z")
         #expect(period["end"] as? String == "2026-10-31T23:00:00Z")
-        #expect(period["timeZone"] as? String == "Europe/Paris")
+        #expect(period["time_zone"] as? String == "Europe/Paris")
         let total = try #require(object["total"] as? [String: Any])
         #expect(total["finess"] is NSNull)
-        #expect(total["staysDischarged"] as? Int == 6)
+        #expect(total["stays_discharged"] as? Int == 6)
         let lines = try #require(total["lines"] as? [[String: Any]])
         #expect(lines.allSatisfy { Set($0.keys) == ["programme", "code", "label", "numerator", "denominator", "rate", "target",
-                                                    "targetKind", "reached", "headline"] })
+                                                    "target_kind", "reached", "headline"] })
         let got = lines.map { l in
             Expected(l["code"] as? String ?? "", l["numerator"] as? Int ?? -1, l["denominator"] as? Int ?? -1,
                      (l["rate"] as? Double).map { String(format: "%.1f", $0).replacingOccurrences(of: ".", with: ",") } ?? "",
-                     (l["target"] as? Int).map { "\(l["targetKind"] as? String == "minimum" ? "≥" : "≤") \($0)" } ?? "",
+                     (l["target"] as? Int).map { "\(l["target_kind"] as? String == "minimum" ? "≥" : "≤") \($0)" } ?? "",
                      (l["reached"] as? Bool).map { $0 ? "O" : "N" } ?? "")
         }
         #expect(got == Self.october)
@@ -165,6 +165,7 @@ struct ReportTests {
         // Decodes back to the same report.
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
         #expect(try decoder.decode(UsageReport.self, from: Data(text.utf8)) == report)
     }
 

@@ -100,6 +100,19 @@ struct ConfigurationTests {
         #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nintake_concurrency = 65")).isEmpty)
     }
 
+    @Test("[journal] retention_days: none by default (kept for ever), 1–36500 days, commented in the example")
+    func retentionDays() throws {
+        #expect(try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml").retentionDays == nil)
+        #expect(try PasserelleConfiguration.load(from: Self.examplePath).retentionDays == nil)
+        let example = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
+        #expect(example.contains("\n# retention_days = 90\n"))
+        let set = Self.edit("path = \"journal.sqlite\"", "path = \"journal.sqlite\"\nretention_days = 90")
+        #expect(try PasserelleConfiguration.parse(set, file: "/etc/passerelle/p.toml").retentionDays == 90)
+        let zero = Self.errors(Self.edit("path = \"journal.sqlite\"", "path = \"journal.sqlite\"\nretention_days = 0"))
+        #expect(zero.map(\.description).contains { $0.contains("journal.retention_days") && $0.contains("out of range") }, "\(zero)")
+        #expect(!Self.errors(Self.edit("path = \"journal.sqlite\"", "path = \"journal.sqlite\"\nretention_days = \"90\"")).isEmpty)
+    }
+
     @Test("the config path: --config, then PASSERELLE_CONFIG, then the default")
     func path() {
         #expect(PasserelleConfiguration.resolvePath(explicit: "/x.toml", environment: ["PASSERELLE_CONFIG": "/y.toml"]) == "/x.toml")

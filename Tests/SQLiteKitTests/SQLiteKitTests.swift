@@ -40,6 +40,40 @@ import TestSupport
         for file in [old, old + "-wal", old + "-shm"] { #expect(mode(file) == 0o600, "\(file)") }
     }
 
+    /// The online backup API: a consistent copy while another connection holds an open write
+    /// transaction (WAL: the backup reads the last commit), 0600 under umask 022, never over a file.
+    @Test func onlineBackupCopiesTheLastCommitWhileAWriterWorks() throws {
+        let dir = try TestPaths.temporaryDirectory("sqlitekit-backup")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let previous = umask(0o022)
+        defer { umask(previous) }
+        let path = dir.appendingPathComponent("live.sqlite").path
+        let live = try SQLiteConnection(path: path)
+        try live.execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);")
+        let writer = try SQLiteConnection(path: path)
+        try writer.execute("BEGIN IMMEDIATE; INSERT INTO t VALUES (3);")  // not committed during the backup
+        let copy = dir.appendingPathComponent("copy.sqlite").path
+        try live.backup(to: copy)
+        try writer.execute("COMMIT")
+        var info = stat()
+        #expect(lstat(copy, &info) == 0 && info.st_mode & 0o777 == 0o600, "\(String(info.st_mode & 0o777, radix: 8))")
+        #expect(!FileManager.default.fileExists(atPath: copy + "-wal"), "one self-contained file")
+        let restored = try SQLiteConnection(path: copy, mode: .readOnly)
+        #expect(try restored.query("SELECT x FROM t ORDER BY x").map { $0["x"].int } == [1, 2])
+        #expect(try restored.integrityProblems() == nil)
+        #expect(throws: SQLiteError.self) { try live.backup(to: copy) }
+        #expect(try restored.query("SELECT count(*) AS n FROM t").first?["n"].int == 2, "the existing file is untouched")
+        // A damaged file is named by the integrity check.
+        let damaged = dir.appendingPathComponent("damaged.sqlite").path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: copy))
+        #expect(bytes.count >= 8192 && bytes[4096] == 0x0D, "page 2 is table t's leaf (4096-byte pages)")
+        bytes[4096] = 0x07  // not a b-tree page type
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+        var detected: String?
+        do { detected = try SQLiteConnection(path: damaged, mode: .readOnly).integrityProblems() } catch { detected = "\(error)" }
+        #expect(detected != nil, "the damage is reported")
+    }
+
     @Test func typedBindingAndColumnReadingRoundTrip() throws {
         let db = try SQLiteConnection(path: try databasePath())
         try db.execute("CREATE TABLE t(i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)")

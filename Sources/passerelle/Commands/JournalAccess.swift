@@ -52,11 +52,7 @@ enum JournalAccess {
         return PatientKey.derive(matricule: value, secret: secret)
     }
 
-    /// `2026-11-23T10:15:00Z` style, UTC, for operators' terminals and scripts alike.
-    static func stamp(_ date: Date?) -> String {
-        guard let date else { return "-" }
-        return Date.ISO8601FormatStyle().format(date)
-    }
+    // Human-facing times: ``QueueOutput/human(_:)`` ([report] time_zone, with the offset).
 
     /// "3 h 12 min" style age.
     static func age(since date: Date, now: Date = Date()) -> String {

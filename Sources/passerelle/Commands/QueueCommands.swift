@@ -21,10 +21,10 @@ struct QueueFilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Select transmissions in this state (repeatable; narrows the command's own states).", valueName: "state"))
     var status: [TransmissionState] = []
 
-    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var from: String?
 
-    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var until: String?
 
     /// The filter, with `defaultStates` when no --status is given; the patient's INS is hashed
@@ -32,8 +32,8 @@ struct QueueFilterOptions: ParsableArguments {
     func filter(_ c: PasserelleConfiguration, defaultStates: Set<TransmissionState>) throws -> TransmissionFilter {
         var filter = TransmissionFilter(transmissionIDs: ids, documentID: document, target: target,
                                         states: status.isEmpty ? defaultStates : Set(status))
-        filter.from = try from.map { try ResendCommand.date($0, option: "--from") }
-        filter.until = try until.map { try ResendCommand.date($0, option: "--until") }
+        filter.from = try from.map { try QueueOutput(c).date($0, option: "--from") }
+        filter.until = try until.map { try QueueOutput(c).date($0, option: "--until") }
         if let patient { filter.patientKey = try JournalAccess.patientKey(patient, c) }
         return filter
     }
@@ -58,6 +58,16 @@ struct QueueOutput {
         f.timeZone = zone
         f.dateFormat = "yyyy-MM-dd HH:mm:ss xxx"
         return f.string(from: date)
+    }
+
+    /// `YYYY-MM-DD` (midnight in [report] time_zone) or ISO 8601 with its offset.
+    func date(_ text: String, option: String) throws -> Date {
+        if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
+        var style = Date.ISO8601FormatStyle().year().month().day()
+        style.timeZone = zone
+        if let d = try? style.parse(text) { return d }
+        printError("\(option): \"\(text)\" is not a date; use YYYY-MM-DD or 2026-11-23T10:00:00+01:00")
+        throw ExitCode.failure
     }
 
     /// ISO 8601 with the zone's offset (`2026-11-23T11:15:00+01:00`).
@@ -396,10 +406,10 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only this action (repeatable): resend, flush, hold, release, discard, purge.", valueName: "action"))
     var action: [OperatorActionKind] = []
 
-    @Option(name: .long, help: ArgumentHelp("Actions on or after this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Actions on or after this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var from: String?
 
-    @Option(name: .long, help: ArgumentHelp("Actions before this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Actions before this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var until: String?
 
     @Option(name: .long, help: ArgumentHelp("The most recent N actions.", valueName: "count"))
@@ -408,8 +418,8 @@ struct AuditCommand: AsyncParsableCommand {
     func run() async throws {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
-        let query = OperatorActionQuery(from: try from.map { try ResendCommand.date($0, option: "--from") },
-                                        until: try until.map { try ResendCommand.date($0, option: "--until") },
+        let query = OperatorActionQuery(from: try from.map { try QueueOutput(c).date($0, option: "--from") },
+                                        until: try until.map { try QueueOutput(c).date($0, option: "--until") },
                                         actions: Set(action), limit: max(1, limit))
         let journal = try JournalAccess.operatorQueue(c)
         let out = QueueOutput(c)

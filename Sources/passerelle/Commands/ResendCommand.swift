@@ -40,7 +40,8 @@ struct ResendCommand: AsyncParsableCommand {
           passerelle resend --document 1.2.250.1.999.1.4.1732350000000.12345 --target mssante_ps --include-sent --dry-run
           echo 279035121518989 | passerelle resend --patient - --yes
 
-        Exit codes: 0 done (or nothing to do), 1 invalid option, journal error or confirmation refused.
+        Exit codes: 0 done (or nothing to do), 1 invalid option, journal error, confirmation refused, \
+        or nothing to resend because the selected content was purged (retention).
         """
     )
 
@@ -64,10 +65,10 @@ struct ResendCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Also queue again transmissions already sent, acknowledged, delivered or read (a new attempt: MSSanté mails are sent again).")
     var includeSent = false
 
-    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var from: String?
 
-    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD, UTC, or ISO 8601).", valueName: "date"))
+    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
     var until: String?
 
     @Flag(name: .long, help: "List what would be queued again; change nothing.")
@@ -85,8 +86,8 @@ struct ResendCommand: AsyncParsableCommand {
         let eligible: Set<TransmissionState> = includeSent ? TransmissionState.succeeded.union([.failed]) : [.failed]
         var filter = TransmissionFilter(transmissionIDs: ids, documentID: document, target: target,
                                         states: status.isEmpty ? eligible : Set(status))
-        filter.from = try from.map { try Self.date($0, option: "--from") }
-        filter.until = try until.map { try Self.date($0, option: "--until") }
+        filter.from = try from.map { try QueueOutput(c).date($0, option: "--from") }
+        filter.until = try until.map { try QueueOutput(c).date($0, option: "--until") }
         if let patient { filter.patientKey = try JournalAccess.patientKey(patient, c) }
         let journal = try JournalAccess.operatorQueue(c)
         let selected: [Transmission]
@@ -94,12 +95,30 @@ struct ResendCommand: AsyncParsableCommand {
             printError(error.description)
             throw ExitCode.failure
         }
-        let failed = selected.filter { eligible.contains($0.state) }
+        // Retention deleted the content of some: nothing to send, said with the purge date.
+        var purged: [Int64: Date] = [:]
+        do {
+            for t in selected where eligible.contains(t.state) {
+                if let date = try await journal.document(id: t.documentID, version: t.version)?.purgedAt { purged[t.id] = date }
+            }
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        let human = QueueOutput(c)
+        for t in selected where purged[t.id] != nil {
+            print("skip \(t.id) \(t.target.rawValue) \(t.documentID): its content was purged on \(human.human(purged[t.id])) (retention); it cannot be sent again")
+        }
+        let failed = selected.filter { eligible.contains($0.state) && purged[$0.id] == nil }
         let alreadySent = failed.filter { $0.state != .failed }
         for t in selected where !eligible.contains(t.state) {
             let why = TransmissionState.succeeded.contains(t.state)
                 ? "already \(t.state.rawValue); add --include-sent to send it again" : "\(t.state.rawValue), not a dead letter"
             print("skip \(t.id) \(t.target.rawValue) \(t.documentID): \(why)")
+        }
+        if failed.isEmpty && !purged.isEmpty {
+            printError("Nothing to resend: the content of the selected document\(purged.count == 1 ? " was" : "s was") purged (retention).")
+            throw ExitCode.failure
         }
         if failed.isEmpty {
             print("Nothing to resend (\(selected.count) transmission\(selected.count == 1 ? "" : "s") selected, none \(includeSent ? "failed or sent" : "failed")).")
@@ -153,10 +172,4 @@ struct ResendCommand: AsyncParsableCommand {
         count == 0 ? "" : ", \(count) of them already sent (sent again: MSSanté mails go out again)"
     }
 
-    static func date(_ text: String, option: String) throws -> Date {
-        if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
-        if let d = try? Date.ISO8601FormatStyle().year().month().day().parse(text) { return d }
-        printError("\(option): \"\(text)\" is not a date; use YYYY-MM-DD or 2026-11-23T10:00:00Z")
-        throw ExitCode.failure
-    }
 }

@@ -12,7 +12,8 @@ struct ShowCommand: AsyncParsableCommand {
         The document id is the CDA ClinicalDocument/id as the journal and the DMP know it \
         (`root^extension`, or the OID alone), as printed in logs and by `passerelle status`. \
         A transmission id (digits only, as listed by `passerelle queue`) shows the document \
-        it belongs to. Patient identity is shown as the masked INS only.
+        it belongs to. Patient identity is shown as the masked INS only. Times are in \
+        [report] time_zone with their offset.
 
         Examples:
           passerelle show 1.2.250.1.999.1.4.1732350000000.12345
@@ -31,6 +32,7 @@ struct ShowCommand: AsyncParsableCommand {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
         let journal = try JournalAccess.operatorQueue(c)
+        let out = QueueOutput(c)
         var documentID = self.documentID
         do {
             // Document ids are OIDs (with dots); digits alone name a transmission.
@@ -51,25 +53,30 @@ struct ShowCommand: AsyncParsableCommand {
                 guard let d = try await journal.document(id: documentID, version: version) else { continue }
                 found = true
                 print("document \(d.id) version \(d.version) (set \(d.setID))")
-                print("  kind \(d.kind.shortName) (\(d.kind.loincCode)), state \(d.state.rawValue), received \(JournalAccess.stamp(d.receivedAt))")
+                print("  kind \(d.kind.shortName) (\(d.kind.loincCode)), state \(d.state.rawValue), received \(out.human(d.receivedAt))")
                 print("  patient INS \(d.maskedINS ?? "none") identity \(d.identityStatus ?? "-"), structure \(d.finess), stay \(d.stayID ?? "-")")
-                print("  input blob \(d.blobSHA256.prefix(16))…, CDA blob \(d.builtSHA256.map { "\($0.prefix(16))…" } ?? "not built")")
+                if let purged = d.purgedAt {
+                    // Retention deleted the content: say so rather than point at blobs that are gone.
+                    print("  content purged on \(out.human(purged)) (retention): intake record, CDA, INS and patient hash deleted; it can no longer be sent")
+                } else {
+                    print("  input blob \(d.blobSHA256.prefix(16))…, CDA blob \(d.builtSHA256.map { "\($0.prefix(16))…" } ?? "not built")")
+                }
                 for t in transmissions where t.version == version {
-                    print("  transmission \(t.id) → \(t.target.rawValue): \(t.state.rawValue), \(t.attempts) attempt\(t.attempts == 1 ? "" : "s"), created \(JournalAccess.stamp(t.createdAt)), updated \(JournalAccess.stamp(t.updatedAt))")
-                    if let next = t.nextAttemptAt, TransmissionState.waiting.contains(t.state) { print("    next attempt \(JournalAccess.stamp(next))") }
-                    if let owner = t.leaseOwner { print("    held by \(owner) until \(JournalAccess.stamp(t.leaseExpiresAt))") }
+                    print("  transmission \(t.id) → \(t.target.rawValue): \(t.state.rawValue), \(t.attempts) attempt\(t.attempts == 1 ? "" : "s"), created \(out.human(t.createdAt)), updated \(out.human(t.updatedAt))")
+                    if let next = t.nextAttemptAt, TransmissionState.waiting.contains(t.state) { print("    next attempt \(out.human(next))") }
+                    if let owner = t.leaseOwner { print("    held by \(owner) until \(out.human(t.leaseExpiresAt))") }
                     if t.needsRecheck { print("    interrupted earlier: the next send checks with the peer (resend recognised)") }
                     if let m = t.messageID { print("    Message-ID \(m)") }
-                    if let e = t.lastError { print("    last error \(JournalAccess.stamp(t.lastErrorAt)): \(e)") }
+                    if let e = t.lastError { print("    last error \(out.human(t.lastErrorAt)): \(QueueOutput.redacted(e))") }
                     for a in try await journal.attempts(transmissionID: t.id) {
-                        let response = a.response.map { " — " + $0.replacingOccurrences(of: "\n", with: " ").prefix(300) } ?? ""
-                        print("    attempt \(a.id) \(JournalAccess.stamp(a.startedAt)) → \(JournalAccess.stamp(a.endedAt)): \(a.outcome ?? "running")\(response)")
+                        let response = a.response.map { " — " + QueueOutput.redacted($0).prefix(300) } ?? ""
+                        print("    attempt \(a.id) \(out.human(a.startedAt)) → \(out.human(a.endedAt)): \(a.outcome ?? "running")\(response)")
                     }
                     for k in try await journal.acknowledgements(transmissionID: t.id) {
-                        print("    acknowledgement \(k.kind.rawValue) \(JournalAccess.stamp(k.receivedAt))\(k.detail.map { ": \($0)" } ?? "")")
+                        print("    acknowledgement \(k.kind.rawValue) \(out.human(k.receivedAt))\(k.detail.map { ": \(QueueOutput.redacted($0))" } ?? "")")
                     }
                     for a in try await journal.operatorActions(transmissionID: t.id) {
-                        print("    operator \(a.action.rawValue) \(JournalAccess.stamp(a.at)) by \(a.user) [\(a.selection)]\(a.reason.map { ": \($0)" } ?? "")")
+                        print("    operator \(a.action.rawValue) \(out.human(a.at)) by \(a.user) [\(a.selection)]\(a.reason.map { ": \($0)" } ?? "")")
                     }
                 }
             }

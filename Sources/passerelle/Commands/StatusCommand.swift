@@ -66,6 +66,7 @@ struct StatusCommand: AsyncParsableCommand {
             if failed > 0 { throw ExitCode(3) }
             return
         }
+        let human = QueueOutput(c)
         if targets.isEmpty { print("No transmissions in the journal.") }
         let states = TransmissionState.allCases
         let width = max(12, states.map(\.rawValue.count).max() ?? 0)
@@ -80,10 +81,10 @@ struct StatusCommand: AsyncParsableCommand {
         }
         for t in targets {
             let oldest = try? await journal.oldestWaiting(target: t)
-            print("\(t.rawValue): oldest waiting \(oldest.map { "since \(JournalAccess.stamp($0)) (\(JournalAccess.age(since: $0)))" } ?? "none")")
+            print("\(t.rawValue): oldest waiting \(oldest.map { "since \(human.human($0)) (\(JournalAccess.age(since: $0)))" } ?? "none")")
         }
         for e in errors {
-            print("\(e.target.rawValue): last error \(JournalAccess.stamp(e.at)) transmission \(e.transmissionID) document \(e.documentID): \(e.message)")
+            print("\(e.target.rawValue): last error \(human.human(e.at)) transmission \(e.transmissionID) document \(e.documentID): \(QueueOutput.redacted(e.message))")
         }
         if counts.contains(where: { $0.state == .failed && $0.count > 0 }) { throw ExitCode(3) }
     }
