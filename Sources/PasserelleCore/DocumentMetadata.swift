@@ -4,9 +4,13 @@ import Foundation
 public struct MetadataProblem: Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var message: String
-    public init(_ path: String, _ message: String) {
+    /// The message in French for the refusal texts (`[intake] language = "fr"`), when it has
+    /// been written; nil: the refusal text quotes the English message as a detail.
+    public var french: String?
+    public init(_ path: String, _ message: String, french: String? = nil) {
         self.path = path
         self.message = message
+        self.french = french
     }
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
 }
