@@ -514,7 +514,9 @@ public struct HL7DocumentReader: Sendable {
     static func base64(_ text: String) -> Data? {
         // Fast path: clean base64, possibly without its padding.
         let count = text.utf8.count
-        if count > 0, let data = Data(base64Encoded: count % 4 == 0 ? text : text + String(repeating: "=", count: 4 - count % 4)) {
+        // One character past a 4-character group is never a whole encoding (and Foundation may
+        // decode it anyway when padded with "===").
+        if count > 0, count % 4 != 1, let data = Data(base64Encoded: count % 4 == 0 ? text : text + String(repeating: "=", count: 4 - count % 4)) {
             return data
         }
         // Byte-level: documents are megabytes of base64.
@@ -529,7 +531,7 @@ public struct HL7DocumentReader: Sendable {
             default: return nil
             }
         }
-        guard !bytes.isEmpty else { return nil }
+        guard !bytes.isEmpty, bytes.count % 4 != 1 else { return nil }
         while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
         return Data(base64Encoded: Data(bytes))
     }
