@@ -217,10 +217,17 @@ extension MetadataProblem {
     }
 
     /// The message alone, in French (or the English one marked "(en anglais)").
-    public var frenchMessage: String { french ?? Self.frenchMessages[message] ?? "(en anglais) \(message)" }
+    public var frenchMessage: String { french ?? Self.frenchMessages[message] ?? Self.frenchValueChoice(message) ?? "(en anglais) \(message)" }
 
     /// Whether a French message is known.
-    public var hasFrench: Bool { french != nil || Self.frenchMessages[message] != nil }
+    public var hasFrench: Bool { french != nil || Self.frenchMessages[message] != nil || Self.frenchValueChoice(message) != nil }
+
+    /// A coded field's value outside its list (LenientDecoding): "'X' is not allowed; use one of A, B".
+    static func frenchValueChoice(_ message: String) -> String? {
+        guard message.hasPrefix("'"), let cut = message.range(of: "' is not allowed; use one of ") else { return nil }
+        return "« \(message[message.index(after: message.startIndex)..<cut.lowerBound]) » n'est pas permis ; "
+            + "utilisez l'une des valeurs \(message[cut.upperBound...])"
+    }
 
     /// The fixed messages of the sidecar checks (DocumentMetadata.validate, the JSON decoding), in French.
     public static let frenchMessages: [String: String] = {
@@ -271,6 +278,9 @@ extension MetadataProblem {
             "required for a prescription: the end of its validity period":
                 "obligatoire pour une prescription : la fin de sa période de validité",
             "is before service_event.start": "est antérieure à service_event.start",
+            "expected an ISO 8601 date-time with a UTC offset, e.g. 2026-11-20T14:30:00+01:00":
+                "attendu : une date-heure ISO 8601 avec décalage horaire, par exemple 2026-11-20T14:30:00+01:00",
+            "expected a date as YYYY-MM-DD": "attendu : une date AAAA-MM-JJ",
         ]
         // The JSON decoding's messages (LenientDecoding.describe), one per JSON type.
         for (english, french) in [("a string", "une chaîne de caractères"), ("an integer", "un entier"), ("true or false", "true ou false"),

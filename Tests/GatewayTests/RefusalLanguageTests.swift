@@ -18,7 +18,8 @@ import TestSupport
             ("wrong.hl7", ["le message HL7 v2 est inutilisable : INS en PID-3 : l'INS ", "le numéro a été mal saisi",
                            "Corrigez-le et renvoyez-le."]),
             ("cut.hl7", ["OBX[13]-5.5 : CORPSMAIL_PS est tronqué : son base64 compte "]),
-            ("nodest.pdf", ["destinations : aucun destinataire : indiquez dmp, mssante_ps et/ou mssante_patient"]),
+            ("nodest.pdf", ["le fichier de métadonnées comporte 1 problème",
+                            "  - destinations : obligatoire : au moins un destinataire parmi dmp, mssante_ps, mssante_patient"]),
         ],
         "en": [
             ("notes.docx", ["notes.docx: unsupported file type. Drop NAME.pdf + NAME.json"]),
@@ -26,7 +27,7 @@ import TestSupport
             ("fake.pdf", ["the document content is not usable: fake.pdf is not a PDF (it does not start with %PDF-)"]),
             ("wrong.hl7", ["the HL7 v2 message cannot be used: PID-3 INS: INS ", "the number was mistyped", "Fix it and resend it."]),
             ("cut.hl7", ["OBX[13]-5.5: CORPSMAIL_PS is truncated: its base64 has "]),
-            ("nodest.pdf", ["destinations: no destination: list dmp, mssante_ps and/or mssante_patient"]),
+            ("nodest.pdf", ["sidecar has 1 problem(s):", "  - destinations: required: at least one of dmp, mssante_ps, mssante_patient"]),
         ],
     ]
 

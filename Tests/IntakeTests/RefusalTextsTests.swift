@@ -14,7 +14,7 @@ import TestSupport
         .parse(.empty), .parse(.missingMSH), .parse(.invalidEncodingCharacters), .parse(.unsupportedCharacterSet("EBCDIC")),
         .parse(.undecodable(characterSet: "8859/15")), .parse(.invalidSegmentID(segmentNumber: 4)),
         .unsupportedMessageType("ADT^A08"), .missingSegment("TXA"), .missingSegment("OBX"),
-    ] + IntakeError.FieldNeed.allCases.map { .missingField("OBX[1]-5.3", $0) } + fieldFaults.map { .invalidField("OBX[13]-5.5", $0) } + [
+    ] + IntakeError.FieldNeed.allCases.map { .missingField(needPaths[$0]!, $0) } + fieldFaults.map { .invalidField($0.1, $0.0) } + [
         .mappedField(MetadataProblem("author.family_name", "120 characters, at most 100 (XCN)",
                                      french: "120 caractères, au plus 100 (XCN)")),
         .invalidINS(.wrongLength(actual: 14)), .invalidINS(.notADigit(position: 6)), .invalidINS(.notADigit(position: 3)),
@@ -24,12 +24,22 @@ import TestSupport
         .inconsistentAction(.orderControl(code: "NW", documentPath: "OBX[1]", status: "D")),
     ]
 
-    static let fieldFaults: [IntakeError.FieldFault] = [
-        .actionCode("X"), .kindDiffers(given: "11488-4", documentPath: "OBX[1]", documentKind: "11502-2"), .birthDate, .sex,
-        .flag("DESTDMP"), .mailBody(code: "CORPSMAIL_PS", .invalid), .mailBody(code: "CORPSMAIL_PS", .truncated(length: 93)),
-        .mailBody(code: "CORPSMAIL_PATIENT", .cutCharacter), .specialtyMissing, .specialty(detail: "DETAIL"),
-        .identifierForm, .identifierRoot, .encoding("HEX"), .documentBase64(.invalid), .documentBase64(.truncated(length: 4001)),
-        .notPDF, .subtype("RTF"), .timestamp,
+    /// Where each missing field is, as the reader names it.
+    static let needPaths: [IntakeError.FieldNeed: String] = [
+        .documentType: "OBX[1]-3", .action: "OBX[1]-11", .replacedDocument: "TXA-13", .insOID: "PID-3[1].4.2",
+        .ippAuthority: "PID-3[2].4.2", .visitNumber: "PV1-19", .stayAuthority: "PV1-19.4.2", .base64Document: "OBX[1]-5.5",
+        .dataSubtype: "OBX[1]-5.3",
+    ]
+
+    /// Each fault with the field the reader finds it in.
+    static let fieldFaults: [(IntakeError.FieldFault, String)] = [
+        (.actionCode("X"), "OBX[1]-11"), (.kindDiffers(given: "11488-4", documentPath: "OBX[1]", documentKind: "11502-2"), "TXA-2"),
+        (.birthDate, "PID-7"), (.sex, "PID-8"), (.flag("DESTDMP"), "OBX[8]-5"), (.mailBody(code: "CORPSMAIL_PS", .invalid), "OBX[13]-5.5"),
+        (.mailBody(code: "CORPSMAIL_PS", .truncated(length: 93)), "OBX[13]-5.5"),
+        (.mailBody(code: "CORPSMAIL_PATIENT", .cutCharacter), "OBX[14]-5.5"), (.specialtyMissing, "PRT-6"),
+        (.specialty(detail: "DETAIL"), "PRT-6"), (.identifierForm, "TXA-12"), (.identifierRoot, "TXA-12.3"), (.encoding("HEX"), "OBX[1]-5.4"),
+        (.documentBase64(.invalid), "OBX[1]-5.5"), (.documentBase64(.truncated(length: 4001)), "OBX[1]-5.5"), (.notPDF, "OBX[1]-5.5"),
+        (.subtype("RTF"), "OBX[1]-5.3"), (.timestamp, "PV1-44"),
     ]
 
     static let contentProblems: [RefusalReason.ContentProblem] = [
@@ -44,7 +54,9 @@ import TestSupport
         .unsupportedFileType(name: "notes.docx"), .emptyFile(name: "cr.pdf"),
         .missingSidecar(document: "cr.pdf", expected: "cr.json"), .orphanSidecar(sidecar: "cr.json"),
         .ambiguousSidecar(sidecar: "cr.json"), .invalidSidecar(.malformedJSON("DETAIL")),
-        .invalidSidecar(.invalid([MetadataProblem("destinations", "no destination", french: "aucun destinataire")])),
+        .invalidSidecar(.invalid([MetadataProblem("destinations", "required: at least one of dmp, mssante_ps, mssante_patient"),
+                                  MetadataProblem("patient.ins.value", INSError.wrongKey(masked: "2790351215*****", given: "88", expected: "89").description,
+                                                  french: INSError.wrongKey(masked: "2790351215*****", given: "88", expected: "89").text(.fr))])),
         .symbolicLink(name: "cr.pdf"), .notRegularFile(name: "cr.pdf"),
         .tooLarge(name: "cr.pdf", size: 30_000_000, limit: 20_971_520, key: "[cda] max_pdf_bytes"),
         .interruptedTooOften(attempts: 3, key: "[folders] max_processing_attempts"),
@@ -53,7 +65,7 @@ import TestSupport
     @Test func everyCaseHasASample() {
         #expect(Set(Self.reasons.map(\.caseName)) == Set(RefusalReason.Case.allCases))
         #expect(Set(Self.intakeErrors.map(\.caseName)) == Set(IntakeError.Case.allCases))
-        #expect(Set(Self.fieldFaults.map(\.caseName)) == Set(IntakeError.FieldFault.Case.allCases))
+        #expect(Set(Self.fieldFaults.map(\.0.caseName)) == Set(IntakeError.FieldFault.Case.allCases))
         #expect(Set(Self.contentProblems.map(\.caseName)) == Set(RefusalReason.ContentProblem.Case.allCases))
         let parseErrors = Self.intakeErrors.compactMap { if case .parse(let e) = $0 { e } else { nil } }
         #expect(parseErrors.count == 6, "one sample per HL7ParseError case")
@@ -195,6 +207,7 @@ import TestSupport
 @Suite struct SidecarProblemTextsTests {
     static let brokenSidecars = [
         "{}",
+        #"{"kind": "ldl", "effective_time": "2026-11-20", "patient": {"identity_status": "SURE", "traits": {"birth_date": "20/01/1980", "sex": "X"}}}"#,
         #"{"kind": 5, "unknwn": 1, "destinations": ["dmp", "dmp"], "flags": ["DESTDMP"], "action": "replace", "version_number": 0,"#
             + #" "id": {"root": "abc"}, "effective_time": null,"#
             + #" "patient": {"identity_status": "VALI", "ipp": {"value": " ", "authority": "x"}, "telecom": ["0601020304"],"#
@@ -227,5 +240,33 @@ import TestSupport
             }
         }
         #expect(seen >= 30, "the samples cover the checks (\(seen) problems)")
+    }
+}
+
+/// docs/intake.md lists the French text of every sample reason (the section "Refusal texts"):
+/// the page stays what the gateway writes. `PASSERELLE_WRITE_REFUSAL_DOCS=path` writes the
+/// blocks to that file instead of checking, to paste them after a change of wording.
+@Suite struct RefusalTextsDocsTests {
+    static func blocks() -> String {
+        func block(_ title: String, _ reasons: [RefusalReason]) -> String {
+            "#### \(title)\n\n```text\n" + reasons.map { $0.text(.fr).replacingOccurrences(of: "DETAIL", with: "…") }
+                .joined(separator: "\n\n") + "\n```\n"
+        }
+        let all = RefusalTextsTests.reasons
+        let files = all.filter { if case .invalidMessage = $0 { false } else if case .invalidContent = $0 { false } else { true } }
+        let messages = all.filter { if case .invalidMessage = $0 { true } else { false } }
+        let contents = all.filter { if case .invalidContent = $0 { true } else { false } }
+        return [block("Fichiers et fichiers de métadonnées", files), block("Messages HL7 v2", messages),
+                block("Contenu du document", contents)].joined(separator: "\n")
+    }
+
+    @Test func docsShowTheFrenchTexts() throws {
+        let blocks = Self.blocks()
+        if let path = ProcessInfo.processInfo.environment["PASSERELLE_WRITE_REFUSAL_DOCS"] {
+            try blocks.write(toFile: path, atomically: true, encoding: .utf8)
+            return
+        }
+        let page = try String(contentsOf: TestPaths.repositoryRoot.appendingPathComponent("docs/intake.md"), encoding: .utf8)
+        #expect(page.contains(blocks), "docs/intake.md: paste the blocks written with PASSERELLE_WRITE_REFUSAL_DOCS")
     }
 }
