@@ -205,7 +205,7 @@ public struct Pipeline: Sendable {
                 throw .refused(.invalidContent(.cdaNotXML(bytes: data.count)))
             }
             do { cda = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try ProducerCDA.accept(data, declared: metadata, budget: builder.options.parseBudget) } } catch {
-                throw .refused(.invalidContent(.cdaUnusable(detail: error.description)))
+                throw .refused(.invalidContent(.cdaUnusable(detail: error.description, french: error.text(.fr))))
             }
             // The CDA header is authoritative for what it carries.
             metadata.id = cda.id
@@ -232,7 +232,8 @@ public struct Pipeline: Sendable {
                 cda = metadata.action == .delete ? Deletion.placeholder(metadata)
                     : try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try build(metadata, pdf: pdf) }
             } catch {
-                throw .refused(.invalidContent(.cdaNotBuilt(detail: error.description, defaultKeys: Self.missingDefaults(error))))
+                throw .refused(.invalidContent(.cdaNotBuilt(detail: error.description, french: error.text(.fr),
+                                                            defaultKeys: Self.missingDefaults(error))))
             }
         }
         do { return try prepared(cda, metadata: metadata, targets: targets) } catch {

@@ -166,13 +166,13 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
         case duplicateDocument(id: String, version: Int)
         /// A CDA (OBX-5 subtype XML, NAME.xml) that is not XML at all.
         case cdaNotXML(bytes: Int)
-        /// A producer CDA that fails the checks (`detail`: the check's text, in English).
-        case cdaUnusable(detail: String)
+        /// A producer CDA that fails the checks: the check's text in English and, when written, in French.
+        case cdaUnusable(detail: String, french: String?)
         /// A CDA header value too long for the DMP metadata.
         case cdaHeaderTooLong(MetadataProblem)
-        /// The CDA cannot be built from the metadata; `defaultKeys`: the `[cda] default_…`
-        /// settings that would supply what HL7 v2 cannot carry.
-        case cdaNotBuilt(detail: String, defaultKeys: [String])
+        /// The CDA cannot be built from the metadata (the reason in English and, when written, in
+        /// French); `defaultKeys`: the `[cda] default_…` settings that would supply what HL7 v2 cannot carry.
+        case cdaNotBuilt(detail: String, french: String?, defaultKeys: [String])
         /// The CDA fails the CDA schema (the validator's messages, in English).
         case schemaInvalid(messages: [String])
         /// The document id has an extension, which the DMP submission set signature cannot reference.

@@ -44,9 +44,13 @@ import TestSupport
 
     static let contentProblems: [RefusalReason.ContentProblem] = [
         .notPDF(name: "cr.pdf"), .notXML(name: "cr.xml"), .unreadable(name: "cr.pdf", errno: EACCES),
-        .duplicateDocument(id: "1.2.250.1.999.1.4.7", version: 1), .cdaNotXML(bytes: 31), .cdaUnusable(detail: "DETAIL"),
+        .duplicateDocument(id: "1.2.250.1.999.1.4.7", version: 1), .cdaNotXML(bytes: 31), .cdaUnusable(detail: "DETAIL", french: nil),
+        .cdaUnusable(detail: "DETAIL", french: "l'en-tête du CDA enfreint 1 règle (élément, puis la règle en anglais) :\n  - ligne 12 : ClinicalDocument/id : …"),
         .cdaHeaderTooLong(MetadataProblem("id.extension", "80 characters, at most 64 (XDS)", french: "80 caractères, au plus 64 (XDS)")),
-        .cdaNotBuilt(detail: "DETAIL", defaultKeys: ["default_facility_type"]), .cdaNotBuilt(detail: "DETAIL", defaultKeys: []),
+        .cdaNotBuilt(detail: "DETAIL", french: "les métadonnées ne permettent pas de construire le document CDA (1 problème) :\n"
+                        + "  - stay.facility_type : obligatoire : le type d'établissement du jeu de valeurs JDV_J02 (par exemple SA01, "
+                        + "système de codes 1.2.250.1.71.4.2.4)", defaultKeys: ["default_facility_type"]),
+        .cdaNotBuilt(detail: "DETAIL", french: nil, defaultKeys: []),
         .schemaInvalid(messages: ["DETAIL"]), .idHasExtension,
     ]
 
