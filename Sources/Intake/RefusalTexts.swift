@@ -156,7 +156,8 @@ extension RefusalReason.ContentProblem {
         case .idHasExtension:
             return fr
                 ? "l'identifiant du document a une extension (racine^extension, par exemple en TXA-12 ou dans l'id du CDA) ; "
-                    + "le DMP exige un identifiant de document qui soit un OID seul : envoyez l'identifiant sous forme d'OID "
+                    + "le DMP exige un identifiant de document qui soit un OID seul (la signature du lot de soumission désigne "
+                    + "chaque document par urn:oid:) : envoyez l'identifiant sous forme d'OID "
                     + "(TXA-12 = l'OID seul, id.root sans extension dans le fichier de métadonnées)"
                 : "the document id has an extension (root^extension, e.g. from HL7 TXA-12 or the CDA id); the DMP needs a "
                     + "document id that is a plain OID: send the id as an OID (TXA-12 = OID alone, sidecar id.root without extension)"
