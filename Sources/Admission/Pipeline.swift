@@ -146,9 +146,7 @@ public struct Pipeline: Sendable {
                 if let id, let version { try await finish(id: id, version: version) }
                 return .duplicateInput(documentID: id)
             case .duplicateDocument(let earlier):
-                throw .refused(.invalidContent(
-                    "document \(earlier.id) version \(earlier.version) is already in the journal (from another file). "
-                    + "To change it, send a replacement (action replace, a new version); to send it again, use passerelle resend"))
+                throw .refused(.invalidContent(.duplicateDocument(id: earlier.id, version: earlier.version)))
             case .admitted(let document, let transmissions):
                 CrashPoint.reached(.accepted)
                 events.documentBuilt(kind: document.kind)
@@ -204,12 +202,10 @@ public struct Pipeline: Sendable {
         case .cda(let data):
             if !Self.looksLikeXML(data) {
                 // The ANS guide's examples carry a base64 sentence there instead of a CDA.
-                throw .refused(.invalidContent(
-                    "the document given as a CDA (HL7 OBX-5 subtype XML, or NAME.xml) is \(data.count) bytes of text, not an XML document: "
-                    + "put the base64 of the CDA R2 document there, or send the PDF with subtype PDF so Passerelle builds the CDA"))
+                throw .refused(.invalidContent(.cdaNotXML(bytes: data.count)))
             }
             do { cda = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try ProducerCDA.accept(data, declared: metadata, budget: builder.options.parseBudget) } } catch {
-                throw .refused(.invalidContent("the CDA cannot be used: \(error.description)"))
+                throw .refused(.invalidContent(.cdaUnusable(detail: error.description, french: error.text(.fr))))
             }
             // The CDA header is authoritative for what it carries.
             metadata.id = cda.id
@@ -219,7 +215,7 @@ public struct Pipeline: Sendable {
             if let replaced = cda.replaces { metadata.parentID = replaced }
             // The header's ids go to the DMP's XDS metadata too: the same length limits as a sidecar's.
             if let problem = metadata.lengthProblems().first {
-                throw .refused(.invalidContent("the CDA header does not fit the DMP metadata: \(problem.description)"))
+                throw .refused(.invalidContent(.cdaHeaderTooLong(problem)))
             }
         case .pdf(let pdf):
             // Journaled with the defaults applied, so a rebuild after a crash gives the same CDA.
@@ -236,7 +232,8 @@ public struct Pipeline: Sendable {
                 cda = metadata.action == .delete ? Deletion.placeholder(metadata)
                     : try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in try build(metadata, pdf: pdf) }
             } catch {
-                throw .refused(.invalidContent("the CDA cannot be built: \(error.description)" + Self.defaultsHint(error)))
+                throw .refused(.invalidContent(.cdaNotBuilt(detail: error.description, french: error.text(.fr),
+                                                            defaultKeys: Self.missingDefaults(error))))
             }
         }
         do { return try prepared(cda, metadata: metadata, targets: targets) } catch {
@@ -264,7 +261,7 @@ public struct Pipeline: Sendable {
             }
             if !report.isValid {
                 // libxml2 messages name elements and lines, not values.
-                throw .refused(.invalidContent("the CDA does not pass the CDA schema ([cda] schema):\n" + report.messages.prefix(10).joined(separator: "\n")))
+                throw .refused(.invalidContent(.schemaInvalid(messages: Array(report.messages.prefix(10)))))
             }
         }
         let ins = metadata.patient.shareableINS
@@ -293,20 +290,15 @@ public struct Pipeline: Sendable {
     /// with an extension is refused now rather than failing at every send after it was journaled.
     static func checkDMPIdentifier(_ id: InstanceIdentifier, targets: [Destination]) throws(IngestFailure) {
         guard targets.contains(.dmp), id.extension != nil else { return }
-        throw .refused(.invalidContent(
-            "the document id has an extension (root^extension, e.g. from HL7 TXA-12 or the CDA id); the DMP needs a "
-            + "document id that is a plain OID: send the id as an OID (TXA-12 = OID alone, sidecar id.root without extension)"))
+        throw .refused(.invalidContent(.idHasExtension))
     }
 
-    /// HL7 v2 has no field for these: point at the settings that supply them.
-    static func defaultsHint(_ error: CDAError) -> String {
-        guard case .invalidMetadata(let problems) = error else { return "" }
-        let keys = [("author.specialty", "default_author_specialty"), ("stay.facility_type", "default_facility_type"),
-                    ("stay.practice_setting", "default_practice_setting")]
-            .filter { path, _ in problems.contains { $0.path == path } }.map { "[cda] \($0.1)" }
-        guard !keys.isEmpty else { return "" }
-        return "\nAn HL7 v2 message cannot carry these: set \(keys.joined(separator: ", ")) in the configuration "
-            + "(code^codeSystemOID^displayName), or give them in the sidecar"
+    /// HL7 v2 has no field for these: the `[cda]` settings that supply them (the refusal text points at them).
+    static func missingDefaults(_ error: CDAError) -> [String] {
+        guard case .invalidMetadata(let problems) = error else { return [] }
+        return [("author.specialty", "default_author_specialty"), ("stay.facility_type", "default_facility_type"),
+                ("stay.practice_setting", "default_practice_setting")]
+            .filter { path, _ in problems.contains { $0.path == path } }.map(\.1)
     }
 
     /// True when the bytes start (after a BOM and blanks) with `<`.
@@ -327,12 +319,17 @@ public struct Pipeline: Sendable {
         let asked = metadata.destinations.filter { seen.insert($0).inserted }
         guard !asked.isEmpty else {
             throw .refused(.invalidSidecar(.invalid([MetadataProblem(
-                "destinations", "no destination: list dmp, mssante_ps and/or mssante_patient (HL7 v2: OBX MetaDMPMSS DESTDMP, DESTMSSANTEPS, DESTMSSANTEPAT = Y)")])))
+                "destinations", "no destination: list dmp, mssante_ps and/or mssante_patient (HL7 v2: OBX MetaDMPMSS DESTDMP, DESTMSSANTEPS, DESTMSSANTEPAT = Y)",
+                french: "aucun destinataire : indiquez dmp, mssante_ps et/ou mssante_patient (HL7 v2 : OBX MetaDMPMSS DESTDMP, "
+                    + "DESTMSSANTEPS, DESTMSSANTEPAT = Y)")])))
         }
         let routed = asked.filter(settings.enabledTargets.contains)
         guard !routed.isEmpty else {
+            let names = asked.map(\.rawValue).joined(separator: ", ")
             throw .refused(.invalidSidecar(.invalid([MetadataProblem(
-                "destinations", "\(asked.map(\.rawValue).joined(separator: ", ")) not enabled in this gateway's configuration ([dmp] / [mssante] enabled)")])))
+                "destinations", "\(names) not enabled in this gateway's configuration ([dmp] / [mssante] enabled)",
+                french: "\(names) : destination non activée dans la configuration de cette passerelle ([dmp] / [mssante] enabled) ; "
+                    + "choisissez une destination activée ou demandez à l'administrateur de la passerelle de l'activer")])))
         }
         return routed
     }

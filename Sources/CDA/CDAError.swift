@@ -94,3 +94,60 @@ public enum CDAError: Error, Sendable, CustomStringConvertible, LocalizedError {
 
     public var errorDescription: String? { description }
 }
+
+// French texts for the refusal texts (`[intake] language`, see Sources/Intake/RefusalTexts.swift).
+// The details libxml2 gives (XML syntax, limits) and the header rules of a producer CDA stay in
+// English, marked so; the sentence around them is French.
+extension CDAError {
+    public func text(_ language: IntakeLanguage) -> String {
+        guard language == .fr else { return description }
+        switch self {
+        case .notAPDF(let reason):
+            let why = switch reason {
+            case "it does not start with %PDF-": "il ne commence pas par %PDF-"
+            case "no %%EOF marker at its end: the file is truncated or damaged": "pas de marque %%EOF à la fin : le fichier est tronqué ou abîmé"
+            default: "en anglais : \(reason)"
+            }
+            return "le corps du document n'est pas un fichier PDF (\(why)) ; envoyez le PDF lui-même"
+        case .emptyPDF:
+            return "le fichier PDF est vide"
+        case .pdfTooLarge(let bytes, let limit):
+            return "le PDF fait \(bytes) octets, plus que la limite de \(limit) ([cda] max_pdf_bytes)"
+        case .unknownKind(let detail):
+            return "type de document inconnu : \(detail) ; attendu l'un de \(DocumentKind.acceptedFrench)"
+        case .invalidMetadata(let problems):
+            return "les métadonnées ne permettent pas de construire le document CDA (\(problems.count) problème\(problems.count == 1 ? "" : "s")) :\n"
+                + problems.map { "  - \($0.text(.fr))" }.joined(separator: "\n")
+        case .invalidINS(let error):
+            return "patient.ins : \(error.text(.fr))"
+        case .identity(let error):
+            return error.text(.fr)
+        case .template(let error):
+            if case .invalidCharacter(let template, let name, let scalar) = error {
+                return String(format: "la valeur de {{%@}} (modèle %@) contient le caractère U+%04X, interdit en XML ; retirez-le de la saisie",
+                              name, template, scalar)
+            }
+            return "le modèle du document CDA est inutilisable : prévenez l'administrateur de la passerelle ; détail (en anglais) : \(error.description)"
+        case .notWellFormed(let error):
+            switch error {
+            case .doctypeRefused:
+                return "DOCTYPE interdit dans un CDA (pas de DTD, pas de déclaration d'entité) : retirez-le là où le document est produit ; "
+                    + "détail (en anglais) : \(error.description)"
+            case .limitExceeded:
+                return "le document CDA est refusé, il dépasse une limite : \(error.description) (en anglais)"
+            default:
+                return "le document CDA n'est pas un XML bien formé ; détail (en anglais) : \(error.description)"
+            }
+        case .invalidHeader(let problems):
+            return "l'en-tête du CDA enfreint \(problems.count) règle\(problems.count == 1 ? "" : "s") (élément, puis la règle en anglais) :\n"
+                + problems.map { "  - " + ($0.line.map { "ligne \($0) : " } ?? "") + "\($0.element) : \($0.message)" }.joined(separator: "\n")
+        case .schemaUnavailable(let error):
+            return "le schéma CDA est inutilisable ([cda] schema) : prévenez l'administrateur de la passerelle ; détail (en anglais) : "
+                + error.description
+        case .declarationMismatch(let detail):
+            return "le document CDA ne correspond pas à ses métadonnées ; détail (en anglais) : \(detail)"
+        case .file(let path, let reason):
+            return "impossible d'utiliser le fichier CDA \(path) : \(reason) (vérifiez l'espace libre et les droits du dossier des blobs du journal)"
+        }
+    }
+}

@@ -63,7 +63,8 @@ extension GatewayService {
 
         let folders = c.folders
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
-                                   error: URL(fileURLWithPath: folders.error), quietPeriod: TimeInterval(folders.quietPeriodSeconds))
+                                   error: URL(fileURLWithPath: folders.error), quietPeriod: TimeInterval(folders.quietPeriodSeconds),
+                                   language: c.intakeLanguage)
         for folder in [folders.inbox, folders.work, folders.error, folders.done] {
             // Synced into their parent: what is refused into error/ must not lose its folder in a power cut.
             if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) { throw .file(path: folder, reason: failure) }

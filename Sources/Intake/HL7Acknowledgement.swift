@@ -119,8 +119,8 @@ public struct HL7ErrorDetail: Sendable, Hashable {
         self.text = text
     }
 
-    /// The ERR for an intake error; its text is the error's description (which never quotes patient values).
-    public init(_ error: IntakeError) {
+    /// The ERR for an intake error; its text is the error's, in `language` (it never quotes patient values).
+    public init(_ error: IntakeError, language: IntakeLanguage = .default) {
         let condition: HL7ErrorCondition
         var location: HL7ErrorLocation?
         switch error {
@@ -140,6 +140,8 @@ public struct HL7ErrorDetail: Sendable, Hashable {
         case .invalidField(let path, _):
             condition = .dataTypeError
             location = HL7ErrorLocation(path: path)
+        case .mappedField:
+            condition = .dataTypeError
         case .invalidINS:
             condition = .dataTypeError
             location = HL7ErrorLocation(segment: "PID", field: 3)
@@ -150,7 +152,7 @@ public struct HL7ErrorDetail: Sendable, Hashable {
             condition = .tableValueNotFound
             location = HL7ErrorLocation(segment: "OBX", field: 11)
         }
-        self.init(condition: condition, location: location, text: error.description)
+        self.init(condition: condition, location: location, text: error.text(language))
     }
 }
 

@@ -56,22 +56,8 @@ public enum HL7ParseError: Error, Sendable, Equatable, CustomStringConvertible, 
     /// A segment whose id is not three upper-case letters or digits (1-based segment number).
     case invalidSegmentID(segmentNumber: Int)
 
-    public var description: String {
-        switch self {
-        case .empty:
-            "the message is empty: expected segments starting with MSH"
-        case .missingMSH:
-            "the message does not start with an MSH segment declaring its delimiters (MSH|^~\\&|…)"
-        case .invalidEncodingCharacters:
-            "MSH-2 must hold four distinct encoding characters (usually ^~\\&)"
-        case .unsupportedCharacterSet(let name):
-            "MSH-18 character set '\(name)' is not supported: use UNICODE UTF-8, 8859/1 or 8859/15"
-        case .undecodable(let name):
-            "the message bytes are not valid \(name) (as declared in MSH-18): fix MSH-18 or the sender's encoding"
-        case .invalidSegmentID(let n):
-            "segment \(n) does not start with a three-character segment id (e.g. PID, OBX): check line breaks inside fields"
-        }
-    }
+    /// The English text (its French one and both texts are in RefusalTexts.swift).
+    public var description: String { text(.en) }
 
     public var errorDescription: String? { description }
 }

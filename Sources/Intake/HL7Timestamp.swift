@@ -44,7 +44,7 @@ enum HL7Timestamp {
     static func field(_ text: String, _ path: String, timeZone: TimeZone) throws(IntakeError) -> ZonedDateTime? {
         guard !text.isEmpty else { return nil }
         guard let t = parse(text, timeZone: timeZone) else {
-            throw .invalidField(path, "not an HL7 timestamp (YYYYMMDDHHMM[SS][+ZZZZ])")
+            throw .invalidField(path, .timestamp)
         }
         return t
     }

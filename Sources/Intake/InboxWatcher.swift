@@ -66,13 +66,17 @@ public actor InboxScanner {
     public let error: URL
     /// Seconds a half pair (PDF without sidecar, sidecar without document) may wait before refusal.
     public let incompleteGrace: TimeInterval
+    /// The language of the reason files (`[intake] language`); the MLLP ACKs use it too.
+    public nonisolated let language: IntakeLanguage
     private var stability: StabilityTracker
     private var incompleteSince: [String: TimeInterval] = [:]
     /// Until the first pass has listed the inbox: what it finds settled is the backlog left
     /// while the gateway was down, taken without waiting a quiet period.
     private var firstPass = true
 
-    public init(inbox: URL, work: URL, error: URL, quietPeriod: TimeInterval = 5, incompleteGrace: TimeInterval = 300) {
+    public init(inbox: URL, work: URL, error: URL, quietPeriod: TimeInterval = 5, incompleteGrace: TimeInterval = 300,
+                language: IntakeLanguage = .default) {
+        self.language = language
         self.inbox = inbox
         self.work = work
         self.error = error
@@ -204,7 +208,7 @@ public actor InboxScanner {
                 name = "\(Self.claimID())-\(name)"
             }
             let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
-            if let failure = DurableFiles.writeNew(Data(reason.report(for: file.lastPathComponent, at: date).utf8), to: report.path) {
+            if let failure = DurableFiles.writeNew(Data(reason.report(for: file.lastPathComponent, at: date, language: language).utf8), to: report.path) {
                 for written in moves { unlink(written.report.path) }
                 throw .reasonUnwritable(file: file.lastPathComponent, path: report.path, reason: failure,
                                         cause: FileSystemCause.probe(folder: error.path))

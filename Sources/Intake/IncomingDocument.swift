@@ -37,39 +37,77 @@ public struct IncomingDocument: Sendable, Hashable {
 }
 
 /// Why an HL7 document message cannot be turned into an ``IncomingDocument``.
-/// Messages name the segment and field and never quote patient values.
+/// Messages name the segment and field and never quote patient values; their texts, in French
+/// and English, are in RefusalTexts.swift.
 public enum IntakeError: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
     case parse(HL7ParseError)
     /// MSH-9 is not a message this path handles.
     case unsupportedMessageType(String)
+    /// A segment id (`PID`, `TXA`…; `OBX`: the OBX of value type ED holding the document).
     case missingSegment(String)
     /// A required field is empty: its path (PID-3, OBX-11…) and what it should hold.
-    case missingField(String, String)
+    case missingField(String, FieldNeed)
     /// A field holds a value that cannot be used: its path and what is wrong.
-    case invalidField(String, String)
+    case invalidField(String, FieldFault)
+    /// A value taken from the message breaks a DMP metadata rule (a field length).
+    case mappedField(MetadataProblem)
     /// The INS in PID-3 fails its checks (wrong key, length, unknown OID); masked in the message.
     case invalidINS(INSError)
     /// OBX-3 / OBR-4 / TXA-2 names a document type Passerelle does not produce.
     case unknownDocumentKind(String)
     /// OBX-11, ORC-1 and the MDM trigger event disagree.
-    case inconsistentAction(String)
+    case inconsistentAction(ActionMismatch)
 
-    public var description: String {
-        switch self {
-        case .parse(let e): e.description
-        case .unsupportedMessageType(let t):
-            "message type \(t) is not accepted here: send ORU^R01, MDM^T02, MDM^T04 or MDM^T10"
-        case .missingSegment(let s): "the message has no \(s) segment"
-        case .missingField(let path, let what): "\(path) is empty: \(what)"
-        case .invalidField(let path, let what): "\(path): \(what)"
-        case .invalidINS(let e): "PID-3 INS: \(e.description)"
-        case .unknownDocumentKind(let code):
-            "document type '\(code)' is not supported: use one of \(DocumentKind.accepted)"
-        case .inconsistentAction(let what): what
-        }
+    /// What an empty required field should hold.
+    public enum FieldNeed: String, Sendable, Hashable, CaseIterable {
+        case documentType, action, replacedDocument, insOID, ippAuthority, visitNumber, stayAuthority, base64Document, dataSubtype
     }
 
-    public var errorDescription: String? { description }
+    /// What is wrong with a field's value (a code may be quoted, never a patient value).
+    public enum FieldFault: Sendable, Hashable {
+        /// OBX-11 is not F, C or D.
+        case actionCode(String)
+        /// TXA-2 / OBR-4 names another document type than the document OBX-3.
+        case kindDiffers(given: String, documentPath: String, documentKind: String)
+        case birthDate
+        case sex
+        /// A MetaDMPMSS flag (DESTDMP…) that is not Y or N.
+        case flag(String)
+        /// CORPSMAIL_PS / CORPSMAIL_PATIENT is not UTF-8 text in base64.
+        case mailBody(code: String, Base64Problem)
+        /// No specialty code or code system (`expected` is the form wanted).
+        case specialtyMissing
+        /// A specialty that breaks a JDV_J01 rule (the rule's text, in English).
+        case specialty(detail: String)
+        /// TXA-12 / TXA-13 is neither extension^^root^ISO nor an OID.
+        case identifierForm
+        case identifierRoot
+        /// OBX-5.4 is not Base64.
+        case encoding(String)
+        /// OBX-5.5 is not usable base64.
+        case documentBase64(Base64Problem)
+        /// Subtype PDF and the data is not a PDF.
+        case notPDF
+        case subtype(String)
+        /// Not an HL7 timestamp.
+        case timestamp
+    }
+
+    /// Why a base64 field cannot be decoded.
+    public enum Base64Problem: Error, Sendable, Hashable {
+        /// Characters outside the base64 alphabet, or padding in the middle.
+        case invalid
+        /// Cut: `length` base64 characters (whitespace aside) cannot be a whole encoding.
+        case truncated(length: Int)
+        /// The decoded text ends in the middle of a UTF-8 character: the base64 was cut.
+        case cutCharacter
+    }
+
+    /// How OBX-11 disagrees with the MDM event or ORC-1.
+    public enum ActionMismatch: Sendable, Hashable {
+        case trigger(event: String, documentPath: String, status: String)
+        case orderControl(code: String, documentPath: String, status: String)
+    }
 }
 
 /// Maps ANS HL7 v2 document messages to ``IncomingDocument``.
@@ -104,12 +142,12 @@ public struct HL7DocumentReader: Sendable {
         // (an ORU may carry the same document twice, CDA level 3 then level 1: the first wins).
         let obxs = m.segments("OBX")
         guard let docIndex = obxs.firstIndex(where: { $0[2] == "ED" && !Self.isMetaCode($0.field(3).value) }) else {
-            throw .missingSegment("OBX (value type ED holding the document)")
+            throw .missingSegment("OBX")
         }
         let docOBX = obxs[docIndex]
         let docPath = "OBX[\(docIndex + 1)]"
         let kindCode = docOBX.field(3).value.trimmingCharacters(in: .whitespaces)
-        guard !kindCode.isEmpty else { throw .missingField("\(docPath)-3", "the document type (LOINC code from JDV_J07)") }
+        guard !kindCode.isEmpty else { throw .missingField("\(docPath)-3", .documentType) }
         guard let kind = DocumentKind(parsing: kindCode) else { throw .unknownDocumentKind(kindCode) }
         let content = try Self.content(docOBX.field(5).first, path: "\(docPath)-5")
 
@@ -120,19 +158,19 @@ public struct HL7DocumentReader: Sendable {
         case "F": action = .new
         case "C": action = .replace
         case "D": action = .delete
-        case "": throw .missingField("\(docPath)-11", "F (new document), C (replacement) or D (deletion)")
-        default: throw .invalidField("\(docPath)-11", "'\(status)' is not F (new), C (replacement) or D (deletion)")
+        case "": throw .missingField("\(docPath)-11", .action)
+        default: throw .invalidField("\(docPath)-11", .actionCode(status))
         }
         if isMDM {
             let expected: [DocumentAction: String] = [.new: "T02", .replace: "T10", .delete: "T04"]
             if expected[action] != trigger {
-                throw .inconsistentAction("MSH-9 event \(trigger) does not match \(docPath)-11 '\(status)': use T02 with F, T10 with C, T04 with D")
+                throw .inconsistentAction(.trigger(event: trigger, documentPath: docPath, status: status))
             }
         } else {
             let orc = m.segment("ORC")?[1].trimmingCharacters(in: .whitespaces) ?? ""
             let expected: [DocumentAction: String] = [.new: "NW", .replace: "RO", .delete: "CA"]
             if !orc.isEmpty && expected[action] != orc {
-                throw .inconsistentAction("ORC-1 '\(orc)' does not match \(docPath)-11 '\(status)': use NW with F, RO with C, CA with D")
+                throw .inconsistentAction(.orderControl(code: orc, documentPath: docPath, status: status))
             }
         }
 
@@ -144,7 +182,7 @@ public struct HL7DocumentReader: Sendable {
             guard let txa = m.segment("TXA") else { throw .missingSegment("TXA") }
             let txaKind = txa[2].trimmingCharacters(in: .whitespaces)
             if !txaKind.isEmpty && DocumentKind(parsing: txaKind) != kind {
-                throw .invalidField("TXA-2", "document type '\(txaKind)' differs from \(docPath)-3 '\(kindCode)'")
+                throw .invalidField("TXA-2", .kindDiffers(given: txaKind, documentPath: docPath, documentKind: kindCode))
             }
             metadata.effectiveTime = try timestamp(txa[4], "TXA-4")
             if metadata.effectiveTime == nil { metadata.effectiveTime = try timestamp(txa[6], "TXA-6") }
@@ -153,7 +191,7 @@ public struct HL7DocumentReader: Sendable {
             // A deletion names the document to delete in TXA-12; the sidecar model calls it parent_id.
             if action == .delete && metadata.parentID == nil { metadata.parentID = metadata.id }
             if action == .replace && metadata.parentID == nil {
-                throw .missingField("TXA-13", "the id of the document replaced (required with T10 / OBX-11 C)")
+                throw .missingField("TXA-13", .replacedDocument)
             }
             if let originator = txa.field(9).repetitions.first, !originator.isEmpty {
                 metadata.author = Self.professional(originator, firstComponent: 1)
@@ -161,7 +199,7 @@ public struct HL7DocumentReader: Sendable {
         } else if let obr = m.segment("OBR") {
             let obrKind = obr.field(4).value.trimmingCharacters(in: .whitespaces)
             if !obrKind.isEmpty && DocumentKind(parsing: obrKind) != kind {
-                throw .invalidField("OBR-4", "document type '\(obrKind)' differs from \(docPath)-3 '\(kindCode)'")
+                throw .invalidField("OBR-4", .kindDiffers(given: obrKind, documentPath: docPath, documentKind: kindCode))
             }
             metadata.effectiveTime = try timestamp(obr[7], "OBR-7")
         } else {
@@ -199,11 +237,11 @@ public struct HL7DocumentReader: Sendable {
             let type = rep.component(5).uppercased()
             let authority = rep.subcomponent(4, 2)
             if type == "INS" || type.hasPrefix("INS-") || INSKind(oid: authority) != nil {
-                guard !authority.isEmpty else { throw .missingField("\(path).4.2", "the INS OID (1.2.250.1.213.1.4.8 for INS-NIR)") }
+                guard !authority.isEmpty else { throw .missingField("\(path).4.2", .insOID) }
                 do { _ = try INS(rep.component(1), oid: authority) } catch { throw .invalidINS(error) }
                 info.ins = INSReference(value: rep.component(1), oid: authority)
             } else if type == "PI" || (info.ipp == nil && type.isEmpty) {
-                guard !authority.isEmpty else { throw .missingField("\(path).4.2", "the OID of the IPP assigning authority") }
+                guard !authority.isEmpty else { throw .missingField("\(path).4.2", .ippAuthority) }
                 info.ipp = LocalIdentifier(value: rep.component(1), authority: authority)
             }
         }
@@ -228,7 +266,7 @@ public struct HL7DocumentReader: Sendable {
         }
         let birth = pid[7]
         if !birth.isEmpty {
-            guard let date = HL7Timestamp.date(birth) else { throw .invalidField("PID-7", "not a date (YYYYMMDD)") }
+            guard let date = HL7Timestamp.date(birth) else { throw .invalidField("PID-7", .birthDate) }
             traits.birthDate = date
         }
         switch pid[8].uppercased() {
@@ -236,7 +274,7 @@ public struct HL7DocumentReader: Sendable {
         case "F": traits.sex = .female
         case "M": traits.sex = .male
         case "U", "UN", "O", "A": traits.sex = .unknown
-        default: throw .invalidField("PID-8", "sex must be F, M or U")
+        default: throw .invalidField("PID-8", .sex)
         }
         for rep in pid.field(11).repetitions {
             switch rep.component(7).uppercased() {
@@ -288,7 +326,7 @@ public struct HL7DocumentReader: Sendable {
             switch answer {
             case "Y": on = true
             case "N": on = false
-            default: throw .invalidField("\(path)-5", "\(flag.rawValue) must be Y or N")
+            default: throw .invalidField("\(path)-5", .flag(flag.rawValue))
             }
             guard on else { return }
             if let destination = flag.destination {
@@ -298,9 +336,18 @@ public struct HL7DocumentReader: Sendable {
             }
         } else if code == "CORPSMAIL_PS" || code == "CORPSMAIL_PATIENT" {
             let ed = obx.field(5).first
-            guard let data = Self.base64(ed.component(5)) ?? (ed.component(4).isEmpty ? Data(ed.component(5).utf8) : nil),
-                  let text = String(data: data, encoding: .utf8) else {
-                throw .invalidField("\(path)-5.5", "\(code) must be UTF-8 text in base64")
+            let payload = ed.component(5)
+            let text: String
+            switch Self.decodeBase64(payload) {
+            case .success(let data):
+                guard let decoded = String(data: data, encoding: .utf8) else {
+                    throw .invalidField("\(path)-5.5", .mailBody(code: code, Self.endsMidCharacter(data) ? .cutCharacter : .invalid))
+                }
+                text = decoded
+            case .failure(let problem):
+                // Without an encoding (OBX-5.4), plain UTF-8 text is taken as is.
+                guard ed.component(4).isEmpty else { throw .invalidField("\(path)-5.5", .mailBody(code: code, problem)) }
+                text = payload
             }
             if code == "CORPSMAIL_PS" { mssante.professionalBody = text } else { mssante.patientBody = text }
         }
@@ -358,11 +405,10 @@ public struct HL7DocumentReader: Sendable {
         let system = [cwe.component(14), cwe.component(3)].map { $0.trimmingCharacters(in: .whitespaces) }
         let oid: String? = system.first(where: OID.isValid)
             ?? (system[1].uppercased().hasPrefix("TRE_G15") || system[1].uppercased() == "G15" ? OID.authorSpecialty : nil)
-        let expected = "code^display name^code system OID from JDV_J01, e.g. G15_10/SM26^Médecin - Qualifié en médecine générale (SM)^1.2.250.1.213.1.1.4.5"
-        guard !code.isEmpty, let oid else { throw .invalidField(path, "the author's specialty must be \(expected)") }
+        guard !code.isEmpty, let oid else { throw .invalidField(path, .specialtyMissing) }
         switch CodedValue(code: code, codeSystem: oid, displayName: display).checkedAuthorSpecialty() {
         case .success(let value): return value
-        case .failure(let problem): throw .invalidField(path, "\(problem.description); expected \(expected)")
+        case .failure(let problem): throw .invalidField(path, .specialty(detail: problem.description))
         }
     }
 
@@ -386,10 +432,10 @@ public struct HL7DocumentReader: Sendable {
         let root = ei.component(3).trimmingCharacters(in: .whitespaces)
         if first.isEmpty && root.isEmpty { return nil }
         if root.isEmpty {
-            guard OID.isValid(first) else { throw .invalidField(path, "expected extension^^root-OID^ISO or a document OID") }
+            guard OID.isValid(first) else { throw .invalidField(path, .identifierForm) }
             return InstanceIdentifier(root: first)
         }
-        guard OID.isValid(root) else { throw .invalidField("\(path).3", "the document id root must be an OID") }
+        guard OID.isValid(root) else { throw .invalidField("\(path).3", .identifierRoot) }
         return InstanceIdentifier(root: root, extension: first.isEmpty ? nil : first)
     }
 
@@ -398,26 +444,79 @@ public struct HL7DocumentReader: Sendable {
         let subtype = ed.component(3).trimmingCharacters(in: .whitespaces).uppercased()
         let encoding = ed.component(4).trimmingCharacters(in: .whitespaces).uppercased()
         let payload = ed.component(5)
-        guard !payload.isEmpty else { throw .missingField("\(path).5", "the base64 document") }
+        guard !payload.isEmpty else { throw .missingField("\(path).5", .base64Document) }
         guard encoding == "BASE64" || encoding == "B64" else {
-            throw .invalidField("\(path).4", "encoding '\(encoding)' is not supported: send Base64")
+            throw .invalidField("\(path).4", .encoding(encoding))
         }
-        guard let data = base64(payload), !data.isEmpty else { throw .invalidField("\(path).5", "not valid base64") }
+        let data: Data
+        switch decodeBase64(payload) {
+        case .success(let d) where !d.isEmpty: data = d
+        case .success: throw .invalidField("\(path).5", .documentBase64(.invalid))
+        case .failure(let problem): throw .invalidField("\(path).5", .documentBase64(problem))
+        }
         switch subtype {
         case "XML", "HL7-CDA", "CDA": return .cda(data)
         case "PDF":
-            guard data.starts(with: Array("%PDF-".utf8)) else { throw .invalidField("\(path).5", "subtype PDF but the data is not a PDF") }
+            guard data.starts(with: Array("%PDF-".utf8)) else { throw .invalidField("\(path).5", .notPDF) }
+            // Padding may be left out (tolerated), so an unpadded length is no proof of a cut: a PDF
+            // without its end marker is.
+            let length = base64Length(payload)
+            if length % 4 != 0, !hasPDFEnd(data) { throw .invalidField("\(path).5", .documentBase64(.truncated(length: length))) }
             return .pdf(data)
-        case "": throw .missingField("\(path).3", "the data subtype: XML (CDA) or PDF")
-        default: throw .invalidField("\(path).3", "data subtype '\(subtype)' is not supported: XML (CDA) or PDF")
+        case "": throw .missingField("\(path).3", .dataSubtype)
+        default: throw .invalidField("\(path).3", .subtype(subtype))
         }
+    }
+
+    /// ``base64(_:)`` with the reason of a failure: a length no whole encoding can have (one
+    /// character past a 4-character group) is a cut field, anything else is not base64.
+    static func decodeBase64(_ text: String) -> Result<Data, IntakeError.Base64Problem> {
+        if let data = base64(text) { return .success(data) }
+        let length = base64Length(text)
+        // Only the alphabet, padding at the end only, and one character too many for a group: cut.
+        var seenPadding = false
+        for b in text.utf8 {
+            switch b {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "="): seenPadding = true
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "+"), UInt8(ascii: "/"):
+                if seenPadding { return .failure(.invalid) }
+            default: return .failure(.invalid)
+            }
+        }
+        return length % 4 == 1 && !seenPadding ? .failure(.truncated(length: length)) : .failure(.invalid)
+    }
+
+    /// Base64 characters of `text`, whitespace aside.
+    static func base64Length(_ text: String) -> Int {
+        text.utf8.reduce(0) { n, b in [0x20, 0x09, 0x0A, 0x0D].contains(b) ? n : n + 1 }
+    }
+
+    /// True when the bytes are UTF-8 but for an incomplete character at the very end (a cut text).
+    static func endsMidCharacter(_ data: Data) -> Bool {
+        for drop in 1...3 where data.count > drop {
+            let head = data.dropLast(drop)
+            // The dropped bytes must start a multi-byte sequence (lead byte 11xxxxxx).
+            guard let lead = data.dropFirst(data.count - drop).first, lead & 0xC0 == 0xC0 else { continue }
+            if String(data: head, encoding: .utf8) != nil { return true }
+        }
+        return false
+    }
+
+    /// True when the last kilobyte of a PDF holds its end marker `%%EOF`.
+    static func hasPDFEnd(_ data: Data) -> Bool {
+        let tail = data.suffix(1024)
+        return tail.firstRange(of: Data("%%EOF".utf8)) != nil
     }
 
     /// Base64 tolerant of the line breaks and spaces senders insert, and of missing padding.
     static func base64(_ text: String) -> Data? {
         // Fast path: clean base64, possibly without its padding.
         let count = text.utf8.count
-        if count > 0, let data = Data(base64Encoded: count % 4 == 0 ? text : text + String(repeating: "=", count: 4 - count % 4)) {
+        // One character past a 4-character group is never a whole encoding (and Foundation may
+        // decode it anyway when padded with "===").
+        if count > 0, count % 4 != 1, let data = Data(base64Encoded: count % 4 == 0 ? text : text + String(repeating: "=", count: 4 - count % 4)) {
             return data
         }
         // Byte-level: documents are megabytes of base64.
@@ -432,7 +531,7 @@ public struct HL7DocumentReader: Sendable {
             default: return nil
             }
         }
-        guard !bytes.isEmpty else { return nil }
+        guard !bytes.isEmpty, bytes.count % 4 != 1 else { return nil }
         while bytes.count % 4 != 0 { bytes.append(UInt8(ascii: "=")) }
         return Data(base64Encoded: Data(bytes))
     }

@@ -131,8 +131,9 @@ public enum IntakeFile: Sendable, Equatable {
     }
 }
 
-/// Why a file was refused, written next to it in `error/` (see ``report(for:at:)``):
-/// what is wrong and what to do. Never contains patient values.
+/// Why a file was refused, written next to it in `error/` (see ``report(for:at:language:)``)
+/// and in the ERR-8 of an HL7 ACK: what is wrong, where, and what to do. Never contains patient
+/// values. The texts, French and English, are all in RefusalTexts.swift.
 public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, LocalizedError {
     case unsupportedFileType(name: String)
     case emptyFile(name: String)
@@ -141,8 +142,8 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
     case ambiguousSidecar(sidecar: String)
     case invalidSidecar(MetadataError)
     case invalidMessage(IntakeError)
-    /// The document bytes are not what the name says (not a PDF, not XML).
-    case invalidContent(String)
+    /// The document bytes are not usable (not a PDF, not XML, a CDA that fails its checks…).
+    case invalidContent(ContentProblem)
     /// The entry is a symbolic link: links are never followed (the link itself goes to error/).
     case symbolicLink(name: String)
     /// The entry is a FIFO, socket, device or folder where a file was expected.
@@ -153,43 +154,43 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
     /// crash on one input can never block the intake (`key` is the setting).
     case interruptedTooOften(attempts: Int, key: String)
 
-    public var description: String {
-        switch self {
-        case .unsupportedFileType(let name):
-            "\(name): unsupported file type. Drop NAME.pdf + NAME.json, NAME.xml (CDA) + NAME.json, or NAME.hl7 / NAME.er7."
-        case .emptyFile(let name):
-            "\(name) is empty. Write the file elsewhere (or as NAME.part) and rename it into the inbox once complete."
-        case .missingSidecar(let document, let expected):
-            "\(document) has no sidecar: drop \(expected) (see docs/sidecar.md) next to it, then drop the document again."
-        case .orphanSidecar(let sidecar):
-            "\(sidecar) has no document: drop the PDF or CDA with the same base name, then drop the sidecar again."
-        case .ambiguousSidecar(let sidecar):
-            "\(sidecar) matches both a .pdf and a .xml: keep one document per sidecar (rename one pair)."
-        case .invalidSidecar(let error):
-            "the sidecar cannot be used. Fix it and drop the pair again.\n\(error.description)"
-        case .invalidMessage(let error):
-            "the HL7 v2 message cannot be used: \(error.description). Fix it and resend it."
-        case .invalidContent(let what):
-            "the document content is not usable: \(what)."
-        case .symbolicLink(let name):
-            "\(name) is a symbolic link: links are not followed; drop the file itself."
-        case .notRegularFile(let name):
-            "\(name) is not a regular file (a folder, FIFO, socket or device): drop the file itself."
-        case .tooLarge(let name, let size, let limit, let key):
-            "\(name) is \(size) bytes, more than the limit of \(limit) bytes (\(key)): it was not read. "
-            + "Split or shrink the document, or raise \(key)."
-        case .interruptedTooOften(let attempts, let key):
-            "the gateway stopped (crash or kill) while processing this input \(attempts) times: it is set aside so that it "
-            + "cannot block the intake (\(key)). Report it with the gateway logs of those stops; fix it and drop it again."
-        }
+    /// Why a document's content cannot be used (found by the loader or the admission pipeline).
+    public enum ContentProblem: Sendable, Hashable {
+        /// NAME.pdf does not start with %PDF-.
+        case notPDF(name: String)
+        /// NAME.xml does not start with `<`.
+        case notXML(name: String)
+        /// The file cannot be opened or read (`errno`).
+        case unreadable(name: String, errno: Int32)
+        /// The document id and version are journaled already, from another input.
+        case duplicateDocument(id: String, version: Int)
+        /// A CDA (OBX-5 subtype XML, NAME.xml) that is not XML at all.
+        case cdaNotXML(bytes: Int)
+        /// A producer CDA that fails the checks: the check's text in English and, when written, in French.
+        case cdaUnusable(detail: String, french: String?)
+        /// A CDA header value too long for the DMP metadata.
+        case cdaHeaderTooLong(MetadataProblem)
+        /// The CDA cannot be built from the metadata (the reason in English and, when written, in
+        /// French); `defaultKeys`: the `[cda] default_…` settings that would supply what HL7 v2 cannot carry.
+        case cdaNotBuilt(detail: String, french: String?, defaultKeys: [String])
+        /// The CDA fails the CDA schema (the validator's messages, in English).
+        case schemaInvalid(messages: [String])
+        /// The document id has an extension, which the DMP submission set signature cannot reference.
+        case idHasExtension
     }
+
+    /// The English text (logs, CLI, `[intake] language = "en"`).
+    public var description: String { text(.en) }
 
     public var errorDescription: String? { description }
 
     /// The text of the reason file written next to a refused file in error/.
-    public func report(for fileName: String, at date: Date = Date()) -> String {
+    public func report(for fileName: String, at date: Date = Date(), language: IntakeLanguage = .default) -> String {
         let stamp = ZonedDateTime(date: date, utcOffsetSeconds: TimeZone.current.secondsFromGMT(for: date)).iso
-        return "Passerelle refused \(fileName) on \(stamp).\n\n\(description)\n"
+        return switch language {
+        case .en: "Passerelle refused \(fileName) on \(stamp).\n\n\(text(.en))\n"
+        case .fr: "Passerelle a refusé \(fileName) le \(stamp).\n\n\(text(.fr))\n"
+        }
     }
 
     /// Name of the reason file for `fileName` (`NAME.pdf` → `NAME.pdf.error.txt`).

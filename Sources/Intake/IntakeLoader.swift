@@ -72,11 +72,11 @@ public struct IntakeLoader: Sendable {
             }
             let content: DocumentContent
             if case .pdf = claim {
-                guard data.starts(with: Array("%PDF-".utf8)) else { throw .invalidContent("\(document.lastPathComponent) is not a PDF (it does not start with %PDF-)") }
+                guard data.starts(with: Array("%PDF-".utf8)) else { throw .invalidContent(.notPDF(name: document.lastPathComponent)) }
                 content = .pdf(data)
             } else {
                 let head = String(decoding: data.prefix(512), as: UTF8.self).drop { $0.isWhitespace || $0 == "\u{FEFF}" }
-                guard head.hasPrefix("<") else { throw .invalidContent("\(document.lastPathComponent) is not XML") }
+                guard head.hasPrefix("<") else { throw .invalidContent(.notXML(name: document.lastPathComponent)) }
                 content = .cda(data)
             }
             let pair = Data((Digest.sha256(data).hexString + Digest.sha256(json).hexString).utf8)
@@ -103,7 +103,7 @@ public struct IntakeLoader: Sendable {
             let document = try reader.read(message)
             // The same field lengths as a sidecar (the DMP refuses longer ones after the send).
             if let problem = document.metadata.lengthProblems().first {
-                throw IntakeError.invalidField(problem.path + " (mapped from the message)", problem.message)
+                throw IntakeError.mappedField(problem)
             }
             return .document(document)
         } catch { throw .invalidMessage(error) }
@@ -120,11 +120,11 @@ public struct IntakeLoader: Sendable {
         guard fd >= 0 else {
             let code = errno
             if code == ELOOP { throw .symbolicLink(name: name) }
-            throw .invalidContent("cannot read \(name): \(String(cString: strerror(code)))")
+            throw .invalidContent(.unreadable(name: name, errno: code))
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .invalidContent("cannot read \(name): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else { throw .invalidContent(.unreadable(name: name, errno: errno)) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(name: name) }
         let size = Int(info.st_size)
         guard size <= limit else { throw .tooLarge(name: name, size: Int64(size), limit: limit, key: key) }
@@ -140,7 +140,7 @@ public struct IntakeLoader: Sendable {
         }
         if let failure {
             buffer.deallocate()
-            throw .invalidContent("cannot read \(name): \(String(cString: strerror(failure)))")
+            throw .invalidContent(.unreadable(name: name, errno: failure))
         }
         return Data(bytesNoCopy: buffer, count: offset, deallocator: .custom { pointer, _ in pointer.deallocate() })
     }

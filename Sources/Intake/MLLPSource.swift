@@ -62,7 +62,7 @@ public final class MLLPSource: IntakeSource {
         feed.onTermination = { [waiting, acks] _ in
             // Nobody will process these any more: the sender resends them later.
             for claim in waiting.takeAll() {
-                claim.answer.send(Self.stoppingACK(acks, claim))
+                claim.answer.send(Self.stoppingACK(acks, claim, language: scanner.language))
             }
         }
     }
@@ -72,9 +72,9 @@ public final class MLLPSource: IntakeSource {
         let started = try MLLPListener(settings: settings, handler: { [weak self] data in
             guard let self else { return Data() }
             return await self.received(data)
-        }, oversize: { [acks, settings] in
+        }, oversize: { [acks, settings, scanner] in
             Self.ack(acks, nil, .error, [HL7ErrorDetail(condition: .applicationInternalError,
-                                                         text: "message larger than \(settings.maxMessageBytes) bytes ([mllp] max_message_bytes); split it or raise the limit")])
+                                                         text: IntakeNotice.tooLarge(limit: settings.maxMessageBytes).text(scanner.language))])
         }, onError: { [logger] in logger.warning("MLLP", metadata: ["error": "\($0)"]) })
         listener.withLock { $0 = started }
         return started.port
@@ -97,7 +97,7 @@ public final class MLLPSource: IntakeSource {
         waiting.insert(claim)
         if case .terminated = feed.yield(claim) {
             waiting.remove(claim)
-            return Self.stoppingACK(acks, claim)
+            return Self.stoppingACK(acks, claim, language: scanner.language)
         }
         return await claim.answer.wait()
     }
@@ -157,10 +157,10 @@ public final class MLLPSource: IntakeSource {
         let message = claim.message.withLock { $0 }
         let ack: Data = switch outcome {
         case .accepted, .duplicate: Self.ack(acks, message, .accept, [])
-        case .refused(let reason): Self.ack(acks, message, .error, [Self.detail(reason)])
+        case .refused(let reason): Self.ack(acks, message, .error, [Self.detail(reason, language: scanner.language)])
         case .unavailable:
             Self.ack(acks, message, .reject, [HL7ErrorDetail(condition: .applicationInternalError,
-                                                             text: "the gateway journal is unavailable; resend the message later")])
+                                                             text: IntakeNotice.journalUnavailable.text(scanner.language))])
         }
         // Answered: a crash before the ACK is written leads to a resend, handled anew.
         AttemptCounter(file: scanner.work.appendingPathComponent(Self.inFlightFolderName).appendingPathComponent(claim.digest)).remove()
@@ -176,18 +176,18 @@ public final class MLLPSource: IntakeSource {
 
     /// The ERR of a refusal: its text is the reason's, word for word what a refused file's
     /// `NAME.error.txt` says; a message error also names its HL7 condition and location.
-    static func detail(_ reason: RefusalReason) -> HL7ErrorDetail {
+    static func detail(_ reason: RefusalReason, language: IntakeLanguage) -> HL7ErrorDetail {
         if case .invalidMessage(let e) = reason {
-            var detail = HL7ErrorDetail(e)
-            detail.text = reason.description
+            var detail = HL7ErrorDetail(e, language: language)
+            detail.text = reason.text(language)
             return detail
         }
-        return HL7ErrorDetail(condition: .applicationInternalError, text: reason.description)
+        return HL7ErrorDetail(condition: .applicationInternalError, text: reason.text(language))
     }
 
-    static func stoppingACK(_ acks: HL7AcknowledgementBuilder, _ claim: Claim) -> Data {
+    static func stoppingACK(_ acks: HL7AcknowledgementBuilder, _ claim: Claim, language: IntakeLanguage) -> Data {
         ack(acks, header(of: claim.data), .reject, [HL7ErrorDetail(condition: .applicationInternalError,
-                                                                   text: "the gateway is stopping; resend the message later")])
+                                                                   text: IntakeNotice.stopping.text(language))])
     }
 
     static func ack(_ acks: HL7AcknowledgementBuilder, _ message: HL7Message?, _ code: HL7AckCode, _ errors: [HL7ErrorDetail]) -> Data {

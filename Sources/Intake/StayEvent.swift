@@ -57,10 +57,10 @@ public struct StayEvent: Sendable, Hashable {
         var idPath = "PV1-19"
         if idRep.isEmpty, let pid18 = pid?.field(18).first, !pid18.isEmpty { idRep = pid18; idPath = "PID-18" }
         guard !idRep.component(1).isEmpty else {
-            throw .missingField("PV1-19", "the visit number (or PID-18, the administrative file number)")
+            throw .missingField("PV1-19", .visitNumber)
         }
         guard OID.isValid(idRep.subcomponent(4, 2)) else {
-            throw .missingField("\(idPath).4.2", "the OID of the stay-number assigning authority")
+            throw .missingField("\(idPath).4.2", .stayAuthority)
         }
         self.kind = kind
         self.stayID = LocalIdentifier(value: idRep.component(1), authority: idRep.subcomponent(4, 2))

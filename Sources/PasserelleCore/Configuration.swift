@@ -275,6 +275,9 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     public var http: HTTP
     public var service = Service()
     public var mllp = MLLP()
+    /// `[intake] language`: the language of refusal reasons (`NAME.error.txt`) and HL7 ACK
+    /// texts (ERR-8); French unless set to "en".
+    public var intakeLanguage: IntakeLanguage = .default
     /// `[journal] patient_key_file`: the secret that keys the patient hashes (created 0600 on
     /// first use); defaults to `<journal path without extension>.patient-key`.
     public var patientKeyFile: String?
@@ -346,6 +349,7 @@ private let schema: [String: [String]] = [
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
              "tls_identity", "tls_client_ca", "message_timeout_seconds", "max_connections_per_peer", "allowed_clients"],
     "cda": ["schema", "max_pdf_bytes", "default_author_specialty", "default_facility_type", "default_practice_setting"],
+    "intake": ["language"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
     "report": ["time_zone", "d1_kinds", "d2_kinds", "d3_kinds", "d1_denominator", "d2_denominator", "d3_denominator",
@@ -676,15 +680,18 @@ private struct ConfigurationReader {
         // Up to 100 years: a hospital keeps its records 20 years and more; the gateway's copy is
         // transit, so a few months is usual. 0 is refused: it would purge as soon as a send ends.
         let retentionDays = integer("journal", "retention_days", range: 1...36_500, default: nil)
+        let intakeLanguage: IntakeLanguage = choice("intake", "language", default: .default)
 
         let vihf = section("vihf")
         let report = readReport()
 
         guard errors.isEmpty, let structure, let certificates, let folders, let journal else { return nil }
-        return PasserelleConfiguration(
+        var configuration = PasserelleConfiguration(
             file: file, structure: structure, certificates: certificates, dmp: dmp, mssante: mssante,
             folders: folders, journal: journal, cda: cda, logging: logging, http: http, service: service, mllp: mllp,
             patientKeyFile: patientKeyFile, retentionDays: retentionDays, vihf: vihf, report: report)
+        configuration.intakeLanguage = intakeLanguage
+        return configuration
     }
 
     /// An array of client addresses or CIDR ranges (`[mllp] allowed_clients`); absent: empty.

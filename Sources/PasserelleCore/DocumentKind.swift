@@ -111,6 +111,8 @@ public enum DocumentKind: String, Sendable, Hashable, CaseIterable, Codable {
 
     /// Accepted spellings, for error messages and help texts.
     public static let accepted = "ldl, ordonnance, cro, cr-bio, cr-imagerie (or the LOINC code 11490-0, 57833-6, 34874-8, 11502-2, 18748-4)"
+    /// ``accepted`` in French (refusal texts).
+    public static let acceptedFrench = "ldl, ordonnance, cro, cr-bio, cr-imagerie (ou le code LOINC 11490-0, 57833-6, 34874-8, 11502-2, 18748-4)"
 }
 
 /// Confidentiality of the document (HL7 Confidentiality, JDV_J08 subset N / R / V).

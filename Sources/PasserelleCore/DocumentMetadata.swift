@@ -4,9 +4,13 @@ import Foundation
 public struct MetadataProblem: Sendable, Hashable, CustomStringConvertible {
     public var path: String
     public var message: String
-    public init(_ path: String, _ message: String) {
+    /// The message in French for the refusal texts (`[intake] language = "fr"`), when it has
+    /// been written; nil: the refusal text quotes the English message as a detail.
+    public var french: String?
+    public init(_ path: String, _ message: String, french: String? = nil) {
         self.path = path
         self.message = message
+        self.french = french
     }
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
 }
@@ -178,12 +182,13 @@ public struct HealthProfessional: Sendable, Hashable, Codable {
         var out: [MetadataProblem] = []
         let hasRPPS = !(rpps ?? "").isEmpty, hasADELI = !(adeli ?? "").isEmpty
         if !hasRPPS && !hasADELI {
-            out.append(MetadataProblem("\(path).rpps", "required: give the RPPS (11 digits) or, failing that, \(path).adeli"))
+            out.append(MetadataProblem("\(path).rpps", "required: give the RPPS (11 digits) or, failing that, \(path).adeli",
+                                       french: "obligatoire : donnez le RPPS (11 chiffres) ou, à défaut, \(path).adeli"))
         } else if hasRPPS && hasADELI {
             out.append(MetadataProblem("\(path).adeli", "give either rpps or adeli, not both"))
         } else {
             do { _ = try identifier() } catch {
-                out.append(MetadataProblem("\(path).\(hasRPPS ? "rpps" : "adeli")", error.description))
+                out.append(MetadataProblem("\(path).\(hasRPPS ? "rpps" : "adeli")", error.description, french: error.text(.fr)))
             }
         }
         if familyName.isBlank { out.append(MetadataProblem("\(path).family_name", "required")) }
@@ -500,15 +505,16 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
         let tooLong = lengthProblems()
         if !tooLong.isEmpty { return p + tooLong }
         let failed = Set(decodingProblems.map(\.path))
-        func require(_ present: Bool, _ path: String, _ message: String = "required") {
-            if !present && !failed.contains(path) { p.append(MetadataProblem(path, message)) }
+        func require(_ present: Bool, _ path: String, _ message: String = "required", french: String? = nil) {
+            if !present && !failed.contains(path) { p.append(MetadataProblem(path, message, french: french)) }
         }
 
         // Document
-        require(kind != nil, "kind", "required: one of \(DocumentKind.accepted)")
+        require(kind != nil, "kind", "required: one of \(DocumentKind.accepted)", french: "obligatoire : l'un de \(DocumentKind.acceptedFrench)")
         for (value, path) in [(id, "id"), (setID, "set_id"), (parentID, "parent_id")] {
             if let value, !OID.isValid(value.root) {
-                p.append(MetadataProblem("\(path).root", "'\(value.root)' is not an OID (digits separated by dots)"))
+                p.append(MetadataProblem("\(path).root", "'\(value.root)' is not an OID (digits separated by dots)",
+                                         french: "« \(value.root) » n'est pas un OID (des nombres séparés par des points)"))
             }
         }
         if versionNumber < 1 { p.append(MetadataProblem("version_number", "must be 1 or more")) }
@@ -516,7 +522,9 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
         case .new:
             if parentID != nil { p.append(MetadataProblem("parent_id", "only for action replace or delete; remove it or set action")) }
         case .replace, .delete:
-            require(parentID != nil, "parent_id", "required for action \(action.rawValue): the id of the document to \(action.rawValue)")
+            require(parentID != nil, "parent_id", "required for action \(action.rawValue): the id of the document to \(action.rawValue)",
+                    french: "obligatoire pour l'action \(action.rawValue) : l'identifiant du document "
+                        + (action == .replace ? "à remplacer" : "à supprimer"))
             if action == .replace && versionNumber < 2 {
                 p.append(MetadataProblem("version_number", "a replacement must have version_number 2 or more"))
             }
@@ -534,7 +542,7 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
         // Structure
         if let structure {
             if let finess = structure.finess {
-                do { _ = try FINESS(finess) } catch { p.append(MetadataProblem("structure.finess", error.description)) }
+                do { _ = try FINESS(finess) } catch { p.append(MetadataProblem("structure.finess", error.description, french: error.text(.fr))) }
             } else {
                 p.append(MetadataProblem("structure.finess", "required when structure is given (or leave structure out to use the configuration)"))
             }
@@ -552,16 +560,20 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
             p.append(MetadataProblem("destinations", "lists the same destination twice"))
         }
         for (i, flag) in flags.enumerated() where flag.destination != nil {
-            p.append(MetadataProblem("flags[\(i)]", "\(flag.rawValue) is a destination: put \(flag.destination!.rawValue) in destinations instead"))
+            p.append(MetadataProblem("flags[\(i)]", "\(flag.rawValue) is a destination: put \(flag.destination!.rawValue) in destinations instead",
+                                     french: "\(flag.rawValue) est une destination : mettez \(flag.destination!.rawValue) dans destinations à la place"))
         }
         if destinations.contains(.dmp) || destinations.contains(.mssantePatient) {
             let target = destinations.contains(.dmp) ? "dmp" : "mssante_patient"
             if patient.identityStatus != nil && patient.identityStatus != .qualified {
                 p.append(MetadataProblem("patient.identity_status",
-                                         "destination \(target) needs a qualified identity (QUAL); this one is \(patient.identityStatus!.rawValue): qualify it or remove \(target)"))
+                                         "destination \(target) needs a qualified identity (QUAL); this one is \(patient.identityStatus!.rawValue): qualify it or remove \(target)",
+                                         french: "la destination \(target) exige une identité qualifiée (QUAL, INS qualifiée) ; celle-ci est "
+                                             + "\(patient.identityStatus!.rawValue) : qualifiez l'identité (téléservice INSi) ou retirez \(target)"))
             }
             if patient.ins == nil && !failed.contains("patient.ins") {
-                p.append(MetadataProblem("patient.ins", "required for destination \(target): the INS value and OID from INSi"))
+                p.append(MetadataProblem("patient.ins", "required for destination \(target): the INS value and OID from INSi",
+                                         french: "obligatoire pour la destination \(target) : le matricule INS et son OID, issus du téléservice INSi"))
             }
         }
         if destinations.contains(.mssantePS) {
@@ -599,7 +611,7 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
         var ins: INS?
         if let reference = patient.ins {
             do { ins = try reference.checked() } catch {
-                p.append(MetadataProblem(error.isOIDError ? "patient.ins.oid" : "patient.ins.value", error.description))
+                p.append(MetadataProblem(error.isOIDError ? "patient.ins.oid" : "patient.ins.value", error.description, french: error.text(.fr)))
             }
         } else if patient.identityStatus == .qualified {
             require(false, "patient.ins", "required when identity_status is QUAL")
@@ -616,7 +628,8 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
             require(false, trait.fieldPath, why)
         }
         if let place = traits.birthPlace, !place.isEmpty, !IdentityTraits.isCOGCode(place) {
-            p.append(MetadataProblem("patient.traits.birth_place", IdentityError.invalidBirthPlace.description))
+            p.append(MetadataProblem("patient.traits.birth_place", IdentityError.invalidBirthPlace.description,
+                                     french: IdentityError.invalidBirthPlace.text(.fr)))
         }
         if let birth = traits.birthDate, let effective = effectiveTime?.calendarDate, birth > effective {
             p.append(MetadataProblem("patient.traits.birth_date", "is after effective_time"))
@@ -624,9 +637,9 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
         if let ins {
             do { try traits.checkConsistency(with: ins) } catch {
                 if case .traitMismatch(let trait, _) = error {
-                    p.append(MetadataProblem(trait.fieldPath, error.description))
+                    p.append(MetadataProblem(trait.fieldPath, error.description, french: error.text(.fr)))
                 } else if error != .invalidBirthPlace {
-                    p.append(MetadataProblem("patient.traits", error.description))
+                    p.append(MetadataProblem("patient.traits", error.description, french: error.text(.fr)))
                 }
             }
         }
@@ -675,7 +688,8 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
         let needsEvent = kind == .dischargeLetter || kind == .prescription
         guard let event = serviceEvent else {
             if needsEvent && !failed.contains("service_event") {
-                p.append(MetadataProblem("service_event", "required for \(kind!.shortName): at least service_event.start"))
+                p.append(MetadataProblem("service_event", "required for \(kind!.shortName): at least service_event.start",
+                                         french: "obligatoire pour \(kind!.shortName) : au moins service_event.start"))
             }
             return p
         }

@@ -88,7 +88,8 @@ private final class TextFieldVisitor: Encoder {
         guard text.utf8.count > limit.maxCharacters else { return }
         let count = text.unicodeScalars.count
         if count > limit.maxCharacters {
-            problems.append((steps, MetadataProblem(Self.path(steps), "\(count) characters, at most \(limit.maxCharacters) (\(limit.source))")))
+            problems.append((steps, MetadataProblem(Self.path(steps), "\(count) characters, at most \(limit.maxCharacters) (\(limit.source))",
+                                                          french: "\(count) caractères, au plus \(limit.maxCharacters) (\(limit.source))")))
         }
     }
 

@@ -189,3 +189,29 @@ extension INS {
         try container.encode(oid, forKey: .oid)
     }
 }
+
+// The French texts of the INS checks, for the refusal texts (`[intake] language`, see
+// Sources/Intake/RefusalTexts.swift): a sidecar and an HL7 message share them.
+extension INSError {
+    /// The INS checks in `language` (the number is never shown whole).
+    public func text(_ language: IntakeLanguage) -> String {
+        guard language == .fr else { return description }
+        switch self {
+        case .wrongLength(let actual):
+            return "le matricule INS compte \(actual) caractère\(actual > 1 ? "s" : "") ; il en faut exactement 15 "
+                + "(13 chiffres et une clé de 2 chiffres, espaces ignorés)"
+        case .notADigit(let position):
+            return position == 6 || position == 7
+                ? "le caractère \(position) du matricule INS doit être un chiffre (ou 2A/2B pour la Corse en positions 6–7)"
+                : "le caractère \(position) du matricule INS doit être un chiffre"
+        case .invalidSexDigit:
+            return "le matricule INS doit commencer par 1 ou 2 (sexe), ou par 3, 4, 7 ou 8 pour un numéro provisoire"
+        case .wrongKey(let masked, let given, let expected):
+            return "l'INS \(masked) a la clé \(given) alors que ses 13 premiers caractères donnent la clé \(expected) : "
+                + "le numéro a été mal saisi ; vérifiez-le dans le dossier du patient (identité issue du téléservice INSi)"
+        case .unknownOID(let oid):
+            return "« \(oid) » n'est pas un OID d'INS ; utilisez 1.2.250.1.213.1.4.8 (INS-NIR), .9 (INS-NIA), "
+                + ".10 (INS-NIR de test) ou .11 (INS-NIR de démonstration)"
+        }
+    }
+}

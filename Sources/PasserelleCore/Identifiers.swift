@@ -178,3 +178,22 @@ public enum StructureIdentifier: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { nationalID }
 }
+
+// French texts for the refusal texts (`[intake] language`, see Sources/Intake/RefusalTexts.swift).
+extension IdentifierError {
+    public func text(_ language: IntakeLanguage) -> String {
+        guard language == .fr else { return description }
+        switch self {
+        case .wrongLength(let kind, let expected, let actual):
+            return "le \(kind) doit compter \(expected) caractères, il en compte \(actual)"
+        case .invalidCharacter(let kind, let position):
+            return "le caractère \(position) du \(kind) n'est pas permis (chiffres seulement"
+                + (kind == "FINESS" || kind == "ADELI" ? ", ou 2A/2B pour la Corse en positions 1–2)" : ")")
+        case .wrongCheckDigit(let kind, let value):
+            return "le \(kind) \(value) ne passe pas le contrôle de sa clé (Luhn) : le numéro a été mal saisi"
+        case .unsupportedNationalID(let value):
+            return "l'identifiant national « \(value) » n'est pas pris en charge : utilisez 8+RPPS ou 0+ADELI pour un professionnel, "
+                + "1+FINESS ou 3+SIRET pour une structure"
+        }
+    }
+}

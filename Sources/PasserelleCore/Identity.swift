@@ -280,3 +280,36 @@ extension Optional where Wrapped == String {
     /// nil, empty or only whitespace.
     var isBlank: Bool { self?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true }
 }
+
+// French texts for the refusal texts (`[intake] language`, see Sources/Intake/RefusalTexts.swift).
+extension IdentityTrait {
+    /// The trait's name in the words of the ANS identity guides.
+    public var frenchName: String {
+        switch self {
+        case .birthName: "nom de naissance"
+        case .firstBirthGivenName: "premier prénom de naissance"
+        case .birthGivenNames: "prénoms de naissance"
+        case .birthDate: "date de naissance"
+        case .birthYear: "année de naissance"
+        case .birthMonth: "mois de naissance"
+        case .sex: "sexe"
+        case .birthPlace: "lieu de naissance (département / pays)"
+        }
+    }
+}
+
+extension IdentityError {
+    public func text(_ language: IntakeLanguage) -> String {
+        guard language == .fr else { return description }
+        switch self {
+        case .traitMismatch(let trait, let masked):
+            return "l'INS \(masked) contredit le trait « \(trait.frenchName) » de l'identité (\(trait.fieldPath)) : corrigez les traits "
+                + "ou l'INS d'après la réponse du téléservice INSi"
+        case .missingTraitsForQualifiedIdentity(let traits):
+            return "une identité qualifiée (QUAL) exige tous les traits INS ; manquants : \(traits.map(\.frenchName).joined(separator: ", "))"
+        case .invalidBirthPlace:
+            return "le lieu de naissance doit être un code officiel géographique (COG) INSEE de 5 caractères (commune comme 51215 "
+                + "ou 2A004, ou 99xxx pour un pays)"
+        }
+    }
+}

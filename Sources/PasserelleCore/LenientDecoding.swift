@@ -71,8 +71,11 @@ struct LenientContainer<K: CodingKey & CaseIterable> {
             let known = Set(K.allCases.map(\.stringValue))
             for key in all where !known.contains(key.stringValue) {
                 let path = fieldPath(decoder.codingPath + [key])
-                let hint = closestMatch(key.stringValue, in: Array(known)).map { " (did you mean '\($0)'?)" } ?? ""
-                collector.problems.append(MetadataProblem(path, "unknown field\(hint); remove it or fix its name"))
+                let match = closestMatch(key.stringValue, in: Array(known))
+                let hint = match.map { " (did you mean '\($0)'?)" } ?? ""
+                collector.problems.append(MetadataProblem(path, "unknown field\(hint); remove it or fix its name",
+                                                          french: "champ inconnu\(match.map { " (vouliez-vous dire « \($0) » ?)" } ?? "") ; "
+                                                              + "retirez-le ou corrigez son nom"))
             }
         }
     }

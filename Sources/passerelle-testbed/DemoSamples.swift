@@ -165,7 +165,7 @@ struct DemoSamples {
             label: "broken PDF (truncated)",
             files: [("broken.pdf", pdf.prefix(pdf.count / 2)), ("broken.json", try Self.sidecar(broken))],
             documentID: nil, kind: .dischargeLetter, maskedINS: masked,
-            checks: [DemoCheck(.dmp, .refused(reason: "truncated"))], phase: 1))
+            checks: [DemoCheck(.dmp, .refused(reason: "tronqué"))], phase: 1))  // the reason file is French by default ([intake] language)
 
         // HL7 v2: an ORU^R01 (biology) and an MDM^T02 (imaging), each carrying a producer's CDA,
         // for a stay the ADT^A03 then discharges.

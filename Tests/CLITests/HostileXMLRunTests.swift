@@ -63,6 +63,8 @@ struct HostileXMLRunTests {
                 role = "10^1.2.250.1.71.1.2.7^Médecin"
                 """)
         text += "\n[http]\nmetrics_port = \(httpPort)\n\n[mllp]\nenabled = true\nport = \(mllpPort)\nmax_message_bytes = 4000000\n"
+        // The expected reasons are the English texts (the French ones: Tests/GatewayTests/RefusalLanguageTests.swift).
+        text += "\n[intake]\nlanguage = \"en\"\n"
         let config = root.appendingPathComponent("passerelle.toml")
         try text.write(to: config, atomically: true, encoding: .utf8)
         let inbox = root.appendingPathComponent("inbox"), errors = root.appendingPathComponent("error")

@@ -20,14 +20,19 @@ final class Harness: @unchecked Sendable {
     var configPath: String { root.appendingPathComponent("passerelle.toml").path }
     /// More `[folders]` keys (written by ``writeConfiguration(extra:lease:quiet:journal:)``).
     var folders = ""
+    /// `[intake] language`: "en" for the tests written against the English texts; nil leaves the
+    /// key out (the default, French).
+    var language: String?
 
     /// - Parameter journal: the body of `[journal]` (SQLite beside the configuration by default).
     /// - Parameter folders: more `[folders]` keys.
+    /// - Parameter language: `[intake] language` (nil: left out, French).
     init(endpoint: DMPTestEndpoint? = nil, extra: String = "", lease: Int = 10, quiet: Int = 1,
-         journal: String = "backend = \"sqlite\"\npath = \"journal.sqlite\"", folders: String = "") throws {
+         journal: String = "backend = \"sqlite\"\npath = \"journal.sqlite\"", folders: String = "", language: String? = "en") throws {
         root = try TestPaths.temporaryDirectory("passerelle-gateway")
         self.endpoint = try endpoint ?? Self.endpoint()
         self.folders = folders
+        self.language = language
         try writeConfiguration(extra: extra, lease: lease, quiet: quiet, journal: journal)
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
     }
@@ -82,7 +87,7 @@ final class Harness: @unchecked Sendable {
 
         [journal]
         \(journal)
-
+        \(language.map { "\n[intake]\nlanguage = \"\($0)\"\n" } ?? "")
         [service]
         lease_seconds = \(lease)
         shutdown_timeout_seconds = 10

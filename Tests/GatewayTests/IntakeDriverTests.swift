@@ -222,7 +222,8 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: root) }
         let folders = ["inbox", "work", "error"].map { root.appendingPathComponent($0) }
         for folder in folders { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
-        let source = MLLPSource(settings: MLLPSettings(idleTimeout: 30), scanner: InboxScanner(inbox: folders[0], work: folders[1], error: folders[2]))
+        let source = MLLPSource(settings: MLLPSettings(idleTimeout: 30), scanner: InboxScanner(inbox: folders[0], work: folders[1], error: folders[2],
+                                                                                                  language: .en))
         let port = try source.start()
         defer { source.stop() }
         // A consumer that takes the first claim and never processes it (nor the ones queued behind it).

@@ -18,7 +18,7 @@ import PasserelleCore
 
     @Test func errorAckCarriesERR() throws {
         let original = try HL7Message(text: "MSH|^~\\&|SIL|CHU_X^1.2.250.1.999^ISO|PFI|CHU_Y|202310030830||MDM^T02^MDM_T02|M1|T|2.6")
-        let error = IntakeError.missingField("OBX[1]-11", "F (new document), C (replacement) or D (deletion)")
+        let error = IntakeError.missingField("OBX[1]-11", .action)
         let ack = builder.acknowledgement(for: original, code: .error, errors: [HL7ErrorDetail(error)], controlID: "A1", now: now)
         let parsed = try HL7Message(text: ack)
         #expect(parsed["MSH-3"] == "PFI")
@@ -35,7 +35,12 @@ import PasserelleCore
         #expect(err.field(3).component(1) == "101")
         #expect(err.field(3).component(3) == "HL70357")
         #expect(err[4] == "E")
-        #expect(err[8] == error.description)
+        // French by default ([intake] language), English on request.
+        #expect(err[8] == "OBX[1]-11 est vide : il doit contenir F (nouveau document), C (remplacement) ou D (suppression)")
+        let english = try HL7Message(text: builder.acknowledgement(for: original, code: .error, errors: [HL7ErrorDetail(error, language: .en)],
+                                                                   controlID: "A2", now: now))
+        #expect(english["ERR-8"] == "OBX[1]-11 is empty: F (new document), C (replacement) or D (deletion)")
+        #expect(english["ERR-8"] == error.description)
     }
 
     @Test func delimitersInTextAreEscaped() throws {
@@ -102,7 +107,7 @@ import PasserelleCore
         lines[3] = "PV1|1|I"
         #expect(throws: IntakeError.self) { try StayEvent(message: try HL7Message(text: lines.joined(separator: "\r"))) }
         lines[3] = Self.a01[3].replacingOccurrences(of: "20231003081500", with: "2023-10-03")
-        #expect(throws: IntakeError.invalidField("PV1-44", "not an HL7 timestamp (YYYYMMDDHHMM[SS][+ZZZZ])")) {
+        #expect(throws: IntakeError.invalidField("PV1-44", .timestamp)) {
             try StayEvent(message: try HL7Message(text: lines.joined(separator: "\r")))
         }
     }

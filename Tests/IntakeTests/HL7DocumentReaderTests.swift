@@ -169,7 +169,7 @@ enum Fixture {
             #expect(error.description.contains("T02"))
         }
         let noParent = try Fixture.text("mdm-ex3-imaging-replace.hl7").replacingOccurrences(of: "|58132^^1.2.250.2345.3245.13^ISO|", with: "||")
-        #expect(throws: IntakeError.missingField("TXA-13", "the id of the document replaced (required with T10 / OBX-11 C)")) {
+        #expect(throws: IntakeError.missingField("TXA-13", .replacedDocument)) {
             try reader.read(Data(noParent.utf8))
         }
     }
@@ -181,7 +181,7 @@ enum Fixture {
         let doc = try reader.read(Data(text.utf8))
         #expect(doc.content == .pdf(pdf))
         let notPDF = text.replacingOccurrences(of: pdf.base64EncodedString(), with: Data("hello".utf8).base64EncodedString())
-        #expect(throws: IntakeError.invalidField("OBX[1]-5.5", "subtype PDF but the data is not a PDF")) { try reader.read(Data(notPDF.utf8)) }
+        #expect(throws: IntakeError.invalidField("OBX[1]-5.5", .notPDF)) { try reader.read(Data(notPDF.utf8)) }
     }
 
     /// A large document (8 MiB PDF, 11 MB message): byte-level splitting keeps this fast (≈0.1 s in debug).
@@ -202,7 +202,7 @@ enum Fixture {
         }
         #expect(throws: IntakeError.parse(.missingMSH)) { try reader.read(Data("hello".utf8)) }
         let noStatus = try Fixture.text("oru-ex0-biology-new.hl7").replacingOccurrences(of: "9ybWF0IENEQQ||||||F|", with: "9ybWF0IENEQQ||||||X|")
-        #expect(throws: IntakeError.invalidField("OBX[1]-11", "'X' is not F (new), C (replacement) or D (deletion)")) {
+        #expect(throws: IntakeError.invalidField("OBX[1]-11", .actionCode("X"))) {
             try reader.read(Data(noStatus.utf8))
         }
     }

@@ -62,7 +62,8 @@ import TestSupport
         #expect(f.list(f.error) == ["letter.docx", "letter.docx.error.txt"])
         let reportURL = f.error.appendingPathComponent("letter.docx.error.txt")
         let report = try String(contentsOf: reportURL, encoding: .utf8)
-        #expect(report.contains("unsupported file type"))
+        // French by default ([intake] language).
+        #expect(report.contains("letter.docx : type de fichier non pris en charge."))
         let mode = try FileManager.default.attributesOfItem(atPath: reportURL.path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // A refused file's marker goes too: left behind, it would mark the next file of that name ready.
@@ -80,7 +81,7 @@ import TestSupport
     @Test func halfPairWaitsThenIsRefused() async throws {
         let f = try Folders()
         try f.drop("late.pdf", "%PDF-"); try f.drop("alone.pdf", "%PDF-")
-        let scanner = InboxScanner(inbox: f.inbox, work: f.work, error: f.error, quietPeriod: 1, incompleteGrace: 10)
+        let scanner = InboxScanner(inbox: f.inbox, work: f.work, error: f.error, quietPeriod: 1, incompleteGrace: 10, language: .en)
         _ = try await scanner.scan(now: 0)
         try f.drop("late.json", "{}")  // the sidecar arrives within the grace period
         _ = try await scanner.scan(now: 5)
@@ -168,6 +169,32 @@ import TestSupport
         #expect(try await scanner.scan(now: 30).isEmpty)
         let settled = try await scanner.scan(now: 62)
         #expect(Set(settled.map { $0.files.map(\.lastPathComponent) }) == [["fresh.pdf", "fresh.json"], ["later.hl7"]])
+    }
+
+    /// Issue 21 item 5: through the folder source `passerelle run` uses, a backlog present at
+    /// start-up is taken within 100 ms, however long the quiet period.
+    @Test func aBacklogPresentAtStartUpIsTakenWithin100ms() async throws {
+        let f = try InboxWatcherTests.Folders()
+        let done = f.root.appendingPathComponent("done")
+        for i in 0..<20 {
+            for url in [try f.drop("cr\(i).pdf", "%PDF-1.4"), try f.drop("cr\(i).json", "{}"), try f.drop("adt\(i).hl7", "MSH|^~\\&|")] {
+                try Self.age(url, seconds: 600)
+            }
+        }
+        let source = FolderSource(scanner: InboxScanner(inbox: f.inbox, work: f.work, error: f.error, quietPeriod: 30), done: done)
+        let start = ContinuousClock.now
+        var claimed = 0
+        var firstAfter: Duration?
+        for await claim in source.claims() {
+            if firstAfter == nil { firstAfter = ContinuousClock.now - start }
+            claimed += claim.files.count
+            if claimed == 60 { break }
+        }
+        let allAfter = ContinuousClock.now - start
+        #expect(claimed == 60)
+        #expect(try #require(firstAfter) < .milliseconds(100), "first claim \(firstAfter!) after the start (quiet period 30 s)")
+        #expect(allAfter < .milliseconds(100), "the whole backlog (40 claims) \(allAfter) after the start")
+        #expect(f.list(f.inbox).isEmpty)
     }
 
     @Test func aFileJustWrittenIsNotTakenOnFirstSightEvenWithoutQuietPeriod() async throws {

@@ -97,7 +97,7 @@ import TestSupport
         let outside = try write(root, "target.json", "{\"unique\": \"outside\"}")
         let pdf = try write(inboxDir, "r.pdf", "%PDF-1.4")
         try FileManager.default.createSymbolicLink(at: inboxDir.appendingPathComponent("r.json"), withDestinationURL: outside)
-        let scanner = InboxScanner(inbox: inboxDir, work: work, error: error, quietPeriod: 0)
+        let scanner = InboxScanner(inbox: inboxDir, work: work, error: error, quietPeriod: 0, language: .en)
         #expect(try await scanner.scan(now: 0).isEmpty)
         #expect(try await scanner.scan(now: 1).isEmpty)
         #expect(FileManager.default.fileExists(atPath: outside.path), "the target stays where it is")
@@ -111,9 +111,12 @@ import TestSupport
 
     @Test func refusalReports() {
         let reason = RefusalReason.invalidSidecar(.invalid([MetadataProblem("patient.ins.value", "wrong key")]))
-        let report = reason.report(for: "cr1.pdf", at: Date(timeIntervalSince1970: 0))
+        let report = reason.report(for: "cr1.pdf", at: Date(timeIntervalSince1970: 0), language: .en)
         #expect(report.hasPrefix("Passerelle refused cr1.pdf on 19"))
         #expect(report.contains("patient.ins.value: wrong key"))
+        let french = reason.report(for: "cr1.pdf", at: Date(timeIntervalSince1970: 0))
+        #expect(french.hasPrefix("Passerelle a refusé cr1.pdf le 19"))
+        #expect(french.contains("patient.ins.value : (en anglais) wrong key"))
         #expect(RefusalReason.reportFileName(for: "cr1.pdf") == "cr1.pdf.error.txt")
         #expect(RefusalReason.invalidMessage(.unknownDocumentKind("1-1")).description.contains("not supported"))
     }

@@ -90,10 +90,10 @@ import TestSupport
             guard case .invalidSidecar(.malformedJSON) = error else { Issue.record("got \(error)"); return }
         }
         let notPDF = try file(dir, "c.pdf", Data("hello".utf8))
-        #expect(throws: RefusalReason.invalidContent("c.pdf is not a PDF (it does not start with %PDF-)")) {
+        #expect(throws: RefusalReason.invalidContent(.notPDF(name: "c.pdf"))) {
             try loader.load(.pdf(document: notPDF, sidecar: try file(dir, "c.json", good)))
         }
-        #expect(throws: RefusalReason.invalidContent("c.pdf is not XML")) {
+        #expect(throws: RefusalReason.invalidContent(.notXML(name: "c.pdf"))) {
             try loader.load(.cda(document: notPDF, sidecar: try file(dir, "c.json", good)))
         }
         let cda = try file(dir, "d.xml", Data("\u{FEFF}  <?xml version=\"1.0\"?><ClinicalDocument/>".utf8))

@@ -149,6 +149,17 @@ struct ConfigurationTests {
         #expect(Self.errors(ok).isEmpty)
     }
 
+    @Test("[intake] language: French by default, the example's value, \"en\", nothing else")
+    func intakeLanguage() throws {
+        #expect(try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml").intakeLanguage == .fr)
+        #expect(try PasserelleConfiguration.load(from: Self.examplePath).intakeLanguage == .fr)
+        let english = try PasserelleConfiguration.parse(Self.minimal + "\n[intake]\nlanguage = \"en\"\n", file: "/etc/passerelle/p.toml")
+        #expect(english.intakeLanguage == .en)
+        let errors = Self.errors(Self.minimal + "\n[intake]\nlanguage = \"de\"\n")
+        guard case .invalidValue(_, _, let key, let reason) = errors.first, errors.count == 1 else { Issue.record("\(errors)"); return }
+        #expect(key == "intake.language" && reason.contains("\"fr\", \"en\""))
+    }
+
     @Test("unknown enum value lists the accepted ones")
     func unknownEnum() {
         let errors = Self.errors(Self.minimal + "\n[logging]\nformat = \"xml\"\n")
