@@ -65,9 +65,14 @@ extension GatewayService {
         let scanner = InboxScanner(inbox: URL(fileURLWithPath: folders.inbox), work: URL(fileURLWithPath: folders.work),
                                    error: URL(fileURLWithPath: folders.error), quietPeriod: TimeInterval(folders.quietPeriodSeconds),
                                    language: c.intakeLanguage)
-        for folder in [folders.inbox, folders.work, folders.error, folders.done] {
+        for (key, folder) in [("inbox", folders.inbox), ("work", folders.work), ("error", folders.error), ("done", folders.done)] {
             // Synced into their parent: what is refused into error/ must not lose its folder in a power cut.
-            if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) { throw .file(path: folder, reason: failure) }
+            if let failure = DurableFiles.createDirectory(URL(fileURLWithPath: folder)) {
+                // Say why (read-only, not permitted, missing volume, full) from the parent's state.
+                let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
+                let why = FileSystemCause.probe(folder: parent).map { "; " + $0.explanation(folder: parent, key: "[folders] \(key)") } ?? ""
+                throw .file(path: folder, reason: failure + why)
+            }
         }
         let limits = IntakeLimits(maxPDFBytes: c.cda.maxPDFBytes, maxSidecarBytes: folders.maxSidecarBytes, maxHL7Bytes: c.mllp.maxMessageBytes)
         let loader = IntakeLoader(limits: limits)

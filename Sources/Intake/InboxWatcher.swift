@@ -27,7 +27,8 @@ public enum InboxError: Error, Sendable, Equatable, CustomStringConvertible, Loc
     /// ``FileSystemCause``) says whether it is full, read-only, not permitted or missing.
     case folderUnusable(path: String, reason: String, cause: FileSystemCause? = nil, key: String = "[folders]")
     /// Moving a file failed (e.g. inbox and work on different file systems: rename is not atomic there).
-    case moveFailed(from: String, to: String, reason: String)
+    /// `cause` is set where the errno names the folder's state (read-only, not permitted, full, missing).
+    case moveFailed(from: String, to: String, reason: String, cause: FileSystemCause? = nil)
     /// A refused file's `NAME.error.txt` cannot be written (a full disk): the file stays where it
     /// is and its refusal is tried again on a later pass.
     case reasonUnwritable(file: String, path: String, reason: String, cause: FileSystemCause? = nil)
@@ -38,7 +39,10 @@ public enum InboxError: Error, Sendable, Equatable, CustomStringConvertible, Loc
             "folder \(path) is unusable: \(reason): \(cause): \(cause.fix(folder: path, key: key))."
         case .folderUnusable(let path, let reason, nil, _):
             "folder \(path) is unusable: \(reason). Create it and give the passerelle user read/write access."
-        case .moveFailed(let from, let to, let reason):
+        case .moveFailed(let from, let to, let reason, let cause?):
+            "cannot move \(from) to \(to): \(reason): \(cause): "
+            + cause.fix(folder: URL(fileURLWithPath: to).deletingLastPathComponent().path, key: "[folders]") + "."
+        case .moveFailed(let from, let to, let reason, nil):
             "cannot move \(from) to \(to): \(reason). Keep [folders] inbox, work and error on the same file system."
         case .reasonUnwritable(let file, let path, let reason, let cause):
             "cannot write \(path) (\(reason)): the refused file \(file) stays where it is until its reason can be written. "
@@ -175,7 +179,8 @@ public actor InboxScanner {
                 for (from, to) in moved.reversed() { _ = rename(to.path, from.path) }
                 try? FileManager.default.removeItem(at: dir)
                 if code == ENOENT { return nil }
-                throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)))
+                throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)),
+                                  cause: code == EXDEV ? nil : FileSystemCause(errno: code))
             }
             moved.append((file, target))
         }
@@ -220,7 +225,8 @@ public actor InboxScanner {
                 let code = errno
                 unlink(report.path)
                 if code == ENOENT { continue }
-                throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)))
+                throw .moveFailed(from: file.path, to: target.path, reason: String(cString: strerror(code)),
+                                  cause: code == EXDEV ? nil : FileSystemCause(errno: code))
             }
             Self.restrictMode(target)
             stability.forget(file)

@@ -205,3 +205,17 @@ import TestSupport
         #expect(try await scanner.scan(now: 0.5).count == 1)
     }
 }
+
+/// A failed move says what the folder's state is and what to do, not only the errno text;
+/// across file systems (EXDEV) it keeps the "same file system" advice.
+@Suite struct MoveFailureCauseTests {
+    @Test func readOnlyAndPermissionNameTheirFix() {
+        let readOnly = InboxError.moveFailed(from: "/srv/in/a.pdf", to: "/srv/work/x/a.pdf", reason: "Read-only file system", cause: .readOnly)
+        #expect(readOnly.description.contains("read-only file system: the file system of /srv/work/x is mounted read-only"))
+        #expect(readOnly.description.contains("remount it read-write"))
+        let denied = InboxError.moveFailed(from: "/srv/in/a.pdf", to: "/srv/error/a.pdf", reason: "Permission denied", cause: .permissionDenied)
+        #expect(denied.description.contains("give the passerelle user write access to /srv/error"))
+        let acrossFileSystems = InboxError.moveFailed(from: "/srv/in/a.pdf", to: "/mnt/work/a.pdf", reason: "Invalid cross-device link")
+        #expect(acrossFileSystems.description.contains("Keep [folders] inbox, work and error on the same file system"))
+    }
+}
