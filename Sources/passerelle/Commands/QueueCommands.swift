@@ -4,7 +4,7 @@ import Gateway
 import Journal
 import PasserelleCore
 
-/// The selection every queue command takes (the same options as `resend`).
+/// The selection every queue command and `resend` take.
 struct QueueFilterOptions: ParsableArguments {
     @Option(name: .customLong("id"), help: ArgumentHelp("Transmission id (repeatable).", valueName: "id"))
     var ids: [Int64] = []
@@ -18,7 +18,7 @@ struct QueueFilterOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Target: dmp, mssante_ps or mssante_patient.", valueName: "target"))
     var target: Destination?
 
-    @Option(name: .long, help: ArgumentHelp("Select transmissions in this state (repeatable; narrows the command's own states).", valueName: "state"))
+    @Option(name: .long, help: ArgumentHelp("Select transmissions in this state (repeatable; without it, the states the command acts on).", valueName: "state"))
     var status: [TransmissionState] = []
 
     @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))

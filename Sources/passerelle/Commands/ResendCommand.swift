@@ -47,29 +47,10 @@ struct ResendCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .customLong("id"), help: ArgumentHelp("Transmission id (repeatable).", valueName: "id"))
-    var ids: [Int64] = []
-
-    @Option(name: .long, help: ArgumentHelp("Document id.", valueName: "document-id"))
-    var document: String?
-
-    @Option(name: .long, help: ArgumentHelp("Patient INS (matricule), or - to read it from stdin.", valueName: "ins"))
-    var patient: String?
-
-    @Option(name: .long, help: ArgumentHelp("Target: dmp, mssante_ps or mssante_patient.", valueName: "target"))
-    var target: Destination?
-
-    @Option(name: .long, help: ArgumentHelp("Select transmissions in this state (repeatable; default failed, and the sent ones with --include-sent).", valueName: "state"))
-    var status: [TransmissionState] = []
+    @OptionGroup var filters: QueueFilterOptions
 
     @Flag(name: .long, help: "Also queue again transmissions already sent, acknowledged, delivered or read (a new attempt: MSSanté mails are sent again).")
     var includeSent = false
-
-    @Option(name: .long, help: ArgumentHelp("Created on or after this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
-    var from: String?
-
-    @Option(name: .long, help: ArgumentHelp("Created before this date (YYYY-MM-DD: midnight in [report] time_zone; or ISO 8601).", valueName: "date"))
-    var until: String?
 
     @Flag(name: .long, help: "List what would be queued again; change nothing.")
     var dryRun = false
@@ -84,11 +65,8 @@ struct ResendCommand: AsyncParsableCommand {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
         let eligible: Set<TransmissionState> = includeSent ? TransmissionState.succeeded.union([.failed]) : [.failed]
-        var filter = TransmissionFilter(transmissionIDs: ids, documentID: document, target: target,
-                                        states: status.isEmpty ? eligible : Set(status))
-        filter.from = try from.map { try QueueOutput(c).date($0, option: "--from") }
-        filter.until = try until.map { try QueueOutput(c).date($0, option: "--until") }
-        if let patient { filter.patientKey = try JournalAccess.patientKey(patient, c) }
+        // Without --status: the failed ones, and the sent ones with --include-sent.
+        let filter = try filters.filter(c, defaultStates: eligible)
         let journal = try JournalAccess.operatorQueue(c)
         let selected: [Transmission]
         do { selected = try await journal.transmissions(matching: filter) } catch {
