@@ -60,51 +60,66 @@ public struct ZonedDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
         } else {
             return nil
         }
-        var components = DateComponents()
-        components.year = year; components.month = month; components.day = day
-        components.hour = hour; components.minute = minute; components.second = second
-        var calendar = Calendar(identifier: .gregorian)
-        guard let zone = TimeZone(secondsFromGMT: offset) else { return nil }
-        calendar.timeZone = zone
-        guard let date = calendar.date(from: components) else { return nil }
-        self.init(date: date.addingTimeInterval(fraction), utcOffsetSeconds: offset)
+        // Arithmetic, not Calendar: a Calendar and its time zone per call were a visible share of
+        // a document's CPU (every CDA, XDS and VIHF time goes through here). Before the Gregorian
+        // reform Foundation's calendar is Julian: keep its answer there.
+        if year < CivilTime.gregorianFrom {
+            var components = DateComponents()
+            components.year = year; components.month = month; components.day = day
+            components.hour = hour; components.minute = minute; components.second = second
+            var calendar = Calendar(identifier: .gregorian)
+            guard let zone = TimeZone(secondsFromGMT: offset) else { return nil }
+            calendar.timeZone = zone
+            guard let date = calendar.date(from: components) else { return nil }
+            self.init(date: date.addingTimeInterval(fraction), utcOffsetSeconds: offset)
+            return
+        }
+        let local = CivilTime.daysFromCivil(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+        self.init(date: Date(timeIntervalSince1970: Double(local - offset) + fraction), utcOffsetSeconds: offset)
     }
 
-    /// Local wall-clock components in the stored offset.
-    private var local: DateComponents {
+    /// Local wall-clock fields in the stored offset (seconds truncated, as Calendar does).
+    private var local: CivilTime {
+        let seconds = date.timeIntervalSince1970
+        let whole = Int(seconds.rounded(.down)) + utcOffsetSeconds
+        let civil = CivilTime(secondsSinceEpoch: whole)
+        if civil.year >= CivilTime.gregorianFrom { return civil }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(secondsFromGMT: utcOffsetSeconds)!
-        return calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-    }
-
-    private var offsetText: (sign: String, hours: Int, minutes: Int) {
-        let magnitude = abs(utcOffsetSeconds)
-        return (utcOffsetSeconds < 0 ? "-" : "+", magnitude / 3600, (magnitude % 3600) / 60)
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return CivilTime(year: c.year!, month: c.month!, day: c.day!, hour: c.hour!, minute: c.minute!, second: c.second!)
     }
 
     /// ISO 8601 with offset, second precision: `2026-11-20T14:30:00+01:00`.
     public var iso: String {
-        let c = local, o = offsetText
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d%@%02d:%02d",
-                      c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, o.sign, o.hours, o.minutes)
+        let c = local
+        var out = DigitWriter(capacity: 25)
+        out.digits(c.year, 4); out.byte(UInt8(ascii: "-")); out.digits(c.month, 2); out.byte(UInt8(ascii: "-")); out.digits(c.day, 2)
+        out.byte(UInt8(ascii: "T")); out.digits(c.hour, 2); out.byte(UInt8(ascii: ":")); out.digits(c.minute, 2)
+        out.byte(UInt8(ascii: ":")); out.digits(c.second, 2)
+        out.offset(utcOffsetSeconds, separator: true)
+        return out.string
     }
 
     /// HL7 TS with offset: `20261120143000+0100` (CDA effectiveTime, XDS creationTime uses UTC — see ``hl7UTC``).
     public var hl7: String {
-        let c = local, o = offsetText
-        return String(format: "%04d%02d%02d%02d%02d%02d%@%02d%02d",
-                      c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, o.sign, o.hours, o.minutes)
+        var out = DigitWriter(capacity: 19)
+        local.hl7Digits(into: &out)
+        out.offset(utcOffsetSeconds, separator: false)
+        return out.string
     }
 
     /// HL7 TS in UTC without offset: `20261120133000` (XDS DocumentEntry times).
     public var hl7UTC: String {
-        ZonedDateTime(date: date, utcOffsetSeconds: 0).hl7.dropLast(5).description
+        var out = DigitWriter(capacity: 14)
+        ZonedDateTime(date: date, utcOffsetSeconds: 0).local.hl7Digits(into: &out)
+        return out.string
     }
 
     /// The local calendar day.
     public var calendarDate: CalendarDate {
         let c = local
-        return CalendarDate(year: c.year!, month: c.month!, day: c.day!)!
+        return CalendarDate(year: c.year, month: c.month, day: c.day)!
     }
 
     public var description: String { iso }
@@ -126,4 +141,82 @@ public struct ZonedDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
         var container = encoder.singleValueContainer()
         try container.encode(iso)
     }
+}
+
+/// Wall-clock fields of a proleptic Gregorian date-time, computed without Calendar
+/// (days ↔ civil date after H. Hinnant's public-domain algorithms).
+struct CivilTime: Equatable {
+    /// From this year on, Foundation's Gregorian calendar and the proleptic one agree.
+    static let gregorianFrom = 1600
+
+    var year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int
+
+    init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+    }
+
+    init(secondsSinceEpoch s: Int) {
+        let days = s >= 0 ? s / 86_400 : (s - 86_399) / 86_400
+        let rest = s - days * 86_400
+        let (y, m, d) = Self.civil(fromDays: days)
+        self.init(year: y, month: m, day: d, hour: rest / 3600, minute: rest % 3600 / 60, second: rest % 60)
+    }
+
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays z0: Int) -> (Int, Int, Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    func hl7Digits(into out: inout DigitWriter) {
+        out.digits(year, 4); out.digits(month, 2); out.digits(day, 2)
+        out.digits(hour, 2); out.digits(minute, 2); out.digits(second, 2)
+    }
+}
+
+/// Zero-padded ASCII digits into a small buffer (String(format:) goes through CFString).
+struct DigitWriter {
+    private var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    mutating func byte(_ b: UInt8) { bytes.append(b) }
+
+    mutating func digits(_ value: Int, _ width: Int) {
+        var v = abs(value)
+        var tmp: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48, 48, 48, 48, 48)
+        var n = 0
+        withUnsafeMutableBytes(of: &tmp) { buffer in
+            repeat { buffer[7 - n] = UInt8(48 + v % 10); v /= 10; n += 1 } while v > 0 && n < 8
+            let count = max(n, min(width, 8))
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: buffer[(8 - count)...])
+        }
+    }
+
+    /// `+01:00` (separator) or `+0100`.
+    mutating func offset(_ seconds: Int, separator: Bool) {
+        let magnitude = abs(seconds)
+        byte(seconds < 0 ? UInt8(ascii: "-") : UInt8(ascii: "+"))
+        digits(magnitude / 3600, 2)
+        if separator { byte(UInt8(ascii: ":")) }
+        digits(magnitude % 3600 / 60, 2)
+    }
+
+    var string: String { String(decoding: bytes, as: UTF8.self) }
 }

@@ -68,9 +68,17 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
     }
 
     /// `YYYY-MM-DD`.
-    public var iso: String { String(format: "%04d-%02d-%02d", year, month, day) }
+    public var iso: String {
+        var out = DigitWriter(capacity: 10)
+        out.digits(year, 4); out.byte(UInt8(ascii: "-")); out.digits(month, 2); out.byte(UInt8(ascii: "-")); out.digits(day, 2)
+        return out.string
+    }
     /// `YYYYMMDD`, the HL7 TS form used in CDA and XDS.
-    public var hl7: String { String(format: "%04d%02d%02d", year, month, day) }
+    public var hl7: String {
+        var out = DigitWriter(capacity: 8)
+        out.digits(year, 4); out.digits(month, 2); out.digits(day, 2)
+        return out.string
+    }
     public var description: String { iso }
 
     public static func < (a: CalendarDate, b: CalendarDate) -> Bool {
