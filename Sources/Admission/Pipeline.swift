@@ -73,7 +73,7 @@ public struct PipelineSettings: Sendable {
 /// and only then may the caller remove the input. Build and enqueue are recorded after the
 /// accept; ``resume()`` finishes documents a crash left between those steps.
 public struct Pipeline: Sendable {
-    public let journal: any JournalStore
+    public let journal: any AdmissionJournal
     public let blobs: BlobStore
     public let settings: PipelineSettings
     public let builder: CDABuilder
@@ -85,7 +85,7 @@ public struct Pipeline: Sendable {
     public let admitted: AdmittedDocuments
     let logger: Logger
 
-    public init(journal: any JournalStore, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
+    public init(journal: any AdmissionJournal, blobs: BlobStore, settings: PipelineSettings, builder: CDABuilder,
                 validator: CDAValidator? = nil, events: any GatewayEvents = NoGatewayEvents(),
                 admitted: AdmittedDocuments = AdmittedDocuments(),
                 logger: Logger = Logger(label: "passerelle.pipeline")) {

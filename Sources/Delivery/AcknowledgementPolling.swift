@@ -9,12 +9,12 @@ import MSSante
 /// again at the next tick: acknowledgements wait on the server, nothing is lost.
 public struct AcknowledgementPolling: Sendable {
     public let poller: AcknowledgementPoller
-    public let journal: any JournalStore
+    public let journal: any AcknowledgementJournal
     public let interval: Duration
     let events: any GatewayEvents
     let logger: Logger
 
-    public init(poller: AcknowledgementPoller, journal: any JournalStore, interval: Duration = .seconds(60),
+    public init(poller: AcknowledgementPoller, journal: any AcknowledgementJournal, interval: Duration = .seconds(60),
                 events: any GatewayEvents = NoGatewayEvents(), logger: Logger = Logger(label: "passerelle.acknowledgements")) {
         self.poller = poller
         self.journal = journal
@@ -67,9 +67,9 @@ public struct AcknowledgementPolling: Sendable {
 /// Records the reports the MSSanté poller reads in the journal: the transmission found by
 /// Message-ID, then delivered / read / failed. The journal side of ``MSSante/AcknowledgementPoller``.
 public struct JournalAcknowledgementRecorder: AcknowledgementRecorder {
-    public let journal: any JournalStore
+    public let journal: any AcknowledgementJournal
 
-    public init(journal: any JournalStore) { self.journal = journal }
+    public init(journal: any AcknowledgementJournal) { self.journal = journal }
 
     public func record(_ report: ParsedReport, now: Date, summary: inout PollSummary) async throws(AcknowledgementError) -> ReportDisposition {
         guard var transmission = try await match(report) else {
@@ -127,7 +127,7 @@ public struct JournalAcknowledgementRecorder: AcknowledgementRecorder {
 
 extension AcknowledgementPoller {
     /// One pass over the inbox, each report recorded in `journal`.
-    public func poll(journal: any JournalStore, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
+    public func poll(journal: any AcknowledgementJournal, now: Date = Date()) async throws(AcknowledgementError) -> PollSummary {
         try await poll(recorder: JournalAcknowledgementRecorder(journal: journal), now: now)
     }
 }

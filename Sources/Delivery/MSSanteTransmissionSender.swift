@@ -15,14 +15,14 @@ import TestHooks
 public struct MSSanteTransmissionSender: TransmissionSender {
     public let target: Destination
     public let sender: MSSanteSender
-    let journal: any JournalStore
+    let journal: any DeliveryQueue
     let logger = Logger(label: "passerelle.mssante")
 
     /// Starts the response of an attempt that resent an interrupted mail with no acknowledgement
     /// of the first: the recipient may hold it twice (same Message-ID).
     public static let possibleDuplicate = "possible duplicate: resent after an interrupted send that no acknowledgement confirmed; "
 
-    public init(target: Destination, sender: MSSanteSender, journal: any JournalStore) {
+    public init(target: Destination, sender: MSSanteSender, journal: any DeliveryQueue) {
         self.target = target
         self.sender = sender
         self.journal = journal

@@ -27,7 +27,7 @@ public struct WorkerSettings: Sendable {
 /// transmission (lease), send it and record the outcome; the journal's ``RetryPolicy`` decides
 /// retry-wait or failed. A stop request lets each loop finish the send it is in, then return.
 public final class TransmissionWorkers: Sendable {
-    public let journal: any JournalStore
+    public let journal: any DeliveryQueue
     public let blobs: BlobStore
     public let senders: [(any TransmissionSender, Int)]
     public let settings: WorkerSettings
@@ -37,16 +37,19 @@ public final class TransmissionWorkers: Sendable {
     public let alerts: FaultAlerts
     /// Documents admission left in memory for their first send (else read from the journal).
     public let admitted: AdmittedDocuments
+    /// Where a claim's document comes from (by default: `admitted`, else `blobs`).
+    public let documents: any ClaimedDocumentSource
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let wake = WakeSignal()
 
     /// - Parameter senders: each sender with its number of concurrent loops (≥ 1).
-    public init(journal: any JournalStore, blobs: BlobStore, senders: [(any TransmissionSender, Int)],
+    public init(journal: any DeliveryQueue, blobs: BlobStore, senders: [(any TransmissionSender, Int)],
                 settings: WorkerSettings, events: any GatewayEvents = NoGatewayEvents(),
-                admitted: AdmittedDocuments = AdmittedDocuments(),
+                admitted: AdmittedDocuments = AdmittedDocuments(), documents: (any ClaimedDocumentSource)? = nil,
                 logger: Logger = Logger(label: "passerelle.workers")) {
         self.admitted = admitted
+        self.documents = documents ?? JournaledDocuments(admitted: admitted, blobs: blobs)
         self.journal = journal
         self.blobs = blobs
         self.senders = senders
@@ -138,15 +141,8 @@ public final class TransmissionWorkers: Sendable {
         let outcome: TransmissionOutcome
         let started = ContinuousClock.now
         do {
-            let document: OutgoingDocument
-            if let held = admitted.take(claim) { document = held } else {
-                // Read back and verified on the blob threads: file reads never hold the cooperative pool.
-                let (stored, blobs) = (claim.document, blobs)
-                document = try await StageClock.measure(.journal, events) { () async throws(GatewayError) in
-                    do { return try await blobs.onBlobThreads { try OutgoingDocument.load(stored, blobs: blobs) } } catch let error as GatewayError {
-                        throw error
-                    } catch { throw .record("\(error)") }
-                }
+            let document = try await StageClock.measure(.journal, events) { () async throws(GatewayError) in
+                try await documents.document(for: claim)
             }
             CrashPoint.reached(.beforeSend)
             outcome = await StageClock.$events.withValue(events) { await sender.send(claim, document: document) }
@@ -211,6 +207,32 @@ public final class TransmissionWorkers: Sendable {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
             }
         }
+    }
+}
+
+/// Where a worker gets the document of its claim. The workers know the queue and this, not
+/// where either keeps its bytes.
+public protocol ClaimedDocumentSource: Sendable {
+    func document(for claim: ClaimedTransmission) async throws(GatewayError) -> OutgoingDocument
+}
+
+/// The gateway's source: what admission left in memory for a first send, else the journal's
+/// blobs, read back and verified on the blob threads (file reads never hold the cooperative pool).
+public struct JournaledDocuments: ClaimedDocumentSource {
+    public let admitted: AdmittedDocuments
+    public let blobs: BlobStore
+
+    public init(admitted: AdmittedDocuments, blobs: BlobStore) {
+        self.admitted = admitted
+        self.blobs = blobs
+    }
+
+    public func document(for claim: ClaimedTransmission) async throws(GatewayError) -> OutgoingDocument {
+        if let held = admitted.take(claim) { return held }
+        let (stored, blobs) = (claim.document, blobs)
+        do { return try await blobs.onBlobThreads { try OutgoingDocument.load(stored, blobs: blobs) } } catch let error as GatewayError {
+            throw error
+        } catch { throw .record("\(error)") }
     }
 }
 

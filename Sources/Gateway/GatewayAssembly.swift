@@ -48,7 +48,9 @@ extension GatewayService {
         do {
             builder = try CDABuilder(templatesDirectory: templates, options: CDABuilder.Options(
                 maximumPDFBytes: c.cda.maxPDFBytes, documentIDRoot: c.structure.oid,
-                defaultStructure: HealthStructure(finess: c.structure.finess.value, name: c.structure.name)))
+                defaultStructure: HealthStructure(finess: c.structure.finess.value, name: c.structure.name),
+                // With an XSD the validator parses the same short view and reads its header: once is enough.
+                verify: c.cda.schema == nil))
         } catch { throw .configuration("CDA templates in \(templates.path): \(error.description)") }
         var validator: CDAValidator?
         if let schema = c.cda.schema {
@@ -99,7 +101,7 @@ extension GatewayService {
         let mllp = try mllpSettings(c, keys: keys).map {
             MLLPSource(settings: $0, scanner: scanner, loader: loader, maxProcessingAttempts: folders.maxProcessingAttempts)
         }
-        return GatewayService(pipeline: pipeline, folder: folder, workers: workers, mllp: mllp, intakeConcurrency: folders.intakeConcurrency,
+        return GatewayService(journal: journal, pipeline: pipeline, folder: folder, workers: workers, mllp: mllp, intakeConcurrency: folders.intakeConcurrency,
                               shutdownTimeout: TimeInterval(s.shutdownTimeoutSeconds),
                               acknowledgements: try acknowledgementPolling(c, keys: keys, journal: journal, events: events),
                               keyMaterial: keys,

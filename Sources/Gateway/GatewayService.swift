@@ -3,6 +3,7 @@ import Delivery
 import Foundation
 import Handoff
 import Intake
+import Journal
 import Logging
 import PasserelleCore
 import Signing
@@ -17,6 +18,9 @@ import Synchronization
 /// intake stops at once (the claims in flight are acknowledged), each worker finishes the send
 /// it is in (bounded by `shutdownTimeout`), and ``run()`` returns.
 public final class GatewayService: Sendable {
+    /// The whole journal, for the wiring around the service (status endpoint, bench); the
+    /// stages each hold only their part of it.
+    public let journal: any JournalStore
     public let pipeline: Pipeline
     public let folder: FolderSource
     public let workers: TransmissionWorkers
@@ -37,9 +41,10 @@ public final class GatewayService: Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let stopSignal = WakeSignal()
 
-    public init(pipeline: Pipeline, folder: FolderSource, workers: TransmissionWorkers, mllp: MLLPSource?, intakeConcurrency: Int = 4,
+    public init(journal: any JournalStore, pipeline: Pipeline, folder: FolderSource, workers: TransmissionWorkers, mllp: MLLPSource?, intakeConcurrency: Int = 4,
                 shutdownTimeout: TimeInterval = 30, acknowledgements: AcknowledgementPolling? = nil, keyMaterial: KeyMaterial? = nil,
                 retention: RetentionSchedule? = nil, logger: Logger = Logger(label: "passerelle.service")) {
+        self.journal = journal
         self.retention = retention
         self.acknowledgements = acknowledgements
         self.keyMaterial = keyMaterial

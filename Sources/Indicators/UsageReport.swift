@@ -167,7 +167,7 @@ public enum UsageReporter {
     /// - Parameters:
     ///   - finess: FINESS to keep (empty: all).
     ///   - trendMonths: months of trend to compute (0: none; the HTML page wants 12).
-    public static func make(store: any JournalStore, period: ReportPeriod, finess: [String] = [],
+    public static func make(store: any UsageCounting, period: ReportPeriod, finess: [String] = [],
                             settings: PasserelleConfiguration.Report, trendMonths: Int = 0, title: String = "Passerelle",
                             now: Date = Date()) async throws(ReportError) -> UsageReport {
         func query(_ boundaries: [Date]) -> UsageQuery {

@@ -46,14 +46,16 @@ public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedErr
     public var errorDescription: String? { description }
 }
 
-/// The gateway's durable queue and history, behind one protocol so SQLite (one node) and
-/// PostgreSQL (several nodes sharing a queue) are interchangeable.
-///
-/// Every method is one transaction. ``claimNext(target:now:lease:owner:)`` is the only way to
-/// start a send: it moves one due transaction to `sending` atomically (SQLite: `BEGIN
-/// IMMEDIATE`; PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` then `UPDATE` in one transaction),
-/// so two workers or two processes never claim the same row.
-public protocol JournalStore: Sendable {
+/// The gateway's durable queue and history, split by job: each stage holds only the part it
+/// uses (admission, delivery, acknowledgements, operator queries, usage counts), so a test can
+/// give a stage an in-memory queue and a stage cannot reach into another's rows. The SQLite (one
+/// node) and PostgreSQL (several nodes sharing a queue) stores implement all of them, from one
+/// statement table (``JournalSQL``). Every method is one transaction.
+public protocol JournalStore: AdmissionJournal, DeliveryQueue, AcknowledgementJournal, JournalQueries, UsageCounting {}
+
+/// What admission writes: accepted documents, their built CDA and queued transmissions, stays
+/// from ADT events; and the reads it needs to place a new version after an earlier one.
+public protocol AdmissionJournal: Sendable {
     /// Stores the blob (0600, fsynced) then, in one transaction, the input's digest, the stay and
     /// the document. Only after this returns may the caller delete the dropped file.
     func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
@@ -80,6 +82,18 @@ public protocol JournalStore: Sendable {
     /// is returned unchanged, never duplicated.
     func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission]
 
+    /// Records or completes a stay from an ADT event (A01 admission, A03 discharge…): the
+    /// denominator of the per-stay usage rates. Dates already known are kept when `stay` lacks them.
+    func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError)
+    func document(id: String, version: Int) async throws(JournalError) -> JournalDocument?
+    func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
+}
+
+/// What the workers do with the queue. ``claimNext(target:now:lease:owner:)`` is the only way to
+/// start a send: it moves one due transmission to `sending` atomically (SQLite: `BEGIN IMMEDIATE`;
+/// PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` then `UPDATE` in one transaction), so two
+/// workers or two processes never claim the same row.
+public protocol DeliveryQueue: Sendable {
     /// Atomically claims the oldest due transmission for `target` (queued, or retry-wait whose
     /// time has come), moving it to `sending` with a lease held by `owner` until `now + lease`,
     /// and opens an attempt. Nil when nothing is due.
@@ -92,6 +106,15 @@ public protocol JournalStore: Sendable {
     func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
                   now: Date) async throws(JournalError) -> CompletionResult
 
+    /// Puts `sending` rows whose lease has expired back to `queued` with `needsRecheck`, and
+    /// marks their open attempt `interrupted`. Returns the recovered transmissions. A row with a
+    /// recorded Message-ID may have reached the peer: it is due only after the policy's
+    /// ``RetryPolicy/interruptedHold``, the others at once.
+    func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission]
+}
+
+/// What the acknowledgement poller records (DSN, MDN): found by the Message-ID kept at send time.
+public protocol AcknowledgementJournal: Sendable {
     /// Records an acknowledgement and moves the transmission forward (never backwards).
     func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission
 
@@ -103,19 +126,16 @@ public protocol JournalStore: Sendable {
     /// The transmission whose recorded SMTP Message-ID is `messageID` (as `<id@domain>`).
     func transmission(messageID: String) async throws(JournalError) -> Transmission?
 
-    /// Puts `sending` rows whose lease has expired back to `queued` with `needsRecheck`, and
-    /// marks their open attempt `interrupted`. Returns the recovered transmissions. A row with a
-    /// recorded Message-ID may have reached the peer: it is due only after the policy's
-    /// ``RetryPolicy/interruptedHold``, the others at once.
-    func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission]
-
     /// An acknowledgement (DSN, MDN) names a transmission whose last send was interrupted: the
     /// peer did take that mail, so it must not go again. A transmission that waits to be sent
     /// again after a crash (``Transmission/awaitsInterruptedOutcome(now:)``) becomes `sent`, its
     /// open attempt closed as `interrupted`; the caller then records the acknowledgement itself.
     /// Nil (nothing changed) when the transmission is in no such state.
     func confirmInterruptedSend(transmissionID: Int64, now: Date) async throws(JournalError) -> Transmission?
+}
 
+/// What operators and monitors read (status, show, queue, readiness), and the operator resend.
+public protocol JournalQueries: Sendable {
     /// Operator resend: failed transmissions matching `filter` go back to `queued`.
     func requeue(_ filter: TransmissionFilter, now: Date) async throws(JournalError) -> [Transmission]
 
@@ -124,35 +144,35 @@ public protocol JournalStore: Sendable {
     /// retry budget and no Message-ID (a new mail, not a crash recheck); their attempts and
     /// acknowledgements are kept. With `includingSucceeded` false this is ``requeue(_:now:)``.
     func requeue(_ filter: TransmissionFilter, includingSucceeded: Bool, now: Date) async throws(JournalError) -> [Transmission]
-
     func transmission(id: Int64) async throws(JournalError) -> Transmission?
+
     /// One stay, as recorded from documents and ADT events.
     func stay(finess: String, stayID: String) async throws(JournalError) -> JournalStay?
-    func document(id: String, version: Int) async throws(JournalError) -> JournalDocument?
-    func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
     func transmissions(matching filter: TransmissionFilter) async throws(JournalError) -> [Transmission]
     func attempts(transmissionID: Int64) async throws(JournalError) -> [Attempt]
     func acknowledgements(transmissionID: Int64) async throws(JournalError) -> [Acknowledgement]
+
     /// Counts per (target, state), for `passerelle status`.
     func stateCounts() async throws(JournalError) -> [StateCount]
+
     /// The oldest `created_at` among waiting transmissions (queued, retry-wait, sending) of `target`.
     func oldestWaiting(target: Destination) async throws(JournalError) -> Date?
+
     /// The most recent error of each target.
     func lastErrors() async throws(JournalError) -> [TargetError]
+
     /// Documents received per UTC month and kind.
     func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
+}
 
-    /// Records or completes a stay from an ADT event (A01 admission, A03 discharge…): the
-    /// denominator of the per-stay usage rates. Dates already known are kept when `stay` lacks them.
-    func recordStay(_ stay: JournalStay, now: Date) async throws(JournalError)
-
+/// The monthly usage report's raw counts.
+public protocol UsageCounting: Sendable {
     /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
     /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
 }
 
-
-extension JournalStore {
+extension AdmissionJournal {
     /// Joins the parts (PostgreSQL keeps blobs in the database: one value).
     public func accept(_ document: JournalDocument, contentParts: [Data], input: InputFile?, stay: JournalStay?,
                        now: Date) async throws(JournalError) -> AcceptResult {

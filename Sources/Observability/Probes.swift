@@ -11,14 +11,14 @@ import Synchronization
 /// alone would not see a removed or unmounted folder — with room for the next document: a read
 /// query still answers on a full disk, where every document would be held back.
 public struct JournalProbe: ReadinessProbe {
-    public let journal: any JournalStore
+    public let journal: any JournalQueries
     public let configuration: PasserelleConfiguration.Journal
     /// Below this many free bytes where the journal and its blobs live, not ready.
     public let minimumFreeBytes: Int64
 
     /// - Parameter minimumFreeBytes: room for one large document (its record, its CDA and
     ///   the journal rows): `passerelle run` uses 3 × `[cda] max_pdf_bytes`.
-    public init(journal: any JournalStore, configuration: PasserelleConfiguration.Journal,
+    public init(journal: any JournalQueries, configuration: PasserelleConfiguration.Journal,
                 minimumFreeBytes: Int64 = 64 * 1024 * 1024) {
         self.journal = journal
         self.configuration = configuration

@@ -102,16 +102,54 @@ public struct XMLNode {
     }
 
     /// The child elements, in document order.
-    public var elements: [XMLNode] { children.filter { $0.kind == .element } }
+    public var elements: [XMLNode] {
+        var result: [XMLNode] = []
+        var child = rawNode.pointee.children
+        while let c = child {
+            if c.pointee.type == XML_ELEMENT_NODE { result.append(XMLNode(document: document, rawNode: c)) }
+            child = c.pointee.next
+        }
+        return result
+    }
 
     /// The child elements named `name` (in `namespaceURI` when given).
     public func elements(named name: String, namespaceURI: String? = nil) -> [XMLNode] {
-        elements.filter { $0.name == name && (namespaceURI == nil || $0.namespaceURI == namespaceURI) }
+        var result: [XMLNode] = []
+        var child = rawNode.pointee.children
+        while let c = child {
+            if Self.matches(c, name, namespaceURI) { result.append(XMLNode(document: document, rawNode: c)) }
+            child = c.pointee.next
+        }
+        return result
     }
 
     /// The first child element named `name` (in `namespaceURI` when given).
     public func firstElement(named name: String, namespaceURI: String? = nil) -> XMLNode? {
-        elements(named: name, namespaceURI: namespaceURI).first
+        var child = rawNode.pointee.children
+        while let c = child {
+            if Self.matches(c, name, namespaceURI) { return XMLNode(document: document, rawNode: c) }
+            child = c.pointee.next
+        }
+        return nil
+    }
+
+    /// Names compared on libxml2's bytes: header reading looks up hundreds of names per document,
+    /// and a String made for each node was most of its cost.
+    static func matches(_ node: xmlNodePtr, _ name: String, _ namespaceURI: String?) -> Bool {
+        guard node.pointee.type == XML_ELEMENT_NODE, equal(node.pointee.name, name) else { return false }
+        guard let namespaceURI else { return true }
+        return equal(node.pointee.ns?.pointee.href, namespaceURI)
+    }
+
+    /// A NUL-terminated libxml2 string equals `text` (nil equals nothing).
+    static func equal(_ c: UnsafePointer<xmlChar>?, _ text: String) -> Bool {
+        guard let c else { return false }
+        var i = 0
+        for byte in text.utf8 {
+            if c[i] != byte { return false }  // also stops at c's NUL, never read past it
+            i += 1
+        }
+        return c[i] == 0
     }
 
     /// An attribute of an element.
@@ -142,9 +180,8 @@ public struct XMLNode {
         guard rawNode.pointee.type == XML_ELEMENT_NODE else { return nil }
         var attr = rawNode.pointee.properties
         while let a = attr {
-            let attrName = a.pointee.name.map { String(cString: $0) } ?? ""
-            let attrNS = a.pointee.ns?.pointee.href.map { String(cString: $0) }
-            if attrName == name && attrNS == namespaceURI {
+            let sameNamespace = namespaceURI.map { Self.equal(a.pointee.ns?.pointee.href, $0) } ?? (a.pointee.ns == nil)
+            if sameNamespace && Self.equal(a.pointee.name, name) {
                 return Self.text(of: UnsafeMutableRawPointer(a).assumingMemoryBound(to: xmlNode.self))
             }
             attr = a.pointee.next

@@ -364,7 +364,7 @@ final class EndToEndRun {
             if let stored = endpoint.stored(uid) { acknowledged(index, .dmp, at: stored.storedAt) }
         }
         // A mail is matched to its document by the Message-ID the journal recorded.
-        let journal = service.pipeline.journal
+        let journal = service.journal
         var documentOfMessage: [String: (Int, Destination)] = [:]
         for target in [Destination.mssantePS, .mssantePatient] {
             for t in try await journal.transmissions(matching: TransmissionFilter(target: target)) {

@@ -29,7 +29,7 @@ import TestSupport
         let observer: FaultObserver
         let task: Task<Void, Never>
         private let stopped = Mutex(false)
-        var journal: any JournalStore { workers.journal }
+        var journal: any JournalStore { service.journal }
 
         init(harness: Harness, service: GatewayService, workers: TransmissionWorkers, observer: FaultObserver, task: Task<Void, Never>) {
             self.harness = harness

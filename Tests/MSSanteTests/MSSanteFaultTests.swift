@@ -32,7 +32,7 @@ import TestSupport
         let faults = Faults()
         let task: Task<Void, Never>
         private let stopped = Mutex(false)
-        var journal: any JournalStore { workers.journal }
+        var journal: any JournalStore { service.journal }
 
         /// A gateway sending MSSanté to `host:port` (STARTTLS); `imap` when given.
         init(host: String = "127.0.0.1", port: UInt16, imap: String? = nil, maxAttempts: Int = 20, crl: Bool = false) throws {

@@ -1,0 +1,155 @@
+import BenchSupport
+import CDA
+import Delivery
+import Foundation
+import Handoff
+@testable import Journal
+import PasserelleCore
+import Synchronization
+import Testing
+
+/// The workers' logic against the in-memory queue: no files, no peers, so these run in
+/// parallel and in milliseconds. The journal backends' own behaviour is tested in JournalTests,
+/// and workers against the real journal and peers in GatewayTests.
+@Suite("Transmission workers over an in-memory queue")
+struct WorkerTests {
+    /// A sender whose answers are scripted per attempt; records when each send happened.
+    final class ScriptedSender: TransmissionSender {
+        let target: Destination
+        let script: @Sendable (_ transmissionID: Int64, _ attempt: Int) -> TransmissionOutcome
+        let during: (@Sendable (ClaimedTransmission) async -> Void)?
+        let sends = Mutex<[(id: Int64, at: ContinuousClock.Instant, recheck: Bool)]>([])
+        let hold = Mutex<String?>(nil)
+
+        init(target: Destination = .dmp, during: (@Sendable (ClaimedTransmission) async -> Void)? = nil,
+             script: @escaping @Sendable (Int64, Int) -> TransmissionOutcome) {
+            self.target = target
+            self.script = script
+            self.during = during
+        }
+
+        func send(_ claim: ClaimedTransmission, document: OutgoingDocument) async -> TransmissionOutcome {
+            sends.withLock { $0.append((claim.transmission.id, ContinuousClock.now, claim.transmission.needsRecheck)) }
+            await during?(claim)
+            return script(claim.transmission.id, claim.transmission.attempts)
+        }
+
+        func holdReason(at time: Date) -> String? { hold.withLock { $0 } }
+
+        func sendCount(_ id: Int64) -> Int { sends.withLock { $0.filter { $0.id == id }.count } }
+        var total: Int { sends.withLock { $0.count } }
+    }
+
+    /// Every claim gets the same small document, from memory.
+    struct MemoryDocuments: ClaimedDocumentSource {
+        func document(for claim: ClaimedTransmission) async throws(GatewayError) -> OutgoingDocument {
+            let id = InstanceIdentifier(root: "1.2.250.1.999.1.4.\(claim.transmission.id)")
+            let cda = CDADocument(data: Data("<ClinicalDocument/>".utf8), origin: .built, kind: .dischargeLetter, id: id,
+                                  setID: id, versionNumber: 1, replaces: nil, effectiveTime: "20261120143000+0100", ins: nil)
+            return OutgoingDocument(metadata: SampleMetadata.document(kind: .dischargeLetter, id: id), cda: cda, journal: claim.document)
+        }
+    }
+
+    static func document(_ n: Int) -> JournalDocument {
+        JournalDocument(id: "1.2.250.1.999.1.4.\(n)", kind: .dischargeLetter, finess: "750803447", receivedAt: Date())
+    }
+
+    /// Runs workers over `queue` until `done()` or `timeout`, then stops them.
+    static func run(_ queue: InMemoryDeliveryQueue, _ sender: ScriptedSender, concurrency: Int = 4, lease: TimeInterval = 60,
+                    timeout: Duration = .seconds(20), done: @escaping @Sendable () -> Bool) async throws {
+        let blobs = try BlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("worker-tests-unused-\(UUID().uuidString)"))
+        let workers = TransmissionWorkers(journal: queue, blobs: blobs, senders: [(sender, concurrency)],
+                                          settings: WorkerSettings(lease: lease, pollInterval: 0.01, owner: "test"),
+                                          documents: MemoryDocuments())
+        let task = Task { await workers.run() }
+        let deadline = ContinuousClock.now + timeout
+        while !done() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        workers.stop()
+        await task.value
+    }
+
+    static let fast = RetryPolicy(initialDelay: 0.01, multiplier: 1, maxDelay: 0.01, jitter: 0, maxAttempts: 3)
+
+    @Test("200 transmissions, 4 loops: each is claimed and sent exactly once")
+    func eachSentOnce() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let ids = (1...200).map { queue.enqueue(Self.document($0), target: .dmp) }
+        let sender = ScriptedSender { _, _ in .success(state: .acknowledged) }
+        try await Self.run(queue, sender) { ids.allSatisfy { queue.transmission($0)?.state == .acknowledged } }
+        #expect(ids.allSatisfy { sender.sendCount($0) == 1 })
+        #expect(queue.claims == 200)
+        #expect(ids.allSatisfy { queue.transmission($0)?.attempts == 1 })
+    }
+
+    @Test("a 503 with Retry-After: the next attempt waits what the server asked, not the shorter backoff")
+    func retryAfterHonoured() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let id = queue.enqueue(Self.document(1), target: .dmp)
+        let sender = ScriptedSender { _, attempt in
+            attempt == 1 ? .failure(.retryAfter(seconds: 1.5, .httpServerError(status: 503, "busy")), response: nil)
+                : .success(state: .acknowledged)
+        }
+        try await Self.run(queue, sender) { queue.transmission(id)?.state == .acknowledged }
+        let times = sender.sends.withLock { $0.map { $0.at } }
+        try #require(times.count == 2)
+        #expect(times[1] - times[0] >= .milliseconds(1450), "the backoff alone is 10 ms")
+        #expect(queue.transmission(id)?.attempts == 2)
+    }
+
+    @Test("transient failures are retried up to the policy's attempts, then failed with the reason; a permanent one fails at once")
+    func deadLetters() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let transient = queue.enqueue(Self.document(1), target: .dmp)
+        let permanent = queue.enqueue(Self.document(2), target: .dmp)
+        let sender = ScriptedSender { id, _ in
+            id == transient ? .failure(.network("connection reset"), response: nil)
+                : .failure(.permanent("registry refused: XDSPatientIdDoesNotMatch"), response: nil)
+        }
+        try await Self.run(queue, sender) { queue.transmission(transient)?.state == .failed && queue.transmission(permanent)?.state == .failed }
+        #expect(sender.sendCount(transient) == 3)
+        #expect(sender.sendCount(permanent) == 1)
+        #expect(queue.transmission(transient)?.lastError?.contains("gave up after 3 attempts") == true)
+        #expect(queue.transmission(permanent)?.lastError?.contains("XDSPatientIdDoesNotMatch") == true)
+    }
+
+    @Test("a held target claims nothing (no attempt used up); once the cause is gone it sends")
+    func heldTargetClaimsNothing() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let id = queue.enqueue(Self.document(1), target: .dmp)
+        let sender = ScriptedSender { _, _ in .success(state: .acknowledged) }
+        sender.hold.withLock { $0 = "signing certificate expired" }
+        let blobs = try BlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("worker-tests-unused-\(UUID().uuidString)"))
+        let workers = TransmissionWorkers(journal: queue, blobs: blobs, senders: [(sender, 2)],
+                                          settings: WorkerSettings(lease: 60, pollInterval: 0.01, owner: "test"), documents: MemoryDocuments())
+        let task = Task { await workers.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(queue.claims == 0)
+        #expect(queue.transmission(id)?.state == .queued)
+        sender.hold.withLock { $0 = nil }
+        workers.poke()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while queue.transmission(id)?.state != .acknowledged && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        workers.stop()
+        await task.value
+        #expect(queue.transmission(id)?.state == .acknowledged)
+        #expect(queue.transmission(id)?.attempts == 1)
+    }
+
+    @Test("a send whose lease was taken back is not recorded over it: the row is sent again, marked for a recheck")
+    func lostLease() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let id = queue.enqueue(Self.document(1), target: .dmp)
+        // The first send outlives its 50 ms lease: recovery takes the row back while it runs.
+        let sender = ScriptedSender(during: { claim in
+            guard claim.transmission.attempts == 1 else { return }
+            try? await Task.sleep(for: .milliseconds(150))
+            let recovered = try? await queue.recoverInterrupted(now: Date())
+            precondition(recovered?.map(\.id) == [claim.transmission.id])
+        }, script: { _, _ in .success(state: .acknowledged) })
+        try await Self.run(queue, sender, concurrency: 1, lease: 0.05) { queue.transmission(id)?.state == .acknowledged }
+        let sends = sender.sends.withLock { $0 }
+        #expect(sends.count == 2)
+        #expect(sends.map { $0.recheck } == [false, true], "the second send knows the first may have reached the peer")
+        #expect(queue.transmission(id)?.attempts == 2)
+    }
+}
