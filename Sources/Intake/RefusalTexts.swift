@@ -139,7 +139,7 @@ extension RoutingRefusal {
         let fr = language == .fr
         switch self {
         case .identityNotQualified(let target, let status):
-            let code = status?.rawValue ?? (fr ? "absente (PID-32 vide)" : "missing (PID-32 empty)")
+            let code = status?.rawValue ?? (fr ? "absent (PID-32 vide)" : "missing (PID-32 empty)")
             let label = status.map { fr ? " (identité \($0.label))" : "" } ?? ""
             let what = target == .dmp
                 ? (fr ? "le DMP n'accepte qu'une identité qualifiée (QUAL) portant son INS qualifiée"
@@ -148,19 +148,19 @@ extension RoutingRefusal {
                       : "the patient's MSSanté mailbox is reached only for a qualified identity (QUAL) with its INS")
             return fr
                 ? "\(target.name(.fr)) : le statut de l'identité du patient est \(code)\(label) ; \(what). Cette partie de la demande "
-                    + "n'est pas transmise : qualifiez l'identité (téléservice INSi, PID-32 = QUAL) puis renvoyez le document pour "
-                    + "\(target.name(.fr))."
+                    + "n'est pas transmise : qualifiez l'identité (téléservice INSi, PID-32 = QUAL) puis renvoyez le document "
+                    + "pour cette destination."
                 : "\(target.name(.en)): the patient's identity status is \(code); \(what). This part of the request is not sent: "
-                    + "qualify the identity (INSi, PID-32 = QUAL) and send the document again for \(target.name(.en))."
+                    + "qualify the identity (INSi, PID-32 = QUAL) and send the document again for this destination."
         case .forbiddenCombination(let rule, let destinations, let flags):
             let asked = destinations.map(\.flag.rawValue).joined(separator: " + ")
             let set = flags.map(\.rawValue).joined(separator: ", ")
             return fr
                 ? "combinaison interdite par la matrice de gestion MSSanté : \(asked) avec [\(set)] ; \(rule.text(.fr)). "
-                    + "Rien n'est transmis : corrigez les OBX MetaDMPMSS (ou destinations et flags du fichier de métadonnées) "
+                    + "Aucun courriel MSSanté n'est envoyé : corrigez les OBX MetaDMPMSS (ou destinations et flags du fichier de métadonnées) "
                     + "puis renvoyez le document."
                 : "combination forbidden by the MSSanté routing matrix: \(asked) with [\(set)]; \(rule.text(.en)). "
-                    + "Nothing is sent: fix the MetaDMPMSS OBX (or the sidecar's destinations and flags) and send the document again."
+                    + "No MSSanté mail is sent: fix the MetaDMPMSS OBX (or the sidecar's destinations and flags) and send the document again."
         case .deletionNoticeWithoutDocument(let targets):
             let names = targets.map { $0.name(language) }.joined(separator: ", ")
             return fr

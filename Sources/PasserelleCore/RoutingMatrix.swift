@@ -44,7 +44,7 @@ public enum RoutingMatrix {
                 return fr ? "un document non visible par le patient (INVISIBLE_PATIENT) n'est jamais adressé au patient"
                     : "a document invisible to the patient (INVISIBLE_PATIENT) never goes to the patient"
             case .bothWithLegalRepresentativesHidden:
-                return fr ? "l'envoi aux professionnels et au patient à la fois n'est possible sans aucune restriction de visibilité "
+                return fr ? "l'envoi aux professionnels et au patient à la fois n'est possible que sans aucune restriction de visibilité "
                     + "(INVISIBLE_REP_LEGAUX est positionné)"
                     : "professionals and patient together only without any masking flag (INVISIBLE_REP_LEGAUX is set)"
             case .professionalsWithLegalRepresentativesHidden:

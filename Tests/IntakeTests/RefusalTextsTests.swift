@@ -58,8 +58,13 @@ import TestSupport
     static let routingRefusals: [RoutingRefusal] = [
         .identityNotQualified(target: .dmp, status: .validated), .identityNotQualified(target: .mssantePatient, status: nil),
         .deletionNoticeWithoutDocument(targets: [.mssantePS]),
-    ] + RoutingMatrix.Rule.allCases.map {
-        .forbiddenCombination($0, destinations: [.mssantePS, .mssantePatient], flags: [$0.flag, .ackReception])
+    ] + RoutingMatrix.Rule.allCases.map { rule in
+        let destinations: [Destination] = switch rule {
+        case .masquedToProfessionals, .professionalsWithLegalRepresentativesHidden: [.mssantePS]
+        case .invisibleToPatient, .bothWithLegalRepresentativesHidden: [.mssantePS, .mssantePatient]
+        case .patientOnlyWithSecretConnection, .patientOnlyWithDMP: [.mssantePatient]
+        }
+        return .forbiddenCombination(rule, destinations: destinations, flags: rule.flag.destination == nil ? [rule.flag, .ackReception] : [.ackReception])
     }
 
     static let reasons: [RefusalReason] = [
