@@ -214,15 +214,17 @@ public struct Pipeline: Sendable {
         var metadata = incoming.metadata
         let decision = try routing(metadata, noticeDocument: Self.noticeDocument(metadata, incoming.content))
         let targets = decision.targets
+        // Journaled as decided: the MSSanté sender's own check of the matrix then reads what goes.
+        metadata.destinations = targets
         let cda: CDADocument
         var notice: CDADocument?
         switch incoming.content {
-        case .cda(let data) where metadata.action == .delete && metadata.parentID != nil:
+        case .cda(let data) where metadata.action == .delete && (metadata.parentID != nil || Self.looksLikeXML(data)):
             // An HL7 deletion (MDM^T04 / ORU OBX-11 D: TXA-12 names the document to delete). The
             // DMP needs nothing more; the MSSanté notice is built from the last version of the
             // document carried in OBX-5 (ANS guide, example 2), read with the budgets of any CDA.
-            metadata.id = Self.deletionID(metadata, root: settings.structureOID)
-            if targets.contains(where: { $0 != .dmp }) {
+            // An ORU deletion has no TXA: the CDA names the document deleted (its ClinicalDocument/id).
+            if metadata.parentID == nil || targets.contains(where: { $0 != .dmp }) {
                 let carried: CDADocument
                 do {
                     carried = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in
@@ -231,6 +233,7 @@ public struct Pipeline: Sendable {
                 } catch {
                     throw .refused(.invalidContent(.cdaUnusable(detail: error.description, french: error.text(.fr))))
                 }
+                if metadata.parentID == nil { metadata.parentID = carried.id }
                 guard carried.id == metadata.parentID else {
                     let (found, named) = (carried.id.description, metadata.parentID?.description ?? "-")
                     throw .refused(.invalidContent(.cdaUnusable(
@@ -239,9 +242,12 @@ public struct Pipeline: Sendable {
                         french: "le CDA joint à la demande de suppression est le document \(found), pas le document supprimé \(named) "
                             + "(TXA-12) : mettez en OBX-5 la dernière version du document supprimé")))
                 }
-                notice = carried
-                metadata = Self.noticeDefaults(settings.documentDefaults, metadata)
+                if targets.contains(where: { $0 != .dmp }) {
+                    notice = carried
+                    metadata = Self.stayDefaults(settings.documentDefaults, metadata)
+                }
             }
+            metadata.id = Self.deletionID(metadata, root: settings.structureOID)
             cda = Deletion.placeholder(metadata)
         case .cda(let data):
             if !Self.looksLikeXML(data) {
@@ -257,6 +263,7 @@ public struct Pipeline: Sendable {
             metadata.versionNumber = cda.versionNumber
             metadata.kind = cda.kind
             if let replaced = cda.replaces { metadata.parentID = replaced }
+            metadata = Self.stayDefaults(settings.documentDefaults, metadata)
             // The header's ids go to the DMP's XDS metadata too: the same length limits as a sidecar's.
             if let problem = metadata.lengthProblems().first {
                 throw .refused(.invalidContent(.cdaHeaderTooLong(problem)))
@@ -299,12 +306,18 @@ public struct Pipeline: Sendable {
         return looksLikeXML(data)
     }
 
-    /// The XDM of a deletion notice needs the facility type and practice setting HL7 v2 has no
-    /// field for: the configured `[cda] default_*`, on a stay made for them when PV1 gives none.
-    static func noticeDefaults(_ defaults: DocumentDefaults, _ metadata: DocumentMetadata) -> DocumentMetadata {
+    /// The XDS / XDM metadata of a producer's CDA (and of a deletion's notice) need the facility
+    /// type and practice setting, which HL7 v2 has no field for: the configured `[cda] default_*`
+    /// when the metadata gives none, on a stay made for them when PV1 gives none (the journal
+    /// records a stay only with its id). The author is left as the message names it.
+    static func stayDefaults(_ defaults: DocumentDefaults, _ metadata: DocumentMetadata) -> DocumentMetadata {
+        guard defaults.facilityType != nil || defaults.practiceSetting != nil else { return metadata }
         var copy = metadata
-        if copy.stay == nil, defaults.facilityType != nil || defaults.practiceSetting != nil { copy.stay = Stay() }
-        return defaults.apply(to: copy)
+        var stay = copy.stay ?? Stay()
+        if stay.facilityType == nil { stay.facilityType = defaults.facilityType }
+        if stay.practiceSetting == nil { stay.practiceSetting = defaults.practiceSetting }
+        copy.stay = stay
+        return copy
     }
 
     /// Builds the CDA of `pdf`: into a file of the blob folder from ``PipelineSettings/fileBackedBytes`` on.
