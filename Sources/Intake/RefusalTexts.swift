@@ -164,12 +164,13 @@ extension RoutingRefusal {
         case .deletionNoticeWithoutDocument(let targets):
             let names = targets.map { $0.name(language) }.joined(separator: ", ")
             return fr
-                ? "\(names) : la demande de suppression ne porte pas la dernière version du document (CDA R2 en base64 dans "
-                    + "OBX-5, sous-type XML) ; sans elle le courriel signalant le retrait du document ne peut pas être construit. "
-                    + "Cette partie n'est pas transmise : joignez le document CDA en OBX-5 et renvoyez le message."
-                : "\(names): the deletion does not carry the last version of the document (the CDA R2 in base64 in OBX-5, "
-                    + "subtype XML); without it the notice of the withdrawal cannot be built. This part is not sent: put the CDA "
-                    + "in OBX-5 and send the message again."
+                ? "\(names) : la demande de suppression ne porte pas la dernière version du document (le CDA R2 : en base64 "
+                    + "dans OBX-5, sous-type XML, ou NOM.xml avec son fichier de métadonnées) ; sans elle le courriel signalant le "
+                    + "retrait du document ne peut pas être construit. Cette partie n'est pas transmise : joignez le document CDA "
+                    + "et renvoyez la demande."
+                : "\(names): the deletion does not carry the last version of the document (the CDA R2: in base64 in OBX-5, "
+                    + "subtype XML, or NAME.xml with its sidecar); without it the notice of the withdrawal cannot be built. This "
+                    + "part is not sent: add the CDA and send the request again."
         }
     }
 }
