@@ -124,7 +124,8 @@ import TestSupport
     /// with PID-32 `status` and the MetaDMPMSS flags `flags` (the others N), one professional
     /// recipient, and a valid RPPS for the author.
     static func mdm(_ trigger: String, cda: CDADocument, status: String, control: String,
-                    flags: Set<String> = ["DESTDMP", "DESTMSSANTEPS", "ACK_RECEPTION"], corpsMail: Bool = false) throws -> Data {
+                    flags: Set<String> = ["DESTDMP", "DESTMSSANTEPS", "ACK_RECEPTION"], corpsMail: Bool = false,
+                    obx5: String? = nil) throws -> Data {
         let text = String(decoding: try Data(contentsOf: Harness.fixtures.appendingPathComponent("mdm-ex3-imaging-replace.hl7")), as: UTF8.self)
         var out: [String] = []
         for segment in text.split(separator: "\r", omittingEmptySubsequences: true).map(String.init) {
@@ -141,7 +142,7 @@ import TestSupport
                 f[12] = cda.id.root
                 f[13] = ""
             case "OBX" where f[1] == "1":
-                f[5] = "^text^XML^Base64^" + cda.data.base64EncodedString()
+                f[5] = obx5 ?? "^text^XML^Base64^" + cda.data.base64EncodedString()
                 f[11] = trigger == "T04" ? "D" : "F"
             case "OBX" where f[3].hasPrefix("CORPSMAIL_PS"):
                 if !corpsMail { continue }
@@ -266,6 +267,70 @@ import TestSupport
         #expect(notice.body.contains("Cher confrère"))
         let original = try #require(mails.first { !$0.subject.contains("Document retiré") })
         #expect(!original.metadata.contains("urn:asip:ci-sis:2010:action"), "only the deletion carries the action slot")
+        }
+    }
+
+    /// The guide's own ORU deletion (example 2: ORC CA, OBX-11 D, no TXA): as published, with a
+    /// sentence in OBX-5, the DMP entry is deleted and the MSSanté part is refused at intake (no
+    /// document to notify); with the CDA in OBX-5, the CDA names the document deleted and the
+    /// notice goes to both RCT recipients.
+    @Test func theGuidesORUDeletionWithAndWithoutItsDocument() async throws {
+        let s = try await Setup()
+        try await s.run { s in
+            let journal = try s.h.journal()
+            func oru(_ obx5: String?, control: String) throws -> Data {
+                let text = String(decoding: try Data(contentsOf: Harness.fixtures.appendingPathComponent("oru-ex2-imaging-delete.hl7")), as: UTF8.self)
+                return Data(text.split(separator: "\r", omittingEmptySubsequences: true).map { segment -> String in
+                    var f = segment.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+                    if f[0] == "MSH" { f[9] = control }
+                    if f[0] == "OBX", f[1] == "1", let obx5 { f[5] = obx5 }
+                    return f.joined(separator: "|").replacingOccurrences(of: "801234567866", with: "801234567897")
+                }.joined(separator: "\r").utf8)
+            }
+
+            // An MDM^T04 with the guide's sentence in OBX-5: TXA-12 names the document, so the DMP
+            // part goes; the MSSanté part has nothing to notify and is refused at intake.
+            let unknown = try Self.cda(qualified: true)
+            let sentence = try await s.send(try Self.mdm("T04", cda: unknown, status: "QUAL", control: "MDM-DEL-1",
+                                                         obx5: "^text^XML^Base64^RG9jdW1lbnQgbcOpZGljYWwgYXUgZm9ybWF0IENEQQ"),
+                                            name: "mdm-del-sentence")
+            #expect(Self.fields(sentence, "MSA").first?[1] == "AE", "\(sentence)")
+            let err = try #require(Self.fields(sentence, "ERR").first)
+            #expect(err[2] == "OBX^1^5")
+            #expect(err[5] == "906^Erreur 'Autre'^applicationErrorCondition")
+            #expect(err[8].hasPrefix("MSSanté professionnels (DESTMSSANTEPS) : la demande de suppression ne porte pas la dernière version"),
+                    "\(err[8])")
+            #expect(Self.fields(sentence, "ERR").last?[8] == "accepté et transmis pour DMP seulement")
+            let queued = try await journal.transmissions(matching: TransmissionFilter())
+            #expect(queued.map(\.target) == [.dmp], "\(queued.map(\.target))")
+
+            // The guide's ORU as published: no TXA, a sentence in OBX-5: nothing names the document
+            // to delete; refused whole, saying where the CDA goes.
+            let bare = try await s.send(try oru(nil, control: "ORU-DEL-1"), name: "oru-del-sentence")
+            #expect(Self.fields(bare, "MSA").first?[1] == "AE", "\(bare)")
+            #expect(Self.fields(bare, "ERR").count == 1)
+            #expect(Self.fields(bare, "ERR").first?[8].contains("pas un document XML") == true, "\(bare)")
+            #expect(try await journal.transmissions(matching: TransmissionFilter()).count == 1, "nothing more journaled")
+
+            // With the document: published first, then deleted by the ORU carrying it.
+            let document = try Self.cda(qualified: true)
+            let first = try await s.send(try Self.mdm("T02", cda: document, status: "QUAL", control: "ORU-NEW"), name: "oru-new")
+            #expect(Self.fields(first, "MSA").first?[1] == "AA", "\(first)")
+            #expect(await Harness.waitUntil(timeout: 60) { s.h.endpoint.storedDocuments.contains { $0.uniqueId == document.id.root } })
+            let deletion = try await s.send(try oru("^TEXT^XML^Base64^" + document.data.base64EncodedString(), control: "ORU-DEL-2"),
+                                            name: "oru-del-cda")
+            #expect(Self.fields(deletion, "MSA").first?[1] == "AA", "\(deletion)")
+            let deleted = await Harness.waitUntil(timeout: 60) {
+                s.h.endpoint.storedDocuments.contains { $0.uniqueId == document.id.root && $0.status == .deleted }
+            }
+            #expect(deleted, "\(s.h.endpoint.storedDocuments.map { "\($0.uniqueId) \($0.status)" })")
+            let mailed = try await Harness.waitUntil(timeout: 60) { try s.mails().contains { $0.subject.contains("Document retiré") } }
+            #expect(mailed)
+            let notice = try #require(try s.mails().first { $0.subject.contains("Document retiré") })
+            #expect(Set(notice.rcpt) == ["radiologie@hopitalA.mssante.fr", Self.recipient])
+            #expect(notice.metadata.contains("value=\"\(document.id.root)\""), "the XDM names the withdrawn document")
+            #expect(notice.metadata.contains("urn:asip:ci-sis:2010:action"))
+            #expect(notice.documentSHA1 == document.sha1.hexString)
         }
     }
 
