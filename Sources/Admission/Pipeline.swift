@@ -403,7 +403,8 @@ public struct Pipeline: Sendable {
     /// among those switched on, the MSSanté ones must pass the ANS routing matrix
     /// (``PasserelleCore/RoutingMatrix``, the same function the MSSanté sender checks again), the
     /// DMP and the patient's mailbox need a qualified identity (QUAL) with its INS, and a
-    /// deletion is notified by MSSanté only with the document it withdraws (`noticeDocument`).
+    /// deletion is notified by MSSanté only with the document it withdraws (`noticeDocument`);
+    /// DESTMSSANTEPS needs a professional address.
     /// Refused destinations are answered at intake (AE, reason file); when none is left the
     /// whole document is refused. What can be known here never becomes a failed transmission.
     func routing(_ metadata: DocumentMetadata, noticeDocument: Bool) throws(IngestFailure) -> RoutingDecision {
@@ -435,6 +436,10 @@ public struct Pipeline: Sendable {
         // The matrix reads what will actually be done: a destination switched off sends no mail.
         if !mailed.isEmpty, let rule = RoutingMatrix.violation(destinations: routed, flags: metadata.flags) {
             refuse(.forbiddenCombination(rule, destinations: mailed, flags: MetaDMPMSSFlag.allCases.filter(metadata.flags.contains)))
+        }
+        if routed.contains(.mssantePS),
+           !(metadata.mssante?.recipients ?? []).contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            refuse(.noProfessionalRecipient)
         }
         let status = metadata.patient.identityStatus
         if metadata.patient.shareableINS == nil {

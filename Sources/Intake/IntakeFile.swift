@@ -210,6 +210,8 @@ public enum RoutingRefusal: Sendable, Hashable {
     /// A deletion notified by MSSanté needs the withdrawn document (its last version, a CDA in
     /// OBX-5): without it the notice cannot be built.
     case deletionNoticeWithoutDocument(targets: [Destination])
+    /// DESTMSSANTEPS without any professional address (HL7 PRT RCT PRT-15.4, sidecar `mssante.recipients`).
+    case noProfessionalRecipient
 
     /// The destinations this refusal concerns (all of them for a forbidden combination).
     public var targets: [Destination] {
@@ -217,6 +219,7 @@ public enum RoutingRefusal: Sendable, Hashable {
         case .identityNotQualified(let target, _): [target]
         case .forbiddenCombination(_, let destinations, _): destinations
         case .deletionNoticeWithoutDocument(let targets): targets
+        case .noProfessionalRecipient: [.mssantePS]
         }
     }
 }

@@ -205,6 +205,9 @@ public final class MLLPSource: IntakeSource {
             case .deletionNoticeWithoutDocument:
                 HL7ErrorDetail(condition: .applicationInternalError, location: documentOBX(in: message),
                                applicationError: .other, text: refusal.text(language))
+            case .noProfessionalRecipient:
+                HL7ErrorDetail(condition: .applicationInternalError, location: metaOBX(MetaDMPMSSFlag.destMSSantePS.rawValue, in: message),
+                               applicationError: .other, text: refusal.text(language))
             }
         }
     }

@@ -161,6 +161,14 @@ extension RoutingRefusal {
                     + "puis renvoyez le document."
                 : "combination forbidden by the MSSanté routing matrix: \(asked) with [\(set)]; \(rule.text(.en)). "
                     + "No MSSanté mail is sent: fix the MetaDMPMSS OBX (or the sidecar's destinations and flags) and send the document again."
+        case .noProfessionalRecipient:
+            return fr
+                ? "\(Destination.mssantePS.name(.fr)) : aucune adresse MSSanté de professionnel n'est donnée (PRT RCT avec "
+                    + "l'adresse en PRT-15.4, type X.400, ou mssante.recipients du fichier de métadonnées). Cette partie n'est pas "
+                    + "transmise : ajoutez le destinataire et renvoyez le document."
+                : "\(Destination.mssantePS.name(.en)): no professional MSSanté address is given (PRT RCT with the address in "
+                    + "PRT-15.4, type X.400, or the sidecar's mssante.recipients). This part is not sent: add the recipient and "
+                    + "send the document again."
         case .deletionNoticeWithoutDocument(let targets):
             let names = targets.map { $0.name(language) }.joined(separator: ", ")
             return fr

@@ -125,7 +125,7 @@ import TestSupport
     /// recipient, and a valid RPPS for the author.
     static func mdm(_ trigger: String, cda: CDADocument, status: String, control: String,
                     flags: Set<String> = ["DESTDMP", "DESTMSSANTEPS", "ACK_RECEPTION"], corpsMail: Bool = false,
-                    obx5: String? = nil) throws -> Data {
+                    obx5: String? = nil, recipients: Bool = true) throws -> Data {
         let text = String(decoding: try Data(contentsOf: Harness.fixtures.appendingPathComponent("mdm-ex3-imaging-replace.hl7")), as: UTF8.self)
         var out: [String] = []
         for segment in text.split(separator: "\r", omittingEmptySubsequences: true).map(String.init) {
@@ -149,7 +149,7 @@ import TestSupport
             case "OBX":
                 let code = String(f[3].prefix { $0 != "^" })
                 f[5] = (flags.contains(code) ? "Y" : "N") + f[5].drop { $0 != "^" }
-            case "PRT" where segment.contains("@patient.mssante.fr"):
+            case "PRT" where segment.contains("@patient.mssante.fr") || (!recipients && segment.contains("RCT^")):
                 continue
             default: break
             }
@@ -374,6 +374,16 @@ import TestSupport
         #expect(stored)
         let transmissions = try await journal.transmissions(matching: TransmissionFilter())
         #expect(transmissions.map(\.target) == [.dmp], "no MSSanté transmission: \(transmissions.map(\.target))")
+
+        // DESTMSSANTEPS without any professional address (no PRT RCT): known at intake too.
+        let nobody = try await s.send(try Self.mdm("T02", cda: try Self.cda(qualified: true), status: "QUAL", control: "NOBODY-1",
+                                                   recipients: false), name: "nobody")
+        #expect(Self.fields(nobody, "MSA").first?[1] == "AE", "\(nobody)")
+        let missing = try #require(Self.fields(nobody, "ERR").first)
+        #expect(missing[2] == "OBX^8^5", "the DESTMSSANTEPS OBX")
+        #expect(missing[8].hasPrefix("MSSanté professionnels (DESTMSSANTEPS) : aucune adresse MSSanté de professionnel"), "\(missing[8])")
+        #expect(Self.fields(nobody, "ERR").last?[8] == "accepté et transmis pour DMP seulement")
+        #expect(try await journal.transmissions(matching: TransmissionFilter()).map(\.target) == [.dmp, .dmp])
         #expect(try s.smtp.received().isEmpty, "no mail")
         }
     }

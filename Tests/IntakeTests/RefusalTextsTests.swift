@@ -57,7 +57,7 @@ import TestSupport
     /// Every routing refusal admission decides (one per matrix rule).
     static let routingRefusals: [RoutingRefusal] = [
         .identityNotQualified(target: .dmp, status: .validated), .identityNotQualified(target: .mssantePatient, status: nil),
-        .deletionNoticeWithoutDocument(targets: [.mssantePS]),
+        .deletionNoticeWithoutDocument(targets: [.mssantePS]), .noProfessionalRecipient,
     ] + RoutingMatrix.Rule.allCases.map { rule in
         let destinations: [Destination] = switch rule {
         case .masquedToProfessionals, .professionalsWithLegalRepresentativesHidden: [.mssantePS]
