@@ -87,6 +87,14 @@ public struct IntakeDriver<Source: IntakeSource>: Sendable {
             if case .document(let d) = loaded.item { pipeline.events.documentReceived(kind: d.metadata.kind, source: source.origin) }
             await source.acknowledge(claim, .accepted)
             wake()
+        case .acceptedInPart(_, _, let targets, let refused):
+            if case .document(let d) = loaded.item { pipeline.events.documentReceived(kind: d.metadata.kind, source: source.origin) }
+            let reason = RefusalReason.routing(refused)
+            pipeline.events.documentRefused(reason: reason.code, source: source.origin)
+            logger.warning("\(Self.partText(source.origin))", metadata: ["source": "\(source.origin.rawValue)", "input": "\(source.label(claim))",
+                                                                        "reason": "\(reason.description.prefix(300))"])
+            await source.acknowledge(claim, .acceptedInPart(accepted: targets, refused: reason))
+            wake()
         case .stay:
             await source.acknowledge(claim, .accepted)
         case .duplicateInput:
@@ -107,6 +115,13 @@ public struct IntakeDriver<Source: IntakeSource>: Sendable {
         switch origin {
         case .inbox: "file refused, moved to error/"
         case .mllp: "MLLP message refused; answered AE"
+        }
+    }
+
+    static func partText(_ origin: IntakeOrigin) -> String {
+        switch origin {
+        case .inbox: "file accepted in part, moved to done/; the reason for the refused destinations is in error/"
+        case .mllp: "MLLP message accepted in part; answered AE for the refused destinations"
         }
     }
 

@@ -13,6 +13,10 @@ import TestHooks
 public enum IngestOutcome: Sendable, Hashable {
     /// Journaled, built and queued for these targets.
     case accepted(documentID: String, version: Int, targets: [Destination])
+    /// Journaled and queued for `targets` only: the other destinations asked for are refused
+    /// (`refused`, decided at intake: identity not qualified for the DMP, MSSanté routing
+    /// matrix, a deletion notice without its document). The same input again gives the same answer.
+    case acceptedInPart(documentID: String, version: Int, targets: [Destination], refused: [RoutingRefusal])
     /// The same input (same bytes) was journaled before: nothing new, nothing sent again.
     case duplicateInput(documentID: String?)
     /// An admission or discharge was recorded (idempotent: the same event again changes nothing).
@@ -126,8 +130,11 @@ public struct Pipeline: Sendable {
             }
             let built: Admission.Built = if let file = prepared.cda.file {
                 .file(file.url, sha256: file.sha256.hexString)
+            } else if prepared.metadata.action == .delete {
+                // A deletion keeps the withdrawn document it carries (the MSSanté notice is built from it).
+                prepared.notice.map { .data($0.data, sha256: $0.sha256.hexString) } ?? .data(Deletion.marker)
             } else {
-                prepared.metadata.action == .delete ? .data(Deletion.marker) : .data(prepared.cda.data, sha256: prepared.cda.sha256.hexString)
+                .data(prepared.cda.data, sha256: prepared.cda.sha256.hexString)
             }
             let admission = Admission(document: prepared.journalDocument, record: record, built: built, targets: prepared.targets,
                                       input: input, stay: prepared.stay)
@@ -144,17 +151,26 @@ public struct Pipeline: Sendable {
                 logger.notice("input already journaled; not sent again", metadata: ["document": "\(id ?? "-")"])
                 // A journal written by an older passerelle may hold that document half-way (accepted, not queued).
                 if let id, let version { try await finish(id: id, version: version) }
+                if !prepared.refused.isEmpty, let id, let version {
+                    return .acceptedInPart(documentID: id, version: version, targets: prepared.targets, refused: prepared.refused)
+                }
                 return .duplicateInput(documentID: id)
             case .duplicateDocument(let earlier):
                 throw .refused(.invalidContent(.duplicateDocument(id: earlier.id, version: earlier.version)))
             case .admitted(let document, let transmissions):
                 CrashPoint.reached(.accepted)
                 events.documentBuilt(kind: document.kind)
-                admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.cda, journal: document),
+                admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: document),
                                 targets: transmissions.map(\.target))
                 logger.info("document journaled and queued", metadata: [
                     "document": "\(document.id)", "version": "\(document.version)", "kind": "\(document.kind.rawValue)",
                     "ins": "\(document.maskedINS ?? "-")", "targets": "\(transmissions.map(\.target.rawValue).joined(separator: ","))"])
+                if !prepared.refused.isEmpty {
+                    logger.notice("document accepted in part: destinations refused at intake", metadata: [
+                        "document": "\(document.id)", "refused": "\(prepared.refused.flatMap(\.targets).map(\.rawValue).joined(separator: ","))"])
+                    return .acceptedInPart(documentID: document.id, version: document.version, targets: prepared.targets,
+                                           refused: prepared.refused)
+                }
                 return .accepted(documentID: document.id, version: document.version, targets: prepared.targets)
             }
         }
@@ -187,16 +203,50 @@ public struct Pipeline: Sendable {
         var journalDocument: JournalDocument
         var stay: JournalStay?
         var targets: [Destination]
+        /// The destinations asked for and refused at intake (the others go).
+        var refused: [RoutingRefusal] = []
+        /// A deletion's withdrawn document (its last version, from OBX-5), for the MSSanté notice.
+        var notice: CDADocument?
     }
 
     /// Checks the document, assigns its ids and builds (or checks) the CDA. Nothing is stored.
     func prepare(_ incoming: IncomingDocument) throws(IngestFailure) -> Prepared {
         var metadata = incoming.metadata
-        let targets = try route(metadata)
+        let decision = try routing(metadata, noticeDocument: Self.noticeDocument(metadata, incoming.content))
+        let targets = decision.targets
+        // Journaled as decided: the MSSanté sender's own check of the matrix then reads what goes.
+        metadata.destinations = targets
         let cda: CDADocument
+        var notice: CDADocument?
         switch incoming.content {
-        case .cda where metadata.action == .delete && metadata.parentID != nil:
-            // An HL7 deletion (MDM^T04: TXA-12 names the document to delete): OBX-5 is not used.
+        case .cda(let data) where metadata.action == .delete && (metadata.parentID != nil || Self.looksLikeXML(data)):
+            // An HL7 deletion (MDM^T04 / ORU OBX-11 D: TXA-12 names the document to delete). The
+            // DMP needs nothing more; the MSSanté notice is built from the last version of the
+            // document carried in OBX-5 (ANS guide, example 2), read with the budgets of any CDA.
+            // An ORU deletion has no TXA: the CDA names the document deleted (its ClinicalDocument/id).
+            if metadata.parentID == nil || targets.contains(where: { $0 != .dmp }) {
+                let carried: CDADocument
+                do {
+                    carried = try StageClock.measure(.cdaBuild, events) { () throws(CDAError) in
+                        try ProducerCDA.accept(data, declared: metadata, budget: builder.options.parseBudget)
+                    }
+                } catch {
+                    throw .refused(.invalidContent(.cdaUnusable(detail: error.description, french: error.text(.fr))))
+                }
+                if metadata.parentID == nil { metadata.parentID = carried.id }
+                guard carried.id == metadata.parentID else {
+                    let (found, named) = (carried.id.description, metadata.parentID?.description ?? "-")
+                    throw .refused(.invalidContent(.cdaUnusable(
+                        detail: "the CDA carried by the deletion is document \(found), not the document deleted \(named) (TXA-12): "
+                            + "put the last version of the deleted document in OBX-5",
+                        french: "le CDA joint à la demande de suppression est le document \(found), pas le document supprimé \(named) "
+                            + "(TXA-12) : mettez en OBX-5 la dernière version du document supprimé")))
+                }
+                if targets.contains(where: { $0 != .dmp }) {
+                    notice = carried
+                    metadata = Self.stayDefaults(settings.documentDefaults, metadata)
+                }
+            }
             metadata.id = Self.deletionID(metadata, root: settings.structureOID)
             cda = Deletion.placeholder(metadata)
         case .cda(let data):
@@ -213,6 +263,7 @@ public struct Pipeline: Sendable {
             metadata.versionNumber = cda.versionNumber
             metadata.kind = cda.kind
             if let replaced = cda.replaces { metadata.parentID = replaced }
+            metadata = Self.stayDefaults(settings.documentDefaults, metadata)
             // The header's ids go to the DMP's XDS metadata too: the same length limits as a sidecar's.
             if let problem = metadata.lengthProblems().first {
                 throw .refused(.invalidContent(.cdaHeaderTooLong(problem)))
@@ -236,10 +287,37 @@ public struct Pipeline: Sendable {
                                                             defaultKeys: Self.missingDefaults(error))))
             }
         }
-        do { return try prepared(cda, metadata: metadata, targets: targets) } catch {
+        do {
+            var result = try prepared(cda, metadata: metadata, targets: targets)
+            result.refused = decision.refused
+            result.notice = notice
+            return result
+        } catch {
             if let file = cda.file { try? FileManager.default.removeItem(at: file.url) }
             throw error
         }
+    }
+
+    /// True when a deletion carries a document the MSSanté notice can be built from: a CDA (OBX-5
+    /// subtype XML that is XML; the guide's examples carry a sentence there, which only the DMP
+    /// deletion can do without).
+    static func noticeDocument(_ metadata: DocumentMetadata, _ content: DocumentContent) -> Bool {
+        guard metadata.action == .delete, case .cda(let data) = content else { return false }
+        return looksLikeXML(data)
+    }
+
+    /// The XDS / XDM metadata of a producer's CDA (and of a deletion's notice) need the facility
+    /// type and practice setting, which HL7 v2 has no field for: the configured `[cda] default_*`
+    /// when the metadata gives none, on a stay made for them when PV1 gives none (the journal
+    /// records a stay only with its id). The author is left as the message names it.
+    static func stayDefaults(_ defaults: DocumentDefaults, _ metadata: DocumentMetadata) -> DocumentMetadata {
+        guard defaults.facilityType != nil || defaults.practiceSetting != nil else { return metadata }
+        var copy = metadata
+        var stay = copy.stay ?? Stay()
+        if stay.facilityType == nil { stay.facilityType = defaults.facilityType }
+        if stay.practiceSetting == nil { stay.practiceSetting = defaults.practiceSetting }
+        copy.stay = stay
+        return copy
     }
 
     /// Builds the CDA of `pdf`: into a file of the blob folder from ``PipelineSettings/fileBackedBytes`` on.
@@ -313,8 +391,23 @@ public struct Pipeline: Sendable {
         "\(root).\(arc).\(UInt64(Date().timeIntervalSince1970 * 1000)).\(UInt32.random(in: 1...UInt32.max))"
     }
 
-    /// The targets of a document: what it asks for, among what is switched on.
-    func route(_ metadata: DocumentMetadata) throws(IngestFailure) -> [Destination] {
+    /// What admission does with a document's destinations: the one decision, for every source.
+    struct RoutingDecision {
+        /// What goes: asked for, switched on, and allowed.
+        var targets: [Destination]
+        /// What was asked for and is refused, with why.
+        var refused: [RoutingRefusal]
+    }
+
+    /// Decides, once and at intake, which of the destinations a document asks for are served:
+    /// among those switched on, the MSSanté ones must pass the ANS routing matrix
+    /// (``PasserelleCore/RoutingMatrix``, the same function the MSSanté sender checks again), the
+    /// DMP and the patient's mailbox need a qualified identity (QUAL) with its INS, and a
+    /// deletion is notified by MSSanté only with the document it withdraws (`noticeDocument`);
+    /// DESTMSSANTEPS needs a professional address.
+    /// Refused destinations are answered at intake (AE, reason file); when none is left the
+    /// whole document is refused. What can be known here never becomes a failed transmission.
+    func routing(_ metadata: DocumentMetadata, noticeDocument: Bool) throws(IngestFailure) -> RoutingDecision {
         var seen = Set<Destination>()
         let asked = metadata.destinations.filter { seen.insert($0).inserted }
         guard !asked.isEmpty else {
@@ -331,7 +424,36 @@ public struct Pipeline: Sendable {
                 french: "\(names) : destination non activée dans la configuration de cette passerelle ([dmp] / [mssante] enabled) ; "
                     + "choisissez une destination activée ou demandez à l'administrateur de la passerelle de l'activer")])))
         }
-        return routed
+        var refused: [RoutingRefusal] = []
+        var closed = Set<Destination>()
+        func refuse(_ refusal: RoutingRefusal) {
+            let targets = refusal.targets.filter { routed.contains($0) && !closed.contains($0) }
+            guard !targets.isEmpty else { return }
+            refused.append(refusal)
+            closed.formUnion(targets)
+        }
+        let mailed = routed.filter { $0 != .dmp }
+        // The matrix reads what will actually be done: a destination switched off sends no mail.
+        if !mailed.isEmpty, let rule = RoutingMatrix.violation(destinations: routed, flags: metadata.flags) {
+            refuse(.forbiddenCombination(rule, destinations: mailed, flags: MetaDMPMSSFlag.allCases.filter(metadata.flags.contains)))
+        }
+        if routed.contains(.mssantePS),
+           !(metadata.mssante?.recipients ?? []).contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            refuse(.noProfessionalRecipient)
+        }
+        let status = metadata.patient.identityStatus
+        if metadata.patient.shareableINS == nil {
+            for target in [Destination.dmp, .mssantePatient] where routed.contains(target) {
+                refuse(.identityNotQualified(target: target, status: status))
+            }
+        }
+        if metadata.action == .delete && !noticeDocument {
+            let notices = mailed.filter { !closed.contains($0) }
+            if !notices.isEmpty { refuse(.deletionNoticeWithoutDocument(targets: notices)) }
+        }
+        let targets = routed.filter { !closed.contains($0) }
+        guard !targets.isEmpty else { throw .refused(.routing(refused)) }
+        return RoutingDecision(targets: targets, refused: refused)
     }
 
     /// Builds (unless `built` is given or already journaled) and enqueues one journaled document.
@@ -341,7 +463,9 @@ public struct Pipeline: Sendable {
             guard var document = try await journal.document(id: id, version: version) else { return [] }
             // Only the metadata: a large PDF stays on disk unless the CDA must be built again.
             let header = try IntakeRecord.Header.read(document.blobSHA256, blobs: blobs)
-            let targets = try route(header.metadata)
+            // A deletion's record holds what OBX-5 carried: whether a notice can go is decided from it, as at admission.
+            let deletionContent = header.metadata.action == .delete ? try IntakeRecord.decode(try blobs.get(document.blobSHA256)).content : nil
+            let targets = try routing(header.metadata, noticeDocument: deletionContent.map { Self.noticeDocument(header.metadata, $0) } ?? true).targets
             if document.state == .received {
                 // A file-backed CDA moves into the blob folder by a rename: never read back into memory.
                 func store(_ cda: CDADocument) async throws -> JournalDocument {
@@ -354,7 +478,10 @@ public struct Pipeline: Sendable {
                 if let built {
                     document = try await store(built)
                 } else if header.metadata.action == .delete {
-                    document = try await journal.markBuilt(documentID: id, version: version, built: Deletion.marker, now: Date())
+                    // As admission: the carried document when an MSSanté notice goes, else the marker.
+                    let built = if let content = deletionContent, case .cda(let d) = content, Self.noticeDocument(header.metadata, content),
+                                   targets.contains(where: { $0 != .dmp }) { d } else { Deletion.marker }
+                    document = try await journal.markBuilt(documentID: id, version: version, built: built, now: Date())
                 } else {
                     // Resuming after a crash: build again from the journaled record.
                     switch try IntakeRecord.decode(try blobs.get(document.blobSHA256)).content {

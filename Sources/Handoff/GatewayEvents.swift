@@ -66,6 +66,7 @@ extension RefusalReason {
         case .notRegularFile: "not_regular_file"
         case .tooLarge: "too_large"
         case .interruptedTooOften: "interrupted_too_often"
+        case .routing: "routing"
         }
     }
 }

@@ -31,9 +31,10 @@ public struct OutgoingDocument: Sendable {
                             fileBackedBytes: Int = fileBackedDefault) throws(GatewayError) -> OutgoingDocument {
         guard let builtSHA = document.builtSHA256 else { throw .record("document \(document.id) has no built CDA") }
         let header = try IntakeRecord.Header.read(document.blobSHA256, blobs: blobs)
-        if header.metadata.action == .delete {
+        if header.metadata.action == .delete && builtSHA == Deletion.markerSHA256 {
             return OutgoingDocument(metadata: header.metadata, cda: Deletion.placeholder(header.metadata), journal: document)
         }
+        // A deletion notified by MSSanté: its built blob is the withdrawn document it carried.
         // Keep the origin: the DMP formatCode of a Passerelle-built N1 PDF differs from a producer's.
         let origin: CDADocument.Origin = header.isPDF ? .built : .producer
         let parsed: CDADocument

@@ -115,6 +115,12 @@ public struct FolderSource: IntakeSource {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
         switch outcome {
         case .accepted, .duplicate: moveToDone(claim)
+        case .acceptedInPart(let accepted, let reason):
+            moveToDone(claim)
+            // The journal holds the accepted part: a reason file that cannot be written is logged, not retried.
+            do { try await scanner.notePartialRefusal(claim.files[0].lastPathComponent, accepted: accepted, reason: reason) } catch {
+                logger.error("cannot write the reason file of a file accepted in part", metadata: ["file": "\(label(claim))", "error": "\(error)"])
+            }
         case .refused(let reason):
             do { try await scanner.refuse(claim.files, reason: reason) } catch {
                 logger.error("cannot move a refused file to error/", metadata: ["file": "\(label(claim))", "error": "\(error)"])

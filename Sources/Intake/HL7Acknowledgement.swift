@@ -102,6 +102,39 @@ public struct HL7ErrorLocation: Sendable, Hashable {
     }
 }
 
+/// The ANS guide's application error codes (table HL70533, symbolic name
+/// applicationErrorCondition, "Codes erreurs de l'accusé métier de lecture/traitement de la
+/// demande"), given in ERR-5 with ERR-3 = 207 (Application error), as the guide prescribes.
+public enum HL7ApplicationError: Int, Sendable, Hashable, CaseIterable {
+    /// Version du document incorrecte lors d'une demande de remplacement/suppression.
+    case documentVersion = 900
+    /// Auteur non autorisé à remplacer ou supprimer un document.
+    case authorNotAllowed = 901
+    /// Identifiant patient inconnu.
+    case unknownPatient = 902
+    /// INS non présent dans le document.
+    case insMissing = 903
+    /// L'INS transmis ne correspond pas exactement à celui stocké.
+    case insMismatch = 904
+    /// L'INS transmis n'est pas complet.
+    case insIncomplete = 905
+    /// Erreur « Autre ».
+    case other = 906
+
+    /// The guide's label (French, as in the table).
+    public var label: String {
+        switch self {
+        case .documentVersion: "Version du document incorrecte lors d'une demande de remplacement/suppression"
+        case .authorNotAllowed: "Auteur non autorisé à remplacer ou supprimer un document"
+        case .unknownPatient: "Identifiant patient inconnu"
+        case .insMissing: "INS non présent dans le document"
+        case .insMismatch: "L'INS transmis ne correspond pas exactement à celui stocké dans la base du consommateur"
+        case .insIncomplete: "L'INS transmis n'est pas complet"
+        case .other: "Erreur 'Autre'"
+        }
+    }
+}
+
 /// One ERR segment.
 public struct HL7ErrorDetail: Sendable, Hashable {
     public enum Severity: String, Sendable, Hashable { case error = "E", warning = "W", information = "I" }
@@ -109,13 +142,17 @@ public struct HL7ErrorDetail: Sendable, Hashable {
     public var condition: HL7ErrorCondition
     public var severity: Severity
     public var location: HL7ErrorLocation?
+    /// ERR-5: the ANS application error code, for an application error (ERR-3 = 207).
+    public var applicationError: HL7ApplicationError?
     /// What to fix (ERR-8, user message). Must not contain patient data.
     public var text: String
 
-    public init(condition: HL7ErrorCondition, severity: Severity = .error, location: HL7ErrorLocation? = nil, text: String) {
+    public init(condition: HL7ErrorCondition, severity: Severity = .error, location: HL7ErrorLocation? = nil,
+                applicationError: HL7ApplicationError? = nil, text: String) {
         self.condition = condition
         self.severity = severity
         self.location = location
+        self.applicationError = applicationError
         self.text = text
     }
 
@@ -198,6 +235,9 @@ public struct HL7AcknowledgementBuilder: Sendable {
             fields[2] = e.location.map { $0.erl.replacingOccurrences(of: "^", with: c) } ?? ""
             fields[3] = [String(e.condition.rawValue), enc.escaped(e.condition.text), "HL70357"].joined(separator: c)
             fields[4] = e.severity.rawValue
+            if let app = e.applicationError {
+                fields[5] = [String(app.rawValue), enc.escaped(app.label), "applicationErrorCondition"].joined(separator: c)
+            }
             fields[8] = enc.escaped(e.text)
             while fields.last == "" { fields.removeLast() }
             segments.append(fields.joined(separator: f))

@@ -248,6 +248,26 @@ public actor InboxScanner {
         }
     }
 
+    /// Writes the reason file of an input accepted in part (it went to done/, its accepted parts
+    /// are sent): `error/NAME.error.txt`, where refusals are looked for, saying what goes and
+    /// what is refused. Synced like a refusal's.
+    public func notePartialRefusal(_ fileName: String, accepted: [Destination], reason: RefusalReason,
+                                   at date: Date = Date()) throws(InboxError) {
+        if let failure = DurableFiles.createDirectory(error) {
+            throw .folderUnusable(path: error.path, reason: failure, cause: FileSystemCause.probe(folder: error.path), key: "[folders] error")
+        }
+        var name = RefusalReason.reportFileName(for: fileName)
+        if IntakeFile.entryKind(error.appendingPathComponent(name)) != nil { name = "\(Self.claimID())-\(name)" }
+        let report = error.appendingPathComponent(name)
+        let text = reason.partialReport(for: fileName, accepted: accepted, at: date, language: language)
+        if let failure = DurableFiles.writeNew(Data(text.utf8), to: report.path) {
+            throw .reasonUnwritable(file: fileName, path: report.path, reason: failure, cause: FileSystemCause.probe(folder: error.path))
+        }
+        if let failure = DurableFiles.syncDirectory(error.path) {
+            throw .folderUnusable(path: error.path, reason: failure, cause: FileSystemCause.probe(folder: error.path), key: "[folders] error")
+        }
+    }
+
     /// Makes a regular file 0600 (a link is left as is: its mode means nothing and chmod would
     /// reach its target). Opened with O_NOFOLLOW so a link swapped in is never followed. A file
     /// owned by another user (the producer's) cannot be re-moded: the 0700 folders still protect it.

@@ -153,6 +153,9 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
     /// The input was being processed when the process died `attempts` times: set aside so that a
     /// crash on one input can never block the intake (`key` is the setting).
     case interruptedTooOften(attempts: Int, key: String)
+    /// The routing asked for cannot be served, found at intake by admission (one ERR each in an
+    /// ACK). When other destinations remain, only these parts are refused (``IntakeOutcome/acceptedInPart(accepted:refused:)``).
+    case routing([RoutingRefusal])
 
     /// Why a document's content cannot be used (found by the loader or the admission pipeline).
     public enum ContentProblem: Sendable, Hashable {
@@ -195,6 +198,30 @@ public enum RefusalReason: Error, Sendable, Equatable, CustomStringConvertible, 
 
     /// Name of the reason file for `fileName` (`NAME.pdf` → `NAME.pdf.error.txt`).
     public static func reportFileName(for fileName: String) -> String { fileName + ".error.txt" }
+}
+
+/// Why a destination of a document is refused at intake (decided once, by admission, for every
+/// source). Never quotes patient values: statuses, flags and destinations only.
+public enum RoutingRefusal: Sendable, Hashable {
+    /// The DMP, or the patient's MSSanté mailbox, takes only a qualified identity (QUAL) and its INS.
+    case identityNotQualified(target: Destination, status: IdentityStatus?)
+    /// The MSSanté routing matrix forbids these destinations with these restriction flags.
+    case forbiddenCombination(RoutingMatrix.Rule, destinations: [Destination], flags: [MetaDMPMSSFlag])
+    /// A deletion notified by MSSanté needs the withdrawn document (its last version, a CDA in
+    /// OBX-5): without it the notice cannot be built.
+    case deletionNoticeWithoutDocument(targets: [Destination])
+    /// DESTMSSANTEPS without any professional address (HL7 PRT RCT PRT-15.4, sidecar `mssante.recipients`).
+    case noProfessionalRecipient
+
+    /// The destinations this refusal concerns (all of them for a forbidden combination).
+    public var targets: [Destination] {
+        switch self {
+        case .identityNotQualified(let target, _): [target]
+        case .forbiddenCombination(_, let destinations, _): destinations
+        case .deletionNoticeWithoutDocument(let targets): targets
+        case .noProfessionalRecipient: [.mssantePS]
+        }
+    }
 }
 
 /// Decides when a file has finished arriving: either its size and modification time have

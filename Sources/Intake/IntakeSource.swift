@@ -12,6 +12,11 @@ public enum IntakeOrigin: String, Sendable, Hashable {
 public enum IntakeOutcome: Sendable {
     /// The journal holds it (a new document or stay): the folder moves it to done/, MLLP answers AA.
     case accepted
+    /// The journal holds it for the destinations `accepted` only; the other parts are refused for
+    /// `refused` (a ``RefusalReason/routing(_:)``): the folder moves it to done/ and writes the
+    /// reason file in error/, MLLP answers AE with one ERR per refused part (never AA followed by
+    /// a certain failure). Only what is accepted is sent.
+    case acceptedInPart(accepted: [Destination], refused: RefusalReason)
     /// The same bytes were journaled before: handled as accepted (done/, AA); nothing new is sent.
     case duplicate
     /// It cannot be used as it is: the folder moves it to error/ with `NAME.error.txt`, MLLP answers AE with the reason.

@@ -157,7 +157,11 @@ public final class MLLPSource: IntakeSource {
         let message = claim.message.withLock { $0 }
         let ack: Data = switch outcome {
         case .accepted, .duplicate: Self.ack(acks, message, .accept, [])
-        case .refused(let reason): Self.ack(acks, message, .error, [Self.detail(reason, language: scanner.language)])
+        case .acceptedInPart(let accepted, let reason):
+            // AE: the sender must know a part will never go; an information ERR says what does.
+            Self.ack(acks, message, .error, Self.details(reason, message: message, language: scanner.language)
+                     + [Self.acceptedPart(accepted, language: scanner.language)])
+        case .refused(let reason): Self.ack(acks, message, .error, Self.details(reason, message: message, language: scanner.language))
         case .unavailable:
             Self.ack(acks, message, .reject, [HL7ErrorDetail(condition: .applicationInternalError,
                                                              text: IntakeNotice.journalUnavailable.text(scanner.language))])
@@ -183,6 +187,51 @@ public final class MLLPSource: IntakeSource {
             return detail
         }
         return HL7ErrorDetail(condition: .applicationInternalError, text: reason.text(language))
+    }
+
+    /// The ERRs of a refusal: one per refused routing part (ERR-3 207 with the ANS application
+    /// error code in ERR-5, ERR-2 at the field concerned), else the one ``detail(_:language:)``.
+    static func details(_ reason: RefusalReason, message: HL7Message?, language: IntakeLanguage) -> [HL7ErrorDetail] {
+        guard case .routing(let refusals) = reason, !refusals.isEmpty else { return [detail(reason, language: language)] }
+        return refusals.map { refusal in
+            switch refusal {
+            case .identityNotQualified:
+                // PID-32: the identity reliability code; the document carries no INS for such an identity.
+                HL7ErrorDetail(condition: .applicationInternalError, location: HL7ErrorLocation(segment: "PID", field: 32),
+                               applicationError: .insMissing, text: refusal.text(language))
+            case .forbiddenCombination(let rule, _, _):
+                HL7ErrorDetail(condition: .applicationInternalError, location: metaOBX(rule.flag.rawValue, in: message),
+                               applicationError: .other, text: refusal.text(language))
+            case .deletionNoticeWithoutDocument:
+                HL7ErrorDetail(condition: .applicationInternalError, location: documentOBX(in: message),
+                               applicationError: .other, text: refusal.text(language))
+            case .noProfessionalRecipient:
+                HL7ErrorDetail(condition: .applicationInternalError, location: metaOBX(MetaDMPMSSFlag.destMSSantePS.rawValue, in: message),
+                               applicationError: .other, text: refusal.text(language))
+            }
+        }
+    }
+
+    /// The information ERR of an input accepted in part: what is sent.
+    static func acceptedPart(_ accepted: [Destination], language: IntakeLanguage) -> HL7ErrorDetail {
+        let names = accepted.map { $0.name(language) }.joined(separator: ", ")
+        return HL7ErrorDetail(condition: .success, severity: .information,
+                              text: language == .fr ? "accepté et transmis pour \(names) seulement" : "accepted and sent for \(names) only")
+    }
+
+    /// OBX-5 of the MetaDMPMSS OBX whose OBX-3 is `code` (the flag a matrix rule is about).
+    static func metaOBX(_ code: String, in message: HL7Message?) -> HL7ErrorLocation? {
+        guard let obxs = message?.segments("OBX"),
+              let index = obxs.firstIndex(where: { $0.field(3).value.trimmingCharacters(in: .whitespaces).uppercased() == code }) else {
+            return HL7ErrorLocation(segment: "OBX", field: 3)
+        }
+        return HL7ErrorLocation(segment: "OBX", occurrence: index + 1, field: 5)
+    }
+
+    /// OBX-5 of the OBX carrying the document (the first of type ED).
+    static func documentOBX(in message: HL7Message?) -> HL7ErrorLocation? {
+        let index = message?.segments("OBX").firstIndex { $0[2] == "ED" } ?? 0
+        return HL7ErrorLocation(segment: "OBX", occurrence: index + 1, field: 5)
     }
 
     static func stoppingACK(_ acks: HL7AcknowledgementBuilder, _ claim: Claim, language: IntakeLanguage) -> Data {

@@ -75,6 +75,8 @@ extension RefusalReason {
                     + "l'administrateur de la passerelle avec les journaux de ces arrêts ; corrigez-la puis déposez-la à nouveau."
                 : "the gateway stopped (crash or kill) while processing this input \(attempts) times: it is set aside so that it "
                     + "cannot block the intake (\(key)). Report it with the gateway logs of those stops; fix it and drop it again."
+        case .routing(let refusals):
+            return refusals.map { $0.text(language) }.joined(separator: "\n")
         }
     }
 
@@ -82,7 +84,7 @@ extension RefusalReason {
     /// case must be named here, then the test asks for a sample of it).
     public enum Case: String, Sendable, CaseIterable {
         case unsupportedFileType, emptyFile, missingSidecar, orphanSidecar, ambiguousSidecar, invalidSidecar, invalidMessage
-        case invalidContent, symbolicLink, notRegularFile, tooLarge, interruptedTooOften
+        case invalidContent, symbolicLink, notRegularFile, tooLarge, interruptedTooOften, routing
     }
 
     public var caseName: Case {
@@ -99,6 +101,84 @@ extension RefusalReason {
         case .notRegularFile: .notRegularFile
         case .tooLarge: .tooLarge
         case .interruptedTooOften: .interruptedTooOften
+        case .routing: .routing
+        }
+    }
+
+    /// The reason file of an input accepted for some destinations and refused for others
+    /// (``IntakeOutcome/acceptedInPart(accepted:refused:)``): what goes, what does not, and why.
+    public func partialReport(for fileName: String, accepted: [Destination], at date: Date = Date(),
+                              language: IntakeLanguage = .default) -> String {
+        let stamp = ZonedDateTime(date: date, utcOffsetSeconds: TimeZone.current.secondsFromGMT(for: date)).iso
+        let names = accepted.map { $0.name(language) }.joined(separator: ", ")
+        return switch language {
+        case .en: "Passerelle accepted \(fileName) on \(stamp) for \(names) only (the file is in done/); the rest of the request "
+            + "is refused and will not be sent.\n\n\(text(.en))\n"
+        case .fr: "Passerelle a accepté \(fileName) le \(stamp) pour \(names) seulement (le fichier est dans done/) ; le reste de "
+            + "la demande est refusé et ne sera pas transmis.\n\n\(text(.fr))\n"
+        }
+    }
+}
+
+extension Destination {
+    /// How the people who produce documents call this destination.
+    public func name(_ language: IntakeLanguage) -> String {
+        switch (self, language) {
+        case (.dmp, _): "DMP"
+        case (.mssantePS, .fr): "MSSanté professionnels (DESTMSSANTEPS)"
+        case (.mssantePS, .en): "MSSanté professionals (DESTMSSANTEPS)"
+        case (.mssantePatient, .fr): "MSSanté patient (DESTMSSANTEPAT)"
+        case (.mssantePatient, .en): "MSSanté patient (DESTMSSANTEPAT)"
+        }
+    }
+}
+
+extension RoutingRefusal {
+    /// One line per refusal, in the vocabulary of the ANS guide (INS qualifiée, matrice de gestion MSSanté).
+    public func text(_ language: IntakeLanguage) -> String {
+        let fr = language == .fr
+        switch self {
+        case .identityNotQualified(let target, let status):
+            let code = status?.rawValue ?? (fr ? "absent (PID-32 vide)" : "missing (PID-32 empty)")
+            let label = status.map { fr ? " (identité \($0.label))" : "" } ?? ""
+            let what = target == .dmp
+                ? (fr ? "le DMP n'accepte qu'une identité qualifiée (QUAL) portant son INS qualifiée"
+                      : "the DMP only accepts a qualified identity (QUAL) with its INS")
+                : (fr ? "la messagerie MSSanté du patient n'est joignable qu'avec une identité qualifiée (QUAL) portant son INS qualifiée"
+                      : "the patient's MSSanté mailbox is reached only for a qualified identity (QUAL) with its INS")
+            return fr
+                ? "\(target.name(.fr)) : le statut de l'identité du patient est \(code)\(label) ; \(what). Cette partie de la demande "
+                    + "n'est pas transmise : qualifiez l'identité (téléservice INSi, PID-32 = QUAL) puis renvoyez le document "
+                    + "pour cette destination."
+                : "\(target.name(.en)): the patient's identity status is \(code); \(what). This part of the request is not sent: "
+                    + "qualify the identity (INSi, PID-32 = QUAL) and send the document again for this destination."
+        case .forbiddenCombination(let rule, let destinations, let flags):
+            let asked = destinations.map(\.flag.rawValue).joined(separator: " + ")
+            let set = flags.map(\.rawValue).joined(separator: ", ")
+            return fr
+                ? "combinaison interdite par la matrice de gestion MSSanté : \(asked) avec [\(set)] ; \(rule.text(.fr)). "
+                    + "Aucun courriel MSSanté n'est envoyé : corrigez les OBX MetaDMPMSS (ou destinations et flags du fichier de métadonnées) "
+                    + "puis renvoyez le document."
+                : "combination forbidden by the MSSanté routing matrix: \(asked) with [\(set)]; \(rule.text(.en)). "
+                    + "No MSSanté mail is sent: fix the MetaDMPMSS OBX (or the sidecar's destinations and flags) and send the document again."
+        case .noProfessionalRecipient:
+            return fr
+                ? "\(Destination.mssantePS.name(.fr)) : aucune adresse MSSanté de professionnel n'est donnée (PRT RCT avec "
+                    + "l'adresse en PRT-15.4, type X.400, ou mssante.recipients du fichier de métadonnées). Cette partie n'est pas "
+                    + "transmise : ajoutez le destinataire et renvoyez le document."
+                : "\(Destination.mssantePS.name(.en)): no professional MSSanté address is given (PRT RCT with the address in "
+                    + "PRT-15.4, type X.400, or the sidecar's mssante.recipients). This part is not sent: add the recipient and "
+                    + "send the document again."
+        case .deletionNoticeWithoutDocument(let targets):
+            let names = targets.map { $0.name(language) }.joined(separator: ", ")
+            return fr
+                ? "\(names) : la demande de suppression ne porte pas la dernière version du document (le CDA R2 : en base64 "
+                    + "dans OBX-5, sous-type XML, ou NOM.xml avec son fichier de métadonnées) ; sans elle le courriel signalant le "
+                    + "retrait du document ne peut pas être construit. Cette partie n'est pas transmise : joignez le document CDA "
+                    + "et renvoyez la demande."
+                : "\(names): the deletion does not carry the last version of the document (the CDA R2: in base64 in OBX-5, "
+                    + "subtype XML, or NAME.xml with its sidecar); without it the notice of the withdrawal cannot be built. This "
+                    + "part is not sent: add the CDA and send the request again."
         }
     }
 }

@@ -352,15 +352,28 @@ public struct MSSanteMailComposer: Sendable {
             if metadata.flags.contains(.ackLecture) { message.addHeader("Disposition-Notification-To", options.mailbox) }
             return MSSanteMail(audience: audience, message: message, envelopeID: Self.envelopeID(messageID: messageID))
         }
+        // A deletion's notice says so whoever wrote the subject and body (ANS guide: the mail tells
+        // the recipients that the document is withdrawn); the template's body says it already.
+        let withdrawn = metadata.action == .delete
+        func subject(_ given: String?, _ standard: String) -> String {
+            guard withdrawn else { return given ?? standard }
+            if let given { return Self.withdrawnPrefix + given }
+            return standard.hasPrefix(Self.ddmPrefix) ? Self.ddmPrefix + Self.withdrawnPrefix + standard.dropFirst(Self.ddmPrefix.count)
+                : Self.withdrawnPrefix + standard
+        }
+        func body(_ given: String?, _ template: Template) throws -> String {
+            guard let given else { return try template.render(values) }
+            return withdrawn ? Self.withdrawnNotice + "\n\n" + given : given
+        }
         do {
             if !recipients.professionals.isEmpty {
-                let subject = producer?.professionalSubject.flatMap { $0.isEmpty ? nil : $0 } ?? Self.professionalSubject(title, metadata.patient.traits)
-                let body = try producer?.professionalBody.flatMap { $0.isEmpty ? nil : $0 } ?? professionalBody.render(values)
+                let subject = subject(producer?.professionalSubject.flatMap { $0.isEmpty ? nil : $0 }, Self.professionalSubject(title, metadata.patient.traits))
+                let body = try body(producer?.professionalBody.flatMap { $0.isEmpty ? nil : $0 }, professionalBody)
                 mails.append(mail(.professionals, to: recipients.professionals, subject: subject, body: body))
             }
             if let patient = recipients.patient {
-                let subject = producer?.patientSubject.flatMap { $0.isEmpty ? nil : $0 } ?? title
-                let body = try producer?.patientBody.flatMap { $0.isEmpty ? nil : $0 } ?? patientBody.render(values)
+                let subject = subject(producer?.patientSubject.flatMap { $0.isEmpty ? nil : $0 }, title)
+                let body = try body(producer?.patientBody.flatMap { $0.isEmpty ? nil : $0 }, patientBody)
                 mails.append(mail(.patient, to: [patient], subject: subject, body: body))
             }
         } catch let error as TemplateError {
@@ -377,6 +390,13 @@ public struct MSSanteMailComposer: Sendable {
         return bare.split(separator: "@", maxSplits: 1).first.map(String.init) ?? bare
     }
 
+    /// The start of the subject of a deletion's notice.
+    public static let withdrawnPrefix = "Document retiré : "
+    /// The first paragraph of a deletion's notice when the producer wrote the body (CORPSMAIL_*).
+    public static let withdrawnNotice = "Document retiré : ce document a été retiré (supprimé du DMP le cas échéant) par son auteur ; "
+        + "merci de ne plus en tenir compte. La dernière version est jointe pour identification."
+    static let ddmPrefix = "XDM/1.0/DDM+"
+
     /// The IG convention `XDM/1.0/DDM+<title> <NOM> <prénom> <date de naissance>`, which lets
     /// receiving sites route the mail to an application mailbox.
     static func professionalSubject(_ title: String, _ traits: IdentityTraits) -> String {
@@ -384,6 +404,6 @@ public struct MSSanteMailComposer: Sendable {
         if let name = traits.usedName ?? traits.birthName { parts.append(name) }
         if let given = traits.usedGivenName ?? traits.firstBirthGivenName { parts.append(given) }
         if let birth = traits.birthDate { parts.append(String(format: "%02d/%02d/%04d", birth.day, birth.month, birth.year)) }
-        return "XDM/1.0/DDM+" + parts.joined(separator: " ")
+        return ddmPrefix + parts.joined(separator: " ")
     }
 }

@@ -56,18 +56,9 @@ public struct MSSanteRecipients: Sendable, Hashable {
     public var all: [String] { professionals + (patient.map { [$0] } ?? []) }
 }
 
-/// The ANS MSSanté routing matrix (transmission guide, "règles de gestion MSSanté"):
-///
-/// | destinations | allowed when |
-/// |---|---|
-/// | professionals + patient | MASQUE_PS, INVISIBLE_PATIENT and INVISIBLE_REP_LEGAUX all absent |
-/// | professionals only | MASQUE_PS and INVISIBLE_REP_LEGAUX absent (INVISIBLE_PATIENT either way) |
-/// | patient only | INVISIBLE_PATIENT, CONNEXION_SECRETE and DESTDMP absent |
-///
-/// The guide lists "professionals only" with INVISIBLE_PATIENT=Y; a plain professional
-/// mailing without any restriction is accepted too (the reading: a document masked
-/// to professionals never goes to a professional, one invisible to the patient never to
-/// the patient). Everything else is refused before sending.
+/// The MSSanté recipients of a document: the ANS routing matrix (``PasserelleCore/RoutingMatrix``,
+/// already applied at intake: here it is a defensive check, the same function), the patient's
+/// address for a qualified identity, and the professional addresses.
 public enum MSSanteRouting {
     /// The domain of patients' mailboxes (Mon espace santé).
     public static let patientDomain = "patient.mssante.fr"
@@ -88,30 +79,10 @@ public enum MSSanteRouting {
         let toPatient = destinations.contains(.mssantePatient)
         guard toPS || toPatient else { throw .noMSSanteDestination(documentID: id) }
 
-        let masquePS = flags.contains(.masquePS)
-        let invisiblePatient = flags.contains(.invisiblePatient)
-        let invisibleRL = flags.contains(.invisibleRepresentantsLegaux)
         let requested = [Destination.mssantePS, .mssantePatient].filter(destinations.contains)
         let sortedFlags = MetaDMPMSSFlag.allCases.filter(flags.contains)
-        func forbid(_ rule: String) -> MSSanteRoutingError {
-            .forbiddenCombination(documentID: id, destinations: requested, flags: sortedFlags, rule: rule)
-        }
-        switch (toPS, toPatient) {
-        case (true, true):
-            if masquePS { throw forbid("a document masked to professionals (MASQUE_PS) never goes to a professional mailbox") }
-            if invisiblePatient { throw forbid("a document invisible to the patient (INVISIBLE_PATIENT) never goes to the patient") }
-            if invisibleRL {
-                throw forbid("professionals and patient together only without any masking flag (INVISIBLE_REP_LEGAUX is set)")
-            }
-        case (true, false):
-            if masquePS { throw forbid("a document masked to professionals (MASQUE_PS) never goes to a professional mailbox") }
-            if invisibleRL { throw forbid("the matrix has no professional-only row with INVISIBLE_REP_LEGAUX") }
-        case (false, true):
-            if invisiblePatient { throw forbid("a document invisible to the patient (INVISIBLE_PATIENT) never goes to the patient") }
-            if flags.contains(.connexionSecrete) { throw forbid("patient-only mailing requires CONNEXION_SECRETE absent") }
-            if destinations.contains(.dmp) { throw forbid("patient-only mailing requires DESTDMP absent") }
-        case (false, false):
-            throw .noMSSanteDestination(documentID: id)
+        if let rule = RoutingMatrix.violation(destinations: destinations, flags: flags) {
+            throw .forbiddenCombination(documentID: id, destinations: requested, flags: sortedFlags, rule: rule.text(.en))
         }
 
         var professionals: [String] = []

@@ -24,6 +24,7 @@ import TestSupport
                 $0.current -= 1
                 $0.outcomes[claim] = switch outcome {
                 case .accepted: "accepted"
+                case .acceptedInPart(_, let r): "accepted in part \(r.code)"
                 case .duplicate: "duplicate"
                 case .refused(let r): "refused \(r.code)"
                 case .unavailable: "unavailable"

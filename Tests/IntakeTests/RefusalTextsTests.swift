@@ -54,6 +54,19 @@ import TestSupport
         .schemaInvalid(messages: ["DETAIL"]), .idHasExtension,
     ]
 
+    /// Every routing refusal admission decides (one per matrix rule).
+    static let routingRefusals: [RoutingRefusal] = [
+        .identityNotQualified(target: .dmp, status: .validated), .identityNotQualified(target: .mssantePatient, status: nil),
+        .deletionNoticeWithoutDocument(targets: [.mssantePS]), .noProfessionalRecipient,
+    ] + RoutingMatrix.Rule.allCases.map { rule in
+        let destinations: [Destination] = switch rule {
+        case .masquedToProfessionals, .professionalsWithLegalRepresentativesHidden: [.mssantePS]
+        case .invisibleToPatient, .bothWithLegalRepresentativesHidden: [.mssantePS, .mssantePatient]
+        case .patientOnlyWithSecretConnection, .patientOnlyWithDMP: [.mssantePatient]
+        }
+        return .forbiddenCombination(rule, destinations: destinations, flags: rule.flag.destination == nil ? [rule.flag, .ackReception] : [.ackReception])
+    }
+
     static let reasons: [RefusalReason] = [
         .unsupportedFileType(name: "notes.docx"), .emptyFile(name: "cr.pdf"),
         .missingSidecar(document: "cr.pdf", expected: "cr.json"), .orphanSidecar(sidecar: "cr.json"),
@@ -64,7 +77,7 @@ import TestSupport
         .symbolicLink(name: "cr.pdf"), .notRegularFile(name: "cr.pdf"),
         .tooLarge(name: "cr.pdf", size: 30_000_000, limit: 20_971_520, key: "[cda] max_pdf_bytes"),
         .interruptedTooOften(attempts: 3, key: "[folders] max_processing_attempts"),
-    ] + intakeErrors.map { .invalidMessage($0) } + contentProblems.map { .invalidContent($0) }
+    ] + routingRefusals.map { .routing([$0]) } + intakeErrors.map { .invalidMessage($0) } + contentProblems.map { .invalidContent($0) }
 
     @Test func everyCaseHasASample() {
         #expect(Set(Self.reasons.map(\.caseName)) == Set(RefusalReason.Case.allCases))
@@ -257,11 +270,14 @@ import TestSupport
                 .joined(separator: "\n\n") + "\n```\n"
         }
         let all = RefusalTextsTests.reasons
-        let files = all.filter { if case .invalidMessage = $0 { false } else if case .invalidContent = $0 { false } else { true } }
+        let files = all.filter {
+            switch $0 { case .invalidMessage, .invalidContent, .routing: false; default: true }
+        }
+        let routing = all.filter { if case .routing = $0 { true } else { false } }
         let messages = all.filter { if case .invalidMessage = $0 { true } else { false } }
         let contents = all.filter { if case .invalidContent = $0 { true } else { false } }
         return [block("Fichiers et fichiers de métadonnées", files), block("Messages HL7 v2", messages),
-                block("Contenu du document", contents)].joined(separator: "\n")
+                block("Contenu du document", contents), block("Destinataires (décidés à la réception)", routing)].joined(separator: "\n")
     }
 
     @Test func docsShowTheFrenchTexts() throws {
