@@ -355,7 +355,8 @@ import TestSupport
         #expect(err[8].contains("n'est jamais adressé à une boîte MSSanté de professionnel"))
 
         try s.h.drop("mask.hl7", try Self.mdm("T02", cda: try Self.cda(qualified: true), status: "QUAL", control: "MASK-2", flags: forbidden))
-        let refused = await Harness.waitUntil(timeout: 30) { s.h.files(in: s.h.error).contains("mask.hl7.error.txt") }
+        // The reason is written before the file is moved next to it: wait for both.
+        let refused = await Harness.waitUntil(timeout: 30) { Set(s.h.files(in: s.h.error)).isSuperset(of: ["mask.hl7.error.txt", "mask.hl7"]) }
         #expect(refused)
         #expect(s.h.files(in: s.h.error).contains("mask.hl7"), "refused whole: the file is in error/")
         let reason = try String(contentsOf: s.h.error.appendingPathComponent("mask.hl7.error.txt"), encoding: .utf8)
