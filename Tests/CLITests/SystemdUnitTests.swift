@@ -21,7 +21,7 @@ struct SystemdUnitTests {
     func unitText() throws -> String {
         let binary = try #require(CLI.binary, "passerelle binary not found: run `swift build` (or set PASSERELLE_BIN)")
         return try String(contentsOf: unit, encoding: .utf8)
-            .replacingOccurrences(of: "/usr/local/bin/passerelle", with: binary)
+            .replacingOccurrences(of: "/usr/bin/passerelle", with: binary)
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")))
@@ -42,7 +42,7 @@ struct SystemdUnitTests {
     @Test func hardeningIsPresent() throws {
         let text = try String(contentsOf: unit, encoding: .utf8)
         for line in ["User=passerelle", "ProtectSystem=strict", "NoNewPrivileges=yes", "UMask=0077",
-                     "ExecStartPre=/usr/local/bin/passerelle config check",
+                     "ExecStartPre=/usr/bin/passerelle config check", "ExecStart=/usr/bin/passerelle run",
                      "ReadWritePaths=/var/lib/passerelle/inbox /var/lib/passerelle/work /var/lib/passerelle/error /var/lib/passerelle/done /var/lib/passerelle/journal"] {
             #expect(text.contains("\n\(line)\n"), "missing: \(line)")
         }
