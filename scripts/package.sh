@@ -50,11 +50,14 @@ done
 parser=$root/.build/checkouts/swift-argument-parser
 [ -d "$parser" ] || swift package resolve
 say "man page generator (swift-argument-parser's generate-manual)"
-swift build --package-path "$parser" --scratch-path "$root/.build/generate-manual" --product generate-manual -q
+swift build --package-path "$parser" --scratch-path "$root/.build/generate-manual" --product generate-manual -q >"$root/.build/generate-manual.log" 2>&1 \
+    || { cat "$root/.build/generate-manual.log"; exit 1; }
 manual=$(swift build --package-path "$parser" --scratch-path "$root/.build/generate-manual" --show-bin-path)/generate-manual
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+# The hospital's packaging contact goes here (Maintainer: and the changelog).
+maintainer=${PASSERELLE_MAINTAINER:-Passerelle maintainers <passerelle@example.org>}
 date_epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 changes_date=$(date -u -R -d "@$date_epoch")
 
@@ -63,20 +66,23 @@ doc_files() { # package dir
     local pkg=$1 dir=$2
     install -d "$dir/usr/share/doc/$pkg"
     install -m 0644 packaging/debian/copyright "$dir/usr/share/doc/$pkg/copyright"
-    sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$changes_date/" -e "s/^passerelle /$pkg /" packaging/debian/changelog \
+    sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$changes_date/" -e "s/^passerelle /$pkg /" -e "s/@MAINTAINER@/$maintainer/" packaging/debian/changelog \
         | gzip -9n > "$dir/usr/share/doc/$pkg/changelog.gz"
     chmod 0644 "$dir/usr/share/doc/$pkg/changelog.gz"
 }
 man_pages() { # executable dir
     local exe=$1 dir=$2 tmp
     tmp=$(mktemp -d)
-    "$manual" "$bin/$exe" --output-directory "$tmp" --multi-page --date "$(date -u -d "@$date_epoch" +%Y-%m-%d)" \
+    # generate-manual drops every non-ASCII character (Tools/generate-manual/MDoc/String+Escaping.swift):
+    # it reads the help through this wrapper, which spells it in ASCII ("santé" → "sante") instead.
+    printf '#!/bin/sh\n"%s" "$@" | LC_ALL=C.UTF-8 iconv -f UTF-8 -t ASCII//TRANSLIT\n' "$bin/$exe" > "$tmp/$exe"
+    chmod +x "$tmp/$exe"
+    "$manual" "$tmp/$exe" --output-directory "$tmp" --date "$(date -u -d "@$date_epoch" +%Y-%m-%d)" \
         --authors "The Passerelle authors" --section 1 >/dev/null
     install -d "$dir/usr/share/man/man1"
-    for page in "$tmp"/*.1; do
-        gzip -9n < "$page" > "$dir/usr/share/man/man1/$(basename "$page").gz"
-        chmod 0644 "$dir/usr/share/man/man1/$(basename "$page").gz"
-    done
+    # A blank line in mdoc is a paragraph break spelled wrong (groff warns): .Pp is the macro.
+    sed 's/^$/.Pp/' "$tmp/$exe.1" | gzip -9n > "$dir/usr/share/man/man1/$exe.1.gz"
+    chmod 0644 "$dir/usr/share/man/man1/$exe.1.gz"
     rm -rf "$tmp"
 }
 # dpkg-shlibdeps wants a debian/control to read; it prints the libraries' packages with the
@@ -102,7 +108,7 @@ control() { # dir package depends description...
         echo "Package: $pkg"
         echo "Version: $version"
         echo "Architecture: $arch"
-        echo "Maintainer: Passerelle maintainers <passerelle@localhost>"
+        echo "Maintainer: $maintainer"
         echo "Installed-Size: $size"
         echo "Depends: $depends"
         echo "Section: net"
@@ -129,7 +135,8 @@ grep -q '^schema = "/usr/share/passerelle/cda/CDA_extended.xsd"' "$p/etc/passere
     || { echo "package: docs/passerelle.example.toml no longer has the [cda] schema line this script switches on" >&2; exit 1; }
 chmod 0644 "$p/etc/passerelle/passerelle.toml"
 install -d "$p/usr/share/bash-completion/completions" "$p/usr/share/zsh/vendor-completions" "$p/usr/share/fish/vendor_completions.d"
-"$bin/passerelle" --generate-completion-script bash > "$p/usr/share/bash-completion/completions/passerelle"
+# (bash-completion sources the file: no #! line)
+"$bin/passerelle" --generate-completion-script bash | sed '1{/^#!/d}' > "$p/usr/share/bash-completion/completions/passerelle"
 "$bin/passerelle" --generate-completion-script zsh > "$p/usr/share/zsh/vendor-completions/_passerelle"
 "$bin/passerelle" --generate-completion-script fish > "$p/usr/share/fish/vendor_completions.d/passerelle.fish"
 chmod 0644 "$p"/usr/share/*/completions/* "$p"/usr/share/zsh/vendor-completions/* "$p"/usr/share/fish/vendor_completions.d/*
@@ -142,15 +149,15 @@ control "$p" passerelle "$libs, adduser, openssl" \
     "Recommends: postgresql-client, sqlite3" \
     "Suggests: passerelle-demo" \
     "Description: document-sharing gateway for French hospitals (DMP, MSSanté)" \
-    " Passerelle turns a PDF and its JSON sidecar, an HL7 v2 message or a producer CDA" \
-    " into a CI-SIS CDA R2 document carrying the patient's INS, signs it (XAdES, VIHF)," \
-    " sends it to the DMP (IHE XDS.b over mutual TLS) and by MSSanté (XDM in a secure" \
-    " mail), journals every step (SQLite or PostgreSQL) and computes the monthly usage" \
-    " report." \
+    " Passerelle turns a PDF and its JSON sidecar, an HL7 v2 message or a" \
+    " producer CDA into a CI-SIS CDA R2 document carrying the patient's INS," \
+    " signs it (XAdES, VIHF), sends it to the DMP (IHE XDS.b over mutual TLS)" \
+    " and by MSSanté (XDM in a secure mail), journals every step (SQLite or" \
+    " PostgreSQL) and computes the monthly usage report." \
     " ." \
-    " This package runs it as a hardened systemd service (passerelle.service) under the" \
-    " passerelle account; edit /etc/passerelle/passerelle.toml, then" \
-    " systemctl enable --now passerelle."
+    " This package runs it as a hardened systemd service (passerelle.service)" \
+    " under the passerelle account: edit /etc/passerelle/passerelle.toml," \
+    " then systemctl enable --now passerelle."
 echo "/etc/passerelle/passerelle.toml" > "$p/DEBIAN/conffiles"
 for script in postinst prerm postrm; do install -m 0755 "packaging/debian/$script" "$p/DEBIAN/$script"; done
 
@@ -165,13 +172,13 @@ man_pages passerelle-testbed "$d"
 doc_files passerelle-demo "$d"
 libs=$(shlib_depends "$d/usr/bin/passerelle-testbed")
 control "$d" passerelle-demo "$libs, passerelle (= $version), python3, python3-aiosmtpd" \
-    "Description: Passerelle demo: local DMP-style endpoint and MSSanté relay (not for production)" \
-    " passerelle-testbed holds a local DMP-style ITI-41 endpoint (mutual TLS, test PKI)" \
-    " and runs the whole gateway against it and a local MSSanté-style SMTP relay with" \
-    " sample documents: passerelle demo --folder DIR." \
+    "Description: Passerelle demo: local DMP-style endpoint and MSSanté relay" \
+    " passerelle-testbed holds a local DMP-style ITI-41 endpoint (mutual TLS," \
+    " test PKI) and runs the whole gateway against it and a local MSSanté-style" \
+    " SMTP relay with sample documents: passerelle demo --folder DIR." \
     " ." \
-    " Demo and test code only, kept out of the passerelle package: never install it on" \
-    " a production server."
+    " Demo and test code only, kept out of the passerelle package: never install" \
+    " it on a production server."
 
 for dir in "$p" "$d"; do
     pkg=$(basename "$dir")
