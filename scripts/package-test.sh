@@ -136,6 +136,8 @@ snapshot() { # file
 }
 snapshot "$work/before.txt"
 grep -q "acknowledged" "$work/before.txt" || { cat "$work/before.txt"; fail "the journal copied from the demo shows no acknowledged transmission"; }
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 5 ] \
+    || fail "the journal is not at schema 5: this test undoes migration 5 (Sources/Journal/Schema.swift), the newest when it was written; make it undo the newest one"
 as_root sqlite3 "$jdir/journal.sqlite" "BEGIN; DROP INDEX documents_purged; DROP INDEX documents_blob; DROP INDEX documents_built;
     ALTER TABLE documents DROP COLUMN purged_at; DELETE FROM schema_migrations WHERE version = 5; COMMIT;"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 4 ] || fail "the journal was not rewound to schema 4"

@@ -72,7 +72,7 @@ struct BuildCommand: AsyncParsableCommand {
     var out: String?
 
     @Option(help: ArgumentHelp(
-        "Templates directory. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then the Templates folder beside the executable's share/passerelle.",
+        "Templates directory. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates of the install.",
         valueName: "dir"))
     var templates: String?
 
