@@ -22,6 +22,12 @@ public enum DataFiles {
         public var installed: String
         /// A file inside the folder that proves it is the right one (e.g. a template).
         public var marker: String?
+
+        public init(checkout: String, installed: String, marker: String? = nil) {
+            self.checkout = checkout
+            self.installed = installed
+            self.marker = marker
+        }
     }
 
     /// The CDA, XDM and mail templates.
@@ -31,14 +37,8 @@ public enum DataFiles {
                                        installed: "share/passerelle/cda/CDA_extended.xsd")
     /// The script that makes a throwaway test PKI (openssl CLI): selfcheck and the demo.
     public static let testPKIScript = Item(checkout: "Certificates/make-test-pki.sh", installed: "share/passerelle/make-test-pki.sh")
-    /// Demo only (package passerelle-demo): the XDS.b schema the local DMP-style endpoint checks requests with.
-    public static let xdsSchema = Item(checkout: "../shared/conformance/xds/XDS.b_DocumentRepository.xsd",
-                                       installed: "share/passerelle-demo/xds/XDS.b_DocumentRepository.xsd")
-    /// Demo only: the local MSSanté-style SMTP relay (aiosmtpd).
-    public static let smtpRelay = Item(checkout: "scripts/endpoints/smtp_server.py", installed: "share/passerelle-demo/smtp_server.py")
-    /// Demo only: a Python with aiosmtpd (the checkout's .venv, made by scripts/setup.sh; the
-    /// system's python3 with python3-aiosmtpd once installed).
-    public static let python = Item(checkout: ".venv/bin/python", installed: "/usr/bin/python3")
+    // The demo-only items (package passerelle-demo) are declared in passerelle-testbed: the
+    // production binary holds no trace of the demo (CLITests/ProductionBinaryTests).
 
     /// The running executable, through /proc/self/exe: right whether it was started by a path,
     /// through $PATH or through a symbolic link.
@@ -54,7 +54,7 @@ public enum DataFiles {
     /// install path when neither exists, so that a message names where it was looked for.
     public static func locate(_ item: Item, currentDirectory: URL? = nil) -> URL {
         let cwd = currentDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        let checkout = URL(fileURLWithPath: item.checkout, relativeTo: cwd).standardizedFileURL
+        let checkout = cwd.appendingPathComponent(item.checkout).standardizedFileURL
         if exists(checkout, item) { return checkout }
         return installed(item)
     }
@@ -68,7 +68,7 @@ public enum DataFiles {
     /// Whether `item` was found in the checkout (the current folder is a repository root).
     public static func isInCheckout(_ item: Item, currentDirectory: URL? = nil) -> Bool {
         let cwd = currentDirectory ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        return exists(URL(fileURLWithPath: item.checkout, relativeTo: cwd).standardizedFileURL, item)
+        return exists(cwd.appendingPathComponent(item.checkout).standardizedFileURL, item)
     }
 
     private static func exists(_ url: URL, _ item: Item) -> Bool {

@@ -85,3 +85,16 @@ struct SampleMaterialOptions: ParsableArguments {
                                             valueName: "file"))
     var sidecar: String?
 }
+
+/// The demo's own data files (package passerelle-demo), found as ``DataFiles`` finds the
+/// others: the repository checkout from its root, else the install.
+extension DataFiles {
+    /// The XDS.b schema the local DMP-style endpoint checks requests with.
+    static let xdsSchema = Item(checkout: "../shared/conformance/xds/XDS.b_DocumentRepository.xsd",
+                                installed: "share/passerelle-demo/xds/XDS.b_DocumentRepository.xsd")
+    /// The local MSSanté-style SMTP relay (aiosmtpd).
+    static let smtpRelay = Item(checkout: "scripts/endpoints/smtp_server.py", installed: "share/passerelle-demo/smtp_server.py")
+    /// A Python with aiosmtpd: the checkout's .venv (scripts/setup.sh), else the system's
+    /// python3 with python3-aiosmtpd (a dependency of passerelle-demo).
+    static let python = Item(checkout: ".venv/bin/python", installed: "/usr/bin/python3")
+}
