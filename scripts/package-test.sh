@@ -29,9 +29,15 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd=(sudo -n)
 fi
 as_root() { "${sudo_cmd[@]}" "$@"; }
+# It installs, then purges, the packages and removes /var/lib/passerelle, /etc/passerelle and
+# the passerelle account at the end: never on a machine that has any of them already.
 if dpkg-query -W -f='${Status}' passerelle 2>/dev/null | grep -q "ok installed"; then
     fail "the passerelle package is installed on this machine: this test would replace and purge it; run it elsewhere"
 fi
+for leftover in /var/lib/passerelle /etc/passerelle; do
+    [ ! -e "$leftover" ] || fail "$leftover exists on this machine: this test would remove it; run it elsewhere (or remove it first)"
+done
+! getent passwd passerelle >/dev/null || fail "the passerelle account exists on this machine: this test would remove it; run it elsewhere"
 started=$(date +%s)
 
 work=$(mktemp -d /tmp/passerelle-package-test.XXXXXX)
