@@ -14,7 +14,8 @@
 # downgrade check marks the journal as written by a newer schema (99) and installs the
 # "previous" package: its postinst must refuse, leave the journal untouched, and
 # `passerelle config check` (the unit's ExecStartPre) must fail naming the newer schema.
-# systemd does not run here (no PID 1 systemd): the unit is checked with systemd-analyze only.
+# systemd does not run here (no PID 1 systemd): the unit is checked with systemd-analyze, and the
+# maintainer scripts' systemctl calls against logging stubs (step 6).
 #
 # Usage: scripts/package-test.sh [DEB_DIR]   (default: build into a temporary folder)
 # PASSERELLE_PACKAGE_TEST=0 skips it (scripts/test.sh).
@@ -148,10 +149,29 @@ as_root sqlite3 "$jdir/journal.sqlite" "BEGIN; DROP INDEX documents_purged; DROP
     ALTER TABLE documents DROP COLUMN purged_at; DELETE FROM schema_migrations WHERE version = 5; COMMIT;"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 4 ] || fail "the journal was not rewound to schema 4"
 
-# 6. Upgrade: the new packages over the previous ones.
-step "upgrading to $version with dpkg -i (journal at schema 4)"
-as_root dpkg -i "$main" "$demo" >"$work/upgrade.txt" 2>&1 || { cat "$work/upgrade.txt"; fail "dpkg -i of the new packages failed"; }
+# 6. Upgrade: the new packages over the previous ones, as if systemd ran the service. systemd
+# is not PID 1 here: in a mount namespace, /run/systemd/system exists and systemctl and
+# deb-systemd-invoke are stubs that log their arguments ("is-active" answers yes). What this
+# proves: the maintainer scripts' calls and their order (stop, migrate, start), not systemd's.
+systemd_log=$work/systemd.log
+for tool in systemctl deb-systemd-invoke; do
+    printf '#!/bin/sh\necho "%s $*" >> %s\nexit 0\n' "$tool" "$systemd_log" > "$work/stub-$tool"
+    chmod 0755 "$work/stub-$tool"
+done
+with_systemd() {
+    : > "$systemd_log"
+    as_root unshare --mount sh -c 'mount -t tmpfs none /run/systemd && mkdir /run/systemd/system &&
+        mount --bind "$1" /usr/bin/systemctl && mount --bind "$2" /usr/bin/deb-systemd-invoke && shift 2 && exec "$@"' \
+        sh "$work/stub-systemctl" "$work/stub-deb-systemd-invoke" "$@"
+}
+step "upgrading to $version with dpkg -i (journal at schema 4, the service running)"
+with_systemd dpkg -i "$main" "$demo" >"$work/upgrade.txt" 2>&1 || { cat "$work/upgrade.txt"; fail "dpkg -i of the new packages failed"; }
 grep "journal: schema version 4 migrated to 5" "$work/upgrade.txt" || { cat "$work/upgrade.txt"; fail "postinst did not migrate the journal"; }
+calls=$(grep -E "stop|start" "$systemd_log" | tr '\n' ';')
+[ "$calls" = "deb-systemd-invoke stop passerelle.service;deb-systemd-invoke start passerelle.service;" ] \
+    || { cat "$systemd_log"; fail "the upgrade did not stop then start the running service (calls above)"; }
+[ ! -e /run/passerelle.upgrade-restart ] || fail "postinst left /run/passerelle.upgrade-restart behind"
+step "prerm stopped the service before the migration, postinst started it again"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 5 ] || fail "the journal is not at schema 5 after the upgrade"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM pragma_table_info('documents') WHERE name = 'purged_at'")" = 1 ] \
     || fail "migration 5's column is missing after the upgrade"
@@ -172,7 +192,9 @@ run_demo final
 as_root sqlite3 "$jdir/journal.sqlite" "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)"
 sum=$(as_root sha256sum "$jdir/journal.sqlite" | cut -d' ' -f1)
 step "downgrading to $prev_version with a journal of schema 99"
-as_root dpkg -i "$work/passerelle-demo_${prev_version}.deb" "$work/passerelle_${prev_version}.deb" >"$work/downgrade.txt" 2>&1 || true
+with_systemd dpkg -i "$work/passerelle-demo_${prev_version}.deb" "$work/passerelle_${prev_version}.deb" >"$work/downgrade.txt" 2>&1 || true
+! grep -q "start passerelle.service" "$systemd_log" || { cat "$systemd_log"; fail "the refused downgrade started the service"; }
+grep -q "stop passerelle.service" "$systemd_log" || { cat "$systemd_log"; fail "the downgrade did not stop the service first"; }
 grep "schema version 99 is newer than this passerelle's" "$work/downgrade.txt" || { cat "$work/downgrade.txt"; fail "the downgrade did not say the journal is newer"; }
 grep -q "the service was left stopped" "$work/downgrade.txt" || { cat "$work/downgrade.txt"; fail "the downgrade did not say the service stays stopped"; }
 if as_service passerelle config check --config /etc/passerelle/passerelle.toml >"$work/check.txt" 2>&1; then
