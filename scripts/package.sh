@@ -144,8 +144,9 @@ man_pages passerelle "$p"
 doc_files passerelle "$p"
 libs=$(shlib_depends "$p/usr/bin/passerelle")
 [ -n "$libs" ] || { echo "package: dpkg-shlibdeps found no library of passerelle" >&2; exit 1; }
-# adduser (postinst), openssl (selfcheck's throwaway test PKI), util-linux's runuser (essential).
-control "$p" passerelle "$libs, adduser, openssl" \
+# adduser (postinst), openssl (selfcheck's throwaway test PKI), tzdata ([report] time_zone: Foundation reads
+# /usr/share/zoneinfo), util-linux's runuser (essential).
+control "$p" passerelle "$libs, adduser, openssl, tzdata" \
     "Recommends: postgresql-client, sqlite3" \
     "Suggests: passerelle-demo" \
     "Description: document-sharing gateway for French hospitals (DMP, MSSanté)" \
