@@ -43,6 +43,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             DiscardCommand.self,
             AuditCommand.self,
             PurgeCommand.self,
+            MigrateCommand.self,
             BackupCommand.self,
             RestoreCommand.self,
             DemoCommand.self,
