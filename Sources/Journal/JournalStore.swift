@@ -149,6 +149,10 @@ public protocol JournalStore: Sendable {
     /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
     /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
+
+    /// The rows behind ``usageCounts(_:)``: every set and stay of the query with each measure's
+    /// 0/1 value, from the same predicates (the audit evidence of the report).
+    func usageEvidence(_ query: UsageQuery) async throws(JournalError) -> UsageEvidence
 }
 
 

@@ -319,6 +319,14 @@ extension SQLJournalBackend {
             return UsageSQL.counts(sets: try db.query(sets.sql, sets.values), stays: try db.query(stays.sql, stays.values))
         }
     }
+
+    public func usageEvidence(_ query: UsageQuery) async throws(JournalError) -> UsageEvidence {
+        try UsageSQL.validate(query)
+        return try await snapshot { db in
+            let sets = UsageSQL.setEvidence(query, db.dialect), stays = UsageSQL.stayEvidence(query, db.dialect)
+            return UsageSQL.evidence(sets: try db.query(sets.sql, sets.values), stays: try db.query(stays.sql, stays.values))
+        }
+    }
 }
 
 /// The steps several operations share, inside their transaction.
