@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// The output formats of `passerelle report`.
 public enum ReportFormat: String, Sendable, Hashable, CaseIterable, Codable {
@@ -18,6 +19,10 @@ public enum ReportFormat: String, Sendable, Hashable, CaseIterable, Codable {
 extension IndicatorLine {
     /// `75,0` (French decimal comma), empty without a denominator.
     public var rateText: String { rate.map { String(format: "%.1f", $0).replacingOccurrences(of: ".", with: ",") } ?? "" }
+    /// For people: `75,0`, or `—` without a denominator (no data is not 0 %).
+    var shownRate: String { rate == nil ? "—" : rateText }
+    /// A per-stay rate above 100 %: several documents for one stay (not an error).
+    var exceedsStays: Bool { code.hasSuffix("-SEJ") && (rate ?? 0) > 100 }
     /// `≥ 50` or `≤ 2`, empty without a target.
     public var targetText: String { target.map { "\(targetKind == .minimum ? "≥" : "≤") \($0)" } ?? "" }
     /// `O` / `N` (oui / non), empty when it cannot be judged.
@@ -56,23 +61,64 @@ extension ScopeReport {
     var title: String { finess.map { "FINESS \($0)" } ?? "Ensemble de la structure" }
 }
 
+/// The headline block of the human formats: each SUN-ES domain's headline line reached or
+/// not, and the three largest causes of loss.
+struct ReportSummary {
+    static let causes: [(code: String, label: String)] = [
+        ("Q-INS", "identité non qualifiée (documents retenus)"),
+        ("Q-REFUS-DMP", "refus du DMP"),
+        ("Q-ECHEC-RETRY", "échecs après épuisement des nouvelles tentatives"),
+        ("Q-ECHEC-DEF", "échecs définitifs (hors refus DMP)"),
+    ]
+
+    /// One sentence per SUN-ES domain.
+    var domains: [(line: IndicatorLine, text: String)]
+    /// At most three, largest first, none at zero.
+    var losses: [(code: String, label: String, count: Int)]
+    /// Per-stay lines above 100 %.
+    var overHundred: [IndicatorLine]
+
+    init(_ scope: ScopeReport) {
+        domains = scope.lines.filter { $0.code.hasPrefix("V1-") && $0.headline }.map { l in
+            let name = IndicatorCalculator.domainLabel(SUNESDomain(rawValue: String(l.code.dropFirst(3).prefix(2))) ?? .d1)
+            let verdict = switch (l.rate, l.reached) {
+            case (nil, _): "pas de données ce mois-ci (—)"
+            case (_, true?): "\(l.rateText) % pour une cible \(l.targetText) % : atteint"
+            case (_, false?): "\(l.rateText) % pour une cible \(l.targetText) % : NON atteint"
+            case (_, nil): "\(l.rateText) % (pas de cible configurée)"
+            }
+            return (l, "\(l.code.dropFirst(3).prefix(2)) \(name) — \(verdict)")
+        }
+        let byCode = Dictionary(scope.lines.map { ($0.code, $0.numerator) }, uniquingKeysWith: { a, _ in a })
+        losses = Array(Self.causes.compactMap { c in byCode[c.code].flatMap { $0 > 0 ? (c.code, c.label, $0) : nil } }
+            .enumerated().sorted { ($0.element.2, -$0.offset) > ($1.element.2, -$1.offset) }.map(\.element).prefix(3))
+        overHundred = scope.lines.filter(\.exceedsStays)
+    }
+
+    static func documents(_ n: Int) -> String { "\(n) document\(n == 1 ? "" : "s")" }
+
+    /// The note under a table with a per-stay rate above 100 %.
+    static func overHundredNote(_ lines: [IndicatorLine]) -> String? {
+        guard !lines.isEmpty else { return nil }
+        return "Taux par séjour supérieur à 100 % (\(lines.map { "\($0.code) \($0.rateText) %" }.joined(separator: ", "))) : "
+            + "plusieurs documents pour un même séjour (compte rendu et lettre de liaison, plusieurs comptes rendus…), "
+            + "le numérateur compte des documents et le dénominateur des séjours."
+    }
+}
+
 /// Table, CSV and JSON.
 enum TextReport {
     static let csvHeader = ["Programme", "Code", "Indicateur", "Période", "Numérateur", "Dénominateur", "Taux", "Cible", "Atteint"]
 
-    /// `;`-separated, UTF-8, CRLF line ends (what spreadsheet software expects), fields quoted only when needed.
-    /// The rows are the whole selected scope.
+    /// `;`-separated, UTF-8 with a BOM (without it spreadsheet software reads the French text as
+    /// Latin-1), CRLF line ends, fields quoted only when needed. The rows are the whole selected scope.
     static func csv(_ report: UsageReport) -> String {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == ";" || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
         var rows = [csvHeader]
         for l in report.total.lines {
             rows.append([l.programme, l.code, l.label, report.period.label, String(l.numerator), String(l.denominator),
                          l.rateText, l.targetText, l.reachedText])
         }
-        return rows.map { $0.map(field).joined(separator: ";") }.joined(separator: "\r\n") + "\r\n"
+        return String(decoding: CSVText.encode(rows), as: UTF8.self)
     }
 
     static func json(_ report: UsageReport) throws -> String {
@@ -86,16 +132,23 @@ enum TextReport {
 
     /// Aligned columns for a terminal; `*` marks each domain's headline line.
     static func table(_ report: UsageReport) -> String {
-        var out = "Rapport d'usage — \(report.title) — période \(report.period.label) (\(report.period.timeZone))\n"
+        var out = "Rapport d'usage — \(report.title) — période \(report.period.displayName) (\(report.period.timeZone))\n"
         if !report.finessFilter.isEmpty { out += "FINESS retenus : \(report.finessFilter.joined(separator: ", "))\n" }
+        let summary = ReportSummary(report.total)
+        out += "En bref :\n"
+        for d in summary.domains { out += "  \(d.text)\n" }
+        out += summary.losses.isEmpty ? "  Aucune perte (identité, refus DMP, échecs).\n"
+            : "  Principales causes de perte : " + summary.losses.map { "\($0.label) \(ReportSummary.documents($0.count))" }
+                .joined(separator: " ; ") + "\n"
         for scope in [report.total] + report.byFiness {
             out += "\n\(scope.title) — \(scope.staysDischarged) séjour\(scope.staysDischarged == 1 ? "" : "s") clos\n"
             var rows = [["Programme", "Code", "Indicateur", "Num.", "Dén.", "Taux %", "Cible %", "Atteint"]]
             for l in scope.lines {
                 rows.append([l.programme, (l.headline ? "*" : " ") + l.code, l.label, String(l.numerator), String(l.denominator),
-                             l.rateText, l.targetText, l.reached.map { $0 ? "oui" : "NON" } ?? ""])
+                             l.shownRate, l.targetText, l.reached.map { $0 ? "oui" : "NON" } ?? ""])
             }
             out += aligned(rows, rightAligned: [3, 4, 5, 6])
+            if let note = ReportSummary.overHundredNote(scope.lines.filter(\.exceedsStays)) { out += note + "\n" }
             out += "\nPar type de document : produits / envoyés au DMP avec INS qualifiée\n"
             var kinds = [["Type", "LOINC", "Domaine", "Produits", "DMP"]]
             for k in scope.kinds {
@@ -103,7 +156,7 @@ enum TextReport {
             }
             out += aligned(kinds, rightAligned: [3, 4])
         }
-        out += "\n* ligne principale du domaine (dénominateur choisi dans [report]).\n"
+        out += "\n* ligne principale du domaine (dénominateur choisi dans [report]). — : pas de dénominateur (aucune donnée), pas 0 %.\n"
         return out
     }
 

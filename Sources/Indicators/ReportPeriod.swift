@@ -88,3 +88,37 @@ public struct ReportPeriod: Sendable, Hashable, Codable {
         return months
     }
 }
+
+/// French calendar words for the human formats (the JSON and CSV keep `2026-10`).
+public enum FrenchCalendar {
+    public static let months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+                                "octobre", "novembre", "décembre"]
+    static let short = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
+
+    /// `2026-12` → `décembre 2026`; anything else unchanged.
+    public static func month(_ label: String) -> String {
+        guard let v = ReportPeriod.numbers(label, count: 2), (1...12).contains(v[1]) else { return label }
+        return "\(months[v[1] - 1]) \(v[0])"
+    }
+
+    /// `2026-12` → `déc.` (chart axes).
+    public static func shortMonth(_ label: String) -> String {
+        guard let v = ReportPeriod.numbers(label, count: 2), (1...12).contains(v[1]) else { return label }
+        return short[v[1] - 1]
+    }
+
+    /// `2026-10-01` → `1er octobre 2026`.
+    public static func day(_ label: String) -> String {
+        guard let v = ReportPeriod.numbers(label, count: 3), (1...12).contains(v[1]) else { return label }
+        return "\(v[2] == 1 ? "1er" : String(v[2])) \(months[v[1] - 1]) \(v[0])"
+    }
+}
+
+extension ReportPeriod {
+    /// `octobre 2026`, or `du 1er octobre 2026 au 15 octobre 2026`.
+    public var displayName: String {
+        let parts = label.components(separatedBy: "..")
+        if parts.count == 2 { return "du \(FrenchCalendar.day(parts[0])) au \(FrenchCalendar.day(parts[1]))" }
+        return FrenchCalendar.month(label)
+    }
+}

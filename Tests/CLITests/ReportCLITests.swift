@@ -14,7 +14,7 @@ struct ReportCLITests {
         let csv = try CLI.run(["report", "--journal", journal, "--month", "2026-10", "--format", "csv"])
         #expect(csv.status == 0, "\(csv.stderr)")
         let rows = csv.stdout.components(separatedBy: "\r\n")
-        #expect(rows[0] == "Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")
+        #expect(rows[0] == "\u{FEFF}Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")   // BOM (issue 22)
         #expect(rows[1] == "SUN-ES;V1-D1-SEJ;Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos;2026-10;0;0;;≥ 50;")
 
         let html = folder.appendingPathComponent("report.html").path

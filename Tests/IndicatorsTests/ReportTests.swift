@@ -127,7 +127,8 @@ struct ReportTests {
         let text = try ReportFormat.csv.render(try await Self.report(j))
         let rows = text.components(separatedBy: "\r\n").dropLast()
         #expect(text.hasSuffix("\r\n"))
-        #expect(rows.first == "Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")
+        // A UTF-8 BOM first (issue 22: without it spreadsheet software garbles the accents).
+        #expect(rows.first == "\u{FEFF}Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")
         let parsed = rows.dropFirst().map { $0.components(separatedBy: ";") }
         #expect(parsed.allSatisfy { $0.count == 9 && $0[3] == "2026-10" })
         #expect(parsed.map { Expected($0[1], Int($0[4]) ?? -1, Int($0[5]) ?? -1, $0[6], $0[7], $0[8]) } == Self.october)
@@ -173,7 +174,17 @@ struct ReportTests {
     func table() async throws {
         let j = try await KnownJournal()
         let text = try ReportFormat.table.render(try await Self.report(j))
-        #expect(text.hasPrefix("Rapport d'usage — CH <Démo> & Co — période 2026-10 (Europe/Paris)\n"))
+        // French month name (issue 22), then the headline block.
+        #expect(text.hasPrefix("Rapport d'usage — CH <Démo> & Co — période octobre 2026 (Europe/Paris)\nEn bref :\n"))
+        #expect(text.contains("  D1 Documents de sortie — 66,7 % pour une cible ≥ 50 % : atteint\n"))
+        #expect(text.contains("  D2 CR de biologie — 0,0 % pour une cible ≥ 80 % : NON atteint\n"))
+        // Four causes at 1 document each: the first three in the report's order.
+        #expect(text.contains("  Principales causes de perte : identité non qualifiée (documents retenus) 1 document ; "
+                              + "refus du DMP 1 document ; échecs après épuisement des nouvelles tentatives 1 document\n"))
+        // FINESS B has no biology: its D2 line reads "—", not 0.
+        #expect(text.contains("FINESS \(KnownJournal.b) — 2 séjours clos"))
+        #expect(text.components(separatedBy: "FINESS \(KnownJournal.b)")[1].contains(
+            /\*V1-D2-DOC\s+CR de biologie envoyés au DMP avec INS qualifiée, par document produit\s+0\s+0\s+—\s+≥ 80\n/))
         #expect(text.contains("Ensemble de la structure — 6 séjours clos"))
         #expect(text.contains("FINESS \(KnownJournal.a) — 4 séjours clos"))
         // The first block of indicator rows is the whole structure.
@@ -216,7 +227,23 @@ struct ReportTests {
         #expect(d1.map { $0.attribute("data-month") } == ["2026-09", "2026-10"])
         #expect(d1.map { $0.attribute("data-rate") } == ["100.0", "66.7"])
         #expect(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:line[@class='target']").first?.attribute("data-target") == "50")
-        #expect(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:text").count == 1 + 5 + 12 + 1)   // title, ticks, months, caption
+        // title, ticks, months, a "—" for each of the 10 months without data (issue 22: not 0 %), caption
+        #expect(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:text").count == 1 + 5 + 12 + 10 + 1)
+        let dashes = try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:text[@class='nodata']")
+        #expect(dashes.first?.attribute("data-month") == "2025-11" && dashes.allSatisfy { $0.text.hasPrefix("—") })
+        // The full title (was cut at the first comma), the French months.
+        let title = try #require(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:text[@class='title']").first)
+        #expect(title.text == "V1-D1-SEJ — Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos")
+        #expect(try nodes("//s:svg[@data-code='V1-D1-SEJ']/s:text").map(\.text).contains("sept."))
+        #expect(text.contains("novembre 2025 → octobre 2026, taux en %"))
+        #expect(try nodes("//h:title").first?.text == "Rapport d'usage — CH <Démo> & Co — octobre 2026")
+        // The headline block: domains reached or not, the causes of loss with their counts.
+        #expect(try nodes("//h:div[@class='summary']/h:ul/h:li").map { $0.attribute("data-code")! } == ["V1-D1-SEJ", "V1-D2-DOC", "V1-D3-DOC"])
+        #expect(try nodes("//h:div[@class='summary']/h:ul/h:li/h:span[@class='ok']").count == 1)
+        #expect(try nodes("//h:ol[@class='losses']/h:li").map { "\($0.attribute("data-code")!)=\($0.attribute("data-count")!)" }
+                == ["Q-INS=1", "Q-REFUS-DMP=1", "Q-ECHEC-RETRY=1"])
+        #expect(text.contains("@media print") && text.contains("size: A4"))
+        #expect(try nodes("//h:p[contains(@class, 'over100')]").isEmpty)
 
         // Bars per kind: produced and DMP for each of the five kinds.
         let kindBars = try nodes("//s:svg[@class='kinds']/s:rect")
@@ -240,5 +267,21 @@ struct ReportTests {
         #expect(got == Self.october)
         #expect(try nodes("(//h:table[@class='indicators'])[1]/h:tr[@class='headline']").map { $0.attribute("data-code") }
                 == ["V1-D1-SEJ", "V1-D2-DOC", "V1-D3-DOC"])
+    }
+
+    @Test("a per-stay rate above 100 % carries its explanation; the biggest cause of loss comes first")
+    func overHundred() async throws {
+        let j = try await KnownJournal()
+        var report = try await Self.report(j)
+        let i = try #require(report.total.lines.firstIndex { $0.code == "V1-D1-SEJ" })
+        report.total.lines[i].numerator = 9
+        report.total.lines[i].rate = 150
+        let q = try #require(report.total.lines.firstIndex { $0.code == "Q-ECHEC-DEF" })
+        report.total.lines[q].numerator = 5
+        let html = try ReportFormat.html.render(report)
+        #expect(html.contains("<p class=\"note over100\">Taux par séjour supérieur à 100 % (V1-D1-SEJ 150,0 %) : plusieurs documents pour un même séjour"))
+        let table = try ReportFormat.table.render(report)
+        #expect(table.contains("Taux par séjour supérieur à 100 % (V1-D1-SEJ 150,0 %)"))
+        #expect(table.contains("Principales causes de perte : échecs définitifs (hors refus DMP) 5 documents ; identité non qualifiée"))
     }
 }
