@@ -118,6 +118,20 @@ enum TextReport {
             rows.append([l.programme, l.code, l.label, report.period.label, String(l.numerator), String(l.denominator),
                          l.rateText, l.targetText, l.reachedText])
         }
+        // The delays as lines of the same shape: numerator = delays within the bound, denominator =
+        // delays measured, the median and 90th percentile in the label.
+        for (prefix, what, lines) in [("DELAI-SORTIE-DMP", "Délai sortie → DMP (documents D1)", report.delays.dischargeToDmp),
+                                      ("DELAI-RECEPTION-ACCUSE", "Délai réception → accusé", report.delays.receptionToAcknowledgement)] {
+            for l in lines {
+                let code = ([prefix] + [l.kind, l.finess, l.target].compactMap { $0 }).joined(separator: "-")
+                let label = "\(what), \(l.scope) : médiane \(DelayStats.duration(l.stats.medianHours)), 90e centile \(DelayStats.duration(l.stats.p90Hours))"
+                for (suffix, bound, n, rate) in [("J1", "en 1 jour au plus", l.stats.withinOneDay, l.stats.withinOneDayRate),
+                                                 ("J7", "en 7 jours au plus", l.stats.withinSevenDays, l.stats.withinSevenDaysRate)] {
+                    rows.append(["Délais", "\(code)-\(suffix)", "\(label), part \(bound)", report.period.label, String(n),
+                                 String(l.stats.count), rate.map { String(format: "%.1f", $0).replacingOccurrences(of: ".", with: ",") } ?? "", "", ""])
+                }
+            }
+        }
         return String(decoding: CSVText.encode(rows), as: UTF8.self)
     }
 
@@ -156,8 +170,19 @@ enum TextReport {
             }
             out += aligned(kinds, rightAligned: [3, 4])
         }
+        out += "\n" + delayTables(report.delays).map { title, rows in "\(title)\n" + aligned(rows, rightAligned: [1, 2, 3, 4, 5]) }
+            .joined(separator: "\n")
         out += "\n* ligne principale du domaine (dénominateur choisi dans [report]). — : pas de dénominateur (aucune donnée), pas 0 %.\n"
         return out
+    }
+
+    static let delayHeader = ["Périmètre", "Nombre", "Médiane", "90e centile", "≤ 1 jour", "≤ 7 jours"]
+
+    /// The two delay tables (title, header + rows).
+    static func delayTables(_ d: DelayReport) -> [(String, [[String]])] {
+        [("Délai de la sortie à l'enregistrement dans le DMP (documents D1, INS qualifiée)", d.dischargeToDmp),
+         ("Délai de la réception à l'accusé (enregistrement DMP, acceptation par le relais MSSanté)", d.receptionToAcknowledgement)]
+            .map { title, lines in (title, [delayHeader] + lines.map { [$0.scope] + $0.stats.cells }) }
     }
 
     static func aligned(_ rows: [[String]], rightAligned: Set<Int>) -> String {

@@ -139,6 +139,8 @@ public struct UsageReport: Sendable, Hashable, Codable {
     public var byFiness: [ScopeReport]
     /// Trailing months (oldest first), for the charts; may be empty.
     public var trend: [TrendMonth]
+    /// Transmission delays of the period (added in format 2: additions keep the version).
+    public var delays: DelayReport
 }
 
 /// Turns the journal's raw counts into indicator lines, following the configuration.
@@ -255,7 +257,10 @@ public enum UsageReporter {
                                   lines: IndicatorCalculator.lines(sum, settings: settings).filter(IndicatorCalculator.isTrendLine))
             }
         }
+        let samples: [DelaySample]
+        do { samples = try await store.usageDelaySamples(query([period.start, period.end])) } catch { throw .journal(error) }
+        let delays = DelayReport.make(samples, d1Kinds: settings.domainKinds[.d1] ?? [])
         return UsageReport(title: title, period: period, generatedAt: now, finessFilter: finess,
-                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend)
+                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend, delays: delays)
     }
 }

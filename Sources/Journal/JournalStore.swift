@@ -153,6 +153,9 @@ public protocol JournalStore: Sendable {
     /// The rows behind ``usageCounts(_:)``: every set and stay of the query with each measure's
     /// 0/1 value, from the same predicates (the audit evidence of the report).
     func usageEvidence(_ query: UsageQuery) async throws(JournalError) -> UsageEvidence
+
+    /// The successful transmissions of the sets the report counts, with their times (delays).
+    func usageDelaySamples(_ query: UsageQuery) async throws(JournalError) -> [DelaySample]
 }
 
 

@@ -320,6 +320,14 @@ extension SQLJournalBackend {
         }
     }
 
+    public func usageDelaySamples(_ query: UsageQuery) async throws(JournalError) -> [DelaySample] {
+        try UsageSQL.validate(query)
+        return try await snapshot { db in
+            let s = UsageSQL.delaySamples(query, db.dialect)
+            return UsageSQL.delaySamples(try db.query(s.sql, s.values))
+        }
+    }
+
     public func usageEvidence(_ query: UsageQuery) async throws(JournalError) -> UsageEvidence {
         try UsageSQL.validate(query)
         return try await snapshot { db in

@@ -219,3 +219,25 @@ public struct UsageEvidence: Sendable, Hashable {
         self.stays = stays
     }
 }
+
+/// One successful transmission of a set counted by the usage report (first version received
+/// in the query's range, set not deleted): the raw material of the delay figures.
+public struct DelaySample: Sendable, Hashable {
+    public var setID: String
+    public var kind: DocumentKind
+    public var finess: String
+    public var target: Destination
+    /// Reception of the version sent.
+    public var receivedAt: Date
+    /// Success of the transmission: the DMP's registration answer, the SMTP relay's acceptance.
+    public var acknowledgedAt: Date
+    /// Discharge of the document's stay, when known.
+    public var dischargedAt: Date?
+    /// The version carried an identity status counted as qualified.
+    public var qualified: Bool
+    public init(setID: String, kind: DocumentKind, finess: String, target: Destination, receivedAt: Date, acknowledgedAt: Date,
+                dischargedAt: Date?, qualified: Bool) {
+        self.setID = setID; self.kind = kind; self.finess = finess; self.target = target; self.receivedAt = receivedAt
+        self.acknowledgedAt = acknowledgedAt; self.dischargedAt = dischargedAt; self.qualified = qualified
+    }
+}

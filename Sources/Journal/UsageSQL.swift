@@ -244,6 +244,44 @@ enum UsageSQL {
         return UsageEvidence(sets: setRows, stays: stayRows)
     }
 
+    /// Every successful transmission of the sets first received in the range (not deleted), with
+    /// its success time (the attempt that succeeded) and the stay's discharge.
+    static func delaySamples(_ q: UsageQuery, _ dialect: SQLDialect) -> Statement {
+        var p = SQLParameters(dialect: dialect)
+        let from = p.add(JournalTime.millis(q.boundaries.first!))
+        let until = p.add(JournalTime.millis(q.boundaries.last!))
+        let finessFilter = q.finess.isEmpty ? "" : "AND d.finess IN \(p.list(q.finess))"
+        let qualified = p.list(q.qualifiedStatuses)
+        let sql = """
+            WITH firsts AS (
+                SELECT d.set_id FROM documents d
+                WHERE d.received_at >= \(from) AND d.received_at < \(until) AND d.action <> 'delete' \(finessFilter)
+                  AND NOT EXISTS (SELECT 1 FROM documents p WHERE p.set_id = d.set_id AND p.version < d.version)
+                  AND NOT EXISTS (SELECT 1 FROM documents x WHERE x.set_id = d.set_id AND x.action = 'delete')
+            )
+            SELECT v.set_id, v.kind, v.finess, v.received_at, t.target, st.discharged_at,
+                \(flag("v.identity_status IN \(qualified)")) AS qualified,
+                (SELECT MIN(a.ended_at) FROM attempts a WHERE a.transmission_id = t.id AND a.outcome = 'sent') AS ack_at
+            FROM firsts f
+            JOIN documents v ON v.set_id = f.set_id
+            JOIN transmissions t ON t.document_id = v.id AND t.version = v.version
+            LEFT JOIN stays st ON st.finess = v.finess AND st.stay_id = v.stay_id
+            WHERE t.state IN \(succeeded)
+            """
+        return Statement(sql: sql, values: p.values)
+    }
+
+    static func delaySamples(_ rows: [some JournalColumns]) -> [DelaySample] {
+        rows.compactMap { row in
+            guard let setID = row.text("set_id"), let kind = row.text("kind").flatMap(DocumentKind.init(rawValue:)),
+                  let finess = row.text("finess"), let target = row.text("target").flatMap(Destination.init(rawValue:)),
+                  let received = JournalTime.date(millis: row.integer("received_at")),
+                  let ack = JournalTime.date(millis: row.integer("ack_at")) else { return nil }
+            return DelaySample(setID: setID, kind: kind, finess: finess, target: target, receivedAt: received, acknowledgedAt: ack,
+                               dischargedAt: JournalTime.date(millis: row.integer("discharged_at")), qualified: row.integer("qualified") == 1)
+        }
+    }
+
     /// The two aggregates' rows gathered per (period, FINESS).
     static func counts(sets: [some JournalColumns], stays: [some JournalColumns]) -> [UsageCounts] {
         var cells: [String: UsageCounts] = [:]

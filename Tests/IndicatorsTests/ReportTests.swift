@@ -129,8 +129,15 @@ struct ReportTests {
         #expect(text.hasSuffix("\r\n"))
         // A UTF-8 BOM first (issue 22: without it spreadsheet software garbles the accents).
         #expect(rows.first == "\u{FEFF}Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")
-        let parsed = rows.dropFirst().map { $0.components(separatedBy: ";") }
-        #expect(parsed.allSatisfy { $0.count == 9 && $0[3] == "2026-10" })
+        let all = rows.dropFirst().map { $0.components(separatedBy: ";") }
+        #expect(all.allSatisfy { $0.count == 9 && $0[3] == "2026-10" })
+        // The indicator lines, then the delay rows (issue 22: delays in every format).
+        let parsed = all.filter { $0[0] != "Délais" }
+        let delays = Dictionary(uniqueKeysWithValues: all.filter { $0[0] == "Délais" }.map { ($0[1], [$0[4], $0[5], $0[6]]) })
+        #expect(delays["DELAI-SORTIE-DMP-J1"] == ["2", "3", "66,7"])
+        #expect(delays["DELAI-SORTIE-DMP-J7"] == ["3", "3", "100,0"])
+        #expect(delays["DELAI-SORTIE-DMP-cro-750712184-J7"] == ["1", "1", "100,0"])
+        #expect(delays["DELAI-RECEPTION-ACCUSE-dmp-J1"] == ["7", "7", "100,0"])
         #expect(parsed.map { Expected($0[1], Int($0[4]) ?? -1, Int($0[5]) ?? -1, $0[6], $0[7], $0[8]) } == Self.october)
         #expect(parsed.first.map { Array($0.prefix(3)) } == ["SUN-ES", "V1-D1-SEJ",
                                                             "Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos"])
@@ -142,7 +149,9 @@ struct ReportTests {
         let report = try await Self.report(j)
         let text = try ReportFormat.json.render(report)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["format_version", "title", "period", "generated_at", "finess_filter", "total", "by_finess", "trend"])
+        // + delays (issue 22; an addition: format_version stays 2).
+        #expect(Set(object.keys) == ["format_version", "title", "period", "generated_at", "finess_filter", "total", "by_finess", "trend",
+                                     "delays"])
         #expect(object["format_version"] as? Int == 2)
         #expect(object["generated_at"] as? String == "2026-11-02T08:00:00Z")
         let period = try #require(object["period"] as? [String: Any])
@@ -283,5 +292,33 @@ struct ReportTests {
         let table = try ReportFormat.table.render(report)
         #expect(table.contains("Taux par séjour supérieur à 100 % (V1-D1-SEJ 150,0 %)"))
         #expect(table.contains("Principales causes de perte : échecs définitifs (hors refus DMP) 5 documents ; identité non qualifiée"))
+    }
+
+    @Test("delays: discharge → DMP for D1 per kind and FINESS, reception → acknowledgement per target", arguments: ["sqlite", "postgresql"])
+    func delays(backend: String) async throws {
+        let j = try await KnownJournal(postgresql: backend == "postgresql")
+        let d = try await Self.report(j).delays
+        // ldl-1: registered 2 Oct, its stay S1 discharged 31 Oct (0, not negative); cro-3: S2 out
+        // 1 Oct 00:30, registered 7 Oct 09:00:01 (152.5 h); ldl-12: 2 h after S5's discharge.
+        // ord-4 has no stay, ldl-2 was deleted, ldl-5 was never sent: none of them counts.
+        let total = try #require(d.dischargeToDmp.first)
+        #expect(total.kind == nil && total.finess == nil)
+        #expect(total.stats.count == 3)
+        #expect(total.stats.medianHours == 2.0)
+        #expect(total.stats.p90Hours == 152.5)
+        #expect(total.stats.withinOneDay == 2 && total.stats.withinSevenDays == 3)
+        #expect(total.stats.withinOneDayRate == 66.7)
+        #expect(d.dischargeToDmp.map { "\($0.kind ?? "*")/\($0.finess ?? "*")=\($0.stats.count)" }
+                == ["*/*=3", "cro/*=1", "cro/\(KnownJournal.a)=1", "ldl/*=2", "ldl/\(KnownJournal.a)=1", "ldl/\(KnownJournal.b)=1"])
+        #expect(d.dischargeToDmp.first { $0.kind == "ldl" && $0.finess == KnownJournal.b }?.stats.medianHours == 2.0)
+        // Reception → success: every successful transmission of the month's live sets (1 s each here).
+        #expect(d.receptionToAcknowledgement.map { "\($0.target ?? "*")=\($0.stats.count)" }
+                == ["*=11", "dmp=7", "mssante_ps=2", "mssante_patient=2"])
+        #expect(d.receptionToAcknowledgement.allSatisfy { $0.stats.medianHours == 0 && $0.stats.withinOneDayRate == 100 })
+
+        let table = try ReportFormat.table.render(try await Self.report(j))
+        #expect(table.contains(/ensemble\s+3\s+2,0 h\s+6,4 j\s+66,7 %\s+100,0 %/))
+        let html = try ReportFormat.html.render(try await Self.report(j))
+        #expect(html.contains("<table class=\"delays\">") && html.contains("6,4 j"))
     }
 }
