@@ -25,7 +25,7 @@ enum HTMLReport {
         rect.bar.quality { fill: #d9822b; }
         line.target { stroke: #b3261e; stroke-width: 1.5; stroke-dasharray: 5 3; } line.axis { stroke: #888; }
         svg text.nodata { fill: #888; }
-        table.delays caption { text-align: left; font-weight: bold; padding: 4px 0; }
+        table.availability caption, table.delays caption { text-align: left; font-weight: bold; padding: 4px 0; }
         div.summary { border: 1px solid #ccd; background: #f5f8fc; padding: 8px 14px; margin: 8px 0 16px; font-size: 14px; }
         div.summary ul { margin: 4px 0; padding-left: 20px; } p.note { font-size: 12px; color: #7a4b00; margin: 4px 0 12px; }
         @media print {
@@ -69,6 +69,14 @@ enum HTMLReport {
             }
             h += "</table>\n"
         }
+        let availability = report.availability.rows(timeZone: report.period.timeZone)
+        h += "<h2>Disponibilité</h2>\n<table class=\"availability\">\n<caption>"
+            + escape("Sur la période écoulée (\(AvailabilityReport.duration(report.availability.periodSeconds))) : passerelle en service, cibles injoignables (d'après les tentatives)")
+            + "</caption>\n<tr>" + availability[0].map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
+        for row in availability.dropFirst() {
+            h += "<tr><td>\(escape(row[0]))</td>" + row.dropFirst().map { "<td class=\"n\">\(escape($0))</td>" }.joined() + "</tr>\n"
+        }
+        h += "</table>\n"
         for scope in report.byFiness {
             h += "<h2>\(escape(scope.title))</h2>\n" + linesTable(scope.lines) + note(scope.lines)
         }

@@ -132,6 +132,17 @@ enum TextReport {
                 }
             }
         }
+        // Availability in minutes: running / elapsed, then per target unreachable / elapsed.
+        let a = report.availability, elapsed = a.periodSeconds / 60
+        if a.runningRate != nil {
+            rows.append(["Disponibilité", "DISPO-SERVICE", "Temps de fonctionnement de la passerelle (minutes)", report.period.label,
+                         String(a.runningSeconds / 60), String(elapsed), rateText(a.runningSeconds, a.periodSeconds), "", ""])
+        }
+        for t in a.targets {
+            rows.append(["Disponibilité", "INDISPO-\(t.target)",
+                         "Cible \(t.target) injoignable (minutes), \(t.outages) interruption(s), la plus longue \(AvailabilityReport.duration(t.longestOutageSeconds))",
+                         report.period.label, String(t.unreachableSeconds / 60), String(elapsed), rateText(t.unreachableSeconds, a.periodSeconds), "", ""])
+        }
         return String(decoding: CSVText.encode(rows), as: UTF8.self)
     }
 
@@ -172,8 +183,14 @@ enum TextReport {
         }
         out += "\n" + delayTables(report.delays).map { title, rows in "\(title)\n" + aligned(rows, rightAligned: [1, 2, 3, 4, 5]) }
             .joined(separator: "\n")
+        out += "\nDisponibilité sur la période écoulée (\(AvailabilityReport.duration(report.availability.periodSeconds)))\n"
+            + aligned(report.availability.rows(timeZone: report.period.timeZone), rightAligned: [3, 5])
         out += "\n* ligne principale du domaine (dénominateur choisi dans [report]). — : pas de dénominateur (aucune donnée), pas 0 %.\n"
         return out
+    }
+
+    static func rateText(_ n: Int, _ d: Int) -> String {
+        d <= 0 ? "" : String(format: "%.1f", (Double(n) * 1000 / Double(d)).rounded() / 10).replacingOccurrences(of: ".", with: ",")
     }
 
     static let delayHeader = ["Périmètre", "Nombre", "Médiane", "90e centile", "≤ 1 jour", "≤ 7 jours"]

@@ -141,6 +141,8 @@ public struct UsageReport: Sendable, Hashable, Codable {
     public var trend: [TrendMonth]
     /// Transmission delays of the period (added in format 2: additions keep the version).
     public var delays: DelayReport
+    /// Service availability over the period (an addition too).
+    public var availability: AvailabilityReport
 }
 
 /// Turns the journal's raw counts into indicator lines, following the configuration.
@@ -260,7 +262,12 @@ public enum UsageReporter {
         let samples: [DelaySample]
         do { samples = try await store.usageDelaySamples(query([period.start, period.end])) } catch { throw .journal(error) }
         let delays = DelayReport.make(samples, d1Kinds: settings.domainKinds[.d1] ?? [])
+        let availability: AvailabilityReport
+        do {
+            let samples = try await store.availabilitySamples(from: period.start, until: period.end)
+            availability = AvailabilityReport.make(runs: samples.runs, attempts: samples.attempts, from: period.start, until: period.end, now: now)
+        } catch { throw .journal(error) }
         return UsageReport(title: title, period: period, generatedAt: now, finessFilter: finess,
-                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend, delays: delays)
+                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend, delays: delays, availability: availability)
     }
 }

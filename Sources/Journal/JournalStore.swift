@@ -156,6 +156,13 @@ public protocol JournalStore: Sendable {
 
     /// The successful transmissions of the sets the report counts, with their times (delays).
     func usageDelaySamples(_ query: UsageQuery) async throws(JournalError) -> [DelaySample]
+
+    /// Records a `passerelle run` process: at start, on each heartbeat, and at its stop.
+    func recordServiceRun(id: String, host: String, pid: Int, startedAt: Date, now: Date, stopped: Bool) async throws(JournalError)
+
+    /// The runs overlapping `from ..< until`, and the ended attempts of that range (and of the
+    /// week before it), oldest first: what the report's availability is computed from.
+    func availabilitySamples(from: Date, until: Date) async throws(JournalError) -> (runs: [ServiceRun], attempts: [AttemptSample])
 }
 
 

@@ -241,3 +241,27 @@ public struct DelaySample: Sendable, Hashable {
         self.acknowledgedAt = acknowledgedAt; self.dischargedAt = dischargedAt; self.qualified = qualified
     }
 }
+
+/// One `passerelle run` process as the journal saw it.
+public struct ServiceRun: Sendable, Hashable {
+    public var id: String
+    public var startedAt: Date
+    /// Its stop, else its last heartbeat (a crash ends a run at its last beat).
+    public var endedAt: Date
+    public var stopped: Bool
+    public init(id: String, startedAt: Date, endedAt: Date, stopped: Bool) {
+        self.id = id; self.startedAt = startedAt; self.endedAt = endedAt; self.stopped = stopped
+    }
+}
+
+/// One ended attempt of a transmission (availability: outages are runs of transient failures).
+public struct AttemptSample: Sendable, Hashable {
+    public var target: Destination
+    public var startedAt: Date
+    public var endedAt: Date
+    /// `sent`, `transient`, `permanent` or `interrupted`.
+    public var outcome: String
+    public init(target: Destination, startedAt: Date, endedAt: Date, outcome: String) {
+        self.target = target; self.startedAt = startedAt; self.endedAt = endedAt; self.outcome = outcome
+    }
+}

@@ -132,7 +132,7 @@ struct ReportTests {
         let all = rows.dropFirst().map { $0.components(separatedBy: ";") }
         #expect(all.allSatisfy { $0.count == 9 && $0[3] == "2026-10" })
         // The indicator lines, then the delay rows (issue 22: delays in every format).
-        let parsed = all.filter { $0[0] != "Délais" }
+        let parsed = all.filter { $0[0] != "Délais" && $0[0] != "Disponibilité" }
         let delays = Dictionary(uniqueKeysWithValues: all.filter { $0[0] == "Délais" }.map { ($0[1], [$0[4], $0[5], $0[6]]) })
         #expect(delays["DELAI-SORTIE-DMP-J1"] == ["2", "3", "66,7"])
         #expect(delays["DELAI-SORTIE-DMP-J7"] == ["3", "3", "100,0"])
@@ -149,9 +149,9 @@ struct ReportTests {
         let report = try await Self.report(j)
         let text = try ReportFormat.json.render(report)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-        // + delays (issue 22; an addition: format_version stays 2).
+        // + delays and availability (issue 22; additions: format_version stays 2).
         #expect(Set(object.keys) == ["format_version", "title", "period", "generated_at", "finess_filter", "total", "by_finess", "trend",
-                                     "delays"])
+                                     "delays", "availability"])
         #expect(object["format_version"] as? Int == 2)
         #expect(object["generated_at"] as? String == "2026-11-02T08:00:00Z")
         let period = try #require(object["period"] as? [String: Any])
@@ -320,5 +320,64 @@ struct ReportTests {
         #expect(table.contains(/ensemble\s+3\s+2,0 h\s+6,4 j\s+66,7 %\s+100,0 %/))
         let html = try ReportFormat.html.render(try await Self.report(j))
         #expect(html.contains("<table class=\"delays\">") && html.contains("6,4 j"))
+    }
+
+    @Test("availability: the runs' union within the month, each target's outages from its attempts", arguments: ["sqlite", "postgresql"])
+    func availability(backend: String) async throws {
+        let j = try await KnownJournal(postgresql: backend == "postgresql")
+        let d = KnownJournal.date
+        // A run stopped cleanly (2 h), a second node overlapping it by 1 h, and a run that crashed
+        // across the month's end: its last beat (1 Nov 01:00 local) ends it, clipped at midnight.
+        try await j.store.recordServiceRun(id: "a", host: "h", pid: 1, startedAt: d("2026-10-05T10:00:00+02:00"),
+                                           now: d("2026-10-05T11:00:00+02:00"), stopped: false)
+        try await j.store.recordServiceRun(id: "a", host: "h", pid: 1, startedAt: d("2026-10-05T10:00:00+02:00"),
+                                           now: d("2026-10-05T12:00:00+02:00"), stopped: true)
+        try await j.store.recordServiceRun(id: "b", host: "h2", pid: 2, startedAt: d("2026-10-05T11:00:00+02:00"),
+                                           now: d("2026-10-05T13:00:00+02:00"), stopped: true)
+        try await j.store.recordServiceRun(id: "c", host: "h", pid: 3, startedAt: d("2026-10-31T23:00:00+01:00"),
+                                           now: d("2026-11-01T01:00:00+01:00"), stopped: false)
+        try await j.store.recordServiceRun(id: "old", host: "h", pid: 4, startedAt: d("2026-09-01T00:00:00+02:00"),
+                                           now: d("2026-09-02T00:00:00+02:00"), stopped: true)
+        let a = try await Self.report(j).availability
+        #expect(a.periodSeconds == 31 * 86_400 + 3600)     // October ends on winter time: one hour more
+        #expect(a.runs == 3)
+        #expect(a.runningSeconds == 3 * 3600 + 3600)       // 10:00–13:00 once, plus 23:00–24:00
+        #expect(a.runningRate == 0.5)
+        // img-7: two network failures 5 s apart, then the DMP answered (ldl-12): one outage of 5 s.
+        let dmp = try #require(a.targets.first { $0.target == "dmp" })
+        #expect(dmp.outages == 1 && dmp.unreachableSeconds == 5 && dmp.longestOutageSeconds == 5 && !dmp.ongoing)
+        #expect(dmp.longestOutageStart == d("2026-10-11T09:00:01+02:00"))
+        #expect(dmp.attempts == 11)   // ldl-1 ×3, ldl-2, cro-3, ord-4, bio-6, img-7 ×2, img-9, ldl-12
+        // The SMTP 550 is an answer, not an outage.
+        #expect(a.targets.first { $0.target == "mssante_ps" }?.outages == 0)
+
+        let table = try ReportFormat.table.render(try await Self.report(j))
+        #expect(table.contains(/Passerelle \(passerelle run\)\s+4 h 00 min \(0,5 %\)\s+30 j 21 h/))
+        #expect(table.contains(/Cible dmp\s+5 s\s+1\s+5 s dès 2026-10-11T09:00:01\+02:00\s+11\n/))
+        let csv = try ReportFormat.csv.render(try await Self.report(j))
+        #expect(csv.contains("Disponibilité;DISPO-SERVICE;Temps de fonctionnement de la passerelle (minutes);2026-10;240;44700;0,5;;\r\n"))
+    }
+
+    @Test("availability arithmetic: an outage begun before the month, one still going on, interrupted attempts ignored")
+    func availabilityArithmetic() {
+        let from = KnownJournal.date("2026-10-01T00:00:00Z"), until = KnownJournal.date("2026-11-01T00:00:00Z")
+        func at(_ h: Double) -> Date { from.addingTimeInterval(h * 3600) }
+        let attempts = [
+            AttemptSample(target: .dmp, startedAt: at(-2), endedAt: at(-2), outcome: "transient"),
+            AttemptSample(target: .dmp, startedAt: at(3), endedAt: at(3), outcome: "transient"),
+            AttemptSample(target: .dmp, startedAt: at(3.5), endedAt: at(3.5), outcome: "interrupted"),
+            AttemptSample(target: .dmp, startedAt: at(4), endedAt: at(4), outcome: "sent"),
+            AttemptSample(target: .dmp, startedAt: at(10), endedAt: at(10), outcome: "transient"),
+            AttemptSample(target: .dmp, startedAt: at(11), endedAt: at(11), outcome: "permanent"),
+            AttemptSample(target: .mssantePS, startedAt: at(100), endedAt: at(100), outcome: "transient"),
+            AttemptSample(target: .mssantePS, startedAt: at(130), endedAt: at(130.5), outcome: "transient"),
+        ]
+        let a = AvailabilityReport.make(runs: [], attempts: attempts, from: from, until: until, now: at(200))
+        #expect(a.periodSeconds == 200 * 3600)    // the elapsed part of a month not over
+        #expect(a.runningRate == nil)             // no run recorded: not 0 %
+        let dmp = a.targets[0], ps = a.targets[1]
+        // -2 h → 3 h clipped to 0 → 3 h; 10 h → 10 h (one failure, no length); the refusal is an answer.
+        #expect(dmp.outages == 1 && dmp.unreachableSeconds == 3 * 3600 && dmp.longestOutageStart == from && !dmp.ongoing)
+        #expect(ps.ongoing && ps.unreachableSeconds == Int(30.5 * 3600) && ps.longestOutageSeconds == Int(30.5 * 3600))
     }
 }
