@@ -37,7 +37,8 @@ public struct TargetAvailability: Sendable, Hashable, Codable {
 
 /// Service availability for the period (HOP'EN prerequisite "disponibilité").
 public struct AvailabilityReport: Sendable, Hashable, Codable {
-    /// Seconds of the period elapsed when the report was made (the whole period once it is over).
+    /// Seconds of the period elapsed when the report was made, in whole days (up to the last
+    /// local midnight; the whole period once it is over).
     public var periodSeconds: Int
     /// Seconds during which at least one `passerelle run` was up (union of the runs).
     public var runningSeconds: Int

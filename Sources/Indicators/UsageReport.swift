@@ -265,7 +265,12 @@ public enum UsageReporter {
         let availability: AvailabilityReport
         do {
             let samples = try await store.availabilitySamples(from: period.start, until: period.end)
-            availability = AvailabilityReport.make(runs: samples.runs, attempts: samples.attempts, from: period.start, until: period.end, now: now)
+            // Whole days only: a period not over is measured up to the last local midnight, so
+            // two reports of the same journal on the same day agree (the running day is not over).
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: period.timeZone) ?? .gmt
+            availability = AvailabilityReport.make(runs: samples.runs, attempts: samples.attempts, from: period.start, until: period.end,
+                                                   now: calendar.startOfDay(for: now))
         } catch { throw .journal(error) }
         return UsageReport(title: title, period: period, generatedAt: now, finessFilter: finess,
                            total: scope(total, finess: nil), byFiness: byFiness, trend: trend, delays: delays, availability: availability)
