@@ -91,6 +91,43 @@ enum HTMLReport {
         return h
     }
 
+    /// The comparison page: one table per scope, months as columns.
+    static func comparison(_ c: ComparisonReport) -> String {
+        let range = "\(FrenchCalendar.month(c.months.first!)) à \(FrenchCalendar.month(c.months.last!))"
+        var h = """
+            <!DOCTYPE html>
+            <html xmlns="http://www.w3.org/1999/xhtml" lang="fr">
+            <head>
+            <meta charset="utf-8"/>
+            <title>\(escape("Comparaison — \(c.title) — \(range)"))</title>
+            <style>
+            \(style)
+            </style>
+            </head>
+            <body>
+            <h1>\(escape("Comparaison des indicateurs — \(c.title)"))</h1>
+            <p class="meta">\(escape("De \(range) (\(c.timeZone)) · taux en % · — : pas de données ce mois-là (pas 0 %)"))</p>
+
+            """
+        var scopes: [String] = []
+        for row in c.rows where !scopes.contains(row.scope) { scopes.append(row.scope) }
+        for scope in scopes {
+            h += "<h2>\(escape(scope == "Ensemble" ? "Ensemble de la structure" : scope))</h2>\n<table class=\"comparison\">\n<tr><th>Code</th><th>Indicateur</th>"
+                + c.months.map { "<th>\(escape(ComparisonReport.shortMonth($0)))</th>" }.joined() + "</tr>\n"
+            for row in c.rows where row.scope == scope {
+                h += "<tr\(row.lines.first?.headline == true ? " class=\"headline\"" : "") data-code=\"\(escape(row.code))\"><td>\(escape(row.code))</td><td>\(escape(row.label))</td>"
+                for (month, l) in zip(c.months, row.lines) {
+                    let cls = l.reached.map { $0 ? " ok" : " ko" } ?? ""
+                    h += "<td class=\"n\(cls)\" data-month=\"\(escape(month))\" title=\"\(escape("\(l.numerator)/\(l.denominator)"))\">"
+                        + "\(escape(l.shownRate))</td>"
+                }
+                h += "</tr>\n"
+            }
+            h += "</table>\n"
+        }
+        return h + "<p class=\"meta\">Lignes en gras : indicateur principal de chaque domaine. Vert : cible atteinte ; rouge : non atteinte.</p>\n</body>\n</html>\n"
+    }
+
     static func meta(_ report: UsageReport) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: report.period.timeZone)

@@ -146,7 +146,9 @@ enum TextReport {
         return String(decoding: CSVText.encode(rows), as: UTF8.self)
     }
 
-    static func json(_ report: UsageReport) throws -> String {
+    static func json(_ report: UsageReport) throws -> String { try encodeJSON(report) }
+
+    static func encodeJSON(_ report: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601

@@ -8,6 +8,8 @@ public enum ReportError: Error, Sendable, CustomStringConvertible, LocalizedErro
     /// `--from` is after `--to`.
     case emptyRange(from: String, to: String)
     case unknownTimeZone(String)
+    /// A comparison over more than 120 months.
+    case tooManyMonths(from: String, to: String)
     case journal(JournalError)
 
     public var description: String {
@@ -16,6 +18,7 @@ public enum ReportError: Error, Sendable, CustomStringConvertible, LocalizedErro
         case .invalidDate(let s): "'\(s)' is not a date; write it YYYY-MM-DD, e.g. 2026-10-01"
         case .emptyRange(let from, let to): "the period \(from) … \(to) is empty: --from must not be after --to"
         case .unknownTimeZone(let z): "'\(z)' is not a time zone; set [report] time_zone to an IANA name such as \"Europe/Paris\""
+        case .tooManyMonths(let from, let to): "\(from) … \(to) is more than 120 months: compare at most ten years at once"
         case .journal(let e): e.description
         }
     }

@@ -380,4 +380,48 @@ struct ReportTests {
         #expect(dmp.outages == 1 && dmp.unreachableSeconds == 3 * 3600 && dmp.longestOutageStart == from && !dmp.ongoing)
         #expect(ps.ongoing && ps.unreachableSeconds == Int(30.5 * 3600) && ps.longestOutageSeconds == Int(30.5 * 3600))
     }
+
+    @Test("comparison across months and FINESS: each month's figures are that month's report", arguments: ["sqlite", "postgresql"])
+    func comparison(backend: String) async throws {
+        let j = try await KnownJournal(postgresql: backend == "postgresql")
+        let c = try await ComparisonReport.make(store: j.store, from: "2026-09", to: "2026-11", settings: Self.settings, title: "CH",
+                                                now: Self.generatedAt)
+        #expect(c.months == ["2026-09", "2026-10", "2026-11"])
+        #expect(c.rows.map(\.finess).uniqued == [nil, KnownJournal.a, KnownJournal.b])
+        // Each cell is the monthly report of that month restricted to that scope (--finess).
+        for (index, month) in c.months.enumerated() {
+            for finess in [nil, KnownJournal.a, KnownJournal.b] {
+                let r = try await Self.report(j, month: month, finess: finess.map { [$0] } ?? [])
+                let lines = r.total.lines.filter { !$0.code.hasPrefix("Q-REFUS-DMP-") }.map(Self.expected)
+                #expect(c.rows.filter { $0.finess == finess }.map { Self.expected($0.lines[index]) } == lines, "\(month) \(finess ?? "total")")
+            }
+        }
+        #expect(!c.rows.contains { $0.code.hasPrefix("Q-REFUS-DMP-") })
+        let d1 = try #require(c.rows.first { $0.finess == nil && $0.code == "V1-D1-SEJ" })
+        #expect(d1.lines.map(\.rateText) == ["100,0", "66,7", "100,0"])
+
+        let table = try c.render(.table)
+        #expect(table.hasPrefix("Comparaison — CH — septembre 2026 à novembre 2026 (Europe/Paris)"))
+        #expect(table.contains(/\*V1-D1-SEJ\s+Documents de sortie envoyés au DMP avec INS qualifiée\s+100,0\s+66,7\s+100,0\n/))
+        #expect(table.contains(/\n\*V1-D2-DOC\s+CR de biologie envoyés au DMP avec INS qualifiée\s+—\s+0,0!\s+—\n/))
+        let csv = try c.render(.csv)
+        #expect(csv.hasPrefix("\u{FEFF}Périmètre;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint\r\n"))
+        #expect(csv.contains("\r\n;V1-D1-SEJ;Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos;2026-10;4;6;66,7;≥ 50;O\r\n"))
+        #expect(csv.contains("\r\n\(KnownJournal.b);V1-D1-SEJ;Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos;2026-10;1;2;50,0;≥ 50;O\r\n"))
+        let html = try c.render(.html)
+        let doc = try XMLDocument.parse(String(html.dropFirst("<!DOCTYPE html>".count)))
+        let cells = try doc.nodes("(//h:table)[1]/h:tr[@data-code='V1-D1-SEJ']/h:td[@data-month]", namespaces: ["h": "http://www.w3.org/1999/xhtml"])
+        #expect(cells.map(\.text) == ["100,0", "66,7", "100,0"])
+        #expect(try doc.nodes("//h:table", namespaces: ["h": "http://www.w3.org/1999/xhtml"]).count == 3)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(try c.render(.json).utf8)) as? [String: Any])
+        #expect(Set(json.keys) == ["format_version", "title", "months", "time_zone", "generated_at", "finess_filter", "rows"])
+
+        await #expect(throws: ReportError.self) {
+            try await ComparisonReport.make(store: j.store, from: "2026-11", to: "2026-09", settings: Self.settings)
+        }
+    }
+}
+
+extension Array where Element: Hashable {
+    var uniqued: [Element] { var seen: Set<Element> = []; return filter { seen.insert($0).inserted } }
 }

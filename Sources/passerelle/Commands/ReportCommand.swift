@@ -32,6 +32,9 @@ struct ReportCommand: AsyncParsableCommand {
         signature by the [certificates] signing certificate). Check it with \
         `passerelle verify-evidence DIR`.
 
+        --from-month YYYY-MM --to-month YYYY-MM compares the months of a range side by side, for \
+        the whole structure and each FINESS (every format; the CSV has one row per line and month).
+
         Exit codes: 0 report written, 1 configuration, journal, certificate or output problem, 64 usage error.
         """
     )
@@ -63,11 +66,25 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Months of trend to compute (default 12 for html, 0 otherwise).", valueName: "n"))
     var trendMonths: Int?
 
+    @Option(help: ArgumentHelp("First month of a comparison across months and FINESS (with --to-month).", valueName: "YYYY-MM"))
+    var fromMonth: String?
+
+    @Option(help: ArgumentHelp("Last month of the comparison, included (with --from-month).", valueName: "YYYY-MM"))
+    var toMonth: String?
+
     @Option(help: ArgumentHelp("Also write the signed evidence package (one CSV per line, manifest, signature) into this folder.",
                                valueName: "dir"))
     var evidence: String?
 
     func validate() throws {
+        if fromMonth != nil || toMonth != nil {
+            guard fromMonth != nil, toMonth != nil else { throw ValidationError("--from-month and --to-month go together") }
+            guard month == nil, from == nil, to == nil else {
+                throw ValidationError("a comparison (--from-month/--to-month) takes no --month, --from or --to")
+            }
+            guard evidence == nil else { throw ValidationError("--evidence goes with one period (--month or --from/--to), not a comparison") }
+            return
+        }
         switch (month, from, to) {
         case (_?, nil, nil), (nil, _?, _?): break
         case (nil, nil, nil): throw ValidationError("give --month YYYY-MM, or --from YYYY-MM-DD and --to YYYY-MM-DD")
@@ -100,6 +117,12 @@ struct ReportCommand: AsyncParsableCommand {
             } else {
                 store = try Journals.open(configuration!.journal)
             }
+            if let fromMonth, let toMonth {
+                let comparison = try await ComparisonReport.make(store: store, from: fromMonth, to: toMonth, finess: finess, settings: settings,
+                                                                 title: configuration?.structure.name ?? "Passerelle")
+                try emit(try comparison.render(format))
+                return
+            }
             let period = try month.map { m throws(ReportError) in try ReportPeriod.month(m, timeZone: settings.timeZone) }
                 ?? ReportPeriod.days(from: from!, to: to!, timeZone: settings.timeZone)
             let report = try await UsageReporter.make(
@@ -109,12 +132,7 @@ struct ReportCommand: AsyncParsableCommand {
             if let evidence {
                 try await writeEvidence(evidence, store: store, report: report, settings: settings, configuration: configuration)
             }
-            let text = try format.render(report)
-            if let output {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-            } else {
-                print(text, terminator: "")
-            }
+            try emit(try format.render(report))
         } catch let error as ExitCode {
             throw error
         } catch let error as KeyMaterialError {
@@ -128,6 +146,14 @@ struct ReportCommand: AsyncParsableCommand {
 }
 
 extension ReportCommand {
+    func emit(_ text: String) throws {
+        if let output {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+        } else {
+            print(text, terminator: "")
+        }
+    }
+
     /// The evidence of the main period (the trend is not part of it), signed with the signing
     /// certificate loaded as everywhere else (``KeyMaterial``).
     func writeEvidence(_ directory: String, store: any JournalStore, report: UsageReport,
