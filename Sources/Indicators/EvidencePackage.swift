@@ -36,22 +36,25 @@ public enum EvidencePackage {
         formatter.timeZone = zone
         let date = { (d: Date?) in d.map { formatter.string(from: $0) } ?? "" }
         let codes = report.total.lines.compactMap { $0.code.hasPrefix("Q-REFUS-DMP-") ? String($0.code.dropFirst(12)) : nil }
+        // Each row's cells once (dates formatted once), then each line picks its rows.
+        let setCells = evidence.sets.map { s in
+            ["document", s.finess, s.setID, s.kind.shortName, s.kind.loincCode, s.stayID ?? "", date(s.dischargedAt),
+             date(s.firstReceivedAt), date(s.dmpAcknowledgedAt), s.dmpResponse ?? "", s.refusalCode ?? "", s.patientProof ?? "",
+             s.professionalProof ?? "", s.maskedINS ?? "", s.identityStatus ?? ""]
+        }
+        let stayCells = evidence.stays.map { s in
+            ["séjour", s.finess, s.letterSetID ?? "", "", "", s.stayID, date(s.dischargedAt), "", "", "", "", "", "", "", ""]
+        }
         var files: [(String, Data)] = []
         for line in IndicatorCalculator.definitions(refusalCodes: codes, settings: settings) {
             var rows: [[String]] = [header]
-            for s in evidence.sets {
+            for (s, cells) in zip(evidence.sets, setCells) {
                 let n = line.numerator.includes(s), d = line.denominator.includes(s)
-                guard n || d else { continue }
-                rows.append([n ? "1" : "0", d ? "1" : "0", "document", s.finess, s.setID, s.kind.shortName, s.kind.loincCode,
-                             s.stayID ?? "", date(s.dischargedAt), date(s.firstReceivedAt), date(s.dmpAcknowledgedAt),
-                             s.dmpResponse ?? "", s.refusalCode ?? "", s.patientProof ?? "", s.professionalProof ?? "",
-                             s.maskedINS ?? "", s.identityStatus ?? ""])
+                if n || d { rows.append([n ? "1" : "0", d ? "1" : "0"] + cells) }
             }
-            for s in evidence.stays {
+            for (s, cells) in zip(evidence.stays, stayCells) {
                 let n = line.numerator.includes(s), d = line.denominator.includes(s)
-                guard n || d else { continue }
-                rows.append([n ? "1" : "0", d ? "1" : "0", "séjour", s.finess, s.letterSetID ?? "", "", "", s.stayID,
-                             date(s.dischargedAt), "", "", "", "", "", "", "", ""])
+                if n || d { rows.append([n ? "1" : "0", d ? "1" : "0"] + cells) }
             }
             files.append((fileName(code: line.code), CSVText.encode(rows)))
         }
