@@ -123,12 +123,20 @@ public enum EvidenceCheck {
         public var linesChecked: Int
     }
 
+    public static let maxFileBytes = 2 << 30
+
     /// `checkSignature(manifest, signature, reportGeneratedAt)` throws when the signature does not hold.
     public static func verify(_ directory: URL, sha256: (Data) -> String,
                               checkSignature: (Data, Data, Date) throws -> Void) -> Result {
         var problems: [EvidenceProblem] = []
         func read(_ name: String) -> Data? {
-            do { return try Data(contentsOf: directory.appendingPathComponent(name)) } catch {
+            let url = directory.appendingPathComponent(name)
+            // A budget: a month's largest evidence file is a few hundred MB; more is not ours.
+            if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size > maxFileBytes {
+                problems.append(.unreadable(name, "is larger than \(maxFileBytes / 1_048_576) MiB: not an evidence file"))
+                return nil
+            }
+            do { return try Data(contentsOf: url) } catch {
                 problems.append(.unreadable(name, "cannot be read (\(error.localizedDescription))"))
                 return nil
             }
