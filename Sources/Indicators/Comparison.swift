@@ -94,6 +94,8 @@ extension ComparisonReport {
                                  + row.lines.map { $0.shownRate + ($0.reached == false ? "!" : "") })
                 }
                 text += "\n\(scope)\n" + TextReport.aligned(table, rightAligned: Set(2..<(2 + months.count)))
+                let over = rows.filter { $0.scope == scope }.compactMap { row in row.lines.filter(\.exceedsStays).max { ($0.rate ?? 0) < ($1.rate ?? 0) } }
+                if let note = ReportSummary.overHundredNote(over) { text += note + " (taux le plus haut de la période)\n" }
             }
             return text + "\n* ligne principale du domaine ; ! cible non atteinte.\n"
         case .html:

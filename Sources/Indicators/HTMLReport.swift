@@ -123,7 +123,7 @@ enum HTMLReport {
                 }
                 h += "</tr>\n"
             }
-            h += "</table>\n"
+            h += "</table>\n" + note(c.rows.filter { $0.scope == scope }.flatMap(\.lines))
         }
         return h + "<p class=\"meta\">Lignes en gras : indicateur principal de chaque domaine. Vert : cible atteinte ; rouge : non atteinte.</p>\n</body>\n</html>\n"
     }
@@ -160,7 +160,9 @@ enum HTMLReport {
     }
 
     static func note(_ lines: [IndicatorLine]) -> String {
-        ReportSummary.overHundredNote(lines.filter(\.exceedsStays)).map { "<p class=\"note over100\">\(escape($0))</p>\n" } ?? ""
+        ReportSummary.overHundredNote(Array(Set(lines.filter(\.exceedsStays).map(\.code))).sorted().compactMap { code in
+            lines.filter { $0.code == code }.max { ($0.rate ?? 0) < ($1.rate ?? 0) }
+        }).map { "<p class=\"note over100\">\(escape($0))</p>\n" } ?? ""
     }
 
     static func linesTable(_ lines: [IndicatorLine]) -> String {
@@ -181,8 +183,8 @@ enum HTMLReport {
         let points = trend.map { month in (month.month, month.lines.first { $0.code == code }) }
         guard let any = points.compactMap(\.1).last else { return "" }
         // The full title, wrapped (a cut title hid which denominator the chart uses).
-        let titleLines = wrap("\(code) — \(any.label)", width: 58)
-        let width = 380.0, left = 36.0, right = 10.0, top = 14.0 + 13 * Double(titleLines.count), bottom = 30.0
+        let titleLines = wrap("\(code) — \(any.label)", width: 48)
+        let width = 380.0, left = 36.0, right = 10.0, top = 20.0 + 13 * Double(titleLines.count), bottom = 30.0
         let height = top + 142 + bottom
         let plotW = width - left - right, plotH = height - top - bottom
         let peak = max(100, points.compactMap { $0.1?.rate }.max() ?? 0, Double(any.target ?? 0))
