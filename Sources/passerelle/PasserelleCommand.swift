@@ -32,6 +32,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             VerifySignatureCommand.self,
             SelfCheckCommand.self,
             ReportCommand.self,
+            VerifyEvidenceCommand.self,
             RunCommand.self,
             StatusCommand.self,
             ShowCommand.self,
