@@ -141,6 +141,9 @@ snapshot() { # file
       done
     } >"$1" 2>&1
 }
+# A journal of schema 4 has no service runs (migration 6 records them): the demo's are removed
+# first, so "before" is what the report of such a journal says, and the rewind below loses nothing.
+as_root sqlite3 "$jdir/journal.sqlite" "DELETE FROM service_runs;"
 snapshot "$work/before.txt"
 grep -q "acknowledged" "$work/before.txt" || { cat "$work/before.txt"; fail "the journal copied from the demo shows no acknowledged transmission"; }
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 6 ] \
