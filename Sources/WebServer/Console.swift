@@ -52,8 +52,7 @@ public struct Console: Sendable {
             let overview = await self.overview(probes: probes, probeTimeout: probeTimeout)
             return Self.secured(StatusServer.respond(.ok, "text/html; charset=utf-8", ConsoleHTML.overview(overview, console: self)))
         }
-        router.get("/console", use: page)
-        router.get("/console/", use: page)
+        router.get("/console", use: page)  // the router takes "/console/" as the same path
         router.get("/console/api/overview") { _, _ in
             let overview = await self.overview(probes: probes, probeTimeout: probeTimeout)
             let encoder = JSONEncoder()

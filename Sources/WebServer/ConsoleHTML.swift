@@ -46,6 +46,14 @@ enum ConsoleHTML {
         }
     }
 
+    static func roleLabel(_ raw: String) -> String {
+        switch raw {
+        case "authentication": "Authentification"
+        case "signing": "Signature"
+        default: raw
+        }
+    }
+
     static func age(_ seconds: Int) -> String {
         switch seconds {
         case ..<60: "\(seconds) s"
@@ -145,7 +153,7 @@ enum ConsoleHTML {
             html += "<table><thead><tr><th scope=\"col\">Rôle</th><th scope=\"col\">Expire le</th><th scope=\"col\">Jours restants</th><th scope=\"col\">État</th></tr></thead><tbody>\n"
             for c in o.certificates {
                 let css = c.state == "OK" ? "ok" : (c.state == "WARNING" ? "warn" : "bad")
-                html += "<tr><th scope=\"row\">\(escape(c.role))</th><td>\(escape(c.notAfter.map { day.string(from: $0) } ?? "—"))</td>"
+                html += "<tr><th scope=\"row\">\(escape(roleLabel(c.role)))</th><td>\(escape(c.notAfter.map { day.string(from: $0) } ?? "—"))</td>"
                     + "<td>\(c.daysLeft.map(String.init) ?? "—")</td><td class=\"\(css)\">\(escape(c.state))</td></tr>\n"
             }
             html += "</tbody></table>\n"

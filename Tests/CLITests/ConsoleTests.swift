@@ -92,6 +92,43 @@ struct ConsoleTests {
         #expect(await demo.terminate(timeout: 30) == 0, "\(demo.output)")
     }
 
+    /// A DMP endpoint that refuses every request (the demo's endpoint checking against the wrong
+    /// schema): the overview counts the failed DMP transmissions and shows the DMP's last error,
+    /// its text as the journal holds it (no patient data in a registry error).
+    @Test func failedTransmissionsAndTheLastError() async throws {
+        let binary = try #require(CLI.binary)
+        let root = try TestPaths.temporaryDirectory("console-failed")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var arguments = DemoTests.arguments(root.appendingPathComponent("demo-run"), ["--keep-running", "--timeout", "60"])
+        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
+        let demo = try Background(binary, arguments, directory: TestPaths.repositoryRoot, logs: root)
+        defer { demo.kill() }
+        let line = try #require(await demo.waitFor("/console/", timeout: 60), "no console line:\n\(demo.output)")
+        let url = try #require(line.split(separator: " ").first { $0.hasSuffix("/console/") }.map(String.init))
+        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
+        #expect(demo.output.contains("6 of 15 outcomes as expected"), "\(demo.output)")
+
+        let api = try Self.fetch(url + "api/overview")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any], "\(api.body)")
+        let counts = try #require(json["counts"] as? [[String: Any]])
+        let failed = counts.filter { $0["target"] as? String == "dmp" && $0["state"] as? String == "failed" }.compactMap { $0["count"] as? Int }.first
+        #expect(failed == 9, "\(api.body)")
+        let errors = try #require(json["last_errors"] as? [[String: Any]])
+        let dmp = try #require(errors.first { $0["target"] as? String == "dmp" }, "\(api.body)")
+        let message = try #require(dmp["message"] as? String)
+        #expect(message.contains("XDSRepositoryMetadataError"), "\(message)")
+        #expect(errors.allSatisfy { $0["target"] as? String == "dmp" }, "the relay accepted every mail: \(api.body)")
+
+        let page = try Self.fetch(url)
+        #expect(page.body.contains("data-target=\"dmp\" data-state=\"failed\" class=\"bad\">9<"), "\(page.body)")
+        #expect(page.body.contains("<tr data-target=\"dmp\"><td>DMP</td>") && page.body.contains("XDSRepositoryMetadataError"))
+        #expect(page.body.contains("\(dmp["transmission_id"] as? Int ?? -1)") && page.body.contains(dmp["document_id"] as? String ?? "?"))
+        for secret in ["279035121518989", "PAT-TROIS", "DOMINIQUE", "2***********989"] {
+            #expect(!page.body.contains(secret) && !api.body.contains(secret), "\(secret) shown")
+        }
+        _ = await demo.terminate(timeout: 30)
+    }
+
     /// Without `[console] enabled` the status port serves no console; a console address off
     /// loopback is refused at start, saying why and what comes next.
     @Test func notServedWhenDisabledAndLoopbackOnly() async throws {
