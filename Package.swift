@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Passerelle — document-sharing gateway (DMP / MSSanté) for French hospitals.
 //
 // Layout: the C libraries (libcurl, libxml2, OpenSSL, xmlsec1) sit behind thin Swift
@@ -26,7 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         // The HTTP server (status endpoints and console): only WebServer and the executable import it.
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Its default traits less ConfigurationSupport: no swift-configuration to build (tools 6.1 for `traits:`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
         // Already under Hummingbird; named for WebServer's imports (Channel, the graceful shutdown).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
