@@ -65,6 +65,9 @@ public struct Console: Sendable {
         router.get("/console/static/console.css") { _, _ in
             Self.secured(StatusServer.respond(.ok, "text/css; charset=utf-8", ConsoleHTML.stylesheet))
         }
+        router.get("/console/static/favicon.svg") { _, _ in
+            Self.secured(StatusServer.respond(.ok, "image/svg+xml", ConsoleHTML.favicon))
+        }
     }
 
     static func secured(_ response: Response) -> Response {

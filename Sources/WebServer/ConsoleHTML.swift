@@ -82,6 +82,7 @@ enum ConsoleHTML {
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>Passerelle — Vue d’ensemble</title>
         <link rel="stylesheet" href="/console/static/console.css">
+        <link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
         </head>
         <body>
         <header><h1>Passerelle</h1><nav><a href="/console/" aria-current="page">Vue d’ensemble</a></nav></header>
@@ -161,6 +162,13 @@ enum ConsoleHTML {
         html += "</section>\n</main>\n</body>\n</html>\n"
         return html
     }
+
+    /// Else the browser asks for /favicon.ico and logs a 404 on every refresh.
+    static let favicon = """
+    <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#000091"/>\
+    <path d="M3 11h10M5 11V6h6v5" stroke="#fff" stroke-width="1.5" fill="none"/></svg>
+
+    """
 
     static let stylesheet = """
     body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #f6f6f6; }

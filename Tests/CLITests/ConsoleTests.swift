@@ -92,6 +92,49 @@ struct ConsoleTests {
         #expect(await demo.terminate(timeout: 30) == 0, "\(demo.output)")
     }
 
+    /// The system Chromium (Debian's package) and Playwright in .venv (scripts/requirements-test.txt).
+    static let chromium = "/usr/bin/chromium"
+    static var browserAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: chromium)
+            && (try? ProcessRunner.run(TestPaths.repositoryRoot.appendingPathComponent(".venv/bin/python").path, ["-c", "import playwright"]))?.status == 0
+    }
+
+    /// In a real browser (Chromium driven by Playwright): the overview of the demo's journal
+    /// loads under its Content-Security-Policy with nothing refused or missing (no console
+    /// message, no failed request), the stylesheet applies, and the DMP's "Accusé reçu" cell
+    /// reads 9, as the journal holds. Skipped, and said so, without Chromium (`apt-get install
+    /// chromium`) or Playwright (scripts/setup.sh).
+    @Test(.enabled(if: browserAvailable, "needs /usr/bin/chromium and playwright in .venv"))
+    func aBrowserReadsTheOverview() async throws {
+        let binary = try #require(CLI.binary)
+        let root = try TestPaths.temporaryDirectory("console-browser")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let demo = try Background(binary, DemoTests.arguments(root.appendingPathComponent("demo-run"), ["--keep-running"]),
+                                  directory: TestPaths.repositoryRoot, logs: root)
+        defer { demo.kill() }
+        let line = try #require(await demo.waitFor("/console/", timeout: 60), "no console line:\n\(demo.output)")
+        let url = try #require(line.split(separator: " ").first { $0.hasSuffix("/console/") }.map(String.init))
+        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
+
+        let screenshot = root.appendingPathComponent("overview.png")
+        let run = try ProcessRunner.run(TestPaths.repositoryRoot.appendingPathComponent(".venv/bin/python").path,
+                                        [TestPaths.repositoryRoot.appendingPathComponent("Tests/Browser/console_overview.py").path, url,
+                                         "--screenshot", screenshot.path, "--chromium", Self.chromium])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let json = try #require(run.stdout.split(separator: "\n").last { $0.hasPrefix("{") }, "\(run.stdout)\n\(run.stderr)")
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(page["heading"] as? String == "Vue d’ensemble")
+        let cells = try #require(page["cells"] as? [String: Int])
+        #expect(cells["dmp/acknowledged"] == 9, "\(cells)")
+        #expect(cells["mssante_patient/sent"] == 1, "\(cells)")
+        #expect(page["ready"] as? String == "Prête")
+        #expect(page["header_background"] as? String == "rgb(0, 0, 145)", "the stylesheet did not apply: \(json)")
+        #expect((page["console"] as? [String])?.isEmpty == true, "\(json)")
+        #expect((page["failed_requests"] as? [String])?.isEmpty == true, "\(json)")
+        #expect(FileManager.default.fileExists(atPath: screenshot.path))
+        _ = await demo.terminate(timeout: 30)
+    }
+
     /// A DMP endpoint that refuses every request (the demo's endpoint checking against the wrong
     /// schema): the overview counts the failed DMP transmissions and shows the DMP's last error,
     /// its text as the journal holds it (no patient data in a registry error).
