@@ -62,7 +62,7 @@ public final class StatusServer: Sendable {
         // The port is known once the server is bound (port 0: any free one); a bind failure ends run().
         let (bound, continuation) = AsyncStream<Result<UInt16, any Error>>.makeStream()
         var logger = Logger(label: "passerelle.http")
-        logger.logLevel = .warning  // no line per request: paths only, but the service log is for the service
+        logger.logLevel = .warning  // Hummingbird's start line and per-request lines stay out of the service log
         let app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(10), httpDecoderConfiguration: decoderLimits)),

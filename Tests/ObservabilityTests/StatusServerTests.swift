@@ -184,6 +184,21 @@ struct StatusServerTests {
         #expect(try await get(server, "/health") == (200, "ok\n"))
     }
 
+    /// A port already taken is an error at start that names the cause, not a server that never answers.
+    @Test func aPortInUseIsAStartError() async throws {
+        let first = try await StatusServer.start(metrics: MetricsRegistry(), probes: [])
+        defer { first.stop() }
+        do {
+            let second = try await StatusServer.start(port: first.port, metrics: MetricsRegistry(), probes: [])
+            second.stop()
+            Issue.record("a second server started on port \(first.port)")
+        } catch {
+            guard case .listen(let reason) = error else { Issue.record("\(error)"); return }
+            #expect(error.description.hasPrefix("cannot open the status endpoint: ") && !reason.isEmpty, "\(error)")
+        }
+        #expect(try await get(first, "/health") == (200, "ok\n"))
+    }
+
     @Test func refusesANonLoopbackAddress() async {
         await #expect(throws: StatusServer.StartError.self) {
             try await StatusServer.start(host: "0.0.0.0", metrics: MetricsRegistry(), probes: [])
