@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Handoff", "Admission", "Delivery", "Gateway", "IHE", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "SQLiteKit", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "TestSupport"]),
+        .testTarget(name: "IndicatorsTests", dependencies: ["Indicators", "Journal", "PasserelleCore", "PostgresKit", "XMLKit", "Signing", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "DMPTests", dependencies: ["IHE", "DMP", "CurlKit", "TestEndpoints", "CDA", "Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -24,8 +24,11 @@ journal="$out/journal.sqlite"
 rm -rf "$journal" "$out/journal.blobs"
 "$bin/passerelle-bench" report --journal "$journal" --transmissions 40000 --stays 12000 --generate-only
 "$bin/passerelle" report --journal "$journal" --month 2026-10 --format html -o "$out/report.html"
+"$bin/passerelle" report --journal "$journal" --from-month 2026-05 --to-month 2026-10 --format html -o "$out/comparison.html"
 
 # --no-sandbox: Chromium refuses to run as root with its sandbox; the page is local and has no script.
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2600 \
     --screenshot="$out/report.png" "file://$out/report.html" 2>"$out/chromium.log"
-echo "report-screenshot: $out/report.html -> $out/report.png"
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1500 \
+    --screenshot="$out/comparison.png" "file://$out/comparison.html" 2>>"$out/chromium.log"
+echo "report-screenshot: $out/report.html -> $out/report.png, $out/comparison.html -> $out/comparison.png"

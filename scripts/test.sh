@@ -15,3 +15,10 @@ PASSERELLE_TESTS_SERIAL=1 swift test --skip-build --no-parallel "$@"
 if [ $# -eq 0 ] && [ "${PASSERELLE_FUZZ_SECONDS:-30}" != 0 ]; then
     FUZZ_JOBS=2 "$root/scripts/fuzz.sh" "${PASSERELLE_FUZZ_SECONDS:-30}"
 fi
+# The Debian packages end to end (scripts/package-test.sh, as root: release build, lintian,
+# dpkg -i, selfcheck and demo from /tmp as nobody, upgrade, downgrade, purge; 9.5 min on 2
+# cores, 7 of them the release build); skipped when a test filter was given, or with
+# PASSERELLE_PACKAGE_TEST=0.
+if [ $# -eq 0 ] && [ "${PASSERELLE_PACKAGE_TEST:-1}" != 0 ]; then
+    "$root/scripts/package-test.sh"
+fi

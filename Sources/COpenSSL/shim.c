@@ -8,6 +8,7 @@ X509 *copenssl_sk_x509_value(const STACK_OF(X509) *s, int i) { return sk_X509_va
 void copenssl_sk_x509_pop_free(STACK_OF(X509) *s) { sk_X509_pop_free(s, X509_free); }
 STACK_OF(X509) *copenssl_sk_x509_new_null(void) { return sk_X509_new_null(); }
 int copenssl_sk_x509_push(STACK_OF(X509) *s, X509 *c) { return sk_X509_push(s, c); }
+void copenssl_sk_x509_free(STACK_OF(X509) *s) { sk_X509_free(s); }
 void copenssl_free(void *p) { OPENSSL_free(p); }
 long copenssl_bio_get_mem_data(BIO *b, char **d) { return BIO_get_mem_data(b, d); }
 

@@ -107,7 +107,8 @@ extension GatewayService {
                               keyMaterial: keys,
                               retention: c.retentionDays.flatMap { days in
                                   (journal as? any JournalRetention).map { RetentionSchedule(journal: $0, days: days) }
-                              })
+                              },
+                              heartbeat: ServiceHeartbeat(journal: journal))
     }
 
     /// `[journal] patient_key_file`, else `<journal without extension>.patient-key`.

@@ -37,15 +37,19 @@ public final class GatewayService: Sendable {
     public let keyMaterial: KeyMaterial?
     /// The daily purge (nil: no `[journal] retention_days`, content kept for ever).
     public let retention: RetentionSchedule?
+    /// The run's start, beats and stop in the journal (nil: not recorded, e.g. some tests).
+    public let heartbeat: ServiceHeartbeat?
     let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let stopSignal = WakeSignal()
 
     public init(journal: any JournalStore, pipeline: Pipeline, folder: FolderSource, workers: TransmissionWorkers, mllp: MLLPSource?, intakeConcurrency: Int = 4,
                 shutdownTimeout: TimeInterval = 30, acknowledgements: AcknowledgementPolling? = nil, keyMaterial: KeyMaterial? = nil,
-                retention: RetentionSchedule? = nil, logger: Logger = Logger(label: "passerelle.service")) {
+                retention: RetentionSchedule? = nil, heartbeat: ServiceHeartbeat? = nil,
+                logger: Logger = Logger(label: "passerelle.service")) {
         self.journal = journal
         self.retention = retention
+        self.heartbeat = heartbeat
         self.acknowledgements = acknowledgements
         self.keyMaterial = keyMaterial
         self.pipeline = pipeline
@@ -92,6 +96,8 @@ public final class GatewayService: Sendable {
             }
         }
         let purging = retention.map { schedule in Task { [logger] in await schedule.run(logger: logger) } }
+        await heartbeat?.beat(logger: logger)
+        let beating = heartbeat.map { heartbeat in Task { [logger] in await heartbeat.run(logger: logger) } }
         let inbox = await folder.scanner.inbox.path
         logger.info("passerelle running", metadata: ["inbox": "\(inbox)"])
 
@@ -107,6 +113,8 @@ public final class GatewayService: Sendable {
         purging?.cancel()
         workers.stop()
         let finished = await Self.wait(for: sending, timeout: shutdownTimeout)
+        beating?.cancel()
+        await heartbeat?.beat(stopped: true, logger: logger)
         if finished {
             logger.notice("stopped cleanly")
         } else {

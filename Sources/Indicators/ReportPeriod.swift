@@ -8,6 +8,8 @@ public enum ReportError: Error, Sendable, CustomStringConvertible, LocalizedErro
     /// `--from` is after `--to`.
     case emptyRange(from: String, to: String)
     case unknownTimeZone(String)
+    /// A comparison over more than 120 months.
+    case tooManyMonths(from: String, to: String)
     case journal(JournalError)
 
     public var description: String {
@@ -16,6 +18,7 @@ public enum ReportError: Error, Sendable, CustomStringConvertible, LocalizedErro
         case .invalidDate(let s): "'\(s)' is not a date; write it YYYY-MM-DD, e.g. 2026-10-01"
         case .emptyRange(let from, let to): "the period \(from) … \(to) is empty: --from must not be after --to"
         case .unknownTimeZone(let z): "'\(z)' is not a time zone; set [report] time_zone to an IANA name such as \"Europe/Paris\""
+        case .tooManyMonths(let from, let to): "\(from) … \(to) is more than 120 months: compare at most ten years at once"
         case .journal(let e): e.description
         }
     }
@@ -86,5 +89,39 @@ public struct ReportPeriod: Sendable, Hashable, Codable {
             months.append(ReportPeriod(label: String(format: "%04d-%02d", c.year!, c.month!), start: start, end: end, timeZone: timeZone))
         }
         return months
+    }
+}
+
+/// French calendar words for the human formats (the JSON and CSV keep `2026-10`).
+public enum FrenchCalendar {
+    public static let months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+                                "octobre", "novembre", "décembre"]
+    static let short = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
+
+    /// `2026-12` → `décembre 2026`; anything else unchanged.
+    public static func month(_ label: String) -> String {
+        guard let v = ReportPeriod.numbers(label, count: 2), (1...12).contains(v[1]) else { return label }
+        return "\(months[v[1] - 1]) \(v[0])"
+    }
+
+    /// `2026-12` → `déc.` (chart axes).
+    public static func shortMonth(_ label: String) -> String {
+        guard let v = ReportPeriod.numbers(label, count: 2), (1...12).contains(v[1]) else { return label }
+        return short[v[1] - 1]
+    }
+
+    /// `2026-10-01` → `1er octobre 2026`.
+    public static func day(_ label: String) -> String {
+        guard let v = ReportPeriod.numbers(label, count: 3), (1...12).contains(v[1]) else { return label }
+        return "\(v[2] == 1 ? "1er" : String(v[2])) \(months[v[1] - 1]) \(v[0])"
+    }
+}
+
+extension ReportPeriod {
+    /// `octobre 2026`, or `du 1er octobre 2026 au 15 octobre 2026`.
+    public var displayName: String {
+        let parts = label.components(separatedBy: "..")
+        if parts.count == 2 { return "du \(FrenchCalendar.day(parts[0])) au \(FrenchCalendar.day(parts[1]))" }
+        return FrenchCalendar.month(label)
     }
 }

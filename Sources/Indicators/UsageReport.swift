@@ -45,6 +45,57 @@ public struct IndicatorLine: Sendable, Hashable, Codable {
     }
 }
 
+/// What a numerator or a denominator counts: document sets with one of some measures
+/// (optionally of some kinds, or refused with one code), or stays with a measure.
+public enum Term: Sendable, Hashable {
+    case sets([SetMeasure], kinds: [DocumentKind]? = nil, refusal: String? = nil)
+    case stays(StayMeasure)
+
+    /// The figure in a cell of counts. A set is in at most one of the measures summed
+    /// (`produced` and `deleted` exclude each other), so the sum counts each set once.
+    public func value(_ c: UsageCounts) -> Int {
+        switch self {
+        case let .sets(measures, kinds, refusal): measures.reduce(0) { $0 + c.value($1, kinds: kinds, refusal: refusal) }
+        case let .stays(measure): c.value(measure)
+        }
+    }
+
+    /// Whether a set row of the evidence counts in this term.
+    public func includes(_ row: UsageEvidence.SetRow) -> Bool {
+        guard case let .sets(measures, kinds, refusal) = self else { return false }
+        return measures.contains(where: row.measures.contains) && (kinds?.contains(row.kind) ?? true)
+            && (refusal == nil || row.refusalCode == refusal)
+    }
+
+    /// Whether a stay row of the evidence counts in this term.
+    public func includes(_ row: UsageEvidence.StayRow) -> Bool {
+        guard case let .stays(measure) = self else { return false }
+        return row.measures.contains(measure)
+    }
+}
+
+/// One indicator line's definition (see ``IndicatorCalculator/definitions(refusalCodes:settings:)``).
+public struct LineDefinition: Sendable, Hashable {
+    public var programme: String
+    public var code: String
+    public var label: String
+    public var numerator: Term
+    public var denominator: Term
+    public var headline: Bool
+    public var targetKind: IndicatorLine.TargetKind
+
+    init(_ programme: String, _ code: String, _ label: String, _ numerator: Term, _ denominator: Term,
+         headline: Bool = false, targetKind: IndicatorLine.TargetKind = .minimum) {
+        self.programme = programme
+        self.code = code
+        self.label = label
+        self.numerator = numerator
+        self.denominator = denominator
+        self.headline = headline
+        self.targetKind = targetKind
+    }
+}
+
 /// Documents of one kind: produced and sent to the DMP (the HTML bars).
 public struct KindLine: Sendable, Hashable, Codable {
     /// Short name (`ldl`, `cr-bio`, …).
@@ -88,6 +139,10 @@ public struct UsageReport: Sendable, Hashable, Codable {
     public var byFiness: [ScopeReport]
     /// Trailing months (oldest first), for the charts; may be empty.
     public var trend: [TrendMonth]
+    /// Transmission delays of the period (added in format 2: additions keep the version).
+    public var delays: DelayReport
+    /// Service availability over the period (an addition too).
+    public var availability: AvailabilityReport
 }
 
 /// Turns the journal's raw counts into indicator lines, following the configuration.
@@ -102,47 +157,55 @@ public enum IndicatorCalculator {
 
     /// Every line, in the report's order: volet 1, volet 2, HOP'EN, quality.
     public static func lines(_ c: UsageCounts, settings: PasserelleConfiguration.Report) -> [IndicatorLine] {
-        var lines: [IndicatorLine] = []
-        let produced = c.kinds.values.reduce(0) { $0 + $1.produced }
+        definitions(refusalCodes: Array(c.dmpRefusals.keys), settings: settings).map { d in
+            IndicatorLine(d.programme, d.code, d.label, d.numerator.value(c), d.denominator.value(c), settings: settings,
+                          headline: d.headline, targetKind: d.targetKind)
+        }
+    }
+
+    /// The one definition of every line: its numerator and denominator as measures of the
+    /// journal. The report sums them (``lines(_:settings:)``), the evidence lists the rows
+    /// behind them (``EvidencePackage``).
+    public static func definitions(refusalCodes: [String], settings: PasserelleConfiguration.Report) -> [LineDefinition] {
+        var lines: [LineDefinition] = []
+        let produced = Term.sets([.produced])
+        let stays = Term.stays(.discharged)
         for domain in SUNESDomain.allCases {
             let kinds = settings.domainKinds[domain] ?? []
-            let accepted = kinds.reduce(0) { $0 + (c.kinds[$1]?.dmpAccepted ?? 0) }
-            let made = kinds.reduce(0) { $0 + (c.kinds[$1]?.produced ?? 0) }
+            let accepted = Term.sets([.dmpAccepted], kinds: kinds)
             let headline = settings.denominators[domain] ?? .stays
             let name = domainLabel(domain)
-            lines.append(IndicatorLine("SUN-ES", "V1-\(domain.rawValue)-SEJ",
-                                       "\(name) envoyés au DMP avec INS qualifiée, par séjour clos", accepted, c.staysDischarged,
-                                       settings: settings, headline: headline == .stays))
-            lines.append(IndicatorLine("SUN-ES", "V1-\(domain.rawValue)-DOC",
-                                       "\(name) envoyés au DMP avec INS qualifiée, par document produit", accepted, made,
-                                       settings: settings, headline: headline == .documents))
+            lines.append(LineDefinition("SUN-ES", "V1-\(domain.rawValue)-SEJ", "\(name) envoyés au DMP avec INS qualifiée, par séjour clos",
+                                        accepted, stays, headline: headline == .stays))
+            lines.append(LineDefinition("SUN-ES", "V1-\(domain.rawValue)-DOC", "\(name) envoyés au DMP avec INS qualifiée, par document produit",
+                                        accepted, .sets([.produced], kinds: kinds), headline: headline == .documents))
         }
-        for (code, who, m) in [("PAT", "aux patients (messagerie citoyenne)", c.patient), ("PS", "aux professionnels", c.professional)] {
-            lines.append(IndicatorLine("SUN-ES", "V2-\(code)", "Documents envoyés par MSSanté \(who), par document produit",
-                                       m.sent, produced, settings: settings))
-            lines.append(IndicatorLine("SUN-ES", "V2-\(code)-DSN", "Envois MSSanté \(who) remis (DSN)", m.delivered, m.sent,
-                                       settings: settings))
-            lines.append(IndicatorLine("SUN-ES", "V2-\(code)-MDN", "Envois MSSanté \(who) lus (MDN)", m.read, m.sent,
-                                       settings: settings))
+        for (code, who, sent, delivered, read) in [
+            ("PAT", "aux patients (messagerie citoyenne)", SetMeasure.patientSent, SetMeasure.patientDelivered, SetMeasure.patientRead),
+            ("PS", "aux professionnels", .professionalSent, .professionalDelivered, .professionalRead),
+        ] {
+            lines.append(LineDefinition("SUN-ES", "V2-\(code)", "Documents envoyés par MSSanté \(who), par document produit",
+                                        .sets([sent]), produced))
+            lines.append(LineDefinition("SUN-ES", "V2-\(code)-DSN", "Envois MSSanté \(who) remis (DSN)", .sets([delivered]), .sets([sent])))
+            lines.append(LineDefinition("SUN-ES", "V2-\(code)-MDN", "Envois MSSanté \(who) lus (MDN)", .sets([read]), .sets([sent])))
         }
-        lines.append(IndicatorLine("HOP'EN", "HN-D2-LDL", "Séjours clos dont la lettre de liaison est dans le DMP",
-                                   c.staysWithDischargeLetter, c.staysDischarged, settings: settings))
-        let refused = c.dmpRefusals.values.reduce(0, +)
-        let quality: [(String, String, Int, Int)] = [
-            ("Q-INS", "Documents retenus : identité non qualifiée (pas d'envoi au DMP)", c.unqualified, produced),
-            ("Q-REFUS-DMP", "Documents refusés par le DMP", refused, produced),
-        ] + c.dmpRefusals.sorted { $0.key < $1.key }.map { code, n in
-            ("Q-REFUS-DMP-\(code)", "Documents refusés par le DMP, code \(code)", n, produced)
+        lines.append(LineDefinition("HOP'EN", "HN-D2-LDL", "Séjours clos dont la lettre de liaison est dans le DMP",
+                                    .stays(.withDischargeLetter), stays))
+        let quality: [(String, String, Term, Term)] = [
+            ("Q-INS", "Documents retenus : identité non qualifiée (pas d'envoi au DMP)", .sets([.unqualified]), produced),
+            ("Q-REFUS-DMP", "Documents refusés par le DMP", .sets([.refused]), produced),
+        ] + refusalCodes.sorted().map { code in
+            ("Q-REFUS-DMP-\(code)", "Documents refusés par le DMP, code \(code)", Term.sets([.refused], refusal: code), produced)
         } + [
-            ("Q-ECHEC-RETRY", "Échecs après épuisement des nouvelles tentatives", c.failedAfterRetries, produced),
-            ("Q-ECHEC-DEF", "Échecs définitifs (hors refus DMP)", c.failedPermanently, produced),
-            ("Q-ATTENTE", "Documents en attente d'envoi", c.waiting, produced),
-            ("Q-ECARTE", "Documents écartés par un opérateur (hors échecs)", c.discarded, produced),
-            ("Q-REMPL", "Documents remplacés (comptés une fois)", c.replaced, produced),
-            ("Q-SUPPR", "Documents supprimés (comptés une fois, hors taux)", c.deleted, produced + c.deleted),
+            ("Q-ECHEC-RETRY", "Échecs après épuisement des nouvelles tentatives", .sets([.failedAfterRetries]), produced),
+            ("Q-ECHEC-DEF", "Échecs définitifs (hors refus DMP)", .sets([.failedPermanently]), produced),
+            ("Q-ATTENTE", "Documents en attente d'envoi", .sets([.waiting]), produced),
+            ("Q-ECARTE", "Documents écartés par un opérateur (hors échecs)", .sets([.discarded]), produced),
+            ("Q-REMPL", "Documents remplacés (comptés une fois)", .sets([.replaced]), produced),
+            ("Q-SUPPR", "Documents supprimés (comptés une fois, hors taux)", .sets([.deleted]), .sets([.produced, .deleted])),
         ]
         for (code, label, n, d) in quality {
-            lines.append(IndicatorLine("Qualité", code, label, n, d, settings: settings, targetKind: .maximum))
+            lines.append(LineDefinition("Qualité", code, label, n, d, targetKind: .maximum))
         }
         return lines
     }
@@ -196,7 +259,20 @@ public enum UsageReporter {
                                   lines: IndicatorCalculator.lines(sum, settings: settings).filter(IndicatorCalculator.isTrendLine))
             }
         }
+        let samples: [DelaySample]
+        do { samples = try await store.usageDelaySamples(query([period.start, period.end])) } catch { throw .journal(error) }
+        let delays = DelayReport.make(samples, d1Kinds: settings.domainKinds[.d1] ?? [])
+        let availability: AvailabilityReport
+        do {
+            let samples = try await store.availabilitySamples(from: period.start, until: period.end)
+            // Whole days only: a period not over is measured up to the last local midnight, so
+            // two reports of the same journal on the same day agree (the running day is not over).
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: period.timeZone) ?? .gmt
+            availability = AvailabilityReport.make(runs: samples.runs, attempts: samples.attempts, from: period.start, until: period.end,
+                                                   now: calendar.startOfDay(for: now))
+        } catch { throw .journal(error) }
         return UsageReport(title: title, period: period, generatedAt: now, finessFilter: finess,
-                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend)
+                           total: scope(total, finess: nil), byFiness: byFiness, trend: trend, delays: delays, availability: availability)
     }
 }

@@ -213,7 +213,7 @@ public actor InboxScanner {
                 name = "\(Self.claimID())-\(name)"
             }
             let report = error.appendingPathComponent(RefusalReason.reportFileName(for: name))
-            if let failure = DurableFiles.writeNew(Data(reason.report(for: file.lastPathComponent, at: date, language: language).utf8), to: report.path) {
+            if let failure = DurableFiles.publishNew(Data(reason.report(for: file.lastPathComponent, at: date, language: language).utf8), to: report.path) {
                 for written in moves { unlink(written.report.path) }
                 throw .reasonUnwritable(file: file.lastPathComponent, path: report.path, reason: failure,
                                         cause: FileSystemCause.probe(folder: error.path))
@@ -260,7 +260,7 @@ public actor InboxScanner {
         if IntakeFile.entryKind(error.appendingPathComponent(name)) != nil { name = "\(Self.claimID())-\(name)" }
         let report = error.appendingPathComponent(name)
         let text = reason.partialReport(for: fileName, accepted: accepted, at: date, language: language)
-        if let failure = DurableFiles.writeNew(Data(text.utf8), to: report.path) {
+        if let failure = DurableFiles.publishNew(Data(text.utf8), to: report.path) {
             throw .reasonUnwritable(file: fileName, path: report.path, reason: failure, cause: FileSystemCause.probe(folder: error.path))
         }
         if let failure = DurableFiles.syncDirectory(error.path) {

@@ -47,11 +47,11 @@ public enum JournalError: Error, Sendable, CustomStringConvertible, LocalizedErr
 }
 
 /// The gateway's durable queue and history, split by job: each stage holds only the part it
-/// uses (admission, delivery, acknowledgements, operator queries, usage counts), so a test can
+/// uses (admission, delivery, acknowledgements, operator queries, usage counts, service runs), so a test can
 /// give a stage an in-memory queue and a stage cannot reach into another's rows. The SQLite (one
 /// node) and PostgreSQL (several nodes sharing a queue) stores implement all of them, from one
 /// statement table (``JournalSQL``). Every method is one transaction.
-public protocol JournalStore: AdmissionJournal, DeliveryQueue, AcknowledgementJournal, JournalQueries, UsageCounting {}
+public protocol JournalStore: AdmissionJournal, DeliveryQueue, AcknowledgementJournal, JournalQueries, UsageCounting, ServiceRunJournal {}
 
 /// What admission writes: accepted documents, their built CDA and queued transmissions, stays
 /// from ADT events; and the reads it needs to place a new version after an earlier one.
@@ -170,6 +170,23 @@ public protocol UsageCounting: Sendable {
     /// The usage report's raw counts, one element per (period, FINESS) that has any activity,
     /// computed by aggregates over indexed time ranges (see ``UsageQuery`` for what counts where).
     func usageCounts(_ query: UsageQuery) async throws(JournalError) -> [UsageCounts]
+
+    /// The rows behind ``usageCounts(_:)``: every set and stay of the query with each measure's
+    /// 0/1 value, from the same predicates (the audit evidence of the report).
+    func usageEvidence(_ query: UsageQuery) async throws(JournalError) -> UsageEvidence
+
+    /// The successful transmissions of the sets the report counts, with their times (delays).
+    func usageDelaySamples(_ query: UsageQuery) async throws(JournalError) -> [DelaySample]
+
+    /// The runs overlapping `from ..< until`, and the ended attempts of that range (and of the
+    /// week before it), oldest first: what the report's availability is computed from.
+    func availabilitySamples(from: Date, until: Date) async throws(JournalError) -> (runs: [ServiceRun], attempts: [AttemptSample])
+}
+
+/// What `passerelle run` writes of itself (the report's availability).
+public protocol ServiceRunJournal: Sendable {
+    /// Records a `passerelle run` process: at start, on each heartbeat, and at its stop.
+    func recordServiceRun(id: String, host: String, pid: Int, startedAt: Date, now: Date, stopped: Bool) async throws(JournalError)
 }
 
 extension AdmissionJournal {

@@ -319,6 +319,60 @@ extension SQLJournalBackend {
             return UsageSQL.counts(sets: try db.query(sets.sql, sets.values), stays: try db.query(stays.sql, stays.values))
         }
     }
+
+    public func recordServiceRun(id: String, host: String, pid: Int, startedAt: Date, now: Date, stopped: Bool) async throws(JournalError) {
+        try await write { db in
+            _ = try db.change("""
+                INSERT INTO service_runs (id, host, pid, started_at, last_seen_at, stopped_at) VALUES (\(db.dialect.parameter(1)), \
+                \(db.dialect.parameter(2)), \(db.dialect.parameter(3)), \(db.dialect.parameter(4)), \(db.dialect.parameter(5)), \
+                \(db.dialect.parameter(6)))
+                ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at, stopped_at = excluded.stopped_at
+                """, [id.sqlValue, host.sqlValue, Int64(pid).sqlValue, JournalTime.millis(startedAt).sqlValue, JournalTime.millis(now).sqlValue,
+                      (stopped ? JournalTime.millis(now) : nil).sqlValue])
+        }
+    }
+
+    public func availabilitySamples(from: Date, until: Date) async throws(JournalError) -> (runs: [ServiceRun], attempts: [AttemptSample]) {
+        try await snapshot { db in
+            let p = { (i: Int) in db.dialect.parameter(i) }
+            let values = [JournalTime.millis(from).sqlValue, JournalTime.millis(until).sqlValue]
+            let runs = try db.query("""
+                SELECT id, started_at, COALESCE(stopped_at, last_seen_at) AS ended_at, stopped_at FROM service_runs
+                WHERE started_at < \(p(2)) AND COALESCE(stopped_at, last_seen_at) >= \(p(1)) ORDER BY started_at
+                """, values).compactMap { row -> ServiceRun? in
+                guard let id = row.text("id"), let start = JournalTime.date(millis: row.integer("started_at")),
+                      let end = JournalTime.date(millis: row.integer("ended_at")) else { return nil }
+                return ServiceRun(id: id, startedAt: start, endedAt: end, stopped: row.integer("stopped_at") != nil)
+            }
+            // A week before the range too: an outage that began before it is measured from its start.
+            let attempts = try db.query("""
+                SELECT t.target, a.started_at, a.ended_at, a.outcome FROM attempts a JOIN transmissions t ON t.id = a.transmission_id
+                WHERE a.started_at >= \(p(1)) AND a.started_at < \(p(2)) AND a.ended_at IS NOT NULL ORDER BY a.started_at, a.id
+                """, [JournalTime.millis(from.addingTimeInterval(-7 * 86_400)).sqlValue, values[1]]).compactMap { row -> AttemptSample? in
+                guard let target = row.text("target").flatMap(Destination.init(rawValue:)),
+                      let start = JournalTime.date(millis: row.integer("started_at")),
+                      let end = JournalTime.date(millis: row.integer("ended_at")), let outcome = row.text("outcome") else { return nil }
+                return AttemptSample(target: target, startedAt: start, endedAt: end, outcome: outcome)
+            }
+            return (runs, attempts)
+        }
+    }
+
+    public func usageDelaySamples(_ query: UsageQuery) async throws(JournalError) -> [DelaySample] {
+        try UsageSQL.validate(query)
+        return try await snapshot { db in
+            let s = UsageSQL.delaySamples(query, db.dialect)
+            return UsageSQL.delaySamples(try db.query(s.sql, s.values))
+        }
+    }
+
+    public func usageEvidence(_ query: UsageQuery) async throws(JournalError) -> UsageEvidence {
+        try UsageSQL.validate(query)
+        return try await snapshot { db in
+            let sets = UsageSQL.setEvidence(query, db.dialect), stays = UsageSQL.stayEvidence(query, db.dialect)
+            return UsageSQL.evidence(sets: try db.query(sets.sql, sets.values), stays: try db.query(stays.sql, stays.values))
+        }
+    }
 }
 
 /// The steps several operations share, inside their transaction.

@@ -154,6 +154,21 @@ enum JournalSchema {
         CREATE INDEX documents_blob ON documents (blob_sha256);
         CREATE INDEX documents_built ON documents (built_sha256);
         """),
+        // Service availability in the usage report: each `passerelle run` process records when
+        // it started, beats every minute and records its stop (a crash leaves its last beat),
+        // and the report finds a target's outages from the attempts of a time range.
+        (6, """
+        CREATE TABLE service_runs (
+            id            \(t.text) PRIMARY KEY,
+            host          \(t.text) NOT NULL,
+            pid           INTEGER NOT NULL,
+            started_at    \(t.int64) NOT NULL,
+            last_seen_at  \(t.int64) NOT NULL,
+            stopped_at    \(t.int64)
+        );
+        CREATE INDEX service_runs_started ON service_runs (started_at);
+        CREATE INDEX attempts_started ON attempts (started_at);
+        """),
     ] }
 
     /// Every transmission state the journal accepts, as of migration 4.

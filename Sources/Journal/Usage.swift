@@ -25,6 +25,24 @@ public struct UsageQuery: Sendable, Hashable {
     }
 }
 
+/// A per-set 0/1 figure of the usage report. The raw value is the SQL column name: the report
+/// sums it (``UsageCounts``), the evidence lists it per set (``UsageEvidence``), from the one
+/// predicate table in `UsageSQL`.
+public enum SetMeasure: String, Sendable, Hashable, CaseIterable, Codable {
+    case produced, deleted
+    case dmpAccepted = "dmp_ok"
+    case refused, replaced, unqualified
+    case patientSent = "patient_sent", patientDelivered = "patient_delivered", patientRead = "patient_read"
+    case professionalSent = "ps_sent", professionalDelivered = "ps_delivered", professionalRead = "ps_read"
+    case failedAfterRetries = "exhausted", failedPermanently = "permanent", waiting, discarded
+}
+
+/// A per-stay 0/1 figure (same two uses as ``SetMeasure``).
+public enum StayMeasure: String, Sendable, Hashable, CaseIterable, Codable {
+    case discharged
+    case withDischargeLetter = "with_letter"
+}
+
 /// Raw counts for one period and one FINESS; the `Indicators` module turns them into rates.
 /// Deleted sets are counted in ``deleted`` only; every other figure leaves them out.
 public struct UsageCounts: Sendable, Hashable, Codable {
@@ -88,6 +106,38 @@ public struct UsageCounts: Sendable, Hashable, Codable {
         self.finess = finess
     }
 
+    /// The sum of a measure over the cell; `kinds` restricts it to those kinds (only
+    /// ``SetMeasure/produced`` and ``SetMeasure/dmpAccepted`` are kept per kind), `refusal` to
+    /// one DMP error code (only ``SetMeasure/refused``).
+    public func value(_ measure: SetMeasure, kinds: [DocumentKind]? = nil, refusal: String? = nil) -> Int {
+        if let kinds {
+            precondition(measure == .produced || measure == .dmpAccepted, "usage counts keep only produced and dmp_ok per kind")
+            return kinds.reduce(0) { $0 + (measure == .produced ? self.kinds[$1]?.produced ?? 0 : self.kinds[$1]?.dmpAccepted ?? 0) }
+        }
+        switch measure {
+        case .produced: return self.kinds.values.reduce(0) { $0 + $1.produced }
+        case .dmpAccepted: return self.kinds.values.reduce(0) { $0 + $1.dmpAccepted }
+        case .deleted: return deleted
+        case .refused: return refusal.map { dmpRefusals[$0] ?? 0 } ?? dmpRefusals.values.reduce(0, +)
+        case .replaced: return replaced
+        case .unqualified: return unqualified
+        case .patientSent: return patient.sent
+        case .patientDelivered: return patient.delivered
+        case .patientRead: return patient.read
+        case .professionalSent: return professional.sent
+        case .professionalDelivered: return professional.delivered
+        case .professionalRead: return professional.read
+        case .failedAfterRetries: return failedAfterRetries
+        case .failedPermanently: return failedPermanently
+        case .waiting: return waiting
+        case .discarded: return discarded
+        }
+    }
+
+    public func value(_ measure: StayMeasure) -> Int {
+        measure == .discharged ? staysDischarged : staysWithDischargeLetter
+    }
+
     /// Adds `other`'s figures (same period, another FINESS) into this one.
     public mutating func add(_ other: UsageCounts) {
         staysDischarged += other.staysDischarged
@@ -108,5 +158,110 @@ public struct UsageCounts: Sendable, Hashable, Codable {
         failedPermanently += other.failedPermanently
         waiting += other.waiting
         discarded += other.discarded
+    }
+}
+
+/// The rows behind the usage counts of one query: every document set and every stay the
+/// report counted, with the 0/1 value of each measure and what proves it.
+public struct UsageEvidence: Sendable, Hashable {
+    public struct SetRow: Sendable, Hashable {
+        public var period: Int
+        public var setID: String
+        public var kind: DocumentKind
+        public var finess: String
+        public var stayID: String?
+        /// Discharge of the set's stay, when the journal knows it.
+        public var dischargedAt: Date?
+        /// First version's reception.
+        public var firstReceivedAt: Date
+        public var maskedINS: String?
+        /// Identity status of the latest version of the set.
+        public var identityStatus: String?
+        /// DMP registration proving ``SetMeasure/dmpAccepted``: when and the registry's answer as journaled.
+        public var dmpAcknowledgedAt: Date?
+        public var dmpResponse: String?
+        /// Registry error code of a DMP refusal.
+        public var refusalCode: String?
+        /// MSSanté proof: the message id and the latest notification (DSN/MDN) with its time and detail.
+        public var patientProof: String?
+        public var professionalProof: String?
+        public var measures: Set<SetMeasure>
+        public init(period: Int, setID: String, kind: DocumentKind, finess: String, stayID: String?, dischargedAt: Date?,
+                    firstReceivedAt: Date, maskedINS: String?, identityStatus: String?, dmpAcknowledgedAt: Date?,
+                    dmpResponse: String?, refusalCode: String?, patientProof: String?, professionalProof: String?,
+                    measures: Set<SetMeasure>) {
+            self.period = period; self.setID = setID; self.kind = kind; self.finess = finess; self.stayID = stayID
+            self.dischargedAt = dischargedAt; self.firstReceivedAt = firstReceivedAt; self.maskedINS = maskedINS
+            self.identityStatus = identityStatus; self.dmpAcknowledgedAt = dmpAcknowledgedAt; self.dmpResponse = dmpResponse
+            self.refusalCode = refusalCode; self.patientProof = patientProof; self.professionalProof = professionalProof
+            self.measures = measures
+        }
+    }
+
+    public struct StayRow: Sendable, Hashable {
+        public var period: Int
+        public var finess: String
+        public var stayID: String
+        public var dischargedAt: Date
+        /// The set whose accepted discharge letter puts the stay in ``StayMeasure/withDischargeLetter``.
+        public var letterSetID: String?
+        public var measures: Set<StayMeasure>
+        public init(period: Int, finess: String, stayID: String, dischargedAt: Date, letterSetID: String?, measures: Set<StayMeasure>) {
+            self.period = period; self.finess = finess; self.stayID = stayID; self.dischargedAt = dischargedAt
+            self.letterSetID = letterSetID; self.measures = measures
+        }
+    }
+
+    public var sets: [SetRow]
+    public var stays: [StayRow]
+    public init(sets: [SetRow], stays: [StayRow]) {
+        self.sets = sets
+        self.stays = stays
+    }
+}
+
+/// One successful transmission of a set counted by the usage report (first version received
+/// in the query's range, set not deleted): the raw material of the delay figures.
+public struct DelaySample: Sendable, Hashable {
+    public var setID: String
+    public var kind: DocumentKind
+    public var finess: String
+    public var target: Destination
+    /// Reception of the version sent.
+    public var receivedAt: Date
+    /// Success of the transmission: the DMP's registration answer, the SMTP relay's acceptance.
+    public var acknowledgedAt: Date
+    /// Discharge of the document's stay, when known.
+    public var dischargedAt: Date?
+    /// The version carried an identity status counted as qualified.
+    public var qualified: Bool
+    public init(setID: String, kind: DocumentKind, finess: String, target: Destination, receivedAt: Date, acknowledgedAt: Date,
+                dischargedAt: Date?, qualified: Bool) {
+        self.setID = setID; self.kind = kind; self.finess = finess; self.target = target; self.receivedAt = receivedAt
+        self.acknowledgedAt = acknowledgedAt; self.dischargedAt = dischargedAt; self.qualified = qualified
+    }
+}
+
+/// One `passerelle run` process as the journal saw it.
+public struct ServiceRun: Sendable, Hashable {
+    public var id: String
+    public var startedAt: Date
+    /// Its stop, else its last heartbeat (a crash ends a run at its last beat).
+    public var endedAt: Date
+    public var stopped: Bool
+    public init(id: String, startedAt: Date, endedAt: Date, stopped: Bool) {
+        self.id = id; self.startedAt = startedAt; self.endedAt = endedAt; self.stopped = stopped
+    }
+}
+
+/// One ended attempt of a transmission (availability: outages are runs of transient failures).
+public struct AttemptSample: Sendable, Hashable {
+    public var target: Destination
+    public var startedAt: Date
+    public var endedAt: Date
+    /// `sent`, `transient`, `permanent` or `interrupted`.
+    public var outcome: String
+    public init(target: Destination, startedAt: Date, endedAt: Date, outcome: String) {
+        self.target = target; self.startedAt = startedAt; self.endedAt = endedAt; self.outcome = outcome
     }
 }

@@ -28,6 +28,18 @@ public enum DurableFiles {
         writeNew(parts: [data], to: path, mode: mode)
     }
 
+    /// ``writeNew(_:to:mode:)``, but the file appears under `path` only once it is whole (written
+    /// and fsynced under a hidden name, then linked in place): whoever watches the folder (a
+    /// person, a script collecting refusals) never reads it half-written. Never replaces an
+    /// existing `path`. The caller syncs the folder.
+    public static func publishNew(_ data: Data, to path: String, mode: mode_t = 0o600) -> String? {
+        let url = URL(fileURLWithPath: path)
+        let hidden = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+        if let failure = writeNew(data, to: hidden, mode: mode) { return failure }
+        defer { unlink(hidden) }
+        return link(hidden, path) == 0 ? nil : String(cString: strerror(errno))
+    }
+
     /// ``writeNew(_:to:mode:)`` of the concatenation of `parts`, without joining them in memory
     /// (a record header followed by a large PDF).
     ///

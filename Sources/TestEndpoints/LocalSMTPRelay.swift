@@ -73,7 +73,7 @@ public final class LocalSMTPRelay: @unchecked Sendable {
             process.waitUntilExit()
             let errors = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             if errors.contains("aiosmtpd") {
-                throw StartError("the local MSSanté relay needs aiosmtpd, missing from \(python.path): run scripts/setup.sh")
+                throw StartError("the local MSSanté relay needs aiosmtpd, missing from \(python.path): run scripts/setup.sh (installed: apt install python3-aiosmtpd)")
             }
             throw StartError("the local MSSanté relay did not start (exit \(process.terminationStatus)): \(errors.suffix(400)); see \(log.path)")
         }

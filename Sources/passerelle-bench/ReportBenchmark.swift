@@ -3,11 +3,16 @@ import Foundation
 import Indicators
 import Journal
 import PasserelleCore
+import OpenSSLKit
 import SQLiteKit
+import Signing
+import BenchSupport
 
 /// `passerelle-bench report`: generates a journal of `--transmissions` transmissions (two per
 /// document row, one year of activity, two FINESS) and `--stays` stays by bulk SQL, then times
-/// the usage report for one month (table) and the HTML page with its 12-month trend.
+/// the usage report for one month (table, with its delays and availability), the HTML page with
+/// its 12-month trend, the signed evidence package of the month (`report --evidence`) and a
+/// 12-month comparison (`--from-month/--to-month`).
 struct ReportBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report", abstract: "Usage report time over a large journal.")
 
@@ -54,20 +59,50 @@ struct ReportBenchmark: AsyncParsableCommand {
         let settings = PasserelleConfiguration.Report.default
         let period = try ReportPeriod.month(month, timeZone: settings.timeZone)
         var results: [BenchResult] = []
-        for (name, format, trend) in [("report.month.table", ReportFormat.table, 0), ("report.month.html+trend12", ReportFormat.html, 12)] {
+        // The evidence is signed as `report --evidence` does, with the test PKI's signing bundle.
+        let pki = TestPaths.testPKI
+        let keys = try KeyMaterial.load(KeyMaterialSource(authentication: nil, signing: pki.appendingPathComponent("org-sign.p12"),
+                                                          passphrase: .file(TestPaths.testPKIPassphraseFile),
+                                                          trustAnchors: pki.appendingPathComponent("ca.pem")))
+        let evidenceFolder = folder.appendingPathComponent("evidence")
+        defer { try? FileManager.default.removeItem(at: evidenceFolder) }
+        let year = "\(month.prefix(4))"
+        let runs: [(String, Int, @Sendable () async throws -> Int)] = [
+            ("report.month.table", iterations, {
+                let report = try await UsageReporter.make(store: store, period: period, settings: settings)
+                return try ReportFormat.table.render(report).split(separator: "\n").count
+            }),
+            ("report.month.html+trend12", iterations, {
+                let report = try await UsageReporter.make(store: store, period: period, settings: settings, trendMonths: 12)
+                return try ReportFormat.html.render(report).split(separator: "\n").count
+            }),
+            ("report.month.evidence", max(1, iterations / 2), {
+                let report = try await UsageReporter.make(store: store, period: period, settings: settings)
+                let rows = try await store.usageEvidence(UsageQuery(boundaries: [period.start, period.end],
+                                                                    qualifiedStatuses: settings.qualifiedStatuses,
+                                                                    dischargeLetterKinds: settings.dischargeLetterKinds))
+                try EvidencePackage.write(to: evidenceFolder, report: report, evidence: rows, settings: settings,
+                                          sha256: { Digest.sha256($0).hexString }, sign: { try DetachedSignature.sign($0, keys: keys) })
+                return rows.sets.count + rows.stays.count
+            }),
+            ("report.comparison.12months", iterations, {
+                let c = try await ComparisonReport.make(store: store, from: "\(year)-01", to: "\(year)-12", settings: settings)
+                return try c.render(.table).split(separator: "\n").count
+            }),
+        ]
+        for (name, count, body) in runs {
             var samples: [Double] = []
             var lines = 0
-            for i in 0...iterations {
+            for i in 0...count {
                 let start = ContinuousClock.now
-                let report = try await UsageReporter.make(store: store, period: period, settings: settings, trendMonths: trend)
-                lines = try format.render(report).split(separator: "\n").count
+                lines = try await body()
                 let elapsed = ContinuousClock.now - start
                 if i > 0 { samples.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15) }
             }
             samples.sort()
             results.append(BenchResult(benchmark: name, iterations: samples.count, meanMs: samples.reduce(0, +) / Double(samples.count),
                                        medianMs: samples[samples.count / 2], p95Ms: samples.last!, minMs: samples[0],
-                                       details: counts.merging(["output_lines": lines, "generate_ms": Int(generateMs)]) { a, _ in a }))
+                                       details: counts.merging(["output_lines_or_rows": lines, "generate_ms": Int(generateMs)]) { a, _ in a }))
         }
         results.forEach { $0.printTableLine() }
         results.forEach { $0.printJSON() }
@@ -133,6 +168,24 @@ enum SyntheticJournal {
                        CASE WHEN rowid % 10 = 9 THEN 'permanent' END, CASE WHEN rowid % 10 = 9 THEN '550' END
                 FROM documents
                 """)
+            // One ended attempt per transmission that left the queue (the delays and the
+            // targets' outages read them): 0–96 min after reception, 0.8 s long.
+            try db.run("""
+                INSERT INTO attempts (transmission_id, started_at, ended_at, outcome, response)
+                SELECT id, created_at + (id % 97) * 60000, created_at + (id % 97) * 60000 + 800,
+                       CASE WHEN state IN ('sent', 'acknowledged', 'delivered', 'read') THEN 'sent'
+                            WHEN failure IN ('refused', 'permanent') THEN 'permanent' ELSE 'transient' END,
+                       CASE WHEN state IN ('sent', 'acknowledged', 'delivered', 'read') THEN 'stored by the DMP' END
+                FROM transmissions WHERE state <> 'queued'
+                """)
+            // One run per month, with a two-hour stop on the 15th.
+            for m in 0..<12 {
+                let start = yearStart + Int64(m) * yearMillis / 12
+                try db.run("INSERT INTO service_runs (id, host, pid, started_at, last_seen_at, stopped_at) VALUES (?, 'bench', ?, ?, ?, ?)",
+                           ["bench-\(m)-a", m, start, start + 14 * 86_400_000, start + 14 * 86_400_000])
+                try db.run("INSERT INTO service_runs (id, host, pid, started_at, last_seen_at, stopped_at) VALUES (?, 'bench', ?, ?, ?, NULL)",
+                           ["bench-\(m)-b", m, start + 14 * 86_400_000 + 7_200_000, start + yearMillis / 12])
+            }
         }
         try db.execute("ANALYZE")
     }

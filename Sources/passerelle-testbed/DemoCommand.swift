@@ -2,6 +2,7 @@ import ArgumentParser
 import CDA
 import Foundation
 import PasserelleCore
+import SampleDocuments
 import Synchronization
 
 /// `passerelle-testbed demo` (what `passerelle demo` runs) — the whole product on one machine:
@@ -12,13 +13,14 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Run the gateway against local DMP-style and MSSanté-style endpoints with sample documents, and check every outcome.",
         discussion: """
-        From the repository root, after scripts/setup.sh: makes the test PKI if missing, writes \
-        a demo configuration in the demo folder (replaced on each run), starts a local \
+        From the repository root after scripts/setup.sh, or from any folder once the \
+        passerelle and passerelle-demo packages are installed: makes the test PKI if missing \
+        (in the demo folder when installed), writes a demo configuration in the demo folder (replaced on each run), starts a local \
         DMP-style endpoint (loopback, mutual TLS, test CA) in this process, the gateway — the \
         production `passerelle run` found beside this executable (SQLite journal in the \
         folder) — as a child process, and a local MSSanté-style SMTP relay (loopback, STARTTLS, \
         client certificate from the test CA; .venv/bin/python with aiosmtpd, made by \
-        scripts/setup.sh) that stores each message it receives in mssante-sent/. It drops \
+        scripts/setup.sh, or python3 with python3-aiosmtpd when installed) that stores each message it receives in mssante-sent/. It drops \
         samples into the inbox — one PDF + sidecar per document kind (the letter also to a \
         doctor's mailbox, the prescription also to the doctor and the patient's mailbox), a \
         replacement, a deletion, an unqualified identity (to the doctor only, without INS), a \
@@ -46,20 +48,31 @@ struct DemoCommand: AsyncParsableCommand {
 
     @OptionGroup var material: SampleMaterialOptions
 
-    @Option(name: .long, help: ArgumentHelp("Script that makes the test PKI.", valueName: "file"))
-    var pkiScript = "Certificates/make-test-pki.sh"
+    // The defaults below are those of a repository checkout when run from its root, else those
+    // of the installed packages (DataFiles): the help shows the checkout's.
+    @Option(name: .long, help: ArgumentHelp(
+        "Script that makes the test PKI (default: \(DataFiles.testPKIScript.checkout), else share/passerelle/make-test-pki.sh).",
+        valueName: "file"))
+    var pkiScript: String?
 
-    @Option(name: .long, help: ArgumentHelp("IHE XDS.b repository schema the local endpoint checks requests with.", valueName: "file"))
-    var xdsSchema = "../shared/conformance/xds/XDS.b_DocumentRepository.xsd"
+    @Option(name: .long, help: ArgumentHelp(
+        "IHE XDS.b repository schema the local endpoint checks requests with (default: \(DataFiles.xdsSchema.checkout), else share/passerelle-demo/xds).",
+        valueName: "file"))
+    var xdsSchema: String?
 
-    @Option(name: .long, help: ArgumentHelp("Python with aiosmtpd that runs the local MSSanté relay (made by scripts/setup.sh).", valueName: "file"))
-    var python = ".venv/bin/python"
+    @Option(name: .long, help: ArgumentHelp(
+        "Python with aiosmtpd that runs the local MSSanté relay (default: \(DataFiles.python.checkout), made by scripts/setup.sh, else \(DataFiles.python.installed)).",
+        valueName: "file"))
+    var python: String?
 
-    @Option(name: .long, help: ArgumentHelp("The local MSSanté-style SMTP relay script.", valueName: "file"))
-    var smtpRelay = "scripts/endpoints/smtp_server.py"
+    @Option(name: .long, help: ArgumentHelp(
+        "The local MSSanté-style SMTP relay script (default: \(DataFiles.smtpRelay.checkout), else share/passerelle-demo).", valueName: "file"))
+    var smtpRelay: String?
 
-    @Option(name: .long, help: ArgumentHelp("CDA schema every document must pass before it is journaled ([cda] schema); skipped when absent.", valueName: "file"))
-    var cdaSchema = "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+    @Option(name: .long, help: ArgumentHelp(
+        "CDA schema every document must pass before it is journaled ([cda] schema); skipped when absent (default: \(DataFiles.cdaSchema.checkout), else share/passerelle/cda).",
+        valueName: "file"))
+    var cdaSchema: String?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for every sample to reach its final state.", valueName: "s"))
     var timeout: Int = 120
@@ -90,12 +103,22 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let started = Date()
+        func file(_ explicit: String?, _ item: DataFiles.Item) -> URL {
+            explicit.map { URL(fileURLWithPath: $0).standardizedFileURL } ?? DataFiles.locate(item)
+        }
+        let folderURL = URL(fileURLWithPath: folder).standardizedFileURL
+        // A checkout keeps its test PKI (Certificates/test-pki, made once); an install makes
+        // a throwaway one in the demo folder on each run (the folder is replaced anyway).
+        let pki = material.pki.map { URL(fileURLWithPath: $0).standardizedFileURL }
+            ?? (DataFiles.isInCheckout(DataFiles.testPKIScript) ? URL(fileURLWithPath: "Certificates/test-pki").standardizedFileURL
+                : folderURL.appendingPathComponent("test-pki"))
+        let cdaSchema = file(cdaSchema, DataFiles.cdaSchema)
         let settings = DemoSettings(
-            folder: URL(fileURLWithPath: folder).standardizedFileURL, pki: URL(fileURLWithPath: material.pki).standardizedFileURL,
-            pkiScript: URL(fileURLWithPath: pkiScript).standardizedFileURL, templates: URL(fileURLWithPath: material.templates),
-            sidecar: URL(fileURLWithPath: material.sidecar), xdsSchema: URL(fileURLWithPath: xdsSchema),
-            python: URL(fileURLWithPath: python).standardizedFileURL, smtpRelay: URL(fileURLWithPath: smtpRelay).standardizedFileURL,
-            cdaSchema: FileManager.default.fileExists(atPath: cdaSchema) ? URL(fileURLWithPath: cdaSchema).standardizedFileURL : nil,
+            folder: folderURL, pki: pki,
+            pkiScript: file(pkiScript, DataFiles.testPKIScript), templates: DataFiles.templatesFolder(explicit: material.templates),
+            sidecar: material.sidecar.map { URL(fileURLWithPath: $0) }, xdsSchema: file(xdsSchema, DataFiles.xdsSchema),
+            python: file(python, DataFiles.python), smtpRelay: file(smtpRelay, DataFiles.smtpRelay),
+            cdaSchema: FileManager.default.fileExists(atPath: cdaSchema.path) ? cdaSchema : nil,
             timeout: TimeInterval(timeout), metricsPort: UInt16(metricsPort),
             passerelle: passerelle.map { URL(fileURLWithPath: $0).standardizedFileURL } ?? Self.besideThisExecutable,
             logLevel: (logLevel ?? .error).rawValue)
@@ -117,7 +140,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
         do {
-            let base = try DocumentMetadata.decodeValidated(sidecar: Data(contentsOf: settings.sidecar))
+            let base = try DocumentMetadata.decodeValidated(sidecar: settings.sidecar.map { try Data(contentsOf: $0) } ?? SampleSidecar.ldl)
             let builder = try CDABuilder(templatesDirectory: settings.templates, options: CDABuilder.Options(documentIDRoot: demo.configuration.structure.oid))
             samples = try DemoSamples(base: base, builder: builder, root: demo.configuration.structure.oid).make()
             try demo.start()

@@ -14,7 +14,8 @@ struct DemoSettings: Sendable {
     var pki: URL
     var pkiScript: URL
     var templates: URL
-    var sidecar: URL
+    /// The sample sidecar; nil: the built-in one.
+    var sidecar: URL?
     var xdsSchema: URL
     /// The Python of `.venv` (scripts/setup.sh) and the relay script it runs.
     var python: URL
@@ -78,8 +79,9 @@ final class DemoEnvironment: @unchecked Sendable {
     /// relay, and writes the gateway's configuration (the gateway is not yet running).
     init(_ settings: DemoSettings) throws {
         self.settings = settings
-        try Self.ensurePKI(settings)
+        // The folder first: an installed demo makes its test PKI inside it.
         try Self.prepareFolder(settings.folder)
+        try Self.ensurePKI(settings)
         let fm = FileManager.default
         guard fm.fileExists(atPath: settings.xdsSchema.path) else {
             throw DemoError("the IHE XDS.b schema the local DMP endpoint checks requests with is not at \(settings.xdsSchema.path): give --xds-schema (conformance/xds/XDS.b_DocumentRepository.xsd of the shared kit)")
@@ -153,7 +155,7 @@ final class DemoEnvironment: @unchecked Sendable {
         process.executableURL = s.pkiScript
         process.arguments = [s.pki.path]
         process.standardOutput = FileHandle.standardError
-        do { try process.run() } catch { throw DemoError("cannot run \(s.pkiScript.path): \(error.localizedDescription); run it from the repository root") }
+        do { try process.run() } catch { throw DemoError("cannot run \(s.pkiScript.path): \(error.localizedDescription); run it from the repository root, or install passerelle (it ships the script in share/passerelle), or give --pki-script") }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw DemoError("\(s.pkiScript.path) failed (exit \(process.terminationStatus))") }
     }

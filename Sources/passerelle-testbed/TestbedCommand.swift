@@ -67,16 +67,34 @@ final class WakeOnce: Sendable {
     }
 }
 
-/// The repository material the demo runs on: the test PKI, the CDA templates and the sample
-/// sidecar (paths relative to the repository root, where scripts/run.sh runs it). The same
-/// defaults as `passerelle selfcheck`.
+/// The material the demo runs on: the test PKI, the CDA templates and the sample sidecar.
+/// Each default comes from ``DataFiles``: the repository checkout when run from its root
+/// (scripts/run.sh), else the installed packages (share/passerelle, share/passerelle-demo).
 struct SampleMaterialOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Test PKI folder.", valueName: "dir"))
-    var pki = "Certificates/test-pki"
+    @Option(name: .long, help: ArgumentHelp(
+        "Test PKI folder; made when missing. Defaults to Certificates/test-pki in a repository checkout, else test-pki in the demo folder.",
+        valueName: "dir"))
+    var pki: String?
 
-    @Option(name: .long, help: ArgumentHelp("Templates folder.", valueName: "dir"))
-    var templates = "Templates"
+    @Option(name: .long, help: ArgumentHelp(
+        "Templates folder. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates of the install.",
+        valueName: "dir"))
+    var templates: String?
 
-    @Option(name: .long, help: ArgumentHelp("Sample sidecar the documents are made from (one per kind).", valueName: "file"))
-    var sidecar = "docs/examples/sidecar-ldl.json"
+    @Option(name: .long, help: ArgumentHelp("Sample sidecar the documents are made from (one per kind); defaults to the built-in sample (docs/examples/sidecar-ldl.json).",
+                                            valueName: "file"))
+    var sidecar: String?
+}
+
+/// The demo's own data files (package passerelle-demo), found as ``DataFiles`` finds the
+/// others: the repository checkout from its root, else the install.
+extension DataFiles {
+    /// The XDS.b schema the local DMP-style endpoint checks requests with.
+    static let xdsSchema = Item(checkout: "../shared/conformance/xds/XDS.b_DocumentRepository.xsd",
+                                installed: "share/passerelle-demo/xds/XDS.b_DocumentRepository.xsd")
+    /// The local MSSanté-style SMTP relay (aiosmtpd).
+    static let smtpRelay = Item(checkout: "scripts/endpoints/smtp_server.py", installed: "share/passerelle-demo/smtp_server.py")
+    /// A Python with aiosmtpd: the checkout's .venv (scripts/setup.sh), else the system's
+    /// python3 with python3-aiosmtpd (a dependency of passerelle-demo).
+    static let python = Item(checkout: ".venv/bin/python", installed: "/usr/bin/python3")
 }

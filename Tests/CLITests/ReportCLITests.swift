@@ -14,7 +14,7 @@ struct ReportCLITests {
         let csv = try CLI.run(["report", "--journal", journal, "--month", "2026-10", "--format", "csv"])
         #expect(csv.status == 0, "\(csv.stderr)")
         let rows = csv.stdout.components(separatedBy: "\r\n")
-        #expect(rows[0] == "Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")
+        #expect(rows[0] == "\u{FEFF}Programme;Code;Indicateur;Période;Numérateur;Dénominateur;Taux;Cible;Atteint")   // BOM (issue 22)
         #expect(rows[1] == "SUN-ES;V1-D1-SEJ;Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos;2026-10;0;0;;≥ 50;")
 
         let html = folder.appendingPathComponent("report.html").path
@@ -33,6 +33,10 @@ struct ReportCLITests {
         #expect(object["finess_filter"] as? [String] == ["750712184"])
         #expect((object["title"] as? String)?.isEmpty == false)
 
+        let comparison = try CLI.run(["report", "--journal", journal, "--from-month", "2026-01", "--to-month", "2026-03", "--format", "csv"])
+        #expect(comparison.status == 0, "\(comparison.stderr)")
+        #expect(comparison.stdout.contains(";V1-D1-SEJ;Documents de sortie envoyés au DMP avec INS qualifiée, par séjour clos;2026-03;0;0;;≥ 50;\r\n"))
+
         let table = try CLI.run(["report", "--journal", journal, "--month", "2026-10"])
         #expect(table.status == 0)
         #expect(table.stdout.contains("Ensemble de la structure — 0 séjours clos"))
@@ -46,6 +50,11 @@ struct ReportCLITests {
         #expect(noPeriod.stderr.contains("give --month YYYY-MM"))
         #expect(try CLI.run(["report", "--journal", none, "--month", "2026-10", "--from", "2026-10-01", "--to", "2026-10-02"]).status == 64)
         #expect(try CLI.run(["report", "--journal", none, "--month", "2026-10", "--format", "pdf"]).status == 64)
+        // The comparison's options (issue 22).
+        #expect(try CLI.run(["report", "--journal", none, "--from-month", "2026-01"]).stderr.contains("--from-month and --to-month go together"))
+        #expect(try CLI.run(["report", "--journal", none, "--from-month", "2026-01", "--to-month", "2026-03", "--month", "2026-02"]).status == 64)
+        let withEvidence = try CLI.run(["report", "--journal", none, "--from-month", "2026-01", "--to-month", "2026-03", "--evidence", "/tmp/x"])
+        #expect(withEvidence.status == 64 && withEvidence.stderr.contains("--evidence goes with one period"))
         let missing = try CLI.run(["report", "--journal", none, "--month", "2026-10"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no journal at \(none)"))

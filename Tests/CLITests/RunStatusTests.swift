@@ -46,6 +46,24 @@ struct RunStatusTests {
         #expect(Curl.sum(metrics, "passerelle_certificate_days_left{role=\"signing\"}") > 30, "\(metrics)")
         #expect(run.errors.contains("msg=\"certificate expiry\"") && run.errors.contains("role=signing"), "\(run.errors)")
         #expect(await run.terminate(timeout: 30) == 0)
+
+        // The run is in the journal (issue 22, availability): started, then stopped on SIGTERM,
+        // and the month's report counts it.
+        let journal = root.appendingPathComponent("journal/journal.sqlite").path
+        let rows = try ProcessRunner.run("python3", ["-c", """
+            import sqlite3, sys
+            for r in sqlite3.connect(sys.argv[1]).execute("SELECT started_at, last_seen_at, stopped_at FROM service_runs"):
+                print(r[0] <= r[1] and r[2] is not None and r[2] >= r[0])
+            """, journal])
+        #expect(rows.stdout == "True\n", "\(rows.stdout) \(rows.stderr)")
+        // Yesterday to tomorrow: today in Europe/Paris whatever the hour (no month-boundary flake).
+        let day = { (offset: Double) in String(ISO8601DateFormatter().string(from: Date().addingTimeInterval(offset * 86_400)).prefix(10)) }
+        let report = try CLI.run(["report", "--journal", journal, "--from", day(-1), "--to", day(1), "--format", "json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
+        let availability = try #require(object["availability"] as? [String: Any], "\(report.stdout) \(report.stderr)")
+        #expect(availability["runs"] as? Int == 1)
+        // Counted over whole days: today's run shows from tomorrow (0 s of yesterday here).
+        #expect(availability["running_rate"] as? Double == 0 && (82_800...90_000).contains(availability["period_seconds"] as? Int ?? 0))   // one local day (23–25 h)
     }
 
     @Test func anExpiredSigningCertificateMakesReady503() async throws {

@@ -87,4 +87,39 @@ struct SelfCheckTests {
         #expect(missing.status == 1)
         #expect(missing.stdout.contains("FAIL CDA") && missing.stdout.contains("share/passerelle/Templates"), "\(missing.stdout)")
     }
+
+    @Test("installed layout without --config nor a test PKI, from an empty folder: a throwaway test PKI (removed after), the packaged CDA schema")
+    func installedWithoutConfiguration() throws {
+        let root = try TestPaths.temporaryDirectory("selfcheck-bare")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let binary = try #require(CLI.binary)
+        let fm = FileManager.default
+        let bin = root.appendingPathComponent("bin"), share = root.appendingPathComponent("share/passerelle")
+        try fm.createDirectory(at: bin, withIntermediateDirectories: true)
+        try fm.createDirectory(at: share, withIntermediateDirectories: true)
+        let installed = bin.appendingPathComponent("passerelle")
+        if link(binary, installed.path) != 0 { try fm.copyItem(atPath: binary, toPath: installed.path) }
+        // What scripts/package.sh puts in share/passerelle.
+        try fm.copyItem(at: TestPaths.repositoryRoot.appendingPathComponent("Templates"), to: share.appendingPathComponent("Templates"))
+        try fm.copyItem(at: TestPaths.shared.appendingPathComponent("conformance/cda/xsd/cda"), to: share.appendingPathComponent("cda"))
+        try fm.copyItem(at: TestPaths.repositoryRoot.appendingPathComponent("Certificates/make-test-pki.sh"),
+                        to: share.appendingPathComponent("make-test-pki.sh"))
+        let elsewhere = root.appendingPathComponent("elsewhere")
+        try fm.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        let r = try ProcessRunner.run(installed.path, ["selfcheck"], environment: ["PASSERELLE_TEMPLATES": "", "TMPDIR": root.path],
+                                      currentDirectory: elsewhere)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("selfcheck: all 9 checks passed"), "\(r.stdout)")
+        #expect(r.stdout.contains("throwaway test PKI"), "\(r.stdout)")
+        #expect(r.stdout.contains("XSD + header rules valid"), "the packaged schema was not used:\n\(r.stdout)")
+        let leftovers = try fm.contentsOfDirectory(atPath: root.path).filter { $0.hasPrefix("passerelle-selfcheck-") }
+        #expect(leftovers.isEmpty, "the throwaway PKI was left behind: \(leftovers)")
+
+        // Without the script: the certificate line says what to give instead.
+        try fm.removeItem(at: share.appendingPathComponent("make-test-pki.sh"))
+        let bare = try ProcessRunner.run(installed.path, ["selfcheck"], environment: ["PASSERELLE_TEMPLATES": "", "TMPDIR": root.path],
+                                         currentDirectory: elsewhere)
+        #expect(bare.status == 1)
+        #expect(bare.stdout.contains("make-test-pki.sh is missing: give --config"), "\(bare.stdout)")
+    }
 }

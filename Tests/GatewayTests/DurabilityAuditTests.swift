@@ -23,7 +23,7 @@ import TestSupport
         return (try? ProcessRunner.run(strace, ["-f", "-o", "/dev/null", "/bin/true"]))?.status == 0
     }()
 
-    static let traced = "openat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,fsync,fdatasync,write,pwrite64,writev,pwritev,"
+    static let traced = "openat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,unlink,unlinkat,fsync,fdatasync,write,pwrite64,writev,pwritev,"
         + "connect,sendto,sendmsg,recvfrom,read"
 
     /// A free TCP port on the loopback (for a child process's listener).

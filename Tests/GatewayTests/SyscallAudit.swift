@@ -36,7 +36,7 @@ struct TracedCall: Sendable {
                               result: result, raw: args)
         call.descriptor = Self.leadingDescriptor(args)
         // Only calls that take paths: the data of a write may look like one.
-        if ["openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat"].contains(name) { call.paths = Self.paths(args) }
+        if ["openat", "mkdir", "mkdirat", "rename", "renameat", "renameat2", "link", "linkat", "unlink", "unlinkat"].contains(name) { call.paths = Self.paths(args) }
         if name == "openat", let path = Self.leadingDescriptor(String(outcome)) { call.paths.append(path) }
         return call
     }
@@ -248,6 +248,18 @@ struct SyscallAudit {
                 if call.arguments.contains("O_CREAT") { created(path, by: call, "created") }
                 if path.hasPrefix(layout.work + "/") { lastOpen[(path as NSString).deletingLastPathComponent] = call.end }
                 if s == .errors && path.hasSuffix(".error.txt") { counts.reasonFiles += 1 }
+            case "link", "linkat":
+                // A file published whole (DurableFiles.publishNew): its bytes must be synced under
+                // the hidden name first, and the new name's folder synced after, as for a rename.
+                guard call.paths.count >= 2 else { continue }
+                let (from, to) = (call.paths[0], call.paths[1])
+                for (t, files) in dirtyData where files[from] != nil {
+                    violations.append("\(from) linked as \(to) before its bytes were synced (written by thread \(t))")
+                    dirtyData[t]?[from] = nil
+                }
+                leave(call, store(of: to))
+                created(to, by: call, "linked in")
+                if store(of: to) == .errors && to.hasSuffix(".error.txt") { counts.reasonFiles += 1 }
             case "mkdir", "mkdirat":
                 guard let path = call.paths.first else { continue }
                 leave(call, store(of: path))

@@ -147,10 +147,14 @@ import TestSupport
         let f = try JournalFixture(backend)
         try await f.queued(1)
         let raw = try f.raw()
-        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5])
+        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6])
         _ = try f.secondStore()
-        #expect(try raw.scalar("SELECT count(*) FROM schema_migrations")?.int == 5)
+        #expect(try raw.scalar("SELECT count(*) FROM schema_migrations")?.int == 6)
         #expect(try raw.scalar("SELECT count(*) FROM transmissions")?.int == 1)
+        if backend == .postgresql {
+            // Migration 6: blob bytes out of line and uncompressed (no pglz on PDFs and base64).
+            #expect(try raw.scalar("SELECT attstorage::text FROM pg_attribute WHERE attrelid = 'blobs'::regclass AND attname = 'content'")?.string == "e")
+        }
         // A journal written by a newer passerelle is refused with a clear message.
         try raw.run("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
         let error = try #require(throws: JournalError.self) { _ = try f.secondStore() }

@@ -70,4 +70,18 @@ import Glibc
         #expect(DurableFiles.writeNew(parts: [Self.bytes(100_000, seed: 8)], to: path, direct: true) != nil)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == data, "the first file is untouched")
     }
+
+    @Test("a published file appears whole, 0600, never over an existing one, and leaves no hidden copy")
+    func publishedWhole() throws {
+        let dir = try TestPaths.temporaryDirectory("durable")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("NAME.pdf.error.txt").path
+        #expect(DurableFiles.publishNew(Data("motif\n".utf8), to: path) == nil)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "motif\n")
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600 && info.st_nlink == 1)
+        #expect(DurableFiles.publishNew(Data("autre".utf8), to: path) != nil, "an existing reason is never replaced")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "motif\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["NAME.pdf.error.txt"])
+    }
 }

@@ -11,6 +11,7 @@
 #include <openssl/rand.h>
 #include <openssl/bio.h>
 #include <openssl/provider.h>
+#include <openssl/cms.h>
 
 /* OpenSSL macros that Swift cannot import, as functions. */
 long copenssl_ssl_ctx_set_min_proto_version(SSL_CTX *ctx, int version);
@@ -21,6 +22,7 @@ X509 *copenssl_sk_x509_value(const STACK_OF(X509) *stack, int index);
 void copenssl_sk_x509_pop_free(STACK_OF(X509) *stack);
 STACK_OF(X509) *copenssl_sk_x509_new_null(void);
 int copenssl_sk_x509_push(STACK_OF(X509) *stack, X509 *cert);
+void copenssl_sk_x509_free(STACK_OF(X509) *stack);
 void copenssl_free(void *pointer);
 long copenssl_bio_get_mem_data(BIO *bio, char **data);
 /* Subject alternative names: count, then type (GEN_*) and the string/octet value of entry i. */

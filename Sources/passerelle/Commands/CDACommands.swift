@@ -72,7 +72,7 @@ struct BuildCommand: AsyncParsableCommand {
     var out: String?
 
     @Option(help: ArgumentHelp(
-        "Templates directory. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then the Templates folder beside the executable's share/passerelle.",
+        "Templates directory. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates of the install.",
         valueName: "dir"))
     var templates: String?
 
@@ -135,16 +135,8 @@ struct BuildCommand: AsyncParsableCommand {
                    + (report.schemaChecked ? ", XSD valid" : ", XSD not checked (no schema)"))
     }
 
-    static func templatesDirectory(_ explicit: String?) -> URL {
-        let fm = FileManager.default
-        if let explicit { return URL(fileURLWithPath: explicit) }
-        if let env = ProcessInfo.processInfo.environment["PASSERELLE_TEMPLATES"], !env.isEmpty { return URL(fileURLWithPath: env) }
-        let local = URL(fileURLWithPath: fm.currentDirectoryPath).appendingPathComponent("Templates")
-        if fm.fileExists(atPath: local.appendingPathComponent(CDABuilder.templatePath).path) { return local }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        return executable.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("share/passerelle/Templates")
-    }
+    /// --templates, $PASSERELLE_TEMPLATES, ./Templates (a checkout), then share/passerelle/Templates of the install.
+    static func templatesDirectory(_ explicit: String?) -> URL { DataFiles.templatesFolder(explicit: explicit) }
 }
 
 /// Writes patient data readable by the owner only.

@@ -14,9 +14,10 @@ struct DemoCommand: ParsableCommand {
         abstract: "Run the demo: the gateway against local DMP-style and MSSanté-style endpoints with sample documents (needs passerelle-testbed).",
         discussion: """
         Runs `passerelle-testbed demo` with the same arguments; passerelle-testbed is a \
-        demo-only executable found beside this one (swift build makes both; a production \
-        install has none). Its options: `passerelle-testbed demo --help`. From the \
-        repository root, scripts/run.sh builds both and runs the demo.
+        demo-only executable found beside this one (swift build makes both; the Debian \
+        package passerelle-demo installs it; a production install has none). Its options: \
+        `passerelle-testbed demo --help`. From the repository root, scripts/run.sh builds \
+        both and runs the demo.
 
         Example:
           passerelle demo --folder /tmp/passerelle-demo
@@ -37,7 +38,7 @@ struct DemoCommand: ParsableCommand {
         let testbed = folder.appendingPathComponent(Self.testbedName).path
         guard FileManager.default.isExecutableFile(atPath: testbed) else {
             printError("passerelle demo needs the passerelle-testbed executable (demo-only package), not found in \(folder.path): "
-                       + "from the repository, `swift build --product passerelle-testbed` (scripts/run.sh does it)")
+                       + "install the passerelle-demo package, or from the repository, `swift build --product passerelle-testbed` (scripts/run.sh does it)")
             throw ExitCode.failure
         }
         // exec, not a child: signals and the exit status are the testbed's own.

@@ -39,7 +39,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, help: ArgumentHelp(
-        "Templates directory. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates beside the executable.",
+        "Templates directory. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates of the install.",
         valueName: "dir"))
     var templates: String?
 

@@ -2,15 +2,16 @@ import ArgumentParser
 import Dispatch
 import Foundation
 
-/// The material `selfcheck` runs on without `--config`: the test PKI (relative to the current
-/// folder: the repository root), the CDA templates (found as `run` finds them) and the sample
-/// sidecar (built in).
+/// The material `selfcheck` runs on without `--config`: the test PKI (the checkout's, or a
+/// throwaway one), the CDA templates (found as `run` finds them) and the sample sidecar (built in).
 struct SampleMaterialOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Test PKI folder (without --config).", valueName: "dir"))
-    var pki = "Certificates/test-pki"
+    @Option(name: .long, help: ArgumentHelp(
+        "Test PKI folder (without --config). Defaults to Certificates/test-pki when it exists, else a throwaway one made with make-test-pki.sh.",
+        valueName: "dir"))
+    var pki: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Templates folder. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates beside the executable.",
+        "Templates folder. Defaults to $PASSERELLE_TEMPLATES, then ./Templates, then share/passerelle/Templates of the install.",
         valueName: "dir"))
     var templates: String?
 

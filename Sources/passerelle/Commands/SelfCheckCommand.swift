@@ -15,15 +15,17 @@ struct SelfCheckCommand: AsyncParsableCommand {
         commandName: "selfcheck",
         abstract: "Check this installation: libraries, certificates, CDA build and validation, signatures.",
         discussion: """
-        Without --config, runs on embedded defaults from the repository root: the test PKI made \
-        by Certificates/make-test-pki.sh (--pki), the built-in sample sidecar, generated sample \
-        PDFs, the templates and, when present, the official CDA schema in \
-        ../shared/conformance/cda/xsd/cda/CDA_extended.xsd.
+        Without --config, runs on embedded defaults: the test PKI (--pki; Certificates/test-pki \
+        from the repository root, else a throwaway one made in a temporary folder with \
+        make-test-pki.sh and the openssl command, removed afterwards), the built-in sample \
+        sidecar, generated sample PDFs, the templates and, when present, the official CDA \
+        schema (../shared/conformance/cda/xsd/cda/CDA_extended.xsd from the repository root, \
+        else share/passerelle/cda/CDA_extended.xsd of the install).
 
         With --config FILE (from any folder, e.g. once installed): the certificates of \
         [certificates] (their passphrase as the service reads it) and the schema of [cda] schema. \
         The templates are found as `passerelle run` finds them: --templates, \
-        $PASSERELLE_TEMPLATES, ./Templates, then share/passerelle/Templates beside the executable. \
+        $PASSERELLE_TEMPLATES, ./Templates, then share/passerelle/Templates of the install. \
         Nothing is sent anywhere.
 
         Exit codes: 0 every check passed, 1 a check failed (the line says which and why).
@@ -37,7 +39,7 @@ struct SelfCheckCommand: AsyncParsableCommand {
     @OptionGroup var material: SampleMaterialOptions
 
     @Option(name: .long, help: ArgumentHelp(
-        "CDA XSD; the XSD step is skipped when the file is absent. Defaults to [cda] schema with --config, else the official schema in ../shared.",
+        "CDA XSD; the XSD step is skipped when the file is absent. Defaults to [cda] schema with --config, else the official schema (../shared or share/passerelle/cda).",
         valueName: "file"))
     var schema: String?
 
@@ -56,8 +58,6 @@ struct SelfCheckCommand: AsyncParsableCommand {
                 outcomes.append(Outcome(check: check, passed: false, detail: String(describing: error)))
             }
         }
-        let pkiURL = URL(fileURLWithPath: material.pki)
-        func pkiFile(_ name: String) -> URL { pkiURL.appendingPathComponent(name) }
         var configuration: PasserelleConfiguration?
         if let config {
             do { configuration = try PasserelleConfiguration.load(from: config) } catch {
@@ -66,8 +66,27 @@ struct SelfCheckCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
+        // Without --config nor --pki: the checkout's test PKI, else (an install) a throwaway one.
+        var throwawayPKI: URL?
+        defer { if let throwawayPKI { try? FileManager.default.removeItem(at: throwawayPKI.deletingLastPathComponent()) } }
+        let pkiURL: URL
+        if let pki = material.pki {
+            pkiURL = URL(fileURLWithPath: pki)
+        } else if configuration != nil || FileManager.default.fileExists(atPath: Self.checkoutPKI) {
+            pkiURL = URL(fileURLWithPath: Self.checkoutPKI)
+        } else {
+            do {
+                pkiURL = try ThrowawayPKI.make()
+                throwawayPKI = pkiURL
+                print("selfcheck: no --config: certificates and signatures checked on a throwaway test PKI (\(pkiURL.path), removed afterwards)")
+            } catch {
+                pkiURL = URL(fileURLWithPath: Self.checkoutPKI)
+                print("selfcheck: no --config and no test PKI: \(error)")
+            }
+        }
+        func pkiFile(_ name: String) -> URL { pkiURL.appendingPathComponent(name) }
         let schema: String? = if let explicit = self.schema { explicit } else if let configuration { configuration.cda.schema } else {
-            "../shared/conformance/cda/xsd/cda/CDA_extended.xsd"
+            Optional(DataFiles.locate(DataFiles.cdaSchema).path)
         }
         let templates = BuildCommand.templatesDirectory(material.templates)
 
@@ -147,6 +166,44 @@ struct SelfCheckCommand: AsyncParsableCommand {
         let failed = outcomes.filter { !$0.passed }.count
         print(failed == 0 ? "selfcheck: all \(outcomes.count) checks passed" : "selfcheck: \(failed) of \(outcomes.count) checks failed")
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+extension SelfCheckCommand {
+    /// Where a repository checkout keeps its test PKI (Certificates/make-test-pki.sh).
+    static let checkoutPKI = "Certificates/test-pki"
+}
+
+/// A test PKI made for one selfcheck run in a private temporary folder, with the
+/// make-test-pki.sh that DataFiles finds (the checkout's or share/passerelle's) and the
+/// openssl command: nothing of it is a real structure's key.
+enum ThrowawayPKI {
+    static func make() throws -> URL {
+        let script = DataFiles.locate(DataFiles.testPKIScript)
+        guard FileManager.default.isExecutableFile(atPath: script.path) else {
+            throw SelfCheckFailure("\(script.path) is missing: give --config (the installation's certificates) or --pki DIR")
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("passerelle-selfcheck-\(UUID.random().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let out = folder.appendingPathComponent("test-pki")
+        let process = Process()
+        process.executableURL = script
+        process.arguments = [out.path]
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = errors
+        do { try process.run() } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw SelfCheckFailure("cannot run \(script.path): \(error.localizedDescription)")
+        }
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            try? FileManager.default.removeItem(at: folder)
+            throw SelfCheckFailure("\(script.path) failed (exit \(process.terminationStatus)): \(text.suffix(300)); "
+                                   + "it needs the openssl command (apt install openssl)")
+        }
+        return out
     }
 }
 
