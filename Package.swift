@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Passerelle — document-sharing gateway (DMP / MSSanté) for French hospitals.
 //
 // Layout: the C libraries (libcurl, libxml2, OpenSSL, xmlsec1) sit behind thin Swift
@@ -25,6 +25,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),  // LogHandler.log(event:)
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // The HTTP server (status endpoints and console): only WebServer and the executable import it.
+        // Its default traits less ConfigurationSupport: no swift-configuration to build (tools 6.1 for `traits:`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        // Already under Hummingbird; named for WebServer's imports (Channel, the graceful shutdown).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // MARK: C libraries (system headers + tiny shims for variadic functions and macros)
@@ -66,10 +72,16 @@ let package = Package(
         .target(name: "Journal", dependencies: ["PasserelleCore", "SQLiteKit", "PostgresKit", "OpenSSLKit", "BlockingIO"]),
         .target(name: "Indicators", dependencies: ["PasserelleCore", "Journal"]),
         .target(name: "Observability", dependencies: [
-            "OpenSSLKit", "HTTPWire", "PasserelleCore", "Journal", "Signing",
+            "OpenSSLKit", "PasserelleCore", "Journal", "Signing",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The one HTTP server (Hummingbird): /health, /ready, /metrics and the read-only console under /console/.
+        .target(name: "WebServer", dependencies: ["Observability", "Journal", "PasserelleCore",
+                                                  .product(name: "Hummingbird", package: "hummingbird"),
+                                                  .product(name: "HummingbirdCore", package: "hummingbird"),
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Below Admission and Delivery so neither imports the other: what admission writes and delivery reads back (IntakeRecord, OutgoingDocument, AdmittedDocuments), events, stage timing, errors.
         .target(name: "Handoff", dependencies: ["IHE", "PasserelleCore", "Intake", "Journal", "CDA", "OpenSSLKit"]),
         // From a claim to a journaled document: the pipeline (route, CDA build, XSD, one journal
@@ -89,7 +101,7 @@ let package = Package(
             name: "passerelle",
             dependencies: [
                 // Never TestEndpoints: CLITests/ProductionBinaryTests checks the built binary holds none of it.
-                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "Handoff", "Gateway",
+                "PasserelleCore", "SampleDocuments", "CDA", "Signing", "DMP", "MSSante", "Intake", "Journal", "Indicators", "Observability", "WebServer", "Handoff", "Gateway",
                 "CurlKit", "XMLKit", "OpenSSLKit", "XMLSecKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,7 +146,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Handoff", "Delivery", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),

@@ -15,6 +15,7 @@ apt_packages=(
     dovecot-imapd
     strace
     nginx-light
+    chromium
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -253,6 +253,17 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var metricsPort: Int?
     }
 
+    /// `[console]`: the read-only web console, served under `/console/` on the status port.
+    public struct Console: Sendable, Hashable {
+        public var enabled = false
+        /// Where the one HTTP server listens when the console is on: loopback only until the
+        /// console has TLS and a login.
+        public var address = "127.0.0.1"
+        public init() {}
+
+        public static let loopbackAddresses: Set<String> = ["127.0.0.1", "::1", "localhost"]
+    }
+
     /// A table whose keys and values are checked by the stage that uses them (`[vihf]`, by the
     /// VIHF builder), kept with each key's line so those checks can name file, line and key.
     public struct Section: Sendable, Hashable {
@@ -275,6 +286,7 @@ public struct PasserelleConfiguration: Sendable, Hashable {
     public var http: HTTP
     public var service = Service()
     public var mllp = MLLP()
+    public var console = Console()
     /// `[intake] language`: the language of refusal reasons (`NAME.error.txt`) and HL7 ACK
     /// texts (ERR-8); French unless set to "en".
     public var intakeLanguage: IntakeLanguage = .default
@@ -352,6 +364,7 @@ private let schema: [String: [String]] = [
     "intake": ["language"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
+    "console": ["enabled", "address"],
     "report": ["time_zone", "d1_kinds", "d2_kinds", "d3_kinds", "d1_denominator", "d2_denominator", "d3_denominator",
                "discharge_letter_kinds", "qualified_statuses"],
     "report.targets": PasserelleConfiguration.Report.indicatorCodes,
@@ -649,6 +662,24 @@ private struct ConfigurationReader {
             level: choice("logging", "level", default: .info), format: choice("logging", "format", default: .logfmt))
         let http = PasserelleConfiguration.HTTP(metricsPort: integer("http", "metrics_port", range: 1...65535, default: nil as Int?))
 
+        var console = PasserelleConfiguration.Console()
+        console.enabled = boolean("console", "enabled", default: false)
+        if let (address, line) = string("console", "address", required: false) {
+            if PasserelleConfiguration.Console.loopbackAddresses.contains(address) {
+                console.address = address
+            } else {
+                errors.append(.invalidValue(file: file, line: line, key: "console.address", reason: """
+                    the console listens on loopback only for now (127.0.0.1, ::1 or localhost), not \(address): \
+                    TLS and a login are needed before it may listen elsewhere and come with the console's next step; \
+                    meanwhile reach it through an SSH tunnel or a reverse proxy on this host
+                    """))
+            }
+        }
+        if console.enabled, http.metricsPort == nil, let line = document.table("console")?.entry("enabled")?.line {
+            errors.append(.invalidValue(file: file, line: line, key: "console.enabled",
+                                        reason: "needs [http] metrics_port: the console is served on the status port"))
+        }
+
         var service = PasserelleConfiguration.Service()
         service.leaseSeconds = integer("service", "lease_seconds", range: 5...86_400, default: 300) ?? 300
         service.shutdownTimeoutSeconds = integer("service", "shutdown_timeout_seconds", range: 1...600, default: 30) ?? 30
@@ -691,6 +722,7 @@ private struct ConfigurationReader {
             folders: folders, journal: journal, cda: cda, logging: logging, http: http, service: service, mllp: mllp,
             patientKeyFile: patientKeyFile, retentionDays: retentionDays, vihf: vihf, report: report)
         configuration.intakeLanguage = intakeLanguage
+        configuration.console = console
         return configuration
     }
 

@@ -25,6 +25,8 @@ public struct LocalGatewayConfiguration: Sendable {
     public var journalPath: String?
     /// `[http] metrics_port` (the status endpoint of `passerelle run`); none when nil.
     public var metricsPort: UInt16?
+    /// `[console] enabled` (needs `metricsPort`: the console is served on the status port).
+    public var console = false
 
     public init(writtenBy: String, pki: URL, root: URL, dmpURL: URL, registryURL: URL?, smtpPort: UInt16?, cdaSchema: URL?) {
         self.writtenBy = writtenBy
@@ -101,6 +103,7 @@ public struct LocalGatewayConfiguration: Sendable {
         retry_max_seconds = 2
         retry_max_attempts = 3
         \(metricsPort.map { "\n[http]\nmetrics_port = \($0)\n" } ?? "")
+        \(console && metricsPort != nil ? "\n[console]\nenabled = true\n" : "")
         """
     }
 }

@@ -181,6 +181,7 @@ final class DemoEnvironment: @unchecked Sendable {
         var c = LocalGatewayConfiguration(writtenBy: "passerelle demo", pki: s.pki, root: s.folder, dmpURL: endpoint.url,
                                           registryURL: endpoint.registryURL, smtpPort: smtpPort, cdaSchema: s.cdaSchema)
         c.metricsPort = statusPort
+        c.console = true  // the read-only overview of the demo's journal, on the status port
         return c.text
     }
 

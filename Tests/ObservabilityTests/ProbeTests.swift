@@ -6,6 +6,7 @@ import PasserelleCore
 import Signing
 import Testing
 import TestSupport
+import WebServer
 
 /// The readiness probes of `passerelle run` against real things: an SQLite journal whose
 /// folder disappears, the test PKI's valid and expired certificates, a listening socket.
@@ -30,7 +31,7 @@ struct ProbeTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("journal.sqlite").path
         let journal = try Journals.open(.sqlite(path: path))
-        let server = try StatusServer(metrics: MetricsRegistry(), probes: [JournalProbe(journal: journal, configuration: .sqlite(path: path))])
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [JournalProbe(journal: journal, configuration: .sqlite(path: path))])
         defer { server.stop() }
 
         var (code, body) = try await get(server, "/ready")
@@ -57,7 +58,7 @@ struct ProbeTests {
 
     @Test(arguments: [("expired-auth", "org-sign", "authentication"), ("org-auth", "expired-sign", "signing")])
     func anExpiredCertificateMakesReady503(authentication: String, signing: String, role: String) async throws {
-        let server = try StatusServer(metrics: MetricsRegistry(), probes: probes(keys(authentication: authentication, signing: signing)))
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: probes(keys(authentication: authentication, signing: signing)))
         defer { server.stop() }
         let (code, body) = try await get(server, "/ready")
         #expect(code == 503)

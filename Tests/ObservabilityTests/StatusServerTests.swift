@@ -4,6 +4,7 @@ import Observability
 import OpenSSLKit
 import Testing
 import TestSupport
+import WebServer
 
 /// One GET over a real TCP connection; returns status code and body. Async, on the socket's
 /// own thread: a blocking read on the cooperative pool would starve the server's probes.
@@ -52,7 +53,7 @@ struct SlowProbe: ReadinessProbe {
 @Suite("StatusServer: /health, /ready, /metrics over real TCP")
 struct StatusServerTests {
     @Test func healthAndNotFound() async throws {
-        let server = try StatusServer(metrics: MetricsRegistry(), probes: [])
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [])
         defer { server.stop() }
         #expect(try await get(server, "/health") == (200, "ok\n"))
         #expect(try await get(server, "/nope").0 == 404)
@@ -62,7 +63,7 @@ struct StatusServerTests {
 
     @Test func readyFollowsItsProbes() async throws {
         let journal = LockedFlag(true), certificate = LockedFlag(true)
-        let server = try StatusServer(metrics: MetricsRegistry(), probes: [
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [
             FlagProbe(name: "journal", flag: journal), FlagProbe(name: "certificate authentication", flag: certificate),
         ])
         defer { server.stop() }
@@ -79,7 +80,7 @@ struct StatusServerTests {
     }
 
     @Test func aProbeThatHangsMakesItUnreadyInBoundedTime() async throws {
-        let server = try StatusServer(metrics: MetricsRegistry(), probes: [SlowProbe()], probeTimeout: .milliseconds(300))
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [SlowProbe()], probeTimeout: .milliseconds(300))
         defer { server.stop() }
         let started = Date()
         let (code, body) = try await get(server, "/ready")
@@ -91,7 +92,7 @@ struct StatusServerTests {
     @Test func metricsShowTheGatewayCountersMoving() async throws {
         let registry = MetricsRegistry()
         let metrics = GatewayMetrics(factory: registry.factory)
-        let server = try StatusServer(metrics: registry, probes: [])
+        let server = try await StatusServer.start(metrics: registry, probes: [])
         defer { server.stop() }
         metrics.documentReceived(kind: "11490-0", source: "inbox")
         metrics.transmissionSent(target: "dmp", kind: "11490-0", duration: .milliseconds(120))
@@ -115,7 +116,7 @@ struct StatusServerTests {
     @Test func aTargetFaultEpisodeIsAGaugeAndOneAlertCount() async throws {
         let registry = MetricsRegistry()
         let metrics = GatewayMetrics(factory: registry.factory)
-        let server = try StatusServer(metrics: registry, probes: [])
+        let server = try await StatusServer.start(metrics: registry, probes: [])
         defer { server.stop() }
         metrics.targetFault(target: "dmp", active: true)
         var (_, body) = try await get(server, "/metrics")
@@ -130,7 +131,7 @@ struct StatusServerTests {
     /// The status port takes short GETs only: oversized headers and bodies are answered and
     /// closed, and a health check still works right after.
     @Test func hostileRequestsAreRefused() async throws {
-        let server = try StatusServer(metrics: MetricsRegistry(), probes: [])
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [])
         defer { server.stop() }
         func send(_ raw: String) async throws -> String {
             let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 5)
@@ -154,9 +155,53 @@ struct StatusServerTests {
         #expect(try await get(server, "/health") == (200, "ok\n"))
     }
 
-    @Test func refusesANonLoopbackAddress() {
-        #expect(throws: StatusServer.StartError.self) {
-            try StatusServer(host: "0.0.0.0", metrics: MetricsRegistry(), probes: [])
+    /// Behind those budgets, Hummingbird's (NIO's) own: a request head past 64 KiB is refused
+    /// by the parser (400, closed) before anything holds it whole; a client that sends part of
+    /// its request head and then nothing is cut off 10 s after connecting (the idle timeout:
+    /// a partial head is no request part), with no answer; the port still answers after.
+    @Test func theParserAndTheIdleTimeoutBoundWhatGetsPast() async throws {
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [])
+        defer { server.stop() }
+        func send(_ raw: String) async throws -> (String, TimeInterval) {
+            let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 5)
+            defer { socket.close() }
+            socket.setTimeout(30)
+            let started = Date()
+            try await socket.write(raw)
+            var response = Data()
+            while true {
+                let chunk = try await socket.read(maxLength: 65_536)
+                if chunk.isEmpty { break }
+                response.append(chunk)
+            }
+            return (String(decoding: response, as: UTF8.self), Date().timeIntervalSince(started))
+        }
+        let (huge, _) = try await send("GET /health HTTP/1.1\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n")
+        #expect(huge.hasPrefix("HTTP/1.1 400 "), "\(huge.prefix(200))")
+        let (slow, elapsed) = try await send("GET /health HTTP/1.1\r\nX-Slow: a")
+        #expect(slow.isEmpty, "\(slow)")
+        #expect(elapsed > 5 && elapsed < 20, "cut after \(elapsed) s")
+        #expect(try await get(server, "/health") == (200, "ok\n"))
+    }
+
+    /// A port already taken is an error at start that names the cause, not a server that never answers.
+    @Test func aPortInUseIsAStartError() async throws {
+        let first = try await StatusServer.start(metrics: MetricsRegistry(), probes: [])
+        defer { first.stop() }
+        do {
+            let second = try await StatusServer.start(port: first.port, metrics: MetricsRegistry(), probes: [])
+            second.stop()
+            Issue.record("a second server started on port \(first.port)")
+        } catch {
+            guard case .listen(let reason) = error else { Issue.record("\(error)"); return }
+            #expect(error.description.hasPrefix("cannot open the status endpoint: ") && !reason.isEmpty, "\(error)")
+        }
+        #expect(try await get(first, "/health") == (200, "ok\n"))
+    }
+
+    @Test func refusesANonLoopbackAddress() async {
+        await #expect(throws: StatusServer.StartError.self) {
+            try await StatusServer.start(host: "0.0.0.0", metrics: MetricsRegistry(), probes: [])
         }
     }
 }

@@ -100,6 +100,27 @@ struct ConfigurationTests {
         #expect(!Self.errors(Self.edit("done = ", "done = \"done\"\nintake_concurrency = 65")).isEmpty)
     }
 
+    @Test("[console]: off by default, loopback only, needs [http] metrics_port, unknown keys refused, commented in the example")
+    func console() throws {
+        let file = "/etc/passerelle/p.toml"
+        let defaults = try PasserelleConfiguration.parse(Self.minimal, file: file).console
+        #expect(!defaults.enabled && defaults.address == "127.0.0.1")
+        #expect(try !PasserelleConfiguration.load(from: Self.examplePath).console.enabled)
+        let example = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
+        #expect(example.contains("\n[console]\n") && example.contains("\n# enabled = true\n"))
+
+        let on = try PasserelleConfiguration.parse(Self.minimal + "\n[http]\nmetrics_port = 9464\n\n[console]\nenabled = true\naddress = \"::1\"\n", file: file)
+        #expect(on.console.enabled && on.console.address == "::1")
+
+        let remote = Self.errors(Self.minimal + "\n[http]\nmetrics_port = 9464\n\n[console]\nenabled = true\naddress = \"0.0.0.0\"\n")
+        #expect(remote.map(\.description).contains { $0.contains("console.address") && $0.contains("loopback only") && $0.contains("TLS and a login") },
+                "\(remote)")
+        let noPort = Self.errors(Self.minimal + "\n[console]\nenabled = true\n")
+        #expect(noPort.map(\.description).contains { $0.contains("console.enabled") && $0.contains("needs [http] metrics_port") }, "\(noPort)")
+        let typo = Self.errors(Self.minimal + "\n[console]\nenable = true\n")
+        #expect(typo.contains { if case .unknownKey(_, _, "console.enable", _) = $0 { true } else { false } }, "\(typo)")
+    }
+
     @Test("[journal] retention_days: none by default (kept for ever), 1–36500 days, commented in the example")
     func retentionDays() throws {
         #expect(try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml").retentionDays == nil)

@@ -64,7 +64,7 @@ struct RunCommand: AsyncParsableCommand {
             service = made
             state.service.withLock { $0 = made }
             if state.stopping.load(ordering: .acquiring) { made.stop() }  // a signal before it was set
-            if let monitor, let port = c.http.metricsPort { try monitor.start(configuration: c, journal: service.journal, port: UInt16(port), loaded: service.keyMaterial) }
+            if let monitor, let port = c.http.metricsPort { try await monitor.start(configuration: c, journal: service.journal, port: UInt16(port), loaded: service.keyMaterial) }
         } catch {
             printError("\(error)")
             throw ExitCode.failure

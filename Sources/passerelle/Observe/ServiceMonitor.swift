@@ -7,6 +7,7 @@ import Observability
 import PasserelleCore
 import Signing
 import Synchronization
+import WebServer
 
 /// The gateway's events as Prometheus metrics (``GatewayMetrics``). Labels: kind short
 /// names, targets, reason codes and sources — nothing about a patient.
@@ -74,11 +75,12 @@ final class ServiceMonitor: Sendable {
     /// The port the status endpoint listens on, once started.
     var port: UInt16? { running.withLock { $0?.server.port } }
 
-    /// Opens the status endpoint on 127.0.0.1:`port` (0: any free port) and starts sampling.
-    /// `loaded`: the service's key material; reused when it holds both certificates, so the
-    /// .p12 files are opened once per run (else the probe loads them itself, once).
+    /// Opens the status endpoint on 127.0.0.1:`port` (0: any free port; `[console] address`
+    /// when the console is on) and starts sampling. `loaded`: the service's key material; reused
+    /// when it holds both certificates, so the .p12 files are opened once per run (else the
+    /// probe loads them itself, once).
     func start(configuration c: PasserelleConfiguration, journal: any JournalStore, port: UInt16, loaded: KeyMaterial? = nil,
-               sampleInterval: Duration = .seconds(5)) throws(StatusServer.StartError) {
+               sampleInterval: Duration = .seconds(5)) async throws(StatusServer.StartError) {
         let source = KeyMaterialSource(c.certificates)
         let keys = if let loaded, loaded.authentication != nil, loaded.signing != nil {
             CertificateProbe.Keys(loaded: loaded, source: source)
@@ -89,7 +91,16 @@ final class ServiceMonitor: Sendable {
                                                                     minimumFreeBytes: 3 * Int64(c.cda.maxPDFBytes))]
             + CertificateRole.allCases.map { CertificateProbe(role: $0, keys: keys, warningDays: c.certificates.expiryWarningDays) }
             + (c.dmp.enabled ? c.dmp.endpoint.map { [EndpointProbe(name: "dmp endpoint", url: $0)] } ?? [] : [])
-        let server = try StatusServer(host: "127.0.0.1", port: port, metrics: registry, probes: probes)
+        // The console's overview: the same journal, the same probes as /ready, the same certificates.
+        let console = c.console.enabled ? Console(
+            journal: journal, targets: Self.targets(c), timeZone: TimeZone(identifier: c.report.timeZone) ?? .current,
+            certificates: { [warningDays = c.certificates.expiryWarningDays] in
+                keys.summary(warningDays: warningDays)?.reports.map {
+                    ConsoleCertificate(role: $0.label, notAfter: $0.certificate?.notAfter, daysLeft: $0.daysLeft, state: $0.state.description)
+                } ?? []
+            }) : nil
+        let server = try await StatusServer.start(host: c.console.enabled ? c.console.address : "127.0.0.1", port: port,
+                                                  metrics: registry, probes: probes, console: console)
         let targets = Self.targets(c)
         let sampler = Task { [metrics, logger] in
             var daily = DailySchedule()
@@ -103,7 +114,13 @@ final class ServiceMonitor: Sendable {
             }
         }
         running.withLock { $0 = (server, sampler) }
-        logger.info("status endpoint listening", metadata: ["url": "http://127.0.0.1:\(server.port)/", "paths": "/health /ready /metrics"])
+        logger.info("status endpoint listening", metadata: ["url": "\(Self.url(host: server.host, port: server.port))/",
+                                                            "paths": "/health /ready /metrics\(console == nil ? "" : " /console/")"])
+        if console != nil { logger.info("console listening", metadata: ["url": "\(Self.url(host: server.host, port: server.port))/console/"]) }
+    }
+
+    static func url(host: String, port: UInt16) -> String {
+        host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
     }
 
     func stop() {

@@ -1,0 +1,192 @@
+import Foundation
+import Journal
+import PasserelleCore
+
+/// The console's pages as text: every value from the journal or a probe goes through
+/// ``escape(_:)``; labels are French (the people who run it read the ANS guides in French).
+enum ConsoleHTML {
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func stateLabel(_ raw: String) -> String {
+        switch TransmissionState(rawValue: raw) {
+        case .queued: "En file"
+        case .sending: "En cours d’envoi"
+        case .retryWait: "Nouvel essai prévu"
+        case .sent: "Envoyé"
+        case .acknowledged: "Accusé reçu"
+        case .delivered: "Distribué"
+        case .read: "Lu"
+        case .failed: "En échec"
+        case .held: "Retenu"
+        case .discarded: "Abandonné"
+        case nil: raw
+        }
+    }
+
+    static func targetLabel(_ raw: String) -> String {
+        switch Destination(rawValue: raw) {
+        case .dmp: "DMP"
+        case .mssantePS: "MSSanté (professionnels)"
+        case .mssantePatient: "MSSanté (patient)"
+        case nil: raw
+        }
+    }
+
+    static func roleLabel(_ raw: String) -> String {
+        switch raw {
+        case "authentication": "Authentification"
+        case "signing": "Signature"
+        default: raw
+        }
+    }
+
+    static func age(_ seconds: Int) -> String {
+        switch seconds {
+        case ..<60: "\(seconds) s"
+        case ..<3600: "\(seconds / 60) min"
+        case ..<86_400: "\(seconds / 3600) h \(seconds % 3600 / 60) min"
+        default: "\(seconds / 86_400) j \(seconds % 86_400 / 3600) h"
+        }
+    }
+
+    static func overview(_ o: Console.Overview, console: Console) -> String {
+        let time = DateFormatter()
+        time.locale = Locale(identifier: "fr_FR")
+        time.timeZone = console.timeZone
+        time.dateFormat = "dd/MM/yyyy HH:mm:ss"
+        let day = DateFormatter()
+        day.locale = time.locale
+        day.timeZone = console.timeZone
+        day.dateFormat = "dd/MM/yyyy"
+
+        var html = """
+        <!DOCTYPE html>
+        <html lang="fr">
+        <head>
+        <meta charset="utf-8">
+        <meta http-equiv="refresh" content="\(console.refreshSeconds)">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Passerelle — Vue d’ensemble</title>
+        <link rel="stylesheet" href="/console/static/console.css">
+        <link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
+        </head>
+        <body>
+        <header><h1>Passerelle</h1><nav><a href="/console/" aria-current="page">Vue d’ensemble</a></nav></header>
+        <main>
+        <h2>Vue d’ensemble</h2>
+        <p class="generated">Mis à jour le <time id="generated-at">\(escape(time.string(from: o.generatedAt)))</time> (actualisation toutes les \(console.refreshSeconds) s)</p>
+
+        """
+        if let error = o.journalError {
+            html += "<p class=\"alert\" id=\"journal-error\">Journal illisible : \(escape(error))</p>\n"
+        }
+
+        // Transmissions per state × target.
+        html += "<section id=\"transmissions\"><h3>Transmissions par état et destination</h3>\n"
+        if o.targets.isEmpty {
+            html += "<p>Aucune transmission dans le journal et aucune destination activée.</p>\n"
+        } else {
+            html += "<table><thead><tr><th scope=\"col\">État</th>"
+            for t in o.targets { html += "<th scope=\"col\">\(escape(targetLabel(t)))</th>" }
+            html += "</tr></thead><tbody>\n"
+            for state in TransmissionState.allCases {
+                html += "<tr><th scope=\"row\">\(escape(stateLabel(state.rawValue)))</th>"
+                for t in o.targets {
+                    let n = o.counts.first { $0.target == t && $0.state == state.rawValue }?.count ?? 0
+                    html += "<td data-target=\"\(escape(t))\" data-state=\"\(escape(state.rawValue))\"\(n == 0 ? " class=\"zero\"" : (state == .failed ? " class=\"bad\"" : ""))>\(n)</td>"
+                }
+                html += "</tr>\n"
+            }
+            html += "</tbody></table>\n"
+        }
+        html += "</section>\n"
+
+        // The oldest waiting transmission per target.
+        html += "<section id=\"oldest\"><h3>Plus ancienne transmission en attente</h3>\n<table><tbody>\n"
+        for oldest in o.oldestWaiting {
+            let text = oldest.since.map { "depuis le \(time.string(from: $0)) (\(age(oldest.ageSeconds ?? 0)))" } ?? "aucune"
+            html += "<tr><th scope=\"row\">\(escape(targetLabel(oldest.target)))</th><td data-target=\"\(escape(oldest.target))\">\(escape(text))</td></tr>\n"
+        }
+        html += "</tbody></table></section>\n"
+
+        // The last error per target.
+        html += "<section id=\"errors\"><h3>Dernière erreur par destination</h3>\n"
+        if o.lastErrors.isEmpty {
+            html += "<p>Aucune erreur enregistrée.</p>\n"
+        } else {
+            html += "<table><thead><tr><th scope=\"col\">Destination</th><th scope=\"col\">Date</th><th scope=\"col\">Transmission</th><th scope=\"col\">Document</th><th scope=\"col\">Erreur</th></tr></thead><tbody>\n"
+            for e in o.lastErrors {
+                html += "<tr data-target=\"\(escape(e.target))\"><td>\(escape(targetLabel(e.target)))</td><td>\(escape(time.string(from: e.at)))</td>"
+                    + "<td>\(e.transmissionId)</td><td>\(escape(e.documentId))</td><td class=\"message\">\(escape(e.message))</td></tr>\n"
+            }
+            html += "</tbody></table>\n"
+        }
+        html += "</section>\n"
+
+        // Journal and readiness: the /ready probes.
+        html += "<section id=\"readiness\"><h3>Journal et disponibilité</h3>\n"
+        html += "<p id=\"ready\" class=\"\(o.readiness.ready ? "ok" : "bad")\">\(o.readiness.ready ? "Prête" : "Pas prête")</p>\n<table><tbody>\n"
+        for check in o.readiness.checks {
+            html += "<tr><th scope=\"row\">\(escape(check.name))</th><td class=\"\(check.ready ? "ok" : "bad")\">\(check.ready ? "OK" : "Échec")</td>"
+                + "<td>\(escape(check.detail))</td></tr>\n"
+        }
+        html += "</tbody></table></section>\n"
+
+        // Certificate expiry.
+        html += "<section id=\"certificates\"><h3>Certificats</h3>\n"
+        if o.certificates.isEmpty {
+            html += "<p>Aucun certificat lu.</p>\n"
+        } else {
+            html += "<table><thead><tr><th scope=\"col\">Rôle</th><th scope=\"col\">Expire le</th><th scope=\"col\">Jours restants</th><th scope=\"col\">État</th></tr></thead><tbody>\n"
+            for c in o.certificates {
+                let css = c.state == "OK" ? "ok" : (c.state == "WARNING" ? "warn" : "bad")
+                html += "<tr><th scope=\"row\">\(escape(roleLabel(c.role)))</th><td>\(escape(c.notAfter.map { day.string(from: $0) } ?? "—"))</td>"
+                    + "<td>\(c.daysLeft.map(String.init) ?? "—")</td><td class=\"\(css)\">\(escape(c.state))</td></tr>\n"
+            }
+            html += "</tbody></table>\n"
+        }
+        html += "</section>\n</main>\n</body>\n</html>\n"
+        return html
+    }
+
+    /// Else the browser asks for /favicon.ico and logs a 404 on every refresh.
+    static let favicon = """
+    <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#000091"/>\
+    <path d="M3 11h10M5 11V6h6v5" stroke="#fff" stroke-width="1.5" fill="none"/></svg>
+
+    """
+
+    static let stylesheet = """
+    body { font-family: system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #f6f6f6; }
+    header { display: flex; gap: 2rem; align-items: baseline; background: #000091; color: #fff; padding: .5rem 1.5rem; }
+    header h1 { font-size: 1.2rem; margin: 0; }
+    header a { color: #fff; }
+    main { padding: 1rem 1.5rem; }
+    section { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: .5rem 1rem 1rem; margin-bottom: 1rem; }
+    table { border-collapse: collapse; }
+    th, td { text-align: left; padding: .25rem .75rem; border-bottom: 1px solid #eee; }
+    td[data-state] { text-align: right; font-variant-numeric: tabular-nums; }
+    .zero { color: #999; }
+    .ok { color: #18753c; font-weight: 600; }
+    .warn { color: #b34000; font-weight: 600; }
+    .bad { color: #ce0500; font-weight: 600; }
+    .alert { background: #ffe9e9; border: 1px solid #ce0500; padding: .5rem; }
+    .message { max-width: 40rem; overflow-wrap: anywhere; }
+    .generated { color: #666; font-size: .9rem; }
+
+    """
+}
