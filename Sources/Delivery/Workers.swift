@@ -35,9 +35,8 @@ public final class TransmissionWorkers: Sendable {
     public let events: any GatewayEvents
     /// One alert per outage of a target, not one per transmission.
     public let alerts: FaultAlerts
-    /// Documents admission left in memory for their first send (else read from the journal).
-    public let admitted: AdmittedDocuments
-    /// Where a claim's document comes from (by default: `admitted`, else `blobs`).
+    /// Where a claim's document comes from (by default: what admission left in memory for its
+    /// first send, `admitted`, else the journal's `blobs`).
     public let documents: any ClaimedDocumentSource
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
@@ -48,7 +47,6 @@ public final class TransmissionWorkers: Sendable {
                 settings: WorkerSettings, events: any GatewayEvents = NoGatewayEvents(),
                 admitted: AdmittedDocuments = AdmittedDocuments(), documents: (any ClaimedDocumentSource)? = nil,
                 logger: Logger = Logger(label: "passerelle.workers")) {
-        self.admitted = admitted
         self.documents = documents ?? JournaledDocuments(admitted: admitted, blobs: blobs)
         self.journal = journal
         self.blobs = blobs

@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 import SQLiteKit
 
 /// The journal schema as numbered migrations, applied in order and recorded in
@@ -263,9 +264,6 @@ enum JournalTime {
 
     /// `YYYY-MM` of `date` in UTC, whatever the process time zone.
     static func month(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month], from: date)
-        return String(format: "%04d-%02d", c.year!, c.month!)
+        String(ZonedDateTime(date: date, utcOffsetSeconds: 0).iso.prefix(7))
     }
 }

@@ -5,21 +5,8 @@ import PasserelleCore
 /// The console's pages as text: every value from the journal or a probe goes through
 /// ``escape(_:)``; labels are French (the people who run it read the ANS guides in French).
 enum ConsoleHTML {
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    /// The five predefined characters as entities, as the report's HTML does (`&#39;` for HTML parsers).
+    static func escape(_ text: String) -> String { XMLText.escape(text, apostrophe: "&#39;") }
 
     static func stateLabel(_ raw: String) -> String {
         switch TransmissionState(rawValue: raw) {
