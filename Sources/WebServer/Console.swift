@@ -48,9 +48,10 @@ public struct Console: Sendable {
     static let contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
     func addRoutes(to router: Router<WebRequestContext>, probes: [any ReadinessProbe], probeTimeout: Duration) {
-        let page: @Sendable (Request, WebRequestContext) async throws -> Response = { _, _ in
+        let page: @Sendable (Request, WebRequestContext) async throws -> Response = { _, context in
             let overview = await self.overview(probes: probes, probeTimeout: probeTimeout)
-            return Self.secured(StatusServer.respond(.ok, "text/html; charset=utf-8", ConsoleHTML.overview(overview, console: self)))
+            return Self.secured(StatusServer.respond(.ok, "text/html; charset=utf-8",
+                                                     ConsoleHTML.overview(overview, console: self, viewer: context.viewer)))
         }
         router.get("/console", use: page)  // the router takes "/console/" as the same path
         router.get("/console/api/overview") { _, _ in

@@ -50,7 +50,7 @@ enum ConsoleHTML {
         }
     }
 
-    static func overview(_ o: Console.Overview, console: Console) -> String {
+    static func overview(_ o: Console.Overview, console: Console, viewer: ConsoleViewer?) -> String {
         let time = DateFormatter()
         time.locale = Locale(identifier: "fr_FR")
         time.timeZone = console.timeZone
@@ -61,19 +61,6 @@ enum ConsoleHTML {
         day.dateFormat = "dd/MM/yyyy"
 
         var html = """
-        <!DOCTYPE html>
-        <html lang="fr">
-        <head>
-        <meta charset="utf-8">
-        <meta http-equiv="refresh" content="\(console.refreshSeconds)">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Passerelle — Vue d’ensemble</title>
-        <link rel="stylesheet" href="/console/static/console.css">
-        <link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
-        </head>
-        <body>
-        <header><h1>Passerelle</h1><nav><a href="/console/" aria-current="page">Vue d’ensemble</a></nav></header>
-        <main>
         <h2>Vue d’ensemble</h2>
         <p class="generated">Mis à jour le <time id="generated-at">\(escape(time.string(from: o.generatedAt)))</time> (actualisation toutes les \(console.refreshSeconds) s)</p>
 
@@ -146,8 +133,9 @@ enum ConsoleHTML {
             }
             html += "</tbody></table>\n"
         }
-        html += "</section>\n</main>\n</body>\n</html>\n"
-        return html
+        html += "</section>\n"
+        return ConsoleLayout.page(title: "Vue d’ensemble", section: .overview, viewer: viewer,
+                                  refreshSeconds: console.refreshSeconds, body: html)
     }
 
     /// Else the browser asks for /favicon.ico and logs a 404 on every refresh.
@@ -162,6 +150,10 @@ enum ConsoleHTML {
     header { display: flex; gap: 2rem; align-items: baseline; background: #000091; color: #fff; padding: .5rem 1.5rem; }
     header h1 { font-size: 1.2rem; margin: 0; }
     header a { color: #fff; }
+    header nav { display: flex; gap: 1rem; }
+    header nav a[aria-current] { font-weight: 700; text-decoration: none; border-bottom: 2px solid #fff; }
+    header .viewer { margin-left: auto; display: flex; gap: .75rem; align-items: baseline; }
+    header .viewer form { margin: 0; }
     main { padding: 1rem 1.5rem; }
     section { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: .5rem 1rem 1rem; margin-bottom: 1rem; }
     table { border-collapse: collapse; }

@@ -145,6 +145,8 @@ public final class StatusServer: Sendable {
 public struct WebRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     let channel: any Channel
+    /// The signed-in console user, set by the login middleware (nil: loopback without accounts).
+    public var viewer: ConsoleViewer?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
