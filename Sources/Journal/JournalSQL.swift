@@ -102,7 +102,7 @@ enum JournalStatement: Sendable {
     case markBuilt, markQueued, claim, insertAttempt, setMessageID
     case completeFailure, completeSuccess, endAttempt, insertAcknowledgement, setState, failAfterSuccess
     case transmissionByMessageID, recoverExpired, interruptAttempts, confirmSent, requeue
-    case attempts, acknowledgements, stateCounts, oldestWaiting, lastError, documentCountsByMonth
+    case attempts, acknowledgements, stateCounts, waitingCounts, oldestWaiting, lastError, documentCountsByMonth
     /// Operator commands (``OperatorQueue``): one transmission each, guarded by its state.
     case flush, hold, release, discard
     case insertOperatorAction, insertOperatorActionTransmission, operatorActionsOfTransmission
@@ -115,7 +115,7 @@ enum JournalStatement: Sendable {
         .documentsInState, .markBuilt, .markQueued, .claim, .insertAttempt, .setMessageID, .completeFailure,
         .completeSuccess, .endAttempt, .insertAcknowledgement, .setState, .failAfterSuccess, .transmissionByMessageID,
         .recoverExpired, .interruptAttempts, .confirmSent, .requeue, .attempts, .acknowledgements, .stateCounts,
-        .oldestWaiting, .lastError, .documentCountsByMonth, .flush, .hold, .release, .discard, .insertOperatorAction,
+        .waitingCounts, .oldestWaiting, .lastError, .documentCountsByMonth, .flush, .hold, .release, .discard, .insertOperatorAction,
         .insertOperatorActionTransmission, .operatorActionsOfTransmission,
     ]
     static let postgresqlOnly: [JournalStatement] = [.storeBlob]
@@ -227,8 +227,11 @@ enum JournalStatement: Sendable {
         case .attempts: "SELECT * FROM attempts WHERE transmission_id = ?1 ORDER BY id"
         case .acknowledgements: "SELECT * FROM acknowledgements WHERE transmission_id = ?1 ORDER BY id"
         case .stateCounts: "SELECT target, state, count(*) AS n FROM transmissions GROUP BY target, state ORDER BY target, state"
+        case .waitingCounts:
+            // Migration 7's index ranges: the waiting rows only, whatever the journal's size.
+            "SELECT target, state, count(*) AS n FROM transmissions WHERE \(JournalSchema.waitingStates) GROUP BY target, state ORDER BY target, state"
         case .oldestWaiting:
-            "SELECT MIN(created_at) AS oldest FROM transmissions WHERE target = ?1 AND state IN ('queued', 'retry-wait', 'sending')"
+            "SELECT MIN(created_at) AS oldest FROM transmissions WHERE target = ?1 AND \(JournalSchema.waitingStates)"
         case .lastError:
             """
             SELECT id, document_id, last_error, last_error_at FROM transmissions

@@ -155,6 +155,10 @@ public protocol JournalQueries: Sendable {
     /// Counts per (target, state), for `passerelle status`.
     func stateCounts() async throws(JournalError) -> [StateCount]
 
+    /// ``stateCounts()`` of the waiting transmissions alone (queued, retry-wait, sending): an
+    /// index range, cheap at any journal size (the queue gauges sampled every few seconds).
+    func waitingCounts() async throws(JournalError) -> [StateCount]
+
     /// The oldest `created_at` among waiting transmissions (queued, retry-wait, sending) of `target`.
     func oldestWaiting(target: Destination) async throws(JournalError) -> Date?
 

@@ -278,8 +278,16 @@ extension SQLJournalBackend {
     }
 
     public func stateCounts() async throws(JournalError) -> [StateCount] {
+        try await counts(.stateCounts)
+    }
+
+    public func waitingCounts() async throws(JournalError) -> [StateCount] {
+        try await counts(.waitingCounts)
+    }
+
+    private func counts(_ statement: JournalStatement) async throws(JournalError) -> [StateCount] {
         try await read { db in
-            try db.rows(.stateCounts).compactMap { row in
+            try db.rows(statement).compactMap { row in
                 guard let target = row.text("target").flatMap(Destination.init(rawValue:)),
                       let state = row.text("state").flatMap(TransmissionState.init(rawValue:)) else { return nil }
                 return StateCount(target: target, state: state, count: Int(row.integer("n") ?? 0))

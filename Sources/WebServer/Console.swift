@@ -48,14 +48,17 @@ public struct Console: Sendable {
     static let contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
     func addRoutes(to router: Router<WebRequestContext>, probes: [any ReadinessProbe], probeTimeout: Duration) {
+        // Every page and API call of the same second shares one computation (one set of
+        // journal queries and probes): many open consoles cost what one does.
+        let overviews = SharedRefresh { await self.overview(probes: probes, probeTimeout: probeTimeout) }
         let page: @Sendable (Request, WebRequestContext) async throws -> Response = { _, context in
-            let overview = await self.overview(probes: probes, probeTimeout: probeTimeout)
+            let overview = await overviews.value()
             return Self.secured(StatusServer.respond(.ok, "text/html; charset=utf-8",
                                                      ConsoleHTML.overview(overview, console: self, viewer: context.viewer)))
         }
         router.get("/console", use: page)  // the router takes "/console/" as the same path
         router.get("/console/api/overview") { _, _ in
-            let overview = await self.overview(probes: probes, probeTimeout: probeTimeout)
+            let overview = await overviews.value()
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601

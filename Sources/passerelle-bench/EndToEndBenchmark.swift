@@ -94,6 +94,12 @@ struct EndToEndBenchmark: AsyncParsableCommand {
     @Option(help: "Minimal endpoint: hard-link the backlog from this folder (made by --prepare-only) instead of generating it.")
     var inboxFrom: String?
 
+    @Option(help: "Minimal endpoint: start from a copy of this SQLite journal (e.g. one filled with 1,000,000 rows by scripts/bench/console-load.sh); the run's outcomes are counted above its rows.")
+    var journalFrom: String?
+
+    @Option(help: "Minimal endpoint: turn the console on, on this loopback port ([http] metrics_port, [console] enabled).")
+    var consolePort: UInt16?
+
     @Option(help: "Gateway log level on stderr (info: about four lines per document, as `passerelle run` logs).")
     var logLevel = "warning"
 
@@ -105,14 +111,15 @@ struct EndToEndBenchmark: AsyncParsableCommand {
         guard (1...64).contains(dmpConnections) else { throw ValidationError("--dmp-connections: 1–64") }
         guard ["strict", "minimal"].contains(endpoint) else { throw ValidationError("--endpoint: strict or minimal") }
         guard MinimalRun.JournalBackend(rawValue: journal) != nil else { throw ValidationError("--journal: sqlite or postgresql") }
+        guard journalFrom == nil || journal == "sqlite" else { throw ValidationError("--journal-from takes an SQLite journal (--journal sqlite)") }
         if endpoint == "minimal" {
             guard rate == 0, pdfSizes == nil else {
                 throw ValidationError("--endpoint minimal always drains the DMP-only backlog: --rate and --pdf-sizes do not apply (nor --hl7-percent, --mail-percent)")
             }
         }
         if endpoint == "strict" {
-            guard journal == "sqlite", passerelle == nil, wrapper == nil, prepareOnly == nil, inboxFrom == nil else {
-                throw ValidationError("--journal, --passerelle, --wrapper, --prepare-only and --inbox-from go with --endpoint minimal")
+            guard journal == "sqlite", passerelle == nil, wrapper == nil, prepareOnly == nil, inboxFrom == nil, journalFrom == nil, consolePort == nil else {
+                throw ValidationError("--journal, --passerelle, --wrapper, --prepare-only, --inbox-from, --journal-from and --console-port go with --endpoint minimal")
             }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: trace, debug, info, notice, warning, error or critical") }
@@ -176,7 +183,8 @@ extension EndToEndBenchmark {
         defer { if !keep { try? FileManager.default.removeItem(at: root) } }
         let run = MinimalRun(root: root, documents: count, connections: dmpConnections, journal: MinimalRun.JournalBackend(rawValue: journal) ?? .sqlite,
                              gateway: gateway, wrapper: wrapper.map { $0.split(separator: " ").map(String.init) } ?? [],
-                             inboxFrom: inboxFrom.map { URL(fileURLWithPath: $0) }, timeout: TimeInterval(timeout), logLevel: logLevel)
+                             inboxFrom: inboxFrom.map { URL(fileURLWithPath: $0) }, timeout: TimeInterval(timeout), logLevel: logLevel,
+                             journalFrom: journalFrom.map { URL(fileURLWithPath: $0) }, consolePort: consolePort)
         let report = try await run.measure()
         print(report.table())
         if let json {

@@ -2,6 +2,7 @@ import BenchSupport
 import Foundation
 import Journal
 import PasserelleCore
+import SQLiteKit
 import TestEndpoints
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,11 @@ struct MinimalRun {
     var inboxFrom: URL?
     var timeout: TimeInterval
     var logLevel: String
+    /// A journal made beforehand (SQLite), copied in as the gateway's before it starts: a run on
+    /// a large journal (the console's load check) without admitting its rows one by one.
+    var journalFrom: URL? = nil
+    /// `[http] metrics_port` with `[console] enabled`: the console answers there during the run.
+    var consolePort: UInt16? = nil
 
     var inbox: URL { root.appendingPathComponent("inbox") }
 
@@ -61,6 +67,10 @@ struct MinimalRun {
                                                  registryURL: nil, smtpPort: nil, cdaSchema: fm.fileExists(atPath: schema.path) ? schema : nil)
         settings.dmpConnections = connections
         settings.quietPeriodSeconds = 0
+        if let consolePort {
+            settings.metricsPort = consolePort
+            settings.console = true
+        }
         if !wrapper.isEmpty {
             // Under valgrind everything is ~50× slower: no timeout or lease may expire because of it.
             settings.dmpTimeoutSeconds = 600
@@ -117,6 +127,20 @@ struct MinimalRun {
             (pdfBytes, generation) = try Self.writeBacklog(documents: documents, into: inbox, oid: configuration.structure.oid)
         }
 
+        // A journal made beforehand: its rows are not this run's (the run's outcomes are counted
+        // above them), and it is read raw, so that this binary's migrations never touch the
+        // journal of the gateway under test (which may be an older passerelle's).
+        var journalFile: String?
+        var earlier = (succeeded: 0, failed: 0)
+        if let journalFrom {
+            guard journal == .sqlite, case .sqlite(let path) = configuration.journal else {
+                throw MinimalRunError("--journal-from takes an SQLite journal")
+            }
+            try fm.copyItem(at: journalFrom, to: URL(fileURLWithPath: path))
+            journalFile = path
+            earlier = try Self.dmpOutcomes(path)
+        }
+
         // The gateway: `passerelle run`, as an operator starts it.
         let gatewayLog = root.appendingPathComponent("gateway.log")
         _ = fm.createFile(atPath: gatewayLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
@@ -155,10 +179,15 @@ struct MinimalRun {
             }
             let answered = endpoint.requestCount()
             if answered >= documents {
-                if store == nil { store = try Journals.open(configuration.journal) }
-                let counts = try await store!.stateCounts().filter { $0.target == .dmp }
-                succeeded = counts.filter { TransmissionState.succeeded.contains($0.state) }.reduce(0) { $0 + $1.count }
-                failed = counts.filter { $0.state == .failed }.reduce(0) { $0 + $1.count }
+                if let journalFile {
+                    let outcomes = try Self.dmpOutcomes(journalFile)
+                    (succeeded, failed) = (outcomes.succeeded - earlier.succeeded, outcomes.failed - earlier.failed)
+                } else {
+                    if store == nil { store = try Journals.open(configuration.journal) }
+                    let counts = try await store!.stateCounts().filter { $0.target == .dmp }
+                    succeeded = counts.filter { TransmissionState.succeeded.contains($0.state) }.reduce(0) { $0 + $1.count }
+                    failed = counts.filter { $0.state == .failed }.reduce(0) { $0 + $1.count }
+                }
                 if succeeded + failed >= documents {
                     end = Date()
                     gatewayStat = ResourceSample.processStat(pid)
@@ -211,6 +240,19 @@ struct MinimalRun {
                        gatewayMinorFaultsPerDocument: Double(gatewayStat?.minorFaults ?? 0) / Double(max(succeeded, 1)),
                        endpointSeconds: endpointCPU, databaseSeconds: databaseCPU, loadAverage: Self.loadAverage()),
             memory: .init(gatewayPeakRssMb: peakRSS / 1024))
+    }
+
+    /// The DMP transmissions of an SQLite journal that succeeded and that failed, read without
+    /// opening it as a journal (no migration).
+    static func dmpOutcomes(_ path: String) throws -> (succeeded: Int, failed: Int) {
+        let db = try SQLiteConnection(path: path, mode: .readOnly)
+        defer { db.close() }
+        let succeeded = TransmissionState.succeeded.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
+        let row = try db.query("""
+            SELECT COALESCE(SUM(state IN (\(succeeded))), 0) AS ok, COALESCE(SUM(state = 'failed'), 0) AS failed
+            FROM transmissions WHERE target = 'dmp'
+            """).first
+        return (row?["ok"].int ?? 0, row?["failed"].int ?? 0)
     }
 
     /// A /proc/<pid>/status field in kB.

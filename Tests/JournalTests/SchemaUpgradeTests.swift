@@ -1,6 +1,7 @@
 import Foundation
 @testable import Journal
 import PasserelleCore
+import PostgresKit
 import SQLiteKit
 import Testing
 import TestSupport
@@ -58,5 +59,101 @@ struct SchemaUpgradeTests {
         _ = try await f.store.requeue(TransmissionFilter(transmissionIDs: [claim.transmission.id]), now: JournalFixture.t0.plus(3))
         let again = try #require(try db.query("SELECT state, failure, error_code FROM transmissions WHERE id = ?", [claim.transmission.id]).first)
         #expect(again["state"].string == "queued" && again["failure"].isNull && again["error_code"].isNull)
+    }
+}
+
+/// Migration 7 (the console on a large journal): a journal of version 6 with rows of every kind
+/// is upgraded in place on both backends, every row kept, the three indexes made, and the
+/// console's queries answer from them.
+@Suite("journal schema upgrade: migration 7")
+struct Migration7Tests {
+    /// Rows as a version-6 gateway wrote them: a document per transmission, waiting ones, done
+    /// ones, failed ones with their error.
+    static let rows = """
+        INSERT INTO documents (id, version, set_id, kind, finess, blob_sha256, state, received_at, received_month, updated_at)
+        VALUES ('d1', 1, 'd1', '11490-0', '750712184', 'b1', 'queued', 1000, '1970-01', 1000),
+               ('d2', 1, 'd2', '11490-0', '750712184', 'b2', 'queued', 2000, '1970-01', 2000),
+               ('d3', 1, 'd3', '11490-0', '750712184', 'b3', 'queued', 3000, '1970-01', 3000),
+               ('d4', 1, 'd4', '11490-0', '750712184', 'b4', 'queued', 4000, '1970-01', 4000);
+        INSERT INTO transmissions (id, document_id, version, target, state, created_at, created_month, updated_at, last_error, last_error_at)
+        VALUES (1, 'd1', 1, 'dmp', 'acknowledged', 1000, '1970-01', 1000, NULL, NULL),
+               (2, 'd2', 1, 'dmp', 'failed', 2000, '1970-01', 2500, 'refusé', 2500),
+               (3, 'd3', 1, 'dmp', 'retry-wait', 3000, '1970-01', 3500, 'HTTP 503', 3500),
+               (4, 'd4', 1, 'dmp', 'queued', 4000, '1970-01', 4000, NULL, NULL),
+               (5, 'd4', 1, 'mssante_ps', 'sending', 4000, '1970-01', 4000, NULL, NULL),
+               (6, 'd1', 1, 'mssante_ps', 'sent', 1000, '1970-01', 1000, NULL, NULL);
+        """
+    static let newIndexes: Set<String> = ["transmissions_waiting", "transmissions_last_error", "transmissions_state_id"]
+
+    @Test("a version 6 journal with rows → version 7: rows kept, the three indexes made and used", arguments: JournalBackend.allCases)
+    func upgradeFromVersion6(_ backend: JournalBackend) async throws {
+        let folder = try TestPaths.temporaryDirectory("journal-upgrade-7")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store: any JournalStore
+        let raw: RawDatabase
+        let indexNames: String
+        switch backend {
+        case .sqlite:
+            let path = folder.appendingPathComponent("journal.db").path
+            do {
+                let db = try SQLiteConnection(path: path)
+                try db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+                for migration in JournalSchema.migrations where migration.version <= 6 {
+                    try db.execute(migration.sql)
+                    _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [migration.version])
+                }
+                try db.execute(Self.rows)
+                db.close()
+            }
+            store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")))
+            raw = RawDatabase(sqlite: try SQLiteConnection(path: path))
+            indexNames = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transmissions'"
+        case .postgresql:
+            let url = try PostgresTestServer.createDatabase()
+            do {
+                let db = try PostgresConnection(PostgresTestServer.configuration(url))
+                try db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+                for migration in PostgresJournalSchema.migrations where migration.version <= 6 {
+                    try db.execute(migration.sql)
+                    _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [migration.version])
+                }
+                try db.execute(Self.rows)
+                db.close()
+            }
+            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(url), cache: folder.appendingPathComponent("blobs"))
+            raw = RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(url)))
+            indexNames = "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'transmissions'"
+        }
+        #expect(JournalSchema.latestVersion == 7 && PostgresJournalSchema.latestVersion == 7)
+        #expect(try raw.query("SELECT max(version) AS v FROM schema_migrations").first?["v"].int == 7)
+        #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
+        #expect(try raw.query("SELECT count(*) AS n FROM documents").first?["n"].int == 4)
+        let states = try raw.query("SELECT id, state, last_error FROM transmissions ORDER BY id").map { "\($0["id"].string ?? "")/\($0["state"].string ?? "")/\($0["last_error"].string ?? "-")" }
+        #expect(states == ["1/acknowledged/-", "2/failed/refusé", "3/retry-wait/HTTP 503", "4/queued/-", "5/sending/-", "6/sent/-"])
+        let indexes = Set(try raw.query(indexNames).compactMap { $0["name"].string })
+        #expect(Self.newIndexes.isSubset(of: indexes), "\(indexes)")
+
+        // The console's queries on the upgraded journal.
+        #expect(try await store.oldestWaiting(target: .dmp) == Date(timeIntervalSince1970: 3))
+        #expect(try await store.oldestWaiting(target: .mssantePS) == Date(timeIntervalSince1970: 4))
+        let errors = try await store.lastErrors()
+        #expect(errors.map(\.transmissionID) == [3] && errors.first?.message == "HTTP 503")
+        #expect(try await store.waitingCounts() == [StateCount(target: .dmp, state: .queued, count: 1),
+                                                    StateCount(target: .dmp, state: .retryWait, count: 1),
+                                                    StateCount(target: .mssantePS, state: .sending, count: 1)])
+        #expect(try await store.stateCounts().reduce(0) { $0 + $1.count } == 6)
+
+        if let db = raw.sqlite {
+            // SQLite takes a partial index only when the query repeats its condition: the shared
+            // constant keeps them the same text.
+            func plan(_ statement: JournalStatement) throws -> String {
+                try db.query("EXPLAIN QUERY PLAN " + statement.sql(.sqlite), [Destination.dmp.rawValue])
+                    .compactMap { $0["detail"].string }.joined(separator: " ")
+            }
+            #expect(try plan(.oldestWaiting).contains("transmissions_waiting"), "\(try plan(.oldestWaiting))")
+            #expect(try plan(.lastError).contains("transmissions_last_error"), "\(try plan(.lastError))")
+            let waiting = try db.query("EXPLAIN QUERY PLAN " + JournalStatement.waitingCounts.sql(.sqlite)).compactMap { $0["detail"].string }
+            #expect(!waiting.joined().contains("SCAN transmissions"), "a scan of the whole table: \(waiting)")
+        }
     }
 }

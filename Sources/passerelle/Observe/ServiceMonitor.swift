@@ -136,13 +136,13 @@ final class ServiceMonitor: Sendable {
         (c.dmp.enabled ? [.dmp] : []) + (c.mssante.enabled ? [.mssantePS, .mssantePatient] : [])
     }
 
-    /// Queue depth (queued, retry-wait and sending) and the oldest waiting age per target.
+    /// Queue depth (queued, retry-wait and sending) and the oldest waiting age per target: index
+    /// ranges over the waiting rows only (not a count of the whole journal every 5 s).
     static func sampleQueues(_ journal: any JournalStore, targets: [Destination], metrics: GatewayMetrics, logger: Logger) async {
         do {
-            let counts = try await journal.stateCounts()
-            let pending: Set<TransmissionState> = TransmissionState.waiting.union([.sending])
+            let counts = try await journal.waitingCounts()
             for target in Set(targets + counts.map(\.target)).sorted(by: { $0.rawValue < $1.rawValue }) {
-                let depth = counts.filter { $0.target == target && pending.contains($0.state) }.reduce(0) { $0 + $1.count }
+                let depth = counts.filter { $0.target == target }.reduce(0) { $0 + $1.count }
                 let oldest = depth > 0 ? try await journal.oldestWaiting(target: target) : nil
                 metrics.queue(target: target.rawValue, depth: depth, oldestWaiting: oldest.map { Date().timeIntervalSince($0) })
             }
