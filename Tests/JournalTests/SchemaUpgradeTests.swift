@@ -150,8 +150,9 @@ struct Migration7Tests {
                 try db.query("EXPLAIN QUERY PLAN " + statement.sql(.sqlite), [Destination.dmp.rawValue])
                     .compactMap { $0["detail"].string }.joined(separator: " ")
             }
-            #expect(try plan(.oldestWaiting).contains("transmissions_waiting"), "\(try plan(.oldestWaiting))")
-            #expect(try plan(.lastError).contains("transmissions_last_error"), "\(try plan(.lastError))")
+            let oldest = try plan(.oldestWaiting), lastError = try plan(.lastError)
+            #expect(oldest.contains("transmissions_waiting"), "\(oldest)")
+            #expect(lastError.contains("transmissions_last_error"), "\(lastError)")
             let waiting = try db.query("EXPLAIN QUERY PLAN " + JournalStatement.waitingCounts.sql(.sqlite)).compactMap { $0["detail"].string }
             #expect(!waiting.joined().contains("SCAN transmissions"), "a scan of the whole table: \(waiting)")
         }

@@ -61,15 +61,26 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 bench=$root/.build/release/passerelle-bench
 after=$root/.build/release/passerelle
-rm -rf "$out"
+# REUSE=1: the journal and the backlog of the previous run in $out, as they are.
+if [ "${REUSE:-0}" = 1 ] && [ -f "$out/journal.sqlite" ] && [ -d "$out/backlog" ]; then
+    rm -rf "$out"/run-* "$out"/before* "$out"/after* "$out/summary.txt"
+else
+    rm -rf "$out"
+fi
 mkdir -p "$out"
 log() { echo "console-load: $*" >&2; }
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 
-# 2. The journal, made by the oldest passerelle measured, then filled.
-log "seed journal (one document through $( [ -n "$before" ] && echo "$before" || echo "$after"))"
-"$bench" e2e --endpoint minimal --documents 1 --passerelle "${before:-$after}" --folder "$out/seed" --keep >"$out/seed.txt"
 journal=$out/journal.sqlite
+if [ ! -f "$journal" ]; then
+# 2. The journal, made by the oldest passerelle measured (`passerelle status` creates it with
+# that passerelle's schema) in the configuration a one-document e2e run leaves, then filled.
+oldest=${before:-$after}
+log "empty journal made by $oldest"
+"$bench" e2e --endpoint minimal --documents 1 --passerelle "$oldest" --folder "$out/seed" --keep >"$out/seed.txt"
+rm -rf "$out/seed/journal"
+mkdir -p "$out/seed/journal"
+(cd "$out/seed" && "$oldest" status --config "$out/seed/passerelle.toml" >/dev/null)
 sqlite3 "$out/seed/journal/journal.sqlite" ".backup '$journal'"
 schema=$(sqlite3 "$journal" "SELECT max(version) FROM schema_migrations")
 now_ms=$(( $(date +%s) * 1000 ))
@@ -100,15 +111,16 @@ log "filled in $(calc "$(date +%s.%N) - $start") s: $(sqlite3 "$journal" 'SELECT
 
 # 3. The backlog, once.
 "$bench" e2e --endpoint minimal --documents "$documents" --prepare-only "$out/backlog" >&2
+fi
 
-metric() {  # url name → the sum of a counter's series (0 when absent)
-    curl -s --max-time 5 "$1/metrics" | awk -v n="$2" '$1 ~ "^"n"({|$)" { s += $2 } END { printf "%d\n", s }'
+metric() {  # url name → the sum of a counter's series (0 when absent or not answered)
+    { curl -s --max-time 5 "$1/metrics" || true; } | awk -v n="$2" '$1 ~ "^"n"({|$)" { s += $2 } END { printf "%d\n", s }'
 }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # 4. One measured run.
 measure() {  # label passerelle
-    local label=$1 gateway=$2 port base pid sent0 sent1 sent2 t0 t1 t2 depth
+    local label=$1 gateway=$2 port base pid sent0 sent1 sent2 t0 t1 t2
     port=$(free_port)
     base=http://127.0.0.1:$port
     log "[$label] $gateway, console on $base"
@@ -118,7 +130,7 @@ measure() {  # label passerelle
     pid=$!
     # Sending: the first transmissions counted (bounded wait; migration 7 runs at start on the new build).
     for _ in $(seq 1 600); do
-        [ "$(metric "$base" passerelle_transmissions_sent_total 2>/dev/null || echo 0)" -gt 0 ] && break
+        [ "$(metric "$base" passerelle_transmissions_sent_total)" -gt 0 ] && break
         kill -0 "$pid" 2>/dev/null || { cat "$out/$label-bench.txt" >&2; log "[$label] the bench ended early"; return 1; }
         sleep 0.5
     done
@@ -131,7 +143,6 @@ measure() {  # label passerelle
     local w2=$!
     wait "$w1" "$w2"
     sent2=$(metric "$base" passerelle_transmissions_sent_total); t2=$(date +%s.%N)
-    depth=$(curl -s --max-time 5 "$base/metrics" | awk '$1 ~ /^passerelle_queue_depth/ { s += $2 } END { printf "%d\n", s }')
     curl -s --max-time 15 -o "$out/$label-overview.json" "$base/console/api/overview" || true
     {
         echo "[$label] $gateway"
@@ -146,7 +157,7 @@ measure() {  # label passerelle
                 "$(awk '/Requests\/sec/ { print $2 }' "$f")" \
                 "$(grep -E "requests in|Socket errors|Non-2xx" "$f" | tr -s ' ' | tr '\n' ';')"
         done
-        [ "$depth" -gt 0 ] || echo "  WARNING: the backlog was drained before the end of the window: give more --documents"
+        [ "$sent2" -lt "$documents" ] || echo "  WARNING: the backlog was drained before the end of the window: give more --documents"
     } | tee -a "$out/summary.txt"
     wait "$pid" || log "[$label] the bench did not end cleanly: see $out/$label-bench.txt"
 }
