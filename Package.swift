@@ -77,7 +77,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The one HTTP server (Hummingbird): /health, /ready, /metrics and the read-only console under /console/.
-        .target(name: "WebServer", dependencies: ["Observability", "Journal", "PasserelleCore",
+        .target(name: "WebServer", dependencies: ["Observability", "Journal", "Indicators", "PasserelleCore",
                                                   .product(name: "Hummingbird", package: "hummingbird"),
                                                   .product(name: "HummingbirdCore", package: "hummingbird"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
