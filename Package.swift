@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Handoff", "Delivery", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Indicators", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
