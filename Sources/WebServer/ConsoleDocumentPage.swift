@@ -83,32 +83,28 @@ extension ConsoleHTML {
             html += "<li>Dernière erreur le \(at(t.lastErrorAt)) : <span class=\"message\">\(escape(Console.redacted(error)))</span></li>\n"
         }
         html += "</ul>\n"
-        if !entry.attempts.isEmpty {
-            html += "<table class=\"attempts\"><caption>Essais</caption><thead><tr><th scope=\"col\">Début</th><th scope=\"col\">Fin</th>"
-                + "<th scope=\"col\">Résultat</th><th scope=\"col\">Réponse</th></tr></thead><tbody>\n"
-            for a in entry.attempts {
-                html += "<tr><td>\(at(a.startedAt))</td><td>\(at(a.endedAt))</td><td>\(escape(attemptLabel(a.outcome)))</td>"
-                    + "<td class=\"message\">\(escape(a.response.map(Console.redacted) ?? ""))</td></tr>\n"
-            }
-            html += "</tbody></table>\n"
-        }
-        if !entry.acknowledgements.isEmpty {
-            html += "<table class=\"acknowledgements\"><caption>Accusés</caption><tbody>\n"
-            for k in entry.acknowledgements {
-                html += "<tr><td>\(escape(stateLabel(k.kind.rawValue)))</td><td>\(at(k.receivedAt))</td>"
-                    + "<td class=\"message\">\(escape(k.detail.map(Console.redacted) ?? ""))</td></tr>\n"
-            }
-            html += "</tbody></table>\n"
-        }
-        if !entry.operatorActions.isEmpty {
-            html += "<table class=\"operator-actions\"><caption>Actions des opérateurs</caption><tbody>\n"
-            for a in entry.operatorActions {
-                html += "<tr><td>\(escape(a.action.rawValue))</td><td>\(at(a.at))</td><td>\(escape(a.user))</td>"
-                    + "<td class=\"message\">\(escape(a.reason.map(Console.redacted) ?? ""))</td></tr>\n"
-            }
-            html += "</tbody></table>\n"
-        }
+        html += historyTable("attempts", "Essais", header: ["Début", "Fin", "Résultat", "Réponse"], entry.attempts.map {
+            [at($0.startedAt), at($0.endedAt), escape(attemptLabel($0.outcome)), escape($0.response.map(Console.redacted) ?? "")]
+        })
+        html += historyTable("acknowledgements", "Accusés", header: ["Accusé", "Reçu le", "Détail"], entry.acknowledgements.map {
+            [escape(stateLabel($0.kind.rawValue)), at($0.receivedAt), escape($0.detail.map(Console.redacted) ?? "")]
+        })
+        html += historyTable("operator-actions", "Actions des opérateurs", header: ["Action", "Le", "Par", "Motif"], entry.operatorActions.map {
+            [escape($0.action.rawValue), at($0.at), escape($0.user), escape($0.reason.map(Console.redacted) ?? "")]
+        })
         return html + "</article>\n"
+    }
+
+    /// One table of a transmission's history (none without rows); cells already escaped, the
+    /// last one a peer's or an operator's text.
+    static func historyTable(_ css: String, _ caption: String, header: [String], _ rows: [[String]]) -> String {
+        guard !rows.isEmpty else { return "" }
+        var html = "<table class=\"\(css)\"><caption>\(escape(caption))</caption><thead><tr>"
+            + header.map { "<th scope=\"col\">\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for row in rows {
+            html += "<tr>" + row.dropLast().map { "<td>\($0)</td>" }.joined() + "<td class=\"message\">\(row.last ?? "")</td></tr>\n"
+        }
+        return html + "</tbody></table>\n"
     }
 
     static func documentStateLabel(_ state: DocumentState) -> String {

@@ -20,24 +20,7 @@ struct ConsolePagesTests {
 
     /// Status, lower-cased headers, body of one GET (`path` already percent-encoded).
     static func fetch(_ server: StatusServer, _ path: String) async throws -> (code: Int, headers: [String: String], body: String) {
-        let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 5)
-        defer { socket.close() }
-        try await socket.write("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        var response = Data()
-        while true {
-            let chunk = try await socket.read(maxLength: 65_536)
-            if chunk.isEmpty { break }
-            response.append(chunk)
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { return (-1, [:], text) }
-        let head = text[..<split.lowerBound].split(separator: "\r\n")
-        var headers: [String: String] = [:]
-        for line in head.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        return (Int(head.first?.split(separator: " ")[1] ?? "") ?? -1, headers, String(text[split.upperBound...]))
+        try await ObservabilityTests.fetch(server, path)
     }
 
     /// The ids of the queue table's rows, in page order.
