@@ -264,20 +264,21 @@ enum JournalStatement: Sendable {
             """
         case .documentVersions: "SELECT * FROM documents WHERE id = ?1 ORDER BY version"
         case .hourlyActivity:
-            // Each range is on an indexed time column (documents_received, attempts_started); an
-            // attempt's end is its start plus at most the send timeout, so the hour is the start's.
-            // The DMP's answer closes the send (no acknowledgement row); MSSanté's DSN is a row.
+            // Hours counted back from ?2 (bucket 0: the hour that ends there), so one query gives
+            // the last hour and the last day exactly. Each range is on an indexed time column
+            // (documents_received, attempts_started); the DMP's answer closes the send (no
+            // acknowledgement row), MSSanté's delivery notification is a row.
             """
             SELECT bucket, SUM(received) AS received, SUM(acknowledged) AS acknowledged FROM (
-                SELECT received_at / 3600000 AS bucket, 1 AS received, 0 AS acknowledged FROM documents
+                SELECT (CAST(?2 AS BIGINT) - 1 - received_at) / 3600000 AS bucket, 1 AS received, 0 AS acknowledged FROM documents
                 WHERE received_at >= ?1 AND received_at < ?2
                 UNION ALL
-                SELECT a.started_at / 3600000, 0, 1 FROM attempts a JOIN transmissions t ON t.id = a.transmission_id
+                SELECT (CAST(?2 AS BIGINT) - 1 - a.started_at) / 3600000, 0, 1 FROM attempts a JOIN transmissions t ON t.id = a.transmission_id
                 WHERE a.started_at >= ?1 AND a.started_at < ?2 AND a.outcome = 'sent' AND t.target = 'dmp'
                 UNION ALL
-                SELECT received_at / 3600000, 0, 1 FROM acknowledgements
+                SELECT (CAST(?2 AS BIGINT) - 1 - received_at) / 3600000, 0, 1 FROM acknowledgements
                 WHERE received_at >= ?1 AND received_at < ?2 AND kind IN ('acknowledged', 'delivered')
-            ) events GROUP BY bucket ORDER BY bucket
+            ) events GROUP BY bucket ORDER BY bucket DESC
             """
         case .storeBlob: "INSERT INTO blobs (sha256, content, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING"
         }

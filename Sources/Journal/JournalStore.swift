@@ -170,7 +170,8 @@ public protocol JournalQueries: Sendable {
     /// The operator actions that changed one transmission, oldest first (the audit trail).
     func operatorActions(transmissionID: Int64) async throws(JournalError) -> [OperatorAction]
 
-    /// Documents received and acknowledged per hour over `from ..< until`; hours without any are absent.
+    /// Documents received and acknowledged over `from ..< until` per hour counted back from
+    /// `until` (the last one ends there), oldest first; hours without any are absent.
     func hourlyActivity(from: Date, until: Date) async throws(JournalError) -> [HourlyActivity]
 }
 

@@ -407,7 +407,7 @@ public struct TransmissionFilter: Sendable, Hashable {
 
 /// Documents received and transmissions acknowledged in one hour (the console's chart).
 public struct HourlyActivity: Sendable, Hashable, Codable {
-    /// The hour's start (UTC hours: whole-hour time zones see their own hours).
+    /// The hour's start (hours are counted back from the end of the range asked).
     public var hour: Date
     /// Document versions received.
     public var received: Int

@@ -137,7 +137,7 @@ extension SQLJournalBackend {
         try await read { db in
             try db.rows(.hourlyActivity, JournalTime.millis(from), JournalTime.millis(until)).compactMap { row in
                 guard let bucket = row.integer("bucket") else { return nil }
-                return HourlyActivity(hour: Date(timeIntervalSince1970: TimeInterval(bucket) * 3600),
+                return HourlyActivity(hour: until.addingTimeInterval(-3600 * TimeInterval(bucket + 1)),
                                       received: Int(row.integer("received") ?? 0), acknowledged: Int(row.integer("acknowledged") ?? 0))
             }
         }

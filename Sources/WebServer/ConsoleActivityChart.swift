@@ -7,28 +7,21 @@ import Journal
 public struct ConsoleActivity: Sendable, Codable {
     public struct Totals: Sendable, Codable { public var received: Int, acknowledged: Int }
 
-    /// 24 hours, oldest first, the last one the hour in progress.
+    /// The 24 hours before now, oldest first, the last one ending now.
     public var hours: [HourlyActivity]
     public var lastHour: Totals
     public var lastDay: Totals
 
-    static func totals(_ rows: [HourlyActivity]) -> Totals {
-        Totals(received: rows.reduce(0) { $0 + $1.received }, acknowledged: rows.reduce(0) { $0 + $1.acknowledged })
-    }
-
-    /// Three indexed range queries: the chart's hours, and the exact last hour and last day.
+    /// One indexed range query: hours are counted back from `now`, so the last one is the last hour.
     static func load(_ journal: any JournalQueries, now: Date) async throws(JournalError) -> ConsoleActivity {
-        let hour = 3600.0
-        let currentHour = Date(timeIntervalSince1970: (now.timeIntervalSince1970 / hour).rounded(.down) * hour)
-        let first = currentHour.addingTimeInterval(-23 * hour)
-        let found = try await journal.hourlyActivity(from: first, until: now)
+        let found = try await journal.hourlyActivity(from: now.addingTimeInterval(-24 * 3600), until: now)
         let hours = (0..<24).map { index in
-            let start = first.addingTimeInterval(Double(index) * hour)
+            let start = now.addingTimeInterval(-3600 * Double(24 - index))
             return found.first { $0.hour == start } ?? HourlyActivity(hour: start, received: 0, acknowledged: 0)
         }
-        return ConsoleActivity(hours: hours,
-                               lastHour: totals(try await journal.hourlyActivity(from: now.addingTimeInterval(-hour), until: now)),
-                               lastDay: totals(try await journal.hourlyActivity(from: now.addingTimeInterval(-24 * hour), until: now)))
+        let last = hours[23]
+        return ConsoleActivity(hours: hours, lastHour: Totals(received: last.received, acknowledged: last.acknowledged),
+                               lastDay: Totals(received: hours.reduce(0) { $0 + $1.received }, acknowledged: hours.reduce(0) { $0 + $1.acknowledged }))
     }
 }
 
@@ -47,7 +40,7 @@ extension ConsoleHTML {
     static func chart(_ hours: [HourlyActivity], timeZone: TimeZone) -> String {
         let width = 720, height = 160, top = 10, bottom = 20, slot = width / max(1, hours.count)
         let peak = max(1, hours.map { max($0.received, $0.acknowledged) }.max() ?? 1)
-        let label = ConsoleInput.formatter(timeZone, "HH")
+        let label = ConsoleInput.formatter(timeZone, "HH:mm")
         var svg = "<svg id=\"activity-chart\" class=\"chart\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" "
             + "aria-label=\"Documents reçus et acquittés par heure\" xmlns=\"http://www.w3.org/2000/svg\">\n"
         svg += "<line class=\"axis\" x1=\"0\" y1=\"\(height - bottom)\" x2=\"\(width)\" y2=\"\(height - bottom)\"/>\n"
@@ -57,10 +50,10 @@ extension ConsoleHTML {
                 let barHeight = value * (height - top - bottom) / peak
                 svg += "<rect class=\"bar \(css)\" data-hour=\"\(escape(label.string(from: h.hour)))\" data-value=\"\(value)\" x=\"\(x + offset)\" "
                     + "y=\"\(height - bottom - barHeight)\" width=\"\(slot / 2 - 3)\" height=\"\(barHeight)\">"
-                    + "<title>\(escape(label.string(from: h.hour))) h : \(value) \(noun)</title></rect>\n"
+                    + "<title>de \(escape(label.string(from: h.hour))) à \(escape(label.string(from: h.hour.addingTimeInterval(3600)))) : \(value) \(noun)</title></rect>\n"
             }
             if index % 3 == 0 {
-                svg += "<text x=\"\(x + 2)\" y=\"\(height - 5)\">\(escape(label.string(from: h.hour))) h</text>\n"
+                svg += "<text x=\"\(x + 2)\" y=\"\(height - 5)\">\(escape(label.string(from: h.hour)))</text>\n"
             }
         }
         return svg + "</svg>\n"

@@ -95,9 +95,10 @@ struct ConsoleQueriesTests {
             HourlyActivity(hour: base, received: 2, acknowledged: 1),
             HourlyActivity(hour: base.plus(2 * hour), received: 1, acknowledged: 1),
         ])
-        // The range bounds are exact, not whole hours.
+        // Hours count back from the range's end (the last one ends there), and the start is exact.
         #expect(try await f.store.hourlyActivity(from: base.plus(15), until: base.plus(2 * hour + 20))
-            == [HourlyActivity(hour: base, received: 1, acknowledged: 1), HourlyActivity(hour: base.plus(2 * hour), received: 1, acknowledged: 0)])
+            == [HourlyActivity(hour: base.plus(20), received: 1, acknowledged: 1),
+                HourlyActivity(hour: base.plus(hour + 20), received: 1, acknowledged: 0)])
         #expect(try await f.store.hourlyActivity(from: base.plus(4 * hour), until: base.plus(5 * hour)).isEmpty)
     }
 }
