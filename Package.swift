@@ -77,7 +77,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The one HTTP server (Hummingbird): /health, /ready, /metrics and the read-only console under /console/.
-        .target(name: "WebServer", dependencies: ["Observability", "Journal", "PasserelleCore",
+        .target(name: "WebServer", dependencies: ["Observability", "Journal", "Indicators", "PasserelleCore",
                                                   .product(name: "Hummingbird", package: "hummingbird"),
                                                   .product(name: "HummingbirdCore", package: "hummingbird"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Handoff", "Delivery", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Signing", "PasserelleCore",
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Indicators", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),

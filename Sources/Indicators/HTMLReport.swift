@@ -36,7 +36,7 @@ enum HTMLReport {
         """
 
     static func render(_ report: UsageReport) -> String {
-        var h = """
+        let h = """
             <!DOCTYPE html>
             <html xmlns="http://www.w3.org/1999/xhtml" lang="fr">
             <head>
@@ -47,6 +47,15 @@ enum HTMLReport {
             </style>
             </head>
             <body>
+
+            """
+        return h + body(report) + "</body>\n</html>\n"
+    }
+
+    /// The page's content (inside `<body>`): the console shows it under its own frame, with
+    /// ``style`` as a stylesheet file (its Content-Security-Policy allows no inline style).
+    static func body(_ report: UsageReport) -> String {
+        var h = """
             <h1>\(escape("Rapport d'usage du numérique — \(report.title)"))</h1>
             <p class="meta">\(escape(meta(report)))</p>
             \(summary(report))
@@ -84,8 +93,6 @@ enum HTMLReport {
             <p class="meta">Lignes en gras : indicateur principal de chaque domaine (dénominateur choisi dans la configuration [report]). \
             Un document remplacé ou supprimé compte une fois ; les documents supprimés sont hors taux. \
             « — » : pas de dénominateur ce mois-là (aucune donnée), ce n&#39;est pas 0 %.</p>
-            </body>
-            </html>
 
             """
         return h

@@ -1,4 +1,5 @@
 import Foundation
+import Journal
 import PasserelleCore
 
 /// The output formats of `passerelle report`.
@@ -214,4 +215,26 @@ enum TextReport {
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }.joined(separator: "\n") + "\n"
     }
+}
+
+extension UsageReporter {
+    /// Months of trend a format shows: the HTML page draws 12 months of charts, the others none.
+    public static func trendMonths(for format: ReportFormat) -> Int { format == .html ? 12 : 0 }
+
+    /// The report of `period` in `format`, as `passerelle report` writes it and the console
+    /// downloads it (one rendering for both).
+    public static func rendered(store: any UsageCounting, period: ReportPeriod, finess: [String] = [],
+                                settings: PasserelleConfiguration.Report, format: ReportFormat, title: String = "Passerelle",
+                                now: Date = Date()) async throws -> String {
+        let report = try await make(store: store, period: period, finess: finess, settings: settings,
+                                    trendMonths: trendMonths(for: format), title: title, now: now)
+        return try format.render(report)
+    }
+
+    /// The HTML page's content without its head, for a page that has its own frame; its
+    /// stylesheet is ``htmlStyle`` (served as a file where inline style is not allowed).
+    public static func htmlFragment(_ report: UsageReport) -> String { HTMLReport.body(report) }
+
+    /// The HTML report's stylesheet.
+    public static var htmlStyle: String { HTMLReport.style }
 }

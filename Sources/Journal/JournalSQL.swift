@@ -106,6 +106,8 @@ enum JournalStatement: Sendable {
     /// Operator commands (``OperatorQueue``): one transmission each, guarded by its state.
     case flush, hold, release, discard
     case insertOperatorAction, insertOperatorActionTransmission, operatorActionsOfTransmission
+    /// The console: one document's versions, the activity per hour.
+    case documentVersions, hourlyActivity
     /// PostgreSQL only: an SQLite journal keeps its blobs as files (``BlobStore``).
     case storeBlob
 
@@ -116,7 +118,7 @@ enum JournalStatement: Sendable {
         .completeSuccess, .endAttempt, .insertAcknowledgement, .setState, .failAfterSuccess, .transmissionByMessageID,
         .recoverExpired, .interruptAttempts, .confirmSent, .requeue, .attempts, .acknowledgements, .stateCounts,
         .waitingCounts, .oldestWaiting, .lastError, .documentCountsByMonth, .flush, .hold, .release, .discard, .insertOperatorAction,
-        .insertOperatorActionTransmission, .operatorActionsOfTransmission,
+        .insertOperatorActionTransmission, .operatorActionsOfTransmission, .documentVersions, .hourlyActivity,
     ]
     static let postgresqlOnly: [JournalStatement] = [.storeBlob]
 
@@ -263,6 +265,24 @@ enum JournalStatement: Sendable {
             SELECT a.* FROM operator_actions a JOIN operator_action_transmissions x ON x.action_id = a.id
             WHERE x.transmission_id = ?1 ORDER BY a.acted_at, a.id
             """
+        case .documentVersions: "SELECT * FROM documents WHERE id = ?1 ORDER BY version"
+        case .hourlyActivity:
+            // Hours counted back from ?2 (bucket 0: the hour that ends there), so one query gives
+            // the last hour and the last day exactly. Each range is on an indexed time column
+            // (documents_received, attempts_started); the DMP's answer closes the send (no
+            // acknowledgement row), MSSanté's delivery notification is a row.
+            """
+            SELECT bucket, SUM(received) AS received, SUM(acknowledged) AS acknowledged FROM (
+                SELECT (CAST(?2 AS BIGINT) - 1 - received_at) / 3600000 AS bucket, 1 AS received, 0 AS acknowledged FROM documents
+                WHERE received_at >= ?1 AND received_at < ?2
+                UNION ALL
+                SELECT (CAST(?2 AS BIGINT) - 1 - a.started_at) / 3600000, 0, 1 FROM attempts a JOIN transmissions t ON t.id = a.transmission_id
+                WHERE a.started_at >= ?1 AND a.started_at < ?2 AND a.outcome = 'sent' AND t.target = 'dmp'
+                UNION ALL
+                SELECT (CAST(?2 AS BIGINT) - 1 - received_at) / 3600000, 0, 1 FROM acknowledgements
+                WHERE received_at >= ?1 AND received_at < ?2 AND kind IN ('acknowledged', 'delivered')
+            ) events GROUP BY bucket ORDER BY bucket DESC
+            """
         case .storeBlob: "INSERT INTO blobs (sha256, content, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING"
         }
     }
@@ -277,11 +297,13 @@ enum JournalStatement: Sendable {
         if let patientKey = filter.patientKey { clauses.append("d.patient_key = \(p.add(patientKey))") }
         if let target = filter.target { clauses.append("t.target = \(p.add(target.rawValue))") }
         if !filter.states.isEmpty { clauses.append("t.state IN \(p.list(filter.states.map(\.rawValue).sorted()))") }
+        if let kind = filter.kind { clauses.append("d.kind = \(p.add(kind.rawValue))") }
         if let from = filter.from { clauses.append("t.created_at >= \(p.add(JournalTime.millis(from)))") }
         if let until = filter.until { clauses.append("t.created_at < \(p.add(JournalTime.millis(until)))") }
+        if let afterID = filter.afterID { clauses.append("t.id > \(p.add(afterID))") }
         var sql = "SELECT t.* FROM transmissions t JOIN documents d ON d.id = t.document_id AND d.version = t.version"
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += " ORDER BY t.created_at, t.id"
+        sql += filter.order == .id ? " ORDER BY t.id" : " ORDER BY t.created_at, t.id"
         if let limit = filter.limit { sql += " LIMIT \(p.add(limit))" }
         if lock { sql += dialect.forUpdate(of: "t") }
         return (sql, p.values)

@@ -167,6 +167,16 @@ public protocol JournalQueries: Sendable {
 
     /// Documents received per UTC month and kind.
     func documentCountsByMonth() async throws(JournalError) -> [MonthlyCount]
+
+    /// Every version of one document, oldest first (none: unknown id).
+    func documentVersions(id: String) async throws(JournalError) -> [JournalDocument]
+
+    /// The operator actions that changed one transmission, oldest first (the audit trail).
+    func operatorActions(transmissionID: Int64) async throws(JournalError) -> [OperatorAction]
+
+    /// Documents received and acknowledged over `from ..< until` per hour counted back from
+    /// `until` (the last one ends there), oldest first; hours without any are absent.
+    func hourlyActivity(from: Date, until: Date) async throws(JournalError) -> [HourlyActivity]
 }
 
 /// The monthly usage report's raw counts.

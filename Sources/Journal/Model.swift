@@ -366,29 +366,57 @@ public struct TargetError: Sendable, Hashable {
     public var at: Date
 }
 
-/// Which transmissions `passerelle resend` (or a report) selects. Empty fields select everything.
+/// Which transmissions `passerelle resend` (or a report, or the console's queue) selects. Empty
+/// fields select everything.
 public struct TransmissionFilter: Sendable, Hashable {
+    /// Oldest first (`created_at`), or by id for keyset paging (``afterID``).
+    public enum Order: Sendable, Hashable { case created, id }
+
     public var transmissionIDs: [Int64] = []
     public var documentID: String?
     public var patientKey: String?
     public var target: Destination?
     public var states: Set<TransmissionState> = []
+    /// The document's kind.
+    public var kind: DocumentKind?
     /// Created at or after.
     public var from: Date?
     /// Created before.
     public var until: Date?
+    /// Only ids above this one: the next page after a page that ended with it.
+    public var afterID: Int64?
+    public var order: Order = .created
     public var limit: Int?
 
     public init(transmissionIDs: [Int64] = [], documentID: String? = nil, patientKey: String? = nil,
-                target: Destination? = nil, states: Set<TransmissionState> = [], from: Date? = nil,
-                until: Date? = nil, limit: Int? = nil) {
+                target: Destination? = nil, states: Set<TransmissionState> = [], kind: DocumentKind? = nil, from: Date? = nil,
+                until: Date? = nil, afterID: Int64? = nil, order: Order = .created, limit: Int? = nil) {
         self.transmissionIDs = transmissionIDs
         self.documentID = documentID
         self.patientKey = patientKey
         self.target = target
         self.states = states
+        self.kind = kind
         self.from = from
         self.until = until
+        self.afterID = afterID
+        self.order = order
         self.limit = limit
+    }
+}
+
+/// Documents received and transmissions acknowledged in one hour (the console's chart).
+public struct HourlyActivity: Sendable, Hashable, Codable {
+    /// The hour's start (hours are counted back from the end of the range asked).
+    public var hour: Date
+    /// Document versions received.
+    public var received: Int
+    /// Accepted by the peer: DMP answers that closed a send, MSSanté delivery notifications.
+    public var acknowledged: Int
+
+    public init(hour: Date, received: Int, acknowledged: Int) {
+        self.hour = hour
+        self.received = received
+        self.acknowledged = acknowledged
     }
 }

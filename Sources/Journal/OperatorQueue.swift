@@ -93,8 +93,6 @@ public protocol OperatorQueue: JournalStore {
                 now: Date) async throws(JournalError) -> OperatorResult
     /// The audit trail, oldest first.
     func operatorActions(_ query: OperatorActionQuery) async throws(JournalError) -> [OperatorAction]
-    /// The actions that changed one transmission, oldest first.
-    func operatorActions(transmissionID: Int64) async throws(JournalError) -> [OperatorAction]
 }
 
 extension SQLiteJournalStore: OperatorQueue {}
@@ -201,9 +199,11 @@ extension TransmissionFilter {
         if let documentID { parts.append("document=\(documentID)") }
         if let patientKey { parts.append("patient_key=\(patientKey)") }
         if let target { parts.append("target=\(target.rawValue)") }
+        if let kind { parts.append("kind=\(kind.shortName)") }
         if !states.isEmpty { parts.append("state=" + states.map(\.rawValue).sorted().joined(separator: ",")) }
         if let from { parts.append("from=\(Date.ISO8601FormatStyle().format(from))") }
         if let until { parts.append("until=\(Date.ISO8601FormatStyle().format(until))") }
+        if let afterID { parts.append("after=\(afterID)") }
         if let limit { parts.append("limit=\(limit)") }
         return parts.isEmpty ? "all" : parts.joined(separator: " ")
     }

@@ -129,6 +129,20 @@ extension SQLJournalBackend {
         try await read { db in try db.rows(.documentsInState, state.rawValue).map(JournalRowDecoder.document) }
     }
 
+    public func documentVersions(id: String) async throws(JournalError) -> [JournalDocument] {
+        try await read { db in try db.rows(.documentVersions, id).map(JournalRowDecoder.document) }
+    }
+
+    public func hourlyActivity(from: Date, until: Date) async throws(JournalError) -> [HourlyActivity] {
+        try await read { db in
+            try db.rows(.hourlyActivity, JournalTime.millis(from), JournalTime.millis(until)).compactMap { row in
+                guard let bucket = row.integer("bucket") else { return nil }
+                return HourlyActivity(hour: until.addingTimeInterval(-3600 * TimeInterval(bucket + 1)),
+                                      received: Int(row.integer("received") ?? 0), acknowledged: Int(row.integer("acknowledged") ?? 0))
+            }
+        }
+    }
+
     // MARK: - Transmissions
 
     public func enqueue(documentID: String, version: Int, targets: [Destination], now: Date) async throws(JournalError) -> [Transmission] {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Indicators
 import Journal
 import Observability
 import PasserelleCore
@@ -33,10 +34,13 @@ public struct Console: Sendable {
     let timeZone: TimeZone
     /// Seconds between two refreshes of the overview page.
     let refreshSeconds: Int
+    /// The Rapport page's source (nil: the page says it is not available).
+    let report: ConsoleReportSource?
 
     public init(journal: any JournalQueries, targets: [Destination], timeZone: TimeZone = .current, refreshSeconds: Int = 15,
-                certificates: @escaping @Sendable () -> [ConsoleCertificate]) {
+                report: ConsoleReportSource? = nil, certificates: @escaping @Sendable () -> [ConsoleCertificate]) {
         self.journal = journal
+        self.report = report
         self.targets = targets
         self.certificates = certificates
         self.timeZone = timeZone
@@ -72,6 +76,9 @@ public struct Console: Sendable {
         router.get("/console/static/favicon.svg") { _, _ in
             Self.secured(StatusServer.respond(.ok, "image/svg+xml", ConsoleHTML.favicon))
         }
+        addQueueRoutes(to: router)
+        addDocumentRoutes(to: router)
+        addReportRoutes(to: router)
     }
 
     static func secured(_ response: Response) -> Response {
@@ -100,6 +107,8 @@ public struct Console: Sendable {
         public var lastErrors: [LastError]
         public var readiness: Readiness
         public var certificates: [ConsoleCertificate]
+        /// Documents in and acknowledged per hour (nil when the journal could not be read).
+        public var activity: ConsoleActivity?
         /// Set when the journal could not be read (the rest of the page still shows).
         public var journalError: String?
     }
@@ -109,9 +118,11 @@ public struct Console: Sendable {
         async let checks = StatusServer.readiness(probes, timeout: probeTimeout)
         var counts: [StateCount] = [], errors: [TargetError] = [], oldest: [Overview.Oldest] = []
         var journalError: String?
+        var activity: ConsoleActivity?
         do {
             counts = try await journal.stateCounts()
             errors = try await journal.lastErrors()
+            activity = try await ConsoleActivity.load(journal, now: now)
         } catch {
             journalError = error.description
         }
@@ -130,7 +141,7 @@ public struct Console: Sendable {
             lastErrors: errors.map { .init(target: $0.target.rawValue, at: $0.at, transmissionId: $0.transmissionID,
                                            documentId: $0.documentID, message: Self.redacted($0.message)) },
             readiness: .init(ready: results.allSatisfy(\.ready), checks: results),
-            certificates: certificates(), journalError: journalError)
+            certificates: certificates(), activity: activity, journalError: journalError)
     }
 
     /// A peer's error text as `passerelle status` shows it (patient mailbox and NIR masked, one

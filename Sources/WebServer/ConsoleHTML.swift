@@ -51,14 +51,8 @@ enum ConsoleHTML {
     }
 
     static func overview(_ o: Console.Overview, console: Console, viewer: ConsoleViewer?) -> String {
-        let time = DateFormatter()
-        time.locale = Locale(identifier: "fr_FR")
-        time.timeZone = console.timeZone
-        time.dateFormat = "dd/MM/yyyy HH:mm:ss"
-        let day = DateFormatter()
-        day.locale = time.locale
-        day.timeZone = console.timeZone
-        day.dateFormat = "dd/MM/yyyy"
+        let time = ConsoleInput.formatter(console.timeZone)
+        let day = ConsoleInput.formatter(console.timeZone, "dd/MM/yyyy")
 
         var html = """
         <h2>Vue d’ensemble</h2>
@@ -88,6 +82,8 @@ enum ConsoleHTML {
             html += "</tbody></table>\n"
         }
         html += "</section>\n"
+
+        if let chart = o.activity { html += activity(chart, timeZone: console.timeZone) }
 
         // The oldest waiting transmission per target.
         html += "<section id=\"oldest\"><h3>Plus ancienne transmission en attente</h3>\n<table><tbody>\n"
@@ -166,6 +162,17 @@ enum ConsoleHTML {
     .alert { background: #ffe9e9; border: 1px solid #ce0500; padding: .5rem; }
     .message { max-width: 40rem; overflow-wrap: anywhere; }
     .generated { color: #666; font-size: .9rem; }
+    .filters { display: flex; flex-wrap: wrap; gap: .75rem; align-items: end; margin-bottom: 1rem; }
+    .filters label { display: flex; flex-direction: column; font-size: .9rem; }
+    .paging { display: flex; gap: 1.5rem; margin-top: .75rem; }
+    .transmission { border-top: 1px solid #ddd; padding-top: .5rem; margin-top: .5rem; }
+    caption { text-align: left; font-weight: 600; padding: .25rem 0; }
+    svg.chart { max-width: 100%; height: auto; background: #fafafa; border: 1px solid #eee; }
+    svg.chart text { font-size: 10px; fill: #555; }
+    svg.chart line.axis { stroke: #999; }
+    rect.bar.received, .key.received { fill: #000091; background: #000091; }
+    rect.bar.acknowledged, .key.acknowledged { fill: #18753c; background: #18753c; }
+    .key { display: inline-block; width: .8rem; height: .8rem; vertical-align: middle; }
 
     """
 }

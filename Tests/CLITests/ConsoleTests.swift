@@ -86,6 +86,27 @@ struct ConsoleTests {
         for secret in ["279035121518989", "PAT-TROIS", "DOMINIQUE", "2***********989"] {
             #expect(!page.body.contains(secret) && !api.body.contains(secret), "\(secret) shown")
         }
+        // The other pages of the same run (ServiceMonitor wires the journal and the report in).
+        let queue = try Self.fetch(url + "file?etat=acknowledged&destination=dmp")
+        #expect(queue.code == 200 && queue.body.contains("<h2>File d’attente</h2>"))
+        #expect(queue.body.components(separatedBy: "<tr data-id=").count - 1 == count("dmp", "acknowledged"), "\(queue.body)")
+        let href = try #require(queue.body.components(separatedBy: "href=\"/console/document/").dropFirst().first?.prefix { $0 != "\"" },
+                                "\(queue.body)")
+        let document = try Self.fetch(url + "document/" + href)
+        #expect(document.code == 200 && document.body.contains("INS (masqué)") && document.body.contains("Accusé reçu"), "\(document.body)")
+        #expect(try Self.fetch(url + "document/1.2.250.1.999.404").code == 404)
+        #expect(try Self.fetch(url + "file?etat=nope").code == 400)
+        let report = try Self.fetch(url + "rapport")
+        #expect(report.code == 200 && report.body.contains("Rapport d&#39;usage du numérique"), "\(report.body)")
+        let month = try #require(report.body.components(separatedBy: "name=\"mois\" value=\"").dropFirst().first?.prefix(7))
+        let csv = try Self.fetch(url + "rapport/telechargement?mois=\(month)&format=csv")
+        #expect(csv.code == 200 && csv.headers["content-disposition"] == "attachment; filename=\"rapport-\(month).csv\"", "\(csv.headers)")
+        #expect(csv.body.hasPrefix("\u{FEFF}Programme;Code;Indicateur"), "\(csv.body.prefix(200))")
+        for secret in ["279035121518989", "PAT-TROIS", "DOMINIQUE"] {
+            #expect(![queue.body, document.body, report.body, csv.body].contains { $0.contains(secret) }, "\(secret) shown")
+        }
+        #expect(!queue.body.contains("2***********989"), "the queue shows no INS, even masked")
+
         // Read-only: anything but GET and HEAD is refused.
         let post = try ProcessRunner.run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--max-time", "15", url])
         #expect(post.stdout == "405")

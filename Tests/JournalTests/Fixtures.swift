@@ -90,16 +90,17 @@ struct JournalFixture {
         }
     }
 
-    static func document(_ n: Int, version: Int = 1, patientKey: String? = "pk-1") -> JournalDocument {
-        JournalDocument(id: "1.2.250.1.999.1.\(n)", setID: "1.2.250.1.999.1.\(n)", version: version, kind: .dischargeLetter,
+    static func document(_ n: Int, version: Int = 1, patientKey: String? = "pk-1", kind: DocumentKind = .dischargeLetter) -> JournalDocument {
+        JournalDocument(id: "1.2.250.1.999.1.\(n)", setID: "1.2.250.1.999.1.\(n)", version: version, kind: kind,
                         maskedINS: "2**********89", patientKey: patientKey, identityStatus: "VALI", finess: finess,
                         stayID: "S\(n)", receivedAt: t0)
     }
 
     /// Accepts, builds and queues document `n` for `targets`.
     @discardableResult
-    func queued(_ n: Int, targets: [Destination] = [.dmp], at now: Date = t0, patientKey: String? = "pk-1") async throws -> [Transmission] {
-        let doc = Self.document(n, patientKey: patientKey)
+    func queued(_ n: Int, targets: [Destination] = [.dmp], at now: Date = t0, patientKey: String? = "pk-1",
+                kind: DocumentKind = .dischargeLetter) async throws -> [Transmission] {
+        let doc = Self.document(n, patientKey: patientKey, kind: kind)
         let result = try await store.accept(doc, content: Data("input \(n)".utf8),
                                             input: InputFile(sha256: BlobStore.sha256Hex(Data("input \(n)".utf8)), fileName: "in\(n).pdf"),
                                             stay: JournalStay(stayID: "S\(n)", finess: Self.finess), now: now)

@@ -9,6 +9,12 @@ import WebServer
 /// One GET over a real TCP connection; returns status code and body. Async, on the socket's
 /// own thread: a blocking read on the cooperative pool would starve the server's probes.
 func get(_ server: StatusServer, _ path: String, method: String = "GET") async throws -> (Int, String) {
+    let response = try await fetch(server, path, method: method)
+    return (response.code, response.body)
+}
+
+/// ``get(_:_:method:)`` with the headers too (names lower-cased).
+func fetch(_ server: StatusServer, _ path: String, method: String = "GET") async throws -> (code: Int, headers: [String: String], body: String) {
     let socket = try await Socket.connect(host: "127.0.0.1", port: server.port, timeout: 5)
     defer { socket.close() }
     try await socket.write("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n")
@@ -21,8 +27,14 @@ func get(_ server: StatusServer, _ path: String, method: String = "GET") async t
     let text = String(decoding: response, as: UTF8.self)
     let statusLine = text.prefix { $0 != "\r" }
     let code = Int(statusLine.split(separator: " ")[1]) ?? -1
+    var headers: [String: String] = [:]
+    let head = text.range(of: "\r\n\r\n").map { text[..<$0.lowerBound] } ?? ""
+    for line in head.split(separator: "\r\n").dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
     let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-    return (code, body)
+    return (code, headers, body)
 }
 
 struct FlagProbe: ReadinessProbe {

@@ -127,7 +127,7 @@ struct ReportCommand: AsyncParsableCommand {
                 ?? ReportPeriod.days(from: from!, to: to!, timeZone: settings.timeZone)
             let report = try await UsageReporter.make(
                 store: store, period: period, finess: finess, settings: settings,
-                trendMonths: trendMonths ?? (format == .html ? 12 : 0),
+                trendMonths: trendMonths ?? UsageReporter.trendMonths(for: format),
                 title: configuration?.structure.name ?? "Passerelle")
             if let evidence {
                 try await writeEvidence(evidence, store: store, report: report, settings: settings, configuration: configuration)

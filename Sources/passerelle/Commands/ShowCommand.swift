@@ -44,14 +44,12 @@ struct ShowCommand: AsyncParsableCommand {
                 print("transmission \(id) belongs to document \(t.documentID) version \(t.version)")
                 documentID = t.documentID
             }
-            let transmissions = try await journal.transmissions(matching: TransmissionFilter(documentID: documentID))
-            var versions = Set(transmissions.map(\.version))
-            // A document not queued yet has no transmission: look at the first versions directly.
-            for v in 1...max(1, versions.max() ?? 1) { versions.insert(v) }
-            var found = false
-            for version in versions.sorted() {
-                guard let d = try await journal.document(id: documentID, version: version) else { continue }
-                found = true
+            guard let history = try await journal.documentHistory(id: documentID) else {
+                printError("no document \(documentID) in the journal (ids are printed by `passerelle status` and in the logs)")
+                throw ExitCode.failure
+            }
+            for version in history.versions {
+                let d = version.document
                 print("document \(d.id) version \(d.version) (set \(d.setID))")
                 print("  kind \(d.kind.shortName) (\(d.kind.loincCode)), state \(d.state.rawValue), received \(out.human(d.receivedAt))")
                 print("  patient INS \(d.maskedINS ?? "none") identity \(d.identityStatus ?? "-"), structure \(d.finess), stay \(d.stayID ?? "-")")
@@ -61,28 +59,25 @@ struct ShowCommand: AsyncParsableCommand {
                 } else {
                     print("  input blob \(d.blobSHA256.prefix(16))…, CDA blob \(d.builtSHA256.map { "\($0.prefix(16))…" } ?? "not built")")
                 }
-                for t in transmissions where t.version == version {
+                for entry in version.transmissions {
+                    let t = entry.transmission
                     print("  transmission \(t.id) → \(t.target.rawValue): \(t.state.rawValue), \(t.attempts) attempt\(t.attempts == 1 ? "" : "s"), created \(out.human(t.createdAt)), updated \(out.human(t.updatedAt))")
                     if let next = t.nextAttemptAt, TransmissionState.waiting.contains(t.state) { print("    next attempt \(out.human(next))") }
                     if let owner = t.leaseOwner { print("    held by \(owner) until \(out.human(t.leaseExpiresAt))") }
                     if t.needsRecheck { print("    interrupted earlier: the next send checks with the peer (resend recognised)") }
                     if let m = t.messageID { print("    Message-ID \(m)") }
                     if let e = t.lastError { print("    last error \(out.human(t.lastErrorAt)): \(QueueOutput.redacted(e))") }
-                    for a in try await journal.attempts(transmissionID: t.id) {
+                    for a in entry.attempts {
                         let response = a.response.map { " — " + QueueOutput.redacted($0).prefix(300) } ?? ""
                         print("    attempt \(a.id) \(out.human(a.startedAt)) → \(out.human(a.endedAt)): \(a.outcome ?? "running")\(response)")
                     }
-                    for k in try await journal.acknowledgements(transmissionID: t.id) {
+                    for k in entry.acknowledgements {
                         print("    acknowledgement \(k.kind.rawValue) \(out.human(k.receivedAt))\(k.detail.map { ": \(QueueOutput.redacted($0))" } ?? "")")
                     }
-                    for a in try await journal.operatorActions(transmissionID: t.id) {
+                    for a in entry.operatorActions {
                         print("    operator \(a.action.rawValue) \(out.human(a.at)) by \(a.user) [\(a.selection)]\(a.reason.map { ": \($0)" } ?? "")")
                     }
                 }
-            }
-            if !found {
-                printError("no document \(documentID) in the journal (ids are printed by `passerelle status` and in the logs)")
-                throw ExitCode.failure
             }
         } catch let error as JournalError {
             printError(error.description)

@@ -94,6 +94,7 @@ final class ServiceMonitor: Sendable {
         // The console's overview: the same journal, the same probes as /ready, the same certificates.
         let console = c.console.enabled ? Console(
             journal: journal, targets: Self.targets(c), timeZone: TimeZone(identifier: c.report.timeZone) ?? .current,
+            report: ConsoleReportSource(store: journal, settings: c.report, title: c.structure.name),
             certificates: { [warningDays = c.certificates.expiryWarningDays] in
                 keys.summary(warningDays: warningDays)?.reports.map {
                     ConsoleCertificate(role: $0.label, notAfter: $0.certificate?.notAfter, daysLeft: $0.daysLeft, state: $0.state.description)
