@@ -211,6 +211,8 @@ struct ConsolePagesTests {
         #expect(page.body.contains("<td id=\"acknowledged-hour\">1</td><td id=\"acknowledged-day\">1</td>"))
         #expect(page.body.components(separatedBy: "<rect class=\"bar received\"").count - 1 == 24)
         #expect(page.body.contains("data-value=\"60\""))
+        let last = try #require(try await f.journal.lastErrors().first)
+        #expect(page.body.contains("<a href=\"/console/document/\(last.documentID)\">\(last.documentID)</a>"), "the last error links to its document")
         #expect(!page.body.contains("style="))
         let api = try await Self.fetch(f.server, "/console/api/overview")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any])
