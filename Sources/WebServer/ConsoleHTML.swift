@@ -101,7 +101,8 @@ enum ConsoleHTML {
             html += "<table><thead><tr><th scope=\"col\">Destination</th><th scope=\"col\">Date</th><th scope=\"col\">Transmission</th><th scope=\"col\">Document</th><th scope=\"col\">Erreur</th></tr></thead><tbody>\n"
             for e in o.lastErrors {
                 html += "<tr data-target=\"\(escape(e.target))\"><td>\(escape(targetLabel(e.target)))</td><td>\(escape(time.string(from: e.at)))</td>"
-                    + "<td>\(e.transmissionId)</td><td>\(escape(e.documentId))</td><td class=\"message\">\(escape(e.message))</td></tr>\n"
+                    + "<td>\(e.transmissionId)</td><td><a href=\"\(escape(Console.documentPath(e.documentId)))\">\(escape(e.documentId))</a></td>"
+                    + "<td class=\"message\">\(escape(e.message))</td></tr>\n"
             }
             html += "</tbody></table>\n"
         }

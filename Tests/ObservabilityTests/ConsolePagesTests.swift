@@ -134,7 +134,7 @@ struct ConsolePagesTests {
         #expect(tomorrow.code == 200 && Self.rowIDs(tomorrow.body).isEmpty && tomorrow.body.contains("id=\"queue-empty\""))
     }
 
-    @Test("bad parameters are a 400 page in French, never a 500; an unknown document a 404", arguments: [
+    static let refused = [
         "/console/file?etat=bogus", "/console/file?destination=fax", "/console/file?type=x-ray", "/console/file?du=2026-13-01",
         "/console/file?du=2026-02-30", "/console/file?au=yesterday", "/console/file?du=2026-10-02&au=2026-10-01",
         "/console/file?apres=-1", "/console/file?apres=12abc", "/console/file?apres=99999999999999999999",
@@ -143,15 +143,20 @@ struct ConsolePagesTests {
         "/console/document/%3Cscript%3E", "/console/rapport?mois=2026-13", "/console/rapport?mois=oct",
         "/console/rapport?finess=123456789", "/console/rapport/telechargement?mois=2026-10&format=pdf",
         "/console/rapport/telechargement?mois=2026-10&format=table", "/console/rapport/telechargement?mois=2026-10",
-    ])
-    func refusals(_ path: String) async throws {
+    ]
+
+    /// One journal for all of them: each request is refused before the journal is read.
+    @Test("bad parameters are a 400 page in French, never a 500")
+    func refusals() async throws {
         let f = try await Fixture()
         defer { f.close() }
-        let r = try await Self.fetch(f.server, path)
-        #expect(r.code == 400, "\(path): \(r.code)")
-        #expect(r.headers["content-type"] == "text/html; charset=utf-8" && r.body.contains("id=\"refusal\""), "\(r.body)")
-        #expect(r.headers["content-security-policy"] != nil)
-        #expect(!r.body.contains("<script") && !r.body.contains(Self.nir), "\(r.body)")
+        for path in Self.refused {
+            let r = try await Self.fetch(f.server, path)
+            #expect(r.code == 400, "\(path): \(r.code)")
+            #expect(r.headers["content-type"] == "text/html; charset=utf-8" && r.body.contains("id=\"refusal\""), "\(path): \(r.body)")
+            #expect(r.headers["content-security-policy"] != nil, "\(path)")
+            #expect(!r.body.contains("<script") && !r.body.contains(Self.nir), "\(path): \(r.body)")
+        }
     }
 
     @Test("a document's page: versions, transmissions, attempts with the error redacted, masked INS only; 404 when unknown")
@@ -206,6 +211,8 @@ struct ConsolePagesTests {
         #expect(page.body.contains("<td id=\"acknowledged-hour\">1</td><td id=\"acknowledged-day\">1</td>"))
         #expect(page.body.components(separatedBy: "<rect class=\"bar received\"").count - 1 == 24)
         #expect(page.body.contains("data-value=\"60\""))
+        let last = try #require(try await f.journal.lastErrors().first)
+        #expect(page.body.contains("<a href=\"/console/document/\(last.documentID)\">\(last.documentID)</a>"), "the last error links to its document")
         #expect(!page.body.contains("style="))
         let api = try await Self.fetch(f.server, "/console/api/overview")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(api.body.utf8)) as? [String: Any])
@@ -269,5 +276,66 @@ struct ConsolePagesTests {
         #expect(report["csv_bom"] as? Bool == true && (report["csv_first_line"] as? String)?.hasPrefix("Programme;Code;Indicateur") == true, "\(report)")
         #expect((walk["console"] as? [String])?.isEmpty == true, "\(line)")
         #expect((walk["failed_requests"] as? [String])?.isEmpty == true, "\(line)")
+    }
+
+    /// A measurement, not a check (off unless PASSERELLE_CONSOLE_PAGES_BENCH=<documents>): the
+    /// pages' latency on a journal bulk-filled by sqlite3 with that many documents, each sent to
+    /// the DMP (2 % failed) and to MSSanté, one a minute back from now, one attempt each.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["PASSERELLE_CONSOLE_PAGES_BENCH"] != nil))
+    func pagesOnALargeJournal() async throws {
+        let documents = Int(ProcessInfo.processInfo.environment["PASSERELLE_CONSOLE_PAGES_BENCH"] ?? "") ?? 500_000
+        // PASSERELLE_CONSOLE_PAGES_BENCH_KEEP=1 keeps the journal for a look with sqlite3 (its path is printed).
+        let folder = try TestPaths.temporaryDirectory("console-pages-bench")
+        let keep = ProcessInfo.processInfo.environment["PASSERELLE_CONSOLE_PAGES_BENCH_KEEP"] == "1"
+        defer { if !keep { try? FileManager.default.removeItem(at: folder) } }
+        print("bench journal \(folder.path)/journal.sqlite")
+        let path = folder.appendingPathComponent("journal.sqlite").path
+        _ = try Journals.open(.sqlite(path: path))  // the schema, migrated
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let sql = """
+            PRAGMA synchronous = OFF;
+            BEGIN;
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(documents))
+            INSERT INTO documents (id, version, set_id, kind, ins_masked, patient_key, identity_status, finess, stay_id, blob_sha256,
+                                   built_sha256, state, received_at, received_month, updated_at)
+            SELECT '1.2.250.1.999.2.' || i, 1, '1.2.250.1.999.2.' || i, CASE i % 4 WHEN 0 THEN '11502-2' ELSE '11490-0' END,
+                   '1***********042', 'pk', 'VALI', '750712184', 'S' || i, 'x', 'y', 'queued',
+                   \(now) - (\(documents) - i) * 60000, '2026-12', \(now) FROM n;
+            INSERT INTO transmissions (document_id, version, target, state, attempts, created_at, created_month, updated_at, last_error, last_error_at)
+            SELECT id, 1, 'dmp', CASE WHEN rowid % 50 = 0 THEN 'failed' ELSE 'acknowledged' END, 1, received_at, received_month, received_at,
+                   CASE WHEN rowid % 50 = 0 THEN 'refused by the registry' END, CASE WHEN rowid % 50 = 0 THEN received_at END FROM documents;
+            INSERT INTO transmissions (document_id, version, target, state, attempts, created_at, created_month, updated_at)
+            SELECT id, 1, 'mssante_ps', 'sent', 1, received_at, received_month, received_at FROM documents;
+            INSERT INTO attempts (transmission_id, started_at, ended_at, outcome)
+            SELECT id, created_at, created_at + 1000, CASE state WHEN 'failed' THEN 'permanent' ELSE 'sent' END FROM transmissions;
+            COMMIT;
+            ANALYZE;
+            """
+        let fill = try ProcessRunner.run("sqlite3", [path], stdin: Data(sql.utf8))
+        try #require(fill.status == 0, "\(fill.stderr)")
+        let journal = try Journals.open(.sqlite(path: path))
+        let console = Console(journal: journal, targets: [.dmp, .mssantePS], report: ConsoleReportSource(store: journal, settings: .default, title: "Bench"),
+                              certificates: { [] })
+        let server = try await StatusServer.start(metrics: MetricsRegistry(), probes: [], console: console)
+        defer { server.stop() }
+        let middle = documents  // a transmission id halfway through the 2 × documents
+        for path in ["/console/file", "/console/file?apres=\(middle)", "/console/file?etat=failed", "/console/file?etat=failed&apres=\(middle)",
+                     "/console/file?type=cr-bio&destination=dmp", "/console/file?document=1.2.250.1.999.2.\(documents / 2)",
+                     "/console/document/1.2.250.1.999.2.\(documents / 2)", "/console/", "/console/rapport"] {
+            var times: [Double] = []
+            for _ in 0..<20 {
+                let start = ContinuousClock.now
+                guard let r = try? await Self.fetch(server, path) else {
+                    Issue.record("\(path): no answer within the client's 5 s")
+                    break
+                }
+                let elapsed = ContinuousClock.now - start
+                times.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+                #expect(r.code == 200, "\(path): \(r.code)")
+            }
+            guard times.count == 20 else { continue }
+            times.sort()
+            print("bench \(path) documents=\(documents) median=\(String(format: "%.1f", times[10])) ms max=\(String(format: "%.1f", times[19])) ms")
+        }
     }
 }
