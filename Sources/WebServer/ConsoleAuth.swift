@@ -289,8 +289,10 @@ struct ConsoleAuthMiddleware: RouterMiddleware {
         case .viewer(let viewer, _) where path != "/console/connexion": viewer.csrfToken
         default: auth.anonymousToken
         }
+        // Another site's Origin is refused outright; "null" is what a browser sends under our own
+        // `Referrer-Policy: no-referrer`, so there the token alone decides.
         let sameOrigin = request.headers[.origin].map { origin in
-            request.head.authority.map { origin.hasSuffix("://" + $0) } ?? false
+            origin == "null" || request.head.authority.map { origin.hasSuffix("://" + $0) } ?? false
         } ?? true
         guard sameOrigin, let given = form["csrf"], constantTimeEquals(given, expected) else {
             auth.log("csrf_refused", .warning, "console POST refused: missing or wrong CSRF token",

@@ -64,7 +64,7 @@ extension Console {
             if byCause[cause] == nil { order.append(cause) }
             byCause[cause, default: []].append(t)
         }
-        let groups = order.map { FailureGroup(cause: $0, transmissions: byCause[$0]!) }.sorted { $0.transmissions.count > $1.transmissions.count }
+        let groups = order.map { FailureGroup(cause: $0, transmissions: byCause[$0]!.sorted { $0.id < $1.id }) }.sorted { $0.transmissions.count > $1.transmissions.count }
         return (groups, listed.count > Self.failureLimit)
     }
 

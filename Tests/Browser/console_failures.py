@@ -42,8 +42,8 @@ def main() -> int:
         name, password = credentials.split(":", 1)
         page.fill("#nom", name)
         page.fill("#mot_de_passe", password)
-        page.click("form.login button[type=submit]")
-        page.wait_for_load_state("load")
+        with page.expect_navigation():
+            page.click("form.login button[type=submit]")
 
     with sync_playwright() as p:
         # --no-sandbox: Chromium refuses its sandbox as root (CI runs as root); the pages are local.
@@ -53,7 +53,7 @@ def main() -> int:
             page = context.new_page()
             messages, failed = [], []
             page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
-            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
 
             # Not signed in: the login page, then a wrong password.
             page.goto(base + "echecs", wait_until="load", timeout=15_000)
@@ -72,8 +72,8 @@ def main() -> int:
             refused = page.request.post(base + "echecs/confirmer", form={"csrf": token, "action": "renvoyer", "id": args.transmission},
                                         max_redirects=0)
             result["reader_post_status"] = refused.status
-            page.click("header form button[type=submit]")  # Se déconnecter
-            page.wait_for_load_state("load")
+            with page.expect_navigation():
+                page.click("header form button[type=submit]")  # Se déconnecter
             result["after_logout_url"] = page.url
             page.goto(base + "echecs", wait_until="load")
             result["after_logout_asks_login"] = "/console/connexion" in page.url
@@ -91,19 +91,19 @@ def main() -> int:
             result["state_after_forged_post"] = page.get_attribute(f"tr[data-transmission='{args.transmission}']", "data-state")
 
             page.check(f"input[name=id][value='{args.transmission}']")
-            page.click("button[name=action][value=renvoyer]")
-            page.wait_for_load_state("load")
+            with page.expect_navigation():
+                page.click("button[name=action][value=renvoyer]")
             result["confirmation_heading"] = page.inner_text("main h2")
             result["confirmation_summary"] = page.inner_text("#summary")
             result["confirmation_rows"] = len(page.query_selector_all("#effects tr[data-transmission]"))
             shot(page, "confirmation.png")
-            page.click("#confirm")
-            page.wait_for_load_state("load")
+            with page.expect_navigation():
+                page.click("#confirm")
             result["done"] = page.inner_text("#done") if page.query_selector("#done") else None
             result["done_url"] = page.url
             result["header_background"] = page.eval_on_selector("header", "e => getComputedStyle(e).backgroundColor")
-            page.click("header form button[type=submit]")
-            page.wait_for_load_state("load")
+            with page.expect_navigation():
+                page.click("header form button[type=submit]")
             result["operator_logged_out"] = "/console/connexion" in page.url
             result["console"] = messages
             result["failed_requests"] = failed
