@@ -48,6 +48,9 @@ extension Console {
         return text.count > 160 ? String(text.prefix(160)) + "…" : text
     }
 
+    /// French plural: 0 and 1 are singular.
+    static func plural(_ n: Int) -> String { n > 1 ? "s" : "" }
+
     struct FailureGroup {
         var cause: String
         var transmissions: [Transmission]
@@ -96,7 +99,8 @@ extension Console {
         var body = "<h2>Échecs</h2>\n"
         if let done = request.uri.queryParameters["fait"].flatMap({ FailureAction(rawValue: String($0)) }),
            let count = request.uri.queryParameters["nombre"].flatMap({ Int($0) }) {
-            body += "<p class=\"notice\" id=\"done\">\(escape(done.label)) : \(count) transmission\(count == 1 ? "" : "s") traitée\(count == 1 ? "" : "s"), consigné\(count == 1 ? "" : "s") dans le journal des actions.</p>\n"
+            let s = Self.plural(count)
+            body += "<p class=\"notice\" id=\"done\">\(escape(done.label)) : \(count) transmission\(s) traitée\(s), consignée\(s) dans le journal des actions.</p>\n"
         }
         let groups: [FailureGroup], truncated: Bool
         do { (groups, truncated) = try await failureGroups() } catch {
@@ -106,7 +110,7 @@ extension Console {
             return html(title: "Échecs", body + "<p id=\"no-failures\">Aucune transmission en échec, retenue ou en attente d’un nouvel essai.</p>\n", context)
         }
         let total = groups.reduce(0) { $0 + $1.transmissions.count }
-        body += "<p>\(total) transmission\(total == 1 ? "" : "s") en \(groups.count) cause\(groups.count == 1 ? "" : "s")\(truncated ? " (les \(Self.failureLimit) plus anciennes ; `passerelle queue` les liste toutes)" : "").</p>\n"
+        body += "<p>\(total) transmission\(Self.plural(total)) en \(groups.count) cause\(Self.plural(groups.count))\(truncated ? " (les \(Self.failureLimit) plus anciennes ; <code>passerelle queue</code> les liste toutes)" : "").</p>\n"
         if canAct {
             body += "<form method=\"post\" action=\"/console/echecs/confirmer\" id=\"failures-form\">\n<input type=\"hidden\" name=\"csrf\" value=\"\(escape(csrfToken(context)))\">\n"
         }
@@ -169,7 +173,7 @@ extension Console {
             return html(.badRequest, title: "Confirmation", body + "<p class=\"alert\" id=\"nothing-selected\">Aucune transmission choisie : cochez-en au moins une.</p>\n<p><a href=\"/console/echecs\">Retour aux échecs</a></p>\n", context)
         }
         let applying = selected.filter { action.effect($0.state).applies }
-        body += "<p id=\"summary\">\(applying.count) transmission\(applying.count == 1 ? "" : "s") sur \(selected.count) \(applying.count == 1 ? "sera traitée" : "seront traitées") ; l’action est consignée dans le journal des actions à votre nom.</p>\n"
+        body += "<p id=\"summary\">\(applying.count) transmission\(Self.plural(applying.count)) sur \(selected.count) \(applying.count > 1 ? "seront traitées" : "sera traitée") ; l’action est consignée dans le journal des actions\(context.viewer == nil ? "" : " à votre nom").</p>\n"
         body += "<table id=\"effects\"><thead><tr><th scope=\"col\">Transmission</th><th scope=\"col\">Destination</th><th scope=\"col\">Document</th><th scope=\"col\">État</th><th scope=\"col\">Ce qui sera fait</th></tr></thead><tbody>\n"
         for t in selected {
             let effect = action.effect(t.state)

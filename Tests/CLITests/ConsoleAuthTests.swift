@@ -274,6 +274,56 @@ struct ConsoleAuthTests {
         #expect(constantTimeEquals("abc", "abc") && !constantTimeEquals("abc", "abd") && !constantTimeEquals("abc", "abcd"))
     }
 
+    // MARK: - The Échecs page on loopback without accounts
+
+    /// Loopback, no accounts: no login, the actions are open (as the CLI on the host), still
+    /// behind the page's CSRF token. The 9 failed DMP transmissions are grouped by cause;
+    /// Retenir on a failed one only says it does not apply; Abandonner needs a reason, then sets
+    /// the chosen one aside through the journal's discard (audit user `console: loopback`).
+    @Test func actionsOnALoopbackConsoleWithoutAccounts() async throws {
+        let binary = try #require(CLI.binary)
+        let root = try TestPaths.temporaryDirectory("console-actions")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folder = root.appendingPathComponent("demo-run")
+        var arguments = DemoTests.arguments(folder, ["--keep-running", "--timeout", "60"])
+        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
+        let demo = try Background(binary, arguments, directory: TestPaths.repositoryRoot, logs: root)
+        defer { demo.kill() }
+        let line = try #require(await demo.waitFor("/console/", timeout: 60), "no console line:\n\(demo.output)")
+        let url = try #require(line.split(separator: " ").first { $0.hasSuffix("/console/") }.map(String.init))
+        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
+        let client = Client(jar: root.appendingPathComponent("jar"))
+
+        let page = try client.request(url + "echecs")
+        #expect(page.code == 200 && page.body.contains("9 transmissions en") && !page.body.contains("id=\"viewer\""), "\(page.code)")
+        #expect(page.body.contains("XDSRepositoryMetadataError") && page.body.contains("name=\"action\" value=\"abandonner\""))
+        let token = try #require(Client.token(page.body))
+        let ids = page.body.matches(of: /name="id" value="(\d+)"/).map { String($0.1) }
+        #expect(ids.count == 9, "\(ids)")
+        let id = try #require(ids.first)
+        #expect(try client.request(url + "echecs/confirmer", form: [("action", "abandonner"), ("id", id)]).code == 403, "no token")
+
+        let hold = try client.request(url + "echecs/confirmer", form: [("csrf", token), ("action", "retenir"), ("id", id)])
+        #expect(hold.code == 200 && hold.body.contains("0 transmission sur 1") && hold.body.contains("ignorée : en échec")
+                    && !hold.body.contains("id=\"confirm-form\""), "\(hold.body)")
+        let discard = try client.request(url + "echecs/confirmer", form: [("csrf", token), ("action", "abandonner"), ("id", id)])
+        #expect(discard.code == 200 && discard.body.contains("abandonnée : définitif") && discard.body.contains("name=\"motif\""), "\(discard.body)")
+        let noReason = try client.request(url + "echecs/executer", form: [("csrf", token), ("action", "abandonner"), ("id", id), ("motif", " ")])
+        #expect(noReason.code == 400 && noReason.body.contains("motif"), "\(noReason.code)")
+        let done = try client.request(url + "echecs/executer", form: [("csrf", token), ("action", "abandonner"), ("id", id), ("motif", "document de test")])
+        #expect(done.code == 303 && done.headers["location"] == "/console/echecs?fait=abandonner&nombre=1", "\(done)")
+        let after = try client.request(url + "echecs?fait=abandonner&nombre=1")
+        #expect(after.body.contains("Abandonner : 1 transmission traitée") && after.body.contains("8 transmissions en"), "\(after.body)")
+
+        let config = folder.appendingPathComponent("passerelle.toml").path
+        let audit = try ProcessRunner.run(binary, ["audit", "--config", config, "--json"])
+        #expect(audit.stdout.contains("\"user\" : \"console: loopback\"") && audit.stdout.contains("\"action\" : \"discard\"")
+                    && audit.stdout.contains("\"reason\" : \"document de test\""), "\(audit.stdout)")
+        let discarded = try ProcessRunner.run(binary, ["queue", "--config", config, "--status", "discarded", "--json"])
+        #expect(discarded.stdout.contains("\"id\" : \(id),"), "\(discarded.stdout)")
+        _ = await demo.terminate(timeout: 30)
+    }
+
     // MARK: - The Échecs page in a real browser
 
     /// The demo against an endpoint that refuses everything leaves 9 failed DMP transmissions;
