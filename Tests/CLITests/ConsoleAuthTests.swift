@@ -22,15 +22,7 @@ struct ConsoleAuthTests {
             if let form { for (name, value) in form { arguments += ["--data-urlencode", "\(name)=\(value)"] } }
             if let rawBody { arguments += ["--data-binary", rawBody] }
             let r = try ProcessRunner.run("curl", arguments + [url])
-            guard let split = r.stdout.range(of: "\r\n\r\n") else { return (-1, [:], r.stdout + r.stderr) }
-            let head = r.stdout[..<split.lowerBound].split(separator: "\r\n")
-            let code = head.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? -1
-            var headers: [String: String] = [:]
-            for line in head.dropFirst() {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-            return (code, headers, String(r.stdout[split.upperBound...]))
+            return ConsoleTests.parse(r.stdout.isEmpty ? r.stderr : r.stdout)
         }
 
         /// The CSRF token of the first form on the page.
@@ -61,6 +53,19 @@ struct ConsoleAuthTests {
         let config = root.appendingPathComponent("passerelle.toml")
         try text.write(to: config, atomically: true, encoding: .utf8)
         return config
+    }
+
+    /// `passerelle demo --keep-running` against a DMP endpoint that refuses every request (the
+    /// response schema in place of the request one): settled, with its 9 DMP transmissions
+    /// failed; the demo process and its console's URL.
+    static func demoRefusedByTheDMP(_ folder: URL, logs: URL) async throws -> (Background, String) {
+        var arguments = DemoTests.arguments(folder, ["--keep-running", "--timeout", "60"])
+        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
+        let demo = try Background(try #require(CLI.binary), arguments, directory: TestPaths.repositoryRoot, logs: logs)
+        let line = try #require(await demo.waitFor("/console/", timeout: 60), "no console line:\n\(demo.output)")
+        let url = try #require(line.split(separator: " ").first { $0.hasSuffix("/console/") }.map(String.init))
+        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
+        return (demo, url)
     }
 
     // MARK: - Accounts
@@ -285,13 +290,8 @@ struct ConsoleAuthTests {
         let root = try TestPaths.temporaryDirectory("console-actions")
         defer { try? FileManager.default.removeItem(at: root) }
         let folder = root.appendingPathComponent("demo-run")
-        var arguments = DemoTests.arguments(folder, ["--keep-running", "--timeout", "60"])
-        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
-        let demo = try Background(binary, arguments, directory: TestPaths.repositoryRoot, logs: root)
+        let (demo, url) = try await Self.demoRefusedByTheDMP(folder, logs: root)
         defer { demo.kill() }
-        let line = try #require(await demo.waitFor("/console/", timeout: 60), "no console line:\n\(demo.output)")
-        let url = try #require(line.split(separator: " ").first { $0.hasSuffix("/console/") }.map(String.init))
-        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
         let client = Client(jar: root.appendingPathComponent("jar"))
 
         let page = try client.request(url + "echecs")
@@ -338,13 +338,10 @@ struct ConsoleAuthTests {
         let root = try TestPaths.temporaryDirectory("console-failures")
         defer { try? FileManager.default.removeItem(at: root) }
         let folder = root.appendingPathComponent("demo-run")
-        var arguments = DemoTests.arguments(folder, ["--keep-running", "--timeout", "60"])
-        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
         let demoLogs = root.appendingPathComponent("demo-logs")
         try FileManager.default.createDirectory(at: demoLogs, withIntermediateDirectories: true)
-        let demo = try Background(binary, arguments, directory: TestPaths.repositoryRoot, logs: demoLogs)
+        let (demo, _) = try await Self.demoRefusedByTheDMP(folder, logs: demoLogs)
         defer { demo.kill() }
-        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
         _ = await demo.terminate(timeout: 30)
 
         // The demo's gateway configuration, with accounts, against a fresh endpoint on the same port.
