@@ -196,6 +196,45 @@ struct ConsoleAuthTests {
         #expect(!logs.contains(Self.readerPassword) && !logs.contains(Self.operatorPassword) && !logs.contains("not the password"))
     }
 
+    // MARK: - Behind a reverse proxy
+
+    /// `trusted_proxy` + `user_header`: the header names the user only on connections from the
+    /// proxy's address (role from the accounts file, else lecteur); from anyone else it is
+    /// ignored and the login is asked for.
+    @Test func aTrustedProxyNamesTheUserAndNoOneElseDoes() async throws {
+        let root = try TestPaths.temporaryDirectory("console-proxy")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for proxy in ["127.0.0.1", "127.0.0.9"] {
+            let port = try RunStatusTests.freePort()
+            let config = try Self.configuration(root, port: port, console: "trusted_proxy = \"\(proxy)\"\nuser_header = \"X-Remote-User\"")
+            #expect(try Self.addUser(config, "alice", "opérateur", Self.operatorPassword).status == 0)
+            let run = try Background(try #require(CLI.binary), ["run", "--config", config.path], directory: TestPaths.repositoryRoot, logs: root)
+            defer { run.kill() }
+            let base = "http://127.0.0.1:\(port)"
+            try await RunStatusTests().waitForHealth(base, run)
+            func client(_ user: String?) -> Client {
+                var client = Client(jar: root.appendingPathComponent("jar-\(proxy)-\(user ?? "none")"))
+                if let user { client.extra = ["-H", "X-Remote-User: \(user)"] }
+                return client
+            }
+            if proxy == "127.0.0.1" {
+                // The role shows in the header, and decides on a POST: an empty selection is a 400 for
+                // who may act, a 403 for a reader (each with the token of its own page).
+                for (user, role, code) in [("alice", "opérateur", 400), ("zoe", "lecteur", 403)] {
+                    let page = try client(user).request(base + "/console/echecs")
+                    #expect(page.code == 200 && page.body.contains("\(user) (\(role))"), "\(user): \(page.code)")
+                    let token = try #require(Client.token(page.body))
+                    let post = try client(user).request(base + "/console/echecs/confirmer", form: [("csrf", token), ("action", "retenir")])
+                    #expect(post.code == code, "\(user): \(post.code)")
+                }
+                #expect(try client(nil).request(base + "/console/echecs").code == 303, "no header: the login")
+            } else {
+                #expect(try client("alice").request(base + "/console/echecs").code == 303, "a header from another address than the proxy's is ignored")
+            }
+            #expect(await run.terminate(timeout: 30) == 0)
+        }
+    }
+
     // MARK: - TLS and the address rule
 
     /// `tls = true` with the test PKI's server certificate: the console (and the status
