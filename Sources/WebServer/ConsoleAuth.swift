@@ -106,9 +106,19 @@ final class ConsoleSessions: Sendable {
 }
 
 /// Failed logins per account and per address: `attempts` failures within `window` lock that
-/// account or address for `window`. Bounded: at most `capacity` keys are tracked.
+/// account or address for `window`. Checks still running count too, so a burst of parallel
+/// guesses cannot all pass the check before the first failure is counted. Bounded: at most
+/// `capacity` keys are tracked.
 final class LoginThrottle: Sendable {
-    struct Entry: Sendable { var failures: [ContinuousClock.Instant]; var lockedUntil: ContinuousClock.Instant? }
+    struct Entry: Sendable {
+        var failures: [ContinuousClock.Instant] = []
+        var lockedUntil: ContinuousClock.Instant?
+        /// Password checks admitted and not finished yet.
+        var pending = 0
+    }
+
+    enum Admission: Equatable { case admitted, locked(until: ContinuousClock.Instant), busy }
+
     private let entries = Mutex<[String: Entry]>([:])
     let attempts: Int
     let window: Duration
@@ -119,32 +129,53 @@ final class LoginThrottle: Sendable {
         self.window = window
     }
 
-    /// When `key` is locked: until when.
-    func lockedUntil(_ key: String, now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
+    /// May a password be checked for all of `keys` (the account, the address)? When admitted,
+    /// each key counts one check in flight until ``finish(_:failed:now:)``.
+    func admit(_ keys: [String], now: ContinuousClock.Instant = .now) -> Admission {
         entries.withLock { all in
-            guard let until = all[key]?.lockedUntil else { return nil }
-            if until <= now { all[key] = nil; return nil }
-            return until
-        }
-    }
-
-    /// Counts a failure; true when this one locks the key.
-    func failed(_ key: String, now: ContinuousClock.Instant = .now) -> Bool {
-        entries.withLock { all in
-            if all.count >= Self.capacity {
-                all = all.filter { ($0.value.lockedUntil ?? now) > now || $0.value.failures.contains { now - $0 < window } }
-                if all.count >= Self.capacity { all.removeAll() }  // a flood of addresses: forget rather than grow
+            for key in keys {
+                guard var entry = all[key] else { continue }
+                if let until = entry.lockedUntil {
+                    if until > now { return .locked(until: until) }
+                    entry.lockedUntil = nil
+                }
+                entry.failures = entry.failures.filter { now - $0 < window }
+                all[key] = entry
+                if entry.failures.count + entry.pending >= attempts { return .busy }
             }
-            var entry = all[key] ?? Entry(failures: [], lockedUntil: nil)
-            entry.failures = entry.failures.filter { now - $0 < window } + [now]
-            let locks = entry.failures.count >= attempts
-            if locks { entry = Entry(failures: [], lockedUntil: now + window) }
-            all[key] = entry
-            return locks
+            if all.count + keys.count > Self.capacity {
+                all = all.filter { $0.value.pending > 0 || ($0.value.lockedUntil ?? now) > now || $0.value.failures.contains { now - $0 < window } }
+                if all.count + keys.count > Self.capacity { all = all.filter { $0.value.pending > 0 } }  // a flood: forget rather than grow
+            }
+            for key in keys { all[key, default: Entry()].pending += 1 }
+            return .admitted
         }
     }
 
-    func succeeded(_ key: String) { _ = entries.withLock { $0.removeValue(forKey: key) } }
+    /// Ends an admitted check: a failure counts (the keys it locks are returned); a success
+    /// clears the failures.
+    @discardableResult
+    func finish(_ keys: [String], failed: Bool, now: ContinuousClock.Instant = .now) -> [String] {
+        entries.withLock { all in
+            var locked: [String] = []
+            for key in keys {
+                var entry = all[key] ?? Entry()
+                entry.pending = max(0, entry.pending - 1)
+                if failed {
+                    entry.failures = entry.failures.filter { now - $0 < window } + [now]
+                    if entry.failures.count >= attempts && entry.lockedUntil == nil {
+                        entry.failures = []
+                        entry.lockedUntil = now + window
+                        locked.append(key)
+                    }
+                } else {
+                    entry.failures = []
+                }
+                all[key] = entry.pending == 0 && entry.failures.isEmpty && entry.lockedUntil == nil ? nil : entry
+            }
+            return locked
+        }
+    }
 }
 
 /// The console's login: accounts, sessions, lockout, CSRF tokens, and the middleware that puts
@@ -357,23 +388,30 @@ enum ConsolePages {
             let next = safeNext(form["suite"])
             let address = context.remoteIP
             let shownName = ConsoleAccounts.isValidName(name) ? name : "(invalide)"
-            // Locked (this account or this address): refused without looking at the password.
-            if let until = auth.throttle.lockedUntil("account:\(shownName)") ?? auth.throttle.lockedUntil("address:\(address)") {
+            let keys = ["account:\(shownName)", "address:\(address)"]
+            // Locked (this account or this address), or as many checks under way as failures
+            // allowed: refused without looking at the password.
+            switch auth.throttle.admit(keys) {
+            case .admitted: break
+            case .locked(let until):
                 let minutes = max(1, Int(((until - .now).components.seconds + 59) / 60))
                 auth.log("login", .warning, "console login refused: locked", ["outcome": "locked", "user": "\(shownName)", "address": "\(address)"])
                 return loginPage(auth: auth, status: .tooManyRequests, message:
                     "Trop d’échecs de connexion : nouvel essai possible dans \(minutes) min.", name: name, next: next)
+            case .busy:
+                auth.log("login", .warning, "console login refused: too many attempts at once", ["outcome": "busy", "user": "\(shownName)", "address": "\(address)"])
+                return loginPage(auth: auth, status: .tooManyRequests, message:
+                    "Trop de tentatives de connexion en même temps : réessayez dans un instant.", name: name, next: next)
             }
             let accounts: ConsoleAccounts
             do { accounts = try auth.accounts() } catch {
+                auth.throttle.finish(keys, failed: false)
                 auth.log("login", .error, "console login impossible: \(error)", ["outcome": "error", "address": "\(address)"])
                 return loginPage(auth: auth, status: .internalServerError, message: "Comptes illisibles : voir le journal du service.", next: next)
             }
             guard ConsoleAccounts.isValidName(name), password.utf8.count <= 1024,
                   let account = await accounts.verify(name: name, password: password) else {
-                var locked: [String] = []
-                if auth.throttle.failed("account:\(shownName)") { locked.append("account") }
-                if auth.throttle.failed("address:\(address)") { locked.append("address") }
+                let locked = auth.throttle.finish(keys, failed: true)
                 auth.log("login", .warning, "console login failed", ["outcome": "failure", "user": "\(shownName)", "address": "\(address)"])
                 if !locked.isEmpty {
                     auth.log("lockout", .warning, "console login locked", ["locked": "\(locked.joined(separator: ","))", "user": "\(shownName)",
@@ -381,8 +419,7 @@ enum ConsolePages {
                 }
                 return loginPage(auth: auth, status: .unauthorized, message: "Identifiant ou mot de passe incorrect.", name: name, next: next)
             }
-            auth.throttle.succeeded("account:\(account.name)")
-            auth.throttle.succeeded("address:\(address)")
+            auth.throttle.finish(keys, failed: false)
             if let old = request.cookies[ConsoleAuth.cookieName]?.value { auth.sessions.close(old) }
             let (id, _) = auth.sessions.open(name: account.name, role: account.role)
             auth.log("login", "console login", ["outcome": "success", "user": "\(account.name)", "role": "\(account.role.rawValue)", "address": "\(address)"])

@@ -181,9 +181,18 @@ struct ConsoleAuthTests {
         #expect(big.code == 413, "\(big.code)")
         #expect(try op.request(base + "/console/", form: [("csrf", opToken)]).code == 405, "POST only where a form posts")
 
-        // Lockout: 3 failures lock the account (and this address), even for the right password.
+        // Lockout: a burst of 6 parallel guesses gets 3 password checks (401), the rest is
+        // refused at once (429); the 3 failures lock this address, even for the right password.
         let stranger = Client(jar: root.appendingPathComponent("jar-3"))
-        for _ in 0..<3 { #expect(try stranger.login(base, "bob", "wrong password!").code == 401) }
+        let loginToken = try #require(Client.token(try stranger.request(base + "/console/connexion").body))
+        let burst = try ProcessRunner.run("bash", ["-c", """
+            for i in 1 2 3 4 5 6; do
+              curl -s -o /dev/null -w '%{http_code}\\n' --max-time 30 --data-urlencode csrf=\(loginToken) --data-urlencode nom=dave$i \\
+                   --data-urlencode mot_de_passe=guess$i \(base)/console/connexion &
+            done; wait
+            """])
+        let codes = burst.stdout.split(separator: "\n").map(String.init).sorted()
+        #expect(codes == ["401", "401", "401", "429", "429", "429"], "\(codes)")
         let locked = try stranger.login(base, "bob", Self.readerPassword)
         #expect(locked.code == 429 && locked.body.contains("Trop d’échecs de connexion"), "\(locked.code)")
 
@@ -307,14 +316,28 @@ struct ConsoleAuthTests {
     @Test func lockoutCountsWithinItsWindowAndEnds() {
         let throttle = LoginThrottle(attempts: 3, window: .seconds(60))
         let start = ContinuousClock.Instant.now
-        #expect(!throttle.failed("account:bob", now: start))
-        #expect(!throttle.failed("account:bob", now: start + .seconds(61)), "the first failure is out of the window")
-        #expect(!throttle.failed("account:bob", now: start + .seconds(62)))
-        #expect(throttle.lockedUntil("account:bob", now: start + .seconds(62)) == nil)
-        #expect(throttle.failed("account:bob", now: start + .seconds(63)), "third within the window: locked")
-        #expect(throttle.lockedUntil("account:bob", now: start + .seconds(100)) != nil)
-        #expect(throttle.lockedUntil("account:alice", now: start + .seconds(100)) == nil, "per account")
-        #expect(throttle.lockedUntil("account:bob", now: start + .seconds(124)) == nil, "the lockout ends")
+        let bob = ["account:bob", "address:10.0.0.1"]
+        func attempt(_ keys: [String], at seconds: Int) -> [String] {
+            #expect(throttle.admit(keys, now: start + .seconds(seconds)) == .admitted, "at \(seconds) s")
+            return throttle.finish(keys, failed: true, now: start + .seconds(seconds))
+        }
+        #expect(attempt(bob, at: 0).isEmpty)
+        #expect(attempt(bob, at: 61).isEmpty, "the first failure is out of the window")
+        #expect(attempt(bob, at: 62).isEmpty)
+        #expect(attempt(bob, at: 63) == bob, "third within the window: both the account and the address locked")
+        guard case .locked = throttle.admit(["account:bob"], now: start + .seconds(100)) else { Issue.record("not locked"); return }
+        guard case .locked = throttle.admit(["account:alice", "address:10.0.0.1"], now: start + .seconds(100)) else { Issue.record("address"); return }
+        #expect(throttle.admit(["account:alice", "address:10.0.0.2"], now: start + .seconds(100)) == .admitted, "per account and address")
+        throttle.finish(["account:alice", "address:10.0.0.2"], failed: false, now: start + .seconds(100))
+        #expect(throttle.admit(bob, now: start + .seconds(124)) == .admitted, "the lockout ends")
+        throttle.finish(bob, failed: false, now: start + .seconds(124))
+
+        // Checks in flight count: a burst of parallel guesses cannot all pass before the first fails.
+        let burst = ["account:carol", "address:10.0.0.3"]
+        for _ in 0..<3 { #expect(throttle.admit(burst, now: start) == .admitted) }
+        #expect(throttle.admit(burst, now: start) == .busy)
+        throttle.finish(burst, failed: false, now: start)
+        #expect(throttle.admit(burst, now: start) == .admitted, "a success frees its place and clears the failures")
         #expect(constantTimeEquals("abc", "abc") && !constantTimeEquals("abc", "abd") && !constantTimeEquals("abc", "abcd"))
     }
 
