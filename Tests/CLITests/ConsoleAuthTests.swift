@@ -365,6 +365,14 @@ struct ConsoleAuthTests {
         let id = try #require(ids.first)
         #expect(try client.request(url + "echecs/confirmer", form: [("action", "abandonner"), ("id", id)]).code == 403, "no token")
 
+        // A whole group at once: its box names the cause; the confirmation lists every member.
+        let groupValue = try #require(page.body.firstMatch(of: /name="groupe" value="([^"]*)"/)?.1).description
+        let cause = [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&amp;", "&")]
+            .reduce(groupValue) { $0.replacingOccurrences(of: $1.0, with: $1.1) }
+        let group = try client.request(url + "echecs/confirmer", form: [("csrf", token), ("action", "abandonner"), ("groupe", cause)])
+        #expect(group.code == 200 && group.body.contains("8 transmissions sur 8 seront traitées"), "\(group.body)")
+        #expect(group.body.matches(of: /<tr data-transmission="\d+">/).count == 8)
+
         let hold = try client.request(url + "echecs/confirmer", form: [("csrf", token), ("action", "retenir"), ("id", id)])
         #expect(hold.code == 200 && hold.body.contains("0 transmission sur 1") && hold.body.contains("ignorée : en échec")
                     && !hold.body.contains("id=\"confirm-form\""), "\(hold.body)")
