@@ -95,12 +95,18 @@ public struct ConsoleAccounts: Sendable {
             + accounts.map { "\($0.name):\($0.role.rawValue):\($0.passwordHash)\n" }.joined()
     }
 
-    /// Writes 0600 through a temporary file in the same folder, renamed over the old one.
+    /// Writes 0600 through a temporary file in the same folder, renamed over the old one. The
+    /// new file keeps the old one's owner (else the folder's): `sudo passerelle console add-user`
+    /// must not leave a root-owned file the service account cannot read.
     public func write(path: String) throws(ConsoleAccountsError) {
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .unwritable(path: path, reason: String(cString: strerror(errno))) }
+        var owner = stat()
+        if stat(path, &owner) == 0 || stat(url.deletingLastPathComponent().path, &owner) == 0 {
+            _ = fchown(fd, owner.st_uid, owner.st_gid)  // only root may give it away; otherwise it is ours already
+        }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let written = (try? handle.write(contentsOf: Data(text.utf8))) != nil
         let synced = fsync(fd) == 0

@@ -22,6 +22,7 @@ public final class StatusServer: Sendable {
         case notLoopback(String)
         case listen(String)
         case tls(String)
+        case accounts(String)
 
         public var description: String {
             switch self {
@@ -30,6 +31,8 @@ public final class StatusServer: Sendable {
                     + "set [console] tls = true and accounts_file, or put a reverse proxy in front to expose it"
             case .listen(let reason): "cannot open the status endpoint: \(reason)"
             case .tls(let reason): "cannot set up TLS on the status endpoint ([console] tls_identity): \(reason)"
+            case .accounts(let reason):
+                "[console] accounts_file: \(reason); create it with `passerelle console add-user NAME --role opérateur`"
             }
         }
     }
@@ -51,6 +54,10 @@ public final class StatusServer: Sendable {
                              console: Console? = nil, tls: PKCS12Bundle? = nil) async throws(StartError) -> StatusServer {
         // Off loopback only encrypted and behind a login (the configuration says so first).
         guard isLoopback(host) || (tls != nil && console?.auth.security.hasLogin == true) else { throw .notLoopback(host) }
+        // Accounts that cannot be read would lock everyone out without a word: said at start.
+        if let console, console.auth.security.accountsFile != nil {
+            do { _ = try console.auth.accounts() } catch { throw .accounts(error.description) }
+        }
         let address = host == "localhost" ? "127.0.0.1" : host
         let router = Router(context: WebRequestContext.self, options: .autoGenerateHeadEndpoints)  // HEAD: GET's headers, no body
         router.add(middleware: StatusGuardMiddleware())

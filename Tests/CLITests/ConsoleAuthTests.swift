@@ -106,6 +106,17 @@ struct ConsoleAuthTests {
         #expect((try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int) == 0o600)
     }
 
+    /// An accounts file the service cannot read would lock everyone out silently: `run` stops at
+    /// start and says how to make one.
+    @Test func aMissingAccountsFileIsSaidAtStart() throws {
+        let root = try TestPaths.temporaryDirectory("console-no-accounts")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let config = try Self.configuration(root, port: try RunStatusTests.freePort())
+        let run = try ProcessRunner.run(try #require(CLI.binary), ["run", "--config", config.path], currentDirectory: TestPaths.repositoryRoot)
+        let output = run.stdout + run.stderr
+        #expect(run.status == 1 && output.contains("[console] accounts_file") && output.contains("passerelle console add-user"), "\(output)")
+    }
+
     // MARK: - Login, roles, CSRF, lockout
 
     /// A running service with accounts: the login is asked for, a wrong password refused, the
