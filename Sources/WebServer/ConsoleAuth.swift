@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -34,7 +33,8 @@ public struct ConsoleSecurity: Sendable {
     }
 
     var hasLogin: Bool { accountsFile != nil || proxyHeader != nil }
-    var proxyHeader: HTTPField.Name? { trustedProxy == nil ? nil : userHeader.flatMap { HTTPField.Name($0) } }
+    /// The user header's name, lower-cased (HTTP field names are case-insensitive).
+    var proxyHeader: String? { trustedProxy == nil ? nil : userHeader?.lowercased() }
 }
 
 /// A random 256-bit value as 64 hex digits (session ids and CSRF tokens; the system RNG is getrandom).
@@ -220,7 +220,7 @@ final class ConsoleAuth: Sendable {
         // A reverse proxy that authenticated the user names them in its header; believed only
         // from the proxy's own address (anyone else sending the header is ignored).
         if let header = security.proxyHeader, let proxy = security.trustedProxy, context.remoteIP == proxy,
-           let name = request.headers[header], ConsoleAccounts.isValidName(name) {
+           let name = request.headers.first(where: { $0.name.canonicalName == header })?.value, ConsoleAccounts.isValidName(name) {
             let role = (try? accounts())?.account(named: name)?.role ?? .lecteur
             let token = proxyTokens.withLock { tokens in
                 if let t = tokens[name] { return t }
