@@ -71,8 +71,8 @@ struct ConsoleAuthTests {
     // MARK: - Accounts
 
     /// `console add-user` writes `name:role:bcrypt` lines 0600 (cost 12, the password nowhere);
-    /// takes the password from stdin, never argv; refuses a short one; `list-users` and
-    /// `remove-user` do what they say.
+    /// takes the password from stdin, never argv; refuses a short one; `config check` reads it;
+    /// `list-users` and `remove-user` do what they say (the rewritten file 0600 again).
     @Test func accountsFileThroughTheCLI() throws {
         let root = try TestPaths.temporaryDirectory("console-accounts")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -100,6 +100,13 @@ struct ConsoleAuthTests {
         #expect(argv.status != 0, "a password on the command line must be refused")
         let list = try ProcessRunner.run(try #require(CLI.binary), ["console", "list-users", "--config", config.path])
         #expect(list.stdout.contains("alice  opérateur") && list.stdout.contains("bob  lecteur") && !list.stdout.contains("$2b$"), "\(list.stdout)")
+        // `config check` reads the file as the service will, and says when it is readable by others.
+        let check = try ProcessRunner.run(try #require(CLI.binary), ["config", "check", "--config", config.path])
+        #expect(check.stdout.contains("console       ok: console.accounts_file: 2 accounts") && !check.stdout.contains("readable by others"), "\(check.stdout)")
+        chmod(file.path, 0o644)
+        let loose = try ProcessRunner.run(try #require(CLI.binary), ["config", "check", "--config", config.path])
+        #expect(loose.stdout.contains("console.accounts_file: \(file.path) is readable by others (mode 644): chmod 600"), "\(loose.stdout)")
+
         let removed = try ProcessRunner.run(try #require(CLI.binary), ["console", "remove-user", "bob", "--config", config.path])
         #expect(removed.status == 0)
         #expect(!(try String(contentsOf: file, encoding: .utf8)).contains("bob:"))

@@ -133,3 +133,45 @@ struct ConsoleCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `config check`: the console's accounts file (readable, well formed, 0600, an opérateur in it)
+/// and its TLS identity (opens with the [certificates] passphrase), when the console is on.
+struct ConsoleConfigurationCheck: ConfigurationCheck {
+    let name = "console"
+    let isPreflight = true
+
+    func run(_ c: PasserelleConfiguration) async -> [CheckFinding] {
+        guard c.console.enabled else { return [] }
+        var findings: [CheckFinding] = []
+        if let path = c.console.accountsFile {
+            do {
+                let accounts = try ConsoleAccounts.load(path: path)
+                var info = stat()
+                if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+                    findings.append(CheckFinding(severity: .warning, key: "console.accounts_file", message: "\(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8)))",
+                                                 fix: "chmod 600 \(path)"))
+                }
+                if !accounts.accounts.contains(where: { $0.role.canAct }) {
+                    findings.append(CheckFinding(severity: .warning, key: "console.accounts_file", message: "no opérateur account: nobody can act on the Échecs page",
+                                                 fix: "passerelle console add-user NAME --role opérateur"))
+                }
+                findings.append(CheckFinding(severity: .ok, key: "console.accounts_file", message: "\(accounts.accounts.count) account\(accounts.accounts.count == 1 ? "" : "s")"))
+            } catch {
+                findings.append(CheckFinding(severity: .error, key: "console.accounts_file", message: error.description,
+                                             fix: "create it with `passerelle console add-user NAME --role opérateur`"))
+            }
+        }
+        if c.console.tls {
+            let path = c.console.tlsIdentity ?? c.certificates.authentication
+            do {
+                _ = try ServiceMonitor.consoleIdentity(c, loaded: nil)
+                findings.append(CheckFinding(severity: .ok, key: c.console.tlsIdentity == nil ? "certificates.authentication" : "console.tls_identity",
+                                             message: "\(path): opens as the console's TLS identity"))
+            } catch {
+                findings.append(CheckFinding(severity: .error, key: "console.tls_identity", message: error.description,
+                                             fix: "a PKCS#12 file opened with the [certificates] passphrase"))
+            }
+        }
+        return findings
+    }
+}
