@@ -31,6 +31,10 @@ let package = Package(
         // Already under Hummingbird; named for WebServer's imports (Channel, the graceful shutdown).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        // The console's passwords (HummingbirdBcrypt only: no swift-crypto target is built for it).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        // The console over TLS (HummingbirdTLS); the identity comes from OpenSSLKit's PKCS#12 load.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // MARK: C libraries (system headers + tiny shims for variadic functions and macros)
@@ -76,10 +80,13 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        // The one HTTP server (Hummingbird): /health, /ready, /metrics and the read-only console under /console/.
-        .target(name: "WebServer", dependencies: ["Observability", "Journal", "Indicators", "PasserelleCore",
+        // The one HTTP server (Hummingbird): /health, /ready, /metrics and the console under /console/ (pages, login, TLS, actions).
+        .target(name: "WebServer", dependencies: ["Observability", "Journal", "Indicators", "PasserelleCore", "BlockingIO", "OpenSSLKit",
                                                   .product(name: "Hummingbird", package: "hummingbird"),
                                                   .product(name: "HummingbirdCore", package: "hummingbird"),
+                                                  .product(name: "HummingbirdTLS", package: "hummingbird"),
+                                                  .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                                                  .product(name: "NIOSSL", package: "swift-nio-ssl"),
                                                   .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Below Admission and Delivery so neither imports the other: what admission writes and delivery reads back (IntakeRecord, OutgoingDocument, AdmittedDocuments), events, stage timing, errors.
@@ -143,7 +150,8 @@ let package = Package(
         .testTarget(name: "XMLSecKitTests", dependencies: ["XMLSecKit", "XMLKit", "OpenSSLKit", "TestSupport"]),
         .testTarget(name: "CDATests", dependencies: ["CDA", "PasserelleCore", "XMLKit", "TestSupport"]),
         .testTarget(name: "SigningTests", dependencies: ["Signing", "PasserelleCore", "XMLKit", "OpenSSLKit", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        // WebServer: the console's session and lockout types, tested with a clock the test moves.
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "WebServer"]),
         .testTarget(name: "MSSanteTests", dependencies: ["IHE", "MSSante", "PasserelleCore", "CDA", "XMLKit", "OpenSSLKit", "Journal", "CurlKit", "Handoff", "Delivery", "Gateway", "TestSupport"]),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "PasserelleCore", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Indicators", "Signing", "PasserelleCore",

@@ -253,13 +253,31 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         public var metricsPort: Int?
     }
 
-    /// `[console]`: the read-only web console, served under `/console/` on the status port.
+    /// `[console]`: the web console, served under `/console/` on the status port.
     public struct Console: Sendable, Hashable {
         public var enabled = false
-        /// Where the one HTTP server listens when the console is on: loopback only until the
-        /// console has TLS and a login.
+        /// Where the one HTTP server listens when the console is on: off loopback only with
+        /// `tls` and `accounts_file` (or a trusted proxy's user header).
         public var address = "127.0.0.1"
+        /// `name:role:bcrypt-hash` lines (`passerelle console add-user`); nil: no login (loopback only).
+        public var accountsFile: String?
+        /// Serve the whole status port over TLS.
+        public var tls = false
+        /// PKCS#12 of the console's server certificate (passphrase from [certificates]); nil: the
+        /// structure's authentication certificate.
+        public var tlsIdentity: String?
+        public var sessionIdleMinutes = 30
+        public var sessionMaxHours = 10
+        /// Failed logins (per account, per address) before a lockout of `lockout_minutes`.
+        public var lockoutAttempts = 5
+        public var lockoutMinutes = 15
+        /// A reverse proxy's address whose `user_header` names the signed-in user (its role: `proxy_role`).
+        public var trustedProxy: String?
+        public var userHeader: String?
         public init() {}
+
+        /// True when the console asks who is there (accounts, or a trusted proxy's header).
+        public var hasLogin: Bool { accountsFile != nil || (trustedProxy != nil && userHeader != nil) }
 
         public static let loopbackAddresses: Set<String> = ["127.0.0.1", "::1", "localhost"]
     }
@@ -364,7 +382,8 @@ private let schema: [String: [String]] = [
     "intake": ["language"],
     "logging": ["level", "format"],
     "http": ["metrics_port"],
-    "console": ["enabled", "address"],
+    "console": ["enabled", "address", "accounts_file", "tls", "tls_identity", "session_idle_minutes", "session_max_hours",
+                "lockout_attempts", "lockout_minutes", "trusted_proxy", "user_header"],
     "report": ["time_zone", "d1_kinds", "d2_kinds", "d3_kinds", "d1_denominator", "d2_denominator", "d3_denominator",
                "discharge_letter_kinds", "qualified_statuses"],
     "report.targets": PasserelleConfiguration.Report.indicatorCodes,
@@ -664,16 +683,34 @@ private struct ConfigurationReader {
 
         var console = PasserelleConfiguration.Console()
         console.enabled = boolean("console", "enabled", default: false)
+        console.accountsFile = path("console", "accounts_file", required: false)
+        console.tls = boolean("console", "tls", default: false)
+        console.tlsIdentity = path("console", "tls_identity", required: false)
+        console.sessionIdleMinutes = integer("console", "session_idle_minutes", range: 1...1440, default: 30) ?? 30
+        console.sessionMaxHours = integer("console", "session_max_hours", range: 1...168, default: 10) ?? 10
+        console.lockoutAttempts = integer("console", "lockout_attempts", range: 1...100, default: 5) ?? 5
+        console.lockoutMinutes = integer("console", "lockout_minutes", range: 1...1440, default: 15) ?? 15
+        console.trustedProxy = string("console", "trusted_proxy", required: false)?.0
+        console.userHeader = string("console", "user_header", required: false)?.0
+        if (console.trustedProxy == nil) != (console.userHeader == nil),
+           let line = document.table("console")?.entry(console.trustedProxy == nil ? "user_header" : "trusted_proxy")?.line {
+            errors.append(.invalidValue(file: file, line: line, key: "console.\(console.trustedProxy == nil ? "user_header" : "trusted_proxy")",
+                                        reason: "trusted_proxy and user_header go together: the header is believed only from that proxy's address"))
+        }
         if let (address, line) = string("console", "address", required: false) {
-            if PasserelleConfiguration.Console.loopbackAddresses.contains(address) {
-                console.address = address
-            } else {
+            console.address = address
+            // Off loopback the pages and actions cross the network: encrypted and behind a login.
+            if !PasserelleConfiguration.Console.loopbackAddresses.contains(address) && !(console.tls && console.hasLogin) {
                 errors.append(.invalidValue(file: file, line: line, key: "console.address", reason: """
-                    the console listens on loopback only for now (127.0.0.1, ::1 or localhost), not \(address): \
-                    TLS and a login are needed before it may listen elsewhere and come with the console's next step; \
-                    meanwhile reach it through an SSH tunnel or a reverse proxy on this host
+                    \(address) is not loopback: the console listens off loopback only with TLS and a login \
+                    (set [console] tls = true and accounts_file, made with `passerelle console add-user`); \
+                    otherwise keep it on loopback only (127.0.0.1, ::1 or localhost) and reach it through an SSH tunnel \
+                    (la console n'écoute hors de la boucle locale qu'avec TLS et une connexion : tls = true et accounts_file)
                     """))
             }
+        }
+        if console.tlsIdentity != nil && !console.tls, let line = document.table("console")?.entry("tls_identity")?.line {
+            errors.append(.invalidValue(file: file, line: line, key: "console.tls_identity", reason: "needs [console] tls = true"))
         }
         if console.enabled, http.metricsPort == nil, let line = document.table("console")?.entry("enabled")?.line {
             errors.append(.invalidValue(file: file, line: line, key: "console.enabled",

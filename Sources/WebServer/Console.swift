@@ -22,10 +22,10 @@ public struct ConsoleCertificate: Sendable, Hashable, Codable {
     }
 }
 
-/// The read-only console under `/console/` (`[console] enabled`): the overview page (server-
-/// rendered HTML, French labels, refreshed by `<meta http-equiv=refresh>`: no script at all)
-/// and the same data as JSON at `/console/api/overview`. Loopback only in this step; nothing here
-/// changes the journal.
+/// The console under `/console/` (`[console] enabled`): the overview page (server-rendered
+/// HTML, French labels, refreshed by `<meta http-equiv=refresh>`: no script at all), the same
+/// data as JSON at `/console/api/overview`, the login (ConsoleAuth.swift) and the Échecs page
+/// with its actions (ConsoleFailuresPage.swift).
 public struct Console: Sendable {
     let journal: any JournalQueries
     /// The targets switched on: shown even with no transmission yet.
@@ -36,22 +36,35 @@ public struct Console: Sendable {
     let refreshSeconds: Int
     /// The Rapport page's source (nil: the page says it is not available).
     let report: ConsoleReportSource?
+    /// Login, sessions, lockout, CSRF (ConsoleAuth.swift).
+    let auth: ConsoleAuth
+    /// The CLI's queue operations (resend, release, hold, discard) for the Échecs page's actions; nil: read-only.
+    let operations: (any OperatorQueue)?
 
     public init(journal: any JournalQueries, targets: [Destination], timeZone: TimeZone = .current, refreshSeconds: Int = 15,
-                report: ConsoleReportSource? = nil, certificates: @escaping @Sendable () -> [ConsoleCertificate]) {
+                report: ConsoleReportSource? = nil, security: ConsoleSecurity = ConsoleSecurity(), operations: (any OperatorQueue)? = nil,
+                certificates: @escaping @Sendable () -> [ConsoleCertificate]) {
         self.journal = journal
         self.report = report
         self.targets = targets
         self.certificates = certificates
         self.timeZone = timeZone
         self.refreshSeconds = refreshSeconds
+        self.auth = ConsoleAuth(security: security)
+        self.operations = operations
     }
 
-    /// No script, no inline style, no frame, no form elsewhere: a page injected with markup could
-    /// load nothing. (`default-src 'self'` is what the issue asks; the rest narrows it.)
+    /// The console's POST routes: the only paths where the status server takes a body.
+    static let formPaths: Set<String> = ["/console/connexion", "/console/deconnexion", "/console/echecs/confirmer", "/console/echecs/executer"]
+
+    /// No script, no inline style, no frame, no form to another site: a page injected with markup
+    /// could load nothing. (`default-src 'self'` is what the issue asks; the rest narrows it.)
     static let contentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
     func addRoutes(to router: Router<WebRequestContext>, probes: [any ReadinessProbe], probeTimeout: Duration) {
+        router.add(middleware: ConsoleAuthMiddleware(auth: auth))  // every console route below: viewer, login, CSRF
+        ConsolePages.addRoutes(to: router, auth: auth)
+        addFailuresRoutes(to: router)
         // Every page and API call of the same second shares one computation (one set of
         // journal queries and probes): many open consoles cost what one does.
         let overviews = SharedRefresh { await self.overview(probes: probes, probeTimeout: probeTimeout) }

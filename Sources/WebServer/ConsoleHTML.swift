@@ -174,6 +174,13 @@ enum ConsoleHTML {
     rect.bar.received, .key.received { fill: #000091; background: #000091; }
     rect.bar.acknowledged, .key.acknowledged { fill: #18753c; background: #18753c; }
     .key { display: inline-block; width: .8rem; height: .8rem; vertical-align: middle; }
+    .notice { background: #e8f5ec; border: 1px solid #18753c; padding: .5rem; }
+    form.login { background: #fff; border: 1px solid #ddd; border-radius: 4px; padding: 1rem; max-width: 24rem; }
+    form.login label { display: block; font-weight: 600; margin-bottom: .25rem; }
+    form.login input { width: 100%; box-sizing: border-box; padding: .35rem; }
+    .failure-group h3 { font-size: 1rem; }
+    .failure-group .cause { font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
+    .actions button, #confirm { margin-right: .5rem; padding: .35rem .9rem; }
 
     """
 }

@@ -1,30 +1,38 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import Observability
+import OpenSSLKit
 import ServiceLifecycle
 
 /// The one HTTP server of `passerelle run` (Hummingbird 2 over SwiftNIO):
 /// - `GET /health` — liveness: 200 while the process answers;
 /// - `GET /ready` — 200 when every probe is ready, else 503; the body lists each check;
 /// - `GET /metrics` — Prometheus text exposition;
-/// - `/console/…` — the read-only console, when a ``Console`` is given (`[console] enabled`).
+/// - `/console/…` — the console, when a ``Console`` is given (`[console] enabled`).
 ///
-/// It only listens on a loopback address: metrics and readiness details are for the local
-/// supervisor and scraper, and there is no authentication on this port (the console's login and
-/// TLS come with its next step).
+/// It listens on a loopback address, unless the console has a login and the server speaks TLS
+/// (`tls`): then anywhere the configuration says (docs/console-security.md).
 public final class StatusServer: Sendable {
     public enum StartError: Error, CustomStringConvertible, Sendable {
         case notLoopback(String)
         case listen(String)
+        case tls(String)
+        case accounts(String)
 
         public var description: String {
             switch self {
             case .notLoopback(let host):
-                "the status endpoint listens on loopback only (127.0.0.1 or ::1), not \(host): put a reverse proxy in front to expose it"
+                "the status endpoint listens on loopback only (127.0.0.1 or ::1), not \(host), unless the console has TLS and a login: "
+                    + "set [console] tls = true and accounts_file, or put a reverse proxy in front to expose it"
             case .listen(let reason): "cannot open the status endpoint: \(reason)"
+            case .tls(let reason): "cannot set up TLS on the status endpoint ([console] tls_identity): \(reason)"
+            case .accounts(let reason):
+                "[console] accounts_file: \(reason); create it with `passerelle console add-user NAME --role opérateur`"
             }
         }
     }
@@ -43,8 +51,13 @@ public final class StatusServer: Sendable {
     /// concurrently, each bounded by `probeTimeout`.
     public static func start(host: String = "127.0.0.1", port: UInt16 = 0, metrics: MetricsRegistry,
                              probes: [any ReadinessProbe], probeTimeout: Duration = .seconds(5),
-                             console: Console? = nil) async throws(StartError) -> StatusServer {
-        guard isLoopback(host) else { throw .notLoopback(host) }
+                             console: Console? = nil, tls: PKCS12Bundle? = nil) async throws(StartError) -> StatusServer {
+        // Off loopback only encrypted and behind a login (the configuration says so first).
+        guard isLoopback(host) || (tls != nil && console?.auth.security.hasLogin == true) else { throw .notLoopback(host) }
+        // Accounts that cannot be read would lock everyone out without a word: said at start.
+        if let console, console.auth.security.accountsFile != nil {
+            do { _ = try console.auth.accounts() } catch { throw .accounts(error.description) }
+        }
         let address = host == "localhost" ? "127.0.0.1" : host
         let router = Router(context: WebRequestContext.self, options: .autoGenerateHeadEndpoints)  // HEAD: GET's headers, no body
         router.add(middleware: StatusGuardMiddleware())
@@ -63,9 +76,14 @@ public final class StatusServer: Sendable {
         let (bound, continuation) = AsyncStream<Result<UInt16, any Error>>.makeStream()
         var logger = Logger(label: "passerelle.http")
         logger.logLevel = .warning  // Hummingbird's start line and per-request lines stay out of the service log
+        var server = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(10), httpDecoderConfiguration: decoderLimits))
+        if let tls {
+            let configuration = try serverTLS(tls)
+            do { server = try .tls(server, tlsConfiguration: configuration) } catch { throw .tls("\(error)") }
+        }
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(10), httpDecoderConfiguration: decoderLimits)),
+            server: server,
             configuration: .init(address: .hostname(address, port: Int(port))),
             onServerRunning: { channel in
                 continuation.yield(.success(UInt16(channel.localAddress?.port ?? 0)))
@@ -85,6 +103,21 @@ public final class StatusServer: Sendable {
             }
         }
         throw .listen("the server stopped before listening")
+    }
+
+    /// NIOSSL's server configuration from the identity OpenSSLKit loaded (chain and key as PEM in
+    /// memory: the .p12 is opened once, by the service). TLS 1.2 at least.
+    static func serverTLS(_ bundle: PKCS12Bundle) throws(StartError) -> TLSConfiguration {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMBytes(Array(bundle.certificateChainPEM))
+            let key = try bundle.privateKeyPEM().withUnsafeBytes { bytes in try NIOSSLPrivateKey(bytes: Array(bytes), format: .pem) }
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                         privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return configuration
+        } catch {
+            throw .tls("\(error)")
+        }
     }
 
     /// Stops listening; requests in flight are answered first (each connection carries one).
@@ -154,7 +187,7 @@ public struct WebRequestContext: RequestContext {
     }
 }
 
-/// Before any route: only GET and HEAD (405), the request line, header and body budgets
+/// Before any route: only GET and HEAD, and POST under /console/ (405), the request line, header and body budgets
 /// (414, 431, 413), the text 404; after: `Cache-Control: no-store` and `Connection: close` on
 /// every answer, and the connection closed once it is written.
 struct StatusGuardMiddleware: RouterMiddleware {
@@ -178,14 +211,17 @@ struct StatusGuardMiddleware: RouterMiddleware {
             return StatusServer.respond(.init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "text/plain",
                                         "request headers too large\n")
         }
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > StatusServer.maxBodyBytes {
+        // The console's forms are the only bodies: a little more room there (its middleware reads at most that).
+        let consolePost = request.method == .post && Console.formPaths.contains(request.uri.path)
+        let bodyBudget = consolePost ? ConsoleAuth.maxFormBytes : StatusServer.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > bodyBudget {
             return StatusServer.respond(.contentTooLarge, "text/plain", "request body too large\n")
         }
         if request.headers[.transferEncoding] != nil {
             return StatusServer.respond(.contentTooLarge, "text/plain", "request body too large\n")
         }
-        guard request.method == .get || request.method == .head else {
-            return StatusServer.respond(.methodNotAllowed, "text/plain", "only GET and HEAD\n", extra: [.allow: "GET, HEAD"])
+        guard request.method == .get || request.method == .head || consolePost else {
+            return StatusServer.respond(.methodNotAllowed, "text/plain", "only GET and HEAD (POST: console forms only)\n", extra: [.allow: "GET, HEAD"])
         }
         do {
             return try await next(request, context)

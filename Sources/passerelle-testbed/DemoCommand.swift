@@ -154,7 +154,7 @@ struct DemoCommand: AsyncParsableCommand {
         print("  local MSSanté relay smtp://127.0.0.1:\(demo.relay.port) (STARTTLS, client certificate from the test CA)")
         print("  gateway             \(settings.passerelle.path) run --config \(demo.configurationFile.path)")
         print("  status endpoint     http://127.0.0.1:\(demo.statusPort)/health, /ready, /metrics")
-        print("  console             http://127.0.0.1:\(demo.statusPort)/console/ (Vue d'ensemble, read-only, loopback)")
+        print("  console             http://127.0.0.1:\(demo.statusPort)/console/ (loopback, no login: Vue d'ensemble, Échecs)")
         fflush(nil)  // a supervisor or a test may be reading the file as the demo runs
 
         let results: [DemoResult]

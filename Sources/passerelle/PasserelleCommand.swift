@@ -48,6 +48,7 @@ struct PasserelleCommand: AsyncParsableCommand {
             BackupCommand.self,
             RestoreCommand.self,
             DemoCommand.self,
+            ConsoleCommand.self,
         ]
     )
 }

@@ -9,16 +9,20 @@ import TestSupport
 struct ConsoleTests {
     /// Status code, lower-cased header names → values, body (the real curl, headers included).
     static func fetch(_ url: String) throws -> (code: Int, headers: [String: String], body: String) {
-        let r = try ProcessRunner.run("curl", ["-s", "-i", "--max-time", "15", url])
-        guard let split = r.stdout.range(of: "\r\n\r\n") else { return (-1, [:], r.stdout) }
-        let head = r.stdout[..<split.lowerBound].split(separator: "\r\n")
+        parse(try ProcessRunner.run("curl", ["-s", "-i", "--max-time", "15", url]).stdout)
+    }
+
+    /// What `curl -i` printed, as status code, headers and body.
+    static func parse(_ output: String) -> (code: Int, headers: [String: String], body: String) {
+        guard let split = output.range(of: "\r\n\r\n") else { return (-1, [:], output) }
+        let head = output[..<split.lowerBound].split(separator: "\r\n")
         let code = head.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? -1
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
-        return (code, headers, String(r.stdout[split.upperBound...]))
+        return (code, headers, String(output[split.upperBound...]))
     }
 
     /// The demo (`--keep-running`) enables the console and prints its address; once the demo has
@@ -160,16 +164,10 @@ struct ConsoleTests {
     /// schema): the overview counts the failed DMP transmissions and shows the DMP's last error,
     /// its text as the journal holds it (no patient data in a registry error).
     @Test func failedTransmissionsAndTheLastError() async throws {
-        let binary = try #require(CLI.binary)
         let root = try TestPaths.temporaryDirectory("console-failed")
         defer { try? FileManager.default.removeItem(at: root) }
-        var arguments = DemoTests.arguments(root.appendingPathComponent("demo-run"), ["--keep-running", "--timeout", "60"])
-        arguments[arguments.firstIndex(of: "--xds-schema")! + 1] = TestPaths.shared.appendingPathComponent("conformance/xds/rs.xsd").path
-        let demo = try Background(binary, arguments, directory: TestPaths.repositoryRoot, logs: root)
+        let (demo, url) = try await ConsoleAuthTests.demoRefusedByTheDMP(root.appendingPathComponent("demo-run"), logs: root)
         defer { demo.kill() }
-        let line = try #require(await demo.waitFor("/console/", timeout: 60), "no console line:\n\(demo.output)")
-        let url = try #require(line.split(separator: " ").first { $0.hasSuffix("/console/") }.map(String.init))
-        _ = try #require(await demo.waitFor("Running until Ctrl-C", timeout: 120), "demo did not settle:\n\(demo.output)")
         #expect(demo.output.contains("6 of 15 outcomes as expected"), "\(demo.output)")
 
         let api = try Self.fetch(url + "api/overview")

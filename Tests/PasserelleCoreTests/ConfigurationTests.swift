@@ -115,6 +115,30 @@ struct ConfigurationTests {
         let remote = Self.errors(Self.minimal + "\n[http]\nmetrics_port = 9464\n\n[console]\nenabled = true\naddress = \"0.0.0.0\"\n")
         #expect(remote.map(\.description).contains { $0.contains("console.address") && $0.contains("loopback only") && $0.contains("TLS and a login") },
                 "\(remote)")
+        // Off loopback with TLS and accounts: accepted, with the session and lockout settings.
+        let secured = try PasserelleConfiguration.parse(Self.minimal + """
+
+            [http]
+            metrics_port = 9464
+
+            [console]
+            enabled = true
+            address = "0.0.0.0"
+            tls = true
+            accounts_file = "accounts"
+            session_idle_minutes = 5
+            session_max_hours = 2
+            lockout_attempts = 3
+            lockout_minutes = 10
+
+            """, file: file).console
+        #expect(secured.address == "0.0.0.0" && secured.tls && secured.accountsFile == "/etc/passerelle/accounts", "\(secured)")
+        #expect(secured.sessionIdleMinutes == 5 && secured.sessionMaxHours == 2 && secured.lockoutAttempts == 3 && secured.lockoutMinutes == 10)
+        #expect(defaults.sessionIdleMinutes == 30 && defaults.lockoutAttempts == 5 && defaults.accountsFile == nil && !defaults.tls)
+        let tlsOnly = Self.errors(Self.minimal + "\n[http]\nmetrics_port = 9464\n\n[console]\nenabled = true\naddress = \"0.0.0.0\"\ntls = true\n")
+        #expect(tlsOnly.map(\.description).contains { $0.contains("console.address") && $0.contains("accounts_file") }, "\(tlsOnly)")
+        let halfProxy = Self.errors(Self.minimal + "\n[console]\ntrusted_proxy = \"127.0.0.1\"\n")
+        #expect(halfProxy.map(\.description).contains { $0.contains("console.trusted_proxy") && $0.contains("go together") }, "\(halfProxy)")
         let noPort = Self.errors(Self.minimal + "\n[console]\nenabled = true\n")
         #expect(noPort.map(\.description).contains { $0.contains("console.enabled") && $0.contains("needs [http] metrics_port") }, "\(noPort)")
         let typo = Self.errors(Self.minimal + "\n[console]\nenable = true\n")

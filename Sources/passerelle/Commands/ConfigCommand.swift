@@ -97,7 +97,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
     /// Checks run after the file parsed; an `.error` finding makes the command fail.
     static let checks: [any ConfigurationCheck] = [VIHFConfigurationCheck(), CertificatesConfigurationCheck(),
                                                     FoldersConfigurationCheck(), JournalConfigurationCheck(),
-                                                    ConnectionConfigurationCheck()]
+                                                    ConnectionConfigurationCheck(), ConsoleConfigurationCheck()]
 
     @OptionGroup var global: GlobalOptions
 

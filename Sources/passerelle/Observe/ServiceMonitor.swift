@@ -4,6 +4,7 @@ import Intake
 import Journal
 import Logging
 import Observability
+import OpenSSLKit
 import PasserelleCore
 import Signing
 import Synchronization
@@ -95,13 +96,15 @@ final class ServiceMonitor: Sendable {
         let console = c.console.enabled ? Console(
             journal: journal, targets: Self.targets(c), timeZone: TimeZone(identifier: c.report.timeZone) ?? .current,
             report: ConsoleReportSource(store: journal, settings: c.report, title: c.structure.name),
+            security: Self.consoleSecurity(c.console), operations: journal as? any OperatorQueue,
             certificates: { [warningDays = c.certificates.expiryWarningDays] in
                 keys.summary(warningDays: warningDays)?.reports.map {
                     ConsoleCertificate(role: $0.label, notAfter: $0.certificate?.notAfter, daysLeft: $0.daysLeft, state: $0.state.description)
                 } ?? []
             }) : nil
+        let tls = c.console.enabled && c.console.tls ? try Self.consoleIdentity(c, loaded: loaded) : nil
         let server = try await StatusServer.start(host: c.console.enabled ? c.console.address : "127.0.0.1", port: port,
-                                                  metrics: registry, probes: probes, console: console)
+                                                  metrics: registry, probes: probes, console: console, tls: tls)
         let targets = Self.targets(c)
         let sampler = Task { [metrics, logger] in
             var daily = DailySchedule()
@@ -115,13 +118,37 @@ final class ServiceMonitor: Sendable {
             }
         }
         running.withLock { $0 = (server, sampler) }
-        logger.info("status endpoint listening", metadata: ["url": "\(Self.url(host: server.host, port: server.port))/",
-                                                            "paths": "/health /ready /metrics\(console == nil ? "" : " /console/")"])
-        if console != nil { logger.info("console listening", metadata: ["url": "\(Self.url(host: server.host, port: server.port))/console/"]) }
+        let base = Self.url(host: server.host, port: server.port, tls: tls != nil)
+        logger.info("status endpoint listening", metadata: ["url": "\(base)/", "paths": "/health /ready /metrics\(console == nil ? "" : " /console/")"])
+        if console != nil {
+            logger.info("console listening", metadata: ["url": "\(base)/console/", "login": "\(c.console.hasLogin ? "accounts" : "none (loopback)")"])
+        }
     }
 
-    static func url(host: String, port: UInt16) -> String {
-        host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+    static func url(host: String, port: UInt16, tls: Bool = false) -> String {
+        let scheme = tls ? "https" : "http"
+        return host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
+    }
+
+    /// `[console]` as the web server takes it.
+    static func consoleSecurity(_ c: PasserelleConfiguration.Console) -> ConsoleSecurity {
+        ConsoleSecurity(accountsFile: c.accountsFile, sessionIdle: .seconds(c.sessionIdleMinutes * 60), sessionMax: .seconds(c.sessionMaxHours * 3600),
+                        lockoutAttempts: c.lockoutAttempts, lockout: .seconds(c.lockoutMinutes * 60),
+                        trustedProxy: c.trustedProxy, userHeader: c.userHeader, secureCookies: c.tls)
+    }
+
+    /// The console's TLS identity: `[console] tls_identity`, else the structure's authentication
+    /// certificate — the bundle the service already loaded when there is one, else loaded here
+    /// with the passphrase from [certificates] (the one secret source).
+    static func consoleIdentity(_ c: PasserelleConfiguration, loaded: KeyMaterial?) throws(StatusServer.StartError) -> PKCS12Bundle {
+        if c.console.tlsIdentity == nil, let bundle = loaded?.authentication { return bundle }
+        let path = c.console.tlsIdentity ?? c.certificates.authentication
+        do {
+            let passphrase = try Passphrase.read(from: KeyMaterialSource(c.certificates).passphrase)
+            return try PKCS12Bundle.load(path: path, passphrase: passphrase)
+        } catch {
+            throw .tls("\(path): \(error)")
+        }
     }
 
     func stop() {
