@@ -148,6 +148,10 @@ struct ConsoleAuthTests {
         let first = try browser.request(base + "/console/")
         #expect(first.code == 303 && first.headers["location"] == "/console/connexion?suite=/console/", "\(first)")
         #expect(try browser.request(base + "/console/api/overview").code == 303)
+        for path in ["/console/file", "/console/file?etat=failed", "/console/document/DOC-1", "/console/echecs",
+                     "/console/rapport", "/console/rapport/telechargement?format=csv"] {
+            #expect(try browser.request(base + path).code == 303, "\(path) must ask for the login")
+        }
         #expect(try browser.request(base + "/health").code == 200)
         let loginPage = try browser.request(base + "/console/connexion")
         #expect(loginPage.code == 200 && loginPage.body.contains("<h2>Connexion</h2>") && Client.token(loginPage.body) != nil)
@@ -169,6 +173,10 @@ struct ConsoleAuthTests {
         #expect(overview.code == 200 && overview.body.contains("bob (lecteur)"), "\(overview.code)")
         let failures = try browser.request(base + "/console/echecs")
         #expect(failures.code == 200 && failures.body.contains("<h2>Échecs</h2>") && !failures.body.contains("name=\"action\""))
+        for path in ["/console/file", "/console/rapport"] {
+            let read = try browser.request(base + path)
+            #expect(read.code == 200 && read.body.contains("bob (lecteur)"), "\(path): \(read.code)")
+        }
         let token = try #require(Client.token(overview.body))
         let refused = try browser.request(base + "/console/echecs/confirmer", form: [("csrf", token), ("action", "retenir"), ("id", "1")])
         #expect(refused.code == 403 && refused.body.contains("lecteur"), "\(refused.code) \(refused.body)")
