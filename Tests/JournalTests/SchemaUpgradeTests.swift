@@ -94,6 +94,22 @@ struct Migration7Tests {
         try execute(rows)
     }
 
+    /// The console's counts scan every row (an index): on SQLite they run on a read-only
+    /// connection of their own, so they neither wait for the gateway's writes nor hold them.
+    @Test("SQLite: the counts over every row answer while the journal's writer is busy")
+    func countsDoNotWaitForTheWriter() async throws {
+        let f = try JournalFixture(.sqlite)
+        try await f.queued(1)
+        let store = try #require(f.store as? SQLiteJournalStore)
+        let writing = Task { try await store.write { _ in Thread.sleep(forTimeInterval: 1.5) } }
+        try await Task.sleep(for: .milliseconds(200))  // the writer's thread is in that unit now
+        var counts: [StateCount] = []
+        let elapsed = try await ContinuousClock().measure { counts = try await store.stateCounts() }
+        #expect(counts == [StateCount(target: .dmp, state: .queued, count: 1)])
+        #expect(elapsed < .milliseconds(1000), "the counts waited for the writer: \(elapsed)")
+        try await writing.value
+    }
+
     static let newIndexes: Set<String> = ["transmissions_waiting", "transmissions_last_error", "transmissions_state_id"]
 
     @Test("a version 6 journal with rows → version 7: rows kept, the three indexes made and used", arguments: JournalBackend.allCases)
