@@ -24,6 +24,9 @@ protocol SQLJournalBackend: JournalStore {
     func jitter() -> Double
     /// Statements outside any transaction (each one atomic by itself).
     func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T
+    /// A long read (a count over every row) where it holds no writer up: SQLite runs it on a
+    /// read-only connection of its own (in WAL mode a reader never blocks the writer).
+    func readAside<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T
     /// One write transaction.
     func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T
     /// One write transaction that inserts a document after checking it is new; `raced` tells
@@ -41,6 +44,11 @@ protocol SQLJournalBackend: JournalStore {
 }
 
 extension SQLJournalBackend {
+    /// PostgreSQL: any pooled connection already reads beside the writers.
+    func readAside<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        try await read(body)
+    }
+
     // MARK: - Documents
 
     public func accept(_ document: JournalDocument, content: Data, input: InputFile?, stay: JournalStay?,
@@ -291,21 +299,21 @@ extension SQLJournalBackend {
         }
     }
 
+    /// Every row counted (an index scan): beside the writer, so the console's counts on a large
+    /// journal never hold the gateway's commits.
     public func stateCounts() async throws(JournalError) -> [StateCount] {
-        try await counts(.stateCounts)
+        try await readAside { db in try Self.counts(db.rows(.stateCounts)) }
     }
 
     public func waitingCounts() async throws(JournalError) -> [StateCount] {
-        try await counts(.waitingCounts)
+        try await read { db in try Self.counts(db.rows(.waitingCounts)) }
     }
 
-    private func counts(_ statement: JournalStatement) async throws(JournalError) -> [StateCount] {
-        try await read { db in
-            try db.rows(statement).compactMap { row in
-                guard let target = row.text("target").flatMap(Destination.init(rawValue:)),
-                      let state = row.text("state").flatMap(TransmissionState.init(rawValue:)) else { return nil }
-                return StateCount(target: target, state: state, count: Int(row.integer("n") ?? 0))
-            }
+    private static func counts(_ rows: [Row]) -> [StateCount] {
+        rows.compactMap { row in
+            guard let target = row.text("target").flatMap(Destination.init(rawValue:)),
+                  let state = row.text("state").flatMap(TransmissionState.init(rawValue:)) else { return nil }
+            return StateCount(target: target, state: state, count: Int(row.integer("n") ?? 0))
         }
     }
 

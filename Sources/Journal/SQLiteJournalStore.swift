@@ -1,3 +1,4 @@
+import BlockingIO
 import Foundation
 import PasserelleCore
 import SQLiteKit
@@ -14,6 +15,8 @@ public final class SQLiteJournalStore: SQLJournalBackend {
     /// The connection's own thread: statements and commit fsyncs never run on the cooperative
     /// pool, and concurrent writers share one commit (group commit).
     let queue: SQLiteCommitQueue
+    /// The long reads (``readAside(_:)``): a read-only connection beside the writer.
+    private let reader: SQLiteReader
 
     /// Opens (creating and migrating if needed) the journal at `path`.
     /// - Parameter random: jitter source in [0, 1); injectable for deterministic tests.
@@ -37,9 +40,13 @@ public final class SQLiteJournalStore: SQLJournalBackend {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if let failure = DurableFiles.syncDirectory(folder) { throw .database("\(folder): \(failure)") }
         queue = SQLiteCommitQueue(connection: db, name: "passerelle-sqlite")
+        do { reader = try SQLiteReader(path: path, busyTimeout: busyTimeout) } catch { throw JournalError.wrapping(error) }
     }
 
-    deinit { queue.finish() }
+    deinit {
+        queue.finish()
+        reader.finish()
+    }
 
     /// The schema version in the file.
     public func schemaVersion() throws(JournalError) -> Int {
@@ -71,6 +78,10 @@ public final class SQLiteJournalStore: SQLJournalBackend {
         try await onThread { db in try body(Self.connection(db)) }
     }
 
+    func readAside<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws(JournalError) -> T {
+        do { return try await reader.run { db in try body(Self.connection(db)) } } catch { throw JournalError.wrapping(error) }
+    }
+
     /// `BEGIN IMMEDIATE` takes the write lock before the first read: no other connection writes
     /// between this transaction's checks and its writes. Inside a commit-queue batch it is a
     /// savepoint, and the batch's one COMMIT makes it durable (group commit).
@@ -99,6 +110,25 @@ public final class SQLiteJournalStore: SQLJournalBackend {
         let (record, built) = try await blobs.store(admission)
         return (StoredBlob(sha256: record), StoredBlob(sha256: built))
     }
+}
+
+/// A read-only connection on a thread of its own (started on demand, ended when idle): a scan of
+/// every row there does not hold the commit queue's connection, and in WAL mode it never blocks
+/// the writer.
+final class SQLiteReader: @unchecked Sendable {
+    /// Touched on `lane`'s one thread only.
+    private let connection: SQLiteConnection
+    private let lane = BlockingExecutor(name: "passerelle-sqlite-read", threads: 1, idleTimeout: .seconds(30))
+
+    init(path: String, busyTimeout: Duration) throws(SQLiteError) {
+        connection = try SQLiteConnection(path: path, mode: .readOnly, busyTimeout: busyTimeout)
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await lane.run { try body(self.connection) }
+    }
+
+    func finish() { lane.shutdown() }
 }
 
 /// SQLite rows as the shared decoder reads them.

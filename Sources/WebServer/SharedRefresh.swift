@@ -38,7 +38,7 @@ public final class SharedRefresh<Value: Sendable>: Sendable {
         self.compute = compute
     }
 
-    /// How many computations started (tests; the load check).
+    /// How many computations started (what the tests count).
     public var computations: Int { state.withLock { $0.computations } }
 
     private enum Answer { case ready(Value), wait(Task<Value, Never>) }

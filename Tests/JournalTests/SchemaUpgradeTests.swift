@@ -83,6 +83,33 @@ struct Migration7Tests {
                (5, 'd4', 1, 'mssante_ps', 'sending', 4000, '1970-01', 4000, NULL, NULL),
                (6, 'd1', 1, 'mssante_ps', 'sent', 1000, '1970-01', 1000, NULL, NULL);
         """
+    /// A journal as a version-6 gateway left it: migrations 1–6 recorded, then the rows.
+    static func version6(_ migrations: [(version: Int, sql: String)], execute: (String) throws -> Void,
+                         record: (Int) throws -> Void) throws {
+        try execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        for migration in migrations where migration.version <= 6 {
+            try execute(migration.sql)
+            try record(migration.version)
+        }
+        try execute(rows)
+    }
+
+    /// The console's counts scan every row (an index): on SQLite they run on a read-only
+    /// connection of their own, so they neither wait for the gateway's writes nor hold them.
+    @Test("SQLite: the counts over every row answer while the journal's writer is busy")
+    func countsDoNotWaitForTheWriter() async throws {
+        let f = try JournalFixture(.sqlite)
+        try await f.queued(1)
+        let store = try #require(f.store as? SQLiteJournalStore)
+        let writing = Task { try await store.write { _ in Thread.sleep(forTimeInterval: 1.5) } }
+        try await Task.sleep(for: .milliseconds(200))  // the writer's thread is in that unit now
+        var counts: [StateCount] = []
+        let elapsed = try await ContinuousClock().measure { counts = try await store.stateCounts() }
+        #expect(counts == [StateCount(target: .dmp, state: .queued, count: 1)])
+        #expect(elapsed < .milliseconds(1000), "the counts waited for the writer: \(elapsed)")
+        try await writing.value
+    }
+
     static let newIndexes: Set<String> = ["transmissions_waiting", "transmissions_last_error", "transmissions_state_id"]
 
     @Test("a version 6 journal with rows → version 7: rows kept, the three indexes made and used", arguments: JournalBackend.allCases)
@@ -97,12 +124,8 @@ struct Migration7Tests {
             let path = folder.appendingPathComponent("journal.db").path
             do {
                 let db = try SQLiteConnection(path: path)
-                try db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-                for migration in JournalSchema.migrations where migration.version <= 6 {
-                    try db.execute(migration.sql)
-                    _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [migration.version])
-                }
-                try db.execute(Self.rows)
+                try Self.version6(JournalSchema.migrations, execute: { try db.execute($0) },
+                                  record: { _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [$0]) })
                 db.close()
             }
             store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")))
@@ -112,12 +135,8 @@ struct Migration7Tests {
             let url = try PostgresTestServer.createDatabase()
             do {
                 let db = try PostgresConnection(PostgresTestServer.configuration(url))
-                try db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
-                for migration in PostgresJournalSchema.migrations where migration.version <= 6 {
-                    try db.execute(migration.sql)
-                    _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [migration.version])
-                }
-                try db.execute(Self.rows)
+                try Self.version6(PostgresJournalSchema.migrations, execute: { try db.execute($0) },
+                                  record: { _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [$0]) })
                 db.close()
             }
             store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(url), cache: folder.appendingPathComponent("blobs"))
