@@ -49,7 +49,7 @@ def main() -> int:
         # --no-sandbox: Chromium refuses its sandbox as root (CI runs as root); the pages are local.
         browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"], timeout=30_000)
         try:
-            context = browser.new_context(viewport={"width": 1200, "height": 900}, ignore_https_errors=True)
+            context = browser.new_context(viewport={"width": 1200, "height": 900})
             page = context.new_page()
             messages, failed = [], []
             page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
