@@ -63,7 +63,7 @@ public struct Console: Sendable {
 
     func addRoutes(to router: Router<WebRequestContext>, probes: [any ReadinessProbe], probeTimeout: Duration) {
         router.add(middleware: ConsoleAuthMiddleware(auth: auth))  // every console route below: viewer, login, CSRF
-        ConsolePages.addRoutes(to: router, auth: auth)
+        ConsoleLoginPages.addRoutes(to: router, auth: auth)
         addFailuresRoutes(to: router)
         // Every page and API call of the same second shares one computation (one set of
         // journal queries and probes): many open consoles cost what one does.

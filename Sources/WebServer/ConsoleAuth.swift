@@ -303,7 +303,7 @@ struct ConsoleAuthMiddleware: RouterMiddleware {
         if case .nobody = identity, !Self.isPublic(path) {
             // The page asked for comes back after the login (a path of ours only: no open redirect).
             let next = request.method == .get && !path.hasPrefix("/console/api/") ? path : "/console/"
-            return ConsolePages.redirect("/console/connexion?suite=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["/"])) ?? ""))
+            return ConsoleLoginPages.redirect("/console/connexion?suite=" + (next.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["/"])) ?? ""))
         }
         guard request.method == .post else { return try await next(request, context) }
 
@@ -328,7 +328,7 @@ struct ConsoleAuthMiddleware: RouterMiddleware {
         guard sameOrigin, let given = form["csrf"], constantTimeEquals(given, expected) else {
             auth.log("csrf_refused", .warning, "console POST refused: missing or wrong CSRF token",
                      ["path": "\(path)", "address": "\(context.remoteIP)", "user": "\(context.viewer?.name ?? "-")"])
-            return ConsolePages.forbidden(
+            return ConsoleLoginPages.forbidden(
                 "Jeton de sécurité absent ou invalide : la demande ne vient pas d’une page de la console, ou la session a changé. "
                     + "Rechargez la page et recommencez.", viewer: context.viewer)
         }
@@ -337,7 +337,7 @@ struct ConsoleAuthMiddleware: RouterMiddleware {
 }
 
 /// Login, logout and the shared answers (redirect, 403 page).
-enum ConsolePages {
+enum ConsoleLoginPages {
     static func redirect(_ location: String, cookie: String? = nil) -> Response {
         var extra: HTTPFields = [.location: location]
         if let cookie { extra[.setCookie] = cookie }
@@ -345,9 +345,7 @@ enum ConsolePages {
     }
 
     static func forbidden(_ text: String, viewer: ConsoleViewer?) -> Response {
-        let body = "<h2>Accès refusé</h2>\n<p class=\"alert\" id=\"refused\">\(ConsoleHTML.escape(text))</p>\n<p><a href=\"/console/\">Retour à la vue d’ensemble</a></p>\n"
-        return Console.secured(StatusServer.respond(.forbidden, "text/html; charset=utf-8",
-                                                    ConsoleLayout.page(title: "Accès refusé", section: nil, viewer: viewer, body: body)))
+        ConsoleRefusal.forbidden(text).response(section: nil, viewer: viewer)
     }
 
     static func loginPage(auth: ConsoleAuth, status: HTTPResponse.Status = .ok, message: String? = nil, name: String = "", next: String) -> Response {

@@ -75,7 +75,7 @@ extension Console {
     func refuseReader(_ context: WebRequestContext, _ path: String) -> Response? {
         guard let viewer = context.viewer, !viewer.role.canAct else { return nil }
         auth.log("action_refused", .warning, "console action refused: role lecteur", ["user": "\(viewer.name)", "path": "\(path)", "address": "\(context.remoteIP)"])
-        return ConsolePages.forbidden("Votre rôle (lecteur) permet de consulter, pas d’agir : demandez un compte opérateur.", viewer: viewer)
+        return ConsoleLoginPages.forbidden("Votre rôle (lecteur) permet de consulter, pas d’agir : demandez un compte opérateur.", viewer: viewer)
     }
 
     func csrfToken(_ context: WebRequestContext) -> String { context.viewer?.csrfToken ?? auth.anonymousToken }
@@ -246,6 +246,6 @@ extension Console {
                                               "transmissions": "\(changed.map { String($0.id) }.joined(separator: ","))",
                                               "address": "\(context.remoteIP)"])
         // Post/redirect/get: a reload of the result page does not act twice.
-        return ConsolePages.redirect("/console/echecs?fait=\(action.rawValue)&nombre=\(changed.count)")
+        return ConsoleLoginPages.redirect("/console/echecs?fait=\(action.rawValue)&nombre=\(changed.count)")
     }
 }

@@ -11,9 +11,14 @@ struct ConsoleRefusal: Error, Sendable {
 
     static func badRequest(_ message: String) -> ConsoleRefusal { .init(status: .badRequest, message: message) }
     static func notFound(_ message: String) -> ConsoleRefusal { .init(status: .notFound, message: message) }
+    static func forbidden(_ message: String) -> ConsoleRefusal { .init(status: .forbidden, message: message) }
 
     func response(section: ConsoleSection?, viewer: ConsoleViewer?) -> Response {
-        let title = status == .notFound ? "Introuvable" : "Requête refusée"
+        let title = switch status {
+        case .notFound: "Introuvable"
+        case .forbidden: "Accès refusé"
+        default: "Requête refusée"
+        }
         let body = "<h2>\(ConsoleHTML.escape(title))</h2>\n<p class=\"alert\" id=\"refusal\">\(ConsoleHTML.escape(message))</p>\n"
             + "<p><a href=\"\(section?.path ?? ConsoleSection.overview.path)\">Retour</a></p>\n"
         return Console.secured(StatusServer.respond(status, "text/html; charset=utf-8",
