@@ -7,9 +7,9 @@
 #
 # What the upgrade check proves: there is no older release to build (no tags), so the
 # "previous" package is this build repackaged with a lower version (VERSION~prev), and the
-# journal of the previous schema is the demo's journal rewound to schema 4 (migrations 7, 6 and 5
-# undone with sqlite3: its index and column dropped, its row removed). Installing the real
-# package over it runs the new postinst: it must migrate the journal (4 → 7) as the service
+# journal of the previous schema is the demo's journal rewound to schema 4 (migrations 8, 7, 6
+# and 5 undone with sqlite3: their tables, indexes and column dropped, their rows removed). Installing the real
+# package over it runs the new postinst: it must migrate the journal (4 → 8) as the service
 # user, keep every row, and leave `passerelle status` and the month's report unchanged. The
 # downgrade check marks the journal as written by a newer schema (99) and installs the
 # "previous" package: its postinst must refuse, leave the journal untouched, and
@@ -146,11 +146,11 @@ snapshot() { # file
 as_root sqlite3 "$jdir/journal.sqlite" "DELETE FROM service_runs;"
 snapshot "$work/before.txt"
 grep -q "acknowledged" "$work/before.txt" || { cat "$work/before.txt"; fail "the journal copied from the demo shows no acknowledged transmission"; }
-[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 7 ] \
-    || fail "the journal is not at schema 7: this test undoes migrations 7, 6 and 5 (Sources/Journal/Schema.swift), the newest when it was written; make it undo the newer ones too"
-as_root sqlite3 "$jdir/journal.sqlite" "BEGIN; DROP INDEX transmissions_waiting; DROP INDEX transmissions_last_error; DROP INDEX transmissions_state_id;
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 8 ] \
+    || fail "the journal is not at schema 8: this test undoes migrations 8, 7, 6 and 5 (Sources/Journal/Schema.swift), the newest when it was written; make it undo the newer ones too"
+as_root sqlite3 "$jdir/journal.sqlite" "BEGIN; DROP TABLE console_events; DROP INDEX transmissions_waiting; DROP INDEX transmissions_last_error; DROP INDEX transmissions_state_id;
     DROP INDEX attempts_started; DROP TABLE service_runs; DROP INDEX documents_purged; DROP INDEX documents_blob; DROP INDEX documents_built;
-    ALTER TABLE documents DROP COLUMN purged_at; DELETE FROM schema_migrations WHERE version IN (5, 6, 7); COMMIT;"
+    ALTER TABLE documents DROP COLUMN purged_at; DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8); COMMIT;"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 4 ] || fail "the journal was not rewound to schema 4"
 
 # 6. Upgrade: the new packages over the previous ones, as if systemd ran the service. systemd
@@ -170,13 +170,15 @@ with_systemd() {
 }
 step "upgrading to $version with dpkg -i (journal at schema 4, the service running)"
 with_systemd dpkg -i "$main" "$demo" >"$work/upgrade.txt" 2>&1 || { cat "$work/upgrade.txt"; fail "dpkg -i of the new packages failed"; }
-grep "journal: schema version 4 migrated to 7" "$work/upgrade.txt" || { cat "$work/upgrade.txt"; fail "postinst did not migrate the journal"; }
+grep "journal: schema version 4 migrated to 8" "$work/upgrade.txt" || { cat "$work/upgrade.txt"; fail "postinst did not migrate the journal"; }
 calls=$(grep -E "stop|start" "$systemd_log" | tr '\n' ';')
 [ "$calls" = "deb-systemd-invoke stop passerelle.service;deb-systemd-invoke start passerelle.service;" ] \
     || { cat "$systemd_log"; fail "the upgrade did not stop then start the running service (calls above)"; }
 [ ! -e /run/passerelle.upgrade-restart ] || fail "postinst left /run/passerelle.upgrade-restart behind"
 step "prerm stopped the service before the migration, postinst started it again"
-[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 7 ] || fail "the journal is not at schema 7 after the upgrade"
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 8 ] || fail "the journal is not at schema 8 after the upgrade"
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM sqlite_master WHERE name IN ('console_events', 'console_events_time')")" = 2 ] \
+    || fail "migration 8's table or index is missing after the upgrade"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM pragma_table_info('documents') WHERE name = 'purged_at'")" = 1 ] \
     || fail "migration 5's column is missing after the upgrade"
 [ "$(stat -c %U "$jdir/journal.sqlite")" = passerelle ] || fail "the migrated journal is not owned by passerelle"

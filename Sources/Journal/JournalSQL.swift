@@ -108,6 +108,8 @@ enum JournalStatement: Sendable {
     case insertOperatorAction, insertOperatorActionTransmission, operatorActionsOfTransmission
     /// The console: one document's versions, the activity per hour.
     case documentVersions, hourlyActivity
+    /// The console's logins and logouts (``ConsoleEventLog``).
+    case insertConsoleEvent
     /// PostgreSQL only: an SQLite journal keeps its blobs as files (``BlobStore``).
     case storeBlob
 
@@ -119,6 +121,7 @@ enum JournalStatement: Sendable {
         .recoverExpired, .interruptAttempts, .confirmSent, .requeue, .attempts, .acknowledgements, .stateCounts,
         .waitingCounts, .oldestWaiting, .lastError, .documentCountsByMonth, .flush, .hold, .release, .discard, .insertOperatorAction,
         .insertOperatorActionTransmission, .operatorActionsOfTransmission, .documentVersions, .hourlyActivity,
+        .insertConsoleEvent,
     ]
     static let postgresqlOnly: [JournalStatement] = [.storeBlob]
 
@@ -283,6 +286,8 @@ enum JournalStatement: Sendable {
                 WHERE received_at >= ?1 AND received_at < ?2 AND kind IN ('acknowledged', 'delivered')
             ) events GROUP BY bucket ORDER BY bucket DESC
             """
+        case .insertConsoleEvent:
+            "INSERT INTO console_events (occurred_at, user_name, address, event) VALUES (?1, ?2, ?3, ?4) RETURNING id"
         case .storeBlob: "INSERT INTO blobs (sha256, content, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING"
         }
     }

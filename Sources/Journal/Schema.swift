@@ -179,6 +179,18 @@ enum JournalSchema {
         CREATE INDEX transmissions_last_error ON transmissions (target, last_error_at, id) WHERE last_error_at IS NOT NULL;
         CREATE INDEX transmissions_state_id ON transmissions (state, id);
         """),
+        // Issue 19 "every login journaled": the console's logins, refused logins, lockouts and
+        // logouts (account name and peer address only: no password, no patient).
+        (8, """
+        CREATE TABLE console_events (
+            id           \(t.id),
+            occurred_at  \(t.int64) NOT NULL,
+            user_name    \(t.text) NOT NULL,
+            address      \(t.text) NOT NULL,
+            event        \(t.text) NOT NULL CHECK (event IN ('login', 'login-refused', 'lockout', 'logout'))
+        );
+        CREATE INDEX console_events_time ON console_events (occurred_at);
+        """),
     ] }
 
     /// The states of a transmission not yet done with (queued, retry-wait, sending), as an SQL

@@ -43,14 +43,14 @@ public struct Console: Sendable {
 
     public init(journal: any JournalQueries, targets: [Destination], timeZone: TimeZone = .current, refreshSeconds: Int = 15,
                 report: ConsoleReportSource? = nil, security: ConsoleSecurity = ConsoleSecurity(), operations: (any OperatorQueue)? = nil,
-                certificates: @escaping @Sendable () -> [ConsoleCertificate]) {
+                events: (any ConsoleEventLog)? = nil, certificates: @escaping @Sendable () -> [ConsoleCertificate]) {
         self.journal = journal
         self.report = report
         self.targets = targets
         self.certificates = certificates
         self.timeZone = timeZone
         self.refreshSeconds = refreshSeconds
-        self.auth = ConsoleAuth(security: security)
+        self.auth = ConsoleAuth(security: security, events: events)
         self.operations = operations
     }
 

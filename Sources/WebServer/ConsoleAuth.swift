@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Journal
 import Logging
 import NIOCore
 import Synchronization
@@ -184,6 +185,8 @@ final class ConsoleAuth: Sendable {
     let security: ConsoleSecurity
     let sessions: ConsoleSessions
     let throttle: LoginThrottle
+    /// The journal's login trail (issue 19: every login journaled); nil: log lines only.
+    let events: (any ConsoleEventLog)?
     /// Without login (loopback, no accounts) forms still carry a token: another site the
     /// browser visits cannot read it, so it cannot forge a POST to the console on 127.0.0.1.
     let anonymousToken = randomToken()
@@ -194,8 +197,9 @@ final class ConsoleAuth: Sendable {
     /// Login and action forms are small: anything larger is refused before it is read (413).
     static let maxFormBytes = 32 << 10
 
-    init(security: ConsoleSecurity) {
+    init(security: ConsoleSecurity, events: (any ConsoleEventLog)? = nil) {
         self.security = security
+        self.events = events
         sessions = ConsoleSessions(idle: security.sessionIdle, maximum: security.sessionMax)
         throttle = LoginThrottle(attempts: security.lockoutAttempts, window: security.lockout)
     }
@@ -249,6 +253,15 @@ final class ConsoleAuth: Sendable {
         var meta = metadata
         meta["event"] = "console.\(event)"
         logger.log(level: level, "\(message)", metadata: meta)
+    }
+
+    /// Writes the event to the journal too. Awaited (the journal works off the event loop) so
+    /// the trail is written when the answer leaves; a journal error is logged, never a refused login.
+    func journal(_ kind: ConsoleEventKind, user: String, address: String) async {
+        guard let events else { return }
+        do { try await events.record(ConsoleEvent(at: Date(), user: user, address: address, kind: kind)) } catch {
+            log("journal_error", .error, "console event not journaled: \(error)", ["kind": "\(kind.rawValue)", "user": "\(user)", "address": "\(address)"])
+        }
     }
 }
 
@@ -394,10 +407,12 @@ enum ConsoleLoginPages {
             case .locked(let until):
                 let minutes = max(1, Int(((until - .now).components.seconds + 59) / 60))
                 auth.log("login", .warning, "console login refused: locked", ["outcome": "locked", "user": "\(shownName)", "address": "\(address)"])
+                await auth.journal(.loginRefused, user: shownName, address: address)
                 return loginPage(auth: auth, status: .tooManyRequests, message:
                     "Trop d’échecs de connexion : nouvel essai possible dans \(minutes) min.", name: name, next: next)
             case .busy:
                 auth.log("login", .warning, "console login refused: too many attempts at once", ["outcome": "busy", "user": "\(shownName)", "address": "\(address)"])
+                await auth.journal(.loginRefused, user: shownName, address: address)
                 return loginPage(auth: auth, status: .tooManyRequests, message:
                     "Trop de tentatives de connexion en même temps : réessayez dans un instant.", name: name, next: next)
             }
@@ -411,9 +426,11 @@ enum ConsoleLoginPages {
                   let account = await accounts.verify(name: name, password: password) else {
                 let locked = auth.throttle.finish(keys, failed: true)
                 auth.log("login", .warning, "console login failed", ["outcome": "failure", "user": "\(shownName)", "address": "\(address)"])
+                await auth.journal(.loginRefused, user: shownName, address: address)
                 if !locked.isEmpty {
                     auth.log("lockout", .warning, "console login locked", ["locked": "\(locked.joined(separator: ","))", "user": "\(shownName)",
                                                                           "address": "\(address)", "minutes": "\(auth.security.lockout.components.seconds / 60)"])
+                    await auth.journal(.lockout, user: shownName, address: address)
                 }
                 return loginPage(auth: auth, status: .unauthorized, message: "Identifiant ou mot de passe incorrect.", name: name, next: next)
             }
@@ -421,11 +438,13 @@ enum ConsoleLoginPages {
             if let old = request.cookies[ConsoleAuth.cookieName]?.value { auth.sessions.close(old) }
             let (id, _) = auth.sessions.open(name: account.name, role: account.role)
             auth.log("login", "console login", ["outcome": "success", "user": "\(account.name)", "role": "\(account.role.rawValue)", "address": "\(address)"])
+            await auth.journal(.login, user: account.name, address: address)
             return redirect(next, cookie: auth.cookie(id))
         }
         router.post("/console/deconnexion") { request, context in
             if let id = request.cookies[ConsoleAuth.cookieName]?.value { auth.sessions.close(id) }
             auth.log("logout", "console logout", ["user": "\(context.viewer?.name ?? "-")", "address": "\(context.remoteIP)"])
+            await auth.journal(.logout, user: context.viewer?.name ?? "-", address: context.remoteIP)
             return redirect(auth.security.hasLogin ? "/console/connexion" : "/console/", cookie: auth.cookie("", clear: true))
         }
     }

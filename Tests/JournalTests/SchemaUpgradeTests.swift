@@ -83,11 +83,11 @@ struct Migration7Tests {
                (5, 'd4', 1, 'mssante_ps', 'sending', 4000, '1970-01', 4000, NULL, NULL),
                (6, 'd1', 1, 'mssante_ps', 'sent', 1000, '1970-01', 1000, NULL, NULL);
         """
-    /// A journal as a version-6 gateway left it: migrations 1–6 recorded, then the rows.
-    static func version6(_ migrations: [(version: Int, sql: String)], execute: (String) throws -> Void,
+    /// A journal as a version-6 gateway (or `through`) left it: migrations 1–6 recorded, then the rows.
+    static func version6(_ migrations: [(version: Int, sql: String)], through last: Int = 6, execute: (String) throws -> Void,
                          record: (Int) throws -> Void) throws {
         try execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        for migration in migrations where migration.version <= 6 {
+        for migration in migrations where migration.version <= last {
             try execute(migration.sql)
             try record(migration.version)
         }
@@ -112,7 +112,7 @@ struct Migration7Tests {
 
     static let newIndexes: Set<String> = ["transmissions_waiting", "transmissions_last_error", "transmissions_state_id"]
 
-    @Test("a version 6 journal with rows → version 7: rows kept, the three indexes made and used", arguments: JournalBackend.allCases)
+    @Test("a version 6 journal with rows → the latest: rows kept, migration 7's three indexes made and used", arguments: JournalBackend.allCases)
     func upgradeFromVersion6(_ backend: JournalBackend) async throws {
         let folder = try TestPaths.temporaryDirectory("journal-upgrade-7")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -143,8 +143,8 @@ struct Migration7Tests {
             raw = RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(url)))
             indexNames = "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'transmissions'"
         }
-        #expect(JournalSchema.latestVersion == 7 && PostgresJournalSchema.latestVersion == 7)
-        #expect(try raw.query("SELECT max(version) AS v FROM schema_migrations").first?["v"].int == 7)
+        #expect(JournalSchema.latestVersion == 8 && PostgresJournalSchema.latestVersion == 8)
+        #expect(try raw.query("SELECT max(version) AS v FROM schema_migrations").first?["v"].int == 8)
         #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
         #expect(try raw.query("SELECT count(*) AS n FROM documents").first?["n"].int == 4)
         let states = try raw.query("SELECT id, state, last_error FROM transmissions ORDER BY id").map { "\($0["id"].string ?? "")/\($0["state"].string ?? "")/\($0["last_error"].string ?? "-")" }
@@ -174,6 +174,72 @@ struct Migration7Tests {
             #expect(lastError.contains("transmissions_last_error"), "\(lastError)")
             let waiting = try db.query("EXPLAIN QUERY PLAN " + JournalStatement.waitingCounts.sql(.sqlite)).compactMap { $0["detail"].string }
             #expect(!waiting.joined().contains("SCAN transmissions"), "a scan of the whole table: \(waiting)")
+        }
+    }
+}
+
+/// Migration 8 (issue 19: every console login journaled): a version-7 journal with rows is
+/// upgraded in place on both backends, every row kept, `console_events` and its index made,
+/// and the login trail written and read back through the journal's API.
+@Suite("journal schema upgrade: migration 8")
+struct Migration8Tests {
+    @Test("a version 7 journal with rows → version 8: rows kept, console_events made, events recorded and listed", arguments: JournalBackend.allCases)
+    func upgradeFromVersion7(_ backend: JournalBackend) async throws {
+        let folder = try TestPaths.temporaryDirectory("journal-upgrade-8")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let store: any JournalStore
+        let raw: RawDatabase
+        let indexNames: String
+        switch backend {
+        case .sqlite:
+            let path = folder.appendingPathComponent("journal.db").path
+            do {
+                let db = try SQLiteConnection(path: path)
+                try Migration7Tests.version6(JournalSchema.migrations, through: 7, execute: { try db.execute($0) },
+                                             record: { _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [$0]) })
+                db.close()
+            }
+            store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")))
+            raw = RawDatabase(sqlite: try SQLiteConnection(path: path))
+            indexNames = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'console_events'"
+        case .postgresql:
+            let url = try PostgresTestServer.createDatabase()
+            do {
+                let db = try PostgresConnection(PostgresTestServer.configuration(url))
+                try Migration7Tests.version6(PostgresJournalSchema.migrations, through: 7, execute: { try db.execute($0) },
+                                             record: { _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [$0]) })
+                db.close()
+            }
+            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(url), cache: folder.appendingPathComponent("blobs"))
+            raw = RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(url)))
+            indexNames = "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'console_events'"
+        }
+        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
+        #expect(try raw.query("SELECT count(*) AS n FROM documents").first?["n"].int == 4)
+        let states = try raw.query("SELECT id, state, last_error FROM transmissions ORDER BY id").map { "\($0["id"].string ?? "")/\($0["state"].string ?? "")/\($0["last_error"].string ?? "-")" }
+        #expect(states == ["1/acknowledged/-", "2/failed/refusé", "3/retry-wait/HTTP 503", "4/queued/-", "5/sending/-", "6/sent/-"])
+        #expect(try raw.query("SELECT count(*) AS n FROM console_events").first?["n"].int == 0)
+        #expect(Set(try raw.query(indexNames).compactMap { $0["name"].string }).contains("console_events_time"))
+
+        // The login trail on the upgraded journal: oldest first, the limit keeps the newest.
+        let log = try #require(store as? any ConsoleEventLog)
+        let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+        let written = [ConsoleEvent(at: t0, user: "alice", address: "192.0.2.10", kind: .login),
+                       ConsoleEvent(at: t0.addingTimeInterval(1), user: "bob", address: "192.0.2.11", kind: .loginRefused),
+                       ConsoleEvent(at: t0.addingTimeInterval(2), user: "bob", address: "192.0.2.11", kind: .lockout),
+                       ConsoleEvent(at: t0.addingTimeInterval(3), user: "alice", address: "192.0.2.10", kind: .logout)]
+        for event in written { try await log.record(event) }
+        let all = try await log.consoleEvents(since: nil, until: nil, limit: 100)
+        #expect(all.map { "\($0.user)/\($0.address)/\($0.kind.rawValue)" }
+                == ["alice/192.0.2.10/login", "bob/192.0.2.11/login-refused", "bob/192.0.2.11/lockout", "alice/192.0.2.10/logout"])
+        #expect(all.map(\.at) == written.map(\.at))
+        #expect(try await log.consoleEvents(since: nil, until: nil, limit: 2).map(\.kind) == [.lockout, .logout])
+        #expect(try await log.consoleEvents(since: t0.addingTimeInterval(1), until: t0.addingTimeInterval(3), limit: 100).map(\.kind)
+                == [.loginRefused, .lockout])
+        // The CHECK keeps the trail to the four events.
+        #expect(throws: (any Error).self) {
+            _ = try raw.query("INSERT INTO console_events (occurred_at, user_name, address, event) VALUES (0, 'x', 'y', 'password')")
         }
     }
 }

@@ -101,6 +101,12 @@ struct QueueOutput {
                    reason: a.reason)
     }
 
+    struct ConsoleEventJSON: Encodable { var id: Int64, at: String?, user: String, address: String, event: String }
+
+    func json(_ e: ConsoleEvent) -> ConsoleEventJSON {
+        ConsoleEventJSON(id: e.id, at: iso(e.at), user: e.user, address: e.address, event: e.kind.rawValue)
+    }
+
     static func print(json value: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -391,10 +397,13 @@ struct AuditCommand: AsyncParsableCommand {
         abstract: "List operator actions (resend, flush, hold, release, discard): when, OS user, selection, count, reason.",
         discussion: """
         Oldest first; --limit keeps the most recent ones. Times are in [report] time_zone.
+        --console lists the web console's logins instead: login, login-refused, lockout, logout,
+        with the account name and the peer's address.
 
         Examples:
           passerelle audit
           passerelle audit --action discard --from 2026-11-01 --json
+          passerelle audit --console --from 2026-11-01
 
         \(exitCodes)
         """
@@ -415,9 +424,17 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The most recent N actions.", valueName: "count"))
     var limit = 100
 
+    @Flag(name: .long, help: "The web console's logins, refused logins, lockouts and logouts instead of the operator actions.")
+    var console = false
+
+    func validate() throws {
+        if console && !action.isEmpty { throw ValidationError("--action selects operator actions: not with --console") }
+    }
+
     func run() async throws {
         let c = try JournalAccess.configuration(global)
         LogSetup.bootstrap(level: global.logLevel ?? .warning, format: c.logging.format)
+        if console { return try await listConsoleEvents(c) }
         let query = OperatorActionQuery(from: try from.map { try QueueOutput(c).date($0, option: "--from") },
                                         until: try until.map { try QueueOutput(c).date($0, option: "--until") },
                                         actions: Set(action), limit: max(1, limit))
@@ -436,6 +453,30 @@ struct AuditCommand: AsyncParsableCommand {
         for a in actions {
             print("\(out.human(a.at))  \(a.user)  \(a.action.rawValue) \(a.count) transmission\(a.count == 1 ? "" : "s")  [\(a.selection)]\(a.reason.map { "  reason: \($0)" } ?? "")")
         }
+    }
+}
+
+extension AuditCommand {
+    /// `--console`: the same range and limit options, over `console_events`.
+    func listConsoleEvents(_ c: PasserelleConfiguration) async throws {
+        let out = QueueOutput(c)
+        let since = try from.map { try out.date($0, option: "--from") }
+        let before = try until.map { try out.date($0, option: "--until") }
+        guard let log = try JournalAccess.journal(c) as? any ConsoleEventLog else {
+            printError("this journal backend keeps no console events")
+            throw ExitCode.failure
+        }
+        let events: [ConsoleEvent]
+        do { events = try await log.consoleEvents(since: since, until: before, limit: max(1, limit)) } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
+        if output.json {
+            try QueueOutput.print(json: events.map(out.json))
+            return
+        }
+        if events.isEmpty { print("No console event recorded.") }
+        for e in events { print("\(out.human(e.at))  \(e.user)  \(e.kind.rawValue)  from \(e.address)") }
     }
 }
 

@@ -97,6 +97,7 @@ final class ServiceMonitor: Sendable {
             journal: journal, targets: Self.targets(c), timeZone: TimeZone(identifier: c.report.timeZone) ?? .current,
             report: ConsoleReportSource(store: journal, settings: c.report, title: c.structure.name),
             security: Self.consoleSecurity(c.console), operations: journal as? any OperatorQueue,
+            events: journal as? any ConsoleEventLog,
             certificates: { [warningDays = c.certificates.expiryWarningDays] in
                 keys.summary(warningDays: warningDays)?.reports.map {
                     ConsoleCertificate(role: $0.label, notAfter: $0.certificate?.notAfter, daysLeft: $0.daysLeft, state: $0.state.description)
