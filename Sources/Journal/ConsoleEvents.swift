@@ -49,10 +49,12 @@ extension SQLJournalBackend {
         var event = event
         event.user = JournalText.bounded(event.user)
         event.address = JournalText.bounded(event.address)
-        event.at = JournalTime.date(millis: JournalTime.millis(event.at)) ?? event.at
+        // Read back as stored: whole milliseconds.
+        let millis: Int64 = JournalTime.millis(event.at)
+        event.at = Date(timeIntervalSince1970: Double(millis) / 1000)
         let row = event
         event.id = try await write { db -> Int64 in
-            guard let id = try db.rows(.insertConsoleEvent, JournalTime.millis(row.at), row.user, row.address, row.kind.rawValue)
+            guard let id = try db.rows(.insertConsoleEvent, millis, row.user, row.address, row.kind.rawValue)
                 .first?.integer("id") else {
                 throw JournalError.database("no id returned for the console event")
             }

@@ -234,7 +234,7 @@ struct ConsoleAuthTests {
         // the wrong password, the unknown name, the good login, the logout, each with its address.
         let audit = try CLI.run(["audit", "--console", "--json", "--config", config.path])
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
-        let events = try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]], audit.stdout)
+        let events = try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]], "\(audit.stdout)")
         let trail = events.map { "\($0["user"] as? String ?? "?")/\($0["address"] as? String ?? "?")/\($0["event"] as? String ?? "?")" }
         #expect(Array(trail.prefix(5)) == ["bob/127.0.0.1/login-refused", "mallory/127.0.0.1/login-refused", "bob/127.0.0.1/login",
                                            "bob/127.0.0.1/logout", "alice/127.0.0.1/login"], "\(trail)")
@@ -243,7 +243,7 @@ struct ConsoleAuthTests {
         #expect(burstEvents.filter { $0.hasSuffix("/login-refused") }.count == 6 && burstEvents.filter { $0.hasSuffix("/lockout") }.count == 1,
                 "\(trail)")
         #expect(trail.count == 13 && trail.last == "bob/127.0.0.1/login-refused", "\(trail)")
-        #expect(events.allSatisfy { ($0["at"] as? String)?.isEmpty == false && ($0["id"] as? Int ?? 0) > 0 }, audit.stdout)
+        #expect(events.allSatisfy { ($0["at"] as? String)?.isEmpty == false && ($0["id"] as? Int ?? 0) > 0 }, "\(audit.stdout)")
         let human = try CLI.run(["audit", "--console", "--limit", "1", "--config", config.path])
         #expect(human.status == 0 && human.stdout.contains("  bob  login-refused  from 127.0.0.1")
                     && human.stdout.split(separator: "\n").count == 1, "\(human.stdout)\(human.stderr)")
