@@ -110,39 +110,47 @@ struct Migration7Tests {
         try await writing.value
     }
 
+    /// A journal left at `version` (with ``rows``) in `folder`, then opened by the store, which
+    /// migrates it: the store, and a raw connection to look at the result.
+    static func upgraded(_ backend: JournalBackend, from version: Int, in folder: URL) throws -> (any JournalStore, RawDatabase) {
+        switch backend {
+        case .sqlite:
+            let path = folder.appendingPathComponent("journal.db").path
+            do {
+                let db = try SQLiteConnection(path: path)
+                try version6(JournalSchema.migrations, through: version, execute: { try db.execute($0) },
+                             record: { _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [$0]) })
+                db.close()
+            }
+            return (try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs"))),
+                    RawDatabase(sqlite: try SQLiteConnection(path: path)))
+        case .postgresql:
+            let url = try PostgresTestServer.createDatabase()
+            do {
+                let db = try PostgresConnection(PostgresTestServer.configuration(url))
+                try version6(PostgresJournalSchema.migrations, through: version, execute: { try db.execute($0) },
+                             record: { _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [$0]) })
+                db.close()
+            }
+            return (try PostgresJournalStore(configuration: PostgresTestServer.configuration(url), cache: folder.appendingPathComponent("blobs")),
+                    RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(url))))
+        }
+    }
+
+    /// The names of a table's indexes, as each backend lists them.
+    static func indexNames(_ backend: JournalBackend, table: String) -> String {
+        backend == .sqlite ? "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '\(table)'"
+            : "SELECT indexname AS name FROM pg_indexes WHERE tablename = '\(table)'"
+    }
+
     static let newIndexes: Set<String> = ["transmissions_waiting", "transmissions_last_error", "transmissions_state_id"]
 
     @Test("a version 6 journal with rows → the latest: rows kept, migration 7's three indexes made and used", arguments: JournalBackend.allCases)
     func upgradeFromVersion6(_ backend: JournalBackend) async throws {
         let folder = try TestPaths.temporaryDirectory("journal-upgrade-7")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let store: any JournalStore
-        let raw: RawDatabase
-        let indexNames: String
-        switch backend {
-        case .sqlite:
-            let path = folder.appendingPathComponent("journal.db").path
-            do {
-                let db = try SQLiteConnection(path: path)
-                try Self.version6(JournalSchema.migrations, execute: { try db.execute($0) },
-                                  record: { _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [$0]) })
-                db.close()
-            }
-            store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")))
-            raw = RawDatabase(sqlite: try SQLiteConnection(path: path))
-            indexNames = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transmissions'"
-        case .postgresql:
-            let url = try PostgresTestServer.createDatabase()
-            do {
-                let db = try PostgresConnection(PostgresTestServer.configuration(url))
-                try Self.version6(PostgresJournalSchema.migrations, execute: { try db.execute($0) },
-                                  record: { _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [$0]) })
-                db.close()
-            }
-            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(url), cache: folder.appendingPathComponent("blobs"))
-            raw = RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(url)))
-            indexNames = "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'transmissions'"
-        }
+        let (store, raw) = try Self.upgraded(backend, from: 6, in: folder)
+        let indexNames = Self.indexNames(backend, table: "transmissions")
         #expect(JournalSchema.latestVersion == 8 && PostgresJournalSchema.latestVersion == 8)
         #expect(try raw.query("SELECT max(version) AS v FROM schema_migrations").first?["v"].int == 8)
         #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
@@ -187,33 +195,8 @@ struct Migration8Tests {
     func upgradeFromVersion7(_ backend: JournalBackend) async throws {
         let folder = try TestPaths.temporaryDirectory("journal-upgrade-8")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let store: any JournalStore
-        let raw: RawDatabase
-        let indexNames: String
-        switch backend {
-        case .sqlite:
-            let path = folder.appendingPathComponent("journal.db").path
-            do {
-                let db = try SQLiteConnection(path: path)
-                try Migration7Tests.version6(JournalSchema.migrations, through: 7, execute: { try db.execute($0) },
-                                             record: { _ = try db.run("INSERT INTO schema_migrations VALUES (?, 0)", [$0]) })
-                db.close()
-            }
-            store = try SQLiteJournalStore(path: path, blobs: BlobStore(root: folder.appendingPathComponent("blobs")))
-            raw = RawDatabase(sqlite: try SQLiteConnection(path: path))
-            indexNames = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'console_events'"
-        case .postgresql:
-            let url = try PostgresTestServer.createDatabase()
-            do {
-                let db = try PostgresConnection(PostgresTestServer.configuration(url))
-                try Migration7Tests.version6(PostgresJournalSchema.migrations, through: 7, execute: { try db.execute($0) },
-                                             record: { _ = try db.run("INSERT INTO schema_migrations VALUES ($1, 0)", [$0]) })
-                db.close()
-            }
-            store = try PostgresJournalStore(configuration: PostgresTestServer.configuration(url), cache: folder.appendingPathComponent("blobs"))
-            raw = RawDatabase(postgres: try PostgresConnection(PostgresTestServer.configuration(url)))
-            indexNames = "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'console_events'"
-        }
+        let (store, raw) = try Migration7Tests.upgraded(backend, from: 7, in: folder)
+        let indexNames = Migration7Tests.indexNames(backend, table: "console_events")
         #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
         #expect(try raw.query("SELECT count(*) AS n FROM documents").first?["n"].int == 4)

@@ -440,19 +440,23 @@ struct AuditCommand: AsyncParsableCommand {
                                         actions: Set(action), limit: max(1, limit))
         let journal = try JournalAccess.operatorQueue(c)
         let out = QueueOutput(c)
-        let actions: [OperatorAction]
-        do { actions = try await journal.operatorActions(query) } catch {
+        try await list({ () throws(JournalError) in try await journal.operatorActions(query) }, json: out.json,
+                       none: "No operator action recorded.") { a in
+            "\(out.human(a.at))  \(a.user)  \(a.action.rawValue) \(a.count) transmission\(a.count == 1 ? "" : "s")  [\(a.selection)]\(a.reason.map { "  reason: \($0)" } ?? "")"
+        }
+    }
+
+    /// The rows as JSON or one line each; a journal error is said and exits 1.
+    func list<Row, JSON: Encodable>(_ fetch: () async throws(JournalError) -> [Row], json: (Row) -> JSON, none: String,
+                                    line: (Row) -> String) async throws {
+        let rows: [Row]
+        do { rows = try await fetch() } catch {
             printError(error.description)
             throw ExitCode.failure
         }
-        if output.json {
-            try QueueOutput.print(json: actions.map(out.json))
-            return
-        }
-        if actions.isEmpty { print("No operator action recorded.") }
-        for a in actions {
-            print("\(out.human(a.at))  \(a.user)  \(a.action.rawValue) \(a.count) transmission\(a.count == 1 ? "" : "s")  [\(a.selection)]\(a.reason.map { "  reason: \($0)" } ?? "")")
-        }
+        if output.json { return try QueueOutput.print(json: rows.map(json)) }
+        if rows.isEmpty { print(none) }
+        for row in rows { print(line(row)) }
     }
 }
 
@@ -466,17 +470,10 @@ extension AuditCommand {
             printError("this journal backend keeps no console events")
             throw ExitCode.failure
         }
-        let events: [ConsoleEvent]
-        do { events = try await log.consoleEvents(since: since, until: before, limit: max(1, limit)) } catch {
-            printError(error.description)
-            throw ExitCode.failure
+        try await list({ () throws(JournalError) in try await log.consoleEvents(since: since, until: before, limit: max(1, limit)) },
+                       json: out.json, none: "No console event recorded.") { e in
+            "\(out.human(e.at))  \(e.user)  \(e.kind.rawValue)  from \(e.address)"
         }
-        if output.json {
-            try QueueOutput.print(json: events.map(out.json))
-            return
-        }
-        if events.isEmpty { print("No console event recorded.") }
-        for e in events { print("\(out.human(e.at))  \(e.user)  \(e.kind.rawValue)  from \(e.address)") }
     }
 }
 
