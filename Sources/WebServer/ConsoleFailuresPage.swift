@@ -114,10 +114,7 @@ extension Console {
         if canAct {
             body += "<form method=\"post\" action=\"/console/echecs/confirmer\" id=\"failures-form\">\n<input type=\"hidden\" name=\"csrf\" value=\"\(escape(csrfToken(context)))\">\n"
         }
-        let time = DateFormatter()
-        time.locale = Locale(identifier: "fr_FR")
-        time.timeZone = timeZone
-        time.dateFormat = "dd/MM/yyyy HH:mm"
+        let time = ConsoleInput.formatter(timeZone, "dd/MM/yyyy HH:mm")
         for (index, group) in groups.enumerated() {
             body += "<section class=\"failure-group\" id=\"groupe-\(index + 1)\"><h3>"
             if canAct {
@@ -221,17 +218,11 @@ extension Console {
         do {
             switch action {
             case .renvoyer:
-                // Dead letters whose content retention purged cannot go again: left alone, as `passerelle resend` does.
-                var failed = filter
-                failed.states = [.failed]
-                var sendable: [Int64] = []
-                for t in try await operations.transmissions(matching: failed) {
-                    if try await operations.document(id: t.documentID, version: t.version)?.purgedAt == nil { sendable.append(t.id) }
-                }
-                if !sendable.isEmpty {
-                    changed += try await operations.resend(TransmissionFilter(transmissionIDs: sendable, states: [.failed]),
-                                                           includingSucceeded: false, request, now: now).transmissions
-                }
+                // The journal's resend leaves alone, in its own transaction, a dead letter whose
+                // content retention purged (as for `passerelle resend`), and audits nothing when
+                // nothing changed.
+                changed += try await operations.resend(TransmissionFilter(transmissionIDs: ids, states: [.failed]),
+                                                       includingSucceeded: false, request, now: now).transmissions
                 changed += try await operations.release(TransmissionFilter(transmissionIDs: ids, states: [.held]), request, now: now).transmissions
             case .retenir:
                 changed = try await operations.hold(filter, request, now: now).transmissions

@@ -93,8 +93,7 @@ enum ConsoleInput {
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }),
               let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
+        let calendar = Calendar.gregorian(timeZone)
         guard let date = calendar.date(from: DateComponents(year: y, month: m, day: d)),
               calendar.dateComponents([.year, .month, .day], from: date) == DateComponents(year: y, month: m, day: d)
         else { return nil }
