@@ -255,9 +255,18 @@ final class ConsoleAuth: Sendable {
         logger.log(level: level, "\(message)", metadata: meta)
     }
 
-    /// Writes the event to the journal too. Awaited (the journal works off the event loop) so
-    /// the trail is written when the answer leaves; a journal error is logged, never a refused login.
-    func journal(_ kind: ConsoleEventKind, user: String, address: String) async {
+    /// One login event to both trails at once, so neither can be forgotten: the log line
+    /// (`event=console.login`, `.lockout` or `.logout`, with user and address) and the journal's
+    /// `console_events` row. Awaited (the journal works off the event loop) so the row is written
+    /// when the answer leaves; a journal error is logged, never a refused login.
+    func trail(_ kind: ConsoleEventKind, _ level: Logger.Level, _ message: String, user: String, address: String,
+               _ extra: Logger.Metadata = [:]) async {
+        let event = switch kind {
+        case .login, .loginRefused: "login"
+        case .lockout: "lockout"
+        case .logout: "logout"
+        }
+        log(event, level, message, extra.merging(["user": "\(user)", "address": "\(address)"]) { given, _ in given })
         guard let events else { return }
         do { try await events.record(ConsoleEvent(at: Date(), user: user, address: address, kind: kind)) } catch {
             log("journal_error", .error, "console event not journaled: \(error)", ["kind": "\(kind.rawValue)", "user": "\(user)", "address": "\(address)"])
@@ -321,10 +330,10 @@ struct ConsoleAuthMiddleware: RouterMiddleware {
         guard request.method == .post else { return try await next(request, context) }
 
         // A POST: a small form, from our own pages, with this session's token.
+        // Collected once here, bounded: the route reads the same buffer again, not the socket.
         let form: ConsoleForm
         do {
-            _ = try await request.collectBody(upTo: ConsoleAuth.maxFormBytes)
-            form = try await ConsoleForm.read(request)
+            form = ConsoleForm(String(buffer: try await request.collectBody(upTo: ConsoleAuth.maxFormBytes)))
         } catch {
             return Console.secured(StatusServer.respond(.contentTooLarge, "text/plain; charset=utf-8", "formulaire trop volumineux\n"))
         }
@@ -406,13 +415,12 @@ enum ConsoleLoginPages {
             case .admitted: break
             case .locked(let until):
                 let minutes = max(1, Int(((until - .now).components.seconds + 59) / 60))
-                auth.log("login", .warning, "console login refused: locked", ["outcome": "locked", "user": "\(shownName)", "address": "\(address)"])
-                await auth.journal(.loginRefused, user: shownName, address: address)
+                await auth.trail(.loginRefused, .warning, "console login refused: locked", user: shownName, address: address, ["outcome": "locked"])
                 return loginPage(auth: auth, status: .tooManyRequests, message:
                     "Trop d’échecs de connexion : nouvel essai possible dans \(minutes) min.", name: name, next: next)
             case .busy:
-                auth.log("login", .warning, "console login refused: too many attempts at once", ["outcome": "busy", "user": "\(shownName)", "address": "\(address)"])
-                await auth.journal(.loginRefused, user: shownName, address: address)
+                await auth.trail(.loginRefused, .warning, "console login refused: too many attempts at once", user: shownName, address: address,
+                                 ["outcome": "busy"])
                 return loginPage(auth: auth, status: .tooManyRequests, message:
                     "Trop de tentatives de connexion en même temps : réessayez dans un instant.", name: name, next: next)
             }
@@ -425,26 +433,22 @@ enum ConsoleLoginPages {
             guard ConsoleAccounts.isValidName(name), password.utf8.count <= 1024,
                   let account = await accounts.verify(name: name, password: password) else {
                 let locked = auth.throttle.finish(keys, failed: true)
-                auth.log("login", .warning, "console login failed", ["outcome": "failure", "user": "\(shownName)", "address": "\(address)"])
-                await auth.journal(.loginRefused, user: shownName, address: address)
+                await auth.trail(.loginRefused, .warning, "console login failed", user: shownName, address: address, ["outcome": "failure"])
                 if !locked.isEmpty {
-                    auth.log("lockout", .warning, "console login locked", ["locked": "\(locked.joined(separator: ","))", "user": "\(shownName)",
-                                                                          "address": "\(address)", "minutes": "\(auth.security.lockout.components.seconds / 60)"])
-                    await auth.journal(.lockout, user: shownName, address: address)
+                    await auth.trail(.lockout, .warning, "console login locked", user: shownName, address: address,
+                                     ["locked": "\(locked.joined(separator: ","))", "minutes": "\(auth.security.lockout.components.seconds / 60)"])
                 }
                 return loginPage(auth: auth, status: .unauthorized, message: "Identifiant ou mot de passe incorrect.", name: name, next: next)
             }
             auth.throttle.finish(keys, failed: false)
             if let old = request.cookies[ConsoleAuth.cookieName]?.value { auth.sessions.close(old) }
             let (id, _) = auth.sessions.open(name: account.name, role: account.role)
-            auth.log("login", "console login", ["outcome": "success", "user": "\(account.name)", "role": "\(account.role.rawValue)", "address": "\(address)"])
-            await auth.journal(.login, user: account.name, address: address)
+            await auth.trail(.login, .info, "console login", user: account.name, address: address, ["outcome": "success", "role": "\(account.role.rawValue)"])
             return redirect(next, cookie: auth.cookie(id))
         }
         router.post("/console/deconnexion") { request, context in
             if let id = request.cookies[ConsoleAuth.cookieName]?.value { auth.sessions.close(id) }
-            auth.log("logout", "console logout", ["user": "\(context.viewer?.name ?? "-")", "address": "\(context.remoteIP)"])
-            await auth.journal(.logout, user: context.viewer?.name ?? "-", address: context.remoteIP)
+            await auth.trail(.logout, .info, "console logout", user: context.viewer?.name ?? "-", address: context.remoteIP)
             return redirect(auth.security.hasLogin ? "/console/connexion" : "/console/", cookie: auth.cookie("", clear: true))
         }
     }
