@@ -74,14 +74,7 @@ extension SQLJournalBackend {
 extension JournalStatement {
     /// Console events, oldest first; the most recent `limit` ones.
     static func consoleEvents(since: Date?, until: Date?, limit: Int, _ dialect: SQLDialect) -> (sql: String, values: [SQLValue]) {
-        var p = SQLParameters(dialect: dialect)
-        var clauses: [String] = []
-        if let since { clauses.append("occurred_at >= \(p.add(JournalTime.millis(since)))") }
-        if let until { clauses.append("occurred_at < \(p.add(JournalTime.millis(until)))") }
-        var sql = "SELECT * FROM console_events"
-        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += " ORDER BY occurred_at DESC, id DESC LIMIT \(p.add(max(1, limit)))"
-        return ("SELECT * FROM (\(sql)) recent ORDER BY occurred_at, id", p.values)
+        recentRows(of: "console_events", time: "occurred_at", from: since, until: until, limit: max(1, limit), dialect)
     }
 }
 

@@ -316,15 +316,24 @@ enum JournalStatement: Sendable {
 
     /// Operator actions, oldest first; with a limit, the most recent ones.
     static func operatorActions(_ query: OperatorActionQuery, _ dialect: SQLDialect) -> (sql: String, values: [SQLValue]) {
+        recentRows(of: "operator_actions", time: "acted_at", from: query.from, until: query.until, limit: query.limit, dialect) { p in
+            query.actions.isEmpty ? [] : ["action IN \(p.list(query.actions.map(\.rawValue).sorted()))"]
+        }
+    }
+
+    /// The rows of an audit trail (`table`, timed by `time`) in `[from, until)` and the `more`
+    /// conditions, oldest first; with a `limit`, the most recent ones.
+    static func recentRows(of table: String, time: String, from: Date?, until: Date?, limit: Int?, _ dialect: SQLDialect,
+                           more: (inout SQLParameters) -> [String] = { _ in [] }) -> (sql: String, values: [SQLValue]) {
         var p = SQLParameters(dialect: dialect)
         var clauses: [String] = []
-        if let from = query.from { clauses.append("acted_at >= \(p.add(JournalTime.millis(from)))") }
-        if let until = query.until { clauses.append("acted_at < \(p.add(JournalTime.millis(until)))") }
-        if !query.actions.isEmpty { clauses.append("action IN \(p.list(query.actions.map(\.rawValue).sorted()))") }
-        var sql = "SELECT * FROM operator_actions"
+        if let from { clauses.append("\(time) >= \(p.add(JournalTime.millis(from)))") }
+        if let until { clauses.append("\(time) < \(p.add(JournalTime.millis(until)))") }
+        clauses += more(&p)
+        var sql = "SELECT * FROM \(table)"
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
-        sql += " ORDER BY acted_at DESC, id DESC"
-        if let limit = query.limit { sql += " LIMIT \(p.add(limit))" }
-        return ("SELECT * FROM (\(sql)) recent ORDER BY acted_at, id", p.values)
+        sql += " ORDER BY \(time) DESC, id DESC"
+        if let limit { sql += " LIMIT \(p.add(limit))" }
+        return ("SELECT * FROM (\(sql)) recent ORDER BY \(time), id", p.values)
     }
 }
