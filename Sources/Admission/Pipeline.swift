@@ -438,7 +438,7 @@ public struct Pipeline: Sendable {
             refuse(.forbiddenCombination(rule, destinations: mailed, flags: MetaDMPMSSFlag.allCases.filter(metadata.flags.contains)))
         }
         if routed.contains(.mssantePS),
-           !(metadata.mssante?.recipients ?? []).contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+           !(metadata.mssante?.recipients ?? []).contains(where: { !$0.trimmingWhitespace().isEmpty }) {
             refuse(.noProfessionalRecipient)
         }
         let status = metadata.patient.identityStatus

@@ -214,7 +214,7 @@ public struct CDABuilder: Sendable {
         }
         let structure = metadata.structure ?? options.defaultStructure
         require(structure?.finess != nil, "structure.finess", "required (or configure [structure])")
-        require(!(structure?.name ?? "").trimmingCharacters(in: .whitespaces).isEmpty, "structure.name", "required (or configure [structure])")
+        require(!(structure?.name ?? "").trimmingWhitespace().isEmpty, "structure.name", "required (or configure [structure])")
         let stay = metadata.stay
         require(stay != nil, "stay", "required: the CDA names the encounter (stay id, admission, facility_type)")
         if stay != nil {
@@ -244,7 +244,7 @@ public struct CDABuilder: Sendable {
         var v: [String: String] = [:]
         v.reserveCapacity(96)
         func put(_ key: String, _ value: String?) {
-            if let value, !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { v[key] = value }
+            if let value, !value.trimmingWhitespaceAndNewlines().isEmpty { v[key] = value }
         }
         put("id.root", id.root); put("id.extension", id.extension)
         put("setId.root", setID.root); put("setId.extension", setID.extension)

@@ -71,7 +71,7 @@ private struct Reader {
 
     mutating func attr(_ node: XMLNode?, _ name: String, _ path: String, _ why: String = "required") -> String? {
         guard let node else { return nil }
-        let value = node.attribute(name)?.trimmingCharacters(in: .whitespaces)
+        let value = node.attribute(name)?.trimmingWhitespace()
         if value == nil || value!.isEmpty { problem("\(path)/@\(name)", why, node); return nil }
         return value
     }
@@ -145,7 +145,7 @@ private struct Reader {
                 }
             }
         }
-        if let title = one(root, "title", R), title.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if let title = one(root, "title", R), title.text.trimmingWhitespaceAndNewlines().isEmpty {
             problem("\(R)/title", "must not be empty", title)
         }
         if let time = one(root, "effectiveTime", R), let value = attr(time, "value", "\(R)/effectiveTime") {
@@ -358,7 +358,7 @@ private struct Reader {
             if traits.birthDate == nil { problem("\(pp)/birthTime/@value", "must be a date YYYYMMDD", birth) }
         }
         let county = child(child(child(child(patient, "birthplace"), "place"), "addr"), "county")
-        if let county, !county.text.isEmpty { traits.birthPlace = county.text.trimmingCharacters(in: .whitespaces) }
+        if let county, !county.text.isEmpty { traits.birthPlace = county.text.trimmingWhitespace() }
         header.traits = traits
 
         // INS rule: every INS trait present, and consistent with the NIR.

@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// A minimal `multipart/related` reader (MTOM responses and, in the test endpoint, requests):
 /// parts split on the boundary, each with its headers (names lower-cased) and raw body.
@@ -7,7 +8,7 @@ public struct MIMEPart: Sendable {
     public var body: Data
     /// `Content-ID` without `<>`.
     public var contentID: String? {
-        headers["content-id"].map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
+        headers["content-id"].map { $0.trimmingWhitespace().trimmingCharacters(in: CharacterSet(charactersIn: "<>")) }
     }
 }
 
@@ -16,8 +17,8 @@ public enum MIMEMultipart {
     public static func parameter(_ name: String, in headerValue: String) -> String? {
         for piece in headerValue.split(separator: ";").dropFirst() {
             let kv = piece.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2, kv[0].trimmingCharacters(in: .whitespaces).lowercased() == name.lowercased() else { continue }
-            var value = kv[1].trimmingCharacters(in: .whitespaces)
+            guard kv.count == 2, kv[0].trimmingWhitespace().lowercased() == name.lowercased() else { continue }
+            var value = kv[1].trimmingWhitespace()
             if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
             return value
         }
@@ -26,7 +27,7 @@ public enum MIMEMultipart {
 
     /// The media type of a Content-Type value, lower-cased.
     public static func mediaType(_ headerValue: String) -> String {
-        headerValue.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        headerValue.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() } ?? ""
     }
 
     /// Splits `body` (a multipart with `boundary`). Throws when the framing is broken.
@@ -49,7 +50,7 @@ public enum MIMEMultipart {
             var headers: [String: String] = [:]
             for line in String(decoding: part[part.startIndex..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n") {
                 guard let colon = line.firstIndex(of: ":") else { continue }
-                headers[line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[line[..<colon].trimmingWhitespace().lowercased()] = line[line.index(after: colon)...].trimmingWhitespace()
             }
             parts.append(MIMEPart(headers: headers, body: Data(part[split.upperBound...])))
             cursor = next.upperBound

@@ -1,6 +1,7 @@
 import CurlKit
 import Foundation
 import IHE
+import PasserelleCore
 import XMLKit
 
 /// One `rs:RegistryError`.
@@ -111,7 +112,7 @@ public enum ITI41Response: Sendable, Hashable {
                 let f = "/soap:Envelope/soap:Body/soap:Fault"
                 let code = try document.string("normalize-space(\(f)/soap:Code/soap:Value)", namespaces: ns)
                 let subcodes = try document.nodes("\(f)/soap:Code//soap:Subcode/soap:Value", namespaces: ns)
-                    .map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }
+                    .map { $0.text.trimmingWhitespaceAndNewlines() }
                 let reason = try document.string("normalize-space(\(f)/soap:Reason/soap:Text[1])", namespaces: ns)
                 let local = code.split(separator: ":").last.map(String.init) ?? code
                 return .fault(SOAPFault(code: local, subcodes: subcodes, reason: reason))

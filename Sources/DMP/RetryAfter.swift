@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// The `Retry-After` header of a busy DMP (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
 public enum RetryAfter {
@@ -9,7 +10,7 @@ public enum RetryAfter {
     /// The wait the header asks for, capped at ``maximum``; nil when absent, unreadable or
     /// already past (nothing to honour: the backoff alone decides).
     public static func parse(_ header: String?, now: Date = Date()) -> Duration? {
-        guard let text = header?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+        guard let text = header?.trimmingWhitespace(), !text.isEmpty else { return nil }
         let cap = Int(maximum.components.seconds)
         let seconds: Int
         if text.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) {

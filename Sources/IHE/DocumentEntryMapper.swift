@@ -117,7 +117,7 @@ public struct DocumentEntryMapper: Sendable {
             info.append("PID-5|\(Self.hl7Escaped(family))^\(Self.hl7Escaped(given))^^^^^L")
         }
         if let birth = traits.birthDate {
-            info.append(String(format: "PID-7|%04d%02d%02d", birth.year, birth.month, birth.day))
+            info.append("PID-7|" + Self.digits(birth.year, 4) + Self.digits(birth.month, 2) + Self.digits(birth.day, 2))
         }
         // HL7 v2 table 0001 (F, M, U), not the v3 code of the CDA header.
         if let sex = traits.sex { info.append("PID-8|\(sex.rawValue)") }
@@ -220,7 +220,7 @@ public struct DocumentEntryMapper: Sendable {
         var bytes = Array(Digest.sha1(Data(oidNamespace) + Data(uniqueId.utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0f) | 0x50
         bytes[8] = (bytes[8] & 0x3f) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = Data(bytes).hexString
         let groups = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4), hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
         return "urn:uuid:" + groups.joined(separator: "-")
     }
@@ -232,6 +232,12 @@ public struct DocumentEntryMapper: Sendable {
     public static func generatedOID(root: String, at time: Date = Date()) -> String {
         let millis = UInt64(time.timeIntervalSince1970 * 1000)
         return "\(root).5.\(millis).\(UInt32.random(in: 1...UInt32.max))"
+    }
+
+    /// `value` in decimal, zero-padded to `width` (`%0Nd` without String(format:), which runs per document).
+    static func digits(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
     /// Escapes the HL7 v2 delimiters (`| ^ ~ \ &`) in a component.

@@ -160,12 +160,8 @@ public enum ProvideAndRegisterWriter {
     /// XML-escaped through PasserelleCore's template renderer (the project's single
     /// implementation of the escaping rules); characters XML cannot carry are refused.
     public static func e(_ text: String) throws(IHEError) -> String {
-        do { return try xmlValue.render(["v": text]) } catch { throw .notRepresentable("\(error)") }
+        do { return try Template.escapedXML(text, key: "v", template: "XML value") } catch { throw .notRepresentable("\(error)") }
     }
-
-    private static let xmlValue: Template = {
-        do { return try Template("{{v}}", name: "XML value") } catch { fatalError("constant template: \(error)") }
-    }()
 }
 
 /// Why IHE content could not be mapped or written.

@@ -209,7 +209,7 @@ public struct FolderSource: IntakeSource {
     /// The journal holds the document: the claim folder leaves work/ for done/ (one rename).
     func moveToDone(_ claim: ClaimedFile) {
         guard let dir = claim.files.first?.deletingLastPathComponent() else { return }
-        let target = done.appendingPathComponent(dir.lastPathComponent)
+        let target = done.appendingPathComponent(dir.lastPathComponent, isDirectory: true)
         // Claimed files are made 0600 when claimed; one claimed by an older version may not be.
         // By path (lstat, chmod) rather than opened: work/ is private (0700), and opening the file
         // again would read as a use after the journal commit.
@@ -244,7 +244,7 @@ public struct AttemptCounter: Sendable {
     public init(file: URL) { self.file = file }
 
     public static func forClaim(_ dir: URL) -> AttemptCounter {
-        AttemptCounter(file: dir.deletingLastPathComponent().appendingPathComponent(claimsFolderName).appendingPathComponent(dir.lastPathComponent))
+        AttemptCounter(file: dir.deletingLastPathComponent().appendingPathComponent(claimsFolderName, isDirectory: true).appendingPathComponent(dir.lastPathComponent, isDirectory: false))
     }
 
     public func read() -> Int {
@@ -254,7 +254,7 @@ public struct AttemptCounter: Sendable {
         var buffer = [UInt8](repeating: 0, count: 16)
         let n = Glibc.read(fd, &buffer, buffer.count)
         guard n > 0 else { return 0 }
-        return Int(String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        return Int(String(decoding: buffer[0..<n], as: UTF8.self).trimmingWhitespaceAndNewlines()) ?? 0
     }
 
     public func write(_ count: Int) {

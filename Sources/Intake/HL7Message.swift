@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// The five delimiters an HL7 v2 message declares in MSH-1 and MSH-2.
 public struct HL7Encoding: Sendable, Hashable {
@@ -151,7 +152,7 @@ public struct HL7Message: Sendable, Hashable {
         let headerFields = header.split(separator: fieldSeparator, omittingEmptySubsequences: false)
         // headerFields[0] = "MSH", [1] = MSH-2, so MSH-n is headerFields[n - 1].
         let declared = headerFields.count >= 18 ? String(headerFields[17]).split(separator: Character(UnicodeScalar(bytes[4]))).first.map(String.init) ?? "" : ""
-        let charset = declared.trimmingCharacters(in: .whitespaces)
+        let charset = declared.trimmingWhitespace()
         let text: String
         switch Self.normalizedCharset(charset) {
         case .some(.utf8):

@@ -7,7 +7,7 @@ enum HL7Timestamp {
     /// (senders in French hospitals usually omit it and mean Europe/Paris time);
     /// a value with less than minute precision is taken at the start of the period.
     static func parse(_ text: String, timeZone: TimeZone) -> ZonedDateTime? {
-        let t = text.trimmingCharacters(in: .whitespaces)
+        let t = text.trimmingWhitespace()
         var digits = ""
         var rest = Substring(t)
         while let c = rest.first, c.isASCII, c.isNumber { digits.append(c); rest.removeFirst() }
@@ -51,7 +51,7 @@ enum HL7Timestamp {
 
     /// A date (first 8 digits of a TS), e.g. a birth date.
     static func date(_ text: String) -> CalendarDate? {
-        let t = text.trimmingCharacters(in: .whitespaces)
+        let t = text.trimmingWhitespace()
         guard t.count >= 8, let y = Int(t.prefix(4)), let m = Int(t.dropFirst(4).prefix(2)), let d = Int(t.dropFirst(6).prefix(2)) else { return nil }
         return CalendarDate(year: y, month: m, day: d)
     }

@@ -111,7 +111,7 @@ public actor InboxScanner {
         let settledAt: TimeInterval? = firstPass ? Date().timeIntervalSince1970 : nil
         firstPass = false
         // Pairs are found by stem: group the listing once rather than list it again per file.
-        let stems = names.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        let stems = names.map { String(IntakeFile.nameParts($0).stem) }
         var namesakes: [String: [String]] = [:]
         for (name, stem) in zip(names, stems) { namesakes[stem, default: []].append(name) }
         // A refusal that cannot be completed (full disk) must not hold up the other files.
@@ -120,7 +120,7 @@ public actor InboxScanner {
             do { try refuse([url], reason: reason) } catch { refusalFailure = refusalFailure ?? error }
         }
         for (name, stem) in zip(names, stems) {
-            let url = inbox.appendingPathComponent(name)
+            let url = inbox.appendingPathComponent(name, isDirectory: false)
             present.insert(url.path)
             switch IntakeFile.classify(url, namesakes: namesakes[stem] ?? []) {
             case .ignored:
@@ -166,14 +166,18 @@ public actor InboxScanner {
     /// Moves `files` into a fresh `work/<id>/` directory. Returns nil when one of them vanished
     /// meanwhile (another claimer won); already moved files are put back.
     private func claim(_ files: [URL]) throws(InboxError) -> [URL]? {
-        let dir = work.appendingPathComponent(Self.claimID())
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
-            throw .folderUnusable(path: work.path, reason: (error as NSError).localizedDescription,
-                                  cause: FileSystemCause.probe(folder: work.path), key: "[folders] work")
+        let dir = work.appendingPathComponent(Self.claimID(), isDirectory: true)
+        // mkdir alone in the common case (FileManager's way stats and chmods too); work/ itself
+        // gone (removed by hand) is made again as before.
+        if mkdir(dir.path, 0o700) != 0 {
+            do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+                throw .folderUnusable(path: work.path, reason: (error as NSError).localizedDescription,
+                                      cause: FileSystemCause.probe(folder: work.path), key: "[folders] work")
+            }
         }
         var moved: [(URL, URL)] = []
         for file in files {
-            let target = dir.appendingPathComponent(file.lastPathComponent)
+            let target = dir.appendingPathComponent(file.lastPathComponent, isDirectory: false)
             if rename(file.path, target.path) != 0 {
                 let code = errno
                 for (from, to) in moved.reversed() { _ = rename(to.path, from.path) }
@@ -187,7 +191,7 @@ public actor InboxScanner {
         for file in files {
             stability.forget(file)
             incompleteSince[file.path] = nil
-            for marker in StabilityTracker.markers(for: file) { try? FileManager.default.removeItem(at: marker) }
+            for marker in StabilityTracker.markers(for: file) { unlink(marker.path) }  // usually absent: no error built
         }
         // Health data: 0600 from here on (work/, then done/ or error/), whatever the producer's umask.
         for (_, target) in moved { Self.restrictMode(target) }
@@ -283,7 +287,8 @@ public actor InboxScanner {
     /// Sortable and unique: time then random.
     private static func claimID() -> String {
         let ms = UInt64(Date().timeIntervalSince1970 * 1000)
-        return String(format: "%013llu-", ms) + UUID.random().uuidString.prefix(8).lowercased()
+        let digits = String(ms)  // zero-padded to 13 (sorts by time), without String(format:)
+        return String(repeating: "0", count: max(0, 13 - digits.count)) + digits + "-" + UUID.random().uuidString.prefix(8).lowercased()
     }
 }
 

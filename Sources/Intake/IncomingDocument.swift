@@ -146,13 +146,13 @@ public struct HL7DocumentReader: Sendable {
         }
         let docOBX = obxs[docIndex]
         let docPath = "OBX[\(docIndex + 1)]"
-        let kindCode = docOBX.field(3).value.trimmingCharacters(in: .whitespaces)
+        let kindCode = docOBX.field(3).value.trimmingWhitespace()
         guard !kindCode.isEmpty else { throw .missingField("\(docPath)-3", .documentType) }
         guard let kind = DocumentKind(parsing: kindCode) else { throw .unknownDocumentKind(kindCode) }
         let content = try Self.content(docOBX.field(5).first, path: "\(docPath)-5")
 
         // Action: OBX-11 of the document, checked against ORC-1 (ORU) or the trigger (MDM).
-        let status = docOBX[11].trimmingCharacters(in: .whitespaces)
+        let status = docOBX[11].trimmingWhitespace()
         let action: DocumentAction
         switch status {
         case "F": action = .new
@@ -167,7 +167,7 @@ public struct HL7DocumentReader: Sendable {
                 throw .inconsistentAction(.trigger(event: trigger, documentPath: docPath, status: status))
             }
         } else {
-            let orc = m.segment("ORC")?[1].trimmingCharacters(in: .whitespaces) ?? ""
+            let orc = m.segment("ORC")?[1].trimmingWhitespace() ?? ""
             let expected: [DocumentAction: String] = [.new: "NW", .replace: "RO", .delete: "CA"]
             if !orc.isEmpty && expected[action] != orc {
                 throw .inconsistentAction(.orderControl(code: orc, documentPath: docPath, status: status))
@@ -180,7 +180,7 @@ public struct HL7DocumentReader: Sendable {
 
         if isMDM {
             guard let txa = m.segment("TXA") else { throw .missingSegment("TXA") }
-            let txaKind = txa[2].trimmingCharacters(in: .whitespaces)
+            let txaKind = txa[2].trimmingWhitespace()
             if !txaKind.isEmpty && DocumentKind(parsing: txaKind) != kind {
                 throw .invalidField("TXA-2", .kindDiffers(given: txaKind, documentPath: docPath, documentKind: kindCode))
             }
@@ -197,7 +197,7 @@ public struct HL7DocumentReader: Sendable {
                 metadata.author = Self.professional(originator, firstComponent: 1)
             }
         } else if let obr = m.segment("OBR") {
-            let obrKind = obr.field(4).value.trimmingCharacters(in: .whitespaces)
+            let obrKind = obr.field(4).value.trimmingWhitespace()
             if !obrKind.isEmpty && DocumentKind(parsing: obrKind) != kind {
                 throw .invalidField("OBR-4", .kindDiffers(given: obrKind, documentPath: docPath, documentKind: kindCode))
             }
@@ -247,7 +247,7 @@ public struct HL7DocumentReader: Sendable {
         }
         // PAM FR: PID-32 identity reliability code (table 0445: VALI, QUAL, PROV, RECUP…).
         for rep in pid.field(32).repetitions {
-            if let status = IdentityStatus(code: rep.component(1).trimmingCharacters(in: .whitespaces)) {
+            if let status = IdentityStatus(code: rep.component(1).trimmingWhitespace()) {
                 info.identityStatus = status
                 break
             }
@@ -313,15 +313,15 @@ public struct HL7DocumentReader: Sendable {
     // MARK: OBX and PRT
 
     private static func isMetaCode(_ code: String) -> Bool {
-        let c = code.trimmingCharacters(in: .whitespaces).uppercased()
+        let c = code.trimmingWhitespace().uppercased()
         return MetaDMPMSSFlag(code: c) != nil || c.hasPrefix("CORPSMAIL_") || c == "REPLY_TO"
     }
 
     private func applyMeta(_ obx: HL7Segment, path: String, to metadata: inout DocumentMetadata,
                            mssante: inout MSSanteMessage) throws(IntakeError) {
-        let code = obx.field(3).value.trimmingCharacters(in: .whitespaces).uppercased()
+        let code = obx.field(3).value.trimmingWhitespace().uppercased()
         if let flag = MetaDMPMSSFlag(code: code) {
-            let answer = obx.field(5).value.trimmingCharacters(in: .whitespaces).uppercased()
+            let answer = obx.field(5).value.trimmingWhitespace().uppercased()
             let on: Bool
             switch answer {
             case "Y": on = true
@@ -354,10 +354,10 @@ public struct HL7DocumentReader: Sendable {
     }
 
     private func applyParticipation(_ prt: HL7Segment, to metadata: inout DocumentMetadata, mssante: inout MSSanteMessage) {
-        let role = prt.field(4).value.trimmingCharacters(in: .whitespaces).uppercased()
+        let role = prt.field(4).value.trimmingWhitespace().uppercased()
         let mails = prt.field(15).repetitions
             .filter { $0.component(3).uppercased() == "X.400" || $0.component(3).uppercased() == "INTERNET" }
-            .map { $0.component(4).trimmingCharacters(in: .whitespaces) }
+            .map { $0.component(4).trimmingWhitespace() }
             .filter { !$0.isEmpty }
         switch role {
         case "SB":
@@ -366,7 +366,7 @@ public struct HL7DocumentReader: Sendable {
             if metadata.author == nil && !person.isEmpty { metadata.author = Self.professional(person, firstComponent: 1) }
             let org = prt.field(8).first
             if !org.isEmpty, metadata.structure == nil {
-                metadata.structure = HealthStructure(finess: Self.nonEmpty(org.component(10).trimmingCharacters(in: .whitespaces)),
+                metadata.structure = HealthStructure(finess: Self.nonEmpty(org.component(10).trimmingWhitespace()),
                                                      name: Self.nonEmpty(org.component(1)))
             }
         case "RCT":
@@ -400,9 +400,9 @@ public struct HL7DocumentReader: Sendable {
     /// A CWE holding a JDV_J01 code: code^display^coding system (an OID or G15 / TRE_G15…),
     /// or the OID in CWE-14 (v2.7).
     private static func specialty(_ cwe: HL7Repetition, path: String) throws(IntakeError) -> CodedValue {
-        let code = cwe.component(1).trimmingCharacters(in: .whitespaces)
-        let display = cwe.component(2).trimmingCharacters(in: .whitespaces)
-        let system = [cwe.component(14), cwe.component(3)].map { $0.trimmingCharacters(in: .whitespaces) }
+        let code = cwe.component(1).trimmingWhitespace()
+        let display = cwe.component(2).trimmingWhitespace()
+        let system = [cwe.component(14), cwe.component(3)].map { $0.trimmingWhitespace() }
         let oid: String? = system.first(where: OID.isValid)
             ?? (system[1].uppercased().hasPrefix("TRE_G15") || system[1].uppercased() == "G15" ? OID.authorSpecialty : nil)
         guard !code.isEmpty, let oid else { throw .invalidField(path, .specialtyMissing) }
@@ -416,8 +416,8 @@ public struct HL7DocumentReader: Sendable {
     private static func professional(_ xcn: HL7Repetition, firstComponent: Int) -> HealthProfessional {
         var pro = HealthProfessional(familyName: nonEmpty(xcn.component(2)), givenName: nonEmpty(xcn.component(3)),
                                      prefix: nonEmpty(xcn.component(6)))
-        let id = xcn.component(1).trimmingCharacters(in: .whitespaces)
-        let type = xcn.component(13).trimmingCharacters(in: .whitespaces).uppercased()
+        let id = xcn.component(1).trimmingWhitespace()
+        let type = xcn.component(13).trimmingWhitespace().uppercased()
         // The national PS id under 1.2.250.1.71.4.2.1 is "8" + RPPS or "0" + ADELI.
         if id.count == 12 && id.hasPrefix("8") { pro.rpps = String(id.dropFirst()) }
         else if id.count == 10 && id.hasPrefix("0") { pro.adeli = String(id.dropFirst()) }
@@ -428,8 +428,8 @@ public struct HL7DocumentReader: Sendable {
 
     /// An EI (TXA-12/13): `extension^^root^ISO`, or a lone OID root.
     private static func instanceIdentifier(_ ei: HL7Repetition, path: String) throws(IntakeError) -> InstanceIdentifier? {
-        let first = ei.component(1).trimmingCharacters(in: .whitespaces)
-        let root = ei.component(3).trimmingCharacters(in: .whitespaces)
+        let first = ei.component(1).trimmingWhitespace()
+        let root = ei.component(3).trimmingWhitespace()
         if first.isEmpty && root.isEmpty { return nil }
         if root.isEmpty {
             guard OID.isValid(first) else { throw .invalidField(path, .identifierForm) }
@@ -441,8 +441,8 @@ public struct HL7DocumentReader: Sendable {
 
     /// OBX-5 of type ED: source^type^subtype^encoding^data. Subtype XML → CDA, PDF → PDF.
     private static func content(_ ed: HL7Repetition, path: String) throws(IntakeError) -> DocumentContent {
-        let subtype = ed.component(3).trimmingCharacters(in: .whitespaces).uppercased()
-        let encoding = ed.component(4).trimmingCharacters(in: .whitespaces).uppercased()
+        let subtype = ed.component(3).trimmingWhitespace().uppercased()
+        let encoding = ed.component(4).trimmingWhitespace().uppercased()
         let payload = ed.component(5)
         guard !payload.isEmpty else { throw .missingField("\(path).5", .base64Document) }
         guard encoding == "BASE64" || encoding == "B64" else {
@@ -537,7 +537,7 @@ public struct HL7DocumentReader: Sendable {
     }
 
     private static func nonEmpty(_ s: String) -> String? {
-        let t = s.trimmingCharacters(in: .whitespaces)
+        let t = s.trimmingWhitespace()
         return t.isEmpty ? nil : t
     }
 }

@@ -36,6 +36,23 @@ public enum IntakeFile: Sendable, Equatable {
     /// Suffix of the marker a producer may drop to say "NAME is complete" (`NAME.pdf.done` or `NAME.done`).
     public static let markerSuffix = ".done"
 
+    /// A file name's stem and extension, split as Foundation's `URL.deletingPathExtension()` and
+    /// `pathExtension` split it, from the name alone where the extension is plain letters and
+    /// digits (`NAME.pdf` → `NAME`, `pdf`): a URL made from a bare name is resolved against the
+    /// working directory (a getcwd per call), which made the inbox scan ~1.5 % of a document's
+    /// CPU. Any other name (hidden, spaces or symbols after the last dot) goes through Foundation.
+    public static func nameParts(_ name: String) -> (stem: Substring, ext: Substring) {
+        let bytes = name.utf8
+        if let dot = bytes.lastIndex(of: UInt8(ascii: ".")), dot != bytes.startIndex, bytes.first != UInt8(ascii: "."),
+           bytes.index(after: dot) != bytes.endIndex,
+           bytes[bytes.index(after: dot)...].allSatisfy({ $0 < 0x80 && (UInt8(ascii: "0")...UInt8(ascii: "9") ~= $0
+                                                        || UInt8(ascii: "a")...UInt8(ascii: "z") ~= $0 || UInt8(ascii: "A")...UInt8(ascii: "Z") ~= $0) }) {
+            return (name[..<dot], name[bytes.index(after: dot)...])
+        }
+        let url = URL(fileURLWithPath: "/", isDirectory: true).appendingPathComponent(name, isDirectory: false)
+        return (url.deletingPathExtension().lastPathComponent[...], url.pathExtension[...])
+    }
+
     /// Classifies one directory entry. Looks at the entry itself and at its pair (both with
     /// `lstat`: a symbolic link is never followed) and at its neighbours; never reads the content.
     ///
@@ -51,17 +68,17 @@ public enum IntakeFile: Sendable, Equatable {
         if name.hasSuffix(markerSuffix) { return .ignored(url, .marker) }
         guard let kind = entryKind(url) else { return .ignored(url, .missing) }
         if kind == .directory { return .ignored(url, .directory) }
-        let ext = url.pathExtension.lowercased()
-        let base = url.deletingPathExtension()
+        let parts = nameParts(name)
+        let ext = parts.ext.lowercased()
         func sibling(_ extensions: [String]) -> URL? {
             // Exact-case match first, then any case (NAME.PDF with NAME.json).
             let dir = url.deletingLastPathComponent()
             let entries = namesakes ?? (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-            let stem = base.lastPathComponent
+            let stem = parts.stem
             return entries.first { e in
-                let u = URL(fileURLWithPath: e)
-                return u.deletingPathExtension().lastPathComponent == stem && extensions.contains(u.pathExtension.lowercased())
-            }.map { dir.appendingPathComponent($0) }
+                let parts = nameParts(e)
+                return parts.stem == stem && extensions.contains(parts.ext.lowercased())
+            }.map { dir.appendingPathComponent($0, isDirectory: false) }
         }
         if let refusal = kind.refusal(name: name) {
             switch ext {
@@ -82,10 +99,10 @@ public enum IntakeFile: Sendable, Equatable {
             return .hl7(url)
         case "pdf", "xml":
             guard let sidecar = sibling(["json"]) else {
-                return .incomplete(url, refusal: .missingSidecar(document: name, expected: base.lastPathComponent + ".json"))
+                return .incomplete(url, refusal: .missingSidecar(document: name, expected: parts.stem + ".json"))
             }
             guard let sidecarKind = entryKind(sidecar) else {
-                return .incomplete(url, refusal: .missingSidecar(document: name, expected: base.lastPathComponent + ".json"))
+                return .incomplete(url, refusal: .missingSidecar(document: name, expected: parts.stem + ".json"))
             }
             if let refusal = sidecarKind.refusal(name: sidecar.lastPathComponent) ?? (sidecarKind == .directory
                 ? .notRegularFile(name: sidecar.lastPathComponent) : nil) {

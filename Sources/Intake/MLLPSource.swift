@@ -222,7 +222,7 @@ public final class MLLPSource: IntakeSource {
     /// OBX-5 of the MetaDMPMSS OBX whose OBX-3 is `code` (the flag a matrix rule is about).
     static func metaOBX(_ code: String, in message: HL7Message?) -> HL7ErrorLocation? {
         guard let obxs = message?.segments("OBX"),
-              let index = obxs.firstIndex(where: { $0.field(3).value.trimmingCharacters(in: .whitespaces).uppercased() == code }) else {
+              let index = obxs.firstIndex(where: { $0.field(3).value.trimmingWhitespace().uppercased() == code }) else {
             return HL7ErrorLocation(segment: "OBX", field: 3)
         }
         return HL7ErrorLocation(segment: "OBX", occurrence: index + 1, field: 5)

@@ -65,7 +65,7 @@ public struct StayEvent: Sendable, Hashable {
         self.kind = kind
         self.stayID = LocalIdentifier(value: idRep.component(1), authority: idRep.subcomponent(4, 2))
         self.controlID = m.controlID
-        let patientClass = pv1[2].trimmingCharacters(in: .whitespaces)
+        let patientClass = pv1[2].trimmingWhitespace()
         self.patientClass = patientClass.isEmpty ? nil : patientClass
         self.admission = try ts(pv1[44], "PV1-44")
         var discharge = try ts(pv1[45], "PV1-45")
@@ -78,6 +78,6 @@ public struct StayEvent: Sendable, Hashable {
             .first { $0.component(5).uppercased() == "PI" && !$0.component(1).isEmpty }
             .map { LocalIdentifier(value: $0.component(1), authority: $0.subcomponent(4, 2)) }
         let candidates = [pv1.field(39).value, pv1.field(3).component(4), m["MSH-4"] ?? "", m["MSH-4.2"] ?? ""]
-        self.finess = candidates.map { $0.trimmingCharacters(in: .whitespaces) }.first { (try? FINESS($0)) != nil }
+        self.finess = candidates.map { $0.trimmingWhitespace() }.first { (try? FINESS($0)) != nil }
     }
 }

@@ -43,7 +43,7 @@ public struct BlobStore: Sendable {
 
     /// Where the blob with this digest lives.
     public func url(for sha256: String) -> URL {
-        root.appendingPathComponent(String(sha256.prefix(2)), isDirectory: true).appendingPathComponent(sha256)
+        root.appendingPathComponent(String(sha256.prefix(2)), isDirectory: true).appendingPathComponent(sha256, isDirectory: false)
     }
 
     /// Stores `data` and returns its SHA-256. Storing the same bytes again is a no-op.
@@ -73,15 +73,9 @@ public struct BlobStore: Sendable {
             try syncFolders(folder)
             return digest
         }
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)",
-                             cause: FileSystemCause.probe(folder: root.path))
-        }  // its entry in root is synced below, after the rename
+        try createFolder(folder)  // its entry in root is synced below, after the rename
         // Write a temporary name then rename: a reader never sees a half-written blob.
-        let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp", isDirectory: false)
         // A failed write (a full disk) removes the temporary file: no half-written blob stays.
         if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path, direct: true) {
             // Why, from the folder's state: only a full disk is worth waiting for.
@@ -132,6 +126,16 @@ public struct BlobStore: Sendable {
         try syncFolders(final.deletingLastPathComponent())
     }
 
+    /// Creates a blob sub-folder (0700) unless this process already synced it into the root (it
+    /// exists then: blobs are never removed with their folder), saving a stat per blob.
+    private func createFolder(_ folder: URL) throws(JournalError) {
+        guard !syncedFolders.contains(folder.lastPathComponent) else { return }
+        guard mkdir(folder.path, 0o700) == 0 || errno == EEXIST else {
+            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(String(cString: strerror(errno)))",
+                             cause: FileSystemCause.probe(folder: root.path))
+        }
+    }
+
     /// The blob's entry in its folder, and the folder's entry in the root. The root is synced
     /// once per sub-folder and process: after that sync the entry is durable (256 sub-folders,
     /// so one directory fsync per blob instead of two in steady state).
@@ -145,7 +149,7 @@ public struct BlobStore: Sendable {
     /// A new file name for ``put(file:sha256:)``, in the blob folder (same file system, so the
     /// blob is moved in by a rename, never copied).
     public func temporaryURL() -> URL {
-        root.appendingPathComponent(".incoming.\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp")
+        root.appendingPathComponent(".incoming.\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp", isDirectory: false)
     }
 
     /// Removes ``temporaryURL()`` files older than `age` seconds: a large CDA being built when
@@ -166,13 +170,9 @@ public struct BlobStore: Sendable {
     public func put(file: URL, sha256 digest: String) throws(JournalError) -> String {
         let final = url(for: digest)
         let folder = final.deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
+        do { try createFolder(folder) } catch {
             unlink(file.path)
-            throw .blobStore(path: folder.path, reason: "cannot create the folder: \(error.localizedDescription)",
-                             cause: FileSystemCause.probe(folder: root.path))
+            throw error
         }
         if FileManager.default.fileExists(atPath: final.path) {
             unlink(file.path)
@@ -258,7 +258,7 @@ public struct BlobStore: Sendable {
 public enum PatientKey {
     /// HMAC-SHA-256(secret, matricule) in lowercase hex.
     public static func derive(matricule: String, secret: Data) -> String {
-        hmacSHA256(key: secret, message: Data(matricule.utf8)).map { String(format: "%02x", $0) }.joined()
+        hmacSHA256(key: secret, message: Data(matricule.utf8)).hexString
     }
 
     /// RFC 2104 HMAC over OpenSSLKit's SHA-256.

@@ -119,7 +119,7 @@ extension SQLJournalBackend {
     }
 
     public func discard(_ filter: TransmissionFilter, _ request: OperatorRequest, now: Date) async throws(JournalError) -> OperatorResult {
-        guard let reason = request.reason, !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard let reason = request.reason, !reason.trimmingWhitespaceAndNewlines().isEmpty else {
             throw .operatorRequest("a discard needs a reason (--reason TEXT): it is kept in the audit trail")
         }
         return try await operate(.discard, filter, allowed: TransmissionState.discardable, request, now: now) { db, t in

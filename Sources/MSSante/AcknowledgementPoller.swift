@@ -223,7 +223,7 @@ public final class AcknowledgementPoller: Sendable {
                 return ParsedAcknowledgement(kind: .delivered, detail: "DSN delivered to \(who) (\(status ?? "no status"))")
             case let .failed(status, diagnostic):
                 return ParsedAcknowledgement(kind: .failed, detail: "DSN failed for \(who): \(status ?? "no status") \(Self.masked(text: diagnostic ?? ""))"
-                    .trimmingCharacters(in: .whitespaces))
+                    .trimmingWhitespace())
             case let .read(disposition):
                 return ParsedAcknowledgement(kind: .read, detail: "MDN \(disposition) by \(who)")
             case let .integrationError(code, label):

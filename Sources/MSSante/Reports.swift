@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// A minimal MIME reader: enough to take apart `multipart/report` messages (RFC 6522), not a
 /// general mail parser. Header values are unfolded; bodies are kept as raw bytes.
@@ -30,10 +31,10 @@ struct MIMEEntity {
         for rawLine in text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)
             if let first = line.first, first == " " || first == "\t", !result.isEmpty {
-                result[result.count - 1].value += " " + line.trimmingCharacters(in: .whitespaces)
+                result[result.count - 1].value += " " + line.trimmingWhitespace()
             } else if let colon = line.firstIndex(of: ":") {
-                result.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces),
-                               String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+                result.append((String(line[..<colon]).trimmingWhitespace(),
+                               String(line[line.index(after: colon)...]).trimmingWhitespace()))
             }
         }
         return result
@@ -43,7 +44,7 @@ struct MIMEEntity {
 
     /// `type/subtype`, lower case (text/plain when absent).
     var contentType: String {
-        (header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }) ?? "text/plain"
+        (header("Content-Type")?.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() }) ?? "text/plain"
     }
 
     /// A parameter of Content-Type (`boundary`, `report-type`), unquoted.
@@ -51,8 +52,8 @@ struct MIMEEntity {
         guard let value = header("Content-Type") else { return nil }
         for piece in value.split(separator: ";").dropFirst() {
             let pair = piece.split(separator: "=", maxSplits: 1)
-            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == name else { continue }
-            return pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard pair.count == 2, pair[0].trimmingWhitespace().lowercased() == name else { continue }
+            return pair[1].trimmingWhitespace().trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
         return nil
     }
@@ -206,11 +207,11 @@ public struct MailReport: Sendable, Hashable {
     /// `automatic-action/MDN-sent-automatically; processed/Error: 902^Patient inconnu`.
     static func dispositionOutcome(_ field: String) -> Outcome {
         guard let semicolon = field.firstIndex(of: ";") else { return .other(disposition: field) }
-        let type = field[field.index(after: semicolon)...].trimmingCharacters(in: .whitespaces)
+        let type = field[field.index(after: semicolon)...].trimmingWhitespace()
         let base = type.split(separator: "/", maxSplits: 1).first.map { $0.lowercased() } ?? ""
         if let error = type.range(of: "error:", options: .caseInsensitive) {
-            let detail = type[error.upperBound...].trimmingCharacters(in: .whitespaces)
-            let pieces = detail.split(separator: "^", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let detail = type[error.upperBound...].trimmingWhitespace()
+            let pieces = detail.split(separator: "^", maxSplits: 1).map { $0.trimmingWhitespace() }
             let code = pieces.first ?? ""
             let label = pieces.count > 1 ? pieces[1] : integrationErrorLabels[code] ?? ""
             return .integrationError(code: code, label: label)
@@ -238,6 +239,6 @@ public struct MailReport: Sendable, Hashable {
     /// `rfc822;a@b.fr` → `a@b.fr`; `smtp; 550 5.1.1 …` → `550 5.1.1 …`.
     static func stripType(_ text: String) -> String {
         guard let semicolon = text.firstIndex(of: ";") else { return text }
-        return text[text.index(after: semicolon)...].trimmingCharacters(in: .whitespaces)
+        return text[text.index(after: semicolon)...].trimmingWhitespace()
     }
 }

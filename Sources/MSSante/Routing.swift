@@ -89,7 +89,7 @@ public enum MSSanteRouting {
         if toPS {
             let given = metadata.mssante?.recipients ?? []
             for (index, raw) in given.enumerated() {
-                let address = raw.trimmingCharacters(in: .whitespaces)
+                let address = raw.trimmingWhitespace()
                 guard isMailAddress(address) else { throw .invalidAddress(documentID: id, position: index) }
                 if address.lowercased().hasSuffix("@" + patientDomain) {
                     throw .patientAddressAmongProfessionals(documentID: id, position: index)

@@ -10,7 +10,7 @@ public struct ClientAddressRange: Sendable, Hashable, CustomStringConvertible {
 
     /// Nil when `text` is not an address or a CIDR range with a prefix length that fits.
     public init?(_ text: String) {
-        let parts = text.trimmingCharacters(in: .whitespaces).split(separator: "/", omittingEmptySubsequences: false)
+        let parts = text.trimmingWhitespace().split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 1 || parts.count == 2, let bytes = Self.bytes(String(parts[0])) else { return nil }
         let bits = bytes.count * 8
         var length = bits

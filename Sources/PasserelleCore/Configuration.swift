@@ -443,7 +443,7 @@ private struct ConfigurationReader {
             errors.append(.wrongType(file: file, line: entry.line, key: "\(table).\(key)", expected: "a string in quotes", found: entry.value.typeName))
             return nil
         }
-        guard !s.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !s.trimmingWhitespace().isEmpty else {
             errors.append(.invalidValue(file: file, line: entry.line, key: "\(table).\(key)", reason: "must not be empty"))
             return nil
         }

@@ -18,7 +18,7 @@ public struct ZonedDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
     /// Parses `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z`, `±HH:MM` or `±HHMM`.
     /// Returns nil when the offset is missing: a local time without a zone is ambiguous.
     public init?(iso text: String) {
-        let s = Array(text.trimmingCharacters(in: .whitespaces))
+        let s = Array(text.trimmingWhitespace())
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= s.count else { return nil }
             let part = s[from..<(from + count)]

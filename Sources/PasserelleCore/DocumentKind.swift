@@ -96,7 +96,7 @@ public enum DocumentKind: String, Sendable, Hashable, CaseIterable, Codable {
     /// Parses a LOINC code or a short name (case-insensitive): `ldl`, `ordonnance`,
     /// `prescription`, `cro`, `cr-bio`, `cr-imagerie`.
     public init?(parsing text: String) {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = text.trimmingWhitespace().lowercased()
         if let kind = DocumentKind(rawValue: t) { self = kind; return }
         if t == "prescription" { self = .prescription; return }
         guard let kind = DocumentKind.allCases.first(where: { $0.shortName == t }) else { return nil }

@@ -599,7 +599,7 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
             if !present && !failed.contains(path) { p.append(MetadataProblem(path, message)) }
         }
         if let ipp = patient.ipp {
-            if ipp.value.trimmingCharacters(in: .whitespaces).isEmpty { p.append(MetadataProblem("patient.ipp.value", "required")) }
+            if ipp.value.trimmingWhitespace().isEmpty { p.append(MetadataProblem("patient.ipp.value", "required")) }
             if !OID.isValid(ipp.authority) {
                 p.append(MetadataProblem("patient.ipp.authority", "must be the OID of the IPP assigning authority"))
             }
@@ -658,7 +658,7 @@ public struct DocumentMetadata: Sendable, Hashable, Codable {
             return p
         }
         if let id = stay.id {
-            if id.value.trimmingCharacters(in: .whitespaces).isEmpty { p.append(MetadataProblem("stay.id.value", "required")) }
+            if id.value.trimmingWhitespace().isEmpty { p.append(MetadataProblem("stay.id.value", "required")) }
             if !OID.isValid(id.authority) { p.append(MetadataProblem("stay.id.authority", "must be the OID of the stay-number authority")) }
         } else if !failed.contains("stay.id") {
             p.append(MetadataProblem("stay.id", "required: the stay number (value) and its authority OID"))

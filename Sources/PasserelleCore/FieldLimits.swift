@@ -81,17 +81,29 @@ private final class TextFieldVisitor: Encoder {
     private var steps: [Step] = []
     private(set) var problems: [([Step], MetadataProblem)] = []
 
-    func visit(_ text: String, at steps: [Step]) {
-        guard let last = steps.last(where: { if case .key = $0 { true } else { false } }), case .key(let key) = last else { return }
+    /// `text` at `steps` + `last` (the path is built only for a value that is too long: most
+    /// fields are short, and a path array per field was most of this check's cost).
+    func visit(_ text: String, at steps: [Step], _ last: Step? = nil) {
+        // A value within the smallest limit (in bytes, so in characters too) fits every field.
+        guard text.utf8.count > Self.smallestLimit else { return }
+        let key: String? = if case .key(let k) = last { k } else {
+            steps.last(where: { if case .key = $0 { true } else { false } }).flatMap { if case .key(let k) = $0 { k } else { nil } }
+        }
+        guard let key else { return }
         let limit = MetadataFieldLimits.byField[key] ?? MetadataFieldLimits.fallback
         // A character never takes more than 4 bytes: the count is needed only when it may be over.
         guard text.utf8.count > limit.maxCharacters else { return }
         let count = text.unicodeScalars.count
         if count > limit.maxCharacters {
-            problems.append((steps, MetadataProblem(Self.path(steps), "\(count) characters, at most \(limit.maxCharacters) (\(limit.source))",
-                                                          french: "\(count) caractères, au plus \(limit.maxCharacters) (\(limit.source))")))
+            let path = last.map { steps + [$0] } ?? steps
+            problems.append((path, MetadataProblem(Self.path(path), "\(count) characters, at most \(limit.maxCharacters) (\(limit.source))",
+                                                         french: "\(count) caractères, au plus \(limit.maxCharacters) (\(limit.source))")))
         }
     }
+
+    /// The smallest limit of ``MetadataFieldLimits``.
+    static let smallestLimit = min(MetadataFieldLimits.byField.values.map(\.maxCharacters).min() ?? 0,
+                                   MetadataFieldLimits.fallback.maxCharacters)
 
     static func path(_ steps: [Step]) -> String {
         var out = ""
@@ -134,7 +146,7 @@ private final class TextFieldVisitor: Encoder {
         let steps: [Step]
         var codingPath: [any CodingKey] { [] }
         func encodeNil(forKey key: Key) {}
-        func encode(_ value: String, forKey key: Key) { visitor.visit(value, at: steps + [.key(key.stringValue)]) }
+        func encode(_ value: String, forKey key: Key) { visitor.visit(value, at: steps, .key(key.stringValue)) }
         func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try visitor.at(steps) { try visitor.nested(.key(key.stringValue), value) } }
         func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
             KeyedEncodingContainer(Keyed<NestedKey>(visitor: visitor, steps: steps + [.key(key.stringValue)]))
@@ -154,7 +166,7 @@ private final class TextFieldVisitor: Encoder {
         init(visitor: TextFieldVisitor, steps: [Step]) { self.visitor = visitor; self.steps = steps }
         private func next() -> Step { defer { count += 1 }; return .index(count) }
         func encodeNil() { count += 1 }
-        func encode(_ value: String) { visitor.visit(value, at: steps + [next()]) }
+        func encode(_ value: String) { visitor.visit(value, at: steps, next()) }
         func encode<T: Encodable>(_ value: T) throws { let step = next(); try visitor.at(steps) { try visitor.nested(step, value) } }
         func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
             KeyedEncodingContainer(Keyed<NestedKey>(visitor: visitor, steps: steps + [next()]))

@@ -253,7 +253,7 @@ public struct IdentityTraits: Sendable, Hashable, Codable {
             if sex != expected { throw .traitMismatch(trait: .sex, maskedINS: ins.masked) }
         }
         if let birthDate {
-            if String(format: "%02d", birthDate.year % 100) != ins.birthYearDigits {
+            if Int(ins.birthYearDigits) != birthDate.year % 100 {  // no String(format:): it runs for every document
                 throw .traitMismatch(trait: .birthYear, maskedINS: ins.masked)
             }
             if let month = Int(ins.birthMonthDigits), (1...12).contains(month), month != birthDate.month {
@@ -286,7 +286,7 @@ public struct IdentityTraits: Sendable, Hashable, Codable {
 
 extension Optional where Wrapped == String {
     /// nil, empty or only whitespace.
-    var isBlank: Bool { self?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true }
+    var isBlank: Bool { self?.trimmingWhitespaceAndNewlines().isEmpty ?? true }
 }
 
 // French texts for the refusal texts (`[intake] language`, see Sources/Intake/RefusalTexts.swift).

@@ -114,7 +114,7 @@ public struct Template: Sendable {
             line += tagLines
             if sigil == "!" { continue }
             let body = (sigil == "#" || sigil == "^" || sigil == "/") ? tag.dropFirst() : tag
-            let key = body.trimmingCharacters(in: .whitespaces)
+            let key = body.trimmingWhitespace()
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." || $0 == "-" }) else {
                 throw .syntax(template: name, line: tagLine, message: "'\(tag)' is not a valid tag name")
             }
@@ -193,9 +193,22 @@ public struct Template: Sendable {
             output += value
             return
         }
+        try Self.appendXML(value, key: key, template: name, to: &output)
+    }
+
+    /// One value escaped as a template with XML escaping writes it (`&<>"'`, tab and line ends
+    /// as references, other control characters refused), without a template to render: for
+    /// writers that build XML by hand value by value (ebRIM metadata).
+    public static func escapedXML(_ value: String, key: String, template: String) throws(TemplateError) -> String {
+        var output = ""
+        try appendXML(value, key: key, template: template, to: &output)
+        return output
+    }
+
+    private static func appendXML(_ value: String, key: String, template name: String, to output: inout String) throws(TemplateError) {
         // Fast path: most values (and the whole base64 body of a CDA) need no change at all.
-        let clean = value.utf8.withContiguousStorageIfAvailable { !$0.contains(where: Self.needsAttention) }
-            ?? !value.utf8.contains(where: Self.needsAttention)
+        let clean = value.utf8.withContiguousStorageIfAvailable { !$0.contains(where: needsAttention) }
+            ?? !value.utf8.contains(where: needsAttention)
         if clean {
             output += value
             return

@@ -43,7 +43,7 @@ extension CodedValue {
     /// Reads `code^codeSystemOID^displayName` (the HL7 v2 CE order with the OID second, as
     /// configuration files write it); the display name may be left out (`code^OID`).
     public static func parse(caretSeparated text: String) -> Result<CodedValue, CodedValueProblem> {
-        let parts = text.split(separator: "^", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = text.split(separator: "^", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
         guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty else {
             return .failure(CodedValueProblem("expected code^codeSystemOID^displayName, e.g. \"SA01^1.2.250.1.71.4.2.4^Etablissement public de santé\""))
         }

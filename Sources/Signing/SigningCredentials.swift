@@ -110,20 +110,20 @@ final class ChainCheckCache: Sendable {
 
 // MARK: - Shared helpers for the signature builders
 
-/// One-value template: XML escaping (and refusal of characters XML cannot carry) come from
-/// PasserelleCore's template renderer, the project's single implementation of those rules.
-private let xmlValue: Template = {
-    do { return try Template("{{v}}", name: "XML value") } catch { fatalError("constant template: \(error)") }
-}()
+/// XML escaping (and refusal of characters XML cannot carry) come from PasserelleCore's template
+/// rules, the project's single implementation of them (no template rendered per value).
+private func xmlValue(_ value: String) throws -> String {
+    try Template.escapedXML(value, key: "v", template: "XML value")
+}
 
 extension String {
     /// Escaped for XML text and attribute values. Builder inputs are checked with
     /// `Identifiers.isXMLText` first; a character XML cannot carry that still gets here
     /// (from a certificate field) is replaced by U+FFFD rather than producing broken XML.
     var xmlEscaped: String {
-        if let escaped = try? xmlValue.render(["v": self]) { return escaped }
+        if let escaped = try? xmlValue(self) { return escaped }
         let cleaned = String(String.UnicodeScalarView(unicodeScalars.map { Identifiers.isXMLText(String($0)) ? $0 : "\u{FFFD}" }))
-        return (try? xmlValue.render(["v": cleaned])) ?? ""
+        return (try? xmlValue(cleaned)) ?? ""
     }
 }
 
@@ -146,7 +146,7 @@ enum Identifiers {
 
     /// True when every character is allowed in XML 1.0 text (no C0 controls but tab/LF/CR).
     static func isXMLText(_ value: String) -> Bool {
-        (try? xmlValue.render(["v": value])) != nil
+        (try? xmlValue(value)) != nil
     }
 
     /// xs:dateTime in UTC, whole seconds (`2026-11-23T10:00:00Z`). gmtime_r rather than

@@ -55,13 +55,13 @@ public struct VIHFConfiguration: Sendable, Hashable {
             throw .configuration(key: key, message: "contains control characters")
         }
         func required(_ key: String) throws(SigningError) -> String {
-            guard let value = values[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
+            guard let value = values[key]?.trimmingWhitespace(), !value.isEmpty else {
                 throw .configuration(key: key, message: "missing")
             }
             return value
         }
         func oneOf(_ key: String, _ allowed: Set<String>, default fallback: String) throws(SigningError) -> String {
-            let value = values[key]?.trimmingCharacters(in: .whitespaces) ?? fallback
+            let value = values[key]?.trimmingWhitespace() ?? fallback
             guard allowed.contains(value) else {
                 throw .configuration(key: key, message: "'\(value)' is not accepted (accepted: \(allowed.sorted().joined(separator: ", ")))")
             }
@@ -105,7 +105,7 @@ public struct VIHFConfiguration: Sendable, Hashable {
 
     /// Parses `code^codeSystemOID^displayName`.
     public static func parseRole(_ text: String, key: String = "role") throws(SigningError) -> CodedValue {
-        let parts = text.split(separator: "^", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = text.split(separator: "^", omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
         guard parts.count == 3, !parts[0].isEmpty, Identifiers.isOID(parts[1]), !parts[2].isEmpty else {
             throw .configuration(key: key, message: "'\(text)' is not code^codeSystemOID^displayName (e.g. 10^1.2.250.1.71.1.2.7^Médecin)")
         }
@@ -153,10 +153,10 @@ public struct VIHFAssertionBuilder: Sendable {
     public func assertion(patient: INS, author: VIHFAuthor, issueInstant: Date = Date(),
                           assertionID: String = "VIHF-\(UUID.random().uuidString.lowercased())") throws(SigningError) -> Data {
         guard Identifiers.isNCName(assertionID) else { throw .invalidInput("assertion ID '\(assertionID)' is not an XML NCName") }
-        guard !author.identifier.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !author.identifier.trimmingWhitespace().isEmpty else {
             throw .invalidInput("the VIHF needs the author's identifier (Subject/NameID)")
         }
-        guard !author.displayName.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !author.displayName.trimmingWhitespace().isEmpty else {
             throw .invalidInput("the VIHF needs the author's name (subject-id)")
         }
         let texts = [author.identifier, author.displayName] + author.roles.flatMap { [$0.code, $0.codeSystem, $0.displayName] }

@@ -150,4 +150,23 @@ import TestSupport
         #expect(stable(0))
         #expect(StabilityTracker.markers(for: file).map(\.lastPathComponent) == ["cr.pdf.done", "cr.done"])
     }
+
+    /// The scan splits names without URLs (see `IntakeFile.nameParts`): it must pair files exactly
+    /// as Foundation's URL did before.
+    @Test func namePartsAgreeWithFoundation() {
+        var names = ["cr1.pdf", "cr1.json", "a.b.pdf", ".hidden", ".hidden.pdf", "name.", "a..", "..", "...", "..pdf",
+                     "NAME.PDF", "x", "x.y.", "compte rendu.pdf", "fichier .pdf", "f.pdf ", "f. pdf", "é.json", "a.tar.gz",
+                     "f.pdf.done", "CR.Json", "a .b", "a. ", ". ", "-.pdf", "a.é", "a.p df"]
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "B", ".", ".", " ", "-", "_", "é", "1", "~", "p", "d", "f"]
+        for _ in 0..<20_000 {
+            names.append(String((0..<Int.random(in: 1...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        for name in names {
+            let url = URL(fileURLWithPath: "/inbox").appendingPathComponent(name, isDirectory: false)
+            let parts = IntakeFile.nameParts(name)
+            #expect(String(parts.stem) == url.deletingPathExtension().lastPathComponent, "\(name)")
+            #expect(String(parts.ext) == url.pathExtension, "\(name)")
+        }
+    }
 }
