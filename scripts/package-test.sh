@@ -146,11 +146,23 @@ snapshot() { # file
 as_root sqlite3 "$jdir/journal.sqlite" "DELETE FROM service_runs;"
 snapshot "$work/before.txt"
 grep -q "acknowledged" "$work/before.txt" || { cat "$work/before.txt"; fail "the journal copied from the demo shows no acknowledged transmission"; }
-[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 8 ] \
-    || fail "the journal is not at schema 8: this test undoes migrations 8, 7, 6 and 5 (Sources/Journal/Schema.swift), the newest when it was written; make it undo the newer ones too"
-as_root sqlite3 "$jdir/journal.sqlite" "BEGIN; DROP TABLE console_events; DROP INDEX transmissions_waiting; DROP INDEX transmissions_last_error; DROP INDEX transmissions_state_id;
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 9 ] \
+    || fail "the journal is not at schema 9: this test undoes migrations 9, 8, 7, 6 and 5 (Sources/Journal/Schema.swift), the newest when it was written; make it undo the newer ones too"
+# Migration 9 keeps small intake records in the journal's blobs table; a journal of schema 4
+# has them as files in journal.blobs/: written out there (0600, owned by passerelle) before the
+# table goes, so the rewound journal is whole and still readable after the upgrade.
+records=$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM blobs")
+[ "$records" -gt 0 ] || fail "the demo's journal holds no intake record in its blobs table (migration 9)"
+as_root sqlite3 "$jdir/journal.sqlite" "SELECT sha256 || ' ' || hex(content) FROM blobs" | while read -r sha hex; do
+    folder="$jdir/journal.blobs/${sha:0:2}"
+    as_root install -d -m 0700 -o passerelle -g passerelle "$folder"
+    printf '%s' "$hex" | perl -ne 'print pack("H*", $_)' | as_root sh -c "umask 077 && cat > '$folder/$sha'"
+    as_root chown passerelle:passerelle "$folder/$sha"
+    [ "$(as_root sha256sum "$folder/$sha" | cut -d' ' -f1)" = "$sha" ] || fail "intake record $sha not written out whole"
+done
+as_root sqlite3 "$jdir/journal.sqlite" "BEGIN; DROP TABLE blobs; DROP TABLE console_events; DROP INDEX transmissions_waiting; DROP INDEX transmissions_last_error; DROP INDEX transmissions_state_id;
     DROP INDEX attempts_started; DROP TABLE service_runs; DROP INDEX documents_purged; DROP INDEX documents_blob; DROP INDEX documents_built;
-    ALTER TABLE documents DROP COLUMN purged_at; DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8); COMMIT;"
+    ALTER TABLE documents DROP COLUMN purged_at; DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8, 9); COMMIT;"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 4 ] || fail "the journal was not rewound to schema 4"
 
 # 6. Upgrade: the new packages over the previous ones, as if systemd ran the service. systemd
@@ -170,13 +182,15 @@ with_systemd() {
 }
 step "upgrading to $version with dpkg -i (journal at schema 4, the service running)"
 with_systemd dpkg -i "$main" "$demo" >"$work/upgrade.txt" 2>&1 || { cat "$work/upgrade.txt"; fail "dpkg -i of the new packages failed"; }
-grep "journal: schema version 4 migrated to 8" "$work/upgrade.txt" || { cat "$work/upgrade.txt"; fail "postinst did not migrate the journal"; }
+grep "journal: schema version 4 migrated to 9" "$work/upgrade.txt" || { cat "$work/upgrade.txt"; fail "postinst did not migrate the journal"; }
 calls=$(grep -E "stop|start" "$systemd_log" | tr '\n' ';')
 [ "$calls" = "deb-systemd-invoke stop passerelle.service;deb-systemd-invoke start passerelle.service;" ] \
     || { cat "$systemd_log"; fail "the upgrade did not stop then start the running service (calls above)"; }
 [ ! -e /run/passerelle.upgrade-restart ] || fail "postinst left /run/passerelle.upgrade-restart behind"
 step "prerm stopped the service before the migration, postinst started it again"
-[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 8 ] || fail "the journal is not at schema 8 after the upgrade"
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" 'SELECT max(version) FROM schema_migrations')" = 9 ] || fail "the journal is not at schema 9 after the upgrade"
+[ "$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM sqlite_master WHERE name = 'blobs'")" = 1 ] \
+    || fail "migration 9's table is missing after the upgrade"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM sqlite_master WHERE name IN ('console_events', 'console_events_time')")" = 2 ] \
     || fail "migration 8's table or index is missing after the upgrade"
 [ "$(as_root sqlite3 "$jdir/journal.sqlite" "SELECT count(*) FROM pragma_table_info('documents') WHERE name = 'purged_at'")" = 1 ] \

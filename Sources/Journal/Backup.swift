@@ -90,7 +90,7 @@ public enum JournalBackup {
             throw .blobStore(path: blobFolder.path, reason: "\(missing.count) blob(s) of the restored journal are missing from the backup's folder")
         }
         // Opening migrates a backup made by an older Passerelle.
-        let store = try SQLiteJournalStore(path: databasePath, blobs: BlobStore(root: blobFolder))
+        let store = try SQLiteJournalStore(path: databasePath, blobs: BlobStore(root: blobFolder, source: SQLiteBlobs(path: databasePath)))
         return Copy(database: databasePath, blobFolder: blobFolder, blobs: blobs, patientKey: key, schemaVersion: try store.schemaVersion())
     }
 
@@ -157,8 +157,11 @@ public enum JournalBackup {
             let hasPurge = try db.query("SELECT 1 FROM pragma_table_info('documents') WHERE name = 'purged_at'").isEmpty == false
             let rows = try db.query("SELECT blob_sha256, built_sha256 FROM documents" + (hasPurge ? " WHERE purged_at IS NULL" : ""))
             store = try BlobStore(root: blobFolder)
+            // Small intake records are in the database itself (migration 9), not in the folder.
+            let hasBlobs = try db.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'") != nil
+            let inDatabase = Set(hasBlobs ? try db.query("SELECT sha256 FROM blobs").compactMap { $0["sha256"].string } : [])
             return Set(rows.flatMap { [$0["blob_sha256"].string, $0["built_sha256"].string] }.compactMap { $0 }.filter { !$0.isEmpty })
-                .filter { store.size($0) == nil }.sorted()
+                .filter { !inDatabase.contains($0) && store.size($0) == nil }.sorted()
         } catch {
             throw JournalError.wrapping(error)
         }

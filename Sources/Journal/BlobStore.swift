@@ -14,6 +14,14 @@ import Darwin
 public protocol BlobSource: Sendable {
     /// The bytes stored under `sha256`, or nil if there are none.
     func blob(sha256: String) throws(JournalError) -> Data?
+    /// True when a blob read from here is worth a file in the folder (PostgreSQL: another
+    /// node's, over the network); false when it lives in the database for good (SQLite's small
+    /// intake records: a copy would be the file its inlining saved).
+    var cachesInFolder: Bool { get }
+}
+
+extension BlobSource {
+    public var cachesInFolder: Bool { true }
 }
 
 /// Content-addressed files: `<root>/<first 2 hex>/<sha256 hex>`, mode 0600, fsynced (file and
@@ -87,11 +95,20 @@ public struct BlobStore: Sendable {
 
     /// An admission's two blobs (intake record, built CDA), written and fsynced on the blob
     /// threads: file writes and fsyncs never hold a thread of Swift's cooperative pool.
-    public func store(_ admission: Admission) async throws(JournalError) -> (record: String, built: String) {
+    /// `recordInJournal`: the record goes into the journal's transaction, not a file; only its
+    /// digest is computed here.
+    public func store(_ admission: Admission, recordInJournal: Bool = false) async throws(JournalError) -> (record: String, built: String) {
         let record = admission.record, built = admission.built, store = self
         do {
             let digests: [String] = try await Self.threads.run {
-                let recordSHA = try store.put(parts: record)
+                let recordSHA: String
+                if recordInJournal {
+                    let context = DigestContext(.sha256)
+                    for part in record { context.update(part) }
+                    recordSHA = context.finalize().hexString
+                } else {
+                    recordSHA = try store.put(parts: record)
+                }
                 switch built {
                 case .data(let data, let sha256): return [recordSHA, try store.put(parts: [data], sha256: sha256)]
                 case .file(let url, let sha256): return [recordSHA, try store.put(file: url, sha256: sha256)]
@@ -241,7 +258,7 @@ public struct BlobStore: Sendable {
                 guard BlobStore.sha256Hex(data) == sha256 else {
                     throw .blobStore(path: path, reason: "the database copy does not match its SHA-256")
                 }
-                try put(data)
+                if source.cachesInFolder { try put(data) }
                 return data
             }
             throw .blobStore(path: path, reason: "blob missing or unreadable")

@@ -110,7 +110,7 @@ enum JournalStatement: Sendable {
     case documentVersions, hourlyActivity
     /// The console's logins and logouts (``ConsoleEventLog``).
     case insertConsoleEvent
-    /// PostgreSQL only: an SQLite journal keeps its blobs as files (``BlobStore``).
+    /// Blob bytes kept in the journal: every blob on PostgreSQL; an SQLite journal's small intake records.
     case storeBlob
 
     static let all: [JournalStatement] = [
@@ -121,9 +121,8 @@ enum JournalStatement: Sendable {
         .recoverExpired, .interruptAttempts, .confirmSent, .requeue, .attempts, .acknowledgements, .stateCounts,
         .waitingCounts, .oldestWaiting, .lastError, .documentCountsByMonth, .flush, .hold, .release, .discard, .insertOperatorAction,
         .insertOperatorActionTransmission, .operatorActionsOfTransmission, .documentVersions, .hourlyActivity,
-        .insertConsoleEvent,
+        .insertConsoleEvent, .storeBlob,
     ]
-    static let postgresqlOnly: [JournalStatement] = [.storeBlob]
 
     func sql(_ d: SQLDialect) -> String {
         switch self {

@@ -10,6 +10,12 @@ public enum Journals {
         URL(fileURLWithPath: path).deletingPathExtension().appendingPathExtension("blobs")
     }
 
+    /// The blob store of the SQLite journal at `path`: its folder, and its `blobs` table for the
+    /// small intake records kept in the database.
+    public static func sqliteBlobs(forDatabase path: String) throws(JournalError) -> BlobStore {
+        try BlobStore(root: blobFolder(forDatabase: path), source: SQLiteBlobs(path: path))
+    }
+
     /// The store for `configuration.journal`, created and migrated if needed.
     public static func open(_ journal: PasserelleConfiguration.Journal, policy: RetryPolicy = RetryPolicy()) throws(JournalError) -> any JournalStore {
         try openWithBlobs(journal, policy: policy).store
@@ -21,7 +27,7 @@ public enum Journals {
                                      policy: RetryPolicy = RetryPolicy()) throws(JournalError) -> (store: any JournalStore, blobs: BlobStore) {
         switch journal {
         case .sqlite(let path):
-            let blobs = try BlobStore(root: blobFolder(forDatabase: path))
+            let blobs = try sqliteBlobs(forDatabase: path)
             return (try SQLiteJournalStore(path: path, blobs: blobs, policy: policy), blobs)
         case .postgresql(let url, let passwordFile, let blobCache):
             let configuration: PostgresConfiguration

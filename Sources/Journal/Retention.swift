@@ -94,8 +94,10 @@ enum RetentionSQL {
     static let blobUsers = """
         SELECT DISTINCT set_id FROM documents WHERE purged_at IS NULL AND (blob_sha256 = ?1 OR built_sha256 = ?1)
         """
-    /// PostgreSQL keeps the bytes in `blobs`.
-    static let blobSize = "SELECT octet_length(content) AS n FROM blobs WHERE sha256 = ?1"
+    /// The size of a blob kept in `blobs` (PostgreSQL: every blob; SQLite: small intake records).
+    static func blobSize(_ dialect: SQLDialect) -> String {
+        "SELECT \(dialect == .postgresql ? "octet_length" : "length")(content) AS n FROM blobs WHERE sha256 = ?1"
+    }
     static let deleteBlob = "DELETE FROM blobs WHERE sha256 = ?1"
     /// Blobs of documents purged recently whose file a crash may have left (the files are
     /// deleted after the commit): the next purge deletes them.
@@ -203,8 +205,10 @@ extension SQLJournalBackend {
                 deletable.append(digest)
             }
             for digest in deletable {
-                if db.dialect == .postgresql {
-                    result.bytes += try q(RetentionSQL.blobSize, digest).first?.integer("n") ?? 0
+                // PostgreSQL keeps every blob in `blobs`; SQLite its small intake records (migration 9).
+                let inDatabase = try q(RetentionSQL.blobSize(db.dialect), digest).first?.integer("n")
+                if db.dialect == .postgresql || inDatabase != nil {
+                    result.bytes += inDatabase ?? 0
                     if !dryRun { _ = try db.change(db.dialect.render(RetentionSQL.deleteBlob), [.text(digest)]) }
                 } else {
                     result.bytes += blobs.size(digest) ?? 0

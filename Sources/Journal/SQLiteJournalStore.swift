@@ -106,9 +106,46 @@ public final class SQLiteJournalStore: SQLJournalBackend {
         StoredBlob(sha256: try blobs.put(file: file, sha256: sha256))
     }
     func storedBlob(_ sha256: String) throws(JournalError) -> StoredBlob { StoredBlob(sha256: sha256) }
+    /// The intake record goes into the admission's transaction when it is small (a metadata line:
+    /// the content is in the built CDA) and the blob folder reads this journal's `blobs` table
+    /// (``Journals/openWithBlobs(_:policy:)`` sets that up): one file per document instead of two.
     func storeBlobs(of admission: Admission) async throws(JournalError) -> (record: StoredBlob, built: StoredBlob) {
-        let (record, built) = try await blobs.store(admission)
-        return (StoredBlob(sha256: record), StoredBlob(sha256: built))
+        let size = admission.record.reduce(0) { $0 + $1.count }
+        let inJournal = blobs.source is SQLiteBlobs && size <= Self.recordInJournalBytes
+        let (record, built) = try await blobs.store(admission, recordInJournal: inJournal)
+        let recordContent = inJournal ? admission.record.reduce(into: Data(capacity: size)) { $0.append($1) } : nil
+        return (StoredBlob(sha256: record, inDatabase: recordContent), StoredBlob(sha256: built))
+    }
+
+    /// The largest intake record kept in the database rather than in a file of its own: above,
+    /// the record holds the producer's content (a large PDF) and stays a file.
+    static let recordInJournalBytes = 64 << 10
+}
+
+/// The blobs an SQLite journal keeps in its `blobs` table (small intake records), for the
+/// ``BlobStore`` beside it: read through a read-only connection of its own, opened on first use
+/// (only a retry, a restart or a CLI command reads a record back; the first send has it in memory).
+public final class SQLiteBlobs: BlobSource, @unchecked Sendable {
+    public let path: String
+    /// Guarded by `lock`: opened on first use.
+    private var connection: SQLiteConnection?
+    private let lock = NSLock()
+
+    public init(path: String) { self.path = path }
+
+    public var cachesInFolder: Bool { false }
+
+    public func blob(sha256: String) throws(JournalError) -> Data? {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            if connection == nil { connection = try SQLiteConnection(path: path, mode: .readOnly) }
+            // A journal not yet migrated to 9 has no such table: nothing is kept there.
+            guard try connection!.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'") != nil else { return nil }
+            return try connection!.scalar("SELECT content FROM blobs WHERE sha256 = ?", [sha256])?.data
+        } catch {
+            throw JournalError.wrapping(error)
+        }
     }
 }
 

@@ -25,7 +25,7 @@ struct MigrateCLITests {
         try ProcessRunner.run("/usr/bin/sha256sum", [file.path]).stdout.split(separator: " ").first.map(String.init) ?? ""
     }
 
-    @Test("schema 4 with rows → migrated to the latest (8), rows kept; again: current; schema 99 → refused, file untouched")
+    @Test("schema 4 with rows → migrated to the latest (9), rows kept; again: current; schema 99 → refused, file untouched")
     func olderMigratedNewerRefused() throws {
         let dir = try TestPaths.temporaryDirectory("migrate")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -39,28 +39,29 @@ struct MigrateCLITests {
         #expect(!FileManager.default.fileExists(atPath: journal.path))
 
         // A journal as the service makes it (status opens, creates, migrates), with rows, then
-        // rewound to schema 4: migrations 8 (console_events), 7 (three indexes), 6 (service_runs,
+        // rewound to schema 4: migrations 9 (blobs), 8 (console_events), 7 (three indexes), 6 (service_runs,
         // an index) and 5 (purged_at and three indexes) undone.
         _ = try CLI.run(["status", "--config", config])
-        try #require(try sqlite(journal, "SELECT max(version) FROM schema_migrations") == "8",
-                     "this test undoes migrations 8, 7, 6 and 5, the newest when it was written: make it undo the newer ones too")
+        try #require(try sqlite(journal, "SELECT max(version) FROM schema_migrations") == "9",
+                     "this test undoes migrations 9, 8, 7, 6 and 5, the newest when it was written: make it undo the newer ones too")
         _ = try sqlite(journal, """
             INSERT INTO inputs (sha256, file_name, received_at) VALUES ('a', 'a.pdf', 1), ('b', 'b.pdf', 2);
             INSERT INTO stays (finess, stay_id, admitted_at) VALUES ('750803447', 'S1', 3);
-            DROP TABLE console_events;
+            DROP TABLE blobs; DROP TABLE console_events;
             DROP INDEX transmissions_waiting; DROP INDEX transmissions_last_error; DROP INDEX transmissions_state_id;
             DROP INDEX attempts_started; DROP TABLE service_runs;
             DROP INDEX documents_purged; DROP INDEX documents_blob; DROP INDEX documents_built;
             ALTER TABLE documents DROP COLUMN purged_at;
-            DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8);
+            DELETE FROM schema_migrations WHERE version IN (5, 6, 7, 8, 9);
             """)
         #expect(try sqlite(journal, "SELECT max(version) FROM schema_migrations") == "4")
 
         let migrated = try CLI.run(["migrate", "--config", config])
         #expect(migrated.status == 0, "\(migrated.stdout)\(migrated.stderr)")
-        #expect(migrated.stdout.contains("journal: schema version 4 migrated to 8"), "\(migrated.stdout)")
-        #expect(try sqlite(journal, "SELECT max(version) FROM schema_migrations") == "8")
+        #expect(migrated.stdout.contains("journal: schema version 4 migrated to 9"), "\(migrated.stdout)")
+        #expect(try sqlite(journal, "SELECT max(version) FROM schema_migrations") == "9")
         #expect(try sqlite(journal, "SELECT count(*) FROM sqlite_master WHERE name IN ('console_events', 'console_events_time')") == "2")
+        #expect(try sqlite(journal, "SELECT count(*) FROM sqlite_master WHERE name = 'blobs'") == "1")
         #expect(try sqlite(journal, "SELECT count(*) FROM sqlite_master WHERE name IN ('transmissions_waiting', 'transmissions_last_error', 'transmissions_state_id')") == "3")
         #expect(try sqlite(journal, "SELECT count(*) FROM pragma_table_info('documents') WHERE name = 'purged_at'") == "1")
         #expect(try sqlite(journal, "SELECT count(*) FROM sqlite_master WHERE name = 'service_runs'") == "1")
@@ -69,14 +70,14 @@ struct MigrateCLITests {
 
         let again = try CLI.run(["migrate", "--config", config])
         #expect(again.status == 0)
-        #expect(again.stdout.contains("journal: schema version 8, current"), "\(again.stdout)")
+        #expect(again.stdout.contains("journal: schema version 9, current"), "\(again.stdout)")
 
         // A downgrade: the journal of a newer passerelle is refused and left as it was.
         _ = try sqlite(journal, "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)")
         let before = try sha256(journal)
         let newer = try CLI.run(["migrate", "--config", config])
         #expect(newer.status == 1, "\(newer.stdout)\(newer.stderr)")
-        #expect(newer.stderr.contains("schema version 99 is newer than this passerelle's (8)"), "\(newer.stderr)")
+        #expect(newer.stderr.contains("schema version 99 is newer than this passerelle's (9)"), "\(newer.stderr)")
         #expect(newer.stderr.contains("nothing was changed"))
         #expect(try sha256(journal) == before)
     }

@@ -175,7 +175,7 @@ actor StartGate {
         // without any checkpoint or clean close by the first one.
         let reopened = try f.secondStore()
         #expect(try await reopened.transmissions(matching: TransmissionFilter()).count == 1)
-        #expect(try await f.schemaVersion() == 8)
+        #expect(try await f.schemaVersion() == 9)
     }
 }
 

@@ -151,8 +151,8 @@ struct Migration7Tests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let (store, raw) = try Self.upgraded(backend, from: 6, in: folder)
         let indexNames = Self.indexNames(backend, table: "transmissions")
-        #expect(JournalSchema.latestVersion == 8 && PostgresJournalSchema.latestVersion == 8)
-        #expect(try raw.query("SELECT max(version) AS v FROM schema_migrations").first?["v"].int == 8)
+        #expect(JournalSchema.latestVersion == 9 && PostgresJournalSchema.latestVersion == 9)
+        #expect(try raw.query("SELECT max(version) AS v FROM schema_migrations").first?["v"].int == 9)
         #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
         #expect(try raw.query("SELECT count(*) AS n FROM documents").first?["n"].int == 4)
         let states = try raw.query("SELECT id, state, last_error FROM transmissions ORDER BY id").map { "\($0["id"].string ?? "")/\($0["state"].string ?? "")/\($0["last_error"].string ?? "-")" }
@@ -197,7 +197,7 @@ struct Migration8Tests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let (store, raw) = try Migration7Tests.upgraded(backend, from: 7, in: folder)
         let indexNames = Migration7Tests.indexNames(backend, table: "console_events")
-        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6, 7, 8, 9])
         #expect(try raw.query("SELECT count(*) AS n FROM transmissions").first?["n"].int == 6)
         #expect(try raw.query("SELECT count(*) AS n FROM documents").first?["n"].int == 4)
         let states = try raw.query("SELECT id, state, last_error FROM transmissions ORDER BY id").map { "\($0["id"].string ?? "")/\($0["state"].string ?? "")/\($0["last_error"].string ?? "-")" }

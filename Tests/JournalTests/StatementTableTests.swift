@@ -10,8 +10,7 @@ import Testing
 struct StatementTableTests {
     /// Every statement the shared operations send, as `dialect` receives it.
     static func statements(_ dialect: SQLDialect) -> [(name: String, sql: String)] {
-        let table = JournalStatement.all + (dialect == .postgresql ? JournalStatement.postgresqlOnly : [])
-        var all = table.map { ("\($0)", dialect.render($0.sql(dialect))) }
+        var all = JournalStatement.all.map { ("\($0)", dialect.render($0.sql(dialect))) }
         var filter = TransmissionFilter()
         filter.transmissionIDs = [1, 2]
         filter.documentID = "d"

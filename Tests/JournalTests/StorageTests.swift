@@ -147,9 +147,9 @@ import TestSupport
         let f = try JournalFixture(backend)
         try await f.queued(1)
         let raw = try f.raw()
-        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try raw.query("SELECT version FROM schema_migrations ORDER BY version").map { $0["version"].int } == [1, 2, 3, 4, 5, 6, 7, 8, 9])
         _ = try f.secondStore()
-        #expect(try raw.scalar("SELECT count(*) FROM schema_migrations")?.int == 8)
+        #expect(try raw.scalar("SELECT count(*) FROM schema_migrations")?.int == 9)
         #expect(try raw.scalar("SELECT count(*) FROM transmissions")?.int == 1)
         if backend == .postgresql {
             // Migration 6: blob bytes out of line and uncompressed (no pglz on PDFs and base64).
