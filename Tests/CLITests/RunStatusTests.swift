@@ -56,8 +56,12 @@ struct RunStatusTests {
                 print(r[0] <= r[1] and r[2] is not None and r[2] >= r[0])
             """, journal])
         #expect(rows.stdout == "True\n", "\(rows.stdout) \(rows.stderr)")
-        // Yesterday to tomorrow: today in Europe/Paris whatever the hour (no month-boundary flake).
-        let day = { (offset: Double) in String(ISO8601DateFormatter().string(from: Date().addingTimeInterval(offset * 86_400)).prefix(10)) }
+        // Yesterday to tomorrow in Europe/Paris (the report's days), whatever the hour: UTC days
+        // made this a two-day period between 23:00 and 24:00 UTC (00:00–01:00 in Paris).
+        let paris = ISO8601DateFormatter()
+        paris.timeZone = TimeZone(identifier: "Europe/Paris")
+        paris.formatOptions = [.withFullDate]
+        let day = { (offset: Double) in paris.string(from: Date().addingTimeInterval(offset * 86_400)) }
         let report = try CLI.run(["report", "--journal", journal, "--from", day(-1), "--to", day(1), "--format", "json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(report.stdout.utf8)) as? [String: Any])
         let availability = try #require(object["availability"] as? [String: Any], "\(report.stdout) \(report.stderr)")
