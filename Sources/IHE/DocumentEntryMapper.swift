@@ -117,7 +117,7 @@ public struct DocumentEntryMapper: Sendable {
             info.append("PID-5|\(Self.hl7Escaped(family))^\(Self.hl7Escaped(given))^^^^^L")
         }
         if let birth = traits.birthDate {
-            info.append("PID-7|" + Self.digits(birth.year, 4) + Self.digits(birth.month, 2) + Self.digits(birth.day, 2))
+            info.append("PID-7|" + birth.hl7)
         }
         // HL7 v2 table 0001 (F, M, U), not the v3 code of the CDA header.
         if let sex = traits.sex { info.append("PID-8|\(sex.rawValue)") }
@@ -232,12 +232,6 @@ public struct DocumentEntryMapper: Sendable {
     public static func generatedOID(root: String, at time: Date = Date()) -> String {
         let millis = UInt64(time.timeIntervalSince1970 * 1000)
         return "\(root).5.\(millis).\(UInt32.random(in: 1...UInt32.max))"
-    }
-
-    /// `value` in decimal, zero-padded to `width` (`%0Nd` without String(format:), which runs per document).
-    static func digits(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 
     /// Escapes the HL7 v2 delimiters (`| ^ ~ \ &`) in a component.
