@@ -195,7 +195,9 @@ import XMLKit
             let escaped = XMLText.escape(value)
             #expect(xml.contains(">\(escaped)<") || xml.contains("\"\(escaped)\""), "\(value) in METADATA.XML")
         }
-        // PID-8 in HL7 v2 (table 0001), as the DMP's entry has it.
+        // PID-7 as HL7 v2 YYYYMMDD (the sample patient was born on 28 March 1979); PID-8 in HL7 v2
+        // (table 0001), as the DMP's entry has it.
+        #expect(entry.sourcePatientInfo.contains("PID-7|19790328"), "\(entry.sourcePatientInfo)")
         #expect(entry.sourcePatientInfo.contains { $0.hasPrefix("PID-8|") })
 
         // A non-qualified identity: XDM names the patient by the IPP, the DMP refuses the document.
