@@ -86,14 +86,8 @@ public struct IntakeRecord: Sendable, Hashable {
         /// The header of the record stored as blob `sha256`.
         public static func read(_ sha256: String, blobs: BlobStore) throws(GatewayError) -> Header {
             do {
-                // A small record an SQLite journal keeps in its database (no file): read and checked whole.
-                if blobs.size(sha256) == nil, let source = blobs.source, !source.cachesInFolder,
-                   let header = try Header(try blobs.get(sha256)) {
-                    return header
-                }
-                // Checked whole (streaming) like any blob, then only the start is read.
-                _ = try blobs.verifiedFile(sha256)
-                if let header = try Header(try blobs.prefix(sha256, upTo: 1 << 20)) { return header }
+                // Checked whole like any blob, then only the start is read.
+                if let header = try Header(try blobs.verifiedPrefix(sha256, upTo: 1 << 20)) { return header }
                 // Metadata over 1 MB (never in practice): read it all.
                 guard let header = try Header(try blobs.get(sha256)) else { throw GatewayError.record("the journaled record is truncated") }
                 return header

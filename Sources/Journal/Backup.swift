@@ -158,8 +158,7 @@ public enum JournalBackup {
             let rows = try db.query("SELECT blob_sha256, built_sha256 FROM documents" + (hasPurge ? " WHERE purged_at IS NULL" : ""))
             store = try BlobStore(root: blobFolder)
             // Small intake records are in the database itself (migration 9), not in the folder.
-            let hasBlobs = try db.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'") != nil
-            let inDatabase = Set(hasBlobs ? try db.query("SELECT sha256 FROM blobs").compactMap { $0["sha256"].string } : [])
+            let inDatabase = Set(try SQLiteBlobs.hasTable(db) ? try db.query("SELECT sha256 FROM blobs").compactMap { $0["sha256"].string } : [])
             return Set(rows.flatMap { [$0["blob_sha256"].string, $0["built_sha256"].string] }.compactMap { $0 }.filter { !$0.isEmpty })
                 .filter { !inDatabase.contains($0) && store.size($0) == nil }.sorted()
         } catch {

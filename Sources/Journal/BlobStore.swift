@@ -49,6 +49,13 @@ public struct BlobStore: Sendable {
         Digest.sha256(data).hexString
     }
 
+    /// The lowercase hex SHA-256 of the concatenation of `parts`, without joining them.
+    static func sha256Hex(parts: [Data]) -> String {
+        let context = DigestContext(.sha256)
+        for part in parts { context.update(part) }
+        return context.finalize().hexString
+    }
+
     /// Where the blob with this digest lives.
     public func url(for sha256: String) -> URL {
         root.appendingPathComponent(String(sha256.prefix(2)), isDirectory: true).appendingPathComponent(sha256, isDirectory: false)
@@ -65,14 +72,7 @@ public struct BlobStore: Sendable {
     /// caller computed from these very bytes (it names the file; it is not checked again).
     @discardableResult
     public func put(parts: [Data], sha256 known: String? = nil) throws(JournalError) -> String {
-        let digest: String
-        if let known {
-            digest = known
-        } else {
-            let context = DigestContext(.sha256)
-            for part in parts { context.update(part) }
-            digest = context.finalize().hexString
-        }
+        let digest = known ?? Self.sha256Hex(parts: parts)
         let final = url(for: digest)
         let folder = final.deletingLastPathComponent()
         if FileManager.default.fileExists(atPath: final.path) {
@@ -101,14 +101,7 @@ public struct BlobStore: Sendable {
         let record = admission.record, built = admission.built, store = self
         do {
             let digests: [String] = try await Self.threads.run {
-                let recordSHA: String
-                if recordInJournal {
-                    let context = DigestContext(.sha256)
-                    for part in record { context.update(part) }
-                    recordSHA = context.finalize().hexString
-                } else {
-                    recordSHA = try store.put(parts: record)
-                }
+                let recordSHA = recordInJournal ? Self.sha256Hex(parts: record) : try store.put(parts: record)
                 switch built {
                 case .data(let data, let sha256): return [recordSHA, try store.put(parts: [data], sha256: sha256)]
                 case .file(let url, let sha256): return [recordSHA, try store.put(file: url, sha256: sha256)]
@@ -222,6 +215,15 @@ public struct BlobStore: Sendable {
             throw .blobStore(path: file.path, reason: "content does not match its SHA-256 (disk corruption?)")
         }
         return file
+    }
+
+    /// The first bytes of blob `sha256`, at most `count`, the whole blob checked against its
+    /// digest first (streaming, for a file). A blob its ``source`` keeps for good and the folder
+    /// does not hold (an SQLite journal's small intake record) is read from there, whole.
+    public func verifiedPrefix(_ sha256: String, upTo count: Int) throws(JournalError) -> Data {
+        if size(sha256) == nil, let source, !source.cachesInFolder { return try get(sha256).prefix(count) }
+        _ = try verifiedFile(sha256)
+        return try prefix(sha256, upTo: count)
     }
 
     /// The first bytes of blob `sha256` (unchecked: for reading a record's header).

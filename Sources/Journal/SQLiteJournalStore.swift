@@ -2,6 +2,7 @@ import BlockingIO
 import Foundation
 import PasserelleCore
 import SQLiteKit
+import Synchronization
 
 /// The journal in one SQLite file (WAL, fsync on commit) for a single gateway node.
 ///
@@ -125,27 +126,32 @@ public final class SQLiteJournalStore: SQLJournalBackend {
 /// The blobs an SQLite journal keeps in its `blobs` table (small intake records), for the
 /// ``BlobStore`` beside it: read through a read-only connection of its own, opened on first use
 /// (only a retry, a restart or a CLI command reads a record back; the first send has it in memory).
-public final class SQLiteBlobs: BlobSource, @unchecked Sendable {
+public final class SQLiteBlobs: BlobSource {
     public let path: String
-    /// Guarded by `lock`: opened on first use.
-    private var connection: SQLiteConnection?
-    private let lock = NSLock()
+    /// Opened on first use.
+    private let connection = Mutex<SQLiteConnection?>(nil)
 
     public init(path: String) { self.path = path }
 
     public var cachesInFolder: Bool { false }
 
     public func blob(sha256: String) throws(JournalError) -> Data? {
-        lock.lock()
-        defer { lock.unlock() }
         do {
-            if connection == nil { connection = try SQLiteConnection(path: path, mode: .readOnly) }
-            // A journal not yet migrated to 9 has no such table: nothing is kept there.
-            guard try connection!.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'") != nil else { return nil }
-            return try connection!.scalar("SELECT content FROM blobs WHERE sha256 = ?", [sha256])?.data
+            return try connection.withLock { connection throws -> Data? in
+                if connection == nil { connection = try SQLiteConnection(path: path, mode: .readOnly) }
+                let db = connection!
+                // A journal not yet migrated to 9 has no such table: nothing is kept there.
+                guard try Self.hasTable(db) else { return nil }
+                return try db.scalar("SELECT content FROM blobs WHERE sha256 = ?", [sha256])?.data
+            }
         } catch {
             throw JournalError.wrapping(error)
         }
+    }
+
+    /// True when the journal `db` has the `blobs` table (migration 9 on).
+    static func hasTable(_ db: SQLiteConnection) throws -> Bool {
+        try db.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blobs'") != nil
     }
 }
 
