@@ -131,7 +131,7 @@ let package = Package(
         .executableTarget(
             name: "passerelle-bench",
             dependencies: ["PasserelleCore", "IHE", "CDA", "Signing", "DMP", "TestEndpoints", "XMLKit", "OpenSSLKit", "XMLSecKit", "CurlKit", "BenchSupport",
-                           "Journal", "Indicators", "SQLiteKit", "Handoff", "Gateway", "SampleDocuments",
+                           "Journal", "Indicators", "SQLiteKit", "PostgresKit", "Handoff", "Gateway", "SampleDocuments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")]
         ),
 

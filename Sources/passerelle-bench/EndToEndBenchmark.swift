@@ -32,6 +32,11 @@ struct EndToEndBenchmark: AsyncParsableCommand {
           swift build -c release --product passerelle && swift build -c release --product passerelle-bench
           .build/release/passerelle-bench e2e --endpoint minimal --documents 1000 --json minimal.json
           .build/release/passerelle-bench e2e --endpoint minimal --journal postgresql --documents 1000
+        The minimal endpoint with the other workloads of issue 17 (always to the DMP alone):
+          … e2e --endpoint minimal --pdf-sizes mixed --documents 1000          # 50 KB–2 MB, 20 % HL7 v2
+          … e2e --endpoint minimal --rate 100 --documents 3000                 # p99 drop → acknowledged
+          … e2e --endpoint minimal --pdf-sizes small --backlog 100000          # the large backlog
+          … e2e --endpoint minimal --journal postgresql --gateways 2           # two nodes, one journal
         Latency is from the drop (the rename into the inbox; for --backlog, the gateway's start)
         to the moment the endpoint stored the document or the relay stored the message.
         """
@@ -43,10 +48,10 @@ struct EndToEndBenchmark: AsyncParsableCommand {
     @Option(help: "Documents already in the inbox before the gateway starts (small PDFs); overrides --documents.")
     var backlog: Int?
 
-    @Option(help: "Drop rate in documents per second (0: all at once).")
+    @Option(help: "Drop rate in documents per second (0: all at once; minimal endpoint: a backlog before the start).")
     var rate: Double = 0
 
-    @Option(help: "PDF sizes: mixed (50 KB–2 MB) or small (~0.6 KB; default for --backlog).")
+    @Option(help: "PDF sizes: mixed (50 KB–2 MB) or small (~0.6 KB; default for --backlog); minimal endpoint: dmp-only (50–500 KB, no HL7; its default), mixed or small.")
     var pdfSizes: String?
 
     @Option(help: "Percent of the documents sent as HL7 v2 messages (ORU^R01 / MDM^T02 carrying a CDA).")
@@ -76,7 +81,7 @@ struct EndToEndBenchmark: AsyncParsableCommand {
     @Flag(help: "Keep the working folder (journal, done/, the relay's messages).")
     var keep = false
 
-    @Option(help: "strict: the in-process DMP-style endpoint that checks everything (default); minimal: nginx answering a canned RegistryResponse, the gateway as a `passerelle run` child process, the DMP-only backlog.")
+    @Option(help: "strict: the in-process DMP-style endpoint that checks everything (default); minimal: nginx answering a canned RegistryResponse, the gateway as a `passerelle run` child process, documents to the DMP only.")
     var endpoint = "strict"
 
     @Option(help: "Minimal endpoint: the journal, sqlite or postgresql (a throwaway server, as the tests use).")
@@ -100,22 +105,33 @@ struct EndToEndBenchmark: AsyncParsableCommand {
     @Option(help: "Minimal endpoint: turn the console on, on this loopback port ([http] metrics_port, [console] enabled).")
     var consolePort: UInt16?
 
+    @Option(help: "Minimal endpoint: `passerelle run` processes sharing the PostgreSQL journal (--journal postgresql), each with its own folders and an equal share of the inputs.")
+    var gateways = 1
+
     @Option(help: "Gateway log level on stderr (info: about four lines per document, as `passerelle run` logs).")
     var logLevel = "warning"
 
     func validate() throws {
         guard documents > 0, backlog.map({ $0 > 0 }) ?? true else { throw ValidationError("--documents and --backlog must be positive") }
         guard rate >= 0 else { throw ValidationError("--rate must be 0 (all at once) or positive") }
-        guard pdfSizes.map({ EndToEndWorkload.Sizes(rawValue: $0) != nil }) ?? true else { throw ValidationError("--pdf-sizes: mixed or small") }
+        guard endpoint == "minimal" || pdfSizes.map({ EndToEndWorkload.Sizes(rawValue: $0).map { $0 != .dmpOnly } ?? false }) ?? true else {
+            throw ValidationError("--pdf-sizes: mixed or small (dmp-only: with --endpoint minimal)")
+        }
         guard (0...100).contains(hl7Percent), (0...100).contains(mailPercent) else { throw ValidationError("percentages are 0–100") }
         guard (1...64).contains(dmpConnections) else { throw ValidationError("--dmp-connections: 1–64") }
         guard ["strict", "minimal"].contains(endpoint) else { throw ValidationError("--endpoint: strict or minimal") }
         guard MinimalRun.JournalBackend(rawValue: journal) != nil else { throw ValidationError("--journal: sqlite or postgresql") }
         guard journalFrom == nil || journal == "sqlite" else { throw ValidationError("--journal-from takes an SQLite journal (--journal sqlite)") }
         if endpoint == "minimal" {
-            guard rate == 0, pdfSizes == nil else {
-                throw ValidationError("--endpoint minimal always drains the DMP-only backlog: --rate and --pdf-sizes do not apply (nor --hl7-percent, --mail-percent)")
+            guard pdfSizes.map({ EndToEndWorkload.Sizes(rawValue: $0) != nil }) ?? true else { throw ValidationError("--pdf-sizes: dmp-only, mixed or small") }
+            guard (1...8).contains(gateways), gateways == 1 || journal == "postgresql" else {
+                throw ValidationError("--gateways: 1–8, more than one on a PostgreSQL journal (--journal postgresql)")
             }
+            guard gateways == 1 || (wrapper == nil && consolePort == nil && journalFrom == nil) else {
+                throw ValidationError("--gateways goes without --wrapper, --console-port and --journal-from")
+            }
+        } else if gateways != 1 {
+            throw ValidationError("--gateways goes with --endpoint minimal")
         }
         if endpoint == "strict" {
             guard journal == "sqlite", passerelle == nil, wrapper == nil, prepareOnly == nil, inboxFrom == nil, journalFrom == nil, consolePort == nil else {
@@ -162,10 +178,11 @@ extension EndToEndBenchmark {
     /// `--endpoint minimal`: see ``MinimalRun``. `--backlog N` is taken as `--documents N` (the inputs are always a backlog).
     func runMinimal() async throws {
         let count = backlog ?? documents
+        let sizes = pdfSizes.flatMap(EndToEndWorkload.Sizes.init) ?? .dmpOnly
         if let prepareOnly {
             let folder = URL(fileURLWithPath: prepareOnly)
-            let (bytes, seconds) = try MinimalRun.writeBacklog(documents: count, into: folder, oid: "1.2.250.1.999.1")
-            print(String(format: "%d DMP-only documents (%.1f MB of PDF, mean %.1f KB) written to %@ in %.1f s", count,
+            let (bytes, seconds) = try MinimalRun.writeBacklog(documents: count, into: [folder], oid: "1.2.250.1.999.1", sizes: sizes, hl7Percent: hl7Percent)
+            print(String(format: "%d \(sizes.rawValue) documents (%.1f MB of PDF, mean %.1f KB) written to %@ in %.1f s", count,
                          Double(bytes) / 1_048_576, Double(bytes) / Double(count) / 1024, folder.path, seconds))
             return
         }
@@ -184,7 +201,8 @@ extension EndToEndBenchmark {
         let run = MinimalRun(root: root, documents: count, connections: dmpConnections, journal: MinimalRun.JournalBackend(rawValue: journal) ?? .sqlite,
                              gateway: gateway, wrapper: wrapper.map { $0.split(separator: " ").map(String.init) } ?? [],
                              inboxFrom: inboxFrom.map { URL(fileURLWithPath: $0) }, timeout: TimeInterval(timeout), logLevel: logLevel,
-                             journalFrom: journalFrom.map { URL(fileURLWithPath: $0) }, consolePort: consolePort)
+                             journalFrom: journalFrom.map { URL(fileURLWithPath: $0) }, consolePort: consolePort,
+                             sizes: sizes, hl7Percent: hl7Percent, rate: rate, gateways: gateways)
         let report = try await run.measure()
         print(report.table())
         if let json {

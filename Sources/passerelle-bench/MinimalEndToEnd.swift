@@ -2,6 +2,7 @@ import BenchSupport
 import Foundation
 import Journal
 import PasserelleCore
+import PostgresKit
 import SQLiteKit
 import TestEndpoints
 #if canImport(Glibc)
@@ -32,24 +33,40 @@ struct MinimalRun {
     var journalFrom: URL? = nil
     /// `[http] metrics_port` with `[console] enabled`: the console answers there during the run.
     var consolePort: UInt16? = nil
+    /// The documents: issue 17's DMP-only PDFs (default), the mixed sizes with `hl7Percent` % HL7
+    /// messages, or small PDFs (the large-backlog drain). Always to the DMP alone.
+    var sizes: EndToEndWorkload.Sizes = .dmpOnly
+    var hl7Percent = 0
+    /// Documents per second dropped into the running gateway's inbox (0: the backlog is there
+    /// before it starts). With a rate, each document's drop-to-acknowledged latency is read
+    /// from the journal (the end of its DMP attempt) and reported as percentiles.
+    var rate = 0.0
+    /// `passerelle run` processes on the one PostgreSQL journal, each with its own folders and
+    /// its share of the inputs (the DMP queue is shared: any node may send any document).
+    var gateways = 1
 
-    var inbox: URL { root.appendingPathComponent("inbox") }
+    /// Node `n`'s folders: the first node's are `root`'s (the single-gateway layout).
+    func nodeRoot(_ n: Int) -> URL { n == 0 ? root : root.appendingPathComponent("node\(n + 1)") }
+    func inbox(_ n: Int) -> URL { nodeRoot(n).appendingPathComponent("inbox") }
 
-    /// The DMP-only workload of issue 17: PDF + sidecar, qualified INS, DMP only, 50–500 KB PDFs.
-    static func workload(root oid: String) -> EndToEndWorkload {
-        EndToEndWorkload(sizes: .dmpOnly, hl7Percent: 0, mailPercent: 0, builder: BenchDMP.builder, root: oid)
+    /// Issue 17's workloads, to the DMP only (the minimal endpoint is a DMP).
+    static func workload(root oid: String, sizes: EndToEndWorkload.Sizes, hl7Percent: Int) -> EndToEndWorkload {
+        EndToEndWorkload(sizes: sizes, hl7Percent: sizes == .dmpOnly ? 0 : hl7Percent, mailPercent: 0, builder: BenchDMP.builder, root: oid)
     }
 
-    /// Writes the backlog (`documents` inputs) into `inbox`; the PDF bytes written.
-    static func writeBacklog(documents: Int, into inbox: URL, oid: String) throws -> (pdfBytes: Int, seconds: Double) {
-        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let workload = Self.workload(root: oid)
+    /// Writes `documents` inputs into `inboxes` (input i into inbox i mod count); the PDF bytes written.
+    static func writeBacklog(documents: Int, into inboxes: [URL], oid: String, sizes: EndToEndWorkload.Sizes = .dmpOnly,
+                             hl7Percent: Int = 0) throws -> (pdfBytes: Int, seconds: Double) {
+        for inbox in inboxes {
+            try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let workload = Self.workload(root: oid, sizes: sizes, hl7Percent: hl7Percent)
         let start = Date()
         var bytes = 0
         for i in 0..<documents {
             let item = try workload.item(i)
             for (name, data) in item.files {
-                let path = inbox.appendingPathComponent(name).path
+                let path = inboxes[i % inboxes.count].appendingPathComponent(name).path
                 guard FileManager.default.createFile(atPath: path + ".part", contents: data, attributes: [.posixPermissions: 0o600]),
                       rename(path + ".part", path) == 0 else { throw MinimalRunError("cannot write \(path)") }
             }
@@ -58,16 +75,18 @@ struct MinimalRun {
         return (bytes, Date().timeIntervalSince(start))
     }
 
-    /// The configuration `passerelle run` is given: LocalGatewayConfiguration's, pointed at nginx,
-    /// MSSanté off, the CDA XSD of the shared kit, the chosen journal.
-    func configurationText(endpoint: URL) throws -> String {
+    /// The configuration `passerelle run` of node `n` is given: LocalGatewayConfiguration's,
+    /// pointed at nginx, MSSanté off, the CDA XSD of the shared kit, the chosen journal
+    /// (`postgresURL`: the database every node shares).
+    func configurationText(endpoint: URL, node n: Int = 0, postgresURL: String? = nil) throws -> String {
         let fm = FileManager.default
         let schema = TestPaths.shared.appendingPathComponent("conformance/cda/xsd/cda/CDA_extended.xsd")
-        var settings = LocalGatewayConfiguration(writtenBy: "passerelle-bench e2e --endpoint minimal", pki: TestPaths.testPKI, root: root, dmpURL: endpoint,
+        let nodeRoot = nodeRoot(n)
+        var settings = LocalGatewayConfiguration(writtenBy: "passerelle-bench e2e --endpoint minimal", pki: TestPaths.testPKI, root: nodeRoot, dmpURL: endpoint,
                                                  registryURL: nil, smtpPort: nil, cdaSchema: fm.fileExists(atPath: schema.path) ? schema : nil)
         settings.dmpConnections = connections
         settings.quietPeriodSeconds = 0
-        if let consolePort {
+        if let consolePort, n == 0 {
             settings.metricsPort = consolePort
             settings.console = true
         }
@@ -78,15 +97,16 @@ struct MinimalRun {
         }
         var text = settings.text
         if journal == .postgresql {
-            let url = try PostgresTestServer.createDatabase(prefix: "bench")
+            guard let url = postgresURL else { throw MinimalRunError("no PostgreSQL database for the journal") }
             let server = try PostgresTestServer.shared()
-            let sqlite = "backend = \"sqlite\"\npath = \"\(root.path)/journal/journal.sqlite\""
+            let sqlite = "backend = \"sqlite\"\npath = \"\(nodeRoot.path)/journal/journal.sqlite\""
             guard text.contains(sqlite) else { throw MinimalRunError("the generated configuration has no SQLite [journal] section to replace") }
+            // The patient key is the deployment's, not a node's: every node reads the same file.
             text = text.replacingOccurrences(of: sqlite, with: """
                 backend = "postgresql"
                 url = "\(url)"
                 password_file = "\(server.passwordFile.path)"
-                blob_cache = "\(root.path)/journal/blob-cache"
+                blob_cache = "\(nodeRoot.path)/journal/blob-cache"
                 patient_key_file = "\(root.path)/journal/patient-key"
                 """)
         }
@@ -95,36 +115,50 @@ struct MinimalRun {
 
     func measure() async throws -> MinimalReport {
         let fm = FileManager.default
-        for sub in ["journal", "inbox"] {
-            try fm.createDirectory(at: root.appendingPathComponent(sub), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for n in 0..<gateways {
+            for sub in ["journal", "inbox"] {
+                try fm.createDirectory(at: nodeRoot(n).appendingPathComponent(sub), withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
         }
         let endpoint = try MinimalEndpoint(folder: root.appendingPathComponent("nginx"), pki: TestPaths.testPKI)
         defer { endpoint.stop() }
-        let configFile = root.appendingPathComponent("passerelle.toml")
-        try configurationText(endpoint: endpoint.url).write(to: configFile, atomically: true, encoding: .utf8)
-        let configuration: PasserelleConfiguration
-        do { configuration = try PasserelleConfiguration.load(from: configFile.path) } catch {
-            throw MinimalRunError("the benchmark configuration is invalid: \(error.problems.map(\.description).joined(separator: "; "))")
+        let postgresURL = journal == .postgresql ? try PostgresTestServer.createDatabase(prefix: "bench") : nil
+        var configurations: [(file: URL, configuration: PasserelleConfiguration)] = []
+        for n in 0..<gateways {
+            let file = nodeRoot(n).appendingPathComponent("passerelle.toml")
+            try configurationText(endpoint: endpoint.url, node: n, postgresURL: postgresURL).write(to: file, atomically: true, encoding: .utf8)
+            do { configurations.append((file, try PasserelleConfiguration.load(from: file.path))) } catch {
+                throw MinimalRunError("the benchmark configuration is invalid: \(error.problems.map(\.description).joined(separator: "; "))")
+            }
         }
+        let configuration = configurations[0].configuration
+        let inboxes = (0..<gateways).map(inbox)
 
-        // The backlog, before the gateway starts.
+        // The inputs: in the inboxes before the gateways start, or (with a rate) in a staging
+        // folder beside them, renamed into an inbox at the rate once the gateways run.
         var pdfBytes = 0
         var generation = 0.0
+        let staging = root.appendingPathComponent("staging")
+        let targets = rate > 0 ? [staging] : inboxes
         if let inboxFrom {
             let start = Date()
-            let names = try fm.contentsOfDirectory(atPath: inboxFrom.path).filter { $0.hasSuffix(".pdf") || $0.hasSuffix(".json") }.sorted()
-            for name in names {
-                guard link(inboxFrom.appendingPathComponent(name).path, inbox.appendingPathComponent(name).path) == 0 else {
-                    throw MinimalRunError("cannot link \(name) into the inbox (same file system needed): \(String(cString: strerror(errno)))")
+            let names = try fm.contentsOfDirectory(atPath: inboxFrom.path).filter { !$0.hasPrefix(".") && !$0.hasSuffix(".part") }.sorted()
+            if rate > 0 { try fm.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) }
+            for (i, stem) in Self.stems(names).enumerated() {
+                for name in names where Self.stem(name) == stem {
+                    guard link(inboxFrom.appendingPathComponent(name).path, targets[i % targets.count].appendingPathComponent(name).path) == 0 else {
+                        throw MinimalRunError("cannot link \(name) into the inbox (same file system needed): \(String(cString: strerror(errno)))")
+                    }
+                    if name.hasSuffix(".pdf") { pdfBytes += (try fm.attributesOfItem(atPath: inboxFrom.appendingPathComponent(name).path)[.size] as? Int) ?? 0 }
                 }
-                if name.hasSuffix(".pdf") { pdfBytes += (try fm.attributesOfItem(atPath: inboxFrom.appendingPathComponent(name).path)[.size] as? Int) ?? 0 }
             }
-            guard names.count == 2 * documents else {
-                throw MinimalRunError("\(inboxFrom.path) holds \(names.count / 2) documents, not --documents \(documents)")
+            guard Self.stems(names).count == documents else {
+                throw MinimalRunError("\(inboxFrom.path) holds \(Self.stems(names).count) documents, not --documents \(documents)")
             }
             generation = Date().timeIntervalSince(start)
         } else {
-            (pdfBytes, generation) = try Self.writeBacklog(documents: documents, into: inbox, oid: configuration.structure.oid)
+            (pdfBytes, generation) = try Self.writeBacklog(documents: documents, into: targets, oid: configuration.structure.oid,
+                                                           sizes: sizes, hl7Percent: hl7Percent)
         }
 
         // A journal made beforehand: its rows are not this run's (the run's outcomes are counted
@@ -132,38 +166,58 @@ struct MinimalRun {
         // journal of the gateway under test (which may be an older passerelle's).
         var journalFile: String?
         var earlier = (succeeded: 0, failed: 0)
+        if case .sqlite(let path) = configuration.journal { journalFile = path }
         if let journalFrom {
-            guard journal == .sqlite, case .sqlite(let path) = configuration.journal else {
-                throw MinimalRunError("--journal-from takes an SQLite journal")
-            }
+            guard journal == .sqlite, let path = journalFile else { throw MinimalRunError("--journal-from takes an SQLite journal") }
             try fm.copyItem(at: journalFrom, to: URL(fileURLWithPath: path))
-            journalFile = path
             earlier = try Self.dmpOutcomes(path)
         }
 
-        // The gateway: `passerelle run`, as an operator starts it.
-        let gatewayLog = root.appendingPathComponent("gateway.log")
-        _ = fm.createFile(atPath: gatewayLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let process = Process()
-        let arguments = ["run", "--config", configFile.path, "--templates", TestPaths.templates.path, "--log-level", logLevel]
-        if let first = wrapper.first {
-            process.executableURL = URL(fileURLWithPath: first.contains("/") ? first : "/usr/bin/env")
-            process.arguments = (first.contains("/") ? [] : [first]) + wrapper.dropFirst() + [gateway.path] + arguments
-        } else {
-            process.executableURL = gateway
-            process.arguments = arguments
-        }
-        process.currentDirectoryURL = root
-        process.standardOutput = try FileHandle(forWritingTo: gatewayLog)
-        process.standardError = try FileHandle(forWritingTo: gatewayLog)
+        // The gateways: `passerelle run`, as an operator starts it.
+        var processes: [Process] = []
+        defer { for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let endpointCPUBefore = endpoint.cpuSeconds
         let databaseCPUBefore = journal == .postgresql ? Self.postgresCPU() : nil
         let start = Date()
-        try process.run()
-        let pid = process.processIdentifier
-        defer {
-            if process.isRunning { kill(pid, SIGKILL) }
+        for (n, node) in configurations.enumerated() {
+            let gatewayLog = nodeRoot(n).appendingPathComponent("gateway.log")
+            _ = fm.createFile(atPath: gatewayLog.path, contents: nil, attributes: [.posixPermissions: 0o600])
+            let process = Process()
+            let arguments = ["run", "--config", node.file.path, "--templates", TestPaths.templates.path, "--log-level", logLevel]
+            if let first = wrapper.first {
+                process.executableURL = URL(fileURLWithPath: first.contains("/") ? first : "/usr/bin/env")
+                process.arguments = (first.contains("/") ? [] : [first]) + wrapper.dropFirst() + [gateway.path] + arguments
+            } else {
+                process.executableURL = gateway
+                process.arguments = arguments
+            }
+            process.currentDirectoryURL = nodeRoot(n)
+            process.standardOutput = try FileHandle(forWritingTo: gatewayLog)
+            process.standardError = try FileHandle(forWritingTo: gatewayLog)
+            try process.run()
+            processes.append(process)
         }
+
+        // With a rate: input i moves into its inbox at start + i / rate (the sidecar first, the
+        // PDF completing the pair); the time of its last rename is its drop.
+        let dropper: Task<[String: Double], any Error>? = rate <= 0 ? nil : Task.detached { [documents, rate, inboxes] in
+            let names = try FileManager.default.contentsOfDirectory(atPath: staging.path).sorted()
+            let byStem = Dictionary(grouping: names, by: Self.stem)
+            var dropped: [String: Double] = [:]
+            let clock = ContinuousClock(), begin = clock.now
+            for (i, stem) in Self.stems(names).prefix(documents).enumerated() {
+                try await Task.sleep(until: begin + .seconds(Double(i) / rate), clock: clock)
+                // The sidecar before the PDF (the scanner waits for both halves).
+                for name in (byStem[stem] ?? []).sorted(by: { a, _ in a.hasSuffix(".json") }) {
+                    guard rename(staging.appendingPathComponent(name).path, inboxes[i % inboxes.count].appendingPathComponent(name).path) == 0 else {
+                        throw MinimalRunError("cannot move \(name) into the inbox: \(String(cString: strerror(errno)))")
+                    }
+                }
+                dropped[stem] = Date().timeIntervalSince1970
+            }
+            return dropped
+        }
+        defer { dropper?.cancel() }
 
         // Wait for nginx to have answered every document, then for the journal to say so.
         var progress = (count: -1, at: Date())
@@ -173,9 +227,16 @@ struct MinimalRun {
         var gatewayStat: (user: Double, system: Double, minorFaults: Int)?
         var end = Date()
         var store: (any JournalStore)?
+        func sample() {
+            let stats = processes.compactMap { ResourceSample.processStat($0.processIdentifier) }
+            gatewayStat = stats.isEmpty ? nil : stats.reduce((0, 0, 0)) { ($0.0 + $1.user, $0.1 + $1.system, $0.2 + $1.minorFaults) }
+            gatewayCPU = gatewayStat.map { $0.user + $0.system } ?? 0
+            peakRSS = processes.map { Self.status($0.processIdentifier, "VmHWM") }.max() ?? 0
+            end = Date()
+        }
         while Date() < deadline {
-            guard process.isRunning else {
-                throw MinimalRunError("passerelle run exited (status \(process.terminationStatus)) before the end: see \(gatewayLog.path)")
+            for process in processes where !process.isRunning {
+                throw MinimalRunError("passerelle run exited (status \(process.terminationStatus)) before the end: see \(process.currentDirectoryURL?.path ?? root.path)/gateway.log")
             }
             let answered = endpoint.requestCount()
             if answered >= documents {
@@ -189,41 +250,47 @@ struct MinimalRun {
                     failed = counts.filter { $0.state == .failed }.reduce(0) { $0 + $1.count }
                 }
                 if succeeded + failed >= documents {
-                    end = Date()
-                    gatewayStat = ResourceSample.processStat(pid)
-                    gatewayCPU = gatewayStat.map { $0.user + $0.system } ?? 0
-                    peakRSS = Self.status(pid, "VmHWM")
+                    sample()
                     break
                 }
             }
             if answered != progress.count { progress = (answered, Date()) } else if Date().timeIntervalSince(progress.at) > (wrapper.isEmpty ? 60 : 600) { break }
             try await Task.sleep(for: .milliseconds(wrapper.isEmpty ? 20 : 500))
         }
-        if gatewayCPU == 0 {
-            gatewayStat = ResourceSample.processStat(pid)
-            gatewayCPU = gatewayStat.map { $0.user + $0.system } ?? 0
-            peakRSS = Self.status(pid, "VmHWM")
-            end = Date()
-        }
+        if gatewayCPU == 0 { sample() }
         let endpointCPU = endpoint.cpuSeconds - endpointCPUBefore
         // Before the SIGTERM: the gateway's backends exit with it, and their CPU with them.
         let databaseCPU = databaseCPUBefore.map { Self.postgresCPU() - $0 }
         // SIGTERM: `passerelle run` stops cleanly (under callgrind: writes its profile).
-        kill(pid, SIGTERM)
+        for process in processes { kill(process.processIdentifier, SIGTERM) }
         let stopDeadline = Date().addingTimeInterval(wrapper.isEmpty ? 30 : 300)
-        while process.isRunning && Date() < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
-        let exitStatus: Int32? = process.isRunning ? nil : process.terminationStatus
+        while processes.contains(where: \.isRunning) && Date() < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        let exitStatus: Int32? = processes.contains(where: \.isRunning) ? nil : processes.map(\.terminationStatus).max()
         endpoint.stop()
+
+        // Drop-to-acknowledged: the end of each document's sent DMP attempt, from the journal.
+        var latency: MinimalReport.Latency?
+        if let dropper {
+            let dropped = try await dropper.value
+            let acknowledged = try Self.dmpAcknowledged(configuration.journal, postgresURL: postgresURL)
+            let seconds = dropped.compactMap { stem, at in acknowledged[stem].map { Double($0) / 1000 - at } }.sorted()
+            func percentile(_ p: Double) -> Double { seconds.isEmpty ? 0 : seconds[min(seconds.count - 1, Int((p * Double(seconds.count)).rounded(.up)) - 1)] }
+            latency = .init(rate: rate, measured: seconds.count, p50Seconds: percentile(0.5), p95Seconds: percentile(0.95),
+                            p99Seconds: percentile(0.99), maxSeconds: seconds.last ?? 0)
+        }
 
         let requests = endpoint.requests()
         let connections = Set(requests.map(\.connection)).count
         let reused = Set(requests.filter(\.reused).map(\.connection)).count
         let firstAck = requests.map(\.time).min() ?? 0, lastAck = requests.map(\.time).max() ?? 0
-        let refused = ((try? fm.contentsOfDirectory(atPath: configuration.folders.error)) ?? []).filter { !$0.hasSuffix(".error.txt") }.count
+        let refused = configurations.reduce(0) { count, node in
+            count + ((try? fm.contentsOfDirectory(atPath: node.configuration.folders.error)) ?? []).filter { !$0.hasSuffix(".error.txt") }.count
+        }
         let elapsed = end.timeIntervalSince(start)
         return MinimalReport(
-            workload: .init(documents: documents, pdfBytesTotal: pdfBytes, pdfMeanKb: Double(pdfBytes) / Double(max(documents, 1)) / 1024,
-                            journal: journal.rawValue, dmpConnections: self.connections, cdaSchema: configuration.cda.schema != nil,
+            workload: .init(documents: documents, sizes: sizes.rawValue, hl7Percent: sizes == .dmpOnly ? 0 : hl7Percent,
+                            pdfBytesTotal: pdfBytes, pdfMeanKb: Double(pdfBytes) / Double(max(documents, 1)) / 1024,
+                            journal: journal.rawValue, gateways: gateways, dmpConnections: self.connections, cdaSchema: configuration.cda.schema != nil,
                             generationSeconds: generation, cpus: ProcessInfo.processInfo.activeProcessorCount,
                             wrapper: wrapper.isEmpty ? nil : wrapper.joined(separator: " ")),
             result: .init(succeededTransmissions: succeeded, failedTransmissions: failed, refusedInputs: refused,
@@ -232,6 +299,7 @@ struct MinimalRun {
                           firstToLastAnswerSeconds: lastAck - firstAck,
                           steadyDocumentsPerSecond: requests.count > 1 ? Double(requests.count - 1) / max(lastAck - firstAck, 1e-9) : 0,
                           gatewayExitStatus: exitStatus),
+            latency: latency,
             tls: .init(connections: connections, handshakes: connections, resumedSessions: reused,
                        handshakesPerThousandDocuments: Double(connections) * 1000 / Double(max(documents, 1)),
                        maxRequestsPerConnection: requests.map(\.connectionRequests).max() ?? 0),
@@ -240,6 +308,35 @@ struct MinimalRun {
                        gatewayMinorFaultsPerDocument: Double(gatewayStat?.minorFaults ?? 0) / Double(max(succeeded, 1)),
                        endpointSeconds: endpointCPU, databaseSeconds: databaseCPU, loadAverage: Self.loadAverage()),
             memory: .init(gatewayPeakRssMb: peakRSS / 1024))
+    }
+
+    /// An input's name without its extension: the PDF and its sidecar share it.
+    static func stem(_ name: String) -> String { String(name.prefix { $0 != "." }) }
+    static func stems(_ names: [String]) -> [String] { Array(Set(names.map(stem))).sorted() }
+
+    /// When each input's DMP transmission was acknowledged (the end of its sent attempt, epoch
+    /// milliseconds), by input name without extension; the same SQL for both journals.
+    static func dmpAcknowledged(_ journal: PasserelleConfiguration.Journal, postgresURL: String?) throws -> [String: Int64] {
+        let sql = """
+            SELECT i.file_name AS name, MAX(a.ended_at) AS ended FROM inputs i
+            JOIN transmissions t ON t.document_id = i.document_id AND t.version = i.version AND t.target = 'dmp'
+            JOIN attempts a ON a.transmission_id = t.id AND a.outcome = 'sent'
+            GROUP BY i.file_name
+            """
+        var acknowledged: [String: Int64] = [:]
+        switch journal {
+        case .sqlite(let path):
+            let db = try SQLiteConnection(path: path, mode: .readOnly)
+            defer { db.close() }
+            for row in try db.query(sql) { if let name = row["name"].string, let ended = row["ended"].int { acknowledged[stem(name)] = Int64(ended) } }
+        default:
+            guard let postgresURL else { return [:] }
+            let server = try PostgresTestServer.shared()
+            let db = try PostgresConnection(PostgresConfiguration(url: postgresURL, passwordFile: server.passwordFile.path))
+            defer { db.close() }
+            for row in try db.query(sql) { if let name = row["name"].string, let ended = row["ended"].int64 { acknowledged[stem(name)] = ended } }
+        }
+        return acknowledged
     }
 
     /// The DMP transmissions of an SQLite journal that succeeded and that failed, read without
@@ -290,14 +387,27 @@ struct MinimalRunError: Error, CustomStringConvertible {
 
 /// The figures of one `e2e --endpoint minimal` run (JSON: snake_case).
 struct MinimalReport: Encodable {
-    static let goalDocumentsPerSecond = 570.0
+    /// Issue 17's throughput goals: the DMP-only backlog 570/s, the mixed one 300/s (none for a rate or small PDFs).
+    var goalDocumentsPerSecond: Double? {
+        guard latency == nil else { return nil }
+        switch EndToEndWorkload.Sizes(rawValue: workload.sizes) {
+        case .dmpOnly?: return 570
+        case .mixed?: return 300
+        default: return nil
+        }
+    }
     static let goalCPUMsPerDocument = 3.5
 
     struct Workload: Encodable {
         var documents: Int
+        /// dmp-only (issue 17's 50–500 KB PDFs), mixed (50 KB–2 MB, with hl7Percent % HL7 v2) or small.
+        var sizes: String
+        var hl7Percent: Int
         var pdfBytesTotal: Int
         var pdfMeanKb: Double
         var journal: String
+        /// `passerelle run` processes on the one journal.
+        var gateways: Int
         var dmpConnections: Int
         var cdaSchema: Bool
         var generationSeconds: Double
@@ -318,6 +428,15 @@ struct MinimalReport: Encodable {
         /// (requests − 1) / (last answer − first answer): without the gateway's start-up.
         var steadyDocumentsPerSecond: Double
         var gatewayExitStatus: Int32?
+    }
+    /// `--rate`: from the drop (the rename into the inbox) to the end of the sent DMP attempt.
+    struct Latency: Encodable {
+        var rate: Double
+        var measured: Int
+        var p50Seconds: Double
+        var p95Seconds: Double
+        var p99Seconds: Double
+        var maxSeconds: Double
     }
     struct TLS: Encodable {
         var connections: Int
@@ -349,6 +468,7 @@ struct MinimalReport: Encodable {
     var benchmark = "e2e-minimal"
     var workload: Workload
     var result: Result
+    var latency: Latency?
     var tls: TLS
     var cpu: CPU
     var memory: Memory
@@ -363,13 +483,16 @@ struct MinimalReport: Encodable {
     func table() -> String {
         let w = workload, r = result
         func f(_ v: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", v) }
-        var lines = [
-            "passerelle-bench e2e --endpoint minimal — \(w.documents) documents (DMP only, backlog), \(w.cpus) CPUs, load average \(cpu.loadAverage)",
-            "  workload      PDF + sidecar, qualified INS, 50–500 KB PDFs (mean \(f(w.pdfMeanKb)) KB, \(f(Double(w.pdfBytesTotal) / 1_048_576)) MB); journal \(w.journal); DMP connections \(w.dmpConnections); CDA XSD \(w.cdaSchema ? "on" : "off")",
+        var lines: [String?] = [
+            "passerelle-bench e2e --endpoint minimal — \(w.documents) documents (DMP only, \(latency.map { "dropped at \(f($0.rate)) per second" } ?? "backlog")), \(w.cpus) CPUs, load average \(cpu.loadAverage)",
+            "  workload      \(Self.describe(w)) (mean \(f(w.pdfMeanKb)) KB, \(f(Double(w.pdfBytesTotal) / 1_048_576)) MB); journal \(w.journal)\(w.gateways > 1 ? " shared by \(w.gateways) gateways" : ""); DMP connections \(w.dmpConnections); CDA XSD \(w.cdaSchema ? "on" : "off")",
             "  endpoint      nginx (mutual TLS, canned RegistryResponse): \(r.requests) requests, \(r.requestsNotOK) not 200",
-            "  result        \(r.succeededTransmissions)/\(w.documents) succeeded, failed \(r.failedTransmissions), refused \(r.refusedInputs)",
+            "  result        \(r.succeededTransmissions)/\(w.documents) succeeded, failed \(r.failedTransmissions), refused \(r.refusedInputs); "
+                + "requests beyond one per document \(max(0, r.requests - w.documents))",
             "  elapsed       \(f(r.elapsedSeconds, 2)) s from the start of passerelle run (first → last answer \(f(r.firstToLastAnswerSeconds, 2)) s)",
-            "  throughput    \(f(r.documentsPerSecond)) documents/s (steady \(f(r.steadyDocumentsPerSecond))) — goal ≥ \(Int(Self.goalDocumentsPerSecond)): \(r.documentsPerSecond >= Self.goalDocumentsPerSecond ? "met" : "not met")",
+            "  throughput    \(f(r.documentsPerSecond)) documents/s (steady \(f(r.steadyDocumentsPerSecond)))"
+                + (goalDocumentsPerSecond.map { " — goal ≥ \(Int($0)): \(r.documentsPerSecond >= $0 ? "met" : "not met")" } ?? ""),
+            latency.map { "  latency       drop → acknowledged, \($0.measured) documents: p50 \(f($0.p50Seconds, 3)) s, p95 \(f($0.p95Seconds, 3)) s, p99 \(f($0.p99Seconds, 3)) s (goal < 2 s at 100/s: \($0.p99Seconds < 2 ? "met" : "not met")), max \(f($0.maxSeconds, 3)) s" },
             "  gateway CPU   \(f(cpu.gatewaySeconds, 2)) s = \(f(cpu.gatewayMsPerDocument, 2)) ms per document — goal ≤ \(Self.goalCPUMsPerDocument): \(cpu.gatewayMsPerDocument <= Self.goalCPUMsPerDocument ? "met" : "not met"); nginx \(f(cpu.endpointSeconds, 2)) s"
                 + (cpu.databaseSeconds.map { "; PostgreSQL server \(f($0, 2)) s" } ?? ""),
             "  kernel        \(f(cpu.gatewaySystemSeconds, 2)) s of it in the kernel (\(f(100 * cpu.gatewaySystemSeconds / max(cpu.gatewaySeconds, 1e-9), 0)) %); \(f(cpu.gatewayMinorFaultsPerDocument, 0)) minor page faults per document",
@@ -377,6 +500,14 @@ struct MinimalReport: Encodable {
             "  memory        gateway peak RSS \(memory.gatewayPeakRssMb) MB",
         ]
         if let wrapper = w.wrapper { lines.append("  wrapper       \(wrapper)") }
-        return lines.joined(separator: "\n")
+        return lines.compactMap { $0 }.joined(separator: "\n")
+    }
+
+    static func describe(_ w: Workload) -> String {
+        switch EndToEndWorkload.Sizes(rawValue: w.sizes) {
+        case .mixed?: "PDF + sidecar and \(w.hl7Percent) % HL7 v2 (producer CDA), qualified INS, 50 KB–2 MB PDFs"
+        case .small?: "PDF + sidecar, qualified INS, small PDFs"
+        default: "PDF + sidecar, qualified INS, 50–500 KB PDFs"
+        }
     }
 }

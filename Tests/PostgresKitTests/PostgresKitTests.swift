@@ -35,6 +35,20 @@ import TestSupport
         #expect(try db.scalar("SELECT name FROM t WHERE id = $1", [42]) == nil)
     }
 
+    /// A blob the size of a built CDA comes back as it went in (the hex text format is decoded
+    /// from libpq's buffer, not through a String): every byte value, and a seeded random body.
+    @Test func largeByteaRoundTrips() throws {
+        let (server, url) = try Self.database()
+        let db = try Self.connect(url, server)
+        try db.execute("CREATE TABLE b (id INTEGER PRIMARY KEY, content BYTEA NOT NULL)")
+        var random = SeededRandom(seed: 17)
+        let bytes = Data((0...255).map { UInt8($0) } + (0..<600_000).map { _ in UInt8.random(in: 0...255, using: &random) })
+        #expect(try db.run("INSERT INTO b VALUES (1, $1), (2, $2)", [bytes, Data([0x5c, 0x78])]) == 2)
+        #expect(try db.scalar("SELECT content FROM b WHERE id = 1")?.data == bytes)
+        #expect(try db.scalar("SELECT content FROM b WHERE id = 2")?.data == Data([0x5c, 0x78]))
+        #expect(try db.scalar("SELECT length(content) FROM b WHERE id = 1")?.int == bytes.count)
+    }
+
     @Test func errorsCarryTheServerMessageAndSQLState() throws {
         let (server, url) = try Self.database()
         let db = try Self.connect(url, server)
