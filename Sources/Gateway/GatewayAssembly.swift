@@ -193,9 +193,11 @@ public enum PatientKeySecret {
         for i in bytes.indices { bytes[i] = generator.next() }
         let data = Data(bytes)
         do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {}
-        // Created exclusively: two processes starting together must not each write their own
-        // secret (the loser reads the winner's). A failed write (full disk) leaves no partial file.
-        if let failure = DurableFiles.writeNew(data, to: path) {
+        // Created exclusively and whole: two processes starting together (two nodes on one
+        // journal) must not each write their own secret, and the loser must not read the
+        // winner's file before its bytes are in (it did: "File exists", then an empty file).
+        // A failed write (full disk) leaves no partial file.
+        if let failure = DurableFiles.publishNew(data, to: path) {
             if let existing = try? Data(contentsOf: url), existing.count >= 16 { return existing }
             throw .file(path: path, reason: "cannot create the patient key file: \(failure)")
         }
