@@ -269,7 +269,9 @@ public final class PostgresConnection {
         return handle
     }
 
-    private func check(_ result: OpaquePointer?, _ conn: OpaquePointer, context: String) throws(PostgresError) {
+    /// `context` is built only for an error: the statement's first words cost a split of its
+    /// whole text, and every journal statement went through here.
+    private func check(_ result: OpaquePointer?, _ conn: OpaquePointer, context: @autoclosure () -> String) throws(PostgresError) {
         let status = result.map { PQresultStatus($0) } ?? PGRES_FATAL_ERROR
         switch status {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
@@ -277,7 +279,7 @@ public final class PostgresConnection {
             let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
             let text = result.map { Self.trimmed(PQresultErrorMessage($0)) }.flatMap { $0.isEmpty ? nil : $0 }
                 ?? Self.trimmed(PQerrorMessage(conn))
-            throw PostgresError(sqlState: state, message: text, context: context, connectionLost: PQstatus(conn) != CONNECTION_OK)
+            throw PostgresError(sqlState: state, message: text, context: context(), connectionLost: PQstatus(conn) != CONNECTION_OK)
         }
     }
 

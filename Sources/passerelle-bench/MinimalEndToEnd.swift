@@ -144,16 +144,17 @@ struct MinimalRun {
             let start = Date()
             let names = try fm.contentsOfDirectory(atPath: inboxFrom.path).filter { !$0.hasPrefix(".") && !$0.hasSuffix(".part") }.sorted()
             if rate > 0 { try fm.createDirectory(at: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) }
-            for (i, stem) in Self.stems(names).enumerated() {
-                for name in names where Self.stem(name) == stem {
+            let byStem = Dictionary(grouping: names, by: Self.stem)
+            for (i, stem) in byStem.keys.sorted().enumerated() {
+                for name in byStem[stem] ?? [] {
                     guard link(inboxFrom.appendingPathComponent(name).path, targets[i % targets.count].appendingPathComponent(name).path) == 0 else {
                         throw MinimalRunError("cannot link \(name) into the inbox (same file system needed): \(String(cString: strerror(errno)))")
                     }
                     if name.hasSuffix(".pdf") { pdfBytes += (try fm.attributesOfItem(atPath: inboxFrom.appendingPathComponent(name).path)[.size] as? Int) ?? 0 }
                 }
             }
-            guard Self.stems(names).count == documents else {
-                throw MinimalRunError("\(inboxFrom.path) holds \(Self.stems(names).count) documents, not --documents \(documents)")
+            guard byStem.count == documents else {
+                throw MinimalRunError("\(inboxFrom.path) holds \(byStem.count) documents, not --documents \(documents)")
             }
             generation = Date().timeIntervalSince(start)
         } else {
@@ -205,10 +206,11 @@ struct MinimalRun {
             let byStem = Dictionary(grouping: names, by: Self.stem)
             var dropped: [String: Double] = [:]
             let clock = ContinuousClock(), begin = clock.now
-            for (i, stem) in Self.stems(names).prefix(documents).enumerated() {
+            for (i, stem) in byStem.keys.sorted().prefix(documents).enumerated() {
                 try await Task.sleep(until: begin + .seconds(Double(i) / rate), clock: clock)
                 // The sidecar before the PDF (the scanner waits for both halves).
-                for name in (byStem[stem] ?? []).sorted(by: { a, _ in a.hasSuffix(".json") }) {
+                let files = byStem[stem] ?? []
+                for name in files.filter({ $0.hasSuffix(".json") }) + files.filter({ !$0.hasSuffix(".json") }) {
                     guard rename(staging.appendingPathComponent(name).path, inboxes[i % inboxes.count].appendingPathComponent(name).path) == 0 else {
                         throw MinimalRunError("cannot move \(name) into the inbox: \(String(cString: strerror(errno)))")
                     }
@@ -312,7 +314,6 @@ struct MinimalRun {
 
     /// An input's name without its extension: the PDF and its sidecar share it.
     static func stem(_ name: String) -> String { String(name.prefix { $0 != "." }) }
-    static func stems(_ names: [String]) -> [String] { Array(Set(names.map(stem))).sorted() }
 
     /// When each input's DMP transmission was acknowledged (the end of its sent attempt, epoch
     /// milliseconds), by input name without extension; the same SQL for both journals.
