@@ -507,7 +507,7 @@ struct MinimalReport: Encodable {
     static func describe(_ w: Workload) -> String {
         switch EndToEndWorkload.Sizes(rawValue: w.sizes) {
         case .mixed?: "PDF + sidecar and \(w.hl7Percent) % HL7 v2 (producer CDA), qualified INS, 50 KB–2 MB PDFs"
-        case .small?: "PDF + sidecar, qualified INS, small PDFs"
+        case .small?: "PDF + sidecar and \(w.hl7Percent) % HL7 v2 (producer CDA), qualified INS, small PDFs"
         default: "PDF + sidecar, qualified INS, 50–500 KB PDFs"
         }
     }
