@@ -17,14 +17,15 @@ import PasserelleCore
 public struct IntakeDriver<Source: IntakeSource>: Sendable {
     public let source: Source
     public let pipeline: Pipeline
-    /// Called after each accepted document: the gateway wakes the idle workers
-    /// (``Delivery/TransmissionWorkers/poke()``); admission knows nothing of delivery.
-    public let wake: @Sendable () -> Void
+    /// Called after each accepted document with the targets it was queued for: the gateway
+    /// wakes an idle worker of each (``Delivery/TransmissionWorkers/poke(_:)``); admission knows
+    /// nothing of delivery.
+    public let wake: @Sendable ([Destination]) -> Void
     /// Claims processed at once (at least 1).
     public let concurrency: Int
     let logger: Logger
 
-    public init(source: Source, pipeline: Pipeline, wake: @escaping @Sendable () -> Void, concurrency: Int,
+    public init(source: Source, pipeline: Pipeline, wake: @escaping @Sendable ([Destination]) -> Void, concurrency: Int,
                 logger: Logger = Logger(label: "passerelle.intake")) {
         self.source = source
         self.pipeline = pipeline
@@ -83,10 +84,10 @@ public struct IntakeDriver<Source: IntakeSource>: Sendable {
             return
         }
         switch outcome {
-        case .accepted:
+        case .accepted(_, _, let targets):
             if case .document(let d) = loaded.item { pipeline.events.documentReceived(kind: d.metadata.kind, source: source.origin) }
             await source.acknowledge(claim, .accepted)
-            wake()
+            wake(targets)
         case .acceptedInPart(_, _, let targets, let refused):
             if case .document(let d) = loaded.item { pipeline.events.documentReceived(kind: d.metadata.kind, source: source.origin) }
             let reason = RefusalReason.routing(refused)
@@ -94,7 +95,7 @@ public struct IntakeDriver<Source: IntakeSource>: Sendable {
             logger.warning("\(Self.partText(source.origin))", metadata: ["source": "\(source.origin.rawValue)", "input": "\(source.label(claim))",
                                                                         "reason": "\(reason.description.prefix(300))"])
             await source.acknowledge(claim, .acceptedInPart(accepted: targets, refused: reason))
-            wake()
+            wake(targets)
         case .stay:
             await source.acknowledge(claim, .accepted)
         case .duplicateInput:

@@ -41,6 +41,9 @@ public final class TransmissionWorkers: Sendable {
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let wake = WakeSignal()
+    /// The recovery loop's own: it wakes on its period or at stop, not on every admission (it
+    /// ran its journal write for each document queued).
+    private let recoveryWake = WakeSignal()
 
     /// - Parameter senders: each sender with its number of concurrent loops (≥ 1).
     public init(journal: any DeliveryQueue, blobs: BlobStore, senders: [(any TransmissionSender, Int)],
@@ -73,10 +76,18 @@ public final class TransmissionWorkers: Sendable {
     public func stop() {
         stopping.store(true, ordering: .releasing)
         wake.signal()
+        recoveryWake.signal()
     }
 
-    /// Wakes idle loops at once (new work was queued).
+    /// Wakes every idle loop at once (work was queued, for any target).
     public func poke() { wake.signal() }
+
+    /// Wakes one idle loop of each target just queued: one document's transmission is claimed
+    /// by one worker; waking all of them made the others claim in vain (a journal transaction
+    /// each, per document).
+    public func poke(_ targets: [Destination]) {
+        for target in Set(targets) { wake.signalOne(key: target.rawValue) }
+    }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
@@ -95,7 +106,7 @@ public final class TransmissionWorkers: Sendable {
             } catch {
                 logger.error("lease recovery failed", metadata: ["error": "\(error)"])
             }
-            await wake.wait(timeout: max(1, min(settings.lease / 4, 5)), until: { self.isStopping })
+            await recoveryWake.wait(timeout: max(1, min(settings.lease / 4, 5)), until: { self.isStopping })
         }
     }
 
@@ -124,7 +135,7 @@ public final class TransmissionWorkers: Sendable {
                 continue
             }
             guard let claim else {
-                await wake.wait(timeout: settings.pollInterval, until: { self.isStopping })
+                await wake.wait(timeout: settings.pollInterval, key: sender.target.rawValue, until: { self.isStopping })
                 continue
             }
             await process(claim, sender: sender, owner: owner)
@@ -234,13 +245,15 @@ public struct JournaledDocuments: ClaimedDocumentSource {
     }
 }
 
-/// A wake-up for idle loops: `signal()` wakes every current waiter; each wait is also bounded
-/// by its own timeout (which wakes only that waiter).
+/// A wake-up for idle loops: `signal()` wakes every current waiter, `signalOne(key:)` the
+/// longest-waiting one of that key; each wait is also bounded by its own timeout (which wakes
+/// only that waiter). Either signal also releases a waiter that has not finished going to sleep
+/// (it saw the state before the signal): nothing queued meanwhile waits for a timeout.
 package final class WakeSignal: Sendable {
     private struct State {
         var generation = 0
         var nextID: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var waiters: [UInt64: (key: String?, continuation: CheckedContinuation<Void, Never>)] = [:]
         /// Timeouts that fired before their waiter was registered.
         var expired: Set<UInt64> = []
     }
@@ -252,13 +265,23 @@ package final class WakeSignal: Sendable {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.generation += 1
             defer { s.waiters = [:] }
-            return Array(s.waiters.values)
+            return s.waiters.values.map(\.continuation)
         }
         for w in waiters { w.resume() }
     }
 
+    /// Wakes one waiter of `key` (the first registered; ids grow), if any is asleep.
+    package func signalOne(key: String) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.generation += 1
+            guard let id = s.waiters.filter({ $0.value.key == key }).keys.min() else { return nil }
+            return s.waiters.removeValue(forKey: id)?.continuation
+        }
+        waiter?.resume()
+    }
+
     /// Waits for a signal or `timeout` seconds; returns at once when `until()` is already true.
-    package func wait(timeout: TimeInterval, until: @Sendable () -> Bool) async {
+    package func wait(timeout: TimeInterval, key: String? = nil, until: @Sendable () -> Bool) async {
         if until() { return }
         let (start, id) = state.withLock { s -> (Int, UInt64) in
             s.nextID += 1
@@ -267,7 +290,7 @@ package final class WakeSignal: Sendable {
         let timer = Task {
             try? await Task.sleep(nanoseconds: UInt64(max(timeout, 0.001) * 1e9))
             let own = self.state.withLock { s -> CheckedContinuation<Void, Never>? in
-                if let c = s.waiters.removeValue(forKey: id) { return c }
+                if let c = s.waiters.removeValue(forKey: id)?.continuation { return c }
                 s.expired.insert(id)
                 return nil
             }
@@ -276,7 +299,7 @@ package final class WakeSignal: Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { s -> Bool in
                 if s.generation != start || s.expired.remove(id) != nil { return true }
-                s.waiters[id] = c
+                s.waiters[id] = (key, c)
                 return false
             }
             if resumeNow { c.resume() }

@@ -79,9 +79,9 @@ public final class GatewayService: Sendable {
             do { port = try mllp.start() } catch { throw .listener(error.message) }
             logger.info("MLLP listener started", metadata: ["host": "\(mllp.settings.host)", "port": "\(port)", "tls": "\(mllp.settings.tls != nil)"])
         }
-        let folderDriver = IntakeDriver(source: folder, pipeline: pipeline, wake: workers.poke, concurrency: intakeConcurrency)
+        let folderDriver = IntakeDriver(source: folder, pipeline: pipeline, wake: workers.poke(_:), concurrency: intakeConcurrency)
         // One message at a time per connection (its ACK order): at most one claim per connection.
-        let mllpDriver = mllp.map { IntakeDriver(source: $0, pipeline: pipeline, wake: workers.poke, concurrency: $0.settings.maxConnections) }
+        let mllpDriver = mllp.map { IntakeDriver(source: $0, pipeline: pipeline, wake: workers.poke(_:), concurrency: $0.settings.maxConnections) }
         let intake = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await folderDriver.run() }

@@ -14,6 +14,9 @@ final class InMemoryDeliveryQueue: DeliveryQueue {
         var attempts: [Int64: (transmissionID: Int64, outcome: String?)] = [:]
         var nextAttemptID: Int64 = 1
         var claims = 0
+        /// Claims that found nothing due, by target.
+        var emptyClaims: [Destination: Int] = [:]
+        var recoveries = 0
     }
     let policy: RetryPolicy
     let state = Mutex(State())
@@ -36,13 +39,18 @@ final class InMemoryDeliveryQueue: DeliveryQueue {
 
     func transmission(_ id: Int64) -> Transmission? { state.withLock { $0.transmissions[id] } }
     var claims: Int { state.withLock { $0.claims } }
+    func emptyClaims(_ target: Destination) -> Int { state.withLock { $0.emptyClaims[target] ?? 0 } }
+    var recoveries: Int { state.withLock { $0.recoveries } }
 
     func claimNext(target: Destination, now: Date, lease: TimeInterval, owner: String) async throws(JournalError) -> ClaimedTransmission? {
         state.withLock { s -> ClaimedTransmission? in
             let due = s.transmissions.values
                 .filter { $0.target == target && ($0.state == .queued || $0.state == .retryWait) && ($0.nextAttemptAt ?? .distantPast) <= now }
                 .min { ($0.nextAttemptAt ?? .distantPast, $0.id) < ($1.nextAttemptAt ?? .distantPast, $1.id) }
-            guard var t = due else { return nil }
+            guard var t = due else {
+                s.emptyClaims[target, default: 0] += 1
+                return nil
+            }
             t.state = .sending
             t.attempts += 1
             t.leaseOwner = owner
@@ -91,6 +99,7 @@ final class InMemoryDeliveryQueue: DeliveryQueue {
 
     func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission] {
         state.withLock { s in
+            s.recoveries += 1
             var recovered: [Transmission] = []
             for var t in s.transmissions.values where t.state == .sending && (t.leaseExpiresAt ?? .distantFuture) <= now {
                 t.state = .queued

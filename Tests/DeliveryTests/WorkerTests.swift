@@ -81,6 +81,40 @@ struct WorkerTests {
         #expect(ids.allSatisfy { queue.transmission($0)?.attempts == 1 })
     }
 
+    @Test("a queued document wakes one idle worker of its target: no claim in vain by the others, no lease recovery per document")
+    func pokeWakesOneWorkerOfTheTarget() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let dmp = ScriptedSender { _, _ in .success(state: .acknowledged) }
+        let mail = ScriptedSender(target: .mssantePS) { _, _ in .success(state: .sent) }
+        let blobs = try BlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("worker-tests-unused-\(UUID().uuidString)"))
+        // Idle polls every 60 s and a lease recovery every 5 s: within this test only a poke wakes a loop.
+        let workers = TransmissionWorkers(journal: queue, blobs: blobs, senders: [(dmp, 4), (mail, 2)],
+                                          settings: WorkerSettings(lease: 60, pollInterval: 60, owner: "test"),
+                                          documents: MemoryDocuments())
+        let task = Task { await workers.run() }
+        // Every loop's first claim finds nothing; then all are asleep.
+        while queue.emptyClaims(.dmp) < 4 || queue.emptyClaims(.mssantePS) < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        let documents = 30
+        for n in 1...documents {
+            let id = queue.enqueue(Self.document(n), target: .dmp)
+            workers.poke([.dmp])
+            let deadline = ContinuousClock.now + .seconds(5)
+            while queue.transmission(id)?.state != .acknowledged && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+            #expect(queue.transmission(id)?.state == .acknowledged, "document \(n) waited for a poll: the poke woke no DMP worker")
+        }
+        workers.stop()
+        await task.value
+        #expect(dmp.total == documents)
+        // The woken worker looks once more after its send; waking all four made three others
+        // claim in vain as well (≈ 4 empty claims per document).
+        #expect(queue.emptyClaims(.dmp) <= 4 + documents + 4, "\(queue.emptyClaims(.dmp)) empty DMP claims for \(documents) documents")
+        // The MSSanté loops were not woken for DMP work (their first claim, and the one of stop()).
+        #expect(queue.emptyClaims(.mssantePS) <= 4)
+        // Lease recovery ran on its own period (start, and at most once more), not per document.
+        #expect(queue.recoveries <= 3, "\(queue.recoveries) lease recoveries")
+    }
+
     @Test("a 503 with Retry-After: the next attempt waits what the server asked, not the shorter backoff")
     func retryAfterHonoured() async throws {
         let queue = InMemoryDeliveryQueue(policy: Self.fast)

@@ -93,7 +93,7 @@ import TestSupport
         let n = 4
         let probe = Probe()
         let source = Barrier(inner: MessageList(messages: (0..<(3 * n)).map(Self.adt)), barrier: n, probe: probe)
-        await IntakeDriver(source: source, pipeline: service.pipeline, wake: service.workers.poke, concurrency: n).run()
+        await IntakeDriver(source: source, pipeline: service.pipeline, wake: service.workers.poke(_:), concurrency: n).run()
 
         let state = probe.snapshot
         #expect(state.peak == n, "claims in flight at once: \(state.peak), expected \(n)")
@@ -125,7 +125,7 @@ import TestSupport
         }
         let probe = Probe()
         let driver = IntakeDriver(source: Barrier(inner: service.folder, barrier: 3, probe: probe), pipeline: service.pipeline,
-                                  wake: service.workers.poke, concurrency: service.intakeConcurrency)
+                                  wake: service.workers.poke(_:), concurrency: service.intakeConcurrency)
         let running = Task { await driver.run() }
         let settled = await Harness.waitUntil(timeout: 40) { probe.snapshot.outcomes.count == 6 }
         running.cancel()
