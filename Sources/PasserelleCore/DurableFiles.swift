@@ -34,10 +34,24 @@ public enum DurableFiles {
     /// existing `path`. The caller syncs the folder.
     public static func publishNew(_ data: Data, to path: String, mode: mode_t = 0o600) -> String? {
         let url = URL(fileURLWithPath: path)
-        let hidden = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+        let hidden = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max))\(hiddenSuffix)").path
         if let failure = writeNew(data, to: hidden, mode: mode) { return failure }
         defer { unlink(hidden) }
         return link(hidden, path) == 0 ? nil : String(cString: strerror(errno))
+    }
+
+    private static let hiddenSuffix = ".tmp"
+
+    /// The path ``publishNew(_:to:mode:)`` publishes under, when `path` is one of its hidden
+    /// names (`.NAME.N.tmp` beside `NAME`); nil for any other path.
+    public static func publishedPath(ofHidden path: String) -> String? {
+        let url = URL(fileURLWithPath: path)
+        let name = url.lastPathComponent
+        guard name.hasPrefix("."), name.hasSuffix(hiddenSuffix) else { return nil }
+        let inner = name.dropFirst().dropLast(hiddenSuffix.count)
+        guard let dot = inner.lastIndex(of: "."), !inner[..<dot].isEmpty,
+              UInt32(inner[inner.index(after: dot)...]) != nil else { return nil }
+        return url.deletingLastPathComponent().appendingPathComponent(String(inner[..<dot])).path
     }
 
     /// ``writeNew(_:to:mode:)`` of the concatenation of `parts`, without joining them in memory

@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 
 /// One system call of an `strace -f -ff -ttt -T -yy` trace (one file per thread).
 struct TracedCall: Sendable {
@@ -162,11 +163,9 @@ struct SyscallAudit {
     func store(of path: String) -> Store? {
         let journalFolder = (layout.journal as NSString).deletingLastPathComponent
         if path == layout.journal || path.hasPrefix(layout.journal + "-") || path == layout.patientKey || path == journalFolder { return .journal }
-        // The patient key is published whole (DurableFiles.publishNew): written and synced under
-        // a hidden name beside it, linked in place, then the hidden name removed.
-        let key = layout.patientKey as NSString, name = (path as NSString).lastPathComponent
-        if (path as NSString).deletingLastPathComponent == key.deletingLastPathComponent,
-           name.hasPrefix(".\(key.lastPathComponent).") && name.hasSuffix(".tmp") { return .journal }
+        // A file published whole (DurableFiles.publishNew: the patient key, a reason file) is
+        // written and synced under a hidden name beside it: that name is in the file's store.
+        if let published = DurableFiles.publishedPath(ofHidden: path) { return store(of: published) }
         if path == layout.blobs || path.hasPrefix(layout.blobs + "/") { return .blobs }
         if path == layout.error || path.hasPrefix(layout.error + "/") { return .errors }
         return nil

@@ -84,4 +84,13 @@ import Glibc
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "motif\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["NAME.pdf.error.txt"])
     }
+
+    @Test("a hidden publishing name leads back to the name it publishes; no other name does")
+    func hiddenNames() {
+        #expect(DurableFiles.publishedPath(ofHidden: "/j/.journal.patient-key.2905117836.tmp") == "/j/journal.patient-key")
+        #expect(DurableFiles.publishedPath(ofHidden: "/e/.NAME.pdf.error.txt.7.tmp") == "/e/NAME.pdf.error.txt")
+        for other in ["/j/journal.patient-key", "/j/.journal.tmp", "/j/.journal.x.tmp", "/j/..1.tmp", "/j/.a.1.tmpx", "/j/a.1.tmp"] {
+            #expect(DurableFiles.publishedPath(ofHidden: other) == nil, "\(other)")
+        }
+    }
 }
