@@ -43,11 +43,16 @@ struct EndToEndReport: Encodable {
 
         init(_ seconds: [Double]) {
             let sorted = seconds.sorted()
-            func at(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] * 1000 }
+            func at(_ p: Double) -> Double { Self.percentile(sorted, p) * 1000 }
             count = sorted.count
             p50 = at(0.5)
             p99 = at(0.99)
             max = (sorted.last ?? 0) * 1000
+        }
+
+        /// The nearest-rank percentile `p` (0–1) of `sorted` (ascending); 0 when empty.
+        static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Swift.max(0, Int((Double(sorted.count) * p).rounded(.up)) - 1))]
         }
     }
 

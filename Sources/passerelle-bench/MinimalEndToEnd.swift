@@ -276,7 +276,7 @@ struct MinimalRun {
             let dropped = try await dropper.value
             let acknowledged = try Self.dmpAcknowledged(configuration.journal, postgresURL: postgresURL)
             let seconds = dropped.compactMap { stem, at in acknowledged[stem].map { Double($0) / 1000 - at } }.sorted()
-            func percentile(_ p: Double) -> Double { seconds.isEmpty ? 0 : seconds[min(seconds.count - 1, Int((p * Double(seconds.count)).rounded(.up)) - 1)] }
+            func percentile(_ p: Double) -> Double { EndToEndReport.Latency.percentile(seconds, p) }
             latency = .init(rate: rate, measured: seconds.count, p50Seconds: percentile(0.5), p95Seconds: percentile(0.95),
                             p99Seconds: percentile(0.99), maxSeconds: seconds.last ?? 0)
         }
