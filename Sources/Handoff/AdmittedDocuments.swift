@@ -4,9 +4,14 @@ import Synchronization
 
 /// Documents just admitted, kept in memory until each of their targets' workers takes them:
 /// the first send of a document needs no read-back, hash check or parse of what admission has
-/// just built and written. Bounded in bytes (oldest dropped first); a document not found here
-/// (a retry, a restart, another node's, evicted, a large file-backed CDA) is read from the
-/// journal's blobs as before, so the cache changes speed, never behaviour.
+/// just built and written. Bounded in bytes; a document not found here (a retry, a restart,
+/// another node's, not kept, a large file-backed CDA) is read from the journal's blobs as
+/// before, so the cache changes speed, never behaviour.
+///
+/// When full, a new document is not kept, rather than the oldest dropped: workers take the
+/// queue oldest first, so the oldest held documents are the next ones sent, and dropping them
+/// made every document of a backlog larger than the cache read back. Only documents held
+/// longer than `staleAfter` (a target whose workers stopped taking) make room.
 public final class AdmittedDocuments: Sendable {
     struct Key: Hashable {
         var documentID: String
@@ -17,6 +22,7 @@ public final class AdmittedDocuments: Sendable {
         var document: OutgoingDocument
         var remaining: Set<Destination>
         var bytes: Int
+        var admittedAt: ContinuousClock.Instant
     }
 
     private struct State {
@@ -27,31 +33,41 @@ public final class AdmittedDocuments: Sendable {
 
     /// The most CDA bytes held at once.
     public let maxBytes: Int
+    /// How long a held document may keep its place against a new one.
+    public let staleAfter: Duration
     private let state = Mutex(State())
 
     /// 64 MB: a few hundred ordinary documents waiting for a worker; beyond, they are read back.
-    public init(maxBytes: Int = 64 << 20) {
+    public init(maxBytes: Int = 64 << 20, staleAfter: Duration = .seconds(60)) {
         self.maxBytes = maxBytes
+        self.staleAfter = staleAfter
     }
 
-    /// Keeps `document` for `targets` (a file-backed CDA is not kept: its file moved into the journal).
-    package func insert(_ document: OutgoingDocument, targets: [Destination]) {
-        guard document.cda.file == nil, !targets.isEmpty else { return }
+    /// Keeps `document` for `targets` (a file-backed CDA is not kept: its file moved into the
+    /// journal), if it fits. Returns whether it was kept.
+    @discardableResult
+    package func insert(_ document: OutgoingDocument, targets: [Destination], now: ContinuousClock.Instant = .now) -> Bool {
+        guard document.cda.file == nil, !targets.isEmpty else { return false }
         let bytes = document.cda.size
-        guard bytes <= maxBytes else { return }
+        guard bytes <= maxBytes else { return false }
         let key = Key(documentID: document.journal.id, version: document.journal.version)
-        state.withLock { state in
+        return state.withLock { state in
             if let old = state.entries.removeValue(forKey: key) {
                 state.bytes -= old.bytes
                 state.order.removeAll { $0 == key }
             }
-            while state.bytes + bytes > maxBytes, !state.order.isEmpty {
-                let oldest = state.order.removeFirst()
-                state.bytes -= state.entries.removeValue(forKey: oldest)?.bytes ?? 0
+            // `order` is by admission: the stale ones are at its front.
+            while state.bytes + bytes > maxBytes, let oldest = state.order.first,
+                  let entry = state.entries[oldest], now - entry.admittedAt > staleAfter {
+                state.order.removeFirst()
+                state.entries.removeValue(forKey: oldest)
+                state.bytes -= entry.bytes
             }
-            state.entries[key] = Entry(document: document, remaining: Set(targets), bytes: bytes)
+            guard state.bytes + bytes <= maxBytes else { return false }
+            state.entries[key] = Entry(document: document, remaining: Set(targets), bytes: bytes, admittedAt: now)
             state.order.append(key)
             state.bytes += bytes
+            return true
         }
     }
 

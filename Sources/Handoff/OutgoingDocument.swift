@@ -41,7 +41,7 @@ public struct OutgoingDocument: Sendable {
         var recordPDF: FileSlice?
         do {
             let builtURL = blobs.url(for: builtSHA)
-            let size = (try? FileManager.default.attributesOfItem(atPath: builtURL.path)[.size] as? Int) ?? nil
+            let size = Self.fileSize(builtURL.path)
             if let size, size >= fileBackedBytes {
                 let file = try CDAFile.measure(builtURL)
                 guard file.sha256.hexString == builtSHA else {
@@ -50,7 +50,9 @@ public struct OutgoingDocument: Sendable {
                 parsed = try ProducerCDA.accept(file: file, declared: nil, budget: CDAParseBudget.journaled)
                 if header.isPDF && header.hasContent {
                     let recordURL = blobs.url(for: document.blobSHA256)
-                    let recordSize = (try FileManager.default.attributesOfItem(atPath: recordURL.path)[.size] as? Int) ?? 0
+                    guard let recordSize = Self.fileSize(recordURL.path) else {
+                        throw GatewayError.journal(.blobStore(path: recordURL.path, reason: String(cString: strerror(errno))))
+                    }
                     recordPDF = FileSlice(url: recordURL, offset: header.contentOffset, length: recordSize - header.contentOffset)
                 }
             } else {
@@ -65,5 +67,12 @@ public struct OutgoingDocument: Sendable {
                               versionNumber: parsed.versionNumber, replaces: parsed.replaces, effectiveTime: parsed.effectiveTime,
                               ins: parsed.ins)
         return OutgoingDocument(metadata: header.metadata, cda: cda, journal: document, recordPDF: recordPDF)
+    }
+
+    /// The size of the file at `path` by one stat (FileManager's attributes also look up the
+    /// owner's and group's names: /etc/passwd and /etc/group read for every document loaded).
+    private static func fileSize(_ path: String) -> Int? {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : nil
     }
 }

@@ -90,8 +90,16 @@ public enum ProvideAndRegisterWriter {
 
     /// MIME Content-ID (without `<>`) of an entry's document part: RFC 2392 safe characters only.
     public static func contentID(of entry: DocumentEntryMetadata) -> String {
-        let safe = entry.entryID.replacingOccurrences(of: "urn:uuid:", with: "").filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }
-        return "doc-\(safe)@passerelle"
+        // ASCII letters, digits, '-' and '.' of the id (a UUID URN: its prefix dropped), by bytes.
+        let id = entry.entryID.hasPrefix("urn:uuid:") ? entry.entryID.dropFirst("urn:uuid:".count) : Substring(entry.entryID)
+        let safe = id.utf8.filter { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."): true
+            default: false
+            }
+        }
+        return "doc-\(String(decoding: safe, as: UTF8.self))@passerelle"
     }
 
     public static func extrinsicObject(_ d: DocumentEntryMetadata) throws(IHEError) -> String {

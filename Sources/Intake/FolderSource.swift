@@ -218,11 +218,20 @@ public struct FolderSource: IntakeSource {
             if lstat(file.path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o777 != 0o600 { chmod(file.path, 0o600) }
         }
         var failure: String?
-        do {
-            try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            if rename(dir.path, target.path) != 0 { failure = "\(target.path): \(String(cString: strerror(errno)))" }
-        } catch {
-            failure = "\(error)"
+        // done/ exists but for the first document (or after an operator removed it): made only
+        // when the rename says it is missing, not probed for every document.
+        if rename(dir.path, target.path) != 0 {
+            let code = errno
+            if code == ENOENT, IntakeFile.entryKind(done) == nil {
+                do {
+                    try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    if rename(dir.path, target.path) != 0 { failure = "\(target.path): \(String(cString: strerror(errno)))" }
+                } catch {
+                    failure = "\(error)"
+                }
+            } else {
+                failure = "\(target.path): \(String(cString: strerror(code)))"
+            }
         }
         if let failure {
             // The journal already has it: a leftover in work/ is recognised as a duplicate later.

@@ -33,13 +33,27 @@ public enum OID {
     /// True when `text` is a syntactically valid OID: dot-separated decimal arcs,
     /// no leading zeros, at least two arcs, first arc 0, 1 or 2.
     public static func isValid(_ text: String) -> Bool {
-        let arcs = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard arcs.count >= 2, text.count <= 64 else { return false }
-        for arc in arcs {
-            guard !arc.isEmpty, arc.allSatisfy({ $0.isASCII && $0.isNumber }) else { return false }
-            if arc.count > 1 && arc.first == "0" { return false }
+        // One pass over the UTF-8 bytes (called for every OID of every document's metadata):
+        // a byte outside 0-9 and '.' is refused, so the byte count is the character count.
+        let bytes = text.utf8
+        guard bytes.count <= 64, let first = bytes.first, (UInt8(ascii: "0")...UInt8(ascii: "2")).contains(first) else { return false }
+        var arcs = 1
+        var arcLength = 0
+        var arcStartsWithZero = false
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                // The first arc is one digit (0, 1 or 2, checked above).
+                guard arcLength > 0, arcs > 1 || arcLength == 1 else { return false }
+                arcs += 1
+                arcLength = 0
+            } else if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+                if arcLength == 0 { arcStartsWithZero = byte == UInt8(ascii: "0") } else if arcStartsWithZero { return false }
+                arcLength += 1
+            } else {
+                return false
+            }
         }
-        return ["0", "1", "2"].contains(arcs[0])
+        return arcLength > 0 && arcs >= 2
     }
 }
 

@@ -58,6 +58,11 @@ struct IdentifierTests {
         #expect(!OID.isValid("1..2"))
         #expect(!OID.isValid("urn:oid:1.2"))
         #expect(!OID.isValid("3.1"))
+        #expect(OID.isValid("0.0"))
+        #expect(OID.isValid("2.25.329800735698586629295641978511506172918"))
+        for invalid in ["12.3", "1", "1.", ".1", "1.2.", "1.02", "1.2.x", "1.٢", "1.2 ", "", "1.2.250.1.213.1.4.8.1.2.250.1.213.1.4.8.1.2.250.1.213.1.4.8.1.2.250.1.2"] {
+            #expect(!OID.isValid(invalid), "\(invalid)")
+        }
     }
 }
 

@@ -15,6 +15,8 @@ import TestSupport
         #expect(try db.scalar("PRAGMA synchronous")?.int == 2)
         #expect(try db.scalar("PRAGMA foreign_keys")?.int == 1)
         #expect(try db.scalar("PRAGMA busy_timeout")?.int == 5000)
+        // 2 = MEMORY: no statement journal or sort (page images of patient rows) in /var/tmp.
+        #expect(try db.scalar("PRAGMA temp_store")?.int == 2)
     }
 
     @Test func databaseWALAndSHMAre0600WhateverTheUmask() throws {
