@@ -29,14 +29,15 @@ public enum Journals {
         case .sqlite(let path):
             let blobs = try sqliteBlobs(forDatabase: path)
             return (try SQLiteJournalStore(path: path, blobs: blobs, policy: policy), blobs)
-        case .postgresql(let url, let passwordFile, let blobCache):
-            let configuration: PostgresConfiguration
+        case .postgresql(let url, let passwordFile, let blobCache, let preparedStatements):
+            var configuration: PostgresConfiguration
             do {
                 configuration = try passwordFile.map { file throws(PostgresError) in try PostgresConfiguration(url: url, passwordFile: file) }
                     ?? PostgresConfiguration(url: url)
             } catch {
                 throw .database(error.description)
             }
+            configuration.preparedStatements = preparedStatements
             let cache = URL(fileURLWithPath: blobCache ?? FileManager.default.currentDirectoryPath + "/journal-blob-cache")
             let store = try PostgresJournalStore(configuration: configuration, cache: cache, policy: policy)
             return (store, store.blobs)

@@ -223,7 +223,9 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         /// `url` is a libpq URI (TLS through its `sslmode`/`sslrootcert` options); the password comes from
         /// `password_file`, `PGPASSWORD` or a passfile, never from the logs. `blobCache` is this node's local
         /// copy of the blobs (the blobs themselves live in the database, shared by every node).
-        case postgresql(url: String, passwordFile: String? = nil, blobCache: String? = nil)
+        /// `preparedStatements` (default on) prepares each statement once per session; off behind a
+        /// pooler that cannot keep them.
+        case postgresql(url: String, passwordFile: String? = nil, blobCache: String? = nil, preparedStatements: Bool = true)
     }
 
     /// `[cda]`.
@@ -373,7 +375,7 @@ private let schema: [String: [String]] = [
                 "uncertain_grace_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds", "max_sidecar_bytes",
                 "max_processing_attempts", "intake_concurrency"],
-    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache", "retention_days"],
+    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache", "prepared_statements", "retention_days"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
@@ -666,7 +668,8 @@ private struct ConfigurationReader {
                 journal = .postgresql(url: u.absoluteString,
                                       passwordFile: path("journal", "password_file", required: false),
                                       blobCache: path("journal", "blob_cache", required: false)
-                                          ?? baseDirectory.appendingPathComponent("journal-blob-cache").standardizedFileURL.path)
+                                          ?? baseDirectory.appendingPathComponent("journal-blob-cache").standardizedFileURL.path,
+                                      preparedStatements: boolean("journal", "prepared_statements", default: true))
             }
         }
 

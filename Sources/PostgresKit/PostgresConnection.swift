@@ -73,6 +73,11 @@ public struct PostgresConfiguration: Sendable {
     /// Seconds libpq waits for the server to answer a connection (unless the URL sets it).
     public var connectTimeout: Int
     public var applicationName: String
+    /// Statements with parameters are prepared once per session and then only bound and run:
+    /// the server parsed and planned every journal statement again (a sixth of its CPU per
+    /// document). Off for a pooler that cannot keep them (PgBouncer in transaction mode before
+    /// 1.21, or without `max_prepared_statements`).
+    public var preparedStatements = true
 
     public init(url: String, password: String? = nil, connectTimeout: Int = 10, applicationName: String = "passerelle") {
         self.url = url
@@ -111,10 +116,16 @@ public struct PostgresConfiguration: Sendable {
 }
 
 /// One libpq connection. Not thread-safe and blocking: ``PostgresClient`` confines it to a
-/// dedicated thread. Queries use the extended protocol (`PQexecParams`) with `$1…$n` parameters.
+/// dedicated thread. Queries use the extended protocol with `$1…$n` parameters, prepared once
+/// per session (``PostgresConfiguration/preparedStatements``) or sent whole (`PQexecParams`).
 public final class PostgresConnection {
     public let configuration: PostgresConfiguration
     private var handle: OpaquePointer?
+    /// This session's prepared statements: SQL text → statement name.
+    private var preparedNames: [String: String] = [:]
+    private var preparedCount = 0
+    /// Beyond this many distinct texts (SQL built per call, e.g. `IN` lists), statements are sent whole.
+    static let maxPreparedStatements = 256
     /// Statements sent since ``markUnitStart()``, so a caller can tell whether a failure on a
     /// lost connection happened before anything reached the server.
     public private(set) var statementsSinceMark = 0
@@ -175,6 +186,7 @@ public final class PostgresConnection {
         }
         passerelle_pq_silence_notices(conn)
         handle = conn
+        preparedNames = [:]  // a new session has none
     }
 
     /// Runs one or more statements separated by `;`, without parameters (schema, BEGIN/COMMIT).
@@ -254,13 +266,37 @@ public final class PostgresConnection {
         }
         defer { buffers.forEach { $0.map { free($0) } } }
         statementsSinceMark += 1
+        let name = configuration.preparedStatements ? try preparedName(sql, parameterCount: buffers.count, conn) : nil
         let result = buffers.map { $0.map { UnsafePointer<CChar>(OpaquePointer($0)) } }.withUnsafeBufferPointer { params in
-            PQexecParams(conn, sql, Int32(buffers.count), nil, params.baseAddress, lengths, formats, 0)
+            if let name { return PQexecPrepared(conn, name, Int32(buffers.count), params.baseAddress, lengths, formats, 0) }
+            return PQexecParams(conn, sql, Int32(buffers.count), nil, params.baseAddress, lengths, formats, 0)
         }
         defer { PQclear(result) }
-        try check(result, conn, context: "query (\(Self.firstWords(sql)) …)")
+        do { try check(result, conn, context: "query (\(Self.firstWords(sql)) …)") } catch {
+            // 26000: the statement is gone (a pooler's DISCARD ALL); 0A000: "cached plan must not
+            // change result type" (its table changed under it). Prepared again by the next call.
+            if name != nil, error.sqlState == "26000" || error.sqlState == "0A000" { preparedNames[sql] = nil }
+            throw error
+        }
         inspect(result!)
     }
+
+    /// The name of `sql` prepared on this session, preparing it on first use; nil once
+    /// ``maxPreparedStatements`` texts are prepared (then sent whole).
+    private func preparedName(_ sql: String, parameterCount: Int, _ conn: OpaquePointer) throws(PostgresError) -> String? {
+        if let name = preparedNames[sql] { return name }
+        guard preparedNames.count < Self.maxPreparedStatements else { return nil }
+        preparedCount += 1  // never reused: a statement dropped above may still exist on the server
+        let name = "passerelle_\(preparedCount)"
+        let result = PQprepare(conn, name, sql, Int32(parameterCount), nil)
+        defer { PQclear(result) }
+        try check(result, conn, context: "prepare (\(Self.firstWords(sql)) …)")
+        preparedNames[sql] = name
+        return name
+    }
+
+    /// How many statements this session has prepared (for tests and diagnostics).
+    public var preparedStatementCount: Int { preparedNames.count }
 
     private func requireHandle(_ context: String) throws(PostgresError) -> OpaquePointer {
         guard let handle else {

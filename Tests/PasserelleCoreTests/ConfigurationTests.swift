@@ -194,6 +194,20 @@ struct ConfigurationTests {
         #expect(Self.errors(ok).isEmpty)
     }
 
+    @Test("[journal] prepared_statements: on by default, off on request, a boolean only")
+    func preparedStatements() throws {
+        func journal(_ extra: String) throws -> PasserelleConfiguration.Journal {
+            let text = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"\(extra)")
+            return try PasserelleConfiguration.parse(text, file: "/etc/passerelle/p.toml").journal
+        }
+        guard case .postgresql(_, _, _, let byDefault) = try journal("") else { Issue.record("not postgresql"); return }
+        #expect(byDefault)
+        guard case .postgresql(_, _, _, let off) = try journal("\nprepared_statements = false") else { Issue.record("not postgresql"); return }
+        #expect(!off)
+        let text = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"\nprepared_statements = \"no\"")
+        #expect(Self.errors(text).first?.description.contains("journal.prepared_statements") == true)
+    }
+
     @Test("[intake] language: French by default, the example's value, \"en\", nothing else")
     func intakeLanguage() throws {
         #expect(try PasserelleConfiguration.parse(Self.minimal, file: "/etc/passerelle/p.toml").intakeLanguage == .fr)

@@ -49,6 +49,46 @@ import TestSupport
         #expect(try db.scalar("SELECT length(content) FROM b WHERE id = 1")?.int == bytes.count)
     }
 
+    /// A statement is prepared once per session and then only bound and run (the server's own
+    /// view, pg_prepared_statements, counts them); off, nothing is prepared.
+    @Test func statementsArePreparedOncePerSession() throws {
+        let (server, url) = try Self.database()
+        let db = try Self.connect(url, server)
+        try db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+        for i in 1...5 { try db.run("INSERT INTO t VALUES ($1, $2)", [i, "n\(i)"]) }
+        for i in 1...5 { #expect(try db.scalar("SELECT name FROM t WHERE id = $1", [i])?.string == "n\(i)") }
+        #expect(db.preparedStatementCount == 2)
+        let onServer = "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'passerelle\\_%'"
+        #expect(try db.scalar(onServer)?.int == 3, "the two above and this count itself")
+        // A new session starts without any.
+        try db.reconnect()
+        #expect(db.preparedStatementCount == 0)
+        #expect(try db.scalar("SELECT name FROM t WHERE id = $1", [3])?.string == "n3")
+        #expect(try db.scalar(onServer)?.int == 2)
+
+        var configuration = try PostgresConfiguration(url: url, passwordFile: server.passwordFile.path)
+        configuration.preparedStatements = false
+        let unprepared = try PostgresConnection(configuration)
+        #expect(try unprepared.scalar("SELECT name FROM t WHERE id = $1", [4])?.string == "n4")
+        #expect(try unprepared.scalar("SELECT count(*) FROM pg_prepared_statements")?.int == 0)
+        #expect(unprepared.preparedStatementCount == 0)
+    }
+
+    /// A table changed under a prepared `SELECT *` (another node's migration): the server
+    /// refuses the old plan once (0A000), and the next call prepares the statement again.
+    @Test func aStatementWhoseTableChangedIsPreparedAgain() throws {
+        let (server, url) = try Self.database()
+        let db = try Self.connect(url, server)
+        try db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        try db.run("INSERT INTO t VALUES ($1)", [1])
+        #expect(try db.query("SELECT * FROM t WHERE id = $1", [1]).first?.columns == ["id"])
+        let other = try Self.connect(url, server)
+        try other.execute("ALTER TABLE t ADD COLUMN note TEXT")
+        let changed = try #require(throws: PostgresError.self) { try db.query("SELECT * FROM t WHERE id = $1", [1]) }
+        #expect(changed.sqlState == "0A000")
+        #expect(try db.query("SELECT * FROM t WHERE id = $1", [1]).first?.columns == ["id", "note"])
+    }
+
     @Test func errorsCarryTheServerMessageAndSQLState() throws {
         let (server, url) = try Self.database()
         let db = try Self.connect(url, server)
