@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "WebServer", "OpenSSLKit", "TestSupport", "Journal", "Indicators", "Signing", "PasserelleCore",
                                                                .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
-        .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "TestSupport"]),
+        .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "BlockingIO", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Handoff", "Journal", "CDA", "PasserelleCore", "BenchSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Handoff", "Admission", "Delivery", "Gateway", "IHE", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",

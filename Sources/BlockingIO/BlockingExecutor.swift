@@ -103,11 +103,32 @@ public final class BlockingExecutor: Sendable {
     private func start() {
         let name = self.name
         let thread = Thread { [self] in
-            // Named from inside: on Linux a name set before start() does not reach the OS thread.
-            Thread.current.name = name
+            Self.nameCurrentThread(name)
             work()
         }
         thread.start()
+    }
+
+    /// Names the calling thread. From inside: on Linux a name set before start() does not reach
+    /// the OS thread. The OS name (what top -H, perf and gdb show) is set directly: Foundation's
+    /// `Thread.name` did not always carry it there, and a new thread starts with its creator's
+    /// name (a cooperative-pool thread's "oot.default-qos").
+    static func nameCurrentThread(_ name: String) {
+        Thread.current.name = name
+        #if os(Linux)
+        // What pthread_setname_np does (not exported to Swift by Glibc): the thread's comm, 15 bytes.
+        try? Data(name.utf8.prefix(15)).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
+        #endif
+    }
+
+    /// The OS name of the calling thread (Linux: its comm; elsewhere Foundation's name).
+    public static func currentThreadName() -> String {
+        #if os(Linux)
+        if let data = try? Data(contentsOf: URL(fileURLWithPath: "/proc/thread-self/comm")) {
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+        }
+        #endif
+        return Thread.current.name ?? ""
     }
 
     /// Refuses new calls, lets the queued ones run, then runs `finally` last (on an executor

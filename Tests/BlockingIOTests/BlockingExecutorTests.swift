@@ -59,6 +59,22 @@ private final class Concurrency: Sendable {
         for result in results { #expect(try await result.value) }
     }
 
+    /// Calls run on threads the OS knows by the executor's name (top -H, perf), even when the
+    /// thread was started from a cooperative-pool task, whose name a new Linux thread inherits;
+    /// the caller's own thread keeps its name.
+    @Test func threadsCarryTheExecutorsName() async throws {
+        for round in 0..<20 {
+            let pool = BlockingExecutor(name: "passerelle-t\(round)", threads: 2)
+            let names = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<4 { group.addTask { try await pool.run { BlockingExecutor.currentThreadName() } } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            pool.shutdown()
+            #expect(names == Array(repeating: "passerelle-t\(round)", count: 4))
+        }
+        #expect(!BlockingExecutor.currentThreadName().hasPrefix("passerelle-t"))
+    }
+
     /// A lane runs its calls one at a time, in submission order.
     @Test func laneKeepsOrder() async throws {
         let lane = BlockingExecutor(name: "test.lane")

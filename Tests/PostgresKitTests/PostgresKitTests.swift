@@ -1,3 +1,4 @@
+import BlockingIO
 import Foundation
 import PostgresKit
 import Testing
@@ -164,9 +165,9 @@ import TestSupport
         let (server, url) = try Self.database()
         let client = try PostgresClient(PostgresConfiguration(url: url, passwordFile: server.passwordFile.path))
         let (thread, pid) = try await client.withConnection { db in
-            (Thread.current.name ?? "", try db.scalar("SELECT pg_backend_pid()")?.int ?? 0)
+            (BlockingExecutor.currentThreadName(), try db.scalar("SELECT pg_backend_pid()")?.int ?? 0)
         }
-        #expect(thread == "passerelle-pg")  // Linux thread names: 15 bytes at most
+        #expect(thread == "passerelle-pg")  // the OS thread's name (Linux: 15 bytes at most)
         // The server ends the session (as a restart or an idle timeout would).
         let admin = try Self.connect(url, server)
         #expect(try admin.scalar("SELECT pg_terminate_backend($1)", [pid])?.bool == true)
