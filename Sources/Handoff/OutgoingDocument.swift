@@ -41,8 +41,8 @@ public struct OutgoingDocument: Sendable {
         var recordPDF: FileSlice?
         do {
             let builtURL = blobs.url(for: builtSHA)
-            let size = Self.fileSize(builtURL.path)
-            if let size, size >= fileBackedBytes {
+            // By one lstat (FileManager's attributes also read /etc/passwd and /etc/group).
+            if let size = blobs.size(builtSHA), size >= fileBackedBytes {
                 let file = try CDAFile.measure(builtURL)
                 guard file.sha256.hexString == builtSHA else {
                     throw GatewayError.journal(.blobStore(path: builtURL.path, reason: "content does not match its SHA-256 (disk corruption?)"))
@@ -50,10 +50,10 @@ public struct OutgoingDocument: Sendable {
                 parsed = try ProducerCDA.accept(file: file, declared: nil, budget: CDAParseBudget.journaled)
                 if header.isPDF && header.hasContent {
                     let recordURL = blobs.url(for: document.blobSHA256)
-                    guard let recordSize = Self.fileSize(recordURL.path) else {
-                        throw GatewayError.journal(.blobStore(path: recordURL.path, reason: String(cString: strerror(errno))))
+                    guard let recordSize = blobs.size(document.blobSHA256) else {
+                        throw GatewayError.journal(.blobStore(path: recordURL.path, reason: "blob missing or unreadable"))
                     }
-                    recordPDF = FileSlice(url: recordURL, offset: header.contentOffset, length: recordSize - header.contentOffset)
+                    recordPDF = FileSlice(url: recordURL, offset: header.contentOffset, length: Int(recordSize) - header.contentOffset)
                 }
             } else {
                 parsed = try ProducerCDA.accept(try blobs.get(builtSHA), declared: nil, budget: CDAParseBudget.journaled)
@@ -67,12 +67,5 @@ public struct OutgoingDocument: Sendable {
                               versionNumber: parsed.versionNumber, replaces: parsed.replaces, effectiveTime: parsed.effectiveTime,
                               ins: parsed.ins)
         return OutgoingDocument(metadata: header.metadata, cda: cda, journal: document, recordPDF: recordPDF)
-    }
-
-    /// The size of the file at `path` by one stat (FileManager's attributes also look up the
-    /// owner's and group's names: /etc/passwd and /etc/group read for every document loaded).
-    private static func fileSize(_ path: String) -> Int? {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int(info.st_size) : nil
     }
 }

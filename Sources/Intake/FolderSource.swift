@@ -220,19 +220,16 @@ public struct FolderSource: IntakeSource {
         var failure: String?
         // done/ exists but for the first document (or after an operator removed it): made only
         // when the rename says it is missing, not probed for every document.
-        if rename(dir.path, target.path) != 0 {
-            let code = errno
-            if code == ENOENT, IntakeFile.entryKind(done) == nil {
-                do {
-                    try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                    if rename(dir.path, target.path) != 0 { failure = "\(target.path): \(String(cString: strerror(errno)))" }
-                } catch {
-                    failure = "\(error)"
-                }
-            } else {
-                failure = "\(target.path): \(String(cString: strerror(code)))"
+        var code = rename(dir.path, target.path) == 0 ? 0 : errno
+        if code == ENOENT, IntakeFile.entryKind(done) == nil {
+            do {
+                try FileManager.default.createDirectory(at: done, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                code = rename(dir.path, target.path) == 0 ? 0 : errno
+            } catch {
+                failure = "\(error)"
             }
         }
+        if failure == nil, code != 0 { failure = "\(target.path): \(String(cString: strerror(code)))" }
         if let failure {
             // The journal already has it: a leftover in work/ is recognised as a duplicate later.
             logger.error("cannot move a journaled file to done/", metadata: ["file": "\(label(claim))", "error": "\(failure)"])

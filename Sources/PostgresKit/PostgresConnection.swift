@@ -73,10 +73,11 @@ public struct PostgresConfiguration: Sendable {
     /// Seconds libpq waits for the server to answer a connection (unless the URL sets it).
     public var connectTimeout: Int
     public var applicationName: String
-    /// Statements with parameters are prepared once per session and then only bound and run:
-    /// the server parsed and planned every journal statement again (a sixth of its CPU per
-    /// document). Off for a pooler that cannot keep them (PgBouncer in transaction mode before
-    /// 1.21, or without `max_prepared_statements`).
+    /// Statements run by `query`, `run` and `scalar` are prepared once per session and then only
+    /// bound and run: sent whole, the server parsed and planned every journal statement again
+    /// (prepared, it used a third less CPU per document on the bench). Off for a pooler that
+    /// cannot keep them (PgBouncer in transaction mode before 1.21, or without
+    /// `max_prepared_statements`).
     public var preparedStatements = true
 
     public init(url: String, password: String? = nil, connectTimeout: Int = 10, applicationName: String = "passerelle") {
