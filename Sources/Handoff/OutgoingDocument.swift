@@ -43,7 +43,11 @@ public struct OutgoingDocument: Sendable {
             let builtURL = blobs.url(for: builtSHA)
             // By one lstat (FileManager's attributes also read /etc/passwd and /etc/group).
             if let size = blobs.size(builtSHA), size >= fileBackedBytes {
-                let file = try CDAFile.measure(builtURL)
+                var file = try CDAFile.measure(builtURL)
+                if file.sha256.hexString != builtSHA && blobs.dropDamagedCopy(builtSHA) {
+                    _ = try blobs.verifiedFile(builtSHA)  // a PostgreSQL node's cached copy: fetched again
+                    file = try CDAFile.measure(builtURL)
+                }
                 guard file.sha256.hexString == builtSHA else {
                     throw GatewayError.journal(.blobStore(path: builtURL.path, reason: "content does not match its SHA-256 (disk corruption?)"))
                 }

@@ -26,12 +26,20 @@ extension BlobSource {
 
 /// Content-addressed files: `<root>/<first 2 hex>/<sha256 hex>`, mode 0600, fsynced (file and
 /// folder) before ``put(_:)`` returns, so a journal row never points at a blob a crash could lose.
+///
+/// When the folder only caches a ``source`` that keeps every blob for good (PostgreSQL), the
+/// files are not fsynced: the database row is the durable copy, and a file a power cut left
+/// short or empty fails its digest check on reading, is removed and fetched again.
 public struct BlobStore: Sendable {
     public let root: URL
     /// Read when a blob is not in the folder (nil: the folder is the only copy).
     public let source: (any BlobSource)?
     /// Sub-folders whose entry in the root this process has already synced (shared by copies).
     private let syncedFolders = SyncedFolders()
+
+    /// True when the files are a cache of ``source`` (PostgreSQL), false when the folder holds
+    /// the only copy of at least some blobs (SQLite's built CDAs): then every write is fsynced.
+    public var isCache: Bool { source?.cachesInFolder ?? false }
 
     /// Creates the folder (0700) if needed.
     public init(root: URL, source: (any BlobSource)? = nil) throws(JournalError) {
@@ -85,7 +93,7 @@ public struct BlobStore: Sendable {
         // Write a temporary name then rename: a reader never sees a half-written blob.
         let temporary = folder.appendingPathComponent(".\(digest).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp", isDirectory: false)
         // A failed write (a full disk) removes the temporary file: no half-written blob stays.
-        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path, direct: true) {
+        if let failure = DurableFiles.writeNew(parts: parts, to: temporary.path, direct: true, sync: !isCache) {
             // Why, from the folder's state: only a full disk is worth waiting for.
             throw .blobStore(path: temporary.path, reason: failure, cause: FileSystemCause.probe(folder: folder.path))
         }
@@ -150,6 +158,7 @@ public struct BlobStore: Sendable {
     /// once per sub-folder and process: after that sync the entry is durable (256 sub-folders,
     /// so one directory fsync per blob instead of two in steady state).
     private func syncFolders(_ folder: URL) throws(JournalError) {
+        guard !isCache else { return }
         if let failure = DurableFiles.syncDirectory(folder.path) { throw .blobStore(path: folder.path, reason: failure) }
         guard !syncedFolders.contains(folder.lastPathComponent) else { return }
         if let failure = DurableFiles.syncDirectory(root.path) { throw .blobStore(path: root.path, reason: failure) }
@@ -189,32 +198,45 @@ public struct BlobStore: Sendable {
             try syncFolders(folder)  // as in put(parts:): the row that will point at it must not outlive it
             return digest
         }
-        let fd = open(file.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .blobStore(path: file.path, reason: String(cString: strerror(errno))) }
-        let synced = fsync(fd) == 0
-        let reason = String(cString: strerror(errno))
-        close(fd)
-        guard synced else {
-            unlink(file.path)
-            throw .blobStore(path: file.path, reason: "fsync failed: \(reason)")
+        if !isCache {
+            let fd = open(file.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw .blobStore(path: file.path, reason: String(cString: strerror(errno))) }
+            let synced = fsync(fd) == 0
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            guard synced else {
+                unlink(file.path)
+                throw .blobStore(path: file.path, reason: "fsync failed: \(reason)")
+            }
         }
         try moveIntoPlace(file, final)
         return digest
     }
 
     /// The file of blob `sha256`, checked against the digest in one streaming pass (a large
-    /// blob is not read into memory). A blob missing from the folder is fetched from ``source``.
+    /// blob is not read into memory). A blob missing from the folder, or a damaged cached copy,
+    /// is fetched from ``source``.
     public func verifiedFile(_ sha256: String) throws(JournalError) -> URL {
         let file = url(for: sha256)
         if !FileManager.default.fileExists(atPath: file.path) { _ = try get(sha256) }
-        let digest: Data
-        do { digest = try Digest.hash(fileAt: file) } catch {
-            throw .blobStore(path: file.path, reason: "blob missing or unreadable: \(error)")
+        let digest = try? Digest.hash(fileAt: file)
+        if digest?.hexString == sha256 { return file }
+        if dropDamagedCopy(sha256) {
+            _ = try get(sha256)
+            if (try? Digest.hash(fileAt: file))?.hexString == sha256 { return file }
         }
-        guard digest.hexString == sha256 else {
-            throw .blobStore(path: file.path, reason: "content does not match its SHA-256 (disk corruption?)")
-        }
-        return file
+        guard digest != nil else { throw .blobStore(path: file.path, reason: "blob missing or unreadable") }
+        throw .blobStore(path: file.path, reason: "content does not match its SHA-256 (disk corruption?)")
+    }
+
+    /// Removes blob `sha256`'s file when the folder is a cache (``isCache``), after its reader
+    /// found it damaged, so that the next read fetches it from ``source``. Returns false, and
+    /// keeps the file, when the folder holds the only copy: that damage is the operator's to see.
+    @discardableResult
+    public func dropDamagedCopy(_ sha256: String) -> Bool {
+        guard isCache else { return false }
+        unlink(url(for: sha256).path)
+        return true
     }
 
     /// The first bytes of blob `sha256`, at most `count`, the whole blob checked against its
@@ -251,11 +273,19 @@ public struct BlobStore: Sendable {
         unlink(url(for: sha256).path)
     }
 
-    /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error).
-    /// A blob missing from the folder is read from ``source`` and kept in the folder.
+    /// The bytes of blob `sha256`, checked against the digest (a corrupted file is an error,
+    /// unless the folder is a cache: then the file is replaced from ``source``). A blob missing
+    /// from the folder is read from ``source`` and kept in the folder.
     public func get(_ sha256: String) throws(JournalError) -> Data {
         let path = url(for: sha256).path
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var cached = FileManager.default.contents(atPath: path)
+        if let data = cached, BlobStore.sha256Hex(data) != sha256 {
+            guard dropDamagedCopy(sha256) else {
+                throw .blobStore(path: path, reason: "content does not match its SHA-256 (disk corruption?)")
+            }
+            cached = nil
+        }
+        guard let data = cached else {
             if let source, let data = try source.blob(sha256: sha256) {
                 guard BlobStore.sha256Hex(data) == sha256 else {
                     throw .blobStore(path: path, reason: "the database copy does not match its SHA-256")
@@ -264,9 +294,6 @@ public struct BlobStore: Sendable {
                 return data
             }
             throw .blobStore(path: path, reason: "blob missing or unreadable")
-        }
-        guard BlobStore.sha256Hex(data) == sha256 else {
-            throw .blobStore(path: path, reason: "content does not match its SHA-256 (disk corruption?)")
         }
         return data
     }

@@ -62,13 +62,16 @@ public enum DurableFiles {
     /// project's machines a 380 KB blob then costs 0.2–0.3 ms of CPU instead of 0.75–1 ms, as
     /// copying into fresh page-cache pages is most of a buffered write. A file system that refuses
     /// `O_DIRECT` (tmpfs, some network ones) gets the buffered write.
-    public static func writeNew(parts: [Data], to path: String, mode: mode_t = 0o600, direct: Bool = false) -> String? {
-        if direct, case .done(let failure) = writeNewDirect(parts: parts, to: path, mode: mode) { return failure }
+    ///
+    /// `sync: false` leaves out the `fsync`, for a file that is only a cache of a durable copy
+    /// kept elsewhere (a PostgreSQL node's blob folder): its reader checks it and fetches again.
+    public static func writeNew(parts: [Data], to path: String, mode: mode_t = 0o600, direct: Bool = false, sync: Bool = true) -> String? {
+        if direct, case .done(let failure) = writeNewDirect(parts: parts, to: path, mode: mode, sync: sync) { return failure }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
         var failure: String?
         for data in parts where failure == nil { failure = writeAll(data, to: fd) }
-        if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
+        if failure == nil && sync && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
         if close(fd) != 0 && failure == nil { failure = "close failed: \(String(cString: strerror(errno)))" }
         if failure != nil { unlink(path) }
         return failure
@@ -94,7 +97,7 @@ public enum DurableFiles {
     }
 
     /// The `O_DIRECT` write of ``writeNew(parts:to:mode:direct:)``.
-    static func writeNewDirect(parts: [Data], to path: String, mode: mode_t) -> DirectWrite {
+    static func writeNewDirect(parts: [Data], to path: String, mode: mode_t, sync: Bool = true) -> DirectWrite {
         #if os(Linux)
         let size = parts.reduce(0) { $0 + $1.count }
         guard size >= directMinimum, size <= AlignedBuffers.largestKept else { return .notPossible }
@@ -135,7 +138,7 @@ public enum DurableFiles {
         // The padding goes: the file holds exactly the bytes given. fsync then makes both the
         // data and the size durable.
         if failure == nil && ftruncate(fd, off_t(size)) != 0 { failure = "ftruncate failed: \(String(cString: strerror(errno)))" }
-        if failure == nil && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
+        if failure == nil && sync && fsync(fd) != 0 { failure = "fsync failed: \(String(cString: strerror(errno)))" }
         if close(fd) != 0 && failure == nil { failure = "close failed: \(String(cString: strerror(errno)))" }
         if failure != nil { unlink(path) }
         return .done(failure: failure)
