@@ -234,17 +234,20 @@ struct HTTPClientTests {
     }
 
     @Test func streamedBodiesOfUnknownAndKnownLength() async throws {
-        let chunk = Data(repeating: 0x5A, count: 64 << 10)
+        // Chunks of uneven sizes (not multiples of curl's read buffer) and distinct contents,
+        // so a read that skipped, repeated or reordered bytes within a chunk changes the digest.
         let count = 32
-        var whole = Data()
-        for _ in 0..<count { whole.append(chunk) }
+        let chunks = (0..<count).map { index in
+            Data((0..<(50_000 + index * 1_237)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index &* 7 &+ $0 >> 9) })
+        }
+        let whole = chunks.reduce(into: Data()) { $0.append($1) }
         let expectedSHA = try sha256Hex(whole)
 
         try await withServer { server in
             let http = try client(try p12("org-auth"))
             // An async sequence, length unknown: sent with chunked transfer encoding.
             let sequence = AsyncStream<Data> { continuation in
-                for _ in 0..<count { continuation.yield(chunk) }
+                for chunk in chunks { continuation.yield(chunk) }
                 continuation.finish()
             }
             let chunked = try echo(try await http.send(HTTPRequest(
@@ -254,8 +257,8 @@ struct HTTPClientTests {
             #expect(chunked.transferEncoding == "chunked")
 
             // A synchronous provider with a known length: sent with Content-Length.
-            let remaining = LockedCounter(count)
-            let provider = ChunkStream { remaining.takeOne() ? chunk : nil }
+            let queue = LockedQueue(chunks)
+            let provider = ChunkStream { queue.next() }
             let sized = try echo(try await http.send(HTTPRequest(
                 method: "POST", url: server.url("/echo"), body: .stream(provider, length: Int64(whole.count)))))
             #expect(sized.size == whole.count)
@@ -382,17 +385,11 @@ struct HTTPClientTests {
     }
 }
 
-private final class LockedCounter: @unchecked Sendable {
+private final class LockedQueue: @unchecked Sendable {
     private let lock = NSLock()
-    private var remaining: Int
-    init(_ count: Int) { remaining = count }
-    func takeOne() -> Bool {
-        lock.withLock {
-            guard remaining > 0 else { return false }
-            remaining -= 1
-            return true
-        }
-    }
+    private var items: ArraySlice<Data>
+    init(_ items: [Data]) { self.items = items[...] }
+    func next() -> Data? { lock.withLock { items.popFirst() } }
 }
 
 /// Samples this process's resident set size every 2 ms (ru_maxrss is a lifetime high-water
