@@ -67,11 +67,11 @@ struct LenientContainer<K: CodingKey & CaseIterable> {
         collector = decoder.userInfo[.metadataProblems] as? ProblemCollector
         if let collector {
             // Unknown keys are most likely typos that would silently drop a field.
+            // K(stringValue:) is the keys' own switch: no set of names built per object.
             let all = try decoder.container(keyedBy: AnyCodingKey.self).allKeys
-            let known = Set(K.allCases.map(\.stringValue))
-            for key in all where !known.contains(key.stringValue) {
+            for key in all where K(stringValue: key.stringValue) == nil {
                 let path = fieldPath(decoder.codingPath + [key])
-                let match = closestMatch(key.stringValue, in: Array(known))
+                let match = closestMatch(key.stringValue, in: K.allCases.map(\.stringValue))
                 let hint = match.map { " (did you mean '\($0)'?)" } ?? ""
                 collector.problems.append(MetadataProblem(path, "unknown field\(hint); remove it or fix its name",
                                                           french: "champ inconnu\(match.map { " (vouliez-vous dire « \($0) » ?)" } ?? "") ; "
