@@ -145,13 +145,15 @@ public struct BlobStore: Sendable {
     }
 
     /// Creates a blob sub-folder (0700) unless this process already synced it into the root (it
-    /// exists then: blobs are never removed with their folder), saving a stat per blob.
+    /// exists then: blobs are never removed with their folder), saving a mkdir per blob. A cache
+    /// syncs nothing: the folder is remembered as soon as it exists.
     private func createFolder(_ folder: URL) throws(JournalError) {
         guard !syncedFolders.contains(folder.lastPathComponent) else { return }
         guard mkdir(folder.path, 0o700) == 0 || errno == EEXIST else {
             throw .blobStore(path: folder.path, reason: "cannot create the folder: \(String(cString: strerror(errno)))",
                              cause: FileSystemCause.probe(folder: root.path))
         }
+        if isCache { syncedFolders.insert(folder.lastPathComponent) }
     }
 
     /// The blob's entry in its folder, and the folder's entry in the root. The root is synced
@@ -318,7 +320,7 @@ public enum PatientKey {
     }
 }
 
-/// The names of the blob sub-folders whose entry in the root is known durable.
+/// The names of the blob sub-folders whose entry in the root is known durable (a cache: that exist).
 private final class SyncedFolders: Sendable {
     private let names = Mutex<Set<String>>([])
     func contains(_ name: String) -> Bool { names.withLock { $0.contains(name) } }
