@@ -35,9 +35,15 @@ public final class PostgresTestServer: Sendable {
         try sharedServer.get()
     }
 
+    /// `PASSERELLE_PG_DURABLE=1` (set by `passerelle-bench` before the first use): the shared
+    /// server commits durably — fsync, synchronous_commit and full-page writes on, PostgreSQL's
+    /// defaults — so a benchmark measures what a production server does. Without it (tests),
+    /// they are off: a test needs no crash safety from its throwaway cluster, only speed.
+    public static var durableRequested: Bool { ProcessInfo.processInfo.environment["PASSERELLE_PG_DURABLE"] == "1" }
+
     private static let sharedServer: Result<PostgresTestServer, any Error> = {
         Result {
-            let server = try PostgresTestServer()
+            let server = try PostgresTestServer(durable: durableRequested)
             atexit { try? PostgresTestServer.sharedServer.get().stop() }
             return server
         }
@@ -66,7 +72,11 @@ public final class PostgresTestServer: Sendable {
         try PostgresConfiguration(url: url, passwordFile: shared().passwordFile.path)
     }
 
-    public init() throws {
+    /// True when the server fsyncs its commits (see ``durableRequested``).
+    public let durable: Bool
+
+    public init(durable: Bool = false) throws {
+        self.durable = durable
         guard let binaries = Self.binaries else {
             throw PostgresTestServerError.notInstalled
         }
@@ -96,7 +106,7 @@ public final class PostgresTestServer: Sendable {
             let candidate = try Self.freePort()
             let options = "-p \(candidate) -c listen_addresses=127.0.0.1 -c unix_socket_directories=\(folder.path) "
                 + "-c ssl=on -c ssl_cert_file=\(certificate.path) -c ssl_key_file=\(key.path) "
-                + "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+                + (durable ? "" : "-c fsync=off -c synchronous_commit=off -c full_page_writes=off ") + "-c max_connections=60"
             let result = try Self.run(binaries, runAsPostgres, "pg_ctl", ["-D", data.path, "-l", folder.appendingPathComponent("server.log").path,
                                             "-o", options, "-w", "-t", "60", "start"])
             if result.succeeded {

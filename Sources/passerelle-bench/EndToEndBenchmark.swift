@@ -84,7 +84,7 @@ struct EndToEndBenchmark: AsyncParsableCommand {
     @Option(help: "strict: the in-process DMP-style endpoint that checks everything (default); minimal: nginx answering a canned RegistryResponse, the gateway as a `passerelle run` child process, documents to the DMP only.")
     var endpoint = "strict"
 
-    @Option(help: "Minimal endpoint: the journal, sqlite or postgresql (a throwaway server, as the tests use).")
+    @Option(help: "Minimal endpoint: the journal, sqlite or postgresql (a throwaway server like the tests', but committing durably: fsync, synchronous_commit and full-page writes on; PASSERELLE_PG_DURABLE=0 turns them off as in the tests).")
     var journal = "sqlite"
 
     @Option(help: "Minimal endpoint: the passerelle executable (default: beside this one).")
@@ -177,6 +177,9 @@ struct EndToEndBenchmark: AsyncParsableCommand {
 extension EndToEndBenchmark {
     /// `--endpoint minimal`: see ``MinimalRun``. `--backlog N` is taken as `--documents N` (the inputs are always a backlog).
     func runMinimal() async throws {
+        // A journal benchmark on a server that does not fsync its commits would flatter it
+        // (SQLite runs with synchronous=FULL): durable unless asked otherwise, before first use.
+        setenv("PASSERELLE_PG_DURABLE", "1", 0)
         let count = backlog ?? documents
         let sizes = pdfSizes.flatMap(EndToEndWorkload.Sizes.init) ?? .dmpOnly
         if let prepareOnly {

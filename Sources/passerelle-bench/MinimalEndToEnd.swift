@@ -308,7 +308,8 @@ struct MinimalRun {
             cpu: .init(gatewaySeconds: gatewayCPU, gatewayMsPerDocument: gatewayCPU * 1000 / Double(max(succeeded, 1)),
                        gatewaySystemSeconds: gatewayStat?.system ?? 0,
                        gatewayMinorFaultsPerDocument: Double(gatewayStat?.minorFaults ?? 0) / Double(max(succeeded, 1)),
-                       endpointSeconds: endpointCPU, databaseSeconds: databaseCPU, loadAverage: Self.loadAverage()),
+                       endpointSeconds: endpointCPU, databaseSeconds: databaseCPU,
+                       databaseDurable: databaseCPU == nil ? nil : PostgresTestServer.durableRequested, loadAverage: Self.loadAverage()),
             memory: .init(gatewayPeakRssMb: peakRSS / 1024))
     }
 
@@ -459,6 +460,8 @@ struct MinimalReport: Encodable {
         var endpointSeconds: Double
         /// `--journal postgresql`: the PostgreSQL server's processes (nil for SQLite).
         var databaseSeconds: Double?
+        /// `--journal postgresql`: whether that server fsyncs its commits (``PostgresTestServer/durableRequested``).
+        var databaseDurable: Bool?
         /// /proc/loadavg at the end (1, 5, 15 min): wall-clock figures are only comparable at similar load.
         var loadAverage: String
     }
@@ -495,7 +498,7 @@ struct MinimalReport: Encodable {
                 + (goalDocumentsPerSecond.map { " — goal ≥ \(Int($0)): \(r.documentsPerSecond >= $0 ? "met" : "not met")" } ?? ""),
             latency.map { "  latency       drop → acknowledged, \($0.measured) documents: p50 \(f($0.p50Seconds, 3)) s, p95 \(f($0.p95Seconds, 3)) s, p99 \(f($0.p99Seconds, 3)) s (goal < 2 s at 100/s: \($0.p99Seconds < 2 ? "met" : "not met")), max \(f($0.maxSeconds, 3)) s" },
             "  gateway CPU   \(f(cpu.gatewaySeconds, 2)) s = \(f(cpu.gatewayMsPerDocument, 2)) ms per document — goal ≤ \(Self.goalCPUMsPerDocument): \(cpu.gatewayMsPerDocument <= Self.goalCPUMsPerDocument ? "met" : "not met"); nginx \(f(cpu.endpointSeconds, 2)) s"
-                + (cpu.databaseSeconds.map { "; PostgreSQL server \(f($0, 2)) s" } ?? ""),
+                + (cpu.databaseSeconds.map { "; PostgreSQL server \(f($0, 2)) s (\(cpu.databaseDurable == true ? "durable commits" : "fsync off"))" } ?? ""),
             "  kernel        \(f(cpu.gatewaySystemSeconds, 2)) s of it in the kernel (\(f(100 * cpu.gatewaySystemSeconds / max(cpu.gatewaySeconds, 1e-9), 0)) %); \(f(cpu.gatewayMinorFaultsPerDocument, 0)) minor page faults per document",
             "  TLS           \(tls.connections) connections = \(tls.handshakes) full handshakes (\(f(tls.handshakesPerThousandDocuments)) per 1,000 documents), \(tls.resumedSessions) resumed; up to \(tls.maxRequestsPerConnection) requests on one connection",
             "  memory        gateway peak RSS \(memory.gatewayPeakRssMb) MB",

@@ -33,7 +33,7 @@ for _ in $(seq "$pairs"); do
         rate=$(awk '/throughput/ { print $2 }' <<<"$out")
         cpu=$(awk '/gateway CPU/ { print $6 }' <<<"$out")
         kernel=$(awk '$1 == "kernel" { print $2 }' <<<"$out")
-        database=$(grep -o 'PostgreSQL server [0-9.]* s' <<<"$out" | sed 's/^/, /' || true)
+        database=$(grep -oE 'PostgreSQL server [0-9.]+ s( \([a-z ]+\))?' <<<"$out" | sed 's/^/, /' || true)
         twice=$(grep -o 'requests beyond one per document [0-9]*' <<<"$out" || true)
         echo "$binary: $rate documents/s, $cpu ms gateway CPU per document, ${kernel} s in the kernel$database, $twice, load $(cut -d' ' -f1 /proc/loadavg)"
     done
