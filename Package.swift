@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(name: "SQLiteKitTests", dependencies: ["SQLiteKit", "TestSupport"]),
         .testTarget(name: "PostgresKitTests", dependencies: ["PostgresKit", "BlockingIO", "TestSupport"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "PasserelleCore", "SQLiteKit", "PostgresKit", "TestSupport"]),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Handoff", "Journal", "CDA", "PasserelleCore", "BenchSupport"]),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Handoff", "Journal", "CDA", "PasserelleCore", "OpenSSLKit", "BenchSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Handoff", "Admission", "Delivery", "Gateway", "IHE", "TestHooks", "TestEndpoints", "Journal", "Intake", "DMP", "CDA", "Signing",
                                                          "PasserelleCore", "OpenSSLKit", "CurlKit", "SQLiteKit", "TestSupport",
                                                          .product(name: "Logging", package: "swift-log")]),

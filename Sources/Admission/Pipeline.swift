@@ -138,6 +138,11 @@ public struct Pipeline: Sendable {
             }
             let admission = Admission(document: prepared.journalDocument, record: record, built: built, targets: prepared.targets,
                                       input: input, stay: prepared.stay)
+            // Held before the transaction commits: a worker may claim the document as soon as it
+            // does, before this task resumes (see AdmittedDocuments).
+            let document = prepared.journalDocument
+            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: document),
+                                       targets: prepared.targets)
             let result: AdmitResult
             do {
                 // One transaction: record, built CDA and queued transmissions (group-committed
@@ -145,7 +150,12 @@ public struct Pipeline: Sendable {
                 result = try await StageClock.measure(.journal, events) { () async throws(JournalError) in
                     try await journal.admit(admission, now: now)
                 }
-            } catch { throw .unavailable(.journal(error)) }
+            } catch {
+                if held { admitted.remove(documentID: document.id, version: document.version) }
+                throw .unavailable(.journal(error))
+            }
+            let isAdmitted = if case .admitted = result { true } else { false }
+            if held && !isAdmitted { admitted.remove(documentID: document.id, version: document.version) }
             switch result {
             case .duplicateInput(let id, let version):
                 logger.notice("input already journaled; not sent again", metadata: ["document": "\(id ?? "-")"])
@@ -160,8 +170,6 @@ public struct Pipeline: Sendable {
             case .admitted(let document, let transmissions):
                 CrashPoint.reached(.accepted)
                 events.documentBuilt(kind: document.kind)
-                admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: document),
-                                targets: transmissions.map(\.target))
                 logger.info("document journaled and queued", metadata: [
                     "document": "\(document.id)", "version": "\(document.version)", "kind": "\(document.kind.rawValue)",
                     "ins": "\(document.maskedINS ?? "-")", "targets": "\(transmissions.map(\.target.rawValue).joined(separator: ","))"])

@@ -1,4 +1,5 @@
 import Journal
+import OpenSSLKit
 import PasserelleCore
 import Synchronization
 
@@ -7,6 +8,13 @@ import Synchronization
 /// just built and written. Bounded in bytes; a document not found here (a retry, a restart,
 /// another node's, not kept, a large file-backed CDA) is read from the journal's blobs as
 /// before, so the cache changes speed, never behaviour.
+///
+/// Admission holds a document *before* the transaction that queues it commits: a worker may
+/// claim it the moment it does, before admission's task resumes (with PostgreSQL, a worker
+/// just finishing a send often did, and read the document back from the database). Until then
+/// the entry is only a candidate: ``take(_:)`` hands it out only when its CDA's digest is the
+/// built CDA the journal recorded, and admission ``remove(documentID:version:)``s it when the
+/// journal does not admit it (a duplicate, a failure).
 ///
 /// When full, a new document is not kept, rather than the oldest dropped: workers take the
 /// queue oldest first, so the oldest held documents are the next ones sent, and dropping them
@@ -44,7 +52,8 @@ public final class AdmittedDocuments: Sendable {
     }
 
     /// Keeps `document` for `targets` (a file-backed CDA is not kept: its file moved into the
-    /// journal), if it fits. Returns whether it was kept.
+    /// journal), if it fits and no document of the same id and version is held (that one may be
+    /// journaled; this one is a candidate the journal may refuse). Returns whether it was kept.
     @discardableResult
     package func insert(_ document: OutgoingDocument, targets: [Destination], now: ContinuousClock.Instant = .now) -> Bool {
         guard document.cda.file == nil, !targets.isEmpty else { return false }
@@ -52,10 +61,7 @@ public final class AdmittedDocuments: Sendable {
         guard bytes <= maxBytes else { return false }
         let key = Key(documentID: document.journal.id, version: document.journal.version)
         return state.withLock { state in
-            if let old = state.entries.removeValue(forKey: key) {
-                state.bytes -= old.bytes
-                state.order.removeAll { $0 == key }
-            }
+            guard state.entries[key] == nil else { return false }
             // `order` is by admission: the stale ones are at its front.
             while state.bytes + bytes > maxBytes, let oldest = state.order.first,
                   let entry = state.entries[oldest], now - entry.admittedAt > staleAfter {
@@ -71,16 +77,20 @@ public final class AdmittedDocuments: Sendable {
         }
     }
 
-    /// The document of `claim` for its target, if still held; forgotten once every target took it.
+    /// The document of `claim` for its target, if still held and its CDA is the one the journal
+    /// recorded for it; forgotten once every target took it (or when it is not that CDA).
     package func take(_ claim: ClaimedTransmission) -> OutgoingDocument? {
         let t = claim.transmission
         let key = Key(documentID: t.documentID, version: t.version)
         let found: OutgoingDocument? = state.withLock { state in
-            guard var entry = state.entries[key], entry.remaining.remove(t.target) != nil else { return nil }
+            guard var entry = state.entries[key] else { return nil }
+            guard entry.document.cda.sha256.hexString == claim.document.builtSHA256 else {
+                Self.forget(key, in: &state)
+                return nil
+            }
+            guard entry.remaining.remove(t.target) != nil else { return nil }
             if entry.remaining.isEmpty {
-                state.entries.removeValue(forKey: key)
-                state.order.removeAll { $0 == key }
-                state.bytes -= entry.bytes
+                Self.forget(key, in: &state)
             } else {
                 state.entries[key] = entry
             }
@@ -89,5 +99,17 @@ public final class AdmittedDocuments: Sendable {
         guard var document = found else { return nil }
         document.journal = claim.document  // the journal's current view (attempts, state)
         return document
+    }
+
+    /// Forgets a candidate the journal did not admit (see ``insert(_:targets:now:)``); call it
+    /// only for a document this caller's `insert` kept.
+    package func remove(documentID: String, version: Int) {
+        state.withLock { Self.forget(Key(documentID: documentID, version: version), in: &$0) }
+    }
+
+    private static func forget(_ key: Key, in state: inout State) {
+        guard let entry = state.entries.removeValue(forKey: key) else { return }
+        state.order.removeAll { $0 == key }
+        state.bytes -= entry.bytes
     }
 }

@@ -3,6 +3,7 @@ import CDA
 import Foundation
 import Handoff
 @testable import Journal
+import OpenSSLKit
 import PasserelleCore
 import Testing
 
@@ -10,16 +11,45 @@ import Testing
 @Suite("Admitted documents held for their first send")
 struct AdmittedDocumentsTests {
     /// Document `n` with a CDA of `bytes` bytes, and its claim for the DMP.
-    static func admitted(_ n: Int, bytes: Int = 1000) async throws -> (OutgoingDocument, ClaimedTransmission) {
+    /// `journaledFill`: the byte of the CDA the journal recorded (its digest is the claim's
+    /// built CDA), when it is not the held one.
+    static func admitted(_ n: Int, bytes: Int = 1000, journaledFill: UInt8? = nil) async throws -> (OutgoingDocument, ClaimedTransmission) {
         let queue = InMemoryDeliveryQueue(policy: RetryPolicy(initialDelay: 1, multiplier: 1, maxDelay: 1, jitter: 0, maxAttempts: 3))
-        let journaled = JournalDocument(id: "1.2.250.1.999.1.4.\(n)", kind: .dischargeLetter, finess: "750803447", receivedAt: Date())
+        let id = InstanceIdentifier(root: "1.2.250.1.999.1.4.\(n)")
+        func cda(_ fill: UInt8) -> CDADocument {
+            CDADocument(data: Data(repeating: fill, count: bytes), origin: .built, kind: .dischargeLetter, id: id,
+                        setID: id, versionNumber: 1, replaces: nil, effectiveTime: "20261120143000+0100", ins: nil)
+        }
+        let held = cda(UInt8(ascii: "x"))
+        let journaled = JournalDocument(id: id.root, kind: .dischargeLetter, finess: "750803447",
+                                        builtSHA256: cda(journaledFill ?? UInt8(ascii: "x")).sha256.hexString, receivedAt: Date())
         queue.enqueue(journaled, target: .dmp)
         let claim = try #require(try await queue.claimNext(target: .dmp, now: Date(), lease: 60, owner: "test"))
-        let id = InstanceIdentifier(root: journaled.id)
-        let cda = CDADocument(data: Data(repeating: UInt8(ascii: "x"), count: bytes), origin: .built, kind: .dischargeLetter, id: id,
-                              setID: id, versionNumber: 1, replaces: nil, effectiveTime: "20261120143000+0100", ins: nil)
-        let document = OutgoingDocument(metadata: SampleMetadata.document(kind: .dischargeLetter, id: id), cda: cda, journal: journaled)
+        let document = OutgoingDocument(metadata: SampleMetadata.document(kind: .dischargeLetter, id: id), cda: held, journal: journaled)
         return (document, claim)
+    }
+
+    @Test("held before the journal commits: handed out only if its CDA is the one journaled; never replaced; removed when not admitted")
+    func candidates() async throws {
+        let held = AdmittedDocuments(maxBytes: 10_000)
+        // The journal recorded another CDA under this id and version (another node's, or this
+        // candidate was refused as a duplicate after a worker claimed the other).
+        let (other, otherClaim) = try await Self.admitted(1, journaledFill: UInt8(ascii: "y"))
+        #expect(held.insert(other, targets: [.dmp]))
+        #expect(held.take(otherClaim) == nil, "not the journaled CDA: read back from the journal")
+        #expect(held.take(otherClaim) == nil)
+
+        let (first, firstClaim) = try await Self.admitted(2)
+        let (second, _) = try await Self.admitted(2, journaledFill: UInt8(ascii: "z"))
+        #expect(held.insert(first, targets: [.dmp]))
+        #expect(!held.insert(second, targets: [.dmp]), "a held document of the same id and version stays")
+        #expect(held.take(firstClaim)?.cda == first.cda)
+
+        let (third, thirdClaim) = try await Self.admitted(3)
+        #expect(held.insert(third, targets: [.dmp]))
+        held.remove(documentID: third.journal.id, version: third.journal.version)
+        #expect(held.take(thirdClaim) == nil, "removed: the journal did not admit it")
+        #expect(held.insert(third, targets: [.dmp]), "its room is free again")
     }
 
     @Test("full: the held (oldest, next to be sent) stay and the new one is read back later; each is taken once")
