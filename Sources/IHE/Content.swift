@@ -45,7 +45,7 @@ public struct ContentReadError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Walks pieces, yielding at most `chunkSize` bytes at a time: a file piece is read in slices,
-/// a larger in-memory piece is cut (a slice shares the storage; the copy is one chunk).
+/// a larger in-memory piece is cut into slices that share its storage (nothing is copied).
 /// Locked: libcurl's upload callback may call it from another thread than its creator's.
 public final class ContentReader: @unchecked Sendable {
     private let pieces: [ContentBytes]
@@ -70,7 +70,9 @@ public final class ContentReader: @unchecked Sendable {
             case .data(let data):
                 if done < data.count {
                     let end = min(data.count, done + chunkSize)
-                    let chunk = done == 0 && end == data.count ? data : Data(data[data.startIndex + done ..< data.startIndex + end])
+                    // A slice shares the piece's storage: no copy (its indices start at the
+                    // offset; readers use count and withUnsafeBytes).
+                    let chunk = done == 0 && end == data.count ? data : data[data.startIndex + done ..< data.startIndex + end]
                     done = end
                     return chunk
                 }
