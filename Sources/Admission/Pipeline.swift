@@ -140,8 +140,8 @@ public struct Pipeline: Sendable {
                                       input: input, stay: prepared.stay)
             // Held before the transaction commits: a worker may claim the document as soon as it
             // does, before this task resumes (see AdmittedDocuments).
-            let document = prepared.journalDocument
-            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: document),
+            let candidate = admission.document
+            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: candidate),
                                        targets: prepared.targets)
             let result: AdmitResult
             do {
@@ -151,11 +151,11 @@ public struct Pipeline: Sendable {
                     try await journal.admit(admission, now: now)
                 }
             } catch {
-                if held { admitted.remove(documentID: document.id, version: document.version) }
+                if held { admitted.remove(documentID: candidate.id, version: candidate.version) }
                 throw .unavailable(.journal(error))
             }
             let isAdmitted = if case .admitted = result { true } else { false }
-            if held && !isAdmitted { admitted.remove(documentID: document.id, version: document.version) }
+            if held && !isAdmitted { admitted.remove(documentID: candidate.id, version: candidate.version) }
             switch result {
             case .duplicateInput(let id, let version):
                 logger.notice("input already journaled; not sent again", metadata: ["document": "\(id ?? "-")"])

@@ -39,7 +39,7 @@ public final class PostgresTestServer: Sendable {
     /// server commits durably — fsync, synchronous_commit and full-page writes on, PostgreSQL's
     /// defaults — so a benchmark measures what a production server does. Without it (tests),
     /// they are off: a test needs no crash safety from its throwaway cluster, only speed.
-    public static var durableRequested: Bool { ProcessInfo.processInfo.environment["PASSERELLE_PG_DURABLE"] == "1" }
+    static var durableRequested: Bool { ProcessInfo.processInfo.environment["PASSERELLE_PG_DURABLE"] == "1" }
 
     private static let sharedServer: Result<PostgresTestServer, any Error> = {
         Result {
@@ -72,7 +72,7 @@ public final class PostgresTestServer: Sendable {
         try PostgresConfiguration(url: url, passwordFile: shared().passwordFile.path)
     }
 
-    /// True when the server fsyncs its commits (see ``durableRequested``).
+    /// True when the server fsyncs its commits (the shared one: see ``durableRequested``).
     public let durable: Bool
 
     public init(durable: Bool = false) throws {

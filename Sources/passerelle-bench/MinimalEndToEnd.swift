@@ -309,7 +309,7 @@ struct MinimalRun {
                        gatewaySystemSeconds: gatewayStat?.system ?? 0,
                        gatewayMinorFaultsPerDocument: Double(gatewayStat?.minorFaults ?? 0) / Double(max(succeeded, 1)),
                        endpointSeconds: endpointCPU, databaseSeconds: databaseCPU,
-                       databaseDurable: databaseCPU == nil ? nil : PostgresTestServer.durableRequested, loadAverage: Self.loadAverage()),
+                       databaseDurable: databaseCPU == nil ? nil : (try? PostgresTestServer.shared())?.durable, loadAverage: Self.loadAverage()),
             memory: .init(gatewayPeakRssMb: peakRSS / 1024))
     }
 
@@ -460,7 +460,7 @@ struct MinimalReport: Encodable {
         var endpointSeconds: Double
         /// `--journal postgresql`: the PostgreSQL server's processes (nil for SQLite).
         var databaseSeconds: Double?
-        /// `--journal postgresql`: whether that server fsyncs its commits (``PostgresTestServer/durableRequested``).
+        /// `--journal postgresql`: whether that server fsyncs its commits (``PostgresTestServer/durable``).
         var databaseDurable: Bool?
         /// /proc/loadavg at the end (1, 5, 15 min): wall-clock figures are only comparable at similar load.
         var loadAverage: String
