@@ -104,10 +104,8 @@ public struct BlobStore: Sendable {
     /// An admission's two blobs (intake record, built CDA), written and fsynced on the blob
     /// threads: file writes and fsyncs never hold a thread of Swift's cooperative pool.
     /// `recordInJournal`: the record goes into the journal's transaction, not a file; only its
-    /// digest is computed here. A cache (``isCache``) still gets both files, unsynced: when
-    /// intake runs ahead of delivery, documents not held in memory are read back, and a local
-    /// file is much cheaper to read than the database (measured: half the documents of a
-    /// PostgreSQL backlog, fetched from the database, cost more than the writes saved).
+    /// digest is computed here. A cache (``isCache``) gets both files, unsynced (PostgreSQL calls
+    /// this only for a large, file-backed CDA: one in memory goes to the database alone).
     public func store(_ admission: Admission, recordInJournal: Bool = false) async throws(JournalError) -> (record: String, built: String) {
         let record = admission.record, built = admission.built, store = self
         do {

@@ -104,13 +104,18 @@ public final class PostgresJournalStore: SQLJournalBackend {
     }
     func storedBlob(_ sha256: String) throws(JournalError) -> StoredBlob { try storeBlob(parts: [try blobs.get(sha256)]) }
     func storeBlobs(of admission: Admission) async throws(JournalError) -> (record: StoredBlob, built: StoredBlob) {
-        let (record, built) = try await blobs.store(admission)
         let recordContent = admission.record.count == 1 ? admission.record[0] : admission.record.reduce(into: Data()) { $0.append($1) }
-        let builtContent: Data = switch admission.built {
-        case .data(let data, _): data
-        case .file: try blobs.get(built)  // a large CDA: read once, to go into the database
+        // A CDA in memory goes to the database only, no cache file: the workers send it from
+        // the hand-off, where admission waits for room rather than leave it to be read back
+        // (AdmittedDocuments.waitForRoom); a retry, a restart or another node reads it from the
+        // database once, into its cache.
+        if case .data(let data, let sha256) = admission.built {
+            return (StoredBlob(sha256: BlobStore.sha256Hex(parts: admission.record), inDatabase: recordContent),
+                    StoredBlob(sha256: sha256 ?? BlobStore.sha256Hex(data), inDatabase: data))
         }
-        return (StoredBlob(sha256: record, inDatabase: recordContent), StoredBlob(sha256: built, inDatabase: builtContent))
+        // A large, file-backed CDA moves into the cache folder, then is read once to go into the database.
+        let (record, built) = try await blobs.store(admission)
+        return (StoredBlob(sha256: record, inDatabase: recordContent), StoredBlob(sha256: built, inDatabase: try blobs.get(built)))
     }
 }
 
