@@ -136,17 +136,14 @@ public struct Pipeline: Sendable {
             } else {
                 .data(prepared.cda.data, sha256: prepared.cda.sha256.hexString)
             }
-            let admission = Admission(document: prepared.journalDocument, record: record, built: built, targets: prepared.targets,
+            var admission = Admission(document: prepared.journalDocument, record: record, built: built, targets: prepared.targets,
                                       input: input, stay: prepared.stay)
             // Held before the transaction commits: a worker may claim the document as soon as it
             // does, before this task resumes (see AdmittedDocuments).
             let candidate = admission.document
-            let outgoing = prepared.notice ?? prepared.cda
-            // In a backlog, wait while workers make room rather than run ahead and leave this
-            // document to be read back (never waits on workers that stopped taking).
-            if outgoing.file == nil && !prepared.targets.isEmpty { await admitted.waitForRoom(outgoing.size) }
-            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: outgoing, journal: candidate),
+            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: candidate),
                                        targets: prepared.targets)
+            admission.firstSendFromMemory = held
             let result: AdmitResult
             do {
                 // One transaction: record, built CDA and queued transmissions (group-committed

@@ -104,8 +104,8 @@ public struct BlobStore: Sendable {
     /// An admission's two blobs (intake record, built CDA), written and fsynced on the blob
     /// threads: file writes and fsyncs never hold a thread of Swift's cooperative pool.
     /// `recordInJournal`: the record goes into the journal's transaction, not a file; only its
-    /// digest is computed here. A cache (``isCache``) gets both files, unsynced (PostgreSQL calls
-    /// this only for a large, file-backed CDA: one in memory goes to the database alone).
+    /// digest is computed here. A cache (``isCache``) gets both files, unsynced (PostgreSQL skips
+    /// this for a CDA whose first sends take it from memory: see ``Admission/firstSendFromMemory``).
     public func store(_ admission: Admission, recordInJournal: Bool = false) async throws(JournalError) -> (record: String, built: String) {
         let record = admission.record, built = admission.built, store = self
         do {

@@ -301,14 +301,19 @@ public struct Admission: Sendable {
     /// The file or MLLP message it came from, so the same bytes arriving again are recognised.
     public var input: InputFile?
     public var stay: JournalStay?
+    /// The built CDA's first sends will take it from memory (the gateway's hand-off holds it):
+    /// a store whose blob folder is only a cache (PostgreSQL) need not write it there.
+    public var firstSendFromMemory: Bool
 
-    public init(document: JournalDocument, record: [Data], built: Built, targets: [Destination], input: InputFile?, stay: JournalStay?) {
+    public init(document: JournalDocument, record: [Data], built: Built, targets: [Destination], input: InputFile?, stay: JournalStay?,
+                firstSendFromMemory: Bool = false) {
         self.document = document
         self.record = record
         self.built = built
         self.targets = targets
         self.input = input
         self.stay = stay
+        self.firstSendFromMemory = firstSendFromMemory
     }
 }
 

@@ -105,17 +105,20 @@ public final class PostgresJournalStore: SQLJournalBackend {
     func storedBlob(_ sha256: String) throws(JournalError) -> StoredBlob { try storeBlob(parts: [try blobs.get(sha256)]) }
     func storeBlobs(of admission: Admission) async throws(JournalError) -> (record: StoredBlob, built: StoredBlob) {
         let recordContent = admission.record.count == 1 ? admission.record[0] : admission.record.reduce(into: Data()) { $0.append($1) }
-        // A CDA in memory goes to the database only, no cache file: the workers send it from
-        // the hand-off, where admission waits for room rather than leave it to be read back
-        // (AdmittedDocuments.waitForRoom); a retry, a restart or another node reads it from the
-        // database once, into its cache.
-        if case .data(let data, let sha256) = admission.built {
+        // A CDA whose first sends take it from memory goes to the database only, no cache file;
+        // a retry, a restart or another node reads it from the database once, into its cache.
+        // One the hand-off could not hold (full: intake ahead of delivery) is cached now, as its
+        // read-back is near: a local file costs less to read than the database.
+        if admission.firstSendFromMemory, case .data(let data, let sha256) = admission.built {
             return (StoredBlob(sha256: BlobStore.sha256Hex(parts: admission.record), inDatabase: recordContent),
                     StoredBlob(sha256: sha256 ?? BlobStore.sha256Hex(data), inDatabase: data))
         }
-        // A large, file-backed CDA moves into the cache folder, then is read once to go into the database.
         let (record, built) = try await blobs.store(admission)
-        return (StoredBlob(sha256: record, inDatabase: recordContent), StoredBlob(sha256: built, inDatabase: try blobs.get(built)))
+        let builtContent: Data = switch admission.built {
+        case .data(let data, _): data
+        case .file: try blobs.get(built)  // a large CDA: read once, to go into the database
+        }
+        return (StoredBlob(sha256: record, inDatabase: recordContent), StoredBlob(sha256: built, inDatabase: builtContent))
     }
 }
 
