@@ -34,6 +34,32 @@ import TestSupport
         #expect(claim?.document.id == document.id)
     }
 
+    /// A CDA whose first sends come from memory: SQLite's folder, the only copy, still gets its
+    /// file; a PostgreSQL node writes none (the database holds it) until something reads it back.
+    @Test(arguments: JournalBackend.allCases) func firstSendFromMemoryWritesNoCacheFile(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
+        var inMemory = Self.admission(1, targets: [.dmp])
+        inMemory.firstSendFromMemory = true
+        let notHeld = Self.admission(2, targets: [.dmp])
+        guard case .admitted(let first, _) = try await f.store.admit(inMemory, now: JournalFixture.t0),
+              case .admitted(let second, _) = try await f.store.admit(notHeld, now: JournalFixture.t0) else {
+            Issue.record("not admitted"); return
+        }
+        let firstCDA = try #require(first.builtSHA256), secondCDA = try #require(second.builtSHA256)
+        #expect(f.blobs.size(secondCDA) != nil, "a CDA the hand-off does not hold has its file at once (its read-back is near)")
+        #expect(f.blobs.size(second.blobSHA256) != nil)
+        switch backend {
+        case .sqlite:
+            #expect(f.blobs.size(firstCDA) != nil, "SQLite: the folder holds the only copy")
+        case .postgresql:
+            #expect(f.blobs.size(firstCDA) == nil && f.blobs.size(first.blobSHA256) == nil, "no cache file written at admission")
+            // Read back (a retry, a restart): from the database, then cached.
+            #expect(try f.blobs.get(firstCDA) == Data("<ClinicalDocument n=\"1\"/>".utf8))
+            #expect(f.blobs.size(firstCDA) != nil)
+            #expect(try f.blobs.get(first.blobSHA256) == Data("record-head-1\n%PDF-1.7 1".utf8))
+        }
+    }
+
     @Test(arguments: JournalBackend.allCases) func duplicatesAreReportedAndStoreNothing(_ backend: JournalBackend) async throws {
         let f = try JournalFixture(backend)
         let sha = String(repeating: "b", count: 64)
