@@ -141,7 +141,11 @@ public struct Pipeline: Sendable {
             // Held before the transaction commits: a worker may claim the document as soon as it
             // does, before this task resumes (see AdmittedDocuments).
             let candidate = admission.document
-            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: prepared.notice ?? prepared.cda, journal: candidate),
+            let outgoing = prepared.notice ?? prepared.cda
+            // In a one-target backlog, wait while its workers make room rather than run ahead and
+            // leave this document to be read back (see AdmittedDocuments.waitForRoom).
+            if outgoing.file == nil { await admitted.waitForRoom(outgoing.size, for: prepared.targets) }
+            let held = admitted.insert(OutgoingDocument(metadata: prepared.metadata, cda: outgoing, journal: candidate),
                                        targets: prepared.targets)
             admission.firstSendFromMemory = held
             let result: AdmitResult

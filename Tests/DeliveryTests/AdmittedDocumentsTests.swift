@@ -86,6 +86,73 @@ struct AdmittedDocumentsTests {
         #expect(held.take(secondClaim) != nil && held.take(thirdClaim) != nil)
     }
 
+    @Test("admission waits for room while workers free it, never on workers that stopped taking", .timeLimit(.minutes(1)))
+    func waitForRoom() async throws {
+        let held = AdmittedDocuments(maxBytes: 2000, patience: .seconds(30))
+        let (first, firstClaim) = try await Self.admitted(1)
+        let (second, secondClaim) = try await Self.admitted(2)
+        let (third, _) = try await Self.admitted(3)
+        await held.waitForRoom(1000, for: [.dmp])  // room: at once
+        #expect(held.insert(first, targets: [.dmp]) && held.insert(second, targets: [.dmp]))
+        // Full, and nothing ever left: no worker is taking, so no wait (else a stopped target
+        // would hold intake back for the whole patience at every document).
+        let clock = ContinuousClock()
+        let unwaited = await clock.measure { await held.waitForRoom(1000, for: [.dmp]) }
+        #expect(unwaited < .seconds(10), "waited \(unwaited) with no worker taking")
+        #expect(held.take(firstClaim) != nil)
+        #expect(held.insert(third, targets: [.dmp]), "full again, just after a document left")
+        let (fourth, _) = try await Self.admitted(4)
+        // A worker takes the next one a little later: the waiting admission gets that room.
+        let taker = Task {
+            try await Task.sleep(for: .milliseconds(200))
+            return held.take(secondClaim) != nil
+        }
+        let waited = await clock.measure { await held.waitForRoom(1000, for: [.dmp]) }
+        #expect(held.insert(fourth, targets: [.dmp]), "the room the take made (a wait that returned early finds it full)")
+        #expect(try await taker.value)
+        #expect(waited < .seconds(10), "woken by the take, not by the 30 s patience (waited \(waited))")
+        // More than the whole hand-off: never kept, never waited for.
+        let toolarge = await clock.measure { await held.waitForRoom(5000, for: [.dmp]) }
+        #expect(toolarge < .seconds(10))
+    }
+
+    @Test("no wait when the held documents or the new one have other or several targets", .timeLimit(.minutes(1)))
+    func noWaitAcrossTargets() async throws {
+        let held = AdmittedDocuments(maxBytes: 2000, patience: .seconds(30))
+        let (first, firstClaim) = try await Self.admitted(1)
+        let (second, secondClaim) = try await Self.admitted(2)
+        var mailClaim = secondClaim
+        mailClaim.transmission.target = .mssantePS
+        #expect(held.insert(first, targets: [.dmp]))
+        #expect(held.take(firstClaim) != nil)  // a document just left: workers are taking
+        #expect(held.insert(second, targets: [.dmp, .mssantePS]))
+        #expect(held.take(secondClaim) != nil)  // the DMP took it; it waits for the relay alone now
+        let (third, _) = try await Self.admitted(3)
+        #expect(held.insert(third, targets: [.dmp]))
+        let clock = ContinuousClock()
+        // Full, held documents waiting for the relay: a DMP document does not wait on its pace,
+        // nor does a document for two targets.
+        for targets: [Destination] in [[.dmp], [.mssantePS], [.dmp, .mssantePS]] {
+            let waited = await clock.measure { await held.waitForRoom(1000, for: targets) }
+            #expect(waited < .seconds(10), "\(targets): waited \(waited)")
+        }
+        #expect(held.take(mailClaim) != nil)
+    }
+
+    @Test("a wait for room ends after the patience when workers stop taking", .timeLimit(.minutes(1)))
+    func waitForRoomGivesUp() async throws {
+        let held = AdmittedDocuments(maxBytes: 1000, patience: .milliseconds(300))
+        let (first, firstClaim) = try await Self.admitted(1)
+        let (second, _) = try await Self.admitted(2)
+        let (third, _) = try await Self.admitted(3)
+        #expect(held.insert(first, targets: [.dmp]))
+        #expect(held.take(firstClaim) != nil)
+        #expect(held.insert(second, targets: [.dmp]))
+        // A document just left, then nothing: the wait ends (the document is admitted and read back later).
+        await held.waitForRoom(1000, for: [.dmp])
+        #expect(!held.insert(third, targets: [.dmp]), "still full: the wait gave up, it did not make room")
+    }
+
     @Test("a document for two targets stays until both took it")
     func heldForEachTarget() async throws {
         let held = AdmittedDocuments(maxBytes: 2000)
