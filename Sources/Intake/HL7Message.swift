@@ -48,7 +48,7 @@ public enum HL7ParseError: Error, Sendable, Equatable, CustomStringConvertible, 
     case empty
     /// The first segment is not MSH (or is too short to declare the delimiters).
     case missingMSH
-    /// MSH-2 does not hold four distinct encoding characters.
+    /// MSH-1 and MSH-2 do not declare five distinct delimiters, none a letter, digit or space.
     case invalidEncodingCharacters
     /// MSH-18 names a character set Passerelle cannot decode.
     case unsupportedCharacterSet(String)
@@ -185,7 +185,8 @@ public struct HL7Message: Sendable, Hashable {
         let enc = HL7Encoding(field: chars[3], component: chars[4], repetition: chars[5], escape: chars[6], subcomponent: chars[7])
         guard Set([enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent]).count == 5,
               [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent].allSatisfy({ $0.isASCII }),
-              ![enc.component, enc.repetition, enc.escape, enc.subcomponent].contains(where: { $0.isLetter || $0.isNumber || $0.isWhitespace })
+              // The field separator too: a letter there splits segment ids (MSH, MSA, ERR) in the answer.
+              ![enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent].contains(where: { $0.isLetter || $0.isNumber || $0.isWhitespace })
         else { throw .invalidEncodingCharacters }
         self.encoding = enc
         self.characterSet = characterSet

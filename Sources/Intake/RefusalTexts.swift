@@ -300,8 +300,8 @@ extension HL7ParseError {
             return fr ? "le message ne commence pas par un segment MSH déclarant ses séparateurs (MSH|^~\\&|…)"
                 : "the message does not start with an MSH segment declaring its delimiters (MSH|^~\\&|…)"
         case .invalidEncodingCharacters:
-            return fr ? "MSH-2 doit contenir quatre caractères d'encodage distincts (en général ^~\\&)"
-                : "MSH-2 must hold four distinct encoding characters (usually ^~\\&)"
+            return fr ? "MSH-1 et MSH-2 doivent déclarer cinq séparateurs distincts, ni lettre, ni chiffre, ni espace (en général |^~\\&)"
+                : "MSH-1 and MSH-2 must declare five distinct delimiters, none a letter, digit or space (usually |^~\\&)"
         case .unsupportedCharacterSet(let name):
             return fr ? "le jeu de caractères « \(name) » déclaré en MSH-18 n'est pas pris en charge : utilisez UNICODE UTF-8, 8859/1 ou 8859/15"
                 : "MSH-18 character set '\(name)' is not supported: use UNICODE UTF-8, 8859/1 or 8859/15"

@@ -43,6 +43,23 @@ import PasserelleCore
         #expect(english["ERR-8"] == error.description)
     }
 
+    /// The fuzzer's find (7 Dec): a message declaring "A" as its field separator got an ACK in
+    /// those delimiters, whose "MSA" segment then did not parse. It is refused now, and its ACK
+    /// (standard delimiters) parses.
+    @Test func letterAsFieldSeparatorGetsAParsableRefusal() throws {
+        let input = Data("MSHA^~\\&|GAM|750RP3447|PA&SERELLE|CHU_X|20231003083000||ADT^A03^ADT_A03|ADT1|P\\X0D8859/1\\|2.5|Unsa00||ADT^A03^ADT_A03|ADT1|P\\ID|1||123456110000\r".utf8)
+        #expect(throws: HL7ParseError.invalidEncodingCharacters) { try HL7Message(data: input) }
+        var errors: [HL7ErrorDetail] = []
+        do { _ = try IntakeLoader().loadMessage(input) } catch {
+            if case .invalidMessage(let e) = error { errors = [HL7ErrorDetail(e)] }
+        }
+        #expect(errors.count == 1)
+        let ack = builder.acknowledgement(for: try? HL7Message(data: input), code: .error, errors: errors, controlID: "F1", now: now)
+        let parsed = try HL7Message(text: ack)
+        #expect(parsed["MSA-1"] == "AE")
+        #expect(parsed["ERR-2"] == "MSH")
+    }
+
     @Test func delimitersInTextAreEscaped() throws {
         let detail = HL7ErrorDetail(condition: .applicationInternalError, location: HL7ErrorLocation(path: "OBX[2]-5[1].5"),
                                     text: "bad | value ^ here & there ~ \\ end\nline 2")

@@ -83,6 +83,9 @@ import Testing
         #expect(throws: HL7ParseError.empty) { try HL7Message(data: Data([0x0B, 0x1C, 0x0D])) }
         #expect(throws: HL7ParseError.missingMSH) { try HL7Message(text: "PID|1||SECRET") }
         #expect(throws: HL7ParseError.invalidEncodingCharacters) { try HL7Message(text: "MSH|^^\\&|A") }
+        // A letter as field separator (found by the fuzzer: the ACK's "MSA" then split on it).
+        #expect(throws: HL7ParseError.invalidEncodingCharacters) { try HL7Message(text: "MSHA^~\\&AGAMAPAS") }
+        #expect(throws: HL7ParseError.invalidEncodingCharacters) { try HL7Message(text: "MSH1^~\\&1GAM") }
         do {
             _ = try HL7Message(text: "MSH|^~\\&|A\r\nPID|1\r\nDUPONT JEAN 19790315|x")
             Issue.record("expected an error")
