@@ -163,4 +163,3 @@ public final class AdmittedDocuments: Sendable {
         state.lastFreed = .now
     }
 }
-
