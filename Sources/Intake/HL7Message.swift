@@ -183,10 +183,11 @@ public struct HL7Message: Sendable, Hashable {
         let chars = Array(text.prefix(8))
         guard chars.count >= 8, text.hasPrefix("MSH") else { throw .missingMSH }
         let enc = HL7Encoding(field: chars[3], component: chars[4], repetition: chars[5], escape: chars[6], subcomponent: chars[7])
-        guard Set([enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent]).count == 5,
-              [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent].allSatisfy({ $0.isASCII }),
-              // The field separator too: a letter there splits segment ids (MSH, MSA, ERR) in the answer.
-              ![enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent].contains(where: { $0.isLetter || $0.isNumber || $0.isWhitespace })
+        let delimiters = [enc.field, enc.component, enc.repetition, enc.escape, enc.subcomponent]
+        // No letter, digit or blank, the field separator included: a letter there splits segment
+        // ids (MSH, MSA, ERR) in the answer.
+        guard Set(delimiters).count == 5,
+              delimiters.allSatisfy({ $0.isASCII && !$0.isLetter && !$0.isNumber && !$0.isWhitespace })
         else { throw .invalidEncodingCharacters }
         self.encoding = enc
         self.characterSet = characterSet
