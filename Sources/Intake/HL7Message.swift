@@ -195,8 +195,10 @@ public struct HL7Message: Sendable, Hashable {
         // Splitting works on UTF-8 bytes with memchr (delimiters are ASCII): splitting by
         // Character would run grapheme breaking over megabytes of base64 documents.
         let d = Delimiters(enc)
-        let bytes = Array(text.utf8)
-        self.segments = try bytes.withUnsafeBufferPointer { (buf) throws(HL7ParseError) -> [HL7Segment] in
+        // The bytes are read in place from a native string (contiguous UTF-8): `Array(text.utf8)`
+        // copied a substring byte by byte, most of the parse of a message carrying a large CDA.
+        var owned = String(text)
+        let parsed = owned.withUTF8 { buf in Result { () throws(HL7ParseError) -> [HL7Segment] in
             // CR, LF or CRLF end a segment; the empty pieces CRLF leaves are dropped so that
             // error messages count segments as the sender does.
             let lines = Self.split(buf, 0..<buf.count, 0x0D).flatMap { Self.split(buf, $0, 0x0A) }.filter { !$0.isEmpty }
@@ -212,7 +214,8 @@ public struct HL7Message: Sendable, Hashable {
                 segments.append(try Self.parseSegment(buf, line, number: index + 1, delimiters: d, utf8: !latin))
             }
             return segments
-        }
+        } }
+        self.segments = try parsed.get()
     }
 
     /// The delimiters as bytes (checked ASCII by the caller).

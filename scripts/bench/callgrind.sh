@@ -25,7 +25,9 @@
 #   in place); a preloaded sigsuspend() that passes a copy avoids it (built here with cc).
 #
 # Environment: OUT (default .build/bench-callgrind), SKIP_BUILD=1 (use the release binaries as
-# they are), BENCH_ARGS (more e2e options, e.g. "--dmp-connections 2" or "--journal postgresql"),
+# they are), WORKLOAD (options that shape the backlog, given when it is written and when it is
+# run, e.g. "--pdf-sizes mixed"), BENCH_ARGS (more e2e options of the run only, e.g.
+# "--dmp-connections 2" or "--journal postgresql"),
 # PASSERELLE and BENCH (other binaries than .build/release's, e.g. an older build for an A/B).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -61,13 +63,14 @@ instructions() {  # the Ir total of a callgrind output file
 
 declare -A total
 for count in "$n0" "$n"; do
-    "$bench" e2e --endpoint minimal --documents "$count" --prepare-only "$out/backlog-$count" >/dev/null
+    # shellcheck disable=SC2086
+    "$bench" e2e --endpoint minimal --documents "$count" ${WORKLOAD:-} --prepare-only "$out/backlog-$count" >/dev/null
     echo "callgrind.sh: $count documents under callgrind…" >&2
     # shellcheck disable=SC2086
     "$bench" e2e --endpoint minimal --documents "$count" --inbox-from "$out/backlog-$count" --folder "$out/run-$count" \
         --passerelle "$out/passerelle" \
         --wrapper "env LD_PRELOAD=$out/sigsuspend-shim.so valgrind --tool=callgrind --callgrind-out-file=$out/callgrind.$count.out" \
-        --timeout 7200 --json "$out/run-$count.json" ${BENCH_ARGS:-} > "$out/run-$count.txt"
+        --timeout 7200 --json "$out/run-$count.json" ${WORKLOAD:-} ${BENCH_ARGS:-} > "$out/run-$count.txt"
     total[$count]=$(instructions "$out/callgrind.$count.out")
     rm -rf "$out/backlog-$count" "$out/run-$count"
 done
