@@ -1,4 +1,5 @@
 import Foundation
+import PasserelleCore
 import PostgresKit
 #if canImport(Glibc)
 import Glibc
@@ -67,9 +68,12 @@ public final class PostgresTestServer: Sendable {
         return server.url(database: name)
     }
 
-    /// `url` with the shared server's password file, as `[journal] password_file` would give it.
+    /// `url` with the shared server's password file, as `[journal] password_file` would give it,
+    /// and the gateway's default number of sessions (so the journal tests run units side by side).
     public static func configuration(_ url: String) throws -> PostgresConfiguration {
-        try PostgresConfiguration(url: url, passwordFile: shared().passwordFile.path)
+        var configuration = try PostgresConfiguration(url: url, passwordFile: shared().passwordFile.path)
+        configuration.connections = PasserelleConfiguration.Journal.defaultPostgresConnections
+        return configuration
     }
 
     /// True when the server fsyncs its commits (the shared one: see ``durableRequested``).

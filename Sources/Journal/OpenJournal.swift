@@ -29,7 +29,7 @@ public enum Journals {
         case .sqlite(let path):
             let blobs = try sqliteBlobs(forDatabase: path)
             return (try SQLiteJournalStore(path: path, blobs: blobs, policy: policy), blobs)
-        case .postgresql(let url, let passwordFile, let blobCache, let preparedStatements):
+        case .postgresql(let url, let passwordFile, let blobCache, let preparedStatements, let connections):
             var configuration: PostgresConfiguration
             do {
                 configuration = try passwordFile.map { file throws(PostgresError) in try PostgresConfiguration(url: url, passwordFile: file) }
@@ -38,6 +38,7 @@ public enum Journals {
                 throw .database(error.description)
             }
             configuration.preparedStatements = preparedStatements
+            configuration.connections = connections
             let cache = URL(fileURLWithPath: blobCache ?? FileManager.default.currentDirectoryPath + "/journal-blob-cache")
             let store = try PostgresJournalStore(configuration: configuration, cache: cache, policy: policy)
             return (store, store.blobs)

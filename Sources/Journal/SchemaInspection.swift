@@ -35,7 +35,7 @@ extension Journals {
             } catch {
                 throw .database(error.description)
             }
-        case .postgresql(let url, let passwordFile, _, _):
+        case .postgresql(let url, let passwordFile, _, _, _):
             let supported = PostgresJournalSchema.latestVersion
             do {
                 let configuration = try passwordFile.map { file throws(PostgresError) in

@@ -34,7 +34,7 @@ public struct JournalProbe: ReadinessProbe {
                                       detail: "\(file) is missing: check that its folder is mounted and readable by the service user")
             }
             folders = [URL(fileURLWithPath: path).deletingLastPathComponent().path, blobs]
-        } else if case .postgresql(_, _, let cache, _) = configuration, let cache {
+        } else if case .postgresql(_, _, let cache, _, _) = configuration, let cache {
             folders = [cache]
         }
         for folder in folders {

@@ -224,8 +224,13 @@ public struct PasserelleConfiguration: Sendable, Hashable {
         /// `password_file`, `PGPASSWORD` or a passfile, never from the logs. `blobCache` is this node's local
         /// copy of the blobs (the blobs themselves live in the database, shared by every node).
         /// `preparedStatements` (default on) prepares each statement once per session; off behind a
-        /// pooler that cannot keep them.
-        case postgresql(url: String, passwordFile: String? = nil, blobCache: String? = nil, preparedStatements: Bool = true)
+        /// pooler that cannot keep them. `connections`: the database sessions this node uses at once.
+        case postgresql(url: String, passwordFile: String? = nil, blobCache: String? = nil, preparedStatements: Bool = true,
+                        connections: Int = Journal.defaultPostgresConnections)
+
+        /// `[journal] connections` unless set: one session serialised the node's whole journal
+        /// traffic (issue 17's PostgreSQL bench: 80–109 documents/s with one, 145–152 with four).
+        public static let defaultPostgresConnections = 4
     }
 
     /// `[cda]`.
@@ -375,7 +380,7 @@ private let schema: [String: [String]] = [
                 "uncertain_grace_seconds"],
     "folders": ["inbox", "work", "error", "done", "quiet_period_seconds", "work_retry_seconds", "max_sidecar_bytes",
                 "max_processing_attempts", "intake_concurrency"],
-    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache", "prepared_statements", "retention_days"],
+    "journal": ["backend", "path", "url", "patient_key_file", "password_file", "blob_cache", "prepared_statements", "connections", "retention_days"],
     "service": ["lease_seconds", "shutdown_timeout_seconds", "retry_initial_seconds", "retry_max_seconds",
                 "retry_max_attempts", "retry_deadline_hours"],
     "mllp": ["enabled", "host", "port", "max_message_bytes", "max_connections", "idle_timeout_seconds",
@@ -669,7 +674,10 @@ private struct ConfigurationReader {
                                       passwordFile: path("journal", "password_file", required: false),
                                       blobCache: path("journal", "blob_cache", required: false)
                                           ?? baseDirectory.appendingPathComponent("journal-blob-cache").standardizedFileURL.path,
-                                      preparedStatements: boolean("journal", "prepared_statements", default: true))
+                                      preparedStatements: boolean("journal", "prepared_statements", default: true),
+                                      connections: integer("journal", "connections", range: 1...64,
+                                                           default: PasserelleConfiguration.Journal.defaultPostgresConnections)
+                                          ?? PasserelleConfiguration.Journal.defaultPostgresConnections)
             }
         }
 

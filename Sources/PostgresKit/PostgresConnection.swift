@@ -79,6 +79,12 @@ public struct PostgresConfiguration: Sendable {
     /// cannot keep them (PgBouncer in transaction mode before 1.21, or without
     /// `max_prepared_statements`).
     public var preparedStatements = true
+    /// Sessions a ``PostgresClient`` may open, one thread each: units of work run on as many at
+    /// once (the first session opens at once, the others when units overlap). One session
+    /// serialised a node's whole journal traffic behind each unit's round trips and server work
+    /// (the admission of a document carries its CDA); row locks keep concurrent units correct,
+    /// as they keep several nodes.
+    public var connections = 1
 
     public init(url: String, password: String? = nil, connectTimeout: Int = 10, applicationName: String = "passerelle") {
         self.url = url

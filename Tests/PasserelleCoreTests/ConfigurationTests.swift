@@ -200,12 +200,29 @@ struct ConfigurationTests {
             let text = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"\(extra)")
             return try PasserelleConfiguration.parse(text, file: "/etc/passerelle/p.toml").journal
         }
-        guard case .postgresql(_, _, _, let byDefault) = try journal("") else { Issue.record("not postgresql"); return }
+        guard case .postgresql(_, _, _, let byDefault, _) = try journal("") else { Issue.record("not postgresql"); return }
         #expect(byDefault)
-        guard case .postgresql(_, _, _, let off) = try journal("\nprepared_statements = false") else { Issue.record("not postgresql"); return }
+        guard case .postgresql(_, _, _, let off, _) = try journal("\nprepared_statements = false") else { Issue.record("not postgresql"); return }
         #expect(!off)
         let text = Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"\nprepared_statements = \"no\"")
         #expect(Self.errors(text).first?.description.contains("journal.prepared_statements") == true)
+    }
+
+    @Test("[journal] connections: 4 by default, 1–64, an integer only")
+    func postgresConnections() throws {
+        func text(_ extra: String) -> String {
+            Self.minimal.replacingOccurrences(of: "path = \"journal.sqlite\"", with: "backend = \"postgresql\"\nurl = \"postgresql://u@db/p\"\(extra)")
+        }
+        func connections(_ extra: String) throws -> Int? {
+            guard case .postgresql(_, _, _, _, let n) = try PasserelleConfiguration.parse(text(extra), file: "/etc/passerelle/p.toml").journal else { return nil }
+            return n
+        }
+        #expect(try connections("") == 4)
+        #expect(try connections("\nconnections = 1") == 1)
+        #expect(try connections("\nconnections = 16") == 16)
+        for wrong in ["0", "65", "\"4\""] {
+            #expect(Self.errors(text("\nconnections = \(wrong)")).first?.description.contains("journal.connections") == true, "connections = \(wrong)")
+        }
     }
 
     @Test("[intake] language: French by default, the example's value, \"en\", nothing else")

@@ -176,6 +176,37 @@ import TestSupport
         #expect(newPID != 0 && newPID != pid)
     }
 
+    /// Units overlap on sessions of their own (up to `connections`): the first unit, inside its
+    /// transaction, waits until the second ran — one session at a time (the former serial lane)
+    /// never lets it, and this fails. Sessions open only when units overlap.
+    @Test func overlappingUnitsRunOnSessionsOfTheirOwn() async throws {
+        let (server, url) = try Self.database()
+        var configuration = try PostgresConfiguration(url: url, passwordFile: server.passwordFile.path)
+        configuration.connections = 3
+        let client = try PostgresClient(configuration)
+        for _ in 0..<5 { _ = try await client.withConnection { db in try db.scalar("SELECT 1") } }
+        #expect(client.sessionCount == 1)  // one after another: the first session serves them all
+
+        let secondRan = DispatchSemaphore(value: 0)
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        async let first: (sawSecond: Bool, pid: Int) = client.withConnection { db in
+            try db.transaction {
+                let pid = try db.scalar("SELECT pg_backend_pid()")?.int ?? 0
+                startedContinuation.yield()
+                return (secondRan.wait(timeout: .now() + 20) == .success, pid)
+            }
+        }
+        var iterator = started.makeAsyncIterator()
+        _ = await iterator.next()  // the first unit holds its session, inside its transaction
+        let secondPID = try await client.withConnection { db in try db.scalar("SELECT pg_backend_pid()")?.int ?? 0 }
+        secondRan.signal()
+        let (sawSecond, firstPID) = try await first
+        #expect(sawSecond)
+        #expect(firstPID != 0 && secondPID != 0 && firstPID != secondPID)
+        #expect(client.sessionCount == 2)
+        client.close()
+    }
+
     @Test func passwordsNeverAppearInMessages() {
         #expect(PostgresConfiguration.redacted("postgresql://u:s3cret@db:5432/p?sslmode=require")
             == "postgresql://u:***@db:5432/p?sslmode=require")

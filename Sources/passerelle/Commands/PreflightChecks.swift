@@ -149,7 +149,7 @@ struct JournalConfigurationCheck: ConfigurationCheck {
         }
         let place: String = switch configuration.journal {
         case .sqlite(let path): "sqlite \(path)"
-        case .postgresql(let url, _, _, _): "postgresql \(PostgresRedaction.redacted(url))"
+        case .postgresql(let url, _, _, _, _): "postgresql \(PostgresRedaction.redacted(url))"
         }
         if let found = status.found {
             if status.isTooNew {
