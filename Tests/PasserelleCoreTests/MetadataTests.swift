@@ -153,7 +153,10 @@ struct MetadataTests {
     }
 
     @Test("date-times without offset or impossible are refused",
-          arguments: ["2026-11-20T14:30:00", "2026-02-30T10:00:00Z", "2026-11-20", "2026-11-20T25:00:00Z", "2026-11-20T10:00:00+1"])
+          arguments: ["2026-11-20T14:30:00", "2026-02-30T10:00:00Z", "2026-11-20", "2026-11-20T25:00:00Z", "2026-11-20T10:00:00+1",
+                      // Digits of other scripts, a combining mark on a digit, an empty fraction, trailing text.
+                      "\u{FF12}026-11-20T14:30:00Z", "2026-11-20T14:30:00+01:0\u{0660}", "2026-11-20T14:30:00\u{301}Z",
+                      "2026-11-20T14:30:00.Z", "2026-11-20T14:30:00Zé", "2026-11-20T14:30:00 Z", "2026-11-2\u{0660}T14:30:00Z"])
     func badDateTimes(_ input: String) {
         #expect(ZonedDateTime(iso: input) == nil)
     }
