@@ -226,11 +226,13 @@ struct PreflightTests {
             url = "\(url)"
             password_file = "\(try PostgresTestServer.shared().passwordFile.path)"
             blob_cache = "\(dir.appendingPathComponent("blob-cache").path)"
+            connections = 2
 
             """)
         let ok = try CLI.run(["config", "check", "--config", up])
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
         #expect(ok.stdout.contains("note: journal.url: postgresql") && ok.stdout.contains("no journal tables yet"), "\(ok.stdout)")
+        #expect(ok.stdout.contains(", up to 2 sessions"), "\(ok.stdout)")  // the summary says how many the node may open
     }
 
     // MARK: - JSON

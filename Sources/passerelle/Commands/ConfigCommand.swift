@@ -219,7 +219,8 @@ struct ConfigCheckCommand: AsyncParsableCommand {
         lines.append(("folders", "inbox \(c.folders.inbox), work \(c.folders.work), error \(c.folders.error), done \(c.folders.done)"))
         switch c.journal {
         case .sqlite(let path): lines.append(("journal", "sqlite \(path)"))
-        case .postgresql(let url, _, _, _, _): lines.append(("journal", "postgresql \(redactedURL(url))"))
+        case .postgresql(let url, _, _, _, let connections):
+            lines.append(("journal", "postgresql \(redactedURL(url)), up to \(connections) session\(connections == 1 ? "" : "s")"))
         }
         lines.append(("cda", "max PDF \(c.cda.maxPDFBytes) bytes" + (c.cda.schema.map { ", schema \($0)" } ?? ", no XSD schema configured")))
         lines.append(("logging", "\(c.logging.level.rawValue), \(c.logging.format.rawValue)"))
