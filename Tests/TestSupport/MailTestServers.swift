@@ -117,11 +117,15 @@ public final class TestIMAPServer: @unchecked Sendable {
 
     public var maildir: URL { directory.appendingPathComponent("mail/\(certificateUser ?? Self.user)/Maildir") }
 
-    /// Delivers `message` into the inbox the way an MTA does (a file in Maildir/new).
+    /// Delivers `message` into the inbox the way an MTA does: written and given to the mail user
+    /// in Maildir/tmp, then renamed into Maildir/new. Dovecot may move a file from new/ to cur/
+    /// as soon as it appears (an IMAP session is open): changing its owner there raced with that.
     public func deliver(_ message: Data, name: String) throws {
-        let file = maildir.appendingPathComponent("new/\(name).passerelle-test")
-        try message.write(to: file)
-        try FileManager.default.setAttributes([.ownerAccountName: "nobody", .groupOwnerAccountName: "nogroup"], ofItemAtPath: file.path)
+        let staged = maildir.appendingPathComponent("tmp/\(name).passerelle-test")
+        try FileManager.default.createDirectory(at: staged.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try message.write(to: staged)
+        try FileManager.default.setAttributes([.ownerAccountName: "nobody", .groupOwnerAccountName: "nogroup"], ofItemAtPath: staged.path)
+        try FileManager.default.moveItem(at: staged, to: maildir.appendingPathComponent("new/\(name).passerelle-test"))
     }
 
     /// Messages in a folder (Maildir++ layout: `.Folder/{cur,new}`; the inbox is the root).
