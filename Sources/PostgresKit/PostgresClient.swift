@@ -5,7 +5,7 @@ import Synchronization
 /// PostgreSQL sessions, each owned by a thread of its own: libpq calls block, so they never run
 /// on Swift's cooperative pool (a slow query would starve every other task). A unit of work
 /// takes an idle session for its duration (``PostgresConfiguration/connections`` run at once,
-/// in submission order); units are transactions or plain reads, so concurrent ones are kept
+/// started in submission order); units are transactions or plain reads, so concurrent ones are kept
 /// apart by the server's row locks, as those of several nodes are.
 ///
 /// A connection found broken (server restarted, idle connection cut) is reopened before the
@@ -15,7 +15,7 @@ import Synchronization
 public final class PostgresClient: Sendable {
     public let configuration: PostgresConfiguration
     /// One thread per session: a unit always finds an idle one.
-    private let lanes: BlockingExecutor
+    private let threads: BlockingExecutor
     private let pool: SessionPool
 
     /// Connects the first session now (so a wrong URL or password fails at startup); the others
@@ -24,7 +24,7 @@ public final class PostgresClient: Sendable {
         self.configuration = configuration
         let limit = max(1, configuration.connections)
         pool = SessionPool(first: try PostgresConnection(configuration), limit: limit)
-        lanes = BlockingExecutor(name: "passerelle-pg", threads: limit)
+        threads = BlockingExecutor(name: "passerelle-pg", threads: limit)
     }
 
     deinit { close() }
@@ -36,7 +36,7 @@ public final class PostgresClient: Sendable {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let pool = self.pool
         do {
-            return try await lanes.run { try pool.withSession { try Self.perform($0, body) } }
+            return try await threads.run { try pool.withSession { try Self.perform($0, body) } }
         } catch is BlockingExecutorError {
             throw Self.closed
         }
@@ -46,7 +46,7 @@ public final class PostgresClient: Sendable {
     public func withConnectionBlocking<T>(_ body: @escaping (PostgresConnection) throws -> T) throws -> T {
         let pool = self.pool
         do {
-            return try lanes.runAndWait { try pool.withSession { try Self.perform($0, body) } }
+            return try threads.runAndWait { try pool.withSession { try Self.perform($0, body) } }
         } catch is BlockingExecutorError {
             throw Self.closed
         }
@@ -55,7 +55,7 @@ public final class PostgresClient: Sendable {
     /// Stops the threads after the queued work and closes the sessions.
     public func close() {
         let pool = self.pool
-        lanes.shutdown(finally: { pool.close() })
+        threads.shutdown(finally: { pool.close() })
     }
 
     private static var closed: PostgresError { PostgresError(message: "the client was closed", context: "query") }
