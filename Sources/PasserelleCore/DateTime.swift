@@ -45,10 +45,9 @@ public struct ZonedDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
             i += 3
             if at(i, ".") || at(i, ",") {
                 var j = i + 1
-                var digits = "0."
-                while j < s.count, let digit = Self.digit(s[j]) { digits.append(Character(Unicode.Scalar(UInt8(48 + digit)))); j += 1 }
+                while j < s.count, Self.digit(s[j]) != nil { j += 1 }
                 guard j > i + 1 else { return nil }
-                fraction = Double(digits) ?? 0
+                fraction = Double("0." + String(decoding: s[(i + 1)..<j], as: UTF8.self)) ?? 0
                 i = j
             }
         }
