@@ -112,7 +112,14 @@ public final class TransmissionWorkers: Sendable {
 
     func loop(_ sender: any TransmissionSender, owner: String) async {
         var held = false
-        while !isStopping {
+        // Claimed by the previous completion's transaction: sent even when a stop came in
+        // between (its lease would otherwise keep it from the next run until it expired).
+        var carried: ClaimedTransmission?
+        while !isStopping || carried != nil {
+            if let next = carried {
+                carried = await process(next, sender: sender, owner: owner)
+                continue
+            }
             if let reason = sender.holdReason(at: Date()) {
                 // Held, not failed: the alert names the cause; nothing is claimed until it is fixed.
                 alerts.failed(sender.target.rawValue, cause: "transmissions held: \(reason)")
@@ -138,11 +145,13 @@ public final class TransmissionWorkers: Sendable {
                 await wake.wait(timeout: settings.pollInterval, key: sender.target.rawValue, until: { self.isStopping })
                 continue
             }
-            await process(claim, sender: sender, owner: owner)
+            carried = await process(claim, sender: sender, owner: owner)
         }
     }
 
-    func process(_ claim: ClaimedTransmission, sender: any TransmissionSender, owner: String) async {
+    /// Sends `claim` and records the outcome; returns the next transmission of the same target
+    /// when the completion could claim it in the same transaction (not when stopping or held).
+    func process(_ claim: ClaimedTransmission, sender: any TransmissionSender, owner: String) async -> ClaimedTransmission? {
         let t = claim.transmission
         let meta: Logger.Metadata = ["transmission": "\(t.id)", "document": "\(t.documentID)", "version": "\(t.version)",
                                      "target": "\(t.target.rawValue)", "attempt": "\(t.attempts)",
@@ -163,8 +172,10 @@ public final class TransmissionWorkers: Sendable {
         // What the peer's answer says of the target is known now, before the journal records it:
         // whoever sees the new state in the journal also sees the alert or the recovery.
         alerts.record(outcome, target: t.target.rawValue)
+        let takeNext = !isStopping && sender.holdReason(at: Date()) == nil
         do {
-            let result = try await record(outcome, of: claim, owner: owner, sentFor: duration, meta: meta)
+            let (result, next) = try await record(outcome, of: claim, owner: owner, sentFor: duration, meta: meta,
+                                                  thenClaim: takeNext ? t.target : nil)
             events.sendFinished(target: t.target, kind: claim.document.kind, result: SendResult(result.state), duration: duration)
             switch outcome {
             case .success:
@@ -186,24 +197,32 @@ public final class TransmissionWorkers: Sendable {
                     logger.notice(result.shouldAlert ? "send failed; will retry" : "send failed again; will retry", metadata: m)
                 }
             }
+            return next
         } catch {
             logger.error("cannot record the outcome; taken back when its lease ends and sent again (the peer recognises it)",
                          metadata: meta.merging(["error": "\(error)"]) { $1 })
+            return nil
         }
     }
 
-    /// Records the outcome, trying again each second while the journal cannot be written (a
-    /// full disk) and the lease still runs: a document already delivered is then not sent a
-    /// second time once space is back.
+    /// Records the outcome (with the next claim of `next`'s target in the same transaction),
+    /// trying again each second while the journal cannot be written (a full disk) and the lease
+    /// still runs: a document already delivered is then not sent a second time once space is
+    /// back. A retry records the outcome alone: the loop claims the usual way afterwards.
     func record(_ outcome: TransmissionOutcome, of claim: ClaimedTransmission, owner: String, sentFor: Duration,
-                meta: Logger.Metadata) async throws(JournalError) -> CompletionResult {
+                meta: Logger.Metadata, thenClaim next: Destination? = nil) async throws(JournalError) -> (CompletionResult, ClaimedTransmission?) {
         let budget = Duration.seconds(settings.lease * 0.8) - sentFor
         let started = ContinuousClock.now
         var reported = false
+        var next = next
         while true {
             do {
                 return try await StageClock.measure(.journal, events) { () async throws(JournalError) in
-                    try await journal.complete(claim, owner: owner, outcome: outcome, now: Date())
+                    if let target = next {
+                        return try await journal.complete(claim, owner: owner, outcome: outcome, now: Date(),
+                                                          thenClaim: target, lease: settings.lease)
+                    }
+                    return (try await journal.complete(claim, owner: owner, outcome: outcome, now: Date()), nil)
                 }
             } catch {
                 if case .leaseLost = error { throw error }
@@ -213,6 +232,7 @@ public final class TransmissionWorkers: Sendable {
                     logger.error("cannot record the outcome; trying again while the lease runs",
                                  metadata: meta.merging(["error": "\(error)"]) { $1 })
                 }
+                next = nil
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
             }
         }

@@ -106,11 +106,28 @@ public protocol DeliveryQueue: Sendable {
     func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
                   now: Date) async throws(JournalError) -> CompletionResult
 
+    /// ``complete(_:owner:outcome:now:)``, then ``claimNext(target:now:lease:owner:)`` for
+    /// `next` in the same transaction: a busy worker's two journal writes between sends become
+    /// one commit. Atomic: when it throws, neither happened. Nil claim when nothing is due.
+    func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome, now: Date,
+                  thenClaim next: Destination, lease: TimeInterval) async throws(JournalError) -> (CompletionResult, ClaimedTransmission?)
+
     /// Puts `sending` rows whose lease has expired back to `queued` with `needsRecheck`, and
     /// marks their open attempt `interrupted`. Returns the recovered transmissions. A row with a
     /// recorded Message-ID may have reached the peer: it is due only after the policy's
     /// ``RetryPolicy/interruptedHold``, the others at once.
     func recoverInterrupted(now: Date) async throws(JournalError) -> [Transmission]
+}
+
+extension DeliveryQueue {
+    /// Two steps where the store has no shared transaction (the tests' in-memory queue): a
+    /// claim that fails after the completion is reported as nothing due, and the worker's next
+    /// ``claimNext(target:now:lease:owner:)`` meets the error itself.
+    public func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome, now: Date,
+                         thenClaim next: Destination, lease: TimeInterval) async throws(JournalError) -> (CompletionResult, ClaimedTransmission?) {
+        let result = try await complete(claim, owner: owner, outcome: outcome, now: now)
+        return (result, try? await claimNext(target: next, now: now, lease: lease, owner: owner))
+    }
 }
 
 /// What the acknowledgement poller records (DSN, MDN): found by the Message-ID kept at send time.

@@ -168,18 +168,21 @@ extension SQLJournalBackend {
     }
 
     public func claimNext(target: Destination, now: Date, lease: TimeInterval, owner: String) async throws(JournalError) -> ClaimedTransmission? {
-        try await write { db -> ClaimedTransmission? in
-            // Picked and updated in one statement (see ``SQLDialect/skipLocked``); the UPDATE and
-            // the attempt commit together.
-            guard let row = try db.rows(.claim, owner, JournalTime.millis(now.addingTimeInterval(lease)), JournalTime.millis(now),
-                                        target.rawValue).first else { return nil }
-            let transmission = try JournalRowDecoder.transmission(row)
-            guard let attemptID = try db.rows(.insertAttempt, transmission.id, JournalTime.millis(now)).first?.integer("id") else {
-                throw JournalError.database("no attempt id returned for transmission \(transmission.id)")
-            }
-            let document = try db.requireDocument(id: transmission.documentID, version: transmission.version)
-            return ClaimedTransmission(transmission: transmission, document: document, attemptID: attemptID)
+        try await write { db in try Self.claimNext(db, target: target, now: now, lease: lease, owner: owner) }
+    }
+
+    private static func claimNext(_ db: Connection, target: Destination, now: Date, lease: TimeInterval,
+                                  owner: String) throws -> ClaimedTransmission? {
+        // Picked and updated in one statement (see ``SQLDialect/skipLocked``); the UPDATE and
+        // the attempt commit together.
+        guard let row = try db.rows(.claim, owner, JournalTime.millis(now.addingTimeInterval(lease)), JournalTime.millis(now),
+                                    target.rawValue).first else { return nil }
+        let transmission = try JournalRowDecoder.transmission(row)
+        guard let attemptID = try db.rows(.insertAttempt, transmission.id, JournalTime.millis(now)).first?.integer("id") else {
+            throw JournalError.database("no attempt id returned for transmission \(transmission.id)")
         }
+        let document = try db.requireDocument(id: transmission.documentID, version: transmission.version)
+        return ClaimedTransmission(transmission: transmission, document: document, attemptID: attemptID)
     }
 
     public func recordMessageID(_ messageID: String, transmissionID: Int64, owner: String) async throws(JournalError) {
@@ -192,19 +195,33 @@ extension SQLJournalBackend {
     public func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
                          now: Date) async throws(JournalError) -> CompletionResult {
         let jitter = jitter(), policy = policy
-        return try await write { db -> CompletionResult in
-            let t = try db.requireLease(id: claim.transmission.id, owner: owner)
-            let plan = try CompletionPlan(t, outcome: outcome, policy: policy, jitter: jitter, now: now)
-            if let lastError = plan.lastError {
-                try db.run(.completeFailure, plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
-                           JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id, plan.pendingRecipients)
-            } else {
-                try db.run(.completeSuccess, plan.result.state.rawValue, JournalTime.millis(now), t.id, plan.note,
-                           plan.note == nil ? nil : JournalTime.millis(now))
-            }
-            try db.run(.endAttempt, JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id)
-            return plan.result
+        return try await write { db in
+            try Self.complete(db, claim, owner: owner, outcome: outcome, policy: policy, jitter: jitter, now: now)
         }
+    }
+
+    public func complete(_ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome, now: Date,
+                         thenClaim next: Destination, lease: TimeInterval) async throws(JournalError) -> (CompletionResult, ClaimedTransmission?) {
+        let jitter = jitter(), policy = policy
+        return try await write { db in
+            let result = try Self.complete(db, claim, owner: owner, outcome: outcome, policy: policy, jitter: jitter, now: now)
+            return (result, try Self.claimNext(db, target: next, now: now, lease: lease, owner: owner))
+        }
+    }
+
+    private static func complete(_ db: Connection, _ claim: ClaimedTransmission, owner: String, outcome: TransmissionOutcome,
+                                 policy: RetryPolicy, jitter: Double, now: Date) throws -> CompletionResult {
+        let t = try db.requireLease(id: claim.transmission.id, owner: owner)
+        let plan = try CompletionPlan(t, outcome: outcome, policy: policy, jitter: jitter, now: now)
+        if let lastError = plan.lastError {
+            try db.run(.completeFailure, plan.result.state.rawValue, JournalTime.millis(plan.result.nextAttemptAt), lastError,
+                       JournalTime.millis(now), plan.failure?.failure, plan.failure?.code, t.id, plan.pendingRecipients)
+        } else {
+            try db.run(.completeSuccess, plan.result.state.rawValue, JournalTime.millis(now), t.id, plan.note,
+                       plan.note == nil ? nil : JournalTime.millis(now))
+        }
+        try db.run(.endAttempt, JournalTime.millis(now), plan.attemptOutcome, plan.response, claim.attemptID, t.id)
+        return plan.result
     }
 
     public func acknowledge(transmissionID: Int64, kind: AcknowledgementKind, detail: String?, now: Date) async throws(JournalError) -> Transmission {

@@ -78,7 +78,40 @@ struct WorkerTests {
         try await Self.run(queue, sender) { ids.allSatisfy { queue.transmission($0)?.state == .acknowledged } }
         #expect(ids.allSatisfy { sender.sendCount($0) == 1 })
         #expect(queue.claims == 200)
+        // A loop claims on its own once, at its start; after that each completion claims the
+        // loop's next transmission in the same journal transaction.
+        #expect(queue.claims - queue.claimsAfterCompletion <= 4, "\(queue.claimsAfterCompletion) of 200 claims made by a completion")
         #expect(ids.allSatisfy { queue.transmission($0)?.attempts == 1 })
+    }
+
+    @Test("a stop that lands while a completion claims the next transmission: that one is still sent, none stays leased")
+    func stopWhileACompletionClaims() async throws {
+        let queue = InMemoryDeliveryQueue(policy: Self.fast)
+        let ids = (1...3).map { queue.enqueue(Self.document($0), target: .dmp) }
+        let sender = ScriptedSender { _, _ in .success(state: .acknowledged) }
+        let blobs = try BlobStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("worker-tests-unused-\(UUID().uuidString)"))
+        let workers = TransmissionWorkers(journal: queue, blobs: blobs, senders: [(sender, 1)],
+                                          settings: WorkerSettings(lease: 60, pollInterval: 0.01, owner: "test"),
+                                          documents: MemoryDocuments())
+        queue.duringCompletionClaim.withLock { $0 = { workers.stop() } }
+        let finished = Atomic<Bool>(false)
+        let task = Task {
+            await workers.run()
+            finished.store(true, ordering: .releasing)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !finished.load(ordering: .acquiring) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let stoppedByTheCompletion = finished.load(ordering: .acquiring)
+        #expect(stoppedByTheCompletion, "the workers did not stop: no completion claimed the next transmission")
+        workers.stop()
+        await task.value
+        // The first send's completion claimed the second, and the stop came then: the second
+        // was sent (not left leased until its lease ran out), the third not claimed.
+        #expect(sender.sendCount(ids[0]) == 1)
+        #expect(sender.sendCount(ids[1]) == 1)
+        #expect(queue.transmission(ids[1])?.state == .acknowledged)
+        #expect(queue.transmission(ids[2])?.state == .queued)
+        #expect(ids.allSatisfy { queue.transmission($0)?.state != .sending })
     }
 
     @Test("a queued document wakes one idle worker of its target: no claim in vain by the others, no lease recovery per document")

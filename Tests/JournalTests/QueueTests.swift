@@ -32,6 +32,54 @@ import Testing
         #expect(order == ["1.2.250.1.999.1.2", "1.2.250.1.999.1.3", "1.2.250.1.999.1.1"])
     }
 
+    /// A worker's completion claims its next transmission in the same transaction: the claim
+    /// is an ordinary one (lease, attempt) and completes like any other.
+    @Test(arguments: JournalBackend.allCases) func completionClaimsTheNextOneInItsTransaction(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
+        try await f.queued(1, at: JournalFixture.t0)
+        try await f.queued(2, at: JournalFixture.t0.plus(1))
+        try await f.queued(3, targets: [.mssantePS], at: JournalFixture.t0.plus(2))
+        let now = JournalFixture.t0.plus(5)
+        let first = try #require(try await f.store.claimNext(target: .dmp, now: now, lease: 60, owner: "w"))
+        let (done, next) = try await f.store.complete(first, owner: "w", outcome: .success(), now: now.plus(1), thenClaim: .dmp, lease: 60)
+        #expect(done.state == .sent)
+        let second = try #require(next)
+        #expect(second.document.id == "1.2.250.1.999.1.2")
+        #expect(second.transmission.state == .sending)
+        #expect(second.transmission.leaseOwner == "w")
+        #expect(abs((second.transmission.leaseExpiresAt ?? .distantPast).timeIntervalSince(now.plus(61))) < 0.001)
+        // The other target's row is not taken; nothing else is due for the DMP.
+        let (last, none) = try await f.store.complete(second, owner: "w", outcome: .success(), now: now.plus(2), thenClaim: .dmp, lease: 60)
+        #expect(last.state == .sent)
+        #expect(none == nil)
+        #expect(try await f.store.stateCounts() == [StateCount(target: .dmp, state: .sent, count: 2),
+                                                    StateCount(target: .mssantePS, state: .queued, count: 1)])
+        let raw = try f.raw()
+        #expect(try raw.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NOT NULL")?.int == 2)
+        #expect(try raw.scalar("SELECT count(*) FROM attempts")?.int == 2)
+    }
+
+    /// One transaction: a completion the journal refuses (the lease went to someone else)
+    /// claims nothing, and the next row stays queued for any worker.
+    @Test(arguments: JournalBackend.allCases) func refusedCompletionClaimsNothing(_ backend: JournalBackend) async throws {
+        let f = try JournalFixture(backend)
+        try await f.queued(1, at: JournalFixture.t0)
+        try await f.queued(2, at: JournalFixture.t0.plus(1))
+        let now = JournalFixture.t0.plus(5)
+        let first = try #require(try await f.store.claimNext(target: .dmp, now: now, lease: 60, owner: "w"))
+        let refused = await #expect(throws: JournalError.self) {
+            _ = try await f.store.complete(first, owner: "intruder", outcome: .success(), now: now.plus(1), thenClaim: .dmp, lease: 60)
+        }
+        if case .leaseLost(let id, let owner) = refused { #expect(id == first.transmission.id && owner == "intruder") } else {
+            Issue.record("expected leaseLost, got \(String(describing: refused))")
+        }
+        let raw = try f.raw()
+        #expect(try raw.scalar("SELECT count(*) FROM attempts")?.int == 1)
+        let second = try #require(try await f.store.claimNext(target: .dmp, now: now.plus(2), lease: 60, owner: "w2"))
+        #expect(second.document.id == "1.2.250.1.999.1.2")
+        #expect(try await f.store.transmission(id: first.transmission.id)?.leaseOwner == "w")
+    }
+
     /// Four workers, each with its own connection on the same file (as separate processes
     /// would have), race to claim 200 transmissions: each must be claimed exactly once.
     @Test(arguments: JournalBackend.allCases) func concurrentClaimersNeverClaimTheSameTransmission(_ backend: JournalBackend) async throws {
