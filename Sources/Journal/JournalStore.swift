@@ -89,10 +89,11 @@ public protocol AdmissionJournal: Sendable {
     func documents(in state: DocumentState) async throws(JournalError) -> [JournalDocument]
 }
 
-/// What the workers do with the queue. ``claimNext(target:now:lease:owner:)`` is the only way to
-/// start a send: it moves one due transmission to `sending` atomically (SQLite: `BEGIN IMMEDIATE`;
-/// PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` then `UPDATE` in one transaction), so two
-/// workers or two processes never claim the same row.
+/// What the workers do with the queue. A send starts only with a claim, by
+/// ``claimNext(target:now:lease:owner:)`` or by the completion of the worker's previous send
+/// (``complete(_:owner:outcome:now:thenClaim:lease:)``): it moves one due transmission to
+/// `sending` atomically (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED`
+/// then `UPDATE` in one transaction), so two workers or two processes never claim the same row.
 public protocol DeliveryQueue: Sendable {
     /// Atomically claims the oldest due transmission for `target` (queued, or retry-wait whose
     /// time has come), moving it to `sending` with a lease held by `owner` until `now + lease`,
