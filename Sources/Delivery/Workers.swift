@@ -210,7 +210,7 @@ public final class TransmissionWorkers: Sendable {
     /// still runs: a document already delivered is then not sent a second time once space is
     /// back. A retry records the outcome alone: the loop claims the usual way afterwards.
     func record(_ outcome: TransmissionOutcome, of claim: ClaimedTransmission, owner: String, sentFor: Duration,
-                meta: Logger.Metadata, thenClaim next: Destination? = nil) async throws(JournalError) -> (CompletionResult, ClaimedTransmission?) {
+                meta: Logger.Metadata, thenClaim next: Destination?) async throws(JournalError) -> (CompletionResult, ClaimedTransmission?) {
         let budget = Duration.seconds(settings.lease * 0.8) - sentFor
         let started = ContinuousClock.now
         var reported = false
