@@ -28,7 +28,7 @@ public final class SQLiteCommitQueue: @unchecked Sendable {
     private var unitsRun = 0
 
     /// How many transactions committed and how many units they carried (units / commits is
-    /// the batching: what the bench reports).
+    /// the batching; the tests read it).
     public var statistics: (commits: Int, units: Int) { lock.withLock { (commits, unitsRun) } }
 
     private struct Unit {
