@@ -29,7 +29,8 @@ public final class PostgresClient: Sendable {
 
     deinit { close() }
 
-    /// The sessions open now: one at first, more while units overlap (tests, diagnostics).
+    /// The sessions opened so far: one at first, more once units overlapped (tests, diagnostics);
+    /// closing the client does not lower it.
     public var sessionCount: Int { pool.openCount }
 
     /// Runs `body` on a session's thread and returns its result.
@@ -127,7 +128,7 @@ private final class SessionPool: Sendable {
         return try body(session.connection)
     }
 
-    /// The sessions open now (for tests and diagnostics).
+    /// The sessions opened so far (for tests and diagnostics); ``close()`` does not lower it.
     var openCount: Int { state.withLock { $0.opened } }
 
     func close() {
