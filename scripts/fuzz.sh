@@ -2,6 +2,8 @@
 # Builds the libFuzzer harnesses (Fuzz/, AddressSanitizer) and runs each for a bounded time.
 #
 #   scripts/fuzz.sh [SECONDS-PER-TARGET] [TARGET…]     (default: 60 s, every target)
+#   scripts/fuzz.sh --build-only                       (only the build: scripts/test.sh starts
+#                                                       it in the background while the tests run)
 #   targets: hl7 sidecar cda registry-response mail-report
 #   FUZZ_JOBS=2 runs two targets at once; FUZZ_RSS_MB (default 2048) caps each run's memory,
 #   FUZZ_MALLOC_MB (default 512) any single allocation (an entity expansion or a size taken
@@ -20,6 +22,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+build_only=0
+[ "${1:-}" = --build-only ] && { build_only=1; shift; }
 seconds=${1:-60}
 shift || true
 all=(hl7 sidecar cda registry-response mail-report)
@@ -50,6 +54,7 @@ swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address >.bui
 grep -v -e "Cannot export local symbol" -e "prohibited flag(s)" .build/fuzz-build.log | tail -n 20
 [ "$build_status" -eq 0 ] || { echo "fuzz: the harnesses do not build (.build/fuzz-build.log)" >&2; exit 2; }
 bin=$(swift build --package-path Fuzz -c debug --show-bin-path)
+[ "$build_only" = 0 ] || exit 0
 artifacts=.build/fuzz-artifacts
 mkdir -p "$artifacts"
 

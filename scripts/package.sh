@@ -9,12 +9,17 @@
 # The version is the one `passerelle --version` prints (PasserelleCore/Passerelle.swift).
 #
 # Usage: scripts/package.sh [OUTPUT_DIR]     (default: .build/deb)
+#        scripts/package.sh --build-only      only the builds (release binaries in .build/package,
+#                                             the man page generator): scripts/test.sh starts
+#                                             them in the background while the tests run
 # Needs: the Swift toolchain, dpkg-dev (installed if missing), fakeroot not needed (dpkg-deb
 # --root-owner-group), the conformance kit in ../shared (or $PASSERELLE_SHARED).
 # No network beyond the Debian registry: the Swift packages are those already resolved.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+build_only=0
+[ "${1:-}" = --build-only ] && { build_only=1; shift; }
 out=$(mkdir -p "${1:-$root/.build/deb}" && cd "${1:-$root/.build/deb}" && pwd)
 shared=${PASSERELLE_SHARED:-$root/../shared}
 say() { echo "package: $*"; }
@@ -22,14 +27,16 @@ say() { echo "package: $*"; }
 for file in conformance/cda/xsd/cda/CDA_extended.xsd conformance/xds/XDS.b_DocumentRepository.xsd; do
     [ -f "$shared/$file" ] || { echo "package: $shared/$file is missing: the conformance kit must be in ../shared (or set PASSERELLE_SHARED)" >&2; exit 1; }
 done
-if ! command -v dpkg-shlibdeps >/dev/null; then
+if [ "$build_only" = 0 ] && ! command -v dpkg-shlibdeps >/dev/null; then
     sudo_cmd=(); [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null
 fi
 
 # 1. Release binaries with the Swift runtime linked in: only Debian's shared libraries remain.
-build=(swift build -c release --static-swift-stdlib)
+# Their own build folder: building them never takes the lock of .build, which `swift test` and
+# the tests' `swift build --show-bin-path` need while scripts/test.sh prebuilds them.
+build=(swift build -c release --static-swift-stdlib --scratch-path "$root/.build/package")
 say "release build (static Swift standard library)"
 "${build[@]}" --product passerelle
 "${build[@]}" --product passerelle-testbed
@@ -47,12 +54,12 @@ done
 # GenerateManual plugin (Tools/generate-manual), built offline from the resolved checkout.
 # (The plugin itself rebuilds every product of the package in release without
 # --static-swift-stdlib: minutes for nothing; the tool is what it runs.)
-parser=$root/.build/checkouts/swift-argument-parser
-[ -d "$parser" ] || swift package resolve
+parser=$root/.build/package/checkouts/swift-argument-parser  # resolved by the release build above
 say "man page generator (swift-argument-parser's generate-manual)"
 swift build --package-path "$parser" --scratch-path "$root/.build/generate-manual" --product generate-manual -q >"$root/.build/generate-manual.log" 2>&1 \
     || { cat "$root/.build/generate-manual.log"; exit 1; }
 manual=$(swift build --package-path "$parser" --scratch-path "$root/.build/generate-manual" --show-bin-path)/generate-manual
+[ "$build_only" = 0 ] || exit 0
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
