@@ -19,7 +19,7 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     }
 
     public mutating func remove(_ name: String) {
-        fields.removeAll { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        fields.removeAll { Self.sameName($0.name, name) }
     }
 
     /// The first value for `name`.
@@ -27,7 +27,23 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// Every value for `name`, in order.
     public func values(for name: String) -> [String] {
-        fields.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        fields.filter { Self.sameName($0.name, name) }.map(\.value)
+    }
+
+    /// Field names are ASCII tokens (RFC 9110 §5.1), compared with ASCII case folded, byte by
+    /// byte: Foundation's `caseInsensitiveCompare` goes through NSString on Linux, a cost paid
+    /// several times per request.
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        func folded(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+        return a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { folded($0) == folded($1) }
+    }
+
+    /// `text` without the spaces and tabs around it (HTTP's optional whitespace, RFC 9110 §5.6.3).
+    static func trimmingOWS(_ text: Substring) -> String {
+        func isOWS(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+        let bytes = text.utf8
+        guard let first = bytes.firstIndex(where: { !isOWS($0) }), let last = bytes.lastIndex(where: { !isOWS($0) }) else { return "" }
+        return String(text[first..<bytes.index(after: last)])  // `last` ends a scalar: OWS or nothing follows
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
@@ -112,8 +128,7 @@ public final class HTTPClient: Sendable {
                 // "HTTP/1.1 503 Service Unavailable"
                 reason = line.split(separator: " ", maxSplits: 2).dropFirst(2).first.map(String.init) ?? ""
             } else if let colon = line.firstIndex(of: ":") {
-                headers.add(String(line[..<colon]).trimmingCharacters(in: .whitespaces),
-                            String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+                headers.add(HTTPHeaders.trimmingOWS(line[..<colon]), HTTPHeaders.trimmingOWS(line[line.index(after: colon)...]))
             }
         }
         return HTTPResponse(status: result.responseCode, reason: reason, headers: headers, body: result.body,

@@ -12,6 +12,25 @@ import XMLKit
     /// A built CDA, read back as the gateway reads one (its budget: a 20 MB PDF, large text nodes).
     func parse(_ document: CDADocument) throws -> XMLDocument { try XMLDocument.parse(document.data, options: CDAParseBudget.default) }
 
+    /// A sidecar's `prefix`/`suffix` as people write them ("Dr.", " mme "): dots and spaces around
+    /// the word go, case is folded; a civilité (J245) becomes the name's prefix, a title (J246)
+    /// its suffix, anything else is left out.
+    @Test(arguments: [
+        ("Dr.", nil, nil, "DR"), (" mme ", nil, "MME", nil), ("..Pr..", "M.", "M", "PR"),
+        ("Docteur", nil, nil, nil), ("D r", nil, nil, nil), ("", ". .", nil, nil),
+    ] as [(String, String?, String?, String?)])
+    func authorCivilityAndTitle(_ prefix: String, _ suffix: String?, _ expectedPrefix: String?, _ expectedSuffix: String?) throws {
+        var metadata = Fixtures.metadata(kind: .dischargeLetter)
+        metadata.author?.prefix = prefix
+        metadata.author?.suffix = suffix
+        let xml = try parse(try builder.build(metadata: metadata, pdf: pdf))
+        let name = "//hl7:assignedAuthor/hl7:assignedPerson/hl7:name"
+        #expect(try xml.count("\(name)/hl7:prefix", namespaces: Fixtures.hl7) == (expectedPrefix == nil ? 0 : 1))
+        #expect(try xml.count("\(name)/hl7:suffix", namespaces: Fixtures.hl7) == (expectedSuffix == nil ? 0 : 1))
+        if let expectedPrefix { #expect(try xml.string("\(name)/hl7:prefix", namespaces: Fixtures.hl7) == expectedPrefix) }
+        if let expectedSuffix { #expect(try xml.string("\(name)/hl7:suffix", namespaces: Fixtures.hl7) == expectedSuffix) }
+    }
+
     @Test(arguments: DocumentKind.allCases)
     func headerContentForEachKind(_ kind: DocumentKind) throws {
         let doc = try builder.build(metadata: Fixtures.metadata(kind: kind), pdf: pdf)
