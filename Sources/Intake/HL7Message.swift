@@ -33,7 +33,9 @@ public struct HL7Encoding: Sendable, Hashable {
             case component: out += "\(escape)S\(escape)"
             case subcomponent: out += "\(escape)T\(escape)"
             case repetition: out += "\(escape)R\(escape)"
-            case "\r", "\n": out += "\(escape).br\(escape)"
+            // CR LF is one Character in Swift (and the only cluster holding CR or LF besides
+            // each alone): without its case it went out raw, ending the segment inside a field.
+            case "\r", "\n", "\r\n": out += "\(escape).br\(escape)"
             default: out.append(ch)
             }
         }

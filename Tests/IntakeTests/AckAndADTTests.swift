@@ -71,6 +71,20 @@ import PasserelleCore
         #expect(parsed.segment("ERR")?.field(2).first.components.map { $0[0] } == ["OBX", "2", "5", "1", "5"])
     }
 
+    /// Fuzzing found it (Fuzz/Corpus/hl7/crlf-in-sending-facility.hl7): MSH-4 holding "\X0D\"
+    /// then "\.br\" decodes to CR LF, which the ACK (whose MSH-6 repeats it) wrote raw.
+    @Test func lineBreaksDecodedFromTheMessageAreEscapedInTheACK() throws {
+        let input = Data("MSH|^~\\&|SIL|CHU_X;\\X0D\\\\.br\\102024|PFI|CHU|20260101||ORU^R01|C1|P|2.5\rPID|1\r".utf8)
+        let original = try HL7Message(data: input)
+        let ack = builder.acknowledgement(for: original, code: .error, controlID: "F1", now: now)
+        let parsed = try HL7Message(text: ack)
+        #expect(parsed.segments.count == 2)
+        #expect(parsed["MSA-2"] == "C1")
+        // CR LF went out as one line break, read back as LF.
+        #expect(original.segment("MSH")?.field(4).value == "CHU_X;\r\n102024")
+        #expect(parsed.segment("MSH")?.field(6).value == "CHU_X;\n102024")
+    }
+
     @Test func locationsFromPaths() {
         #expect(HL7ErrorLocation(path: "PID-3")?.erl == "PID^1^3")
         #expect(HL7ErrorLocation(path: "PID-3[2].4.2")?.erl == "PID^1^3^2^4^2")

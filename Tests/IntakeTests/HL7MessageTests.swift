@@ -101,4 +101,15 @@ import Testing
         let m = try HL7Message(text: "MSH|^~\\&|A\rNTE|1||\(escaped)")
         #expect(m["NTE-3"] == value)
     }
+
+    /// CR LF is one Character in Swift: it must be escaped like CR and LF alone (fuzzing found a
+    /// sending facility carrying "\X0D\" then "\.br\", which decode to CR then LF, written
+    /// raw into the ACK's MSH, which then did not parse).
+    @Test(arguments: ["a\r\nb", "a\rb", "a\nb", "a\r\n\r\nb", "\r\n"])
+    func lineBreaksAreEscaped(_ value: String) throws {
+        let escaped = HL7Encoding.standard.escaped(value)
+        #expect(!escaped.unicodeScalars.contains { $0 == "\r" || $0 == "\n" })
+        let m = try HL7Message(text: "MSH|^~\\&|A\rNTE|1||\(escaped)|end")
+        #expect(m["NTE-4"] == "end")
+    }
 }
