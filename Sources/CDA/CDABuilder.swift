@@ -326,10 +326,7 @@ public struct CDABuilder: Sendable {
         // civilités as prefix (J245). Anything else is left out rather than rejected.
         var prefix: String?, suffix: String?
         for raw in [professional.prefix, professional.suffix].compactMap({ $0 }) {
-            // Dots and spaces around the word go (ASCII: trimmed on the bytes, no CharacterSet).
-            let upper = raw.uppercased(), bytes = upper.utf8, kept = { (byte: UInt8) in byte != 0x2E && byte != 0x20 }
-            guard let first = bytes.firstIndex(where: kept), let last = bytes.lastIndex(where: kept) else { continue }
-            let word = String(upper[first..<bytes.index(after: last)])
+            let word = raw.uppercased().trimming { $0 == "." || $0 == " " }
             if Self.civilities.contains(word) { prefix = prefix ?? word }
             if Self.titles.contains(word) { suffix = suffix ?? word }
         }

@@ -27,7 +27,7 @@ public struct MTOMMessage: Sendable {
 
     /// - Parameter action: the SOAP action, repeated as the `action` parameter (SOAP 1.2 media type).
     public init(envelope: Data, attachments: [Attachment], action: String) {
-        let boundary = "MIMEBoundary_\(String(UUID.random().uuidString.lowercased().filter { $0 != "-" }))"
+        let boundary = "MIMEBoundary_\(UUID.random().uuidString.lowercased().filter { $0 != "-" })"
         self.boundary = boundary
         let rootContentID = "root.\(UUID.random().uuidString.lowercased())@passerelle"
         contentType = "multipart/related; boundary=\"\(boundary)\"; type=\"application/xop+xml\"; "

@@ -10,17 +10,21 @@ extension StringProtocol {
     /// `trimmingCharacters(in: .whitespacesAndNewlines)`.
     public func trimmingWhitespaceAndNewlines() -> String { trimmed(newlines: true) }
 
-    private func trimmed(newlines: Bool) -> String {
+    /// Without the leading and trailing scalars `trimmed` says yes to (other sets than
+    /// whitespace, e.g. the dots and spaces around a title).
+    public func trimming(where trimmed: (Unicode.Scalar) -> Bool) -> String {
         let scalars = unicodeScalars
         var start = scalars.startIndex, end = scalars.endIndex
-        while start < end, Self.isTrimmed(scalars[start], newlines: newlines) { start = scalars.index(after: start) }
+        while start < end, trimmed(scalars[start]) { start = scalars.index(after: start) }
         while end > start {
             let before = scalars.index(before: end)
-            guard Self.isTrimmed(scalars[before], newlines: newlines) else { break }
+            guard trimmed(scalars[before]) else { break }
             end = before
         }
         return String(self[start..<end])
     }
+
+    private func trimmed(newlines: Bool) -> String { trimming { Self.isTrimmed($0, newlines: newlines) } }
 
     private static func isTrimmed(_ scalar: Unicode.Scalar, newlines: Bool) -> Bool {
         switch scalar.value {
